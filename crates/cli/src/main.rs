@@ -1,0 +1,3 @@
+//! `residue`: one binary for every step of encrypted CNN inference.
+
+fn main() {}
