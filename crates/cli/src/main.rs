@@ -1,3 +1,38 @@
 //! `residue`: one binary for every step of encrypted CNN inference.
 
-fn main() {}
+mod cmd;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Encrypted CNN inference with cheap skip connections.
+#[derive(Parser)]
+#[command(name = "residue", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the named CKKS parameter sets and their security.
+    Params(cmd::params::Args),
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Params(a) => cmd::params::run(a),
+    }
+}

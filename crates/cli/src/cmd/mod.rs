@@ -1,0 +1,3 @@
+//! One module per `residue` subcommand.
+
+pub mod params;
