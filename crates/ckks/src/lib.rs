@@ -1,1 +1,26 @@
 //! Full-RNS CKKS homomorphic encryption.
+//!
+//! Leveled engine: named parameter sets checked against the HE Standard
+//! 128-bit table, RNS arithmetic on `tfhe-ntt`, canonical-embedding encoding,
+//! ternary-secret keys with hybrid key switching, and an evaluator with
+//! exact level and scale tracking.
+
+pub mod ciphertext;
+mod crt;
+pub mod encoding;
+pub mod error;
+pub mod evaluator;
+pub mod keys;
+pub mod keyswitch;
+pub mod modarith;
+pub mod params;
+pub mod ring;
+pub mod sampling;
+
+pub use ciphertext::{Ciphertext, Decryptor, Encryptor};
+pub use encoding::{Encoder, Plaintext};
+pub use error::{CkksError, Result};
+pub use evaluator::{EvaluationKeys, Evaluator};
+pub use keys::{GaloisKeys, KeyGenerator, PublicKey, RelinKey, SecretKey};
+pub use params::{PARAM_SETS, Params, ParamsLiteral};
+pub use rustfft::num_complex::Complex64;

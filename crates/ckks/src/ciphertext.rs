@@ -1,0 +1,129 @@
+//! Ciphertexts, and encryption and decryption.
+
+use crate::encoding::Plaintext;
+use crate::error::{CkksError, Result};
+use crate::keys::{PublicKey, SecretKey};
+use crate::params::Params;
+use crate::ring::Poly;
+use crate::sampling;
+use std::sync::Arc;
+
+/// A CKKS ciphertext (c_0, c_1[, c_2]) in NTT form over q_0..q_level.
+///
+/// Decrypts to sum_i c_i s^i = scale * message + noise.
+#[derive(Clone, Debug)]
+pub struct Ciphertext {
+    pub(crate) c: Vec<Poly>,
+    /// Level: limbs q_0..q_level are present.
+    pub level: usize,
+    /// Scale of the encrypted message.
+    pub scale: f64,
+    /// Number of complex slots.
+    pub slots: usize,
+}
+
+impl Ciphertext {
+    /// Number of components minus one (1 after relinearization).
+    pub fn degree(&self) -> usize {
+        self.c.len() - 1
+    }
+
+    /// Bytes held in memory.
+    pub fn size_bytes(&self) -> usize {
+        self.c.iter().map(|p| p.data.len() * 8).sum()
+    }
+}
+
+/// Encrypts plaintexts with a public or secret key.
+pub struct Encryptor {
+    params: Arc<Params>,
+    rng: rand_chacha::ChaCha20Rng,
+}
+
+impl Encryptor {
+    /// An encryptor with an OS-seeded generator.
+    pub fn new(params: Arc<Params>) -> Self {
+        Self {
+            params,
+            rng: sampling::secure_rng(),
+        }
+    }
+
+    /// Public-key encryption: (v*b + e0 + m, v*a + e1) with v ternary.
+    pub fn encrypt_pk(&mut self, pk: &PublicKey, pt: &Plaintext) -> Result<Ciphertext> {
+        let p = self.params.clone();
+        if !Arc::ptr_eq(&pk.params, &p) && pk.params.id != p.id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        let lvl = pt.level;
+        let idx = p.q_idx(lvl);
+        let v = sampling::ternary(p.n, &mut self.rng);
+        let v = sampling::small_to_ntt(&p, &v, &idx);
+        let mut c0 = p.ring.mul(&v, &pk.b.prefix(lvl + 1), &idx);
+        let mut c1 = p.ring.mul(&v, &pk.a.prefix(lvl + 1), &idx);
+        p.ring
+            .add_assign(&mut c0, &sampling::error_ntt(&p, &idx, &mut self.rng), &idx);
+        p.ring
+            .add_assign(&mut c1, &sampling::error_ntt(&p, &idx, &mut self.rng), &idx);
+        p.ring.add_assign(&mut c0, &pt.poly, &idx);
+        Ok(Ciphertext {
+            c: vec![c0, c1],
+            level: lvl,
+            scale: pt.scale,
+            slots: pt.slots,
+        })
+    }
+
+    /// Secret-key encryption: (-a*s + e + m, a).
+    pub fn encrypt_sk(&mut self, sk: &SecretKey, pt: &Plaintext) -> Result<Ciphertext> {
+        let p = self.params.clone();
+        if sk.params.id != p.id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        let lvl = pt.level;
+        let idx = p.q_idx(lvl);
+        let a = sampling::uniform(&p, &idx, &mut self.rng);
+        let mut c0 = p.ring.mul(&a, &sk.poly.prefix(lvl + 1), &idx);
+        p.ring.neg_assign(&mut c0, &idx);
+        p.ring
+            .add_assign(&mut c0, &sampling::error_ntt(&p, &idx, &mut self.rng), &idx);
+        p.ring.add_assign(&mut c0, &pt.poly, &idx);
+        Ok(Ciphertext {
+            c: vec![c0, a],
+            level: lvl,
+            scale: pt.scale,
+            slots: pt.slots,
+        })
+    }
+}
+
+/// Decrypts ciphertexts with the secret key.
+pub struct Decryptor<'a> {
+    sk: &'a SecretKey,
+}
+
+impl<'a> Decryptor<'a> {
+    /// A decryptor holding a borrow of the secret key.
+    pub fn new(sk: &'a SecretKey) -> Self {
+        Self { sk }
+    }
+
+    /// sum_i c_i s^i as a plaintext.
+    pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext> {
+        let p = &self.sk.params;
+        let idx = p.q_idx(ct.level);
+        let s = self.sk.poly.prefix(ct.level + 1);
+        // Horner: ((c_d s + c_{d-1}) s + ...) + c_0
+        let mut acc = ct.c[ct.degree()].clone();
+        for i in (0..ct.degree()).rev() {
+            acc = p.ring.mul(&acc, &s, &idx);
+            p.ring.add_assign(&mut acc, &ct.c[i], &idx);
+        }
+        Ok(Plaintext {
+            poly: acc,
+            level: ct.level,
+            scale: ct.scale,
+            slots: ct.slots,
+        })
+    }
+}

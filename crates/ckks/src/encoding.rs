@@ -1,0 +1,230 @@
+//! The canonical embedding: complex slot vectors <-> plaintext polynomials.
+//!
+//! With n slots (a power of two, at most N/2) the message lives in the subring
+//! Z[Y]/(Y^{2n}+1), Y = X^{N/2n}. Slot j is the evaluation at xi^{5^j} with xi
+//! a primitive 4n-th root of unity. Writing w_k = c_k + i*c_{k+n}, slot j equals
+//! sum_k w_k xi^{k*5^j}, which is a length-n DFT after twisting w_k by xi^k and
+//! reading the output at index (5^j - 1)/4; its inverse is the conjugate map / n.
+
+use crate::error::{CkksError, Result};
+use crate::params::Params;
+use crate::ring::Poly;
+use rayon::prelude::*;
+use rustfft::FftPlanner;
+use rustfft::num_complex::Complex64;
+use std::sync::Arc;
+
+/// A plaintext: an RNS polynomial (NTT form) with its level, scale and slot count.
+#[derive(Clone, Debug)]
+pub struct Plaintext {
+    pub(crate) poly: Poly,
+    /// Level (limbs q_0..q_level present).
+    pub level: usize,
+    /// Scale the message was multiplied by.
+    pub scale: f64,
+    /// Number of complex slots encoded.
+    pub slots: usize,
+}
+
+/// Index permutation of the special FFT for n slots: position of slot j in the DFT output.
+fn slot_positions(n: usize) -> Vec<usize> {
+    let m = 4 * n;
+    let mut g = 1usize;
+    (0..n)
+        .map(|_| {
+            let t = (g - 1) / 4;
+            g = g * 5 % m;
+            t
+        })
+        .collect()
+}
+
+/// Encodes and decodes slot vectors for one parameter set.
+pub struct Encoder {
+    params: Arc<Params>,
+}
+
+impl Encoder {
+    /// An encoder for `params`.
+    pub fn new(params: Arc<Params>) -> Self {
+        Self { params }
+    }
+
+    /// Checks a slot count.
+    pub fn check_slots(&self, slots: usize) -> Result<()> {
+        if slots == 0 || !slots.is_power_of_two() || slots > self.params.max_slots() {
+            return Err(CkksError::InvalidSlots(slots));
+        }
+        Ok(())
+    }
+
+    /// Slot values -> real coefficients of the degree-N polynomial (unscaled).
+    pub fn slots_to_coeffs(&self, values: &[Complex64], slots: usize) -> Result<Vec<f64>> {
+        self.check_slots(slots)?;
+        if values.len() > slots {
+            return Err(CkksError::TooManyValues {
+                values: values.len(),
+                slots,
+            });
+        }
+        let n = slots;
+        let pos = slot_positions(n);
+        let mut u = vec![Complex64::new(0.0, 0.0); n];
+        for (j, v) in values.iter().enumerate() {
+            if !v.re.is_finite() || !v.im.is_finite() {
+                return Err(CkksError::Encoding("non-finite value".into()));
+            }
+            u[pos[j]] = *v;
+        }
+        // w_k = (1/n) xi^{-k} sum_t u_t omega^{-kt}
+        FftPlanner::new().plan_fft_forward(n).process(&mut u);
+        let big_n = self.params.n;
+        let gap = big_n / (2 * n);
+        let mut coeffs = vec![0.0; big_n];
+        for (k, w) in u.iter().enumerate() {
+            let ang = -std::f64::consts::PI * k as f64 / (2 * n) as f64;
+            let tw = Complex64::from_polar(1.0 / n as f64, ang);
+            let w = w * tw;
+            coeffs[k * gap] = w.re;
+            coeffs[(k + n) * gap] = w.im;
+        }
+        Ok(coeffs)
+    }
+
+    /// Real coefficients of the degree-N polynomial -> slot values.
+    pub fn coeffs_to_slots(&self, coeffs: &[f64], slots: usize) -> Vec<Complex64> {
+        let n = slots;
+        let gap = self.params.n / (2 * n);
+        let mut w: Vec<Complex64> = (0..n)
+            .map(|k| {
+                let ang = std::f64::consts::PI * k as f64 / (2 * n) as f64;
+                Complex64::new(coeffs[k * gap], coeffs[(k + n) * gap])
+                    * Complex64::from_polar(1.0, ang)
+            })
+            .collect();
+        FftPlanner::new().plan_fft_inverse(n).process(&mut w);
+        slot_positions(n).into_iter().map(|t| w[t]).collect()
+    }
+
+    /// Encodes complex values at `level` and `scale` into `slots` slots.
+    pub fn encode(
+        &self,
+        values: &[Complex64],
+        level: usize,
+        scale: f64,
+        slots: usize,
+    ) -> Result<Plaintext> {
+        let coeffs = self.slots_to_coeffs(values, slots)?;
+        self.encode_coeffs(&coeffs, level, scale, slots)
+    }
+
+    /// Encodes real values (imaginary parts zero).
+    pub fn encode_real(
+        &self,
+        values: &[f64],
+        level: usize,
+        scale: f64,
+        slots: usize,
+    ) -> Result<Plaintext> {
+        let v: Vec<Complex64> = values.iter().map(|&x| Complex64::new(x, 0.0)).collect();
+        self.encode(&v, level, scale, slots)
+    }
+
+    /// Scales and rounds real polynomial coefficients into a plaintext.
+    pub fn encode_coeffs(
+        &self,
+        coeffs: &[f64],
+        level: usize,
+        scale: f64,
+        slots: usize,
+    ) -> Result<Plaintext> {
+        let p = &self.params;
+        if level > p.max_level() {
+            return Err(CkksError::NotEnoughLevels {
+                needed: level,
+                have: p.max_level(),
+            });
+        }
+        if !(scale.is_finite() && scale >= 1.0) {
+            return Err(CkksError::Encoding(format!("bad scale {scale}")));
+        }
+        let log_q: f64 = p.q[..=level].iter().map(|&x| (x as f64).log2()).sum();
+        let max = coeffs.iter().fold(0.0f64, |m, c| m.max(c.abs())) * scale;
+        if !max.is_finite() || max.log2() >= log_q - 1.0 {
+            return Err(CkksError::Encoding(format!(
+                "scaled coefficients reach 2^{:.1}, beyond the modulus 2^{log_q:.1} at level {level}",
+                max.log2()
+            )));
+        }
+        let n = p.n;
+        let mut poly = Poly::zero(n, level + 1);
+        poly.data
+            .par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, limb)| {
+                let m = p.ring.moduli[i];
+                limb.iter_mut()
+                    .zip(coeffs)
+                    .for_each(|(o, &c)| *o = m.from_f64(c * scale));
+                p.ring.ntt(i, limb);
+            });
+        Ok(Plaintext {
+            poly,
+            level,
+            scale,
+            slots,
+        })
+    }
+
+    /// Decodes a plaintext into its slot values (divided by its scale).
+    pub fn decode(&self, pt: &Plaintext) -> Vec<Complex64> {
+        let coeffs = self.decode_coeffs(pt);
+        self.coeffs_to_slots(&coeffs, pt.slots)
+    }
+
+    /// Decodes a plaintext into its real polynomial coefficients (divided by its scale).
+    pub fn decode_coeffs(&self, pt: &Plaintext) -> Vec<f64> {
+        let p = &self.params;
+        let mut poly = pt.poly.clone();
+        let idx = p.q_idx(pt.level);
+        p.ring.intt_poly(&mut poly, &idx);
+        crate::crt::centered_to_f64(p, &poly, pt.level)
+            .into_iter()
+            .map(|c| c / pt.scale)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_fft_matches_direct_evaluation() {
+        let params = Params::named("insecure-n10").unwrap();
+        let enc = Encoder::new(params.clone());
+        for slots in [4usize, 64, 512] {
+            let vals: Vec<Complex64> = (0..slots)
+                .map(|i| Complex64::new((i as f64 * 0.37).sin(), (i as f64 * 0.11).cos()))
+                .collect();
+            let c = enc.slots_to_coeffs(&vals, slots).unwrap();
+            // direct evaluation of the degree-N polynomial at zeta^{5^j}
+            let big_n = params.n;
+            let mut g = 1u64;
+            for (j, v) in vals.iter().enumerate() {
+                let mut s = Complex64::new(0.0, 0.0);
+                for (k, &ck) in c.iter().enumerate() {
+                    let ang = std::f64::consts::PI * (k as u64 * g % (2 * big_n as u64)) as f64
+                        / big_n as f64;
+                    s += Complex64::from_polar(ck, ang);
+                }
+                assert!((s - v).norm() < 1e-9, "slot {j}: {s} vs {v}");
+                g = g * 5 % (2 * big_n as u64);
+            }
+            let back = enc.coeffs_to_slots(&c, slots);
+            for (a, b) in back.iter().zip(&vals) {
+                assert!((a - b).norm() < 1e-12);
+            }
+        }
+    }
+}

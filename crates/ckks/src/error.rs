@@ -1,0 +1,60 @@
+//! Typed errors of the CKKS engine.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in the engine, named so callers can react.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum CkksError {
+    /// A parameter set is malformed or not secure enough for its name.
+    #[error("invalid parameters: {0}")]
+    InvalidParams(String),
+    /// No parameter set has this name.
+    #[error("unknown parameter set `{0}` (see `residue params`)")]
+    UnknownParams(String),
+    /// Two operands, or an operand and a key, belong to different parameter sets.
+    #[error("operands use different parameter sets")]
+    ParamsMismatch,
+    /// Operands of an addition have different scales.
+    #[error("scale mismatch: {0} vs {1} (rescale or adjust the scale first)")]
+    ScaleMismatch(f64, f64),
+    /// An operation needs more levels than the ciphertext has left.
+    #[error("not enough levels: operation needs level >= {needed}, ciphertext is at {have}")]
+    NotEnoughLevels {
+        /// Level the operation needs.
+        needed: usize,
+        /// Level the operand has.
+        have: usize,
+    },
+    /// A ciphertext has the wrong number of components for the operation.
+    #[error("ciphertext has degree {0}; this operation needs degree {1}")]
+    Degree(usize, usize),
+    /// A rotation or conjugation key was not generated.
+    #[error("no Galois key for element {0} (rotation keys must be requested at keygen)")]
+    MissingGaloisKey(u64),
+    /// The relinearization key was not generated.
+    #[error("no relinearization key")]
+    MissingRelinKey,
+    /// Too many values for the number of slots.
+    #[error("{values} values do not fit in {slots} slots")]
+    TooManyValues {
+        /// Number of values given.
+        values: usize,
+        /// Slot capacity.
+        slots: usize,
+    },
+    /// A slot count that is not a power of two or exceeds N/2.
+    #[error("invalid slot count {0}")]
+    InvalidSlots(usize),
+    /// A value cannot be encoded at this scale (not finite, or too large).
+    #[error("value not encodable: {0}")]
+    Encoding(String),
+    /// A serialized object is malformed, truncated or for other parameters.
+    #[error("malformed input: {0}")]
+    Malformed(String),
+    /// A polynomial or bootstrapping operation is outside its domain.
+    #[error("{0}")]
+    Domain(String),
+}
+
+/// Result alias for the engine.
+pub type Result<T> = std::result::Result<T, CkksError>;

@@ -1,0 +1,404 @@
+//! Homomorphic operations on ciphertexts, level- and scale-checked.
+
+use crate::ciphertext::Ciphertext;
+use crate::encoding::Plaintext;
+use crate::error::{CkksError, Result};
+use crate::keys::{GaloisKeys, RelinKey, conjugation_element, rotation_element};
+use crate::keyswitch::{self, Decomposed};
+use crate::params::Params;
+use crate::ring::Poly;
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Relative tolerance under which two scales count as equal for addition.
+///
+/// Scales are tracked exactly as f64; values computed along different paths
+/// may differ in the last bits, far below CKKS noise.
+pub const SCALE_TOLERANCE: f64 = 1e-9;
+
+/// The server-side keys an evaluator may use.
+#[derive(Clone, Default)]
+pub struct EvaluationKeys {
+    /// Relinearization key, needed by ciphertext multiplication.
+    pub relin: Option<RelinKey>,
+    /// Galois keys, needed by rotations and conjugation.
+    pub galois: Option<GaloisKeys>,
+}
+
+/// Evaluates homomorphic operations for one parameter set and key set.
+pub struct Evaluator {
+    pub(crate) params: Arc<Params>,
+    pub(crate) keys: Arc<EvaluationKeys>,
+}
+
+fn scales_match(a: f64, b: f64) -> bool {
+    (a - b).abs() <= SCALE_TOLERANCE * a.abs().max(b.abs())
+}
+
+impl Evaluator {
+    /// An evaluator with the given keys.
+    pub fn new(params: Arc<Params>, keys: Arc<EvaluationKeys>) -> Self {
+        Self { params, keys }
+    }
+
+    /// The parameter set.
+    pub fn params(&self) -> &Arc<Params> {
+        &self.params
+    }
+
+    /// The evaluation keys.
+    pub fn keys(&self) -> &Arc<EvaluationKeys> {
+        &self.keys
+    }
+
+    fn galois(&self) -> Result<&GaloisKeys> {
+        self.keys
+            .galois
+            .as_ref()
+            .ok_or(CkksError::MissingGaloisKey(0))
+    }
+
+    /// Drops a ciphertext to a lower level (no rescale; scale unchanged).
+    pub fn drop_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
+        if level > ct.level {
+            return Err(CkksError::NotEnoughLevels {
+                needed: level,
+                have: ct.level,
+            });
+        }
+        let mut out = ct.clone();
+        for c in &mut out.c {
+            c.truncate(level + 1);
+        }
+        out.level = level;
+        Ok(out)
+    }
+
+    fn aligned(&self, a: &Ciphertext, b: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
+        let l = a.level.min(b.level);
+        Ok((self.drop_level(a, l)?, self.drop_level(b, l)?))
+    }
+
+    fn combine(
+        &self,
+        a: &Ciphertext,
+        b: &Ciphertext,
+        f: impl Fn(&mut Poly, &Poly, &[usize]) + Sync,
+    ) -> Result<Ciphertext> {
+        if !scales_match(a.scale, b.scale) {
+            return Err(CkksError::ScaleMismatch(a.scale, b.scale));
+        }
+        let (mut x, y) = self.aligned(a, b)?;
+        let idx = self.params.q_idx(x.level);
+        while x.c.len() < y.c.len() {
+            x.c.push(Poly::zero(self.params.n, x.level + 1));
+        }
+        for (i, yc) in y.c.iter().enumerate() {
+            f(&mut x.c[i], yc, &idx);
+        }
+        x.slots = x.slots.max(y.slots);
+        Ok(x)
+    }
+
+    /// a + b (the higher operand is dropped to the lower level; scales must match).
+    pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let r = &self.params.ring;
+        self.combine(a, b, |x, y, idx| r.add_assign(x, y, idx))
+    }
+
+    /// a - b.
+    pub fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let r = &self.params.ring;
+        self.combine(a, b, |x, y, idx| r.sub_assign(x, y, idx))
+    }
+
+    /// -a.
+    pub fn neg(&self, a: &Ciphertext) -> Ciphertext {
+        let mut out = a.clone();
+        let idx = self.params.q_idx(a.level);
+        for c in &mut out.c {
+            self.params.ring.neg_assign(c, &idx);
+        }
+        out
+    }
+
+    fn plain_at(&self, pt: &Plaintext, level: usize) -> Result<Poly> {
+        if pt.level < level {
+            return Err(CkksError::NotEnoughLevels {
+                needed: level,
+                have: pt.level,
+            });
+        }
+        Ok(pt.poly.prefix(level + 1))
+    }
+
+    /// ct + pt (scales must match).
+    pub fn add_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        if !scales_match(ct.scale, pt.scale) {
+            return Err(CkksError::ScaleMismatch(ct.scale, pt.scale));
+        }
+        let l = ct.level.min(pt.level);
+        let mut out = self.drop_level(ct, l)?;
+        let m = self.plain_at(pt, l)?;
+        self.params
+            .ring
+            .add_assign(&mut out.c[0], &m, &self.params.q_idx(l));
+        Ok(out)
+    }
+
+    /// ct - pt (scales must match).
+    pub fn sub_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        if !scales_match(ct.scale, pt.scale) {
+            return Err(CkksError::ScaleMismatch(ct.scale, pt.scale));
+        }
+        let l = ct.level.min(pt.level);
+        let mut out = self.drop_level(ct, l)?;
+        let m = self.plain_at(pt, l)?;
+        self.params
+            .ring
+            .sub_assign(&mut out.c[0], &m, &self.params.q_idx(l));
+        Ok(out)
+    }
+
+    /// ct * pt; the result's scale is the product of scales.
+    pub fn mul_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        let l = ct.level.min(pt.level);
+        let mut out = self.drop_level(ct, l)?;
+        let m = self.plain_at(pt, l)?;
+        let idx = self.params.q_idx(l);
+        for c in &mut out.c {
+            *c = self.params.ring.mul(c, &m, &idx);
+        }
+        out.scale *= pt.scale;
+        Ok(out)
+    }
+
+    /// Residues of round(x) for the Q primes up to `level`.
+    fn const_residues(&self, x: f64, level: usize) -> Result<Vec<u64>> {
+        if !x.is_finite() {
+            return Err(CkksError::Encoding("non-finite constant".into()));
+        }
+        Ok((0..=level)
+            .map(|i| self.params.ring.moduli[i].from_f64(x))
+            .collect())
+    }
+
+    /// ct + c for a real constant c added to every slot (no level used).
+    pub fn add_const(&self, ct: &Ciphertext, c: f64) -> Result<Ciphertext> {
+        let mut out = ct.clone();
+        let r = self.const_residues(c * ct.scale, ct.level)?;
+        self.params
+            .ring
+            .add_const_assign(&mut out.c[0], &r, &self.params.q_idx(ct.level));
+        Ok(out)
+    }
+
+    /// ct * round(c * const_scale); the result's scale is ct.scale * const_scale.
+    ///
+    /// With const_scale = q_level, a following rescale restores the input scale exactly.
+    pub fn mul_const(&self, ct: &Ciphertext, c: f64, const_scale: f64) -> Result<Ciphertext> {
+        let mut out = ct.clone();
+        let r = self.const_residues(c * const_scale, ct.level)?;
+        let idx = self.params.q_idx(ct.level);
+        for p in &mut out.c {
+            self.params.ring.mul_const_assign(p, &r, &idx);
+        }
+        out.scale *= const_scale;
+        Ok(out)
+    }
+
+    /// ct * k for an integer k (no level used, scale unchanged).
+    pub fn mul_int(&self, ct: &Ciphertext, k: i64) -> Ciphertext {
+        let mut out = ct.clone();
+        let r: Vec<u64> = (0..=ct.level)
+            .map(|i| self.params.ring.moduli[i].from_i64(k))
+            .collect();
+        let idx = self.params.q_idx(ct.level);
+        for p in &mut out.c {
+            self.params.ring.mul_const_assign(p, &r, &idx);
+        }
+        out
+    }
+
+    /// Multiplies every slot by i (multiplication by the monomial X^{N/2}; no level used).
+    pub fn mul_by_i(&self, ct: &Ciphertext) -> Ciphertext {
+        let p = &self.params;
+        let n = p.n;
+        let mut out = ct.clone();
+        for c in &mut out.c {
+            c.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
+                let m = p.ring.moduli[i];
+                let mut mono = vec![0u64; n];
+                mono[n / 2] = 1;
+                p.ring.ntt(i, &mut mono);
+                limb.iter_mut()
+                    .zip(&mono)
+                    .for_each(|(x, &y)| *x = m.mul(*x, y));
+            });
+        }
+        out
+    }
+
+    /// a * b without relinearization (degree 2 result).
+    pub fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        if a.degree() != 1 || b.degree() != 1 {
+            return Err(CkksError::Degree(a.degree().max(b.degree()), 1));
+        }
+        let (x, y) = self.aligned(a, b)?;
+        let idx = self.params.q_idx(x.level);
+        let r = &self.params.ring;
+        let d0 = r.mul(&x.c[0], &y.c[0], &idx);
+        let mut d1 = r.mul(&x.c[0], &y.c[1], &idx);
+        r.mul_acc(&mut d1, &x.c[1], &y.c[0], &idx);
+        let d2 = r.mul(&x.c[1], &y.c[1], &idx);
+        Ok(Ciphertext {
+            c: vec![d0, d1, d2],
+            level: x.level,
+            scale: x.scale * y.scale,
+            slots: x.slots.max(y.slots),
+        })
+    }
+
+    /// Relinearizes a degree-2 ciphertext back to degree 1.
+    pub fn relinearize(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        if ct.degree() == 1 {
+            return Ok(ct.clone());
+        }
+        if ct.degree() != 2 {
+            return Err(CkksError::Degree(ct.degree(), 2));
+        }
+        let rlk = self.keys.relin.as_ref().ok_or(CkksError::MissingRelinKey)?;
+        let (mut a0, a1) = keyswitch::key_switch(&self.params, &ct.c[2], ct.level, &rlk.key);
+        let idx = self.params.q_idx(ct.level);
+        let r = &self.params.ring;
+        r.add_assign(&mut a0, &ct.c[0], &idx);
+        let mut c1 = a1;
+        r.add_assign(&mut c1, &ct.c[1], &idx);
+        Ok(Ciphertext {
+            c: vec![a0, c1],
+            level: ct.level,
+            scale: ct.scale,
+            slots: ct.slots,
+        })
+    }
+
+    /// a * b with relinearization.
+    pub fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.relinearize(&self.mul(a, b)?)
+    }
+
+    /// a^2 with relinearization.
+    pub fn square(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.mul_relin(a, a)
+    }
+
+    /// Divides by the last prime q_level: level - 1, scale / q_level.
+    pub fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        if ct.level == 0 {
+            return Err(CkksError::NotEnoughLevels { needed: 1, have: 0 });
+        }
+        let p = &self.params;
+        let l = ct.level;
+        let n = p.n;
+        let ml = p.ring.moduli[l];
+        let c =
+            ct.c.iter()
+                .map(|poly| {
+                    let mut last = poly.limb(l).to_vec();
+                    p.ring.intt(l, &mut last);
+                    let mut out = poly.prefix(l);
+                    out.data.par_chunks_mut(n).enumerate().for_each(|(i, o)| {
+                        let m = p.ring.moduli[i];
+                        let mut t: Vec<u64> =
+                            last.iter().map(|&x| m.from_i64(ml.centered(x))).collect();
+                        p.ring.ntt(i, &mut t);
+                        let w = p.q_inv[l][i];
+                        let ws = m.shoup(w);
+                        o.iter_mut()
+                            .zip(&t)
+                            .for_each(|(o, &t)| *o = m.mul_shoup(m.sub(*o, t), w, ws));
+                    });
+                    out
+                })
+                .collect();
+        Ok(Ciphertext {
+            c,
+            level: l - 1,
+            scale: ct.scale / ml.value as f64,
+            slots: ct.slots,
+        })
+    }
+
+    /// Applies the automorphism for Galois element g (rotation or conjugation).
+    pub fn apply_galois(&self, ct: &Ciphertext, g: u64) -> Result<Ciphertext> {
+        if ct.degree() != 1 {
+            return Err(CkksError::Degree(ct.degree(), 1));
+        }
+        let d = keyswitch::decompose(&self.params, &ct.c[1], ct.level);
+        self.apply_galois_hoisted(ct, &d, g)
+    }
+
+    /// Decomposes c_1 once so that many rotations can share it.
+    pub fn decompose(&self, ct: &Ciphertext) -> Result<Decomposed> {
+        if ct.degree() != 1 {
+            return Err(CkksError::Degree(ct.degree(), 1));
+        }
+        Ok(keyswitch::decompose(&self.params, &ct.c[1], ct.level))
+    }
+
+    /// Applies Galois element g to a ciphertext whose c_1 is already decomposed.
+    pub fn apply_galois_hoisted(
+        &self,
+        ct: &Ciphertext,
+        d: &Decomposed,
+        g: u64,
+    ) -> Result<Ciphertext> {
+        let p = &self.params;
+        let key = self.galois()?.get(g)?;
+        let (a0, a1) = keyswitch::inner_product(p, d, key);
+        let perm = p.ring.galois_perm_cached(g);
+        let a0 = p.ring.permute(&a0, &perm);
+        let a1 = p.ring.permute(&a1, &perm);
+        let mut c0 = keyswitch::mod_down(p, &a0, ct.level);
+        let c1 = keyswitch::mod_down(p, &a1, ct.level);
+        let idx = p.q_idx(ct.level);
+        p.ring
+            .add_assign(&mut c0, &p.ring.permute(&ct.c[0], &perm), &idx);
+        Ok(Ciphertext {
+            c: vec![c0, c1],
+            level: ct.level,
+            scale: ct.scale,
+            slots: ct.slots,
+        })
+    }
+
+    /// Rotates slots left by k (negative k: right).
+    pub fn rotate(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
+        let g = rotation_element(&self.params, k);
+        if g == 1 {
+            return Ok(ct.clone());
+        }
+        self.apply_galois(ct, g)
+    }
+
+    /// Complex conjugation of every slot.
+    pub fn conjugate(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.apply_galois(ct, conjugation_element(&self.params))
+    }
+
+    /// Several rotations of one ciphertext sharing one decomposition.
+    pub fn rotate_hoisted(&self, ct: &Ciphertext, steps: &[i64]) -> Result<Vec<Ciphertext>> {
+        let d = self.decompose(ct)?;
+        steps
+            .iter()
+            .map(|&k| {
+                let g = rotation_element(&self.params, k);
+                if g == 1 {
+                    Ok(ct.clone())
+                } else {
+                    self.apply_galois_hoisted(ct, &d, g)
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,270 @@
+//! Keys: the secret key, public key, and switching keys for relinearization and
+//! Galois automorphisms (hybrid key switching with special primes P).
+
+use crate::error::{CkksError, Result};
+use crate::params::Params;
+use crate::ring::Poly;
+use crate::sampling;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use zeroize::Zeroize;
+
+/// The secret key s (uniform ternary), held in NTT form over Q and P.
+///
+/// Zeroized on drop; never serialized into anything sent to a server.
+pub struct SecretKey {
+    pub(crate) params: Arc<Params>,
+    /// s in NTT form over all Q then P primes.
+    pub(crate) poly: Poly,
+}
+
+impl Drop for SecretKey {
+    fn drop(&mut self) {
+        self.poly.data.zeroize();
+    }
+}
+
+/// Public encryption key (b, a) = (-a*s + e, a) at the top level.
+#[derive(Clone)]
+pub struct PublicKey {
+    pub(crate) params: Arc<Params>,
+    pub(crate) b: Poly,
+    pub(crate) a: Poly,
+}
+
+/// A hybrid key-switching key: for each digit j, (b_j, a_j) over Q and P with
+/// b_j = -a_j*s + e_j + P*[s' on digit j's primes].
+#[derive(Clone)]
+pub struct SwitchingKey {
+    pub(crate) b: Vec<Poly>,
+    pub(crate) a: Vec<Poly>,
+}
+
+impl SwitchingKey {
+    /// Bytes of key material held in memory.
+    pub fn size_bytes(&self) -> usize {
+        self.b.iter().chain(&self.a).map(|p| p.data.len() * 8).sum()
+    }
+}
+
+/// Relinearization key: switches s^2 to s.
+#[derive(Clone)]
+pub struct RelinKey {
+    pub(crate) params: Arc<Params>,
+    pub(crate) key: SwitchingKey,
+}
+
+/// Galois keys, one switching key per Galois element.
+///
+/// The key for element g encrypts s under sigma_g^{-1}(s): a rotation takes
+/// the inner product of the unpermuted digits with it and applies sigma_g
+/// afterwards, to two polynomials instead of every digit (hoisting).
+#[derive(Clone)]
+pub struct GaloisKeys {
+    pub(crate) params: Arc<Params>,
+    pub(crate) keys: BTreeMap<u64, SwitchingKey>,
+}
+
+impl GaloisKeys {
+    /// Galois elements with a key.
+    pub fn elements(&self) -> Vec<u64> {
+        self.keys.keys().copied().collect()
+    }
+
+    /// Bytes of key material held in memory.
+    pub fn size_bytes(&self) -> usize {
+        self.keys.values().map(|k| k.size_bytes()).sum()
+    }
+
+    pub(crate) fn get(&self, g: u64) -> Result<&SwitchingKey> {
+        self.keys.get(&g).ok_or(CkksError::MissingGaloisKey(g))
+    }
+}
+
+impl RelinKey {
+    /// Bytes of key material held in memory.
+    pub fn size_bytes(&self) -> usize {
+        self.key.size_bytes()
+    }
+}
+
+/// Galois element rotating slots left by `k` (negative: right) with `slots` slots.
+pub fn rotation_element(params: &Params, k: i64) -> u64 {
+    let two_n = 2 * params.n as u64;
+    let order = params.n as i64 / 2; // 5 has order N/2 mod 2N
+    let e = k.rem_euclid(order) as u64;
+    let mut r = 1u64;
+    let mut b = 5u64;
+    let mut e2 = e;
+    while e2 > 0 {
+        if e2 & 1 == 1 {
+            r = r * b % two_n;
+        }
+        b = b * b % two_n;
+        e2 >>= 1;
+    }
+    r
+}
+
+/// Galois element of complex conjugation.
+pub fn conjugation_element(params: &Params) -> u64 {
+    2 * params.n as u64 - 1
+}
+
+/// Generates keys from a secure random source.
+pub struct KeyGenerator {
+    params: Arc<Params>,
+    rng: rand_chacha::ChaCha20Rng,
+}
+
+impl KeyGenerator {
+    /// A key generator seeded from the operating system.
+    pub fn new(params: Arc<Params>) -> Self {
+        Self {
+            params,
+            rng: sampling::secure_rng(),
+        }
+    }
+
+    /// A deterministic key generator (tests and reproducible benchmarks only).
+    pub fn with_seed(params: Arc<Params>, seed: [u8; 32]) -> Self {
+        Self {
+            params,
+            rng: sampling::seeded_rng(seed),
+        }
+    }
+
+    /// A fresh uniform ternary secret key.
+    pub fn secret_key(&mut self) -> SecretKey {
+        let p = &self.params;
+        let mut s = sampling::ternary(p.n, &mut self.rng);
+        let idx: Vec<usize> = (0..p.q.len() + p.p.len()).collect();
+        let poly = sampling::small_to_ntt(p, &s, &idx);
+        s.zeroize();
+        SecretKey {
+            params: p.clone(),
+            poly,
+        }
+    }
+
+    /// A secret key with the given small coefficients (sparse-secret encapsulation).
+    pub(crate) fn secret_from_coeffs(&self, coeffs: &[i64]) -> SecretKey {
+        let p = &self.params;
+        let idx: Vec<usize> = (0..p.q.len() + p.p.len()).collect();
+        SecretKey {
+            params: p.clone(),
+            poly: sampling::small_to_ntt(p, coeffs, &idx),
+        }
+    }
+
+    /// The RNG (for sampling inside bootstrapping key generation).
+    pub(crate) fn rng(&mut self) -> &mut rand_chacha::ChaCha20Rng {
+        &mut self.rng
+    }
+
+    /// Public key at the top level.
+    pub fn public_key(&mut self, sk: &SecretKey) -> PublicKey {
+        let p = self.params.clone();
+        let idx = p.q_idx(p.max_level());
+        let a = sampling::uniform(&p, &idx, &mut self.rng);
+        let mut b = sampling::error_ntt(&p, &idx, &mut self.rng);
+        let s = sk.poly.prefix(idx.len());
+        let mut as_ = p.ring.mul(&a, &s, &idx);
+        p.ring.neg_assign(&mut as_, &idx);
+        p.ring.add_assign(&mut b, &as_, &idx);
+        PublicKey { params: p, b, a }
+    }
+
+    /// Switching key encrypting P*g_j*`s_from` under `s_under` (both NTT over Q and P).
+    pub(crate) fn switching_key(&mut self, s_from: &Poly, s_under: &Poly) -> SwitchingKey {
+        let p = self.params.clone();
+        let lvl = p.max_level();
+        let idx = p.qp_idx(lvl);
+        let dnum = p.dnum_at(lvl);
+        let mut bs = Vec::with_capacity(dnum);
+        let mut as_ = Vec::with_capacity(dnum);
+        for j in 0..dnum {
+            let a = sampling::uniform(&p, &idx, &mut self.rng);
+            let mut b = sampling::error_ntt(&p, &idx, &mut self.rng);
+            let mut t = p.ring.mul(&a, s_under, &idx);
+            p.ring.neg_assign(&mut t, &idx);
+            p.ring.add_assign(&mut b, &t, &idx);
+            // + P * s_from on digit j's primes
+            let lo = j * p.alpha;
+            let hi = ((j + 1) * p.alpha).min(lvl + 1);
+            for i in lo..hi {
+                let m = p.ring.moduli[i];
+                let pm = p.p_mod_q[i];
+                let pms = m.shoup(pm);
+                let src = s_from.limb(i);
+                for (o, &x) in b.limb_mut(i).iter_mut().zip(src) {
+                    *o = m.add(*o, m.mul_shoup(x, pm, pms));
+                }
+            }
+            bs.push(b);
+            as_.push(a);
+        }
+        SwitchingKey { b: bs, a: as_ }
+    }
+
+    /// Relinearization key (switches s^2 -> s).
+    pub fn relin_key(&mut self, sk: &SecretKey) -> RelinKey {
+        let p = self.params.clone();
+        let idx: Vec<usize> = (0..p.q.len() + p.p.len()).collect();
+        let s2 = p.ring.mul(&sk.poly, &sk.poly, &idx);
+        let key = self.switching_key(&s2, &sk.poly);
+        RelinKey { params: p, key }
+    }
+
+    /// Galois keys for slot rotations `steps` (left by k) and, if asked, conjugation.
+    pub fn galois_keys(&mut self, sk: &SecretKey, steps: &[i64], conjugate: bool) -> GaloisKeys {
+        let p = self.params.clone();
+        let mut elems: Vec<u64> = steps.iter().map(|&k| rotation_element(&p, k)).collect();
+        if conjugate {
+            elems.push(conjugation_element(&p));
+        }
+        elems.sort_unstable();
+        elems.dedup();
+        elems.retain(|&g| g != 1);
+        self.galois_keys_for_elements(sk, &elems)
+    }
+
+    /// Galois keys for explicit Galois elements.
+    pub fn galois_keys_for_elements(&mut self, sk: &SecretKey, elems: &[u64]) -> GaloisKeys {
+        let p = self.params.clone();
+        let two_n = 2 * p.n as u64;
+        let mut keys = BTreeMap::new();
+        for &g in elems {
+            // sigma_g^{-1}(s): permutation for g^{-1} mod 2N
+            let ginv = inverse_mod_pow2(g, two_n);
+            let perm = p.ring.galois_perm(ginv);
+            let s_rot = p.ring.permute(&sk.poly, &perm);
+            keys.insert(g, self.switching_key(&sk.poly, &s_rot));
+        }
+        GaloisKeys { params: p, keys }
+    }
+}
+
+/// Inverse of an odd g modulo a power of two m.
+pub(crate) fn inverse_mod_pow2(g: u64, m: u64) -> u64 {
+    // Newton iteration for 2-adic inverse.
+    let mut x: u64 = 1;
+    for _ in 0..7 {
+        x = x.wrapping_mul(2u64.wrapping_sub(g.wrapping_mul(x)));
+    }
+    x & (m - 1)
+}
+
+impl SecretKey {
+    /// The parameter set of this key.
+    pub fn params(&self) -> &Arc<Params> {
+        &self.params
+    }
+}
+
+impl PublicKey {
+    /// The parameter set of this key.
+    pub fn params(&self) -> &Arc<Params> {
+        &self.params
+    }
+}

@@ -1,0 +1,111 @@
+//! Hybrid key switching: digit decomposition with exact basis extension to
+//! Q_l*P (ModUp), inner product with a switching key, and division by P (ModDown).
+//!
+//! Decomposition is separated from the inner product so that many rotations of
+//! one ciphertext share it (hoisting).
+
+use crate::keys::SwitchingKey;
+use crate::params::Params;
+use crate::ring::Poly;
+use rayon::prelude::*;
+
+/// A polynomial decomposed into digits, each extended to Q_l*P in NTT form.
+pub struct Decomposed {
+    pub(crate) level: usize,
+    pub(crate) digits: Vec<Poly>,
+}
+
+/// ModUp: decomposes an NTT-form polynomial at `level` into extended digits.
+pub(crate) fn decompose(p: &Params, c: &Poly, level: usize) -> Decomposed {
+    let n = p.n;
+    let ring = &p.ring;
+    let qidx = p.q_idx(level);
+    let qp = p.qp_idx(level);
+    let mut coeff = c.prefix(level + 1);
+    ring.intt_poly(&mut coeff, &qidx);
+    let digits = (0..p.dnum_at(level))
+        .into_par_iter()
+        .map(|j| {
+            let lo = j * p.alpha;
+            let hi = ((j + 1) * p.alpha).min(level + 1);
+            let from: Vec<usize> = (lo..hi).collect();
+            let to: Vec<usize> = qp.iter().copied().filter(|&i| i < lo || i >= hi).collect();
+            let src = Poly {
+                n,
+                data: coeff.data[lo * n..hi * n].to_vec(),
+            };
+            let mut ext = ring.convert_exact(&src, &from, &to);
+            ring.ntt_poly(&mut ext, &to);
+            let mut out = Poly::zero(n, qp.len());
+            let mut e = 0;
+            for (k, &mi) in qp.iter().enumerate() {
+                if mi >= lo && mi < hi {
+                    out.limb_mut(k).copy_from_slice(c.limb(mi));
+                } else {
+                    out.limb_mut(k).copy_from_slice(ext.limb(e));
+                    e += 1;
+                }
+            }
+            out
+        })
+        .collect();
+    Decomposed { level, digits }
+}
+
+/// Inner product of the digits with a switching key, over Q_l*P (NTT form).
+pub(crate) fn inner_product(p: &Params, d: &Decomposed, key: &SwitchingKey) -> (Poly, Poly) {
+    let n = p.n;
+    let qp = p.qp_idx(d.level);
+    // Keys are stored over all of Q then P, so ring prime mi sits at limb mi.
+    let mut a0 = Poly::zero(n, qp.len());
+    let mut a1 = Poly::zero(n, qp.len());
+    a0.data
+        .par_chunks_mut(n)
+        .zip(a1.data.par_chunks_mut(n))
+        .zip(qp.par_iter().enumerate())
+        .for_each(|((o0, o1), (k, &mi))| {
+            for (j, dj) in d.digits.iter().enumerate() {
+                let x = dj.limb(k);
+                p.ring.mul_acc_slice(mi, o0, x, key.b[j].limb(mi));
+                p.ring.mul_acc_slice(mi, o1, x, key.a[j].limb(mi));
+            }
+        });
+    (a0, a1)
+}
+
+/// ModDown: divides a Q_l*P polynomial (NTT form) by P with rounding, giving Q_l.
+pub(crate) fn mod_down(p: &Params, a: &Poly, level: usize) -> Poly {
+    let n = p.n;
+    let ring = &p.ring;
+    let qidx = p.q_idx(level);
+    let pidx = p.p_idx();
+    let mut pl = Poly {
+        n,
+        data: a.data[(level + 1) * n..].to_vec(),
+    };
+    ring.intt_poly(&mut pl, &pidx);
+    let mut ext = ring.convert_exact(&pl, &pidx, &qidx);
+    ring.ntt_poly(&mut ext, &qidx);
+    let mut out = a.prefix(level + 1);
+    out.data
+        .par_chunks_mut(n)
+        .zip(ext.data.par_chunks(n))
+        .enumerate()
+        .for_each(|(i, (o, e))| {
+            let m = ring.moduli[i];
+            let w = p.p_inv_mod_q[i];
+            let ws = m.shoup(w);
+            o.iter_mut()
+                .zip(e)
+                .for_each(|(o, &e)| *o = m.mul_shoup(m.sub(*o, e), w, ws));
+        });
+    out
+}
+
+/// Full key switch of one polynomial: returns (a0, a1) over Q_l with
+/// a0 + a1*s ~ c*s' where the key switches s' to s.
+pub(crate) fn key_switch(p: &Params, c: &Poly, level: usize, key: &SwitchingKey) -> (Poly, Poly) {
+    let d = decompose(p, c, level);
+    let (a0, a1) = inner_product(p, &d, key);
+    (mod_down(p, &a0, level), mod_down(p, &a1, level))
+}

@@ -1,0 +1,433 @@
+//! The RNS polynomial ring Z_Q[X]/(X^N + 1): NTTs, limb-wise arithmetic,
+//! automorphisms, and exact basis conversion.
+
+use crate::modarith::Modulus;
+use rayon::prelude::*;
+use tfhe_ntt::prime64::Plan;
+
+/// A polynomial in RNS form: `limbs` residue vectors of length N stored
+/// contiguously. Which primes the limbs belong to is fixed by context
+/// (a ciphertext at level l holds q_0..q_l; extended polynomials append P).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Poly {
+    pub(crate) n: usize,
+    pub(crate) data: Vec<u64>,
+}
+
+impl Poly {
+    /// The zero polynomial with `limbs` residues of degree `n`.
+    pub fn zero(n: usize, limbs: usize) -> Self {
+        Self {
+            n,
+            data: vec![0; n * limbs],
+        }
+    }
+
+    /// Number of RNS limbs.
+    pub fn limbs(&self) -> usize {
+        self.data.len() / self.n
+    }
+
+    /// Residues modulo the i-th limb's prime.
+    pub fn limb(&self, i: usize) -> &[u64] {
+        &self.data[i * self.n..(i + 1) * self.n]
+    }
+
+    /// Mutable residues modulo the i-th limb's prime.
+    pub fn limb_mut(&mut self, i: usize) -> &mut [u64] {
+        &mut self.data[i * self.n..(i + 1) * self.n]
+    }
+
+    /// Drops limbs beyond the first `limbs`.
+    pub fn truncate(&mut self, limbs: usize) {
+        self.data.truncate(limbs * self.n);
+    }
+
+    /// The first `limbs` limbs as a new polynomial.
+    pub fn prefix(&self, limbs: usize) -> Self {
+        Self {
+            n: self.n,
+            data: self.data[..limbs * self.n].to_vec(),
+        }
+    }
+}
+
+/// Precomputed tables of the ring for one chain of primes (Q then P).
+pub struct Ring {
+    /// Ring degree N.
+    pub n: usize,
+    /// All primes, Q chain first, then P.
+    pub moduli: Vec<Modulus>,
+    plans: Vec<Plan>,
+    /// Exponent e_j (odd, < 2N) of the root at NTT position j.
+    exps: Vec<u32>,
+    /// Inverse of `exps`: NTT position of the root with a given exponent.
+    pos_of_exp: Vec<u32>,
+    /// Galois permutations already computed, by Galois element.
+    perm_cache: std::sync::Mutex<std::collections::HashMap<u64, std::sync::Arc<Vec<u32>>>>,
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("n", &self.n)
+            .field("moduli", &self.moduli.len())
+            .finish()
+    }
+}
+
+impl Ring {
+    /// Builds NTT plans for every prime; `None` if a prime is not NTT-friendly.
+    pub fn new(n: usize, primes: &[u64]) -> Option<Self> {
+        let plans: Option<Vec<Plan>> = primes.iter().map(|&q| Plan::try_new(n, q)).collect();
+        let plans = plans?;
+        let moduli: Vec<Modulus> = primes.iter().map(|&q| Modulus::new(q)).collect();
+        // Learn the evaluation order: NTT(X) lists the roots themselves.
+        let m0 = moduli[0];
+        let mut x = vec![0u64; n];
+        x[1] = 1;
+        plans[0].fwd(&mut x);
+        let psi = x[0];
+        let mut exp_of = std::collections::HashMap::with_capacity(n);
+        let psi2 = m0.mul(psi, psi);
+        let mut p = psi;
+        for e in (1..2 * n as u32).step_by(2) {
+            exp_of.insert(p, e);
+            p = m0.mul(p, psi2);
+        }
+        let exps: Vec<u32> = x.iter().map(|v| exp_of[v]).collect();
+        let mut pos_of_exp = vec![u32::MAX; 2 * n];
+        for (j, &e) in exps.iter().enumerate() {
+            pos_of_exp[e as usize] = j as u32;
+        }
+        Some(Self {
+            n,
+            moduli,
+            plans,
+            exps,
+            pos_of_exp,
+            perm_cache: Default::default(),
+        })
+    }
+
+    /// Forward NTT of limb `i` of ring prime `mi`.
+    #[inline]
+    pub fn ntt(&self, mi: usize, buf: &mut [u64]) {
+        self.plans[mi].fwd(buf);
+    }
+
+    /// Inverse NTT (normalized) with ring prime `mi`.
+    #[inline]
+    pub fn intt(&self, mi: usize, buf: &mut [u64]) {
+        self.plans[mi].inv(buf);
+        self.plans[mi].normalize(buf);
+    }
+
+    /// NTT of every limb; limb k uses ring prime `idx[k]`.
+    pub fn ntt_poly(&self, p: &mut Poly, idx: &[usize]) {
+        let n = self.n;
+        p.data
+            .par_chunks_mut(n)
+            .zip(idx.par_iter())
+            .for_each(|(l, &mi)| self.ntt(mi, l));
+    }
+
+    /// Inverse NTT of every limb; limb k uses ring prime `idx[k]`.
+    pub fn intt_poly(&self, p: &mut Poly, idx: &[usize]) {
+        let n = self.n;
+        p.data
+            .par_chunks_mut(n)
+            .zip(idx.par_iter())
+            .for_each(|(l, &mi)| self.intt(mi, l));
+    }
+
+    /// a += b limb-wise.
+    pub fn add_assign(&self, a: &mut Poly, b: &Poly, idx: &[usize]) {
+        let n = self.n;
+        a.data
+            .par_chunks_mut(n)
+            .zip(b.data.par_chunks(n))
+            .zip(idx.par_iter())
+            .for_each(|((x, y), &mi)| {
+                let m = self.moduli[mi];
+                x.iter_mut().zip(y).for_each(|(x, &y)| *x = m.add(*x, y));
+            });
+    }
+
+    /// a -= b limb-wise.
+    pub fn sub_assign(&self, a: &mut Poly, b: &Poly, idx: &[usize]) {
+        let n = self.n;
+        a.data
+            .par_chunks_mut(n)
+            .zip(b.data.par_chunks(n))
+            .zip(idx.par_iter())
+            .for_each(|((x, y), &mi)| {
+                let m = self.moduli[mi];
+                x.iter_mut().zip(y).for_each(|(x, &y)| *x = m.sub(*x, y));
+            });
+    }
+
+    /// a = -a limb-wise.
+    pub fn neg_assign(&self, a: &mut Poly, idx: &[usize]) {
+        let n = self.n;
+        a.data
+            .par_chunks_mut(n)
+            .zip(idx.par_iter())
+            .for_each(|(x, &mi)| {
+                let m = self.moduli[mi];
+                x.iter_mut().for_each(|x| *x = m.neg(*x));
+            });
+    }
+
+    /// acc += a * b pointwise (NTT domain).
+    pub fn mul_acc(&self, acc: &mut Poly, a: &Poly, b: &Poly, idx: &[usize]) {
+        let n = self.n;
+        acc.data
+            .par_chunks_mut(n)
+            .zip(a.data.par_chunks(n))
+            .zip(b.data.par_chunks(n))
+            .zip(idx.par_iter())
+            .for_each(|(((c, x), y), &mi)| self.plans[mi].mul_accumulate(c, x, y));
+    }
+
+    /// acc += a * b on single limbs of ring prime `mi` (NTT domain).
+    #[inline]
+    pub fn mul_acc_slice(&self, mi: usize, acc: &mut [u64], a: &[u64], b: &[u64]) {
+        self.plans[mi].mul_accumulate(acc, a, b);
+    }
+
+    /// a * b pointwise (NTT domain).
+    pub fn mul(&self, a: &Poly, b: &Poly, idx: &[usize]) -> Poly {
+        let mut c = Poly::zero(self.n, idx.len());
+        self.mul_acc(&mut c, a, b, idx);
+        c
+    }
+
+    /// a *= c limb-wise for per-limb constants `c[k]` (already reduced).
+    pub fn mul_const_assign(&self, a: &mut Poly, c: &[u64], idx: &[usize]) {
+        let n = self.n;
+        a.data
+            .par_chunks_mut(n)
+            .zip(idx.par_iter().zip(c.par_iter()))
+            .for_each(|(x, (&mi, &w))| {
+                let m = self.moduli[mi];
+                let ws = m.shoup(w);
+                x.iter_mut().for_each(|x| *x = m.mul_shoup(*x, w, ws));
+            });
+    }
+
+    /// a += c limb-wise for per-limb constants `c[k]` (NTT domain: adds c to every coefficient's
+    /// evaluation, i.e. adds the constant polynomial c).
+    pub fn add_const_assign(&self, a: &mut Poly, c: &[u64], idx: &[usize]) {
+        let n = self.n;
+        a.data
+            .par_chunks_mut(n)
+            .zip(idx.par_iter().zip(c.par_iter()))
+            .for_each(|(x, (&mi, &w))| {
+                let m = self.moduli[mi];
+                x.iter_mut().for_each(|x| *x = m.add(*x, w));
+            });
+    }
+
+    /// NTT-domain permutation realizing X -> X^g (g odd): out[j] = in[perm[j]].
+    pub fn galois_perm(&self, g: u64) -> Vec<u32> {
+        let two_n = 2 * self.n as u64;
+        self.exps
+            .iter()
+            .map(|&e| self.pos_of_exp[((e as u64 * g) % two_n) as usize])
+            .collect()
+    }
+
+    /// Cached NTT-domain permutation for Galois element g.
+    pub fn galois_perm_cached(&self, g: u64) -> std::sync::Arc<Vec<u32>> {
+        let mut cache = self.perm_cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(g)
+            .or_insert_with(|| std::sync::Arc::new(self.galois_perm(g)))
+            .clone()
+    }
+
+    /// Applies an NTT-domain permutation to every limb.
+    pub fn permute(&self, p: &Poly, perm: &[u32]) -> Poly {
+        let n = self.n;
+        let mut out = Poly::zero(n, p.limbs());
+        out.data
+            .par_chunks_mut(n)
+            .zip(p.data.par_chunks(n))
+            .for_each(|(o, i)| {
+                o.iter_mut()
+                    .zip(perm)
+                    .for_each(|(o, &j)| *o = i[j as usize]);
+            });
+        out
+    }
+
+    /// Exact conversion of coefficient-form residues from the primes `from` to
+    /// the primes `to`, producing the centered representative's residues.
+    ///
+    /// `src` holds |from| limbs in coefficient form; the result holds |to|
+    /// limbs in coefficient form.
+    pub fn convert_exact(&self, src: &Poly, from: &[usize], to: &[usize]) -> Poly {
+        let n = self.n;
+        let fm: Vec<Modulus> = from.iter().map(|&i| self.moduli[i]).collect();
+        // (B/b_i)^{-1} mod b_i
+        let inv_punct: Vec<u64> = fm
+            .iter()
+            .enumerate()
+            .map(|(i, mi)| {
+                let mut p = 1u64;
+                for (j, mj) in fm.iter().enumerate() {
+                    if j != i {
+                        p = mi.mul(p, mi.reduce(mj.value));
+                    }
+                }
+                mi.inv(p)
+            })
+            .collect();
+        // y_i = x_i * (B/b_i)^{-1} mod b_i, and v = round(sum y_i / b_i)
+        let mut y = Poly::zero(n, from.len());
+        y.data
+            .par_chunks_mut(n)
+            .zip(src.data.par_chunks(n))
+            .enumerate()
+            .for_each(|(i, (yo, xi))| {
+                let m = fm[i];
+                let w = inv_punct[i];
+                let ws = m.shoup(w);
+                yo.iter_mut()
+                    .zip(xi)
+                    .for_each(|(yo, &x)| *yo = m.mul_shoup(x, w, ws));
+            });
+        let inv_b: Vec<f64> = fm.iter().map(|m| 1.0 / m.value as f64).collect();
+        let v: Vec<u64> = (0..n)
+            .into_par_iter()
+            .map(|k| {
+                let s: f64 = (0..from.len())
+                    .map(|i| y.data[i * n + k] as f64 * inv_b[i])
+                    .sum();
+                s.round() as u64
+            })
+            .collect();
+        let mut out = Poly::zero(n, to.len());
+        out.data
+            .par_chunks_mut(n)
+            .zip(to.par_iter())
+            .for_each(|(o, &ti)| {
+                let t = self.moduli[ti];
+                // (B/b_i) mod t and B mod t
+                let punct: Vec<u64> = (0..fm.len())
+                    .map(|i| {
+                        let mut p = 1u64;
+                        for (j, mj) in fm.iter().enumerate() {
+                            if j != i {
+                                p = t.mul(p, t.reduce(mj.value));
+                            }
+                        }
+                        p
+                    })
+                    .collect();
+                let b_mod = fm.iter().fold(1u64, |p, m| t.mul(p, t.reduce(m.value)));
+                for (k, o) in o.iter_mut().enumerate() {
+                    let mut acc: u128 = 0;
+                    for (i, &c) in punct.iter().enumerate() {
+                        acc += y.data[i * n + k] as u128 * c as u128;
+                    }
+                    let r = t.reduce_u128(acc);
+                    *o = t.sub(r, t.mul(v[k], b_mod));
+                }
+            });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modarith::ntt_primes;
+
+    fn negacyclic(a: &[u64], b: &[u64], m: &Modulus) -> Vec<u64> {
+        let n = a.len();
+        let mut c = vec![0u64; n];
+        for i in 0..n {
+            for j in 0..n {
+                let p = m.mul(a[i], b[j]);
+                if i + j < n {
+                    c[i + j] = m.add(c[i + j], p);
+                } else {
+                    c[i + j - n] = m.sub(c[i + j - n], p);
+                }
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn ntt_mul_is_negacyclic() {
+        let n = 64;
+        let ps = ntt_primes(&[50, 60], 2 * n as u64, &[]);
+        let r = Ring::new(n, &ps).unwrap();
+        for (mi, m) in r.moduli.iter().enumerate() {
+            let a: Vec<u64> = (0..n as u64).map(|i| (i * 7919 + 3) % m.value).collect();
+            let b: Vec<u64> = (0..n as u64).map(|i| (i * i * 31 + 11) % m.value).collect();
+            let want = negacyclic(&a, &b, m);
+            let (mut fa, mut fb) = (a.clone(), b.clone());
+            r.ntt(mi, &mut fa);
+            r.ntt(mi, &mut fb);
+            let mut c = vec![0u64; n];
+            r.plans[mi].mul_accumulate(&mut c, &fa, &fb);
+            r.intt(mi, &mut c);
+            assert_eq!(c, want);
+        }
+    }
+
+    #[test]
+    fn galois_perm_is_automorphism_on_every_prime() {
+        let n = 32;
+        let ps = ntt_primes(&[40, 50, 60], 2 * n as u64, &[]);
+        let r = Ring::new(n, &ps).unwrap();
+        for g in [5u64, 25, 2 * n as u64 - 1] {
+            let perm = r.galois_perm(g);
+            for (mi, m) in r.moduli.iter().enumerate() {
+                let a: Vec<u64> = (0..n as u64).map(|i| (i * 12345 + 678) % m.value).collect();
+                // coefficient-domain automorphism
+                let mut want = vec![0u64; n];
+                for (i, &c) in a.iter().enumerate() {
+                    let j = (i as u64 * g) % (2 * n as u64);
+                    if j < n as u64 {
+                        want[j as usize] = c;
+                    } else {
+                        want[j as usize - n] = m.neg(c);
+                    }
+                }
+                let mut fa = Poly { n, data: a.clone() };
+                r.ntt(mi, &mut fa.data);
+                let mut out = r.permute(&fa, &perm);
+                r.intt(mi, &mut out.data);
+                assert_eq!(out.data, want, "g={g} prime {mi}");
+            }
+        }
+    }
+
+    #[test]
+    fn exact_conversion_is_centered() {
+        let n = 16;
+        let ps = ntt_primes(&[50, 50, 60, 45], 2 * n as u64, &[]);
+        let r = Ring::new(n, &ps).unwrap();
+        let b: u128 = ps[0] as u128 * ps[1] as u128;
+        let vals: Vec<i128> = (0..n as i128)
+            .map(|k| (k - 8) * (b as i128 / 17) + k * 12345)
+            .collect();
+        let mut src = Poly::zero(n, 2);
+        for (k, &v) in vals.iter().enumerate() {
+            for i in 0..2 {
+                src.data[i * n + k] = v.rem_euclid(ps[i] as i128) as u64;
+            }
+        }
+        let out = r.convert_exact(&src, &[0, 1], &[2, 3]);
+        for (k, &v) in vals.iter().enumerate() {
+            for (t, &ti) in [2usize, 3].iter().enumerate() {
+                assert_eq!(out.data[t * n + k], v.rem_euclid(ps[ti] as i128) as u64);
+            }
+        }
+    }
+}
