@@ -16,6 +16,7 @@ pub mod modarith;
 pub mod params;
 pub mod ring;
 pub mod sampling;
+pub mod serialize;
 
 pub use ciphertext::{Ciphertext, Decryptor, Encryptor};
 pub use encoding::{Encoder, Plaintext};
@@ -23,4 +24,5 @@ pub use error::{CkksError, Result};
 pub use evaluator::{EvaluationKeys, Evaluator};
 pub use keys::{GaloisKeys, KeyGenerator, PublicKey, RelinKey, SecretKey};
 pub use params::{PARAM_SETS, Params, ParamsLiteral};
+pub use serialize::Wire;
 pub use rustfft::num_complex::Complex64;

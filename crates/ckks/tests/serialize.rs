@@ -1,0 +1,722 @@
+//! The binary format: round trips of every object, and rejection of
+//! truncated, tampered and absurd inputs without panics or large allocations.
+//!
+//! insecure-n10: N = 2^10, Q = 4 primes (levels 0..=3), P = 1 prime, dnum 4.
+
+mod common;
+use ckks::serialize::*;
+use ckks::*;
+use common::*;
+use proptest::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::{Arc, OnceLock};
+
+// ---------------------------------------------------------------------------
+// Largest single allocation made by the current thread, to show that absurd
+// lengths never drive an allocation.
+// ---------------------------------------------------------------------------
+
+struct Tracking;
+
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(size: usize) {
+    let _ = LARGEST.try_with(|c| c.set(c.get().max(size)));
+}
+
+unsafe impl GlobalAlloc for Tracking {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Tracking = Tracking;
+
+/// Runs `f` and returns its result with the largest allocation it made.
+fn largest_alloc<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    LARGEST.with(|c| c.set(0));
+    let r = f();
+    (r, LARGEST.with(|c| c.get()))
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures.
+// ---------------------------------------------------------------------------
+
+const ROTATIONS: [i64; 2] = [1, -3];
+
+fn ctx() -> &'static Ctx {
+    static C: OnceLock<Ctx> = OnceLock::new();
+    C.get_or_init(|| Ctx::new("insecure-n10", &ROTATIONS))
+}
+
+fn params() -> &'static Arc<Params> {
+    &ctx().params
+}
+
+fn keys() -> &'static EvaluationKeys {
+    ctx().eval.keys()
+}
+
+/// A fresh ciphertext at the top level.
+fn fresh(seed: u64) -> Ciphertext {
+    ctx().encrypt(&values(ctx().slots(), seed))
+}
+
+/// A small ciphertext at level 1 (two limbs).
+fn small_ct() -> Ciphertext {
+    ctx().eval.drop_level(&fresh(9), 1).unwrap()
+}
+
+fn is_malformed<T>(r: &Result<T>) -> bool {
+    matches!(r, Err(CkksError::Malformed(_)))
+}
+
+fn err_msg<T>(r: Result<T>) -> String {
+    match r {
+        Err(CkksError::Malformed(m)) => m,
+        Err(e) => panic!("expected a Malformed error, got {e:?}"),
+        Ok(_) => panic!("expected a Malformed error, got Ok"),
+    }
+}
+
+fn hs() -> usize {
+    header_size(params())
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_u64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Ring prime of every coefficient position of a key polynomial block.
+fn key_prime(p: &Params, limb: usize) -> u64 {
+    if limb < p.q.len() {
+        p.q[limb]
+    } else {
+        p.p[limb - p.q.len()]
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Round trips.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn ciphertext_round_trip() {
+    let c = ctx();
+    let p = params();
+    let a = fresh(1);
+    let b = fresh(2);
+    let deg2 = c.eval.mul(&a, &b).unwrap();
+    let low = c.eval.rescale(&c.eval.mul_relin(&a, &b).unwrap()).unwrap();
+    for ct in [a, deg2, low] {
+        let bytes = ct.to_bytes(p).unwrap();
+        assert_eq!(bytes.len(), ct.serialized_size(p));
+        assert_eq!(bytes.len(), ciphertext_size(p, ct.level, ct.degree()));
+        let back = Ciphertext::from_bytes(&bytes, p).unwrap();
+        assert_eq!(
+            (back.level, back.slots, back.degree()),
+            (ct.level, ct.slots, ct.degree())
+        );
+        assert_eq!(back.scale.to_bits(), ct.scale.to_bits());
+        assert_eq!(back.to_bytes(p).unwrap(), bytes);
+        assert_eq!(c.decrypt(&back), c.decrypt(&ct));
+        // The stream reader leaves what follows untouched.
+        let mut stream = bytes.clone();
+        stream.extend_from_slice(b"next");
+        let mut r = &stream[..];
+        let s = Ciphertext::read_from(&mut r, p).unwrap();
+        assert_eq!(r, b"next");
+        assert_eq!(s.to_bytes(p).unwrap(), bytes);
+    }
+}
+
+#[test]
+fn plaintext_round_trip() {
+    let c = ctx();
+    let p = params();
+    let v = values(8, 3);
+    let pt = c.enc.encode(&v, 2, p.default_scale(), 8).unwrap();
+    let bytes = pt.to_bytes(p).unwrap();
+    assert_eq!(bytes.len(), plaintext_size(p, 2));
+    assert_eq!(bytes.len(), pt.serialized_size(p));
+    let back = Plaintext::from_bytes(&bytes, p).unwrap();
+    assert_eq!((back.level, back.slots), (2, 8));
+    assert_eq!(c.enc.decode(&back), c.enc.decode(&pt));
+    assert_eq!(back.to_bytes(p).unwrap(), bytes);
+}
+
+#[test]
+fn public_key_round_trip() {
+    let c = ctx();
+    let p = params();
+    let bytes = c.pk.to_bytes(p).unwrap();
+    assert_eq!(bytes.len(), public_key_size(p));
+    let pk = PublicKey::from_bytes(&bytes, p).unwrap();
+    assert_eq!(pk.to_bytes(p).unwrap(), bytes);
+    let v = values(c.slots(), 4);
+    let pt = c
+        .enc
+        .encode(&v, p.max_level(), p.default_scale(), c.slots())
+        .unwrap();
+    let ct = Encryptor::new(p.clone()).encrypt_pk(&pk, &pt).unwrap();
+    assert!(precision_bits(&c.decrypt(&ct), &v) > 20.0);
+}
+
+#[test]
+fn secret_key_round_trip_and_checks() {
+    let c = ctx();
+    let p = params();
+    let bytes = c.sk.to_secret_bytes().unwrap();
+    assert_eq!(bytes.len(), secret_key_size(p));
+    assert_eq!(bytes.len(), c.sk.secret_serialized_size());
+    assert_eq!(peek_header(&bytes).unwrap().kind, ObjectKind::SecretKey);
+    let sk = SecretKey::from_secret_bytes(&bytes, p).unwrap();
+    assert_eq!(*sk.to_secret_bytes().unwrap(), *bytes);
+    let ct = fresh(5);
+    let dec = |k: &SecretKey| c.enc.decode(&Decryptor::new(k).decrypt(&ct).unwrap());
+    assert_eq!(dec(&sk), dec(&c.sk));
+    let mut r = &bytes[..];
+    assert!(SecretKey::read_secret_from(&mut r, p).is_ok());
+
+    // A secret key is not any other kind of object, and vice versa.
+    assert!(is_malformed(&PublicKey::from_bytes(&bytes, p)));
+    let pk_bytes = c.pk.to_bytes(p).unwrap();
+    assert!(is_malformed(&SecretKey::from_secret_bytes(&pk_bytes, p)));
+
+    // Valid residues that do not form a ternary polynomial are refused.
+    let mut bad = bytes.to_vec();
+    let at = hs() + 4;
+    let x = u64::from_le_bytes(bad[at..at + 8].try_into().unwrap());
+    put_u64(&mut bad, at, (x + 12345) % p.q[0]);
+    let m = err_msg(SecretKey::from_secret_bytes(&bad, p));
+    assert!(m.contains("ternary"), "{m}");
+    // Limbs that disagree are refused: change one residue of the last limb.
+    let mut bad = bytes.to_vec();
+    let at = bad.len() - 8;
+    let x = u64::from_le_bytes(bad[at..at + 8].try_into().unwrap());
+    let last = *p.p.last().unwrap();
+    put_u64(&mut bad, at, (x + 1) % last);
+    let m = err_msg(SecretKey::from_secret_bytes(&bad, p));
+    assert!(m.contains("disagrees"), "{m}");
+}
+
+#[test]
+fn evaluation_keys_round_trip_and_still_work() {
+    let c = ctx();
+    let p = params();
+    let keys = keys();
+    let rlk = keys.relin.as_ref().unwrap();
+    let gk = keys.galois.as_ref().unwrap();
+    let (rb, gb, eb) = (
+        rlk.to_bytes(p).unwrap(),
+        gk.to_bytes(p).unwrap(),
+        keys.to_bytes(p).unwrap(),
+    );
+    assert_eq!(rb.len(), relin_key_size(p));
+    assert_eq!(gb.len(), galois_keys_size(p, gk.elements().len()));
+    assert_eq!(eb.len(), keys.serialized_size(p));
+    assert_eq!(eb.len(), rb.len() + gb.len() + 1 - hs());
+
+    let rlk2 = RelinKey::from_bytes(&rb, p).unwrap();
+    let gk2 = GaloisKeys::from_bytes(&gb, p).unwrap();
+    assert_eq!(gk2.elements(), gk.elements());
+    assert_eq!(rlk2.to_bytes(p).unwrap(), rb);
+    assert_eq!(gk2.to_bytes(p).unwrap(), gb);
+    let bundle = EvaluationKeys::from_bytes(&eb, p).unwrap();
+    assert_eq!(bundle.to_bytes(p).unwrap(), eb);
+
+    for ks in [
+        bundle,
+        EvaluationKeys {
+            relin: Some(rlk2),
+            galois: Some(gk2),
+        },
+    ] {
+        let eval = Evaluator::new(p.clone(), Arc::new(ks));
+        let (a, b) = (fresh(6), fresh(7));
+        let want = c.eval.mul_relin(&a, &b).unwrap();
+        let got = eval.mul_relin(&a, &b).unwrap();
+        assert_eq!(got.to_bytes(p).unwrap(), want.to_bytes(p).unwrap());
+        for k in ROTATIONS {
+            let want = c.eval.rotate(&a, k).unwrap();
+            let got = eval.rotate(&a, k).unwrap();
+            assert_eq!(got.to_bytes(p).unwrap(), want.to_bytes(p).unwrap());
+        }
+        let got = eval.conjugate(&a).unwrap();
+        assert_eq!(
+            got.to_bytes(p).unwrap(),
+            c.eval.conjugate(&a).unwrap().to_bytes(p).unwrap()
+        );
+    }
+
+    // Partial bundles.
+    for ks in [
+        EvaluationKeys::default(),
+        EvaluationKeys {
+            relin: None,
+            galois: Some(gk.clone()),
+        },
+        EvaluationKeys {
+            relin: Some(rlk.clone()),
+            galois: None,
+        },
+    ] {
+        let bytes = ks.to_bytes(p).unwrap();
+        assert_eq!(bytes.len(), ks.serialized_size(p));
+        let back = EvaluationKeys::from_bytes(&bytes, p).unwrap();
+        assert_eq!(back.relin.is_some(), ks.relin.is_some());
+        assert_eq!(back.galois.is_some(), ks.galois.is_some());
+        assert_eq!(back.to_bytes(p).unwrap(), bytes);
+    }
+}
+
+#[test]
+fn params_round_trip_and_header() {
+    let p = params();
+    let bytes = params_to_bytes(p).unwrap();
+    assert_eq!(bytes.len(), params_size(p));
+    let q = params_from_bytes(&bytes).unwrap();
+    assert_eq!((q.id, q.name()), (p.id, p.name()));
+    check_params_bytes(&bytes, p).unwrap();
+    let mut r = &bytes[..];
+    assert_eq!(read_params(&mut r).unwrap().id, p.id);
+
+    let other = Params::named("insecure-n12").unwrap();
+    assert!(is_malformed(&check_params_bytes(&bytes, &other)));
+    // A changed prime is refused even though name and id are intact.
+    let mut bad = bytes.clone();
+    let at = bad.len() - 8;
+    put_u64(&mut bad, at, p.p[0] + 2);
+    assert!(is_malformed(&params_from_bytes(&bad)));
+    assert!(is_malformed(&check_params_bytes(&bad, p)));
+    // An unknown name is refused.
+    let mut bad = bytes.clone();
+    bad[hs() - 1] = b'9';
+    assert!(is_malformed(&params_from_bytes(&bad)));
+
+    // peek_header lets a server choose the parameters by name.
+    let ct = fresh(8).to_bytes(p).unwrap();
+    let h = peek_header(&ct).unwrap();
+    assert_eq!(h.kind, ObjectKind::Ciphertext);
+    assert_eq!(h.version, FORMAT_VERSION);
+    assert_eq!(h.params_name, "insecure-n10");
+    assert_eq!(h.params_id, p.id);
+    assert_eq!(h.params().unwrap().id, p.id);
+    h.check_params(p).unwrap();
+    assert!(is_malformed(&h.check_params(&other)));
+    assert_eq!(Ciphertext::object_kind(), ObjectKind::Ciphertext);
+}
+
+// ---------------------------------------------------------------------------
+// Truncation.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn every_prefix_of_a_ciphertext_is_rejected() {
+    let p = params();
+    let bytes = small_ct().to_bytes(p).unwrap();
+    for k in 0..bytes.len() {
+        let r = Ciphertext::from_bytes(&bytes[..k], p);
+        assert!(is_malformed(&r), "prefix {k} of {}", bytes.len());
+    }
+    // The stream reader, on sampled prefixes (it reads to the end each time).
+    for k in (0..bytes.len()).step_by(97).chain([bytes.len() - 1]) {
+        let mut r = &bytes[..k];
+        assert!(
+            is_malformed(&Ciphertext::read_from(&mut r, p)),
+            "prefix {k}"
+        );
+    }
+    // And every header prefix is rejected by peek_header.
+    for k in 0..hs() {
+        assert!(is_malformed(&peek_header(&bytes[..k])));
+    }
+    assert!(Ciphertext::from_bytes(&bytes, p).is_ok());
+}
+
+fn sampled_prefixes(len: usize) -> impl Iterator<Item = usize> {
+    (0..64.min(len))
+        .chain((64..len).step_by(4099))
+        .chain([len - 8, len - 1])
+}
+
+#[test]
+fn sampled_prefixes_of_keys_are_rejected() {
+    let c = ctx();
+    let p = params();
+    let k = keys();
+    let objects: Vec<(&str, Vec<u8>)> = vec![
+        ("pk", c.pk.to_bytes(p).unwrap()),
+        ("rlk", k.relin.as_ref().unwrap().to_bytes(p).unwrap()),
+        ("gk", k.galois.as_ref().unwrap().to_bytes(p).unwrap()),
+        ("evk", k.to_bytes(p).unwrap()),
+        ("sk", c.sk.to_secret_bytes().unwrap().to_vec()),
+        ("params", params_to_bytes(p).unwrap()),
+        (
+            "pt",
+            c.enc
+                .encode(&values(4, 1), 0, p.default_scale(), 4)
+                .unwrap()
+                .to_bytes(p)
+                .unwrap(),
+        ),
+    ];
+    for (name, bytes) in &objects {
+        for n in sampled_prefixes(bytes.len()) {
+            let b = &bytes[..n];
+            let r = match *name {
+                "pk" => PublicKey::from_bytes(b, p).map(|_| ()),
+                "rlk" => RelinKey::from_bytes(b, p).map(|_| ()),
+                "gk" => GaloisKeys::from_bytes(b, p).map(|_| ()),
+                "evk" => EvaluationKeys::from_bytes(b, p).map(|_| ()),
+                "sk" => SecretKey::from_secret_bytes(b, p).map(|_| ()),
+                "params" => params_from_bytes(b).map(|_| ()),
+                _ => Plaintext::from_bytes(b, p).map(|_| ()),
+            };
+            assert!(is_malformed(&r), "{name}: prefix {n} of {}", bytes.len());
+        }
+        // One extra byte is rejected as well.
+        let mut long = bytes.clone();
+        long.push(0);
+        let r = match *name {
+            "pk" => PublicKey::from_bytes(&long, p).map(|_| ()),
+            "rlk" => RelinKey::from_bytes(&long, p).map(|_| ()),
+            "gk" => GaloisKeys::from_bytes(&long, p).map(|_| ()),
+            "evk" => EvaluationKeys::from_bytes(&long, p).map(|_| ()),
+            "sk" => SecretKey::from_secret_bytes(&long, p).map(|_| ()),
+            "params" => params_from_bytes(&long).map(|_| ()),
+            _ => Plaintext::from_bytes(&long, p).map(|_| ()),
+        };
+        assert!(err_msg(r).contains("trailing"), "{name}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tampered headers and fields.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn tampered_headers_are_rejected() {
+    let p = params();
+    let bytes = small_ct().to_bytes(p).unwrap();
+    let expect = |b: &[u8], needle: &str| {
+        let m = err_msg(Ciphertext::from_bytes(b, p));
+        assert!(m.contains(needle), "`{m}` lacks `{needle}`");
+    };
+    for i in 0..4 {
+        let mut b = bytes.clone();
+        b[i] ^= 0x20;
+        expect(&b, "magic");
+    }
+    for i in 4..6 {
+        let mut b = bytes.clone();
+        b[i] ^= 1;
+        expect(&b, "version");
+    }
+    for kind in [0u8, 9, 255] {
+        let mut b = bytes.clone();
+        b[6] = kind;
+        expect(&b, "unknown object kind");
+    }
+    for kind in [1u8, 2, 4, 5, 6, 7, 8] {
+        let mut b = bytes.clone();
+        b[6] = kind;
+        expect(&b, "expected a ciphertext");
+    }
+    for i in 7..15 {
+        let mut b = bytes.clone();
+        b[i] ^= 0x80;
+        expect(&b, "parameter id mismatch");
+    }
+    // Name length 0 and too long.
+    for len in [0u8, 65, 255] {
+        let mut b = bytes.clone();
+        b[15] = len;
+        expect(&b, "name length");
+    }
+    // Another set's name (same length): refused by name.
+    let mut b = bytes.clone();
+    b[hs() - 1] = b'2';
+    expect(&b, "insecure-n12");
+    // Invalid UTF-8 in the name.
+    let mut b = bytes.clone();
+    b[16] = 0xff;
+    expect(&b, "UTF-8");
+    // Reading with another parameter set.
+    let other = Params::named("insecure-n12").unwrap();
+    assert!(is_malformed(&Ciphertext::from_bytes(&bytes, &other)));
+    // Writing with another parameter set refuses keys made elsewhere.
+    assert!(ctx().pk.to_bytes(&other).is_err());
+}
+
+#[test]
+fn coefficients_at_or_above_their_modulus_are_rejected() {
+    let p = params();
+    let ct = small_ct();
+    let bytes = ct.to_bytes(p).unwrap();
+    let polys = hs() + 17;
+    let n = p.n;
+    // First coefficient of limb 0, first of limb 1, last of the last limb.
+    for (at, q) in [
+        (polys, p.q[0]),
+        (polys + n * 8, p.q[1]),
+        (bytes.len() - 8, p.q[1]),
+    ] {
+        for v in [q, q + 1, u64::MAX] {
+            let mut b = bytes.clone();
+            put_u64(&mut b, at, v);
+            let m = err_msg(Ciphertext::from_bytes(&b, p));
+            assert!(m.contains("not below its modulus"), "{m}");
+        }
+        let mut b = bytes.clone();
+        put_u64(&mut b, at, q - 1);
+        assert!(Ciphertext::from_bytes(&b, p).is_ok());
+    }
+    // Keys: the last limb is modulo the special prime.
+    let rb = keys().relin.as_ref().unwrap().to_bytes(p).unwrap();
+    let limbs = p.q.len() + p.p.len();
+    let last = key_prime(p, limbs - 1);
+    let mut b = rb.clone();
+    let at = b.len() - 8;
+    put_u64(&mut b, at, last);
+    assert!(is_malformed(&RelinKey::from_bytes(&b, p)));
+    put_u64(&mut b, at, last - 1);
+    assert!(RelinKey::from_bytes(&b, p).is_ok());
+    let mut b = ctx().pk.to_bytes(p).unwrap();
+    let at = hs() + 4;
+    put_u64(&mut b, at, p.q[0]);
+    assert!(is_malformed(&PublicKey::from_bytes(&b, p)));
+}
+
+/// An in-place change to serialized bytes.
+type Edit = Box<dyn Fn(&mut [u8])>;
+
+#[test]
+fn bad_ciphertext_fields_are_rejected() {
+    let p = params();
+    let bytes = small_ct().to_bytes(p).unwrap();
+    let (lv, sl, sc, dg) = (hs(), hs() + 4, hs() + 8, hs() + 16);
+    let cases: Vec<(&str, Edit)> = vec![
+        ("level", Box::new(move |b| put_u32(b, lv, 4))),
+        ("level", Box::new(move |b| put_u32(b, lv, u32::MAX))),
+        ("slot count", Box::new(move |b| put_u32(b, sl, 0))),
+        ("slot count", Box::new(move |b| put_u32(b, sl, 3))),
+        ("slot count", Box::new(move |b| put_u32(b, sl, 1024))),
+        ("slot count", Box::new(move |b| put_u32(b, sl, 1 << 31))),
+        (
+            "scale",
+            Box::new(move |b| put_u64(b, sc, f64::NAN.to_bits())),
+        ),
+        (
+            "scale",
+            Box::new(move |b| put_u64(b, sc, f64::INFINITY.to_bits())),
+        ),
+        ("scale", Box::new(move |b| put_u64(b, sc, 0.5f64.to_bits()))),
+        (
+            "scale",
+            Box::new(move |b| put_u64(b, sc, (-1e10f64).to_bits())),
+        ),
+        ("degree", Box::new(move |b| b[dg] = 0)),
+        ("degree", Box::new(move |b| b[dg] = 3)),
+        ("degree", Box::new(move |b| b[dg] = 255)),
+        // A lower level than written leaves trailing bytes.
+        ("trailing", Box::new(move |b| put_u32(b, lv, 0))),
+        // A higher level or degree than written runs out of input.
+        ("truncated", Box::new(move |b| put_u32(b, lv, 2))),
+        ("truncated", Box::new(move |b| b[dg] = 2)),
+    ];
+    for (needle, f) in cases {
+        let mut b = bytes.clone();
+        f(&mut b);
+        let (r, big) = largest_alloc(|| Ciphertext::from_bytes(&b, p));
+        let m = err_msg(r);
+        assert!(m.contains(needle), "`{m}` lacks `{needle}`");
+        if needle != "trailing" {
+            assert!(big < 4096, "allocated {big} bytes before refusing ({m})");
+        }
+    }
+}
+
+#[test]
+fn absurd_key_lengths_are_rejected_without_allocation() {
+    let p = params();
+    let k = keys();
+    let rb = k.relin.as_ref().unwrap().to_bytes(p).unwrap();
+    let gb = k.galois.as_ref().unwrap().to_bytes(p).unwrap();
+    let eb = k.to_bytes(p).unwrap();
+    let h = hs();
+    let check = |r: Result<()>, needle: &str, big: usize| {
+        let m = err_msg(r);
+        assert!(m.contains(needle), "`{m}` lacks `{needle}`");
+        assert!(big < 4096, "allocated {big} bytes before refusing ({m})");
+    };
+
+    // Relin key: digits and limbs.
+    for (at, v, needle) in [
+        (h, 0u32, "digits"),
+        (h, 3, "digits"),
+        (h, u32::MAX, "digits"),
+        (h + 4, 4, "limbs"),
+        (h + 4, u32::MAX, "limbs"),
+    ] {
+        let mut b = rb.clone();
+        put_u32(&mut b, at, v);
+        let (r, big) = largest_alloc(|| RelinKey::from_bytes(&b, p).map(|_| ()));
+        check(r, needle, big);
+    }
+    // Public key limbs.
+    let mut b = ctx().pk.to_bytes(p).unwrap();
+    put_u32(&mut b, h, 5);
+    let (r, big) = largest_alloc(|| PublicKey::from_bytes(&b, p).map(|_| ()));
+    check(r, "limbs", big);
+
+    // Galois keys: count, elements.
+    let elems = k.galois.as_ref().unwrap().elements();
+    assert!(elems.len() >= 2);
+    let first = h + 4;
+    let second = first + (gb.len() - h - 4) / elems.len();
+    for (at, v, needle) in [
+        (h, u64::from(u32::MAX), "Galois keys"),
+        (h, 1025, "Galois keys"),
+        // Believable count, but far more than the input holds.
+        (h, 1024, "truncated"),
+        (first, 4, "not odd"),
+        (first, 2048, "not odd and below"),
+        (first, u64::MAX, "not odd and below"),
+        (second, elems[0], "repeated"),
+        (second, 1, "out of increasing order"),
+    ] {
+        let mut b = gb.clone();
+        if at == h {
+            put_u32(&mut b, at, v as u32);
+        } else {
+            put_u64(&mut b, at, v);
+        }
+        let (r, big) = largest_alloc(|| GaloisKeys::from_bytes(&b, p).map(|_| ()));
+        if at == second {
+            // The first key was read (one polynomial at a time) before the
+            // second element was seen.
+            let m = err_msg(r);
+            assert!(m.contains(needle), "`{m}` lacks `{needle}`");
+            assert!(big <= (p.q.len() + p.p.len()) * p.n * 8);
+        } else {
+            check(r, needle, big);
+        }
+    }
+    // Stream reader with a believable count and nothing behind it: allocates
+    // at most one polynomial's worth (sized by the parameters), then stops.
+    let mut b = gb[..h + 4].to_vec();
+    put_u32(&mut b, h, 1024);
+    let one_poly = (p.q.len() + p.p.len()) * p.n * 8;
+    let (r, big) = largest_alloc(|| GaloisKeys::read_from(&mut &b[..], p).map(|_| ()));
+    assert!(err_msg(r).contains("truncated"));
+    assert!(big <= one_poly, "allocated {big} bytes");
+
+    // Evaluation key flags.
+    for flags in [4u8, 0x80, 0xff] {
+        let mut b = eb.clone();
+        b[h] = flags;
+        let (r, big) = largest_alloc(|| EvaluationKeys::from_bytes(&b, p).map(|_| ()));
+        check(r, "flags", big);
+    }
+    // Flags claiming less than is there, or more.
+    let mut b = eb.clone();
+    b[h] = 1;
+    assert!(err_msg(EvaluationKeys::from_bytes(&b, p)).contains("trailing"));
+    let mut b = k.to_bytes(p).unwrap();
+    b.truncate(h + 1 + rb.len() - h);
+    b[h] = 3;
+    assert!(err_msg(EvaluationKeys::from_bytes(&b, p)).contains("truncated"));
+
+    // Secret key limbs.
+    let mut b = ctx().sk.to_secret_bytes().unwrap().to_vec();
+    put_u32(&mut b, h, u32::MAX);
+    let (r, big) = largest_alloc(|| SecretKey::from_secret_bytes(&b, p).map(|_| ()));
+    check(r, "limbs", big);
+}
+
+// ---------------------------------------------------------------------------
+// Random mutations: never a panic; anything accepted re-serializes exactly.
+// ---------------------------------------------------------------------------
+
+fn ct_bytes() -> &'static Vec<u8> {
+    static B: OnceLock<Vec<u8>> = OnceLock::new();
+    B.get_or_init(|| small_ct().to_bytes(params()).unwrap())
+}
+
+fn evk_bytes() -> &'static Vec<u8> {
+    static B: OnceLock<Vec<u8>> = OnceLock::new();
+    B.get_or_init(|| keys().to_bytes(params()).unwrap())
+}
+
+fn mutate(bytes: &[u8], edits: &[(usize, u8, bool)]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    for &(pos, val, head) in edits {
+        // Half the edits land in the first 64 bytes, where the fields are.
+        let i = if head { pos % 64 } else { pos % b.len() };
+        b[i] = val;
+    }
+    b
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_ciphertexts_never_panic(
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<bool>()), 1..6),
+        cut in prop::option::of(any::<usize>()),
+    ) {
+        let p = params();
+        let mut b = mutate(ct_bytes(), &edits);
+        if let Some(c) = cut {
+            b.truncate(c % (b.len() + 1));
+        }
+        if let Ok(ct) = Ciphertext::from_bytes(&b, p) {
+            prop_assert_eq!(ct.to_bytes(p).unwrap(), b.clone());
+        }
+        let _ = Ciphertext::read_from(&mut &b[..], p);
+        let _ = peek_header(&b);
+        let _ = Plaintext::from_bytes(&b, p);
+        let _ = SecretKey::from_secret_bytes(&b, p);
+        let _ = params_from_bytes(&b);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_keys_never_panic(
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<bool>()), 1..6),
+    ) {
+        let p = params();
+        let b = mutate(evk_bytes(), &edits);
+        if let Ok(k) = EvaluationKeys::from_bytes(&b, p) {
+            prop_assert_eq!(k.to_bytes(p).unwrap(), b.clone());
+        }
+        let _ = GaloisKeys::from_bytes(&b, p);
+        let _ = RelinKey::from_bytes(&b, p);
+    }
+}
