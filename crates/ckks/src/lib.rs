@@ -24,5 +24,5 @@ pub use error::{CkksError, Result};
 pub use evaluator::{EvaluationKeys, Evaluator};
 pub use keys::{GaloisKeys, KeyGenerator, PublicKey, RelinKey, SecretKey};
 pub use params::{PARAM_SETS, Params, ParamsLiteral};
-pub use serialize::Wire;
 pub use rustfft::num_complex::Complex64;
+pub use serialize::Wire;
