@@ -147,21 +147,6 @@ impl KeyGenerator {
         }
     }
 
-    /// A secret key with the given small coefficients (sparse-secret encapsulation).
-    pub(crate) fn secret_from_coeffs(&self, coeffs: &[i64]) -> SecretKey {
-        let p = &self.params;
-        let idx: Vec<usize> = (0..p.q.len() + p.p.len()).collect();
-        SecretKey {
-            params: p.clone(),
-            poly: sampling::small_to_ntt(p, coeffs, &idx),
-        }
-    }
-
-    /// The RNG (for sampling inside bootstrapping key generation).
-    pub(crate) fn rng(&mut self) -> &mut rand_chacha::ChaCha20Rng {
-        &mut self.rng
-    }
-
     /// Public key at the top level.
     pub fn public_key(&mut self, sk: &SecretKey) -> PublicKey {
         let p = self.params.clone();

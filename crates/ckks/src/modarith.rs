@@ -14,7 +14,7 @@ pub struct Modulus {
 impl Modulus {
     /// Precomputes reduction constants; `q` must be odd and below 2^62.
     pub fn new(q: u64) -> Self {
-        assert!(q > 2 && q < (1 << 62) && q % 2 == 1);
+        assert!(q > 2 && q < (1 << 62) && !q.is_multiple_of(2));
         let r = u128::MAX / q as u128;
         Self {
             value: q,
@@ -43,11 +43,20 @@ impl Modulus {
     /// Reduces a 64-bit value.
     #[inline(always)]
     pub fn reduce(&self, x: u64) -> u64 {
-        if x < self.value {
-            x
-        } else {
-            self.reduce_u128(x as u128)
+        // ratio_hi = floor(2^64 / q) up to one unit, so the estimate is off by at most 2.
+        let q_est = ((x as u128 * self.ratio_hi as u128) >> 64) as u64;
+        let mut r = x.wrapping_sub(q_est.wrapping_mul(self.value));
+        while r >= self.value {
+            r -= self.value;
         }
+        r
+    }
+
+    /// (a * w) mod q up to one extra q: the result is in [0, 2q). Any 64-bit `a`.
+    #[inline(always)]
+    pub fn mul_shoup_lazy(&self, a: u64, w: u64, ws: u64) -> u64 {
+        let qhat = ((a as u128 * ws as u128) >> 64) as u64;
+        a.wrapping_mul(w).wrapping_sub(qhat.wrapping_mul(self.value))
     }
 
     /// (a * b) mod q.
@@ -151,7 +160,7 @@ pub fn is_prime(n: u64) -> bool {
         return false;
     }
     for p in [2u64, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37] {
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             return n == p;
         }
     }

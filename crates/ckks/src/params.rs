@@ -155,10 +155,10 @@ impl Params {
             .q_bits
             .iter()
             .chain(lit.p_bits)
-            .any(|&b| !(20..=60).contains(&b))
+            .any(|&b| !(20..=61).contains(&b))
         {
             return Err(CkksError::InvalidParams(
-                "prime sizes must be 20..=60 bits".into(),
+                "prime sizes must be 20..=61 bits".into(),
             ));
         }
         let n = 1usize << lit.log_n;

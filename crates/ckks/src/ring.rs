@@ -327,13 +327,28 @@ impl Ring {
                     })
                     .collect();
                 let b_mod = fm.iter().fold(1u64, |p, m| t.mul(p, t.reduce(m.value)));
-                for (k, o) in o.iter_mut().enumerate() {
-                    let mut acc: u128 = 0;
-                    for (i, &c) in punct.iter().enumerate() {
-                        acc += y.data[i * n + k] as u128 * c as u128;
+                let nb = t.neg(b_mod);
+                let nbs = t.shoup(nb);
+                let cs: Vec<(u64, u64)> = punct.iter().map(|&c| (c, t.shoup(c))).collect();
+                // Each lazy product is below 2t: the lazy sum fits in 64 bits
+                // while (terms) * 2t < 2^64.
+                if ((cs.len() + 1) as u128) * 2 * (t.value as u128) < (1u128 << 64) {
+                    for (k, o) in o.iter_mut().enumerate() {
+                        let mut acc = t.mul_shoup_lazy(v[k], nb, nbs);
+                        for (i, &(c, cs)) in cs.iter().enumerate() {
+                            acc += t.mul_shoup_lazy(y.data[i * n + k], c, cs);
+                        }
+                        *o = t.reduce(acc);
                     }
-                    let r = t.reduce_u128(acc);
-                    *o = t.sub(r, t.mul(v[k], b_mod));
+                } else {
+                    for (k, o) in o.iter_mut().enumerate() {
+                        let mut acc: u128 = 0;
+                        for (i, &c) in punct.iter().enumerate() {
+                            acc += y.data[i * n + k] as u128 * c as u128;
+                        }
+                        let r = t.reduce_u128(acc);
+                        *o = t.sub(r, t.mul(v[k], b_mod));
+                    }
                 }
             });
         out

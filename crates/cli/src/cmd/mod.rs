@@ -1,3 +1,5 @@
 //! One module per `residue` subcommand.
 
+pub mod bench;
+pub mod demo;
 pub mod params;
