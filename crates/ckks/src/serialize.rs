@@ -48,6 +48,13 @@
 //! - evaluation keys: flags u8 (bit 0: relin key present, bit 1: Galois keys
 //!   present, other bits zero), then the relin key body and/or the Galois
 //!   keys body.
+//! - compact public key, relin key, Galois keys, evaluation keys (kinds
+//!   9..=12, see [`Compact`]): as the full forms, except that each public or
+//!   switching key writes a 32-byte seed in place of its `a` polynomials:
+//!   public key: limbs u32, seed, b; switching key: digits u32, limbs u32,
+//!   seed, b_0..b_{dnum-1}. The `a`s are expanded from the seed as
+//!   `expand_uniform` in this module documents (ChaCha20, rejection sampling
+//!   per coefficient), which makes the keys about half the size.
 //!
 //! [`Wire::from_bytes`] rejects trailing bytes; [`Wire::read_from`] reads
 //! exactly one object and leaves the stream after it.
@@ -91,6 +98,14 @@ pub enum ObjectKind {
     GaloisKeys = 7,
     /// An [`EvaluationKeys`] bundle.
     EvaluationKeys = 8,
+    /// A [`PublicKey`] with a seed for `a` ([`Compact`]).
+    PublicKeyCompact = 9,
+    /// A [`RelinKey`] with a seed for its `a`s ([`Compact`]).
+    RelinKeyCompact = 10,
+    /// [`GaloisKeys`] with seeds for their `a`s ([`Compact`]).
+    GaloisKeysCompact = 11,
+    /// An [`EvaluationKeys`] bundle with seeds for its `a`s ([`Compact`]).
+    EvaluationKeysCompact = 12,
 }
 
 impl ObjectKind {
@@ -105,6 +120,10 @@ impl ObjectKind {
             6 => Self::RelinKey,
             7 => Self::GaloisKeys,
             8 => Self::EvaluationKeys,
+            9 => Self::PublicKeyCompact,
+            10 => Self::RelinKeyCompact,
+            11 => Self::GaloisKeysCompact,
+            12 => Self::EvaluationKeysCompact,
             _ => return None,
         })
     }
@@ -120,6 +139,10 @@ impl ObjectKind {
             Self::RelinKey => "relinearization key",
             Self::GaloisKeys => "Galois key set",
             Self::EvaluationKeys => "evaluation key bundle",
+            Self::PublicKeyCompact => "compact public key",
+            Self::RelinKeyCompact => "compact relinearization key",
+            Self::GaloisKeysCompact => "compact Galois key set",
+            Self::EvaluationKeysCompact => "compact evaluation key bundle",
         }
     }
 }
@@ -225,16 +248,24 @@ mod private {
 
     /// The per-kind body codec behind [`Wire`](super::Wire).
     pub trait Body: Sized {
-        /// Kind tag of the object.
+        /// Kind tag the object is written with.
         const KIND: ObjectKind;
+        /// Kind tags the reader takes (a full key type also reads its compact form).
+        fn accepts(kind: ObjectKind) -> bool {
+            kind == Self::KIND
+        }
         /// Checks that the object is consistent and made with `params`.
         fn check(&self, params: &Params) -> Result<()>;
         /// Bytes of the body (after the header).
         fn body_size(&self, params: &Params) -> usize;
         /// Writes the body.
         fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()>;
-        /// Reads and validates the body.
-        fn read_body<R: Read>(inp: &mut Input<R>, params: &Arc<Params>) -> Result<Self>;
+        /// Reads and validates the body of an object of kind `kind`.
+        fn read_body<R: Read>(
+            inp: &mut Input<R>,
+            kind: ObjectKind,
+            params: &Arc<Params>,
+        ) -> Result<Self>;
     }
 }
 
@@ -380,12 +411,20 @@ fn read_header<R: Read>(inp: &mut Input<R>) -> Result<Header> {
     })
 }
 
-fn expect_header<R: Read>(inp: &mut Input<R>, kind: ObjectKind, params: &Params) -> Result<()> {
+/// Reads a header, checks it is for `params` and that `accepts` takes its
+/// kind (`kind` names what is expected), and returns the kind.
+fn expect_header<R: Read>(
+    inp: &mut Input<R>,
+    kind: ObjectKind,
+    accepts: fn(ObjectKind) -> bool,
+    params: &Params,
+) -> Result<ObjectKind> {
     let h = read_header(inp)?;
-    if h.kind != kind {
+    if !accepts(h.kind) {
         return Err(malformed(format!("expected a {kind}, found a {}", h.kind)));
     }
-    h.check_params(params)
+    h.check_params(params)?;
+    Ok(h.kind)
 }
 
 fn write_header<W: Write>(w: &mut W, kind: ObjectKind, params: &Params) -> io::Result<()> {
@@ -475,7 +514,8 @@ fn qp_all(params: &Params) -> Vec<usize> {
 /// module documentation for the layout).
 ///
 /// Implemented for [`Plaintext`], [`Ciphertext`], [`PublicKey`],
-/// [`RelinKey`], [`GaloisKeys`] and [`EvaluationKeys`]. The secret key has its
+/// [`RelinKey`], [`GaloisKeys`], [`EvaluationKeys`] (whose readers also take
+/// the compact forms) and their [`Compact`] forms. The secret key has its
 /// own, separate functions ([`SecretKey::to_secret_bytes`] and friends).
 pub trait Wire: Body {
     /// The object kind written in the header.
@@ -512,15 +552,15 @@ pub trait Wire: Body {
     /// after it.
     fn read_from<R: Read>(r: &mut R, params: &Arc<Params>) -> Result<Self> {
         let mut inp = Input::stream(r);
-        expect_header(&mut inp, Self::KIND, params)?;
-        Self::read_body(&mut inp, params)
+        let kind = expect_header(&mut inp, Self::KIND, Self::accepts, params)?;
+        Self::read_body(&mut inp, kind, params)
     }
 
     /// Reads and validates an object that must fill `bytes` exactly.
     fn from_bytes(bytes: &[u8], params: &Arc<Params>) -> Result<Self> {
         let mut inp = Input::slice(bytes);
-        expect_header(&mut inp, Self::KIND, params)?;
-        let v = Self::read_body(&mut inp, params)?;
+        let kind = expect_header(&mut inp, Self::KIND, Self::accepts, params)?;
+        let v = Self::read_body(&mut inp, kind, params)?;
         inp.finish()?;
         Ok(v)
     }
@@ -532,6 +572,10 @@ impl Wire for PublicKey {}
 impl Wire for RelinKey {}
 impl Wire for GaloisKeys {}
 impl Wire for EvaluationKeys {}
+impl Wire for Compact<PublicKey> {}
+impl Wire for Compact<RelinKey> {}
+impl Wire for Compact<GaloisKeys> {}
+impl Wire for Compact<EvaluationKeys> {}
 
 // ---------------------------------------------------------------------------
 // Sizes.
@@ -545,26 +589,6 @@ pub fn ciphertext_size(params: &Params, level: usize, degree: usize) -> usize {
 /// Bytes of a serialized plaintext at `level`.
 pub fn plaintext_size(params: &Params, level: usize) -> usize {
     header_size(params) + 16 + (level + 1) * params.n * 8
-}
-
-/// Bytes of a serialized public key.
-pub fn public_key_size(params: &Params) -> usize {
-    header_size(params) + 4 + 2 * params.q.len() * params.n * 8
-}
-
-fn switching_key_body_size(params: &Params) -> usize {
-    let limbs = params.q.len() + params.p.len();
-    8 + 2 * params.dnum_at(params.max_level()) * limbs * params.n * 8
-}
-
-/// Bytes of a serialized relinearization key.
-pub fn relin_key_size(params: &Params) -> usize {
-    header_size(params) + switching_key_body_size(params)
-}
-
-/// Bytes of a serialized set of `count` Galois keys.
-pub fn galois_keys_size(params: &Params, count: usize) -> usize {
-    header_size(params) + 4 + count * (8 + switching_key_body_size(params))
 }
 
 /// Bytes of a serialized secret key.
@@ -597,7 +621,11 @@ impl Body for Plaintext {
         write_poly(w, &self.poly)
     }
 
-    fn read_body<R: Read>(inp: &mut Input<R>, params: &Arc<Params>) -> Result<Self> {
+    fn read_body<R: Read>(
+        inp: &mut Input<R>,
+        _kind: ObjectKind,
+        params: &Arc<Params>,
+    ) -> Result<Self> {
         let level = check_level(params, inp.u32("plaintext level")? as u64)?;
         let slots = check_slots(params, inp.u32("plaintext slots")? as u64)?;
         let scale = check_scale(f64::from_bits(inp.u64("plaintext scale")?))?;
@@ -641,7 +669,11 @@ impl Body for Ciphertext {
         self.c.iter().try_for_each(|p| write_poly(w, p))
     }
 
-    fn read_body<R: Read>(inp: &mut Input<R>, params: &Arc<Params>) -> Result<Self> {
+    fn read_body<R: Read>(
+        inp: &mut Input<R>,
+        _kind: ObjectKind,
+        params: &Arc<Params>,
+    ) -> Result<Self> {
         let level = check_level(params, inp.u32("ciphertext level")? as u64)?;
         let slots = check_slots(params, inp.u32("ciphertext slots")? as u64)?;
         let scale = check_scale(f64::from_bits(inp.u64("ciphertext scale")?))?;
@@ -669,47 +701,305 @@ impl Body for Ciphertext {
 }
 
 // ---------------------------------------------------------------------------
-// Public and switching keys.
+// Public and switching keys, full and compact.
 // ---------------------------------------------------------------------------
 
-impl Body for PublicKey {
-    const KIND: ObjectKind = ObjectKind::PublicKey;
+/// Length of the seed that replaces the uniform `a` polynomials of a key in
+/// the compact forms.
+pub const SEED_LEN: usize = 32;
 
-    fn check(&self, params: &Params) -> Result<()> {
-        check_same_params(&self.params, params)?;
-        check_poly(&self.b, params, params.q.len(), "public key b")?;
-        check_poly(&self.a, params, params.q.len(), "public key a")
+/// Expands a seed into uniform polynomials, the way the compact forms define
+/// it: a ChaCha20 stream (`rand_chacha` 0.3, `ChaCha20Rng::from_seed`) read
+/// as little-endian u64 words; for each polynomial in order, each limb k in
+/// order (prime q = the ring prime `idx[k]`), each coefficient in order, the
+/// first word below `2^64 - 1 - ((2^64 - 1) mod q)` gives the coefficient
+/// `word mod q`. Fixed here, not borrowed from the sampler, so that it never
+/// changes with the key generator.
+fn expand_uniform(
+    params: &Params,
+    idx: &[usize],
+    seed: &[u8; SEED_LEN],
+    count: usize,
+) -> Vec<Poly> {
+    use rand::{RngCore, SeedableRng};
+    let mut rng = rand_chacha::ChaCha20Rng::from_seed(*seed);
+    let n = params.n;
+    (0..count)
+        .map(|_| {
+            let mut out = Poly::zero(n, idx.len());
+            for (k, &mi) in idx.iter().enumerate() {
+                let q = params.ring.moduli[mi].value;
+                let bound = u64::MAX - u64::MAX % q;
+                for x in out.limb_mut(k) {
+                    *x = loop {
+                        let r = rng.next_u64();
+                        if r < bound {
+                            break r % q;
+                        }
+                    };
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+fn fresh_seed() -> [u8; SEED_LEN] {
+    crate::sampling::fresh_seed(&mut crate::sampling::secure_rng())
+}
+
+/// Replaces `a` by `a_new` in the RLWE pairs (b, a) with b + a*s fixed:
+/// b += (a - a_new) * s. `s` must have as many limbs as the pairs (ring
+/// primes `idx`). The secret-dependent temporaries are zeroized.
+fn reseed_pairs(
+    params: &Params,
+    b: &mut [Poly],
+    a: &mut [Poly],
+    a_new: Vec<Poly>,
+    s: &Poly,
+    idx: &[usize],
+) {
+    let ring = &params.ring;
+    for ((b, a), a_new) in b.iter_mut().zip(a.iter_mut()).zip(a_new) {
+        let mut d = std::mem::replace(a, a_new);
+        ring.sub_assign(&mut d, a, idx);
+        let mut t = ring.mul(&d, s, idx);
+        ring.add_assign(b, &t, idx);
+        t.data.zeroize();
+        d.data.zeroize();
+    }
+}
+
+/// A key whose uniform `a` polynomials are expanded from seeds, so that its
+/// serialized form carries 32-byte seeds instead of them: about half the
+/// size of the full form.
+///
+/// Made on the client from a full key and the secret key it belongs to (the
+/// `b` polynomials are adjusted so the key stays valid). Any reader of the
+/// full key type also reads the compact form ([`Wire::from_bytes`] on
+/// [`PublicKey`], [`RelinKey`], [`GaloisKeys`], [`EvaluationKeys`]),
+/// expanding the seeds; `Compact<K>::from_bytes` reads only the compact form.
+#[derive(Clone)]
+pub struct Compact<K> {
+    key: K,
+    /// One seed per public key, relin key, or Galois element (increasing
+    /// element order); for a bundle, the relin key's first.
+    seeds: Vec<[u8; SEED_LEN]>,
+}
+
+impl<K> Compact<K> {
+    /// The key (with its `a` polynomials expanded).
+    pub fn key(&self) -> &K {
+        &self.key
     }
 
-    fn body_size(&self, params: &Params) -> usize {
-        public_key_size(params) - header_size(params)
+    /// The key, dropping the seeds.
+    pub fn into_key(self) -> K {
+        self.key
     }
+}
 
-    fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
-        w.write_all(&(params.q.len() as u32).to_le_bytes())?;
-        write_poly(w, &self.b)?;
-        write_poly(w, &self.a)
+fn check_sk(own: &Params, sk: &SecretKey) -> Result<()> {
+    check_same_params(own, &sk.params)
+}
+
+impl Compact<PublicKey> {
+    /// The compact form of `pk`, which must belong to `sk`.
+    pub fn from_key(pk: &PublicKey, sk: &SecretKey) -> Result<Self> {
+        let p = &pk.params;
+        check_sk(p, sk)?;
+        let seed = fresh_seed();
+        let idx = p.q_idx(p.max_level());
+        let a_new = expand_uniform(p, &idx, &seed, 1);
+        let mut key = pk.clone();
+        let mut s = sk.poly.prefix(idx.len());
+        reseed_pairs(
+            p,
+            std::slice::from_mut(&mut key.b),
+            std::slice::from_mut(&mut key.a),
+            a_new,
+            &s,
+            &idx,
+        );
+        s.data.zeroize();
+        Ok(Self {
+            key,
+            seeds: vec![seed],
+        })
     }
+}
 
-    fn read_body<R: Read>(inp: &mut Input<R>, params: &Arc<Params>) -> Result<Self> {
-        let limbs = inp.u32("public key limb count")? as usize;
-        if limbs != params.q.len() {
-            return Err(malformed(format!(
-                "public key has {limbs} limbs, `{}` needs {}",
-                params.name(),
-                params.q.len()
-            )));
+fn compact_switching_key(
+    p: &Params,
+    k: &SwitchingKey,
+    s_under: &Poly,
+) -> (SwitchingKey, [u8; SEED_LEN]) {
+    let seed = fresh_seed();
+    let idx = qp_all(p);
+    let a_new = expand_uniform(p, &idx, &seed, k.a.len());
+    let mut k = k.clone();
+    reseed_pairs(p, &mut k.b, &mut k.a, a_new, s_under, &idx);
+    (k, seed)
+}
+
+impl Compact<RelinKey> {
+    /// The compact form of `rlk`, which must belong to `sk`.
+    pub fn from_key(rlk: &RelinKey, sk: &SecretKey) -> Result<Self> {
+        let p = &rlk.params;
+        check_sk(p, sk)?;
+        let (key, seed) = compact_switching_key(p, &rlk.key, &sk.poly);
+        Ok(Self {
+            key: RelinKey {
+                params: p.clone(),
+                key,
+            },
+            seeds: vec![seed],
+        })
+    }
+}
+
+impl Compact<GaloisKeys> {
+    /// The compact form of `gk`, which must belong to `sk`.
+    pub fn from_key(gk: &GaloisKeys, sk: &SecretKey) -> Result<Self> {
+        let p = &gk.params;
+        check_sk(p, sk)?;
+        let two_n = 2 * p.n as u64;
+        let mut keys = BTreeMap::new();
+        let mut seeds = Vec::with_capacity(gk.keys.len());
+        for (&g, k) in &gk.keys {
+            check_galois_element(p, g)?;
+            // The key for g is under sigma_g^{-1}(s) (see `GaloisKeys`).
+            let ginv = crate::keys::inverse_mod_pow2(g, two_n);
+            let mut s_rot = p.ring.permute(&sk.poly, &p.ring.galois_perm(ginv));
+            let (k, seed) = compact_switching_key(p, k, &s_rot);
+            s_rot.data.zeroize();
+            keys.insert(g, k);
+            seeds.push(seed);
         }
-        let idx = params.q_idx(params.max_level());
-        inp.need(2 * limbs * params.n * 8, "public key polynomials")?;
+        Ok(Self {
+            key: GaloisKeys {
+                params: p.clone(),
+                keys,
+            },
+            seeds,
+        })
+    }
+}
+
+impl Compact<EvaluationKeys> {
+    /// The compact form of `keys`, which must belong to `sk`.
+    pub fn from_key(keys: &EvaluationKeys, sk: &SecretKey) -> Result<Self> {
+        let mut seeds = Vec::new();
+        let relin = match &keys.relin {
+            Some(r) => {
+                let c = Compact::<RelinKey>::from_key(r, sk)?;
+                seeds.extend(c.seeds);
+                Some(c.key)
+            }
+            None => None,
+        };
+        let galois = match &keys.galois {
+            Some(g) => {
+                let c = Compact::<GaloisKeys>::from_key(g, sk)?;
+                seeds.extend(c.seeds);
+                Some(c.key)
+            }
+            None => None,
+        };
+        Ok(Self {
+            key: EvaluationKeys { relin, galois },
+            seeds,
+        })
+    }
+}
+
+fn check_seed_count<K>(c: &Compact<K>, want: usize) -> Result<()> {
+    if c.seeds.len() != want {
+        return Err(malformed(format!(
+            "compact key holds {} seeds, expected {want}",
+            c.seeds.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Bytes of a serialized public key (`compact`: with a seed for `a`).
+pub fn public_key_size(params: &Params, compact: bool) -> usize {
+    let poly = params.q.len() * params.n * 8;
+    header_size(params) + 4 + if compact { SEED_LEN + poly } else { 2 * poly }
+}
+
+fn switching_key_body_size(params: &Params, compact: bool) -> usize {
+    let limbs = params.q.len() + params.p.len();
+    let half = params.dnum_at(params.max_level()) * limbs * params.n * 8;
+    8 + if compact { SEED_LEN + half } else { 2 * half }
+}
+
+/// Bytes of a serialized relinearization key (`compact`: with a seed for the `a`s).
+pub fn relin_key_size(params: &Params, compact: bool) -> usize {
+    header_size(params) + switching_key_body_size(params, compact)
+}
+
+/// Bytes of a serialized set of `count` Galois keys (`compact`: with seeds for the `a`s).
+pub fn galois_keys_size(params: &Params, count: usize, compact: bool) -> usize {
+    header_size(params) + 4 + count * (8 + switching_key_body_size(params, compact))
+}
+
+fn write_public_key<W: Write>(
+    pk: &PublicKey,
+    seed: Option<&[u8; SEED_LEN]>,
+    params: &Params,
+    w: &mut W,
+) -> io::Result<()> {
+    w.write_all(&(params.q.len() as u32).to_le_bytes())?;
+    match seed {
+        Some(s) => {
+            w.write_all(s)?;
+            write_poly(w, &pk.b)
+        }
+        None => {
+            write_poly(w, &pk.b)?;
+            write_poly(w, &pk.a)
+        }
+    }
+}
+
+fn read_public_key<R: Read>(
+    inp: &mut Input<R>,
+    params: &Arc<Params>,
+    compact: bool,
+) -> Result<(PublicKey, Option<[u8; SEED_LEN]>)> {
+    let limbs = inp.u32("public key limb count")? as usize;
+    if limbs != params.q.len() {
+        return Err(malformed(format!(
+            "public key has {limbs} limbs, `{}` needs {}",
+            params.name(),
+            params.q.len()
+        )));
+    }
+    let idx = params.q_idx(params.max_level());
+    let poly = limbs * params.n * 8;
+    let (b, a, seed) = if compact {
+        inp.need(SEED_LEN + poly, "compact public key")?;
+        let seed: [u8; SEED_LEN] = inp.array("public key seed")?;
+        let b = inp.poly(params, &idx, "public key b")?;
+        let a = expand_uniform(params, &idx, &seed, 1).pop();
+        (b, a, Some(seed))
+    } else {
+        inp.need(2 * poly, "public key polynomials")?;
         let b = inp.poly(params, &idx, "public key b")?;
         let a = inp.poly(params, &idx, "public key a")?;
-        Ok(PublicKey {
+        (b, Some(a), None)
+    };
+    let a = a.ok_or_else(|| malformed("public key seed expansion failed"))?;
+    Ok((
+        PublicKey {
             params: params.clone(),
             b,
             a,
-        })
-    }
+        },
+        seed,
+    ))
 }
 
 fn check_switching_key(k: &SwitchingKey, params: &Params, what: &str) -> Result<()> {
@@ -727,17 +1017,29 @@ fn check_switching_key(k: &SwitchingKey, params: &Params, what: &str) -> Result<
         .try_for_each(|p| check_poly(p, params, limbs, what))
 }
 
-fn write_switching_key<W: Write>(k: &SwitchingKey, params: &Params, w: &mut W) -> io::Result<()> {
+fn write_switching_key<W: Write>(
+    k: &SwitchingKey,
+    seed: Option<&[u8; SEED_LEN]>,
+    params: &Params,
+    w: &mut W,
+) -> io::Result<()> {
     w.write_all(&(k.b.len() as u32).to_le_bytes())?;
     w.write_all(&((params.q.len() + params.p.len()) as u32).to_le_bytes())?;
-    k.b.iter().chain(&k.a).try_for_each(|p| write_poly(w, p))
+    match seed {
+        Some(s) => {
+            w.write_all(s)?;
+            k.b.iter().try_for_each(|p| write_poly(w, p))
+        }
+        None => k.b.iter().chain(&k.a).try_for_each(|p| write_poly(w, p)),
+    }
 }
 
 fn read_switching_key<R: Read>(
     inp: &mut Input<R>,
     params: &Params,
+    compact: bool,
     what: &str,
-) -> Result<SwitchingKey> {
+) -> Result<(SwitchingKey, Option<[u8; SEED_LEN]>)> {
     let dnum = params.dnum_at(params.max_level());
     let digits = inp.u32("switching key digit count")? as usize;
     if digits != dnum {
@@ -754,41 +1056,29 @@ fn read_switching_key<R: Read>(
             params.name()
         )));
     }
-    inp.need(2 * dnum * limbs * params.n * 8, what)?;
+    let half = dnum * limbs * params.n * 8;
+    inp.need(if compact { SEED_LEN + half } else { 2 * half }, what)?;
+    let seed = if compact {
+        Some(inp.array::<SEED_LEN>("switching key seed")?)
+    } else {
+        None
+    };
     let idx = qp_all(params);
     let mut b = Vec::with_capacity(dnum);
     for j in 0..dnum {
         b.push(inp.poly(params, &idx, &format!("{what} b_{j}"))?);
     }
-    let mut a = Vec::with_capacity(dnum);
-    for j in 0..dnum {
-        a.push(inp.poly(params, &idx, &format!("{what} a_{j}"))?);
-    }
-    Ok(SwitchingKey { b, a })
-}
-
-impl Body for RelinKey {
-    const KIND: ObjectKind = ObjectKind::RelinKey;
-
-    fn check(&self, params: &Params) -> Result<()> {
-        check_same_params(&self.params, params)?;
-        check_switching_key(&self.key, params, "relinearization key")
-    }
-
-    fn body_size(&self, params: &Params) -> usize {
-        switching_key_body_size(params)
-    }
-
-    fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
-        write_switching_key(&self.key, params, w)
-    }
-
-    fn read_body<R: Read>(inp: &mut Input<R>, params: &Arc<Params>) -> Result<Self> {
-        Ok(RelinKey {
-            params: params.clone(),
-            key: read_switching_key(inp, params, "relinearization key")?,
-        })
-    }
+    let a = match &seed {
+        Some(s) => expand_uniform(params, &idx, s, dnum),
+        None => {
+            let mut a = Vec::with_capacity(dnum);
+            for j in 0..dnum {
+                a.push(inp.poly(params, &idx, &format!("{what} a_{j}"))?);
+            }
+            a
+        }
+    };
+    Ok((SwitchingKey { b, a }, seed))
 }
 
 fn check_galois_element(params: &Params, g: u64) -> Result<()> {
@@ -801,118 +1091,392 @@ fn check_galois_element(params: &Params, g: u64) -> Result<()> {
     Ok(())
 }
 
-impl Body for GaloisKeys {
-    const KIND: ObjectKind = ObjectKind::GaloisKeys;
-
-    fn check(&self, params: &Params) -> Result<()> {
-        check_same_params(&self.params, params)?;
-        for (&g, k) in &self.keys {
-            check_galois_element(params, g)?;
-            check_switching_key(k, params, "Galois key")?;
-        }
-        Ok(())
+fn check_galois_keys(gk: &GaloisKeys, params: &Params) -> Result<()> {
+    check_same_params(&gk.params, params)?;
+    for (&g, k) in &gk.keys {
+        check_galois_element(params, g)?;
+        check_switching_key(k, params, "Galois key")?;
     }
+    Ok(())
+}
 
-    fn body_size(&self, params: &Params) -> usize {
-        galois_keys_size(params, self.keys.len()) - header_size(params)
+fn write_galois_keys<W: Write>(
+    gk: &GaloisKeys,
+    seeds: Option<&[[u8; SEED_LEN]]>,
+    params: &Params,
+    w: &mut W,
+) -> io::Result<()> {
+    w.write_all(&(gk.keys.len() as u32).to_le_bytes())?;
+    for (i, (&g, k)) in gk.keys.iter().enumerate() {
+        w.write_all(&g.to_le_bytes())?;
+        write_switching_key(k, seeds.and_then(|s| s.get(i)), params, w)?;
     }
+    Ok(())
+}
 
-    fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
-        w.write_all(&(self.keys.len() as u32).to_le_bytes())?;
-        for (&g, k) in &self.keys {
-            w.write_all(&g.to_le_bytes())?;
-            write_switching_key(k, params, w)?;
-        }
-        Ok(())
+fn read_galois_keys<R: Read>(
+    inp: &mut Input<R>,
+    params: &Arc<Params>,
+    compact: bool,
+) -> Result<(GaloisKeys, Vec<[u8; SEED_LEN]>)> {
+    let count = inp.u32("Galois key count")? as usize;
+    if count > params.n {
+        return Err(malformed(format!(
+            "{count} Galois keys, more than the N = {} distinct elements",
+            params.n
+        )));
     }
-
-    fn read_body<R: Read>(inp: &mut Input<R>, params: &Arc<Params>) -> Result<Self> {
-        let count = inp.u32("Galois key count")? as usize;
-        if count > params.n {
+    let per_key = 8 + switching_key_body_size(params, compact);
+    inp.need(count.saturating_mul(per_key), "Galois keys")?;
+    let mut keys = BTreeMap::new();
+    let mut seeds = Vec::new();
+    let mut prev: Option<u64> = None;
+    for i in 0..count {
+        let g = inp.u64("Galois element")?;
+        check_galois_element(params, g)?;
+        if prev.is_some_and(|p| g <= p) {
             return Err(malformed(format!(
-                "{count} Galois keys, more than the N = {} distinct elements",
-                params.n
+                "Galois element {g} (key {i}) repeated or out of increasing order"
             )));
         }
-        let per_key = 8 + switching_key_body_size(params);
-        inp.need(count.saturating_mul(per_key), "Galois keys")?;
-        let mut keys = BTreeMap::new();
-        let mut prev: Option<u64> = None;
-        for i in 0..count {
-            let g = inp.u64("Galois element")?;
-            check_galois_element(params, g)?;
-            if prev.is_some_and(|p| g <= p) {
-                return Err(malformed(format!(
-                    "Galois element {g} (key {i}) repeated or out of increasing order"
-                )));
-            }
-            prev = Some(g);
-            let k = read_switching_key(inp, params, &format!("Galois key {g}"))?;
-            keys.insert(g, k);
-        }
-        Ok(GaloisKeys {
+        prev = Some(g);
+        let (k, seed) = read_switching_key(inp, params, compact, &format!("Galois key {g}"))?;
+        keys.insert(g, k);
+        seeds.extend(seed);
+    }
+    Ok((
+        GaloisKeys {
             params: params.clone(),
             keys,
-        })
-    }
+        },
+        seeds,
+    ))
 }
 
 const FLAG_RELIN: u8 = 1;
 const FLAG_GALOIS: u8 = 2;
 
-impl Body for EvaluationKeys {
-    const KIND: ObjectKind = ObjectKind::EvaluationKeys;
+fn check_evaluation_keys(k: &EvaluationKeys, params: &Params) -> Result<()> {
+    if let Some(r) = &k.relin {
+        check_same_params(&r.params, params)?;
+        check_switching_key(&r.key, params, "relinearization key")?;
+    }
+    if let Some(g) = &k.galois {
+        check_galois_keys(g, params)?;
+    }
+    Ok(())
+}
+
+fn evaluation_keys_body_size(k: &EvaluationKeys, params: &Params, compact: bool) -> usize {
+    1 + k
+        .relin
+        .as_ref()
+        .map_or(0, |_| switching_key_body_size(params, compact))
+        + k.galois.as_ref().map_or(0, |g| {
+            galois_keys_size(params, g.keys.len(), compact) - header_size(params)
+        })
+}
+
+fn write_evaluation_keys<W: Write>(
+    k: &EvaluationKeys,
+    seeds: Option<&[[u8; SEED_LEN]]>,
+    params: &Params,
+    w: &mut W,
+) -> io::Result<()> {
+    let flags = if k.relin.is_some() { FLAG_RELIN } else { 0 }
+        | if k.galois.is_some() { FLAG_GALOIS } else { 0 };
+    w.write_all(&[flags])?;
+    let mut seeds = seeds;
+    if let Some(r) = &k.relin {
+        write_switching_key(&r.key, seeds.and_then(|s| s.first()), params, w)?;
+        seeds = seeds.map(|s| s.get(1..).unwrap_or_default());
+    }
+    if let Some(g) = &k.galois {
+        write_galois_keys(g, seeds, params, w)?;
+    }
+    Ok(())
+}
+
+fn read_evaluation_keys<R: Read>(
+    inp: &mut Input<R>,
+    params: &Arc<Params>,
+    compact: bool,
+) -> Result<(EvaluationKeys, Vec<[u8; SEED_LEN]>)> {
+    let flags = inp.u8("evaluation key flags")?;
+    if flags & !(FLAG_RELIN | FLAG_GALOIS) != 0 {
+        return Err(malformed(format!(
+            "unknown evaluation key flags {flags:#04x}"
+        )));
+    }
+    let mut seeds = Vec::new();
+    let relin = if flags & FLAG_RELIN != 0 {
+        let (key, seed) = read_switching_key(inp, params, compact, "relinearization key")?;
+        seeds.extend(seed);
+        Some(RelinKey {
+            params: params.clone(),
+            key,
+        })
+    } else {
+        None
+    };
+    let galois = if flags & FLAG_GALOIS != 0 {
+        let (g, s) = read_galois_keys(inp, params, compact)?;
+        seeds.extend(s);
+        Some(g)
+    } else {
+        None
+    };
+    Ok((EvaluationKeys { relin, galois }, seeds))
+}
+
+fn is_kind(kind: ObjectKind, full: ObjectKind, compact: ObjectKind) -> Result<bool> {
+    if kind == compact {
+        Ok(true)
+    } else if kind == full {
+        Ok(false)
+    } else {
+        Err(malformed(format!("expected a {full}, found a {kind}")))
+    }
+}
+
+impl Body for PublicKey {
+    const KIND: ObjectKind = ObjectKind::PublicKey;
+
+    fn accepts(kind: ObjectKind) -> bool {
+        matches!(kind, ObjectKind::PublicKey | ObjectKind::PublicKeyCompact)
+    }
 
     fn check(&self, params: &Params) -> Result<()> {
-        if let Some(r) = &self.relin {
-            r.check(params)?;
-        }
-        if let Some(g) = &self.galois {
-            g.check(params)?;
-        }
-        Ok(())
+        check_same_params(&self.params, params)?;
+        check_poly(&self.b, params, params.q.len(), "public key b")?;
+        check_poly(&self.a, params, params.q.len(), "public key a")
     }
 
     fn body_size(&self, params: &Params) -> usize {
-        1 + self.relin.as_ref().map_or(0, |r| r.body_size(params))
-            + self.galois.as_ref().map_or(0, |g| g.body_size(params))
+        public_key_size(params, false) - header_size(params)
     }
 
     fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
-        let flags = if self.relin.is_some() { FLAG_RELIN } else { 0 }
-            | if self.galois.is_some() {
-                FLAG_GALOIS
-            } else {
-                0
-            };
-        w.write_all(&[flags])?;
-        if let Some(r) = &self.relin {
-            r.write_body(params, w)?;
-        }
-        if let Some(g) = &self.galois {
-            g.write_body(params, w)?;
-        }
-        Ok(())
+        write_public_key(self, None, params, w)
     }
 
-    fn read_body<R: Read>(inp: &mut Input<R>, params: &Arc<Params>) -> Result<Self> {
-        let flags = inp.u8("evaluation key flags")?;
-        if flags & !(FLAG_RELIN | FLAG_GALOIS) != 0 {
-            return Err(malformed(format!(
-                "unknown evaluation key flags {flags:#04x}"
-            )));
-        }
-        let relin = if flags & FLAG_RELIN != 0 {
-            Some(RelinKey::read_body(inp, params)?)
-        } else {
-            None
-        };
-        let galois = if flags & FLAG_GALOIS != 0 {
-            Some(GaloisKeys::read_body(inp, params)?)
-        } else {
-            None
-        };
-        Ok(EvaluationKeys { relin, galois })
+    fn read_body<R: Read>(
+        inp: &mut Input<R>,
+        kind: ObjectKind,
+        params: &Arc<Params>,
+    ) -> Result<Self> {
+        let compact = is_kind(kind, Self::KIND, ObjectKind::PublicKeyCompact)?;
+        Ok(read_public_key(inp, params, compact)?.0)
+    }
+}
+
+impl Body for Compact<PublicKey> {
+    const KIND: ObjectKind = ObjectKind::PublicKeyCompact;
+
+    fn check(&self, params: &Params) -> Result<()> {
+        check_seed_count(self, 1)?;
+        self.key.check(params)
+    }
+
+    fn body_size(&self, params: &Params) -> usize {
+        public_key_size(params, true) - header_size(params)
+    }
+
+    fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
+        write_public_key(&self.key, self.seeds.first(), params, w)
+    }
+
+    fn read_body<R: Read>(
+        inp: &mut Input<R>,
+        _kind: ObjectKind,
+        params: &Arc<Params>,
+    ) -> Result<Self> {
+        let (key, seed) = read_public_key(inp, params, true)?;
+        Ok(Self {
+            key,
+            seeds: seed.into_iter().collect(),
+        })
+    }
+}
+
+impl Body for RelinKey {
+    const KIND: ObjectKind = ObjectKind::RelinKey;
+
+    fn accepts(kind: ObjectKind) -> bool {
+        matches!(kind, ObjectKind::RelinKey | ObjectKind::RelinKeyCompact)
+    }
+
+    fn check(&self, params: &Params) -> Result<()> {
+        check_same_params(&self.params, params)?;
+        check_switching_key(&self.key, params, "relinearization key")
+    }
+
+    fn body_size(&self, params: &Params) -> usize {
+        switching_key_body_size(params, false)
+    }
+
+    fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
+        write_switching_key(&self.key, None, params, w)
+    }
+
+    fn read_body<R: Read>(
+        inp: &mut Input<R>,
+        kind: ObjectKind,
+        params: &Arc<Params>,
+    ) -> Result<Self> {
+        let compact = is_kind(kind, Self::KIND, ObjectKind::RelinKeyCompact)?;
+        let (key, _) = read_switching_key(inp, params, compact, "relinearization key")?;
+        Ok(RelinKey {
+            params: params.clone(),
+            key,
+        })
+    }
+}
+
+impl Body for Compact<RelinKey> {
+    const KIND: ObjectKind = ObjectKind::RelinKeyCompact;
+
+    fn check(&self, params: &Params) -> Result<()> {
+        check_seed_count(self, 1)?;
+        self.key.check(params)
+    }
+
+    fn body_size(&self, params: &Params) -> usize {
+        switching_key_body_size(params, true)
+    }
+
+    fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
+        write_switching_key(&self.key.key, self.seeds.first(), params, w)
+    }
+
+    fn read_body<R: Read>(
+        inp: &mut Input<R>,
+        _kind: ObjectKind,
+        params: &Arc<Params>,
+    ) -> Result<Self> {
+        let (key, seed) = read_switching_key(inp, params, true, "relinearization key")?;
+        Ok(Self {
+            key: RelinKey {
+                params: params.clone(),
+                key,
+            },
+            seeds: seed.into_iter().collect(),
+        })
+    }
+}
+
+impl Body for GaloisKeys {
+    const KIND: ObjectKind = ObjectKind::GaloisKeys;
+
+    fn accepts(kind: ObjectKind) -> bool {
+        matches!(kind, ObjectKind::GaloisKeys | ObjectKind::GaloisKeysCompact)
+    }
+
+    fn check(&self, params: &Params) -> Result<()> {
+        check_galois_keys(self, params)
+    }
+
+    fn body_size(&self, params: &Params) -> usize {
+        galois_keys_size(params, self.keys.len(), false) - header_size(params)
+    }
+
+    fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
+        write_galois_keys(self, None, params, w)
+    }
+
+    fn read_body<R: Read>(
+        inp: &mut Input<R>,
+        kind: ObjectKind,
+        params: &Arc<Params>,
+    ) -> Result<Self> {
+        let compact = is_kind(kind, Self::KIND, ObjectKind::GaloisKeysCompact)?;
+        Ok(read_galois_keys(inp, params, compact)?.0)
+    }
+}
+
+impl Body for Compact<GaloisKeys> {
+    const KIND: ObjectKind = ObjectKind::GaloisKeysCompact;
+
+    fn check(&self, params: &Params) -> Result<()> {
+        check_seed_count(self, self.key.keys.len())?;
+        check_galois_keys(&self.key, params)
+    }
+
+    fn body_size(&self, params: &Params) -> usize {
+        galois_keys_size(params, self.key.keys.len(), true) - header_size(params)
+    }
+
+    fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
+        write_galois_keys(&self.key, Some(&self.seeds), params, w)
+    }
+
+    fn read_body<R: Read>(
+        inp: &mut Input<R>,
+        _kind: ObjectKind,
+        params: &Arc<Params>,
+    ) -> Result<Self> {
+        let (key, seeds) = read_galois_keys(inp, params, true)?;
+        Ok(Self { key, seeds })
+    }
+}
+
+impl Body for EvaluationKeys {
+    const KIND: ObjectKind = ObjectKind::EvaluationKeys;
+
+    fn accepts(kind: ObjectKind) -> bool {
+        matches!(
+            kind,
+            ObjectKind::EvaluationKeys | ObjectKind::EvaluationKeysCompact
+        )
+    }
+
+    fn check(&self, params: &Params) -> Result<()> {
+        check_evaluation_keys(self, params)
+    }
+
+    fn body_size(&self, params: &Params) -> usize {
+        evaluation_keys_body_size(self, params, false)
+    }
+
+    fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
+        write_evaluation_keys(self, None, params, w)
+    }
+
+    fn read_body<R: Read>(
+        inp: &mut Input<R>,
+        kind: ObjectKind,
+        params: &Arc<Params>,
+    ) -> Result<Self> {
+        let compact = is_kind(kind, Self::KIND, ObjectKind::EvaluationKeysCompact)?;
+        Ok(read_evaluation_keys(inp, params, compact)?.0)
+    }
+}
+
+impl Body for Compact<EvaluationKeys> {
+    const KIND: ObjectKind = ObjectKind::EvaluationKeysCompact;
+
+    fn check(&self, params: &Params) -> Result<()> {
+        let want = usize::from(self.key.relin.is_some())
+            + self.key.galois.as_ref().map_or(0, |g| g.keys.len());
+        check_seed_count(self, want)?;
+        check_evaluation_keys(&self.key, params)
+    }
+
+    fn body_size(&self, params: &Params) -> usize {
+        evaluation_keys_body_size(&self.key, params, true)
+    }
+
+    fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
+        write_evaluation_keys(&self.key, Some(&self.seeds), params, w)
+    }
+
+    fn read_body<R: Read>(
+        inp: &mut Input<R>,
+        _kind: ObjectKind,
+        params: &Arc<Params>,
+    ) -> Result<Self> {
+        let (key, seeds) = read_evaluation_keys(inp, params, true)?;
+        Ok(Self { key, seeds })
     }
 }
 
@@ -963,7 +1527,12 @@ impl SecretKey {
 }
 
 fn read_secret<R: Read>(inp: &mut Input<R>, params: &Arc<Params>) -> Result<SecretKey> {
-    expect_header(inp, ObjectKind::SecretKey, params)?;
+    expect_header(
+        inp,
+        ObjectKind::SecretKey,
+        |k| k == ObjectKind::SecretKey,
+        params,
+    )?;
     let limbs = inp.u32("secret key limb count")? as usize;
     let want = params.q.len() + params.p.len();
     if limbs != want {

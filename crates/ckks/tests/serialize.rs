@@ -171,7 +171,7 @@ fn public_key_round_trip() {
     let c = ctx();
     let p = params();
     let bytes = c.pk.to_bytes(p).unwrap();
-    assert_eq!(bytes.len(), public_key_size(p));
+    assert_eq!(bytes.len(), public_key_size(p, false));
     let pk = PublicKey::from_bytes(&bytes, p).unwrap();
     assert_eq!(pk.to_bytes(p).unwrap(), bytes);
     let v = values(c.slots(), 4);
@@ -233,8 +233,8 @@ fn evaluation_keys_round_trip_and_still_work() {
         gk.to_bytes(p).unwrap(),
         keys.to_bytes(p).unwrap(),
     );
-    assert_eq!(rb.len(), relin_key_size(p));
-    assert_eq!(gb.len(), galois_keys_size(p, gk.elements().len()));
+    assert_eq!(rb.len(), relin_key_size(p, false));
+    assert_eq!(gb.len(), galois_keys_size(p, gk.elements().len(), false));
     assert_eq!(eb.len(), keys.serialized_size(p));
     assert_eq!(eb.len(), rb.len() + gb.len() + 1 - hs());
 
@@ -326,6 +326,125 @@ fn params_round_trip_and_header() {
     h.check_params(p).unwrap();
     assert!(is_malformed(&h.check_params(&other)));
     assert_eq!(Ciphertext::object_kind(), ObjectKind::Ciphertext);
+}
+
+#[test]
+fn compact_keys_are_half_the_size_and_still_work() {
+    let c = ctx();
+    let p = params();
+    let keys = keys();
+    let full = keys.to_bytes(p).unwrap();
+    let compact = Compact::<EvaluationKeys>::from_key(keys, &c.sk).unwrap();
+    let bytes = compact.to_bytes(p).unwrap();
+    assert_eq!(bytes.len(), compact.serialized_size(p));
+    assert!(
+        (bytes.len() as f64) < 0.51 * full.len() as f64,
+        "{} vs {}",
+        bytes.len(),
+        full.len()
+    );
+    assert_eq!(
+        peek_header(&bytes).unwrap().kind,
+        ObjectKind::EvaluationKeysCompact
+    );
+    // The compact reader keeps the seeds: re-serializes identically.
+    let back = Compact::<EvaluationKeys>::from_bytes(&bytes, p).unwrap();
+    assert_eq!(back.to_bytes(p).unwrap(), bytes);
+    // The full reader expands them; its full form equals the compact key's.
+    let expanded = EvaluationKeys::from_bytes(&bytes, p).unwrap();
+    assert_eq!(
+        expanded.to_bytes(p).unwrap(),
+        compact.key().to_bytes(p).unwrap()
+    );
+    // A full key is not a compact one.
+    assert!(
+        err_msg(Compact::<EvaluationKeys>::from_bytes(&full, p)).contains("expected a compact")
+    );
+
+    let eval = Evaluator::new(p.clone(), Arc::new(expanded));
+    let (va, vb) = (values(c.slots(), 11), values(c.slots(), 12));
+    let (a, b) = (c.encrypt(&va), c.encrypt(&vb));
+    let prod = c.decrypt(&eval.rescale(&eval.mul_relin(&a, &b).unwrap()).unwrap());
+    let want: Vec<_> = va.iter().zip(&vb).map(|(x, y)| x * y).collect();
+    assert!(precision_bits(&prod, &want) > 15.0);
+    let n = c.slots();
+    for k in ROTATIONS {
+        let got = c.decrypt(&eval.rotate(&a, k).unwrap());
+        let want: Vec<_> = (0..n)
+            .map(|i| va[(i as i64 + k).rem_euclid(n as i64) as usize])
+            .collect();
+        assert!(precision_bits(&got, &want) > 15.0, "rotate {k}");
+    }
+    let got = c.decrypt(&eval.conjugate(&a).unwrap());
+    let want: Vec<_> = va.iter().map(|x| x.conj()).collect();
+    assert!(precision_bits(&got, &want) > 15.0);
+
+    // Each key type on its own.
+    let rlk = Compact::<RelinKey>::from_key(keys.relin.as_ref().unwrap(), &c.sk).unwrap();
+    let rb = rlk.to_bytes(p).unwrap();
+    assert_eq!(rb.len(), relin_key_size(p, true));
+    assert_eq!(
+        RelinKey::from_bytes(&rb, p).unwrap().to_bytes(p).unwrap(),
+        rlk.key().to_bytes(p).unwrap()
+    );
+    let gk = Compact::<GaloisKeys>::from_key(keys.galois.as_ref().unwrap(), &c.sk).unwrap();
+    let gb = gk.to_bytes(p).unwrap();
+    assert_eq!(
+        gb.len(),
+        galois_keys_size(p, gk.key().elements().len(), true)
+    );
+    assert_eq!(
+        GaloisKeys::from_bytes(&gb, p).unwrap().to_bytes(p).unwrap(),
+        gk.key().to_bytes(p).unwrap()
+    );
+    assert_eq!(
+        Compact::<GaloisKeys>::from_bytes(&gb, p)
+            .unwrap()
+            .to_bytes(p)
+            .unwrap(),
+        gb
+    );
+
+    let pk = Compact::<PublicKey>::from_key(&c.pk, &c.sk).unwrap();
+    let pb = pk.to_bytes(p).unwrap();
+    assert_eq!(pb.len(), public_key_size(p, true));
+    let pk2 = PublicKey::from_bytes(&pb, p).unwrap();
+    let pt = c
+        .enc
+        .encode(&va, p.max_level(), p.default_scale(), n)
+        .unwrap();
+    let ct = Encryptor::new(p.clone()).encrypt_pk(&pk2, &pt).unwrap();
+    assert!(precision_bits(&c.decrypt(&ct), &va) > 20.0);
+
+    // Keys of another secret are refused.
+    let other = Params::named("insecure-n12").unwrap();
+    let sk12 = KeyGenerator::with_seed(other, [1; 32]).secret_key();
+    assert!(Compact::<PublicKey>::from_key(&c.pk, &sk12).is_err());
+
+    // Truncations and coefficients are checked as in the full forms.
+    for n in sampled_prefixes(bytes.len()) {
+        assert!(
+            is_malformed(&EvaluationKeys::from_bytes(&bytes[..n], p)),
+            "prefix {n}"
+        );
+        assert!(is_malformed(&Compact::<EvaluationKeys>::from_bytes(
+            &bytes[..n],
+            p
+        )));
+    }
+    for n in sampled_prefixes(pb.len()) {
+        assert!(
+            is_malformed(&PublicKey::from_bytes(&pb[..n], p)),
+            "prefix {n}"
+        );
+    }
+    let mut bad = rb.clone();
+    let at = bad.len() - 8;
+    put_u64(&mut bad, at, *p.p.last().unwrap());
+    assert!(err_msg(RelinKey::from_bytes(&bad, p)).contains("not below its modulus"));
+    let mut bad = pb.clone();
+    put_u64(&mut bad, hs() + 4 + 32, p.q[0]);
+    assert!(err_msg(PublicKey::from_bytes(&bad, p)).contains("not below its modulus"));
 }
 
 // ---------------------------------------------------------------------------
@@ -434,12 +553,12 @@ fn tampered_headers_are_rejected() {
         b[i] ^= 1;
         expect(&b, "version");
     }
-    for kind in [0u8, 9, 255] {
+    for kind in [0u8, 13, 255] {
         let mut b = bytes.clone();
         b[6] = kind;
         expect(&b, "unknown object kind");
     }
-    for kind in [1u8, 2, 4, 5, 6, 7, 8] {
+    for kind in [1u8, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12] {
         let mut b = bytes.clone();
         b[6] = kind;
         expect(&b, "expected a ciphertext");
@@ -665,6 +784,16 @@ fn ct_bytes() -> &'static Vec<u8> {
     B.get_or_init(|| small_ct().to_bytes(params()).unwrap())
 }
 
+fn compact_evk_bytes() -> &'static Vec<u8> {
+    static B: OnceLock<Vec<u8>> = OnceLock::new();
+    B.get_or_init(|| {
+        Compact::<EvaluationKeys>::from_key(keys(), &ctx().sk)
+            .unwrap()
+            .to_bytes(params())
+            .unwrap()
+    })
+}
+
 fn evk_bytes() -> &'static Vec<u8> {
     static B: OnceLock<Vec<u8>> = OnceLock::new();
     B.get_or_init(|| keys().to_bytes(params()).unwrap())
@@ -718,5 +847,18 @@ proptest! {
         }
         let _ = GaloisKeys::from_bytes(&b, p);
         let _ = RelinKey::from_bytes(&b, p);
+    }
+
+    #[test]
+    fn mutated_compact_keys_never_panic(
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<bool>()), 1..6),
+    ) {
+        let p = params();
+        let b = mutate(compact_evk_bytes(), &edits);
+        if let Ok(k) = Compact::<EvaluationKeys>::from_bytes(&b, p) {
+            prop_assert_eq!(k.to_bytes(p).unwrap(), b.clone());
+        }
+        let _ = EvaluationKeys::from_bytes(&b, p);
+        let _ = EvaluationKeys::read_from(&mut &b[..], p);
     }
 }
