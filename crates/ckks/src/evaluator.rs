@@ -74,6 +74,54 @@ impl Evaluator {
         Ok(out)
     }
 
+    /// Brings a ciphertext to exactly (`level`, `scale`) so it can be added to
+    /// another value there.
+    ///
+    /// Same level: only succeeds if the scale already matches. Higher level:
+    /// drops to `level + 1`, multiplies by the integer round(scale * q / s) and
+    /// rescales by q = q_{level+1}: the operand was going to lose those levels
+    /// anyway, so the exact scale costs nothing extra. The recorded scale is
+    /// `scale`; the true one differs by the integer rounding, below 2^-40
+    /// relative for scales near the primes.
+    pub fn adjust(&self, ct: &Ciphertext, level: usize, scale: f64) -> Result<Ciphertext> {
+        if ct.level < level {
+            return Err(CkksError::NotEnoughLevels {
+                needed: level,
+                have: ct.level,
+            });
+        }
+        if ct.level == level {
+            if scales_match(ct.scale, scale) {
+                let mut out = ct.clone();
+                out.scale = scale;
+                return Ok(out);
+            }
+            return Err(CkksError::ScaleMismatch(ct.scale, scale));
+        }
+        let x = self.drop_level(ct, level + 1)?;
+        let q = self.params.q[level + 1] as f64;
+        let k = (scale * q / x.scale).round();
+        if k < 1.0 {
+            return Err(CkksError::Domain(format!(
+                "cannot lower scale {} to {scale} by one rescale",
+                x.scale
+            )));
+        }
+        let mut out = self.rescale(&self.mul_const(&x, 1.0, k)?)?;
+        out.scale = scale;
+        Ok(out)
+    }
+
+    /// Adds two ciphertexts whose levels or scales differ, adjusting the
+    /// higher-level one to the other's level and scale first (see [`Self::adjust`]).
+    pub fn add_adjusted(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        if a.level >= b.level {
+            self.add(&self.adjust(a, b.level, b.scale)?, b)
+        } else {
+            self.add(a, &self.adjust(b, a.level, a.scale)?)
+        }
+    }
+
     fn aligned(&self, a: &Ciphertext, b: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
         let l = a.level.min(b.level);
         Ok((self.drop_level(a, l)?, self.drop_level(b, l)?))
