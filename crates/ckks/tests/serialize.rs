@@ -447,6 +447,39 @@ fn compact_keys_are_half_the_size_and_still_work() {
     assert!(err_msg(PublicKey::from_bytes(&bad, p)).contains("not below its modulus"));
 }
 
+/// insecure-n12 has two special primes (two Q primes per digit, the last
+/// digit partial): full and compact keys still round-trip and work.
+#[test]
+fn two_prime_digits_round_trip() {
+    let c = Ctx::new("insecure-n12", &[2]);
+    let p = &c.params;
+    let keys = c.eval.keys();
+    let full = keys.to_bytes(p).unwrap();
+    let back = EvaluationKeys::from_bytes(&full, p).unwrap();
+    assert_eq!(back.to_bytes(p).unwrap(), full);
+    let compact = Compact::<EvaluationKeys>::from_key(keys, &c.sk).unwrap();
+    let cb = compact.to_bytes(p).unwrap();
+    assert!((cb.len() as f64) < 0.51 * full.len() as f64);
+    let eval = Evaluator::new(
+        p.clone(),
+        Arc::new(EvaluationKeys::from_bytes(&cb, p).unwrap()),
+    );
+    let n = c.slots();
+    let va = values(n, 21);
+    let a = c.encrypt(&va);
+    let got = c.decrypt(&eval.rotate(&a, 2).unwrap());
+    let want: Vec<_> = (0..n).map(|i| va[(i + 2) % n]).collect();
+    assert!(precision_bits(&got, &want) > 20.0);
+    let sq = c.decrypt(&eval.rescale(&eval.square(&a).unwrap()).unwrap());
+    let want: Vec<_> = va.iter().map(|x| x * x).collect();
+    assert!(precision_bits(&sq, &want) > 20.0);
+    // Keys for one set are refused by another.
+    assert!(is_malformed(&EvaluationKeys::from_bytes(&full, params())));
+    let ct = a.to_bytes(p).unwrap();
+    assert_eq!(ct.len(), ciphertext_size(p, p.max_level(), 1));
+    assert!(is_malformed(&Ciphertext::from_bytes(&ct, params())));
+}
+
 // ---------------------------------------------------------------------------
 // Truncation.
 // ---------------------------------------------------------------------------
