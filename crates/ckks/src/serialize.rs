@@ -53,8 +53,8 @@
 //!   switching key writes a 32-byte seed in place of its `a` polynomials:
 //!   public key: limbs u32, seed, b; switching key: digits u32, limbs u32,
 //!   seed, b_0..b_{dnum-1}. The `a`s are expanded from the seed as
-//!   `expand_uniform` in this module documents (ChaCha20, rejection sampling
-//!   per coefficient), which makes the keys about half the size.
+//!   [`Compact`] documents (ChaCha20, rejection sampling per coefficient),
+//!   which makes the keys about half the size.
 //!
 //! [`Wire::from_bytes`] rejects trailing bytes; [`Wire::read_from`] reads
 //! exactly one object and leaves the stream after it.
@@ -775,7 +775,15 @@ fn reseed_pairs(
 /// size of the full form.
 ///
 /// Made on the client from a full key and the secret key it belongs to (the
-/// `b` polynomials are adjusted so the key stays valid). Any reader of the
+/// `b` polynomials are adjusted so the key stays valid: b += (a - a')s for
+/// the key's s, with a' the expansion of a fresh seed).
+///
+/// Expansion of a seed into the `a` polynomials of one public key or one
+/// switching key (a_0, then a_1, ...): a ChaCha20 stream
+/// (`rand_chacha::ChaCha20Rng::from_seed`) read as u64 words (`next_u64`);
+/// for each polynomial, each limb in order (Q primes then P primes; for a
+/// public key the Q primes), each coefficient in order, the first word below
+/// `2^64 - 1 - ((2^64 - 1) mod q)` gives the coefficient `word mod q`. Any reader of the
 /// full key type also reads the compact form ([`Wire::from_bytes`] on
 /// [`PublicKey`], [`RelinKey`], [`GaloisKeys`], [`EvaluationKeys`]),
 /// expanding the seeds; `Compact<K>::from_bytes` reads only the compact form.
