@@ -1,0 +1,245 @@
+//! Graph transforms that prepare a trained network for HE inference.
+//!
+//! - [`fold_dirac`]: every [`Op::DiracConv2d`] becomes a plain
+//!   [`Op::Conv2d`] with `W' = diag(a)·delta + diag(b)·W/||W||` (the
+//!   short-term skip is free at inference).
+//! - [`fold_batch_norm`]: a batch norm directly after a convolution or a
+//!   dense layer (whose output nothing else reads) is folded into its
+//!   weights and bias, so it costs no level.
+//! - [`fold_all`]: both, in that order. This is what the compiler wants.
+//!
+//! None of these change the function the graph computes (up to rounding);
+//! the tests check that to 1e-6.
+
+use crate::graph::{Conv2d, Dense, DiracConv2d, Graph, GraphError, Op, Tensor};
+
+/// The plain kernel equivalent to a Dirac-parameterized convolution.
+///
+/// Each output filter `W[o]` is divided by its L2 norm (a zero filter stays
+/// zero), scaled by `beta[o]`, and `alpha[o]` is added at the centre tap of
+/// input channel `o` (for `o < min(C_out, C_in)`).
+pub fn dirac_to_conv(d: &DiracConv2d) -> Conv2d {
+    let s = &d.weight.shape;
+    let (co, ci, kh, kw) = (s[0], s[1], s[2], s[3]);
+    let per = ci * kh * kw;
+    let mut w = d.weight.data.clone();
+    for o in 0..co {
+        let f = &mut w[o * per..(o + 1) * per];
+        let norm = f.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let scale = if norm > 0.0 { d.beta.data[o] / norm } else { 0.0 };
+        f.iter_mut().for_each(|v| *v *= scale);
+        if o < ci {
+            f[(o * kh + kh / 2) * kw + kw / 2] += d.alpha.data[o];
+        }
+    }
+    Conv2d {
+        weight: Tensor {
+            shape: s.clone(),
+            data: w,
+        },
+        bias: d.bias.clone(),
+        stride: d.stride,
+        pads: d.pads,
+    }
+}
+
+/// Replaces every Dirac-parameterized convolution by its plain kernel.
+/// Node names, value names and parameter names are kept.
+pub fn fold_dirac(graph: &Graph) -> Result<Graph, GraphError> {
+    graph.infer_shapes()?;
+    let mut g = graph.clone();
+    for n in &mut g.nodes {
+        if let Op::DiracConv2d(d) = &n.op {
+            n.op = Op::Conv2d(dirac_to_conv(d));
+        }
+    }
+    Ok(g)
+}
+
+/// Folds every batch norm that directly follows a [`Op::Conv2d`] or an
+/// [`Op::Dense`] into that layer, when the layer's output is read by the
+/// batch norm only. The layer keeps its node name and takes over the batch
+/// norm's output value; the batch-norm node disappears. Batch norms that
+/// cannot be folded (after an add, or after a Dirac conv: run
+/// [`fold_dirac`] first) are left in place.
+pub fn fold_batch_norm(graph: &Graph) -> Result<Graph, GraphError> {
+    graph.infer_shapes()?;
+    let mut g = graph.clone();
+    loop {
+        let mut folded = false;
+        for bi in 0..g.nodes.len() {
+            let Op::BatchNorm(bn) = &g.nodes[bi].op else {
+                continue;
+            };
+            let src = g.nodes[bi].inputs[0].clone();
+            if src == g.output || g.consumers(&src).len() != 1 {
+                continue;
+            }
+            let Some(pi) = g.nodes.iter().position(|n| n.output == src) else {
+                continue;
+            };
+            let (scale, shift) = bn.affine();
+            let ok = match &mut g.nodes[pi].op {
+                Op::Conv2d(c) => {
+                    fold_affine_conv(c, &scale, &shift);
+                    true
+                }
+                Op::Dense(d) => {
+                    fold_affine_dense(d, &scale, &shift);
+                    true
+                }
+                _ => false,
+            };
+            if ok {
+                let bn_node = g.nodes.remove(bi);
+                let pi = if pi > bi { pi - 1 } else { pi };
+                g.nodes[pi].output = bn_node.output;
+                folded = true;
+                break;
+            }
+        }
+        if !folded {
+            break;
+        }
+    }
+    g.infer_shapes()?;
+    Ok(g)
+}
+
+fn fold_affine_conv(c: &mut Conv2d, scale: &[f64], shift: &[f64]) {
+    let co = c.weight.shape[0];
+    let per = c.weight.numel() / co;
+    for (o, f) in c.weight.data.chunks_mut(per).enumerate() {
+        f.iter_mut().for_each(|v| *v *= scale[o]);
+    }
+    let b: Vec<f64> = (0..co)
+        .map(|o| scale[o] * c.bias.as_ref().map_or(0.0, |b| b.data[o]) + shift[o])
+        .collect();
+    c.bias = Some(Tensor::vector(b));
+}
+
+fn fold_affine_dense(d: &mut Dense, scale: &[f64], shift: &[f64]) {
+    let (o_n, i_n) = (d.weight.shape[0], d.weight.shape[1]);
+    for (o, row) in d.weight.data.chunks_mut(i_n).enumerate() {
+        row.iter_mut().for_each(|v| *v *= scale[o]);
+    }
+    let b: Vec<f64> = (0..o_n)
+        .map(|o| scale[o] * d.bias.as_ref().map_or(0.0, |b| b.data[o]) + shift[o])
+        .collect();
+    d.bias = Some(Tensor::vector(b));
+}
+
+/// [`fold_dirac`] then [`fold_batch_norm`]: the inference form of a trained
+/// network.
+pub fn fold_all(graph: &Graph) -> Result<Graph, GraphError> {
+    fold_batch_norm(&fold_dirac(graph)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::{max_abs_diff, run};
+    use crate::graph::{BatchNorm, Node, Pads, PolyAct};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn rt(rng: &mut ChaCha8Rng, shape: Vec<usize>, lo: f64, hi: f64) -> Tensor {
+        let n = shape.iter().product();
+        Tensor {
+            shape,
+            data: (0..n).map(|_| rng.gen_range(lo..hi)).collect(),
+        }
+    }
+
+    fn bn(rng: &mut ChaCha8Rng, c: usize) -> Op {
+        Op::BatchNorm(BatchNorm {
+            gamma: rt(rng, vec![c], 0.5, 1.5),
+            beta: rt(rng, vec![c], -0.5, 0.5),
+            mean: rt(rng, vec![c], -0.3, 0.3),
+            var: rt(rng, vec![c], 0.5, 2.0),
+            eps: 1e-5,
+        })
+    }
+
+    #[test]
+    fn folding_preserves_outputs() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut g = Graph::new("t", "x", vec![4, 6, 6]);
+        let d = DiracConv2d {
+            weight: rt(&mut rng, vec![4, 4, 3, 3], -1.0, 1.0),
+            alpha: rt(&mut rng, vec![4], 0.5, 1.5),
+            beta: rt(&mut rng, vec![4], 0.1, 0.5),
+            bias: None,
+            stride: [1, 1],
+            pads: Pads::uniform(1),
+        };
+        g.push(Node::new("c1", Op::DiracConv2d(d), vec!["x".into()], "a"));
+        let b1 = bn(&mut rng, 4);
+        g.push(Node::new("bn1", b1, vec!["a".into()], "b"));
+        g.push(Node::new(
+            "act",
+            Op::PolyAct(PolyAct {
+                coeffs: vec![0.1, 0.5, 0.2],
+                range: [-4.0, 4.0],
+            }),
+            vec!["b".into()],
+            "c",
+        ));
+        let d2 = DiracConv2d {
+            weight: rt(&mut rng, vec![6, 4, 3, 3], -1.0, 1.0),
+            alpha: rt(&mut rng, vec![6], 0.5, 1.5),
+            beta: rt(&mut rng, vec![6], 0.1, 0.5),
+            bias: Some(rt(&mut rng, vec![6], -0.1, 0.1)),
+            stride: [2, 2],
+            pads: Pads::uniform(1),
+        };
+        g.push(Node::new("c2", Op::DiracConv2d(d2), vec!["c".into()], "d"));
+        let b2 = bn(&mut rng, 6);
+        g.push(Node::new("bn2", b2, vec!["d".into()], "e"));
+        g.push(Node::new("gap", Op::GlobalAvgPool, vec!["e".into()], "f"));
+        g.push(Node::new("fl", Op::Flatten, vec!["f".into()], "h"));
+        g.push(Node::new(
+            "fc",
+            Op::Dense(Dense {
+                weight: rt(&mut rng, vec![3, 6], -1.0, 1.0),
+                bias: None,
+            }),
+            vec!["h".into()],
+            "i",
+        ));
+        let b3 = bn(&mut rng, 3);
+        g.push(Node::new("bn3", b3, vec!["i".into()], "y"));
+        g.output = "y".into();
+
+        let f = fold_all(&g).unwrap();
+        assert_eq!(f.nodes.len(), g.nodes.len() - 3);
+        assert!(
+            f.nodes
+                .iter()
+                .all(|n| !matches!(n.op, Op::BatchNorm(_) | Op::DiracConv2d(_)))
+        );
+        for s in 0..3 {
+            let x = rt(&mut ChaCha8Rng::seed_from_u64(s), vec![4, 6, 6], -1.0, 1.0);
+            let a = run(&g, &x).unwrap();
+            let b = run(&f, &x).unwrap();
+            assert!(max_abs_diff(&a.data, &b.data) < 1e-6);
+        }
+    }
+
+    #[test]
+    fn dirac_identity() {
+        // alpha = 1, beta = 0: the conv is the identity on the first channels.
+        let d = DiracConv2d {
+            weight: Tensor::zeros(vec![3, 2, 3, 3]),
+            alpha: Tensor::vector(vec![1.0; 3]),
+            beta: Tensor::vector(vec![0.0; 3]),
+            bias: None,
+            stride: [1, 1],
+            pads: Pads::uniform(1),
+        };
+        let x = Tensor::new(vec![2, 2, 2], vec![1., 2., 3., 4., 5., 6., 7., 8.]).unwrap();
+        let y = crate::exec::conv2d(&x, &dirac_to_conv(&d));
+        assert_eq!(&y.data[..8], &x.data[..]);
+        assert_eq!(&y.data[8..], &[0.0; 4]);
+    }
+}
