@@ -50,6 +50,11 @@ impl Encoder {
         Self { params }
     }
 
+    /// The parameter set.
+    pub fn params(&self) -> &Arc<Params> {
+        &self.params
+    }
+
     /// Checks a slot count.
     pub fn check_slots(&self, slots: usize) -> Result<()> {
         if slots == 0 || !slots.is_power_of_two() || slots > self.params.max_slots() {

@@ -147,6 +147,11 @@ impl KeyGenerator {
         }
     }
 
+    /// The generator's random source (bootstrapping key generation samples from it too).
+    pub(crate) fn rng(&mut self) -> &mut rand_chacha::ChaCha20Rng {
+        &mut self.rng
+    }
+
     /// Public key at the top level.
     pub fn public_key(&mut self, sk: &SecretKey) -> PublicKey {
         let p = self.params.clone();
@@ -162,9 +167,42 @@ impl KeyGenerator {
 
     /// Switching key encrypting P*g_j*`s_from` under `s_under` (both NTT over Q and P).
     pub(crate) fn switching_key(&mut self, s_from: &Poly, s_under: &Poly) -> SwitchingKey {
+        let top = self.params.max_level();
+        self.switching_key_to_level(s_from, s_under, top)
+    }
+
+    /// Like [`Self::switching_key`], but only for ciphertexts up to `lvl`: the
+    /// key lives modulo q_0..q_lvl and P (other limbs are zero and unused).
+    ///
+    /// Bootstrapping needs this for the switch to a sparse ephemeral secret:
+    /// an RLWE sample under a sparse secret is only secure for a small modulus.
+    pub(crate) fn switching_key_to_level(
+        &mut self,
+        s_from: &Poly,
+        s_under: &Poly,
+        lvl: usize,
+    ) -> SwitchingKey {
         let p = self.params.clone();
-        let lvl = p.max_level();
         let idx = p.qp_idx(lvl);
+        let full = p.q.len() + p.p.len();
+        let spread = |x: Poly| {
+            if idx.len() == full {
+                return x;
+            }
+            let mut out = Poly::zero(p.n, full);
+            for (k, &mi) in idx.iter().enumerate() {
+                out.limb_mut(mi).copy_from_slice(x.limb(k));
+            }
+            out
+        };
+        let restrict = |x: &Poly| {
+            let mut out = Poly::zero(p.n, idx.len());
+            for (k, &mi) in idx.iter().enumerate() {
+                out.limb_mut(k).copy_from_slice(x.limb(mi));
+            }
+            out
+        };
+        let s_under = &restrict(s_under);
         let dnum = p.dnum_at(lvl);
         let mut bs = Vec::with_capacity(dnum);
         let mut as_ = Vec::with_capacity(dnum);
@@ -186,8 +224,8 @@ impl KeyGenerator {
                     *o = m.add(*o, m.mul_shoup(x, pm, pms));
                 }
             }
-            bs.push(b);
-            as_.push(a);
+            bs.push(spread(b));
+            as_.push(spread(a));
         }
         SwitchingKey { b: bs, a: as_ }
     }

@@ -5,15 +5,19 @@
 //! ternary-secret keys with hybrid key switching, and an evaluator with
 //! exact level and scale tracking.
 
+pub mod bootstrap;
 pub mod ciphertext;
 mod crt;
+pub mod dft;
 pub mod encoding;
 pub mod error;
 pub mod evaluator;
 pub mod keys;
 pub mod keyswitch;
+pub mod linear;
 pub mod modarith;
 pub mod params;
+mod polyeval_shim;
 pub mod ring;
 pub mod sampling;
 pub mod serialize;

@@ -1,0 +1,79 @@
+//! Bootstrapping on the insecure N = 2^12 test set: the homomorphic DFT
+//! pieces against plain arithmetic, and full bootstraps restoring levels.
+
+mod common;
+use ckks::bootstrap::{self, Bootstrapper};
+use ckks::*;
+use common::{precision_bits, values};
+use std::sync::{Arc, OnceLock};
+
+struct Boot {
+    params: Arc<Params>,
+    sk: SecretKey,
+    pk: PublicKey,
+    enc: Encoder,
+    eval: Evaluator,
+    boot: Bootstrapper,
+}
+
+fn boot() -> &'static Boot {
+    static B: OnceLock<Boot> = OnceLock::new();
+    B.get_or_init(|| {
+        let params = Params::named("insecure-boot-n12").unwrap();
+        let cfg = bootstrap::config_for(&params).unwrap();
+        let mut kg = KeyGenerator::with_seed(params.clone(), [3u8; 32]);
+        let sk = kg.secret_key();
+        let pk = kg.public_key(&sk);
+        let keys = kg.bootstrap_keys(&sk, &cfg, &[]);
+        let boot = Bootstrapper::new(params.clone(), cfg, keys.boot).unwrap();
+        Boot {
+            enc: Encoder::new(params.clone()),
+            eval: Evaluator::new(params.clone(), Arc::new(keys.eval)),
+            params,
+            sk,
+            pk,
+            boot,
+        }
+    })
+}
+
+impl Boot {
+    fn encrypt(&self, v: &[Complex64], level: usize, scale: f64) -> Ciphertext {
+        let pt = self
+            .enc
+            .encode(v, level, scale, self.params.max_slots())
+            .unwrap();
+        Encryptor::new(self.params.clone())
+            .encrypt_pk(&self.pk, &pt)
+            .unwrap()
+    }
+    fn decrypt(&self, ct: &Ciphertext) -> Vec<Complex64> {
+        self.enc
+            .decode(&Decryptor::new(&self.sk).decrypt(ct).unwrap())
+    }
+}
+
+/// CoeffsToSlots followed by SlotsToCoeffs is the identity (no EvalMod):
+/// checks the homomorphic DFT factorization, BSGS transforms and the scale plan.
+#[test]
+fn coeffs_to_slots_then_back_is_identity() {
+    let b = boot();
+    let p = &b.params;
+    let n = p.max_slots();
+    let z = values(n, 42);
+    let cfg = b.boot.config();
+    let top = p.max_level();
+    let sigma = p.q[top - cfg.c2s_levels] as f64;
+    let ct = b.encrypt(&z, top, sigma);
+    let (re, im) = b.boot.coeffs_to_slots(&b.eval, &ct).unwrap();
+    assert_eq!(re.level, top - cfg.c2s_levels);
+    let delta = sigma / (2.0 * std::f64::consts::PI * cfg.k);
+    let out = b
+        .boot
+        .slots_to_coeffs(&b.eval, &re, &im, delta, p.default_scale())
+        .unwrap();
+    assert_eq!(out.level, top - cfg.c2s_levels - cfg.s2c_levels);
+    assert_eq!(out.scale, p.default_scale());
+    let bits = precision_bits(&b.decrypt(&out), &z);
+    assert!(bits > 20.0, "{bits} bits");
+}
