@@ -360,3 +360,47 @@ pub fn simulate(
     }
     Ok(lv)
 }
+
+/// The levels a placement really runs at when every operation first drops
+/// its input to the lowest level that still lets everything after it run
+/// until the next bootstrap ("lazy" levels: operations at lower levels are
+/// cheaper, and dropping levels is nearly free).
+///
+/// Computed backwards: a value must sit at the highest level any consumer
+/// needs; an operation of depth `d` needs `d` more than its output. A
+/// bootstrapped value only needs level 0 before its bootstrap. Fails like
+/// [`simulate`] if the placement is infeasible.
+pub fn lazy_levels(
+    g: &LevelGraph,
+    budget: LevelBudget,
+    p: &Placement,
+) -> Result<Vec<NodeLevels>, CompileError> {
+    simulate(g, budget, p)?;
+    let n = g.nodes.len();
+    let last = g.last_use();
+    let mut req_out = vec![0u32; n];
+    let mut req_in = vec![0u32; n];
+    for v in (0..n).rev() {
+        let node = &g.nodes[v];
+        let booted = p.boot[v] && last[v].is_some();
+        req_in[v] = if booted {
+            node.depth
+        } else {
+            req_out[v] + node.depth
+        };
+        for &u in &node.inputs {
+            req_out[u] = req_out[u].max(req_in[v]);
+        }
+    }
+    Ok((0..n)
+        .map(|v| {
+            let booted = p.boot[v] && last[v].is_some();
+            let level_out = req_in[v] - g.nodes[v].depth;
+            NodeLevels {
+                level_in: req_in[v],
+                level_out,
+                level_after: if booted { budget.l_eff } else { level_out },
+            }
+        })
+        .collect())
+}

@@ -1,23 +1,29 @@
 //! Bootstrap placement: an exact dynamic program over levels, a greedy
 //! baseline, and a brute-force reference for tests.
 //!
-//! The dynamic program walks the nodes in topological order and keeps, for
-//! every assignment of levels to the *live* values (values produced but still
-//! read later), the cheapest way to get there. On a chain that is the
-//! `cost[level]` table of DESIGN.md; across a residual block the fork value
-//! stays live, so the table becomes `cost[l_main][l_skip]`; a shared-source
-//! stage keeps its source tap live, which is the second level coordinate.
-//! Because every decision (bootstrap a node's output or not) only depends on
-//! the levels of live values, the program is exact for any DAG; it is cheap
-//! when few values are live at a time, which holds for series-parallel nets
-//! (ResNets, Dirac chains, shared-source nets: at most three).
+//! The dynamic program keeps, for every assignment of levels to the *live*
+//! values (produced but still read later), the cheapest way to get there.
+//! On a chain that is the `cost[level]` table of DESIGN.md; across a
+//! residual block the fork value stays live, so the table becomes
+//! `cost[l_main][l_skip]`; a shared-source stage keeps its source tap live,
+//! which is the second level coordinate. Because every decision (bootstrap
+//! a node's output or not) only interacts with the rest through the levels
+//! of live values, the program is exact for any DAG; it is cheap when few
+//! values are live at a time, which holds for series-parallel nets (ResNets,
+//! Dirac chains, shared-source nets: at most three).
+//!
+//! Costs follow *lazy* levels ([`crate::level::lazy_levels`]): each
+//! operation runs at the lowest level that still reaches the next
+//! bootstrap, so the program runs backwards over required levels.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::CompileError;
-use crate::level::{LevelBudget, LevelGraph, LevelOpKind, NodeId, Placement, simulate};
+use crate::level::{
+    LevelBudget, LevelGraph, LevelOpKind, NodeId, Placement, lazy_levels, simulate,
+};
 
 /// What placement minimizes: per node, the time of its operation at each
 /// input level, and the time of bootstrapping its output.
@@ -51,14 +57,15 @@ impl Objective {
             .unwrap_or(0.0)
     }
 
-    /// Total cost of a feasible placement.
+    /// Total cost of a feasible placement, with every operation run at its
+    /// lazy level (see [`lazy_levels`]).
     pub fn evaluate(
         &self,
         g: &LevelGraph,
         budget: LevelBudget,
         p: &Placement,
     ) -> Result<f64, CompileError> {
-        let lv = simulate(g, budget, p)?;
+        let lv = lazy_levels(g, budget, p)?;
         Ok((0..g.len())
             .map(|v| self.op_cost(v, lv[v].level_in) + if p.boot[v] { self.boot[v] } else { 0.0 })
             .sum())
@@ -110,7 +117,17 @@ pub fn place(
     }
 }
 
-/// The exact placement: minimum cost over all bootstrap placements.
+/// The exact placement: minimum cost over all bootstrap placements, each
+/// operation run at its lazy level.
+///
+/// The program runs backwards over the nodes. Its state is, for every live
+/// value, the level that the already-decided consumers require of it (on a
+/// chain the `cost[level]` table; across a residual block the pair
+/// `(l_main, l_skip)`; a shared-source tap is one more coordinate). At a
+/// node with required output level `r`, either no bootstrap (the node needs
+/// `r + depth` at its input) or a bootstrap after it (needs `r <= L_eff`,
+/// and only `depth` at its input). Feasibility is decided at the sources:
+/// a bootstrap supplies `L_eff`, the input supplies its fresh level.
 pub fn optimal(
     g: &LevelGraph,
     budget: LevelBudget,
@@ -118,7 +135,7 @@ pub fn optimal(
 ) -> Result<Solution, CompileError> {
     g.validate()?;
     let max_level = budget.l_eff.max(budget.input_level);
-    if max_level > u8::MAX as u32 {
+    if max_level >= u8::MAX as u32 {
         return Err(CompileError::LevelTooHigh(max_level));
     }
     if let Some(v) = g.nodes.iter().position(|n| n.depth > budget.l_eff) {
@@ -130,8 +147,12 @@ pub fn optimal(
     }
     let n = g.len();
     let last = g.last_use();
-    // live[i]: the values live after step i, sorted by id.
-    let mut live_before: Vec<NodeId> = Vec::new();
+    // open(v): values u <= v read by some node after v (sorted).
+    let open = |v: usize| -> Vec<NodeId> {
+        (0..=v)
+            .filter(|&u| last[u].is_some_and(|l| l > v))
+            .collect()
+    };
     let mut steps: Vec<Vec<Entry>> = Vec::with_capacity(n);
     let mut prev: Vec<Entry> = vec![Entry {
         levels: vec![],
@@ -139,53 +160,44 @@ pub fn optimal(
         parent: 0,
         boot: false,
     }];
-    for v in 0..n {
+    let mut open_before = open(n - 1);
+    for v in (0..n).rev() {
         let node = &g.nodes[v];
-        let live_after: Vec<NodeId> = live_before
+        let open_after = if v == 0 { Vec::new() } else { open(v - 1) };
+        let self_pos = open_before.iter().position(|&u| u == v);
+        // For each value open after v: where it was before (if anywhere)
+        // and whether v reads it.
+        let map: Vec<(Option<usize>, bool)> = open_after
             .iter()
-            .copied()
-            .filter(|&u| last[u].is_some_and(|l| l > v))
-            .chain(last[v].is_some_and(|l| l > v).then_some(v))
+            .map(|u| {
+                (
+                    open_before.iter().position(|w| w == u),
+                    node.inputs.contains(u),
+                )
+            })
             .collect();
-        // Where each input / kept value sits in the previous state.
-        let pos_in: Vec<usize> = node
-            .inputs
-            .iter()
-            .map(|u| live_before.iter().position(|w| w == u).expect("input live"))
-            .collect();
-        let keep: Vec<usize> = live_after
-            .iter()
-            .filter(|&&u| u != v)
-            .map(|u| live_before.iter().position(|w| w == u).expect("kept live"))
-            .collect();
-        let self_pos = live_after.iter().position(|&u| u == v);
         let mut next: Vec<Entry> = Vec::new();
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
         for (pi, e) in prev.iter().enumerate() {
-            let level_in = if node.kind == LevelOpKind::Input {
-                budget.input_level
-            } else {
-                pos_in
-                    .iter()
-                    .map(|&p| e.levels[p] as u32)
-                    .min()
-                    .unwrap_or(0)
-            };
-            if level_in < node.depth {
-                continue;
-            }
-            let out = level_in - node.depth;
-            let base = e.cost + obj.op_cost(v, level_in);
+            let r = self_pos.map_or(0, |p| e.levels[p] as u32);
             for boot in [false, true] {
-                let after = if boot { budget.l_eff } else { out };
-                let cost = base + if boot { obj.boot[v] } else { 0.0 };
-                let mut levels: Vec<u8> = keep.iter().map(|&p| e.levels[p]).collect();
-                if let Some(sp) = self_pos {
-                    levels.insert(sp, after as u8);
-                } else if boot {
-                    // A bootstrap nobody reads is never useful.
+                if boot && (self_pos.is_none() || r > budget.l_eff) {
                     continue;
                 }
+                let r_in = if boot { node.depth } else { r + node.depth };
+                if r_in > max_level
+                    || (node.kind == LevelOpKind::Input && r_in > budget.input_level)
+                {
+                    continue;
+                }
+                let cost = e.cost + obj.op_cost(v, r_in) + if boot { obj.boot[v] } else { 0.0 };
+                let levels: Vec<u8> = map
+                    .iter()
+                    .map(|&(pos, read)| {
+                        let old = pos.map_or(0, |p| e.levels[p] as u32);
+                        (if read { old.max(r_in) } else { old }) as u8
+                    })
+                    .collect();
                 match index.get(&levels) {
                     Some(&k) => {
                         if cost < next[k].cost - 1e-12 {
@@ -220,9 +232,9 @@ pub fn optimal(
         }
         steps.push(std::mem::take(&mut prev));
         prev = next;
-        live_before = live_after;
+        open_before = open_after;
     }
-    // Pick the cheapest final state and walk back.
+    // One final state (nothing open); walk back to the output.
     let mut best = 0;
     for (k, e) in prev.iter().enumerate() {
         if e.cost < prev[best].cost - 1e-12 {
@@ -233,7 +245,7 @@ pub fn optimal(
     let mut boot = vec![false; n];
     let mut k = best;
     let mut layer = prev;
-    for v in (0..n).rev() {
+    for v in 0..n {
         let e = &layer[k];
         boot[v] = e.boot;
         k = e.parent as usize;

@@ -2,7 +2,7 @@
 //! graphs (chains, residual blocks with identity or projection skips,
 //! shared-source stages), in count and time modes.
 
-use compiler::level::{LevelBudget, LevelGraph, LevelOpKind, SkipKind, simulate};
+use compiler::level::{LevelBudget, LevelGraph, LevelOpKind, SkipKind, lazy_levels, simulate};
 use compiler::placement::{Objective, brute_force, greedy, optimal};
 use proptest::prelude::*;
 
@@ -121,6 +121,12 @@ proptest! {
                 prop_assert!(lv[u].level_after >= n.depth, "value {u} below depth of {v}");
             }
             prop_assert!(lv[v].level_in >= n.depth);
+        }
+        // Lazy levels (what the plan runs at) are reachable by dropping.
+        let lazy = lazy_levels(&g, budget, &sol.placement).unwrap();
+        for v in 0..g.len() {
+            prop_assert!(lazy[v].level_in <= lv[v].level_in);
+            prop_assert!(lazy[v].level_in >= g.nodes[v].depth);
         }
     }
 }

@@ -1,0 +1,270 @@
+//! Per-operation cost tables: what one CKKS operation costs, by level.
+//!
+//! The compiler minimizes *estimated time*, so it needs the time of every
+//! primitive at every level (an operation at level `l` works on `l + 1` RNS
+//! limbs, so cheaper at low levels). A [`CostTable`] holds those times in
+//! seconds, one vector per [`CkksOp`] indexed by level. The defaults are
+//! placeholder **estimates** from a limbs-proportional model; the lead's
+//! `residue bench ckks` JSON (records `{"op","threads","median_ms"}`, with an
+//! optional `"level"`) calibrates them with [`CostTable::calibrate`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CompileError;
+
+/// A CKKS primitive whose time the cost model tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CkksOp {
+    /// Encode a vector to a plaintext.
+    Encode,
+    /// Encrypt a plaintext.
+    Encrypt,
+    /// Decrypt a ciphertext.
+    Decrypt,
+    /// Ciphertext + ciphertext (or plaintext).
+    Add,
+    /// Ciphertext x plaintext.
+    MulPlain,
+    /// Ciphertext x ciphertext with relinearization (one key switch).
+    MulRelin,
+    /// Rescale by the last prime.
+    Rescale,
+    /// Rotation (one full key switch).
+    Rotate,
+    /// One rotation of a hoisted batch (shares the decomposition).
+    RotateHoisted,
+    /// Bootstrap of one ciphertext (level-independent: it starts from the
+    /// bottom and ends at `L_eff`).
+    Bootstrap,
+}
+
+impl CkksOp {
+    /// All operations, in a fixed order.
+    pub const ALL: [CkksOp; 10] = [
+        CkksOp::Encode,
+        CkksOp::Encrypt,
+        CkksOp::Decrypt,
+        CkksOp::Add,
+        CkksOp::MulPlain,
+        CkksOp::MulRelin,
+        CkksOp::Rescale,
+        CkksOp::Rotate,
+        CkksOp::RotateHoisted,
+        CkksOp::Bootstrap,
+    ];
+
+    /// The name used in `residue bench ckks` JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            CkksOp::Encode => "encode",
+            CkksOp::Encrypt => "encrypt",
+            CkksOp::Decrypt => "decrypt",
+            CkksOp::Add => "add",
+            CkksOp::MulPlain => "mul_plain",
+            CkksOp::MulRelin => "mul_relin",
+            CkksOp::Rescale => "rescale",
+            CkksOp::Rotate => "rotate",
+            CkksOp::RotateHoisted => "rotate_hoisted",
+            CkksOp::Bootstrap => "bootstrap",
+        }
+    }
+
+    /// Parses a bench JSON op name.
+    pub fn from_name(s: &str) -> Option<CkksOp> {
+        CkksOp::ALL.into_iter().find(|o| o.name() == s)
+    }
+}
+
+/// Times of every [`CkksOp`] in seconds, by level (`0..=max_level`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostTable {
+    /// Where the numbers come from (`"estimate"`, or a calibration file).
+    pub source: String,
+    /// Threads the numbers were measured with.
+    pub threads: u32,
+    /// Highest level in the table.
+    pub max_level: u32,
+    /// `seconds[op][level]`.
+    pub seconds: BTreeMap<CkksOp, Vec<f64>>,
+}
+
+/// One record of `residue bench ckks` JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchRecord {
+    /// Operation name (see [`CkksOp::name`]).
+    pub op: String,
+    /// Threads used.
+    pub threads: u32,
+    /// Median time in milliseconds.
+    pub median_ms: f64,
+    /// Level it was measured at (default: the table's top level).
+    #[serde(default)]
+    pub level: Option<u32>,
+    /// Parameter set it was measured with, if recorded.
+    #[serde(default)]
+    pub params: Option<String>,
+}
+
+impl CostTable {
+    /// Placeholder estimates for ring degree `2^log_n` with `special` special
+    /// primes, levels `0..=max_level`, `boot_seconds` per ciphertext
+    /// bootstrap. Limb-proportional: an operation at level `l` costs
+    /// `per_limb * (l + 1)` (+ the special-prime part for key switches).
+    /// These are **estimates**, to be replaced by calibration.
+    pub fn estimate(log_n: u32, max_level: u32, special: u32, boot_seconds: f64) -> Self {
+        // Milliseconds per RNS limb at N = 2^16, single thread (rough).
+        let scale = 2f64.powi(log_n as i32 - 16);
+        let per_limb_ms = |op: CkksOp| -> f64 {
+            match op {
+                CkksOp::Encode => 1.5,
+                CkksOp::Encrypt => 3.0,
+                CkksOp::Decrypt => 0.8,
+                CkksOp::Add => 0.1,
+                CkksOp::MulPlain => 0.15,
+                CkksOp::MulRelin => 9.0,
+                CkksOp::Rescale => 1.2,
+                CkksOp::Rotate => 8.0,
+                CkksOp::RotateHoisted => 4.5,
+                CkksOp::Bootstrap => 0.0,
+            }
+        };
+        let mut seconds = BTreeMap::new();
+        for op in CkksOp::ALL {
+            let v: Vec<f64> = (0..=max_level)
+                .map(|l| {
+                    if op == CkksOp::Bootstrap {
+                        return boot_seconds;
+                    }
+                    let mut limbs = (l + 1) as f64;
+                    if matches!(
+                        op,
+                        CkksOp::MulRelin | CkksOp::Rotate | CkksOp::RotateHoisted
+                    ) {
+                        limbs += special as f64;
+                    }
+                    per_limb_ms(op) * limbs * scale / 1000.0
+                })
+                .collect();
+            seconds.insert(op, v);
+        }
+        Self {
+            source: "estimate".into(),
+            threads: 1,
+            max_level,
+            seconds,
+        }
+    }
+
+    /// Seconds of `op` at `level` (clamped to the table).
+    pub fn at(&self, op: CkksOp, level: u32) -> f64 {
+        self.seconds
+            .get(&op)
+            .and_then(|v| v.get(level.min(self.max_level) as usize).or(v.last()))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// Rescales the table to measured numbers: for every op with a record
+    /// (the first matching `threads`, or any if `threads` is `None`), the
+    /// whole level curve is multiplied so that it passes through the
+    /// measurement (at its `level`, default the top level). The level shape
+    /// of the estimate is kept.
+    pub fn calibrate(&mut self, records: &[BenchRecord], threads: Option<u32>) -> usize {
+        let mut used = 0;
+        for op in CkksOp::ALL {
+            let rec = records.iter().find(|r| {
+                CkksOp::from_name(&r.op) == Some(op) && threads.is_none_or(|t| r.threads == t)
+            });
+            let Some(rec) = rec else { continue };
+            if !(rec.median_ms.is_finite() && rec.median_ms >= 0.0) {
+                continue;
+            }
+            let level = rec.level.unwrap_or(self.max_level).min(self.max_level);
+            let cur = self.at(op, level);
+            let target = rec.median_ms / 1000.0;
+            if let Some(v) = self.seconds.get_mut(&op) {
+                if cur > 0.0 {
+                    v.iter_mut().for_each(|x| *x *= target / cur);
+                } else {
+                    v.iter_mut().for_each(|x| *x = target);
+                }
+                used += 1;
+                self.threads = rec.threads;
+            }
+        }
+        if used > 0 {
+            self.source = "calibrated".into();
+        }
+        used
+    }
+
+    /// Parses bench JSON: either a list of records or an object with a
+    /// `"records"` (or `"results"`) list.
+    pub fn parse_bench(json: &str) -> Result<Vec<BenchRecord>, CompileError> {
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| CompileError::Calibration(e.to_string()))?;
+        let list = match &v {
+            serde_json::Value::Array(_) => v.clone(),
+            serde_json::Value::Object(m) => m
+                .get("records")
+                .or_else(|| m.get("results"))
+                .cloned()
+                .ok_or_else(|| CompileError::Calibration("no `records` list".into()))?,
+            _ => return Err(CompileError::Calibration("expected a list".into())),
+        };
+        serde_json::from_value(list).map_err(|e| CompileError::Calibration(e.to_string()))
+    }
+}
+
+/// Counts of CKKS primitives for one layer (or a whole plan).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpCounts {
+    /// Rotations with a full key switch (giant steps, rotate-and-sum).
+    pub rotations: u64,
+    /// Hoisted rotations (baby steps sharing one decomposition).
+    pub rotations_hoisted: u64,
+    /// Ciphertext x ciphertext multiplications (with relinearization).
+    pub mul_relin: u64,
+    /// Plaintext (or scalar) multiplications.
+    pub mul_plain: u64,
+    /// Additions.
+    pub adds: u64,
+    /// Rescales.
+    pub rescales: u64,
+}
+
+impl OpCounts {
+    /// All rotations, hoisted or not.
+    pub fn all_rotations(&self) -> u64 {
+        self.rotations + self.rotations_hoisted
+    }
+
+    /// Key switches: every rotation and every relinearization.
+    pub fn key_switches(&self) -> u64 {
+        self.rotations + self.rotations_hoisted + self.mul_relin
+    }
+
+    /// Estimated seconds at input level `level`.
+    pub fn seconds(&self, t: &CostTable, level: u32) -> f64 {
+        self.rotations as f64 * t.at(CkksOp::Rotate, level)
+            + self.rotations_hoisted as f64 * t.at(CkksOp::RotateHoisted, level)
+            + self.mul_relin as f64 * t.at(CkksOp::MulRelin, level)
+            + self.mul_plain as f64 * t.at(CkksOp::MulPlain, level)
+            + self.adds as f64 * t.at(CkksOp::Add, level)
+            + self.rescales as f64 * t.at(CkksOp::Rescale, level)
+    }
+}
+
+impl std::ops::AddAssign for OpCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.rotations += o.rotations;
+        self.rotations_hoisted += o.rotations_hoisted;
+        self.mul_relin += o.mul_relin;
+        self.mul_plain += o.mul_plain;
+        self.adds += o.adds;
+        self.rescales += o.rescales;
+    }
+}

@@ -1,0 +1,443 @@
+//! Packing of tensors into CKKS slots and the cost of each layer on it.
+//!
+//! # Multiplexed packing
+//!
+//! A `[C, H, W]` feature map lives on a fixed *base grid* `Hb x Wb` (the
+//! input image size). At gap `g` (1 for the input, doubled by every stride-2
+//! layer) pixel `(y, x)` of channel `c` sits at grid position
+//! `(y*g + a, x*g + b)` where `(a, b)` enumerates the `g^2` channels that
+//! share one grid ("multiplexed", as in Lee et al., ICML 2022), so a
+//! downsampled map still fills the grid and never wastes slots. A ciphertext
+//! holds `slots / (Hb*Wb)` grids ("planes"), so `planes * g^2` channels;
+//! more channels spill to further ciphertexts:
+//!
+//! ```text
+//! slot(c, y, x) = plane(c)*Hb*Wb + (y*g + a(c))*Wb + x*g + b(c)
+//! plane(c) = (c / g^2) mod planes,  a(c) = (c mod g^2) / g,  b(c) = c mod g
+//! ```
+//!
+//! # Linear layers
+//!
+//! Every linear layer (convolution of any kernel, stride and padding, 1x1
+//! projections, average pooling, dense) is a slot-to-slot linear map. With
+//! this packing and `g_out = g_in * stride`, the slot distance between an
+//! input pixel and the output pixel it feeds does not depend on the pixel,
+//! so the map is a sum of a few *diagonals* `diag_d * rot(x, d)`; padding is
+//! a zero in the diagonal plaintexts. We enumerate the distinct `d` exactly,
+//! then split them baby-step/giant-step (`d = giant + baby`): baby rotations
+//! are hoisted (one decomposition per input ciphertext), giant rotations are
+//! full key switches (one per output ciphertext). One plaintext multiply per
+//! diagonal, one rescale per output ciphertext: one level per layer.
+//!
+//! Global average pooling is a level-free rotate-and-sum (its `1/(H*W)` is
+//! folded into the next dense layer), leaving channel `c` at
+//! `slot(c, 0, 0)`; the dense layer is then a linear map from those slots to
+//! slots `0..n` of a vector layout.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cost::OpCounts;
+use crate::error::CompileError;
+
+/// How one tensor sits in the slots of one or more ciphertexts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// Channels (or vector length for a vector layout).
+    pub channels: usize,
+    /// Height in pixels (1 for vectors).
+    pub height: usize,
+    /// Width in pixels (1 for vectors).
+    pub width: usize,
+    /// Base grid height.
+    pub base_h: usize,
+    /// Base grid width.
+    pub base_w: usize,
+    /// Multiplexing gap.
+    pub gap: usize,
+    /// Slots per ciphertext.
+    pub slots: usize,
+}
+
+impl Layout {
+    /// The layout of an input image `[C, H, W]`: gap 1, base grid `H x W`.
+    pub fn image(
+        channels: usize,
+        height: usize,
+        width: usize,
+        slots: usize,
+    ) -> Result<Self, CompileError> {
+        let l = Self {
+            channels,
+            height,
+            width,
+            base_h: height,
+            base_w: width,
+            gap: 1,
+            slots,
+        };
+        l.check()?;
+        Ok(l)
+    }
+
+    /// A vector of `n` values in slots `0..n` (spilling to more ciphertexts).
+    pub fn vector(n: usize, slots: usize) -> Self {
+        Self {
+            channels: n,
+            height: 1,
+            width: 1,
+            base_h: 1,
+            base_w: 1,
+            gap: 1,
+            slots,
+        }
+    }
+
+    fn check(&self) -> Result<(), CompileError> {
+        let plane = self.base_h * self.base_w;
+        if plane == 0 || self.slots == 0 || !self.slots.is_power_of_two() {
+            return Err(CompileError::Layout("empty grid or bad slot count".into()));
+        }
+        if plane > self.slots {
+            return Err(CompileError::Layout(format!(
+                "a {}x{} grid does not fit {} slots",
+                self.base_h, self.base_w, self.slots
+            )));
+        }
+        if self.height * self.gap > self.base_h || self.width * self.gap > self.base_w {
+            return Err(CompileError::Layout(format!(
+                "{}x{} at gap {} exceeds the {}x{} grid",
+                self.height, self.width, self.gap, self.base_h, self.base_w
+            )));
+        }
+        Ok(())
+    }
+
+    /// Grids per ciphertext.
+    pub fn planes(&self) -> usize {
+        (self.slots / (self.base_h * self.base_w)).max(1)
+    }
+
+    /// Channels per ciphertext.
+    pub fn channels_per_ct(&self) -> usize {
+        self.planes() * self.gap * self.gap
+    }
+
+    /// Ciphertexts needed.
+    pub fn cts(&self) -> usize {
+        self.channels.div_ceil(self.channels_per_ct()).max(1)
+    }
+
+    /// `(ciphertext, slot)` of channel `c` at pixel `(y, x)`; `y`, `x` may be
+    /// outside the map (for padding offsets), the formula extends linearly.
+    pub fn slot(&self, c: usize, y: i64, x: i64) -> (usize, i64) {
+        let g = self.gap as i64;
+        let per = self.channels_per_ct();
+        let ct = c / per;
+        let local = c % per;
+        let gg = self.gap * self.gap;
+        let plane = (local / gg) as i64;
+        let sub = local % gg;
+        let a = (sub / self.gap) as i64;
+        let b = (sub % self.gap) as i64;
+        let plane_size = (self.base_h * self.base_w) as i64;
+        let s = plane * plane_size + (y * g + a) * self.base_w as i64 + x * g + b;
+        (ct, s)
+    }
+
+    /// The layout after a window op of this stride producing `channels` x
+    /// `height` x `width`: same grid, gap times the stride.
+    pub fn strided(
+        &self,
+        channels: usize,
+        height: usize,
+        width: usize,
+        stride: usize,
+    ) -> Result<Self, CompileError> {
+        let l = Self {
+            channels,
+            height,
+            width,
+            gap: self.gap * stride,
+            ..*self
+        };
+        l.check()?;
+        Ok(l)
+    }
+}
+
+/// One nonzero block of a linear map: output channel `o` at pixel `(Y, X)`
+/// reads input channel `i` at pixel `(Y*stride + dy, X*stride + dx)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tap {
+    /// Output channel.
+    pub o: usize,
+    /// Input channel.
+    pub i: usize,
+    /// Row offset (in input pixels, padding already subtracted).
+    pub dy: i64,
+    /// Column offset.
+    pub dx: i64,
+}
+
+/// The cost and keys of one layer on its layouts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerCost {
+    /// Primitive counts (for all ciphertexts of the layer).
+    pub counts: OpCounts,
+    /// Levels consumed.
+    pub depth: u32,
+    /// Galois rotation steps needed (signed, in `(-slots/2, slots/2]`).
+    pub rotation_steps: BTreeSet<i64>,
+    /// Baby-step span chosen for the BSGS split (0 if not a linear map).
+    pub bsgs_baby: usize,
+}
+
+/// Signed representative of a rotation amount.
+pub fn signed_step(d: i64, slots: usize) -> i64 {
+    let s = slots as i64;
+    let d = d.rem_euclid(s);
+    if d > s / 2 { d - s } else { d }
+}
+
+/// Cost of a linear map given by `taps` from layout `lin` to `lout`
+/// (output pixel `(Y, X)` reads `(Y*stride + dy, X*stride + dx)`).
+///
+/// Relative hoisted/full rotation weights `w_hoisted`/`w_full` drive the
+/// baby-step span choice.
+pub fn linear_map(
+    lin: &Layout,
+    lout: &Layout,
+    taps: impl IntoIterator<Item = Tap>,
+    weights: (f64, f64),
+) -> Result<LayerCost, CompileError> {
+    let slots = lin.slots;
+    if lout.slots != slots {
+        return Err(CompileError::Layout("slot counts differ".into()));
+    }
+    let (nin, nout) = (lin.cts(), lout.cts());
+    // Diagonal offsets per (input ct, output ct).
+    let mut diag: Vec<Vec<i64>> = vec![Vec::new(); nin * nout];
+    for t in taps {
+        let (ci, si) = lin.slot(t.i, t.dy, t.dx);
+        let (co, so) = lout.slot(t.o, 0, 0);
+        diag[ci * nout + co].push((si - so).rem_euclid(slots as i64));
+    }
+    for d in &mut diag {
+        d.sort_unstable();
+        d.dedup();
+    }
+    let (wh, wf) = weights;
+    // Choose the baby span (power of two; floor or centred split).
+    let mut best: Option<(f64, usize, bool)> = None;
+    let mut n1 = 1usize;
+    while n1 <= slots {
+        for centred in [false, true] {
+            let (babies, giants) = split(&diag, nin, nout, n1, centred, slots);
+            let c = wh * babies.iter().map(|b| nonzero(b)).sum::<usize>() as f64
+                + wf * giants.iter().map(|g| nonzero(g)).sum::<usize>() as f64;
+            if best.is_none_or(|(bc, _, _)| c < bc) {
+                best = Some((c, n1, centred));
+            }
+        }
+        n1 *= 2;
+    }
+    let (_, n1, centred) = best.expect("at least one split");
+    let (babies, giants) = split(&diag, nin, nout, n1, centred, slots);
+    let mut steps = BTreeSet::new();
+    for set in babies.iter().chain(giants.iter()) {
+        for &d in set {
+            if d != 0 {
+                steps.insert(signed_step(d, slots));
+            }
+        }
+    }
+    let pm: usize = diag.iter().map(|d| d.len()).sum();
+    let counts = OpCounts {
+        rotations: giants.iter().map(|g| nonzero(g) as u64).sum(),
+        rotations_hoisted: babies.iter().map(|b| nonzero(b) as u64).sum(),
+        mul_relin: 0,
+        mul_plain: pm as u64,
+        adds: pm.saturating_sub(nout) as u64
+            + giants.iter().map(|g| nonzero(g) as u64).sum::<u64>(),
+        rescales: nout as u64,
+    };
+    Ok(LayerCost {
+        counts,
+        depth: 1,
+        rotation_steps: steps,
+        bsgs_baby: n1,
+    })
+}
+
+fn nonzero(s: &BTreeSet<i64>) -> usize {
+    s.iter().filter(|&&d| d != 0).count()
+}
+
+/// Baby sets per input ciphertext and giant sets per output ciphertext.
+fn split(
+    diag: &[Vec<i64>],
+    nin: usize,
+    nout: usize,
+    n1: usize,
+    centred: bool,
+    slots: usize,
+) -> (Vec<BTreeSet<i64>>, Vec<BTreeSet<i64>>) {
+    let mut babies = vec![BTreeSet::new(); nin];
+    let mut giants = vec![BTreeSet::new(); nout];
+    let n = n1 as i64;
+    let s = slots as i64;
+    for ci in 0..nin {
+        for co in 0..nout {
+            for &d in &diag[ci * nout + co] {
+                let b = if centred {
+                    (d + n / 2).rem_euclid(n) - n / 2
+                } else {
+                    d.rem_euclid(n)
+                };
+                babies[ci].insert(b.rem_euclid(s));
+                giants[co].insert((d - b).rem_euclid(s));
+            }
+        }
+    }
+    (babies, giants)
+}
+
+/// Taps of a 2-D convolution (`groups = 1`) with `c_out x c_in` kernel of
+/// size `kh x kw`, padding `top`/`left`, skipping all-zero kernel slices if
+/// `nonzero` says so.
+pub fn conv_taps(
+    c_out: usize,
+    c_in: usize,
+    kh: usize,
+    kw: usize,
+    pad_top: usize,
+    pad_left: usize,
+    nonzero: impl Fn(usize, usize, usize, usize) -> bool,
+) -> Vec<Tap> {
+    let mut v = Vec::with_capacity(c_out * c_in * kh * kw);
+    for o in 0..c_out {
+        for i in 0..c_in {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    if nonzero(o, i, ky, kx) {
+                        v.push(Tap {
+                            o,
+                            i,
+                            dy: ky as i64 - pad_top as i64,
+                            dx: kx as i64 - pad_left as i64,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Taps of a depthwise average pool (channel `c` to channel `c`).
+pub fn pool_taps(c: usize, kh: usize, kw: usize, pad_top: usize, pad_left: usize) -> Vec<Tap> {
+    conv_taps(c, c, kh, kw, pad_top, pad_left, |o, i, _, _| o == i)
+}
+
+/// Rotate-and-sum global average pool over `l` (level-free: the `1/(H*W)`
+/// factor goes into the next linear layer). Leaves channel `c` at
+/// `slot(c, 0, 0)` of the returned layout.
+pub fn global_avg_pool(l: &Layout) -> Result<(Layout, LayerCost), CompileError> {
+    if !(l.height.is_power_of_two() && l.width.is_power_of_two()) {
+        return Err(CompileError::Unsupported(format!(
+            "global average pool over {}x{} (powers of two only)",
+            l.height, l.width
+        )));
+    }
+    let mut steps = BTreeSet::new();
+    let g = l.gap as i64;
+    let mut k = 1i64;
+    while k < l.height as i64 {
+        steps.insert(signed_step(k * g * l.base_w as i64, l.slots));
+        k *= 2;
+    }
+    k = 1;
+    while k < l.width as i64 {
+        steps.insert(signed_step(k * g, l.slots));
+        k *= 2;
+    }
+    let per_ct = steps.len() as u64;
+    let cts = l.cts() as u64;
+    let out = Layout {
+        height: 1,
+        width: 1,
+        ..*l
+    };
+    Ok((
+        out,
+        LayerCost {
+            counts: OpCounts {
+                rotations: per_ct * cts,
+                adds: per_ct * cts,
+                ..Default::default()
+            },
+            depth: 0,
+            rotation_steps: steps,
+            bsgs_baby: 0,
+        },
+    ))
+}
+
+/// Levels of a polynomial of degree `k` evaluated at minimal depth
+/// (Chebyshev basis, baby-step/giant-step): `ceil(log2(k + 1))`.
+pub fn poly_depth(k: usize) -> u32 {
+    let mut d = 0u32;
+    while (1usize << d) < k + 1 {
+        d += 1;
+    }
+    d
+}
+
+/// Cost of a polynomial activation of degree `k` on `cts` ciphertexts
+/// (input scaling folded into the previous linear layer). Non-scalar
+/// multiplications follow baby-step/giant-step Chebyshev evaluation:
+/// `2^m - 1` baby powers (`m = ceil(depth / 2)`), `depth - m` giant powers,
+/// and one product per giant block; small degrees are evaluated directly.
+pub fn poly_act(k: usize, cts: usize) -> LayerCost {
+    let depth = poly_depth(k);
+    let relin = if k <= 1 {
+        0
+    } else if k <= 3 {
+        k - 1
+    } else {
+        let m = depth.div_ceil(2);
+        let babies = (1usize << m) - 1;
+        let giants = (depth - m) as usize;
+        let blocks = (k + 1).div_ceil(1 << m);
+        babies + giants + blocks.saturating_sub(1)
+    };
+    let cts = cts as u64;
+    LayerCost {
+        counts: OpCounts {
+            rotations: 0,
+            rotations_hoisted: 0,
+            mul_relin: relin as u64 * cts,
+            mul_plain: (k as u64 + 1) * cts,
+            adds: k as u64 * cts,
+            rescales: (relin as u64 + 1) * cts,
+        },
+        depth,
+        rotation_steps: BTreeSet::new(),
+        bsgs_baby: 0,
+    }
+}
+
+/// Cost of an element-wise addition of `cts` ciphertexts.
+pub fn add(cts: usize) -> LayerCost {
+    LayerCost {
+        counts: OpCounts {
+            adds: cts as u64,
+            ..Default::default()
+        },
+        depth: 0,
+        rotation_steps: BTreeSet::new(),
+        bsgs_baby: 0,
+    }
+}

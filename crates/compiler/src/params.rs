@@ -1,0 +1,123 @@
+//! Bootstrappable parameter sets as the compiler sees them.
+//!
+//! The compiler does not build rings or keys; it needs, per set, the level
+//! budget (`L_eff`, the fresh input level), the slot count, what rotation
+//! keys cost in memory, and a [`CostTable`]. The sets here describe the
+//! CKKS crate's named sets (`n16-boot`) and hypothetical N = 2^16 sets with
+//! `L_eff` 10..14 built the same way. **All timings are placeholder
+//! estimates** until calibrated with `residue bench ckks` JSON.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cost::CostTable;
+use crate::error::CompileError;
+
+/// One bootstrappable parameter set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamSet {
+    /// Name (as `residue params` lists it when the CKKS crate has it).
+    pub name: String,
+    /// What it is.
+    pub description: String,
+    /// log2 of the ring degree.
+    pub log_n: u32,
+    /// Levels available for computation after a bootstrap.
+    pub l_eff: u32,
+    /// Level of a freshly encrypted input.
+    pub input_level: u32,
+    /// log2 of the scale.
+    pub log_scale: u32,
+    /// Primes in the ciphertext modulus chain Q (computation + bootstrap).
+    pub q_primes: u32,
+    /// Special primes P for key switching.
+    pub p_primes: u32,
+    /// log2(QP), for the security check.
+    pub log_qp: u32,
+    /// Rotation keys the bootstrapping circuit itself needs (estimate).
+    pub bootstrap_rotation_keys: u32,
+    /// Whether the set exists in the CKKS crate (else hypothetical).
+    pub in_ckks: bool,
+    /// Per-operation costs.
+    pub costs: CostTable,
+}
+
+impl ParamSet {
+    /// Slots per ciphertext (`N/2`).
+    pub fn slots(&self) -> usize {
+        1usize << (self.log_n - 1)
+    }
+
+    /// Key-switching decomposition number at the top level:
+    /// `ceil(q_primes / p_primes)`.
+    pub fn dnum(&self) -> u32 {
+        self.q_primes.div_ceil(self.p_primes.max(1))
+    }
+
+    /// Bytes of one Galois (rotation) key, full (not seeded): `dnum` digits,
+    /// each two polynomials over `QP` with 8-byte coefficients.
+    pub fn galois_key_bytes(&self) -> u64 {
+        let n = 1u64 << self.log_n;
+        self.dnum() as u64 * 2 * (self.q_primes + self.p_primes) as u64 * n * 8
+    }
+
+    /// A hypothetical N = 2^16 set with `l_eff` computation levels at scale
+    /// 2^40, laid out like `n16-boot` (60-bit q0, 15 bootstrapping primes).
+    pub fn n16_estimate(l_eff: u32) -> Self {
+        let boot_bits = 3 * 40 + 8 * 60 + 4 * 56;
+        let q_primes = 1 + l_eff + 15;
+        let mut p_primes = 5;
+        let log_q = 60 + 40 * l_eff + boot_bits;
+        while p_primes > 1 && log_q + 61 * p_primes > 1747 {
+            p_primes -= 1;
+        }
+        let log_qp = log_q + 61 * p_primes;
+        let name = if l_eff == 9 {
+            "n16-boot".to_string()
+        } else {
+            format!("n16-leff{l_eff}")
+        };
+        // Bootstrap time grows with the limbs it works on (estimate: 0.8 s
+        // per limb of QP, single thread).
+        let boot_seconds = 0.8 * (q_primes + p_primes) as f64;
+        Self {
+            description: format!(
+                "N=2^16, L_eff={l_eff} at scale 2^40, {q_primes} Q primes + {p_primes} P \
+                 (log QP = {log_qp}); timings are placeholder estimates"
+            ),
+            name,
+            log_n: 16,
+            l_eff,
+            input_level: l_eff,
+            log_scale: 40,
+            q_primes,
+            p_primes,
+            log_qp,
+            bootstrap_rotation_keys: 48,
+            in_ckks: l_eff == 9,
+            costs: CostTable::estimate(16, l_eff, p_primes, boot_seconds),
+        }
+    }
+
+    /// The built-in list: N = 2^16 with `L_eff` 9 (`n16-boot`) to 14.
+    pub fn defaults() -> Vec<ParamSet> {
+        (9..=14).map(ParamSet::n16_estimate).collect()
+    }
+
+    /// The default set: the CKKS crate's bootstrappable `n16-boot`.
+    pub fn default_name() -> &'static str {
+        "n16-boot"
+    }
+
+    /// Looks a set up by name in `sets`.
+    pub fn find<'a>(sets: &'a [ParamSet], name: &str) -> Result<&'a ParamSet, CompileError> {
+        sets.iter().find(|p| p.name == name).ok_or_else(|| {
+            CompileError::UnknownParams(
+                name.to_string(),
+                sets.iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })
+    }
+}

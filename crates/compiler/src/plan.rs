@@ -1,0 +1,638 @@
+//! Compilation end to end: parameter choice, placement, the serializable
+//! [`CompiledPlan`] the runtime executes, and the user-facing [`Report`].
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cost::{CkksOp, OpCounts};
+use crate::error::CompileError;
+use crate::layout::Layout;
+use crate::level::{
+    LevelBudget, LevelGraph, LevelOpKind, NodeId, Placement, SkipKind, lazy_levels,
+};
+use crate::lower::{LayerOp, Lowered, lower};
+use crate::params::ParamSet;
+use crate::placement::{Objective, Strategy, place};
+
+/// Version of the plan format written by this build.
+pub const PLAN_VERSION: u32 = 1;
+
+/// What placement minimizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// Estimated time (bootstraps weighted by ciphertexts, operations by
+    /// level).
+    #[default]
+    Time,
+    /// Number of ciphertext bootstraps.
+    Count,
+}
+
+/// How to compile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompileOptions {
+    /// A parameter set name, or `None` for automatic choice (least
+    /// estimated time).
+    pub params: Option<String>,
+    /// Placement algorithm.
+    pub strategy: Strategy,
+    /// Placement objective.
+    pub goal: Goal,
+    /// Attribute bootstraps and time to each skip connection (one extra
+    /// placement per addition).
+    pub attribute_skips: bool,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            params: Some(ParamSet::default_name().to_string()),
+            strategy: Strategy::Optimal,
+            goal: Goal::Time,
+            attribute_skips: true,
+        }
+    }
+}
+
+/// The parameters a plan was compiled for (enough for the runtime and the
+/// client to check they use the same set).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanParams {
+    /// Name of the set.
+    pub name: String,
+    /// log2 of the ring degree.
+    pub log_n: u32,
+    /// Slots per ciphertext.
+    pub slots: usize,
+    /// Levels after a bootstrap.
+    pub l_eff: u32,
+    /// Level of the fresh input.
+    pub input_level: u32,
+    /// log2 of the scale every value is kept at after rescaling.
+    pub log_scale: u32,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanNode {
+    /// Name.
+    pub name: String,
+    /// Kind of step.
+    pub kind: LevelOpKind,
+    /// Operation and its shape parameters.
+    pub op: LayerOp,
+    /// Model nodes whose weights it uses (fused).
+    pub nn_nodes: Vec<String>,
+    /// Input steps (for an addition: `[main, skip]`).
+    pub inputs: Vec<NodeId>,
+    /// Packing of the input.
+    pub layout_in: Layout,
+    /// Packing of the output.
+    pub layout_out: Layout,
+    /// Levels consumed.
+    pub depth: u32,
+    /// Level it runs at.
+    pub level_in: u32,
+    /// Level of its result.
+    pub level_out: u32,
+    /// Whether the result is bootstrapped before anything reads it.
+    pub bootstrap: bool,
+    /// Level its consumers see.
+    pub level_after: u32,
+    /// log2 of the output scale (nominal; exact scales are tracked at run
+    /// time).
+    pub log_scale: u32,
+    /// Primitive counts.
+    pub counts: OpCounts,
+    /// Rotation steps it uses.
+    pub rotation_steps: Vec<i64>,
+    /// Baby-step span of its BSGS split (0 if none).
+    pub bsgs_baby: usize,
+    /// For additions: the kind of skip.
+    pub skip: Option<SkipKind>,
+}
+
+/// A compiled plan: what the runtime executes and what the client needs to
+/// generate exactly the right keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompiledPlan {
+    /// Always `"residue-plan"`.
+    pub format: String,
+    /// [`PLAN_VERSION`].
+    pub version: u32,
+    /// Model name.
+    pub model: String,
+    /// Network structure (`resnet`, `chain`, `shared-source`, `mixed`).
+    pub structure: String,
+    /// Parameter set.
+    pub params: PlanParams,
+    /// Placement algorithm used.
+    pub strategy: Strategy,
+    /// Placement objective.
+    pub goal: Goal,
+    /// Steps in execution order (step 0 is the input).
+    pub nodes: Vec<PlanNode>,
+    /// All Galois rotation steps the layers need (bootstrapping keys not
+    /// included).
+    pub galois_steps: Vec<i64>,
+    /// Ciphertext bootstraps.
+    pub bootstraps: u64,
+}
+
+impl CompiledPlan {
+    /// Serializes to JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plans serialize")
+    }
+
+    /// Reads a plan, checking format and version.
+    pub fn from_json(s: &str) -> Result<Self, CompileError> {
+        let p: CompiledPlan =
+            serde_json::from_str(s).map_err(|e| CompileError::Plan(e.to_string()))?;
+        if p.format != "residue-plan" || p.version != PLAN_VERSION {
+            return Err(CompileError::Plan(format!(
+                "not a version-{PLAN_VERSION} residue plan (format `{}`, version {})",
+                p.format, p.version
+            )));
+        }
+        Ok(p)
+    }
+
+    /// The placement it encodes.
+    pub fn placement(&self) -> Placement {
+        Placement {
+            boot: self.nodes.iter().map(|n| n.bootstrap).collect(),
+        }
+    }
+}
+
+/// One line of the per-layer report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerReport {
+    /// Layer name.
+    pub name: String,
+    /// Kind.
+    pub kind: LevelOpKind,
+    /// Level in.
+    pub level_in: u32,
+    /// Level out.
+    pub level_out: u32,
+    /// Rotations (hoisted included).
+    pub rotations: u64,
+    /// Key switches.
+    pub key_switches: u64,
+    /// Ciphertext bootstraps right before it (on its inputs).
+    pub bootstraps_before: u64,
+    /// Ciphertexts of its output.
+    pub cts: u32,
+    /// Estimated seconds of the layer itself.
+    pub seconds: f64,
+}
+
+/// What one skip connection costs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkipReport {
+    /// The addition.
+    pub name: String,
+    /// Mid-term or shared-source.
+    pub kind: SkipKind,
+    /// Extra ciphertext bootstraps versus the same graph without it.
+    pub bootstraps: i64,
+    /// Extra estimated seconds versus the same graph without it.
+    pub seconds: f64,
+}
+
+/// One parameter set considered by automatic choice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Set name.
+    pub params: String,
+    /// `L_eff`.
+    pub l_eff: u32,
+    /// Ciphertext bootstraps (`None` if infeasible).
+    pub bootstraps: Option<u64>,
+    /// Estimated seconds.
+    pub estimated_seconds: Option<f64>,
+}
+
+/// The user-facing cost report of a compiled model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Model name.
+    pub model: String,
+    /// Network structure.
+    pub structure: String,
+    /// Chosen parameter set.
+    pub params: String,
+    /// What the set is.
+    pub params_description: String,
+    /// `L_eff` of the set.
+    pub l_eff: u32,
+    /// Where per-op costs come from (`estimate` or `calibrated`).
+    pub cost_source: String,
+    /// Placement algorithm.
+    pub placement: Strategy,
+    /// Placement objective.
+    pub goal: Goal,
+    /// Per layer.
+    pub layers: Vec<LayerReport>,
+    /// Ciphertext bootstraps.
+    pub bootstraps: u64,
+    /// Rotations (hoisted included).
+    pub rotations: u64,
+    /// Of which hoisted.
+    pub rotations_hoisted: u64,
+    /// Key switches (rotations and relinearizations).
+    pub key_switches: u64,
+    /// Rescales.
+    pub rescales: u64,
+    /// Plaintext multiplications.
+    pub plaintext_multiplies: u64,
+    /// Ciphertext multiplications.
+    pub ciphertext_multiplies: u64,
+    /// Galois keys (layer rotations, plus the bootstrapping's own if any
+    /// bootstrap runs).
+    pub galois_keys: u64,
+    /// Their memory in bytes.
+    pub galois_key_bytes: u64,
+    /// Estimated server time in seconds.
+    pub estimated_seconds: f64,
+    /// Of which bootstrapping.
+    pub bootstrap_seconds: f64,
+    /// Per skip connection.
+    pub skips: Vec<SkipReport>,
+    /// Parameter sets considered (automatic choice).
+    pub candidates: Vec<Candidate>,
+}
+
+/// The time objective of a lowered net under a parameter set.
+pub fn time_objective(low: &Lowered, p: &ParamSet) -> Objective {
+    let maxl = p.l_eff.max(p.input_level);
+    let boot = p.costs.at(CkksOp::Bootstrap, 0);
+    Objective {
+        op: low
+            .layers
+            .iter()
+            .map(|l| {
+                (0..=maxl)
+                    .map(|lv| l.cost.counts.seconds(&p.costs, lv))
+                    .collect()
+            })
+            .collect(),
+        boot: low
+            .level
+            .nodes
+            .iter()
+            .map(|n| n.cts as f64 * boot)
+            .collect(),
+    }
+}
+
+fn objective(low: &Lowered, p: &ParamSet, goal: Goal) -> Objective {
+    match goal {
+        Goal::Time => time_objective(low, p),
+        Goal::Count => Objective::count(&low.level),
+    }
+}
+
+fn budget(p: &ParamSet) -> LevelBudget {
+    LevelBudget {
+        l_eff: p.l_eff,
+        input_level: p.input_level,
+    }
+}
+
+fn ct_boots(g: &LevelGraph, pl: &Placement) -> u64 {
+    pl.sites().iter().map(|&v| g.nodes[v].cts as u64).sum()
+}
+
+fn restrict(obj: &Objective, map: &[NodeId]) -> Objective {
+    Objective {
+        op: map.iter().map(|&v| obj.op[v].clone()).collect(),
+        boot: map.iter().map(|&v| obj.boot[v]).collect(),
+    }
+}
+
+fn lower_for(g: &nn::Graph, p: &ParamSet) -> Result<Lowered, CompileError> {
+    let top = p.l_eff;
+    let w = (
+        p.costs.at(CkksOp::RotateHoisted, top),
+        p.costs.at(CkksOp::Rotate, top),
+    );
+    lower(g, p.slots(), w)
+}
+
+/// Compiles a model: returns the plan and its report.
+pub fn compile(
+    g: &nn::Graph,
+    sets: &[ParamSet],
+    opts: &CompileOptions,
+) -> Result<(CompiledPlan, Report), CompileError> {
+    let mut candidates = Vec::new();
+    let chosen: (&ParamSet, Lowered) = match &opts.params {
+        Some(name) => {
+            let p = ParamSet::find(sets, name)?;
+            (p, lower_for(g, p)?)
+        }
+        None => {
+            let mut best: Option<(f64, &ParamSet, Lowered)> = None;
+            let mut last_err = None;
+            for p in sets {
+                let low = match lower_for(g, p) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        last_err = Some(e);
+                        continue;
+                    }
+                };
+                let obj = objective(&low, p, opts.goal);
+                let res = place(&low.level, budget(p), &obj, opts.strategy).and_then(|s| {
+                    let t =
+                        time_objective(&low, p).evaluate(&low.level, budget(p), &s.placement)?;
+                    Ok((t, ct_boots(&low.level, &s.placement)))
+                });
+                match res {
+                    Ok((t, nb)) => {
+                        candidates.push(Candidate {
+                            params: p.name.clone(),
+                            l_eff: p.l_eff,
+                            bootstraps: Some(nb),
+                            estimated_seconds: Some(t),
+                        });
+                        let key = match opts.goal {
+                            Goal::Time => t,
+                            Goal::Count => nb as f64 + t * 1e-9,
+                        };
+                        if best.as_ref().is_none_or(|(bt, _, _)| key < *bt) {
+                            best = Some((key, p, low));
+                        }
+                    }
+                    Err(e) => {
+                        candidates.push(Candidate {
+                            params: p.name.clone(),
+                            l_eff: p.l_eff,
+                            bootstraps: None,
+                            estimated_seconds: None,
+                        });
+                        last_err = Some(e);
+                    }
+                }
+            }
+            match best {
+                Some((_, p, low)) => (p, low),
+                None => {
+                    return Err(last_err.unwrap_or(CompileError::UnknownParams(
+                        "auto".into(),
+                        "no parameter sets given".into(),
+                    )));
+                }
+            }
+        }
+    };
+    let (p, low) = chosen;
+    compile_lowered(&low, p, opts, candidates)
+}
+
+/// Places bootstraps on an already lowered net and builds plan and report.
+pub fn compile_lowered(
+    low: &Lowered,
+    p: &ParamSet,
+    opts: &CompileOptions,
+    candidates: Vec<Candidate>,
+) -> Result<(CompiledPlan, Report), CompileError> {
+    let g = &low.level;
+    let b = budget(p);
+    let obj = objective(low, p, opts.goal);
+    let tobj = time_objective(low, p);
+    let sol = place(g, b, &obj, opts.strategy)?;
+    let lv = lazy_levels(g, b, &sol.placement)?;
+    let est = tobj.evaluate(g, b, &sol.placement)?;
+    let boots = ct_boots(g, &sol.placement);
+    let boot_s = p.costs.at(CkksOp::Bootstrap, 0);
+
+    let mut steps = BTreeSet::new();
+    let mut nodes = Vec::with_capacity(g.len());
+    let mut totals = OpCounts::default();
+    let last = g.last_use();
+    // First consumer of each value, to report a bootstrap "before" it.
+    let mut first_use: Vec<Option<NodeId>> = vec![None; g.len()];
+    for (v, n) in g.nodes.iter().enumerate() {
+        for &u in &n.inputs {
+            if first_use[u].is_none() {
+                first_use[u] = Some(v);
+            }
+        }
+    }
+    let mut layers = Vec::new();
+    for (v, (n, l)) in g.nodes.iter().zip(&low.layers).enumerate() {
+        steps.extend(l.cost.rotation_steps.iter().copied());
+        totals += l.cost.counts;
+        nodes.push(PlanNode {
+            name: n.name.clone(),
+            kind: n.kind,
+            op: l.op.clone(),
+            nn_nodes: l.nn_nodes.clone(),
+            inputs: n.inputs.clone(),
+            layout_in: l.layout_in,
+            layout_out: l.layout_out,
+            depth: n.depth,
+            level_in: lv[v].level_in,
+            level_out: lv[v].level_out,
+            bootstrap: sol.placement.boot[v] && last[v].is_some(),
+            level_after: lv[v].level_after,
+            log_scale: p.log_scale,
+            counts: l.cost.counts,
+            rotation_steps: l.cost.rotation_steps.iter().copied().collect(),
+            bsgs_baby: l.cost.bsgs_baby,
+            skip: n.skip,
+        });
+        let before: u64 = n
+            .inputs
+            .iter()
+            .filter(|&&u| sol.placement.boot[u] && first_use[u] == Some(v))
+            .map(|&u| g.nodes[u].cts as u64)
+            .sum();
+        if n.kind != LevelOpKind::Input {
+            layers.push(LayerReport {
+                name: n.name.clone(),
+                kind: n.kind,
+                level_in: lv[v].level_in,
+                level_out: lv[v].level_out,
+                rotations: l.cost.counts.all_rotations(),
+                key_switches: l.cost.counts.key_switches(),
+                bootstraps_before: before,
+                cts: n.cts,
+                seconds: l.cost.counts.seconds(&p.costs, lv[v].level_in),
+            });
+        }
+    }
+    let galois_steps: Vec<i64> = steps.into_iter().collect();
+    let galois_keys = galois_steps.len() as u64
+        + if boots > 0 {
+            p.bootstrap_rotation_keys as u64
+        } else {
+            0
+        };
+
+    let mut skips = Vec::new();
+    if opts.attribute_skips {
+        for a in g.adds() {
+            let (h, map) = g.without_add(a)?;
+            let obj_h = restrict(&obj, &map);
+            let tobj_h = restrict(&tobj, &map);
+            let s = place(&h, b, &obj_h, opts.strategy)?;
+            let t = tobj_h.evaluate(&h, b, &s.placement)?;
+            skips.push(SkipReport {
+                name: g.nodes[a].name.clone(),
+                kind: g.nodes[a].skip.unwrap_or(SkipKind::MidTerm),
+                bootstraps: boots as i64 - ct_boots(&h, &s.placement) as i64,
+                seconds: est - t,
+            });
+        }
+    }
+
+    let plan = CompiledPlan {
+        format: "residue-plan".into(),
+        version: PLAN_VERSION,
+        model: low.model.clone(),
+        structure: low.structure().into(),
+        params: PlanParams {
+            name: p.name.clone(),
+            log_n: p.log_n,
+            slots: p.slots(),
+            l_eff: p.l_eff,
+            input_level: p.input_level,
+            log_scale: p.log_scale,
+        },
+        strategy: opts.strategy,
+        goal: opts.goal,
+        nodes,
+        galois_steps,
+        bootstraps: boots,
+    };
+    let report = Report {
+        model: low.model.clone(),
+        structure: low.structure().into(),
+        params: p.name.clone(),
+        params_description: p.description.clone(),
+        l_eff: p.l_eff,
+        cost_source: p.costs.source.clone(),
+        placement: opts.strategy,
+        goal: opts.goal,
+        layers,
+        bootstraps: boots,
+        rotations: totals.all_rotations(),
+        rotations_hoisted: totals.rotations_hoisted,
+        key_switches: totals.key_switches(),
+        rescales: totals.rescales,
+        plaintext_multiplies: totals.mul_plain,
+        ciphertext_multiplies: totals.mul_relin,
+        galois_keys,
+        galois_key_bytes: galois_keys * p.galois_key_bytes(),
+        estimated_seconds: est,
+        bootstrap_seconds: boots as f64 * boot_s,
+        skips,
+        candidates,
+    };
+    Ok((plan, report))
+}
+
+impl Report {
+    /// A human-readable table.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "model {} ({}), params {} (L_eff {}), placement {:?}/{:?}, costs: {}",
+            self.model,
+            self.structure,
+            self.params,
+            self.l_eff,
+            self.placement,
+            self.goal,
+            self.cost_source
+        );
+        let _ = writeln!(
+            s,
+            "{:<32} {:>9} {:>6} {:>7} {:>5} {:>5} {:>9}",
+            "layer", "kind", "lv", "boot<-", "rot", "ksw", "sec"
+        );
+        for l in &self.layers {
+            let kind = format!("{:?}", l.kind).to_lowercase();
+            let _ = writeln!(
+                s,
+                "{:<32} {:>9} {:>3}>{:<2} {:>7} {:>5} {:>5} {:>9.3}",
+                l.name,
+                kind,
+                l.level_in,
+                l.level_out,
+                if l.bootstraps_before > 0 {
+                    l.bootstraps_before.to_string()
+                } else {
+                    String::new()
+                },
+                l.rotations,
+                l.key_switches,
+                l.seconds
+            );
+        }
+        let _ = writeln!(
+            s,
+            "totals: bootstraps {}, rotations {} ({} hoisted), key switches {}, rescales {}, \
+             plaintext mults {}, ciphertext mults {}",
+            self.bootstraps,
+            self.rotations,
+            self.rotations_hoisted,
+            self.key_switches,
+            self.rescales,
+            self.plaintext_multiplies,
+            self.ciphertext_multiplies
+        );
+        let _ = writeln!(
+            s,
+            "galois keys: {} ({:.2} GiB)",
+            self.galois_keys,
+            self.galois_key_bytes as f64 / (1u64 << 30) as f64
+        );
+        let _ = writeln!(
+            s,
+            "estimated time: {:.1} s ({:.1} s bootstrapping) [{}]",
+            self.estimated_seconds, self.bootstrap_seconds, self.cost_source
+        );
+        if !self.skips.is_empty() {
+            let _ = writeln!(s, "skip connections (cost versus removing that add):");
+            for k in &self.skips {
+                let kind = match k.kind {
+                    SkipKind::MidTerm => "mid-term",
+                    SkipKind::SharedSource => "shared-source",
+                };
+                let _ = writeln!(
+                    s,
+                    "  {:<30} {:>13} {:>+3} bootstraps {:>+8.2} s",
+                    k.name, kind, k.bootstraps, k.seconds
+                );
+            }
+        }
+        if !self.candidates.is_empty() {
+            let _ = writeln!(s, "parameter sets considered:");
+            for c in &self.candidates {
+                match (c.bootstraps, c.estimated_seconds) {
+                    (Some(b), Some(t)) => {
+                        let _ = writeln!(
+                            s,
+                            "  {:<12} L_eff {:>2}: {b:>3} bootstraps, {t:>8.1} s",
+                            c.params, c.l_eff
+                        );
+                    }
+                    _ => {
+                        let _ = writeln!(s, "  {:<12} L_eff {:>2}: infeasible", c.params, c.l_eff);
+                    }
+                }
+            }
+        }
+        s
+    }
+}
