@@ -194,6 +194,30 @@ pub struct LayerCost {
     pub bsgs_baby: usize,
 }
 
+/// The distinct diagonal offsets `d` (in `0..slots`) of the linear map
+/// given by `taps`, per `(input ciphertext, output ciphertext)` pair at
+/// index `ci * out_cts + co`: output slot `s` reads input slot `s + d`.
+/// Because `g_out = g_in * stride`, `d` does not depend on the pixel.
+pub fn diagonal_offsets(
+    lin: &Layout,
+    lout: &Layout,
+    taps: impl IntoIterator<Item = Tap>,
+) -> Vec<Vec<i64>> {
+    let slots = lin.slots as i64;
+    let (nin, nout) = (lin.cts(), lout.cts());
+    let mut diag: Vec<Vec<i64>> = vec![Vec::new(); nin * nout];
+    for t in taps {
+        let (ci, si) = lin.slot(t.i, t.dy, t.dx);
+        let (co, so) = lout.slot(t.o, 0, 0);
+        diag[ci * nout + co].push((si - so).rem_euclid(slots));
+    }
+    for d in &mut diag {
+        d.sort_unstable();
+        d.dedup();
+    }
+    diag
+}
+
 /// Signed representative of a rotation amount.
 pub fn signed_step(d: i64, slots: usize) -> i64 {
     let s = slots as i64;
@@ -217,17 +241,7 @@ pub fn linear_map(
         return Err(CompileError::Layout("slot counts differ".into()));
     }
     let (nin, nout) = (lin.cts(), lout.cts());
-    // Diagonal offsets per (input ct, output ct).
-    let mut diag: Vec<Vec<i64>> = vec![Vec::new(); nin * nout];
-    for t in taps {
-        let (ci, si) = lin.slot(t.i, t.dy, t.dx);
-        let (co, so) = lout.slot(t.o, 0, 0);
-        diag[ci * nout + co].push((si - so).rem_euclid(slots as i64));
-    }
-    for d in &mut diag {
-        d.sort_unstable();
-        d.dedup();
-    }
+    let diag = diagonal_offsets(lin, lout, taps);
     let (wh, wf) = weights;
     // Choose the baby span (power of two; floor or centred split).
     let mut best: Option<(f64, usize, bool)> = None;
@@ -235,8 +249,8 @@ pub fn linear_map(
     while n1 <= slots {
         for centred in [false, true] {
             let (babies, giants) = split(&diag, nin, nout, n1, centred, slots);
-            let c = wh * babies.iter().map(|b| nonzero(b)).sum::<usize>() as f64
-                + wf * giants.iter().map(|g| nonzero(g)).sum::<usize>() as f64;
+            let c = wh * babies.iter().map(nonzero).sum::<usize>() as f64
+                + wf * giants.iter().map(nonzero).sum::<usize>() as f64;
             if best.is_none_or(|(bc, _, _)| c < bc) {
                 best = Some((c, n1, centred));
             }

@@ -245,9 +245,9 @@ pub fn optimal(
     let mut boot = vec![false; n];
     let mut k = best;
     let mut layer = prev;
-    for v in 0..n {
+    for b in boot.iter_mut() {
         let e = &layer[k];
-        boot[v] = e.boot;
+        *b = e.boot;
         k = e.parent as usize;
         layer = steps.pop().expect("one table per step");
     }

@@ -1,0 +1,161 @@
+//! End to end on the zoo: lowering, placement, plan and report.
+
+use compiler::cost::{CkksOp, CostTable};
+use compiler::params::ParamSet;
+use compiler::placement::Strategy;
+use compiler::plan::{CompileOptions, CompiledPlan, Goal, compile};
+use compiler::{LevelOpKind, SkipKind};
+use nn::zoo::{ZooConfig, build_random};
+
+fn zoo(name: &str) -> nn::Graph {
+    let cfg = ZooConfig::from_name(name, 3, [32, 32], 10).unwrap();
+    build_random(&cfg, 3).unwrap()
+}
+
+#[test]
+fn shared_source_saves_a_quarter_of_the_bootstraps() {
+    let sets = ParamSet::defaults();
+    let opts = CompileOptions::default();
+    let (_, r) = compile(&zoo("resnet20"), &sets, &opts).unwrap();
+    let (_, d) = compile(&zoo("dirac20"), &sets, &opts).unwrap();
+    let (_, s) = compile(&zoo("dirac-shared20"), &sets, &opts).unwrap();
+    assert_eq!(r.structure, "resnet");
+    assert_eq!(d.structure, "chain");
+    assert_eq!(s.structure, "shared-source");
+    assert!(
+        s.bootstraps * 4 <= r.bootstraps * 3,
+        "shared {} vs resnet {}",
+        s.bootstraps,
+        r.bootstraps
+    );
+    assert!(s.estimated_seconds < r.estimated_seconds);
+    // Every ResNet skip is reported; together they cost bootstraps.
+    assert_eq!(r.skips.len(), 9);
+    assert!(r.skips.iter().all(|k| k.kind == SkipKind::MidTerm));
+    assert!(r.skips.iter().map(|k| k.bootstraps).sum::<i64>() > 0);
+    assert!(s.skips.iter().all(|k| k.kind == SkipKind::SharedSource));
+    assert!(d.skips.is_empty());
+}
+
+#[test]
+fn plan_is_consistent_and_round_trips() {
+    let sets = ParamSet::defaults();
+    let (plan, report) = compile(&zoo("resnet20"), &sets, &CompileOptions::default()).unwrap();
+    let back = CompiledPlan::from_json(&plan.to_json()).unwrap();
+    assert_eq!(back, plan);
+    assert_eq!(plan.bootstraps, report.bootstraps);
+    assert_eq!(plan.nodes[0].kind, LevelOpKind::Input);
+    for (v, n) in plan.nodes.iter().enumerate() {
+        assert!(n.level_in >= n.depth, "{}", n.name);
+        assert_eq!(n.level_out, n.level_in - n.depth);
+        for &u in &n.inputs {
+            assert!(u < v);
+            // The runtime only ever drops levels.
+            assert!(
+                plan.nodes[u].level_after >= n.level_in,
+                "{} <- {}",
+                n.name,
+                plan.nodes[u].name
+            );
+        }
+        if n.kind == LevelOpKind::Linear {
+            assert_eq!(n.depth, 1, "one level per linear layer: {}", n.name);
+        }
+        for s in &n.rotation_steps {
+            assert!(plan.galois_steps.binary_search(s).is_ok());
+        }
+    }
+    assert!(!plan.galois_steps.is_empty());
+    assert!(
+        plan.galois_steps
+            .iter()
+            .all(|&s| s != 0 && s.unsigned_abs() <= plan.params.slots as u64 / 2)
+    );
+    // All of ResNet-20 fits one ciphertext per value at N = 2^16.
+    assert!(plan.nodes.iter().all(|n| n.layout_out.cts() == 1));
+    // Stride-2 stages multiplex channels: gap 1, 2, 4.
+    let gaps: std::collections::BTreeSet<usize> =
+        plan.nodes.iter().map(|n| n.layout_out.gap).collect();
+    assert!(gaps.contains(&2) && gaps.contains(&4));
+}
+
+#[test]
+fn report_json_has_the_promised_fields() {
+    let sets = ParamSet::defaults();
+    let (_, report) = compile(&zoo("dirac-shared20"), &sets, &CompileOptions::default()).unwrap();
+    let v = serde_json::to_value(&report).unwrap();
+    for k in [
+        "params",
+        "bootstraps",
+        "rotations",
+        "key_switches",
+        "estimated_seconds",
+        "galois_key_bytes",
+        "skips",
+        "layers",
+        "rescales",
+        "plaintext_multiplies",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+    let skip = &v["skips"][0];
+    assert!(skip.get("bootstraps").is_some() && skip.get("seconds").is_some());
+    assert!(report.galois_key_bytes > 0);
+}
+
+#[test]
+fn greedy_never_beats_optimal_and_auto_picks_the_fastest() {
+    let sets = ParamSet::defaults();
+    let g = zoo("resnet20");
+    let opt = CompileOptions {
+        goal: Goal::Count,
+        ..CompileOptions::default()
+    };
+    let greedy = CompileOptions {
+        strategy: Strategy::Greedy,
+        ..opt.clone()
+    };
+    let (_, o) = compile(&g, &sets, &opt).unwrap();
+    let (_, gr) = compile(&g, &sets, &greedy).unwrap();
+    assert!(gr.bootstraps >= o.bootstraps);
+    let auto = CompileOptions {
+        params: None,
+        ..CompileOptions::default()
+    };
+    let (_, a) = compile(&g, &sets, &auto).unwrap();
+    assert_eq!(a.candidates.len(), sets.len());
+    let best = a
+        .candidates
+        .iter()
+        .filter_map(|c| c.estimated_seconds)
+        .fold(f64::INFINITY, f64::min);
+    assert!((a.estimated_seconds - best).abs() < 1e-9);
+}
+
+#[test]
+fn calibration_rescales_the_table() {
+    let mut t = CostTable::estimate(16, 9, 5, 20.0);
+    let json = r#"[{"op":"rotate","threads":1,"median_ms":500.0},
+                   {"op":"bootstrap","threads":1,"median_ms":12000.0},
+                   {"op":"bogus","threads":1,"median_ms":1.0}]"#;
+    let recs = CostTable::parse_bench(json).unwrap();
+    assert_eq!(t.calibrate(&recs, None), 2);
+    assert_eq!(t.source, "calibrated");
+    assert!((t.at(CkksOp::Rotate, 9) - 0.5).abs() < 1e-12);
+    assert!(t.at(CkksOp::Rotate, 0) < 0.5);
+    assert!((t.at(CkksOp::Bootstrap, 3) - 12.0).abs() < 1e-12);
+    assert!(CostTable::parse_bench("{\"x\":1}").is_err());
+    let wrapped = r#"{"records":[{"op":"add","threads":4,"median_ms":0.5}]}"#;
+    assert_eq!(CostTable::parse_bench(wrapped).unwrap().len(), 1);
+}
+
+#[test]
+fn unknown_params_are_a_typed_error() {
+    let sets = ParamSet::defaults();
+    let opts = CompileOptions {
+        params: Some("nope".into()),
+        ..CompileOptions::default()
+    };
+    let e = compile(&zoo("dirac20"), &sets, &opts).unwrap_err();
+    assert!(matches!(e, compiler::CompileError::UnknownParams(..)));
+}
