@@ -186,9 +186,7 @@ pub fn conv2d(x: &Tensor, c: &Conv2d) -> Tensor {
                         };
                         if sw == 1 {
                             let start = (lo as isize + off) as usize;
-                            for (ov, xv) in orow[lo..hi_excl.max(lo)]
-                                .iter_mut()
-                                .zip(&row[start..])
+                            for (ov, xv) in orow[lo..hi_excl.max(lo)].iter_mut().zip(&row[start..])
                             {
                                 *ov += wv * xv;
                             }

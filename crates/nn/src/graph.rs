@@ -789,7 +789,9 @@ fn check_conv(
     Ok(vec![co, h, w])
 }
 
-fn infer_node(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>, GraphError> {
+/// Infers one node's output shape from its input shapes (validating its
+/// parameters).
+pub(crate) fn infer_node(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>, GraphError> {
     if ins.len() != n.op.arity() {
         return Err(GraphError::Arity {
             node: n.name.clone(),
@@ -834,7 +836,10 @@ fn infer_node(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>, GraphError> {
             check_vec(n, "var", &b.var, c)?;
             if b.eps.is_nan()
                 || b.eps < 0.0
-                || b.var.data.iter().any(|v| (v + b.eps).is_nan() || v + b.eps <= 0.0)
+                || b.var
+                    .data
+                    .iter()
+                    .any(|v| (v + b.eps).is_nan() || v + b.eps <= 0.0)
             {
                 return Err(param_err("var + eps must be positive".into()));
             }

@@ -26,7 +26,11 @@ pub fn dirac_to_conv(d: &DiracConv2d) -> Conv2d {
     for o in 0..co {
         let f = &mut w[o * per..(o + 1) * per];
         let norm = f.iter().map(|v| v * v).sum::<f64>().sqrt();
-        let scale = if norm > 0.0 { d.beta.data[o] / norm } else { 0.0 };
+        let scale = if norm > 0.0 {
+            d.beta.data[o] / norm
+        } else {
+            0.0
+        };
         f.iter_mut().for_each(|v| *v *= scale);
         if o < ci {
             f[(o * kh + kh / 2) * kw + kw / 2] += d.alpha.data[o];

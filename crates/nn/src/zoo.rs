@@ -273,7 +273,9 @@ impl ZooConfig {
         };
         let m = cands.len();
         let k = adds_per_stage.min(m);
-        (0..k).map(|i| cands[((i + 1) * m).div_ceil(k) - 1]).collect()
+        (0..k)
+            .map(|i| cands[((i + 1) * m).div_ceil(k) - 1])
+            .collect()
     }
 
     fn validate(&self) -> Result<(), ZooError> {
@@ -307,7 +309,12 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn param(&mut self, name: String, shape: Vec<usize>, kind: ParamKind) -> Result<Tensor, ZooError> {
+    fn param(
+        &mut self,
+        name: String,
+        shape: Vec<usize>,
+        kind: ParamKind,
+    ) -> Result<Tensor, ZooError> {
         let spec = ParamSpec { name, shape, kind };
         let t = (self.src)(&spec)?;
         if t.shape != spec.shape || !t.is_consistent() {
@@ -388,7 +395,11 @@ impl<'a> Builder<'a> {
     }
 
     fn act(&mut self, name: &str, input: &str, deg: usize) -> Result<String, ZooError> {
-        let coeffs = self.param(format!("{name}.coeffs"), vec![deg + 1], ParamKind::PolyCoeffs)?;
+        let coeffs = self.param(
+            format!("{name}.coeffs"),
+            vec![deg + 1],
+            ParamKind::PolyCoeffs,
+        )?;
         let range = self.param(format!("{name}.range"), vec![2], ParamKind::PolyRange)?;
         let (lo, hi) = (range.data[0], range.data[1]);
         if !lo.is_finite() || !hi.is_finite() || lo >= hi {
@@ -424,7 +435,15 @@ fn build_with(cfg: &ZooConfig, src: &mut Source<'_>) -> Result<(Graph, Vec<Param
         cur: "input".into(),
     };
     let widths = cfg.stage_widths();
-    let x = b.conv("stem.conv", "input", cfg.in_channels, widths[0], 3, 1, false)?;
+    let x = b.conv(
+        "stem.conv",
+        "input",
+        cfg.in_channels,
+        widths[0],
+        3,
+        1,
+        false,
+    )?;
     let x = b.bn("stem.bn", &x, widths[0])?;
     b.cur = b.act("stem.act", &x, deg)?;
     let mut cin = widths[0];
@@ -444,7 +463,15 @@ fn build_with(cfg: &ZooConfig, src: &mut Source<'_>) -> Result<(Graph, Vec<Param
             match cfg.arch {
                 Arch::ResNet => {
                     let skip = if stride != 1 || cin != w {
-                        let sc = b.conv(&format!("{p}.shortcut.conv"), &input, cin, w, 1, stride, false)?;
+                        let sc = b.conv(
+                            &format!("{p}.shortcut.conv"),
+                            &input,
+                            cin,
+                            w,
+                            1,
+                            stride,
+                            false,
+                        )?;
                         b.bn(&format!("{p}.shortcut.bn"), &sc, w)?
                     } else {
                         input.clone()
@@ -472,7 +499,11 @@ fn build_with(cfg: &ZooConfig, src: &mut Source<'_>) -> Result<(Graph, Vec<Param
         vec![cfg.num_classes, cin],
         ParamKind::DenseWeight,
     )?;
-    let bias = b.param("head.fc.bias".into(), vec![cfg.num_classes], ParamKind::Bias)?;
+    let bias = b.param(
+        "head.fc.bias".into(),
+        vec![cfg.num_classes],
+        ParamKind::Bias,
+    )?;
     let out = b.node(
         "head.fc",
         Op::Dense(Dense {
@@ -533,7 +564,8 @@ pub fn build_from_params(
 pub fn init_param(cfg: &ZooConfig, spec: &ParamSpec, rng: &mut impl Rng) -> Tensor {
     let n: usize = spec.shape.iter().product();
     let shape = spec.shape.clone();
-    let mut uni = |lo: f64, hi: f64| -> Vec<f64> { (0..n).map(|_| rng.gen_range(lo..hi)).collect() };
+    let mut uni =
+        |lo: f64, hi: f64| -> Vec<f64> { (0..n).map(|_| rng.gen_range(lo..hi)).collect() };
     let data = match spec.kind {
         ParamKind::ConvWeight => {
             let fan_in: usize = spec.shape[1..].iter().product();
@@ -606,7 +638,10 @@ mod tests {
         let g = build_random(&cfg, 1).unwrap();
         assert_eq!(count(&g, "add"), 0);
         assert_eq!(count(&g, "dirac_conv2d"), 18);
-        assert_eq!(g.infer_shapes().unwrap()["stage3.block1.act2"], vec![64, 7, 7]);
+        assert_eq!(
+            g.infer_shapes().unwrap()["stage3.block1.act2"],
+            vec![64, 7, 7]
+        );
 
         let mut cfg = ZooConfig::mnist(Arch::DiracShared { adds_per_stage: 2 }, 32);
         assert_eq!(cfg.shared_add_blocks(1), vec![3, 5]);
@@ -694,7 +729,12 @@ mod tests {
     #[test]
     fn names() {
         let c = ZooConfig::from_name("Dirac-Shared56", 3, [32, 32], 10).unwrap();
-        assert_eq!(c.arch, Arch::DiracShared { adds_per_stage: usize::MAX });
+        assert_eq!(
+            c.arch,
+            Arch::DiracShared {
+                adds_per_stage: usize::MAX
+            }
+        );
         assert_eq!(c.name(), "dirac-shared56");
         assert!(ZooConfig::from_name("resnet21", 3, [32, 32], 10).is_err());
         assert!(ZooConfig::from_name("vgg16", 3, [32, 32], 10).is_err());

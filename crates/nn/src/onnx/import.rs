@@ -1,0 +1,1049 @@
+//! ONNX import through `onnx-ir` 0.22.
+//!
+//! `onnx-ir` parses the protobuf, lifts constants, infers shapes and turns
+//! operators into typed nodes (`Conv2d`, `BatchNormalization`, `Linear`
+//! for `Gemm` or `MatMul + Add`, ...). We walk its nodes in order and
+//! build our [`Graph`]:
+//!
+//! - TorchScript exports: `Conv`, `BatchNormalization`, `Add`, `Mul`,
+//!   `Pow`, `Sub`, `Div`, `Neg`, `AveragePool`, `GlobalAveragePool`,
+//!   `Flatten`, `Gemm`/`MatMul` (+ bias `Add`), `Reshape`, `Identity`,
+//!   `Dropout` (inference: identity).
+//! - Dynamo exports: `ReduceMean` over the spatial axes (with or without
+//!   `keepdims`) as global average pooling, `Reshape` as flatten.
+//! - Polynomial activations: every element-wise expression built from one
+//!   value `x` with `Mul`, `Add`, `Sub`, `Div` and `Neg` by scalar
+//!   constants, `Pow` by small integer constants and products of such
+//!   expressions is recognized symbolically, whatever the order of its
+//!   nodes (Horner, sums of powers, `x*x`, ...), and becomes one
+//!   [`PolyAct`]. A sum `p(x) + y` of two *different* values becomes an
+//!   [`Op::Add`] (a skip connection).
+//!
+//! Names and ranges: models written by [`super::export`] carry our node
+//! names and activation ranges in metadata and get them back exactly.
+//! Other models get names from `onnx-ir` (`conv2d1`, `act3`, ...) and the
+//! activation range [`ImportOptions::default_range`].
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use onnx_ir::padding::PaddingConfig2d;
+use onnx_ir::{
+    ArgType, Argument, Message, ModelProto, Node as ONode, OnnxGraphBuilder, TensorDataExt,
+};
+
+use super::OnnxError;
+use super::export::{META_INPUT, META_NAME, META_NODES, NodeMeta};
+use crate::graph::{
+    AvgPool, BatchNorm, Conv2d, Dense, Graph, Node, Op, Pads, PolyAct, Tensor, checked_numel,
+};
+
+/// Largest model file accepted (bytes).
+pub const MAX_MODEL_BYTES: u64 = 512 << 20;
+/// Highest polynomial degree recognized.
+pub const MAX_POLY_DEGREE: usize = 64;
+/// Largest integer exponent accepted in `Pow`.
+pub const MAX_POW_EXPONENT: usize = 32;
+
+/// Import options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportOptions {
+    /// Activation range used when the model does not record one.
+    pub default_range: [f64; 2],
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            default_range: [-1.0, 1.0],
+        }
+    }
+}
+
+/// Reads and imports an ONNX file with default options.
+pub fn load(path: impl AsRef<std::path::Path>) -> Result<Graph, OnnxError> {
+    load_with(path, &ImportOptions::default())
+}
+
+/// Reads and imports an ONNX file (at most [`MAX_MODEL_BYTES`]).
+pub fn load_with(
+    path: impl AsRef<std::path::Path>,
+    opts: &ImportOptions,
+) -> Result<Graph, OnnxError> {
+    use std::io::Read;
+    let path = path.as_ref();
+    let io = |source| OnnxError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    if size > MAX_MODEL_BYTES {
+        return Err(OnnxError::TooLarge {
+            size,
+            max: MAX_MODEL_BYTES,
+        });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    f.take(MAX_MODEL_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    import_with(&bytes, opts)
+}
+
+/// Imports ONNX model bytes with default options.
+pub fn import(bytes: &[u8]) -> Result<Graph, OnnxError> {
+    import_with(bytes, &ImportOptions::default())
+}
+
+/// Imports ONNX model bytes.
+pub fn import_with(bytes: &[u8], opts: &ImportOptions) -> Result<Graph, OnnxError> {
+    if bytes.len() as u64 > MAX_MODEL_BYTES {
+        return Err(OnnxError::TooLarge {
+            size: bytes.len() as u64,
+            max: MAX_MODEL_BYTES,
+        });
+    }
+    let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| OnnxError::Parse(e.to_string()))?;
+    let meta: HashMap<String, String> = proto
+        .metadata_props
+        .iter()
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect();
+    // onnx-ir is not hardened against every malformed file: contain panics.
+    let parsed = catch_unwind(AssertUnwindSafe(|| {
+        OnnxGraphBuilder::new().parse_bytes(bytes)
+    }))
+    .map_err(|_| OnnxError::Parse("the ONNX parser panicked on this file".into()))?
+    .map_err(|e| OnnxError::Parse(e.to_string()))?;
+    let mut g = Importer::new(opts).run(&parsed)?;
+    g.sort()?;
+    apply_meta(&mut g, &meta);
+    g.infer_shapes()?;
+    Ok(g)
+}
+
+/// A symbolic value during import.
+#[derive(Debug, Clone)]
+enum Sym {
+    /// A value of our graph.
+    Real(String),
+    /// A polynomial (power basis) of one value of our graph, not yet
+    /// materialized.
+    Poly { src: String, coeffs: Vec<f64> },
+    /// A constant tensor (ONNX shape, f64 data).
+    Const { shape: Vec<usize>, data: Vec<f64> },
+}
+
+struct Importer<'a> {
+    opts: &'a ImportOptions,
+    g: Graph,
+    syms: HashMap<String, Sym>,
+    shapes: HashMap<String, Vec<usize>>,
+    /// How many ONNX nodes read each ONNX value.
+    uses: HashMap<String, usize>,
+    acts: usize,
+}
+
+type R<T> = Result<T, OnnxError>;
+
+fn unsupported(node: &str, op: &str, msg: impl Into<String>) -> OnnxError {
+    OnnxError::Unsupported {
+        node: node.to_string(),
+        op: op.to_string(),
+        msg: msg.into(),
+    }
+}
+
+fn poly_mul(a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; a.len() + b.len() - 1];
+    for (i, x) in a.iter().enumerate() {
+        for (j, y) in b.iter().enumerate() {
+            out[i + j] += x * y;
+        }
+    }
+    trim(out)
+}
+
+fn poly_add(a: &[f64], b: &[f64], sign: f64) -> Vec<f64> {
+    let mut out = vec![0.0; a.len().max(b.len())];
+    for (i, x) in a.iter().enumerate() {
+        out[i] += x;
+    }
+    for (i, y) in b.iter().enumerate() {
+        out[i] += sign * y;
+    }
+    trim(out)
+}
+
+fn trim(mut c: Vec<f64>) -> Vec<f64> {
+    while c.len() > 1 && c.last() == Some(&0.0) {
+        c.pop();
+    }
+    c
+}
+
+impl<'a> Importer<'a> {
+    fn new(opts: &'a ImportOptions) -> Self {
+        Self {
+            opts,
+            g: Graph::new("imported", "input", vec![]),
+            syms: HashMap::new(),
+            shapes: HashMap::new(),
+            uses: HashMap::new(),
+            acts: 0,
+        }
+    }
+
+    fn run(mut self, og: &onnx_ir::OnnxGraph) -> R<Graph> {
+        let inputs: Vec<&Argument> = og.inputs.iter().filter(|a| a.is_dynamic()).collect();
+        if inputs.len() != 1 {
+            return Err(OnnxError::Input(format!(
+                "expected exactly one runtime input, found {}",
+                inputs.len()
+            )));
+        }
+        let inp = inputs[0];
+        let shape = match &inp.ty {
+            ArgType::Tensor(t) => t.static_shape.clone(),
+            other => {
+                return Err(OnnxError::Input(format!(
+                    "`{}` is {other}, expected a [N, C, H, W] tensor",
+                    inp.name
+                )));
+            }
+        };
+        let dims: Vec<usize> = match shape {
+            Some(s) if s.len() == 4 && s[1..].iter().all(|d| d.is_some()) => {
+                s[1..].iter().map(|d| d.unwrap_or(0)).collect()
+            }
+            s => {
+                return Err(OnnxError::Input(format!(
+                    "`{}` has shape {s:?}, expected [N, C, H, W] with known C, H, W",
+                    inp.name
+                )));
+            }
+        };
+        if dims.contains(&0) || checked_numel(&dims).is_none_or(|n| n > (1 << 28)) {
+            return Err(OnnxError::Input(format!("unusable input shape {dims:?}")));
+        }
+        self.g.input = sanitize(&inp.name);
+        self.g.input_shape = dims.clone();
+        self.shapes.insert(self.g.input.clone(), dims);
+        self.syms
+            .insert(inp.name.clone(), Sym::Real(self.g.input.clone()));
+
+        for n in &og.nodes {
+            for a in n.inputs() {
+                if !a.name.is_empty() {
+                    *self.uses.entry(a.name.clone()).or_default() += 1;
+                }
+            }
+        }
+        for o in &og.outputs {
+            *self.uses.entry(o.name.clone()).or_default() += 1;
+        }
+        for n in &og.nodes {
+            self.node(n)?;
+        }
+        if og.outputs.len() != 1 {
+            return Err(OnnxError::Output(format!(
+                "expected exactly one output, found {}",
+                og.outputs.len()
+            )));
+        }
+        let out = &og.outputs[0];
+        let s = self
+            .syms
+            .get(&out.name)
+            .cloned()
+            .ok_or_else(|| OnnxError::Output(format!("`{}` is never computed", out.name)))?;
+        let v = self.materialize("output", s)?;
+        self.g.output = v;
+        Ok(self.g)
+    }
+
+    /// The symbol of an ONNX argument (constant or computed).
+    fn sym(&self, node: &str, a: &Argument) -> R<Sym> {
+        if !a.is_dynamic()
+            && let Some(d) = a.value()
+        {
+            let data = d
+                .to_f64_vec()
+                .map_err(|e| unsupported(node, "constant", format!("{e:?}")))?;
+            return Ok(Sym::Const {
+                shape: d.shape().to_vec(),
+                data,
+            });
+        }
+        self.syms
+            .get(&a.name)
+            .cloned()
+            .ok_or_else(|| OnnxError::Unsupported {
+                node: node.to_string(),
+                op: "input".into(),
+                msg: format!(
+                    "reads `{}`, which is not computed by a supported node",
+                    a.name
+                ),
+            })
+    }
+
+    /// A constant input (weights).
+    fn konst(&self, node: &str, op: &str, a: Option<&Argument>, what: &str) -> R<Tensor> {
+        let a = a.ok_or_else(|| unsupported(node, op, format!("missing {what}")))?;
+        match self.sym(node, a)? {
+            Sym::Const { shape, data } => Ok(Tensor { shape, data }),
+            _ => Err(unsupported(node, op, format!("{what} must be a constant"))),
+        }
+    }
+
+    fn opt_konst(
+        &self,
+        node: &str,
+        op: &str,
+        a: Option<&Argument>,
+        what: &str,
+    ) -> R<Option<Tensor>> {
+        match a {
+            Some(a) if !a.is_optional() => Ok(Some(self.konst(node, op, Some(a), what)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Turns a symbol into a value of our graph, adding an activation node
+    /// for a pending polynomial.
+    fn materialize(&mut self, node: &str, s: Sym) -> R<String> {
+        match s {
+            Sym::Real(v) => Ok(v),
+            Sym::Poly { src, coeffs } => {
+                if coeffs == [0.0, 1.0] {
+                    return Ok(src);
+                }
+                self.acts += 1;
+                let name = format!("act{}", self.acts);
+                let shape = self.shapes[&src].clone();
+                self.g.push(Node::new(
+                    name.clone(),
+                    Op::PolyAct(PolyAct {
+                        coeffs,
+                        range: self.opts.default_range,
+                    }),
+                    vec![src],
+                    name.clone(),
+                ));
+                self.shapes.insert(name.clone(), shape);
+                Ok(name)
+            }
+            Sym::Const { .. } => Err(unsupported(
+                node,
+                "constant",
+                "a constant is used where a computed value is needed",
+            )),
+        }
+    }
+
+    /// Reads a computed (non-constant) input as a value of our graph.
+    fn real_input(&mut self, node: &str, a: &Argument) -> R<String> {
+        let s = self.sym(node, a)?;
+        let v = self.materialize(node, s.clone())?;
+        if matches!(s, Sym::Poly { .. }) {
+            self.syms.insert(a.name.clone(), Sym::Real(v.clone()));
+        }
+        Ok(v)
+    }
+
+    fn push(&mut self, name: &str, op: Op, inputs: Vec<String>, out_arg: &Argument) -> R<String> {
+        let value = sanitize(&out_arg.name);
+        let node = Node::new(sanitize(name), op, inputs, value.clone());
+        let ins: Vec<&[usize]> = node
+            .inputs
+            .iter()
+            .map(|i| self.shapes[i].as_slice())
+            .collect();
+        let shape = crate::graph::infer_node(&node, &ins)?;
+        self.g.push(node);
+        self.shapes.insert(value.clone(), shape);
+        self.syms
+            .insert(out_arg.name.clone(), Sym::Real(value.clone()));
+        Ok(value)
+    }
+
+    fn alias(&mut self, node: &str, from: &Argument, to: &Argument) -> R<()> {
+        let s = self.sym(node, from)?;
+        self.syms.insert(to.name.clone(), s);
+        Ok(())
+    }
+
+    fn out<'n>(node: &str, op: &str, outs: &'n [Argument]) -> R<&'n Argument> {
+        outs.first()
+            .ok_or_else(|| unsupported(node, op, "node has no output"))
+    }
+
+    fn node(&mut self, n: &ONode) -> R<()> {
+        let name = n.name().to_string();
+        let ins = n.inputs();
+        let out = Self::out(&name, "node", n.outputs())?;
+        let in0 = |op: &str| {
+            ins.first()
+                .ok_or_else(|| unsupported(&name, op, "node has no input"))
+        };
+        match n {
+            ONode::Conv2d(c) => {
+                let cfg = &c.config;
+                if cfg.groups != 1 {
+                    return Err(unsupported(
+                        &name,
+                        "Conv",
+                        format!("groups = {}", cfg.groups),
+                    ));
+                }
+                if cfg.dilation != [1, 1] {
+                    return Err(unsupported(&name, "Conv", "dilation other than 1"));
+                }
+                if !matches!(
+                    cfg.auto_pad,
+                    onnx_ir::padding::AutoPad::NotSet | onnx_ir::padding::AutoPad::Valid
+                ) {
+                    return Err(unsupported(&name, "Conv", "auto_pad SAME_*"));
+                }
+                let pads = pads_of(&cfg.padding);
+                let x = self.real_input(&name, in0("Conv")?)?;
+                let weight = self.konst(&name, "Conv", ins.get(1), "weight")?;
+                let bias = self.opt_konst(&name, "Conv", ins.get(2), "bias")?;
+                let bias = bias.map(|b| Tensor::vector(b.data));
+                let op = Op::Conv2d(Conv2d {
+                    weight,
+                    bias,
+                    stride: cfg.stride,
+                    pads,
+                });
+                self.push(&name, op, vec![x], out)?;
+            }
+            ONode::BatchNormalization(b) => {
+                let eps = match &b.config {
+                    onnx_ir::batch_norm::BatchNormConfig::Static(c) => c.epsilon,
+                    onnx_ir::batch_norm::BatchNormConfig::Runtime(c) => c.epsilon,
+                };
+                let x = self.real_input(&name, in0("BatchNormalization")?)?;
+                let mut t = Vec::new();
+                for (i, what) in ["scale", "bias", "mean", "var"].iter().enumerate() {
+                    let v = self.konst(&name, "BatchNormalization", ins.get(i + 1), what)?;
+                    t.push(Tensor::vector(v.data));
+                }
+                let var = t.pop().unwrap_or_else(|| Tensor::vector(vec![]));
+                let mean = t.pop().unwrap_or_else(|| Tensor::vector(vec![]));
+                let beta = t.pop().unwrap_or_else(|| Tensor::vector(vec![]));
+                let gamma = t.pop().unwrap_or_else(|| Tensor::vector(vec![]));
+                let op = Op::BatchNorm(BatchNorm {
+                    gamma,
+                    beta,
+                    mean,
+                    var,
+                    eps,
+                });
+                self.push(&name, op, vec![x], out)?;
+            }
+            ONode::Add(_) | ONode::Sub(_) | ONode::Mul(_) | ONode::Div(_) => {
+                let op = match n {
+                    ONode::Add(_) => "Add",
+                    ONode::Sub(_) => "Sub",
+                    ONode::Mul(_) => "Mul",
+                    _ => "Div",
+                };
+                if ins.len() != 2 {
+                    return Err(unsupported(&name, op, "expected two inputs"));
+                }
+                let a = self.sym(&name, &ins[0])?;
+                let b = self.sym(&name, &ins[1])?;
+                self.binary(&name, op, a, b, &ins[0], &ins[1], out)?;
+            }
+            ONode::Neg(_) => {
+                let a = self.sym(&name, in0("Neg")?)?;
+                let r = self.scale(&name, "Neg", a, -1.0)?;
+                self.syms.insert(out.name.clone(), r);
+            }
+            ONode::Pow(_) => {
+                let a = self.sym(&name, in0("Pow")?)?;
+                let e = match ins.get(1).map(|e| self.sym(&name, e)).transpose()? {
+                    Some(Sym::Const { data, .. }) if data.len() == 1 => data[0],
+                    _ => {
+                        return Err(unsupported(
+                            &name,
+                            "Pow",
+                            "exponent must be a scalar constant",
+                        ));
+                    }
+                };
+                if e.fract() != 0.0 || !(0.0..=MAX_POW_EXPONENT as f64).contains(&e) {
+                    return Err(unsupported(
+                        &name,
+                        "Pow",
+                        format!("exponent {e} is not an integer in 0..={MAX_POW_EXPONENT}"),
+                    ));
+                }
+                let (src, c) = self.as_poly(&name, "Pow", a)?;
+                let mut acc = vec![1.0];
+                for _ in 0..e as usize {
+                    acc = poly_mul(&acc, &c);
+                }
+                self.check_degree(&name, "Pow", &acc)?;
+                self.syms
+                    .insert(out.name.clone(), Sym::Poly { src, coeffs: acc });
+            }
+            ONode::Identity(_) | ONode::Dropout(_) => {
+                let from = in0("Identity")?;
+                self.alias(&name, from, out)?;
+            }
+            ONode::Constant(_) => {
+                if let Some(d) = out.value().or_else(|| ins.first().and_then(|a| a.value())) {
+                    let data = d
+                        .to_f64_vec()
+                        .map_err(|e| unsupported(&name, "Constant", format!("{e:?}")))?;
+                    self.syms.insert(
+                        out.name.clone(),
+                        Sym::Const {
+                            shape: d.shape().to_vec(),
+                            data,
+                        },
+                    );
+                }
+            }
+            ONode::AveragePool2d(p) => {
+                let cfg = &p.config;
+                if cfg.ceil_mode {
+                    return Err(unsupported(&name, "AveragePool", "ceil_mode"));
+                }
+                if cfg.dilation != [1, 1] {
+                    return Err(unsupported(&name, "AveragePool", "dilation other than 1"));
+                }
+                if !matches!(
+                    cfg.auto_pad,
+                    onnx_ir::padding::AutoPad::NotSet | onnx_ir::padding::AutoPad::Valid
+                ) {
+                    return Err(unsupported(&name, "AveragePool", "auto_pad SAME_*"));
+                }
+                let x = self.real_input(&name, in0("AveragePool")?)?;
+                let op = Op::AvgPool(AvgPool {
+                    kernel: cfg.kernel_size,
+                    stride: cfg.strides,
+                    pads: pads_of(&cfg.padding),
+                    count_include_pad: cfg.count_include_pad,
+                });
+                self.push(&name, op, vec![x], out)?;
+            }
+            ONode::GlobalAveragePool(_) => {
+                let x = self.real_input(&name, in0("GlobalAveragePool")?)?;
+                self.push(&name, Op::GlobalAvgPool, vec![x], out)?;
+            }
+            ONode::ReduceMean(r) => {
+                let x = self.real_input(&name, in0("ReduceMean")?)?;
+                let rank = self.shapes[&x].len() + 1;
+                let axes = match &r.config.axes {
+                    onnx_ir::reduce::ReduceAxes::Static(a) => a.clone(),
+                    onnx_ir::reduce::ReduceAxes::Runtime(_) => {
+                        return Err(unsupported(&name, "ReduceMean", "axes must be constant"));
+                    }
+                };
+                let mut sorted = axes.clone();
+                sorted.sort_unstable();
+                if rank != 4 || sorted != [2, 3] {
+                    return Err(unsupported(
+                        &name,
+                        "ReduceMean",
+                        format!("only the spatial mean of a [N, C, H, W] value (axes {axes:?})"),
+                    ));
+                }
+                if r.config.keepdims {
+                    self.push(&name, Op::GlobalAvgPool, vec![x], out)?;
+                } else {
+                    let v = format!("{}.pool", sanitize(&name));
+                    let node = Node::new(v.clone(), Op::GlobalAvgPool, vec![x], v.clone());
+                    let c = self.shapes[&node.inputs[0]][0];
+                    self.g.push(node);
+                    self.shapes.insert(v.clone(), vec![c, 1, 1]);
+                    self.push(&name, Op::Flatten, vec![v], out)?;
+                }
+            }
+            ONode::Flatten(f) => {
+                if f.config.axis != 1 {
+                    return Err(unsupported(
+                        &name,
+                        "Flatten",
+                        format!("axis {} (only 1 keeps the batch)", f.config.axis),
+                    ));
+                }
+                let x = self.real_input(&name, in0("Flatten")?)?;
+                self.push(&name, Op::Flatten, vec![x], out)?;
+            }
+            ONode::Reshape(r) => {
+                let x = self.real_input(&name, in0("Reshape")?)?;
+                let target = match &r.config.shape {
+                    onnx_ir::reshape::ReshapeInput::Static(s) => s.clone(),
+                    onnx_ir::reshape::ReshapeInput::Runtime(_) => match ins.get(1) {
+                        Some(a) => match self.sym(&name, a)? {
+                            Sym::Const { data, .. } => data.iter().map(|&v| v as i64).collect(),
+                            _ => {
+                                return Err(unsupported(
+                                    &name,
+                                    "Reshape",
+                                    "shape must be constant",
+                                ));
+                            }
+                        },
+                        None => return Err(unsupported(&name, "Reshape", "missing shape")),
+                    },
+                };
+                let shape = per_image_shape(&self.shapes[&x], &target)
+                    .ok_or_else(|| unsupported(&name, "Reshape", format!("cannot map target {target:?} of a [N, {:?}] value to a per-image shape", self.shapes[&x])))?;
+                let op = if shape.len() == 1 {
+                    Op::Flatten
+                } else {
+                    Op::Reshape { shape }
+                };
+                self.push(&name, op, vec![x], out)?;
+            }
+            ONode::Gemm(gm) => {
+                let cfg = &gm.config;
+                if cfg.trans_a != 0 {
+                    return Err(unsupported(&name, "Gemm", "transA = 1"));
+                }
+                let x = self.real_input(&name, in0("Gemm")?)?;
+                let b = self.konst(&name, "Gemm", ins.get(1), "B")?;
+                let mut w = matrix(&name, "Gemm", b, cfg.trans_b == 0)?;
+                w.data.iter_mut().for_each(|v| *v *= cfg.alpha as f64);
+                let bias = self.opt_konst(&name, "Gemm", ins.get(2), "C")?;
+                let bias = bias_vector(&name, "Gemm", bias, w.shape[0], cfg.beta as f64)?;
+                self.push(&name, Op::Dense(Dense { weight: w, bias }), vec![x], out)?;
+            }
+            ONode::Linear(l) => {
+                let x = self.real_input(&name, in0("Linear")?)?;
+                let b = self.konst(&name, "Linear", ins.get(1), "weight")?;
+                let w = matrix(&name, "Linear", b, !l.config.transpose_weight)?;
+                let bias = self.opt_konst(&name, "Linear", ins.get(2), "bias")?;
+                let bias = bias_vector(&name, "Linear", bias, w.shape[0], 1.0)?;
+                self.push(&name, Op::Dense(Dense { weight: w, bias }), vec![x], out)?;
+            }
+            ONode::MatMul(_) => {
+                let x = self.real_input(&name, in0("MatMul")?)?;
+                let b = self.konst(&name, "MatMul", ins.get(1), "B")?;
+                let w = matrix(&name, "MatMul", b, true)?;
+                self.push(
+                    &name,
+                    Op::Dense(Dense {
+                        weight: w,
+                        bias: None,
+                    }),
+                    vec![x],
+                    out,
+                )?;
+            }
+            other => {
+                return Err(unsupported(
+                    &name,
+                    &format!("{:?}", other.node_type()),
+                    "operator not supported by Residue (not HE-friendly or not implemented)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `(src, coeffs)` of a non-constant symbol.
+    fn as_poly(&self, node: &str, op: &str, s: Sym) -> R<(String, Vec<f64>)> {
+        match s {
+            Sym::Real(v) => Ok((v, vec![0.0, 1.0])),
+            Sym::Poly { src, coeffs } => Ok((src, coeffs)),
+            Sym::Const { .. } => Err(unsupported(node, op, "operation on constants only")),
+        }
+    }
+
+    fn check_degree(&self, node: &str, op: &str, c: &[f64]) -> R<()> {
+        if c.len() > MAX_POLY_DEGREE + 1 {
+            return Err(unsupported(
+                node,
+                op,
+                format!("polynomial degree above {MAX_POLY_DEGREE}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn scale(&self, node: &str, op: &str, s: Sym, k: f64) -> R<Sym> {
+        match s {
+            Sym::Const { shape, data } => Ok(Sym::Const {
+                shape,
+                data: data.into_iter().map(|v| v * k).collect(),
+            }),
+            s => {
+                let (src, c) = self.as_poly(node, op, s)?;
+                Ok(Sym::Poly {
+                    src,
+                    coeffs: trim(c.into_iter().map(|v| v * k).collect()),
+                })
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn binary(
+        &mut self,
+        node: &str,
+        op: &str,
+        a: Sym,
+        b: Sym,
+        a_arg: &Argument,
+        b_arg: &Argument,
+        out: &Argument,
+    ) -> R<()> {
+        let scalar = |s: &Sym| match s {
+            Sym::Const { data, .. } if data.len() == 1 => Some(data[0]),
+            _ => None,
+        };
+        let result: Sym = match op {
+            "Div" => {
+                let k = scalar(&b).filter(|k| *k != 0.0).ok_or_else(|| {
+                    unsupported(node, op, "only division by a nonzero scalar constant")
+                })?;
+                self.scale(node, op, a, 1.0 / k)?
+            }
+            "Mul" => {
+                if let Some(k) = scalar(&b) {
+                    self.scale(node, op, a, k)?
+                } else if let Some(k) = scalar(&a) {
+                    self.scale(node, op, b, k)?
+                } else {
+                    if matches!(a, Sym::Const { .. }) || matches!(b, Sym::Const { .. }) {
+                        return Err(unsupported(
+                            node,
+                            op,
+                            "multiplication by a non-scalar constant (per-channel scales are not supported)",
+                        ));
+                    }
+                    let (sa, ca) = self.as_poly(node, op, a)?;
+                    let (sb, cb) = self.as_poly(node, op, b)?;
+                    if sa != sb {
+                        return Err(unsupported(
+                            node,
+                            op,
+                            format!("product of two different values `{sa}` and `{sb}`"),
+                        ));
+                    }
+                    let c = poly_mul(&ca, &cb);
+                    self.check_degree(node, op, &c)?;
+                    Sym::Poly { src: sa, coeffs: c }
+                }
+            }
+            _ => {
+                // Add or Sub.
+                let sign = if op == "Sub" { -1.0 } else { 1.0 };
+                match (&a, &b) {
+                    (Sym::Const { .. }, Sym::Const { .. }) => {
+                        return Err(unsupported(node, op, "operation on constants only"));
+                    }
+                    (_, Sym::Const { .. }) | (Sym::Const { .. }, _) => {
+                        let (x, k, x_arg, k_first) = match (&a, &b) {
+                            (_, Sym::Const { .. }) => (a.clone(), b.clone(), a_arg, false),
+                            _ => (b.clone(), a.clone(), b_arg, true),
+                        };
+                        if let Some(v) = scalar(&k) {
+                            let (src, c) = self.as_poly(node, op, x)?;
+                            let (c, kk) = if k_first && sign < 0.0 {
+                                (c.iter().map(|v| -v).collect::<Vec<_>>(), v)
+                            } else {
+                                (c, sign * v)
+                            };
+                            Sym::Poly {
+                                src,
+                                coeffs: poly_add(&c, &[kk], 1.0),
+                            }
+                        } else {
+                            if k_first && sign < 0.0 {
+                                return Err(unsupported(node, op, "constant minus tensor"));
+                            }
+                            let Sym::Const { data, .. } = k else {
+                                unreachable!()
+                            };
+                            let data: Vec<f64> = data.into_iter().map(|v| v * sign).collect();
+                            self.fold_bias(node, op, x, x_arg, data)?
+                        }
+                    }
+                    _ => {
+                        let (sa, ca) = self.as_poly(node, op, a.clone())?;
+                        let (sb, cb) = self.as_poly(node, op, b.clone())?;
+                        if sa == sb {
+                            Sym::Poly {
+                                src: sa,
+                                coeffs: poly_add(&ca, &cb, sign),
+                            }
+                        } else {
+                            if sign < 0.0 {
+                                return Err(unsupported(
+                                    node,
+                                    op,
+                                    "difference of two different values",
+                                ));
+                            }
+                            let va = self.materialize(node, a)?;
+                            let vb = self.materialize(node, b)?;
+                            self.push(node, Op::Add, vec![va, vb], out)?;
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        };
+        self.syms.insert(out.name.clone(), result);
+        Ok(())
+    }
+
+    /// `x + bias` with a non-scalar constant: folds into the producing
+    /// conv or dense layer when nothing else reads its output.
+    fn fold_bias(
+        &mut self,
+        node: &str,
+        op: &str,
+        x: Sym,
+        x_arg: &Argument,
+        data: Vec<f64>,
+    ) -> R<Sym> {
+        let Sym::Real(v) = x else {
+            return Err(unsupported(
+                node,
+                op,
+                "adding a per-channel constant to an activation",
+            ));
+        };
+        if self.uses.get(&x_arg.name).copied().unwrap_or(0) != 1 {
+            return Err(unsupported(
+                node,
+                op,
+                "per-channel constant added to a shared value",
+            ));
+        }
+        let shape = self.shapes[&v].clone();
+        let Some(p) = self.g.nodes.iter_mut().find(|n| n.output == v) else {
+            return Err(unsupported(
+                node,
+                op,
+                "per-channel constant added to the input",
+            ));
+        };
+        let c = shape[0];
+        let per_channel = data.len() == c;
+        let (bias, n_out) = match &mut p.op {
+            Op::Conv2d(cv) => (&mut cv.bias, cv.weight.shape[0]),
+            Op::Dense(d) => (&mut d.bias, d.weight.shape[0]),
+            _ => {
+                return Err(unsupported(
+                    node,
+                    op,
+                    "per-channel constant not after a conv or dense layer",
+                ));
+            }
+        };
+        if !per_channel || n_out != c {
+            return Err(unsupported(
+                node,
+                op,
+                format!(
+                    "constant of {} elements does not match {c} channels",
+                    data.len()
+                ),
+            ));
+        }
+        let b = bias.get_or_insert_with(|| Tensor::zeros(vec![c]));
+        for (bv, dv) in b.data.iter_mut().zip(&data) {
+            *bv += dv;
+        }
+        Ok(Sym::Real(v))
+    }
+}
+
+fn pads_of(p: &PaddingConfig2d) -> Pads {
+    match p {
+        PaddingConfig2d::Valid => Pads::default(),
+        PaddingConfig2d::Explicit(t, l, b, r) => Pads::from_onnx([*t, *l, *b, *r]),
+    }
+}
+
+/// A 2-D constant as our `[OUT, IN]` matrix (`transpose`: it is `[IN, OUT]`).
+fn matrix(node: &str, op: &str, t: Tensor, transpose: bool) -> R<Tensor> {
+    if t.shape.len() != 2 || !t.is_consistent() {
+        return Err(unsupported(
+            node,
+            op,
+            format!("weight of shape {:?} is not a matrix", t.shape),
+        ));
+    }
+    if !transpose {
+        return Ok(t);
+    }
+    let (r, c) = (t.shape[0], t.shape[1]);
+    let mut d = vec![0.0; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            d[j * r + i] = t.data[i * c + j];
+        }
+    }
+    Ok(Tensor {
+        shape: vec![c, r],
+        data: d,
+    })
+}
+
+fn bias_vector(node: &str, op: &str, b: Option<Tensor>, n: usize, beta: f64) -> R<Option<Tensor>> {
+    let Some(b) = b else { return Ok(None) };
+    let data = if b.data.len() == n {
+        b.data
+    } else if b.data.len() == 1 {
+        vec![b.data[0]; n]
+    } else {
+        return Err(unsupported(
+            node,
+            op,
+            format!("bias of shape {:?} for {n} outputs", b.shape),
+        ));
+    };
+    Ok(Some(Tensor::vector(
+        data.into_iter().map(|v| v * beta).collect(),
+    )))
+}
+
+/// Maps an ONNX reshape target (with batch dim) to a per-image shape.
+fn per_image_shape(input: &[usize], target: &[i64]) -> Option<Vec<usize>> {
+    let numel: usize = input.iter().product();
+    let (first, rest) = target.split_first()?;
+    if !(-1..=1).contains(first) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(rest.len());
+    let mut infer = None;
+    for (i, &d) in rest.iter().enumerate() {
+        match d {
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                out.push(1);
+            }
+            0 => out.push(*input.get(i)?),
+            d if d > 0 => out.push(d as usize),
+            _ => return None,
+        }
+    }
+    let known = checked_numel(&out)?;
+    if let Some(i) = infer {
+        if known == 0 || !numel.is_multiple_of(known) {
+            return None;
+        }
+        out[i] = numel / known;
+    }
+    if *first == -1 && infer.is_some() {
+        return None;
+    }
+    (checked_numel(&out)? == numel && !out.is_empty()).then_some(out)
+}
+
+/// ONNX names may contain anything; ours avoid only the empty name.
+fn sanitize(s: &str) -> String {
+    if s.is_empty() {
+        "unnamed".into()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Restores our node names, value names and activation ranges from the
+/// export metadata when the imported structure matches it; otherwise
+/// applies the recorded ranges by activation order when their count
+/// matches.
+fn apply_meta(g: &mut Graph, meta: &HashMap<String, String>) {
+    let Some(nodes) = meta
+        .get(META_NODES)
+        .and_then(|s| serde_json::from_str::<Vec<NodeMeta>>(s).ok())
+    else {
+        return;
+    };
+    let kinds_match = nodes.len() == g.nodes.len()
+        && nodes
+            .iter()
+            .zip(&g.nodes)
+            .all(|(m, n)| m.kind == n.op.kind());
+    let valid_range = |r: &[f64; 2]| r[0].is_finite() && r[1].is_finite() && r[0] < r[1];
+    if kinds_match {
+        let mut rename: HashMap<String, String> = HashMap::new();
+        if let Some(inp) = meta.get(META_INPUT) {
+            rename.insert(g.input.clone(), inp.clone());
+        }
+        for (m, n) in nodes.iter().zip(&g.nodes) {
+            rename.insert(n.output.clone(), m.output.clone());
+        }
+        // Only rename when the new names are unique.
+        let mut seen = std::collections::HashSet::new();
+        let unique = rename.values().all(|v| seen.insert(v.clone()))
+            && nodes
+                .iter()
+                .map(|m| &m.name)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                == nodes.len();
+        if unique {
+            let r = |v: &String| rename.get(v).cloned().unwrap_or_else(|| v.clone());
+            g.input = r(&g.input);
+            g.output = r(&g.output);
+            for (m, n) in nodes.iter().zip(g.nodes.iter_mut()) {
+                n.name = m.name.clone();
+                n.output = r(&n.output);
+                n.inputs = n.inputs.iter().map(r).collect();
+            }
+            if let Some(name) = meta.get(META_NAME) {
+                g.name = name.clone();
+            }
+        }
+        for (m, n) in nodes.iter().zip(g.nodes.iter_mut()) {
+            if let (Some(r), Op::PolyAct(p)) = (m.range, &mut n.op)
+                && valid_range(&r)
+            {
+                p.range = r;
+            }
+        }
+    } else {
+        let ranges: Vec<[f64; 2]> = nodes.iter().filter_map(|m| m.range).collect();
+        let acts = g
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::PolyAct(_)))
+            .count();
+        if ranges.len() == acts {
+            let mut it = ranges.into_iter();
+            for n in &mut g.nodes {
+                if let Op::PolyAct(p) = &mut n.op
+                    && let Some(r) = it.next()
+                    && valid_range(&r)
+                {
+                    p.range = r;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reshape_targets() {
+        assert_eq!(per_image_shape(&[64, 1, 1], &[-1, 64]), Some(vec![64]));
+        assert_eq!(per_image_shape(&[64, 1, 1], &[1, -1]), Some(vec![64]));
+        assert_eq!(per_image_shape(&[4, 2, 2], &[0, 4, 4]), Some(vec![4, 4]));
+        assert_eq!(per_image_shape(&[4, 2, 2], &[-1, -1]), None);
+        assert_eq!(per_image_shape(&[4, 2, 2], &[2, 16]), None);
+        assert_eq!(per_image_shape(&[4, 2, 2], &[-1, 15]), None);
+    }
+
+    #[test]
+    fn poly_algebra() {
+        assert_eq!(poly_mul(&[1.0, 1.0], &[1.0, 1.0]), vec![1.0, 2.0, 1.0]);
+        assert_eq!(poly_add(&[0.0, 1.0], &[0.0, 1.0], -1.0), vec![0.0]);
+    }
+}

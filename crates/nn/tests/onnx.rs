@@ -1,0 +1,154 @@
+//! ONNX round trips and agreement with `tract-onnx`.
+
+use nn::exec::{max_abs_diff, run};
+use nn::onnx::{ExportOptions, ExportStyle, OnnxError, PolyStyle, export, export_with, import};
+use nn::transform::fold_all;
+use nn::zoo::{Arch, ZooConfig, build_random};
+use nn::{Graph, Op, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tract_onnx::prelude::{
+    Framework, InferenceFact, InferenceModelExt, Tensor as TTensor, tract_ndarray, tvec,
+};
+
+fn small(arch: Arch, in_ch: usize, size: usize) -> Graph {
+    let mut cfg = ZooConfig::new(arch, 8, in_ch, [size, size], 10);
+    cfg.width = 0.5;
+    // Activations of the size a trained net would have, with a range.
+    cfg.act.coeffs = vec![0.05, 0.5, 0.1];
+    cfg.act.range = [-3.0, 3.0];
+    build_random(&cfg, 11).unwrap()
+}
+
+fn input(g: &Graph, seed: u64) -> Tensor {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n: usize = g.input_shape.iter().product();
+    Tensor::new(
+        g.input_shape.clone(),
+        (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+    )
+    .unwrap()
+}
+
+/// Runs an ONNX model with tract on one image.
+fn tract_run(bytes: &[u8], x: &Tensor) -> Vec<f64> {
+    let mut shape = vec![1usize];
+    shape.extend(&x.shape);
+    let model = tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(bytes))
+        .unwrap()
+        .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape.clone()))
+        .unwrap()
+        .into_optimized()
+        .unwrap()
+        .into_runnable()
+        .unwrap();
+    let data: Vec<f32> = x.data.iter().map(|&v| v as f32).collect();
+    let arr = tract_ndarray::ArrayD::from_shape_vec(shape, data).unwrap();
+    let t: TTensor = arr.into();
+    let out = model.run(tvec!(t.into())).unwrap();
+    let view = out[0].to_array_view::<f32>().unwrap();
+    view.iter().map(|&v| v as f64).collect()
+}
+
+use tract_onnx::prelude::Datum;
+
+fn assert_close(a: &[f64], b: &[f64], tol: f64, what: &str) {
+    let scale = a.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    let d = max_abs_diff(a, b);
+    assert!(d <= tol * scale, "{what}: max diff {d} (scale {scale})");
+}
+
+#[test]
+fn round_trip_restores_names_ranges_and_outputs() {
+    for arch in [
+        Arch::ResNet,
+        Arch::Dirac,
+        Arch::DiracShared { adds_per_stage: 1 },
+    ] {
+        let g = small(arch, 1, 12);
+        let bytes = export(&g).unwrap();
+        let h = import(&bytes).unwrap();
+        // Dirac convs are exported folded; everything else keeps its name.
+        let names = |g: &Graph| g.nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
+        let mut gs = g.clone();
+        gs.sort().unwrap();
+        assert_eq!(names(&gs), names(&h), "{arch:?}");
+        assert_eq!(h.input, g.input);
+        assert_eq!(h.output, g.output);
+        assert_eq!(h.name, g.name);
+        for ((_, a), (_, b)) in g.activations().iter().zip(h.activations()) {
+            assert_eq!(a.range, b.range);
+            assert_eq!(a.coeffs.len(), b.coeffs.len());
+        }
+        for s in 0..2 {
+            let x = input(&g, s);
+            let a = run(&g, &x).unwrap();
+            let b = run(&h, &x).unwrap();
+            assert_close(&a.data, &b.data, 1e-5, &format!("{arch:?}"));
+        }
+        // A second round trip is exact (weights are already f32).
+        let h2 = import(&export(&h).unwrap()).unwrap();
+        assert_eq!(h, h2);
+    }
+}
+
+#[test]
+fn reference_matches_tract_in_all_styles() {
+    let styles = [
+        (ExportStyle::TorchScript, PolyStyle::Horner),
+        (ExportStyle::TorchScript, PolyStyle::PowerSum),
+        (ExportStyle::Dynamo, PolyStyle::Horner),
+        (ExportStyle::Dynamo, PolyStyle::PowerSum),
+    ];
+    for (i, arch) in [Arch::ResNet, Arch::DiracShared { adds_per_stage: 1 }]
+        .into_iter()
+        .enumerate()
+    {
+        let g = small(arch, 3, 10);
+        for (style, poly) in styles {
+            for folded in [false, true] {
+                let src = if folded {
+                    fold_all(&g).unwrap()
+                } else {
+                    g.clone()
+                };
+                let bytes = export_with(&src, ExportOptions { style, poly }).unwrap();
+                let h = import(&bytes).unwrap();
+                let what = format!("{arch:?} {style:?} {poly:?} folded={folded}");
+                if folded {
+                    assert!(h.nodes.iter().all(|n| !matches!(n.op, Op::BatchNorm(_))));
+                }
+                assert_eq!(h.activations().len(), g.activations().len(), "{what}");
+                let x = input(&g, 100 + i as u64);
+                let ours = run(&h, &x).unwrap();
+                let theirs = tract_run(&bytes, &x);
+                assert_close(&ours.data, &theirs, 1e-5, &what);
+            }
+        }
+    }
+}
+
+#[test]
+fn imports_reject_bad_files_without_panicking() {
+    assert!(matches!(
+        import(b"not an onnx file"),
+        Err(OnnxError::Parse(_))
+    ));
+    let g = small(Arch::Dirac, 1, 8);
+    let bytes = export(&g).unwrap();
+    for cut in [1, 10, bytes.len() / 2, bytes.len() - 3] {
+        assert!(import(&bytes[..cut]).is_err(), "truncated at {cut}");
+    }
+    // An operator we do not support is named in the error.
+    let mut proto = <onnx_ir::ModelProto as onnx_ir::Message>::parse_from_bytes(&bytes).unwrap();
+    for n in proto.graph.mut_or_insert_default().node.iter_mut() {
+        if n.op_type == "GlobalAveragePool" {
+            n.op_type = "GlobalMaxPool".into();
+        }
+    }
+    let bad = onnx_ir::Message::write_to_bytes(&proto).unwrap();
+    let e = import(&bad).unwrap_err();
+    assert!(matches!(e, OnnxError::Unsupported { .. }), "{e}");
+    assert!(e.to_string().contains("GlobalMaxPool"), "{e}");
+}
