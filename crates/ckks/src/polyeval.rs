@@ -1,0 +1,761 @@
+//! Polynomial evaluation on ciphertexts, at minimal depth and exact scale.
+//!
+//! Network activations and the EvalMod step of bootstrapping are polynomials
+//! applied slot-wise. This module provides:
+//!
+//! - [`Chebyshev`]: interpolation of a function on an interval `[a, b]` at
+//!   Chebyshev nodes, plaintext evaluation (Clenshaw) and error measurement;
+//! - [`PowerSeries`]: plain power-basis polynomials `sum a_i x^i`, the form
+//!   small trained activations come in;
+//! - [`Evaluator::eval_chebyshev`] and [`Evaluator::eval_power`]: homomorphic
+//!   evaluation by baby-step/giant-step (BSGS);
+//! - [`depth`], [`Chebyshev::depth`], [`Chebyshev::plan`], [`PowerSeries::plan`]:
+//!   the levels a polynomial costs and the ciphertext multiplications it
+//!   takes, computed without ciphertexts so the compiler can plan levels.
+//!
+//! # Depth
+//!
+//! A polynomial of degree `d` on an input already in `[-1, 1]` costs exactly
+//! `depth(d) = ceil(log2(d + 1))` levels, the minimum for any evaluation of a
+//! degree-`d` polynomial; mapping `[a, b]` to `[-1, 1]` costs one more level
+//! unless the caller says the input is normalized
+//! ([`PolyEvalOptions::input_normalized`]: the compiler folds the affine map
+//! into the previous linear layer). The output is always at exactly
+//! `input_level - depth`.
+//!
+//! Why the minimum is reached. Write `T_i` for the Chebyshev polynomials (or
+//! the powers `x^i`). `T_i` is computed as `2 T_a T_b - T_{a-b}` with
+//! `a = 2^(ceil(log2 i) - 1)`, `b = i - a`, so it sits at depth
+//! `ceil(log2 i)`. A polynomial `p` of degree `d < 2^j` evaluated within a
+//! budget of `D >= j` levels is either
+//!
+//! - a *leaf*: `sum c_i T_i` with every `T_i` dropped to the leaf level,
+//!   multiplied by its constant (whose rounding is absorbed by a rescale),
+//!   summed and rescaled once; this needs `ceil(log2 i) + 1 <= D` for every
+//!   nonzero `c_i`, or
+//! - a *split* `p = low + T_k * high` with `k = 2^(j-1)`: `high` has degree
+//!   `< 2^(j-1)` and gets budget `D - 1 >= j - 1` (the product with `T_k`, at
+//!   depth `j - 1`, takes the last level), `low` has degree `< 2^(j-1)` and
+//!   keeps budget `D >= j`: one level of slack.
+//!
+//! By induction every node keeps `D >= ceil(log2(deg + 1))`. A node with
+//! slack (`D >= ceil(log2(deg + 1)) + 1`) and degree at most the baby-step
+//! bound is always a feasible leaf, since `ceil(log2 i) + 1 <= D` for all
+//! `i <= deg`. Only the nodes on the all-`high` chain from the root are
+//! tight (`D = ceil(log2(deg + 1))`); the textbook BSGS makes that chain end
+//! in a leaf of degree `bs - 1` that needs one level too many (the well-known
+//! `+1`). Here a tight node that is not a feasible leaf keeps splitting with
+//! baby-step powers of two `T_{bs/2}, T_{bs/4}, ...`, down to the degree-1
+//! node `c_0 + c_1 T_1` with budget 1, which is a leaf (`T_1` is at depth 0).
+//! The constant multiplication is thus pushed onto the lowest-depth factor of
+//! each product, where a level is free. The price is at most `log2(bs)`
+//! extra ciphertext multiplications on that one chain.
+//!
+//! # Scales
+//!
+//! Scales are chosen top-down so the result lands exactly at the requested
+//! scale `t` (by default the input's): a product `T_k * high` formed at level
+//! `m` and rescaled by `q_m` asks `high` for scale `t * q_m / scale(T_k)`; a
+//! leaf multiplies each `T_i` by its coefficient with
+//! `const_scale = t * q_m / scale(T_i)`, so all its terms share the scale
+//! `t * q_m` before the rescale; `low` parts are evaluated directly at the
+//! product's level and scale. Baby steps align the subtracted `T_{a-b}` with
+//! [`Evaluator::adjust`] (it is always at a strictly higher level, so the
+//! alignment is free). Every addition therefore sees equal scales; the
+//! recorded scale of the result is exactly `t`, and the true one differs
+//! only by the rounding of the integer constants (below 2^-40 relative).
+//!
+//! # Domain
+//!
+//! The polynomial is applied to each complex slot. Chebyshev approximations
+//! are only accurate for real slot values inside `[a, b]`; outside it the
+//! Chebyshev polynomials grow like `(|u| + sqrt(u^2 - 1))^d` and the result
+//! is meaningless, possibly overflowing the modulus.
+
+use crate::ciphertext::Ciphertext;
+use crate::error::{CkksError, Result};
+use crate::evaluator::Evaluator;
+
+/// Minimal multiplicative depth of a degree-`degree` polynomial,
+/// `ceil(log2(degree + 1))` (0 for a constant).
+///
+/// This is what [`Evaluator::eval_chebyshev`] on a normalized input and
+/// [`Evaluator::eval_power`] consume: their output is at exactly
+/// `input_level - depth(degree)`.
+pub fn depth(degree: usize) -> usize {
+    (usize::BITS - degree.leading_zeros()) as usize
+}
+
+/// ceil(log2 i) for i >= 1: the depth at which `T_i` (or `x^i`) is computed.
+fn power_depth(i: usize) -> usize {
+    depth(i - 1)
+}
+
+/// Which coefficients of a polynomial can be nonzero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parity {
+    /// Only even-index coefficients (an even function, e.g. cosine).
+    Even,
+    /// Only odd-index coefficients (an odd function, e.g. sine).
+    Odd,
+    /// Both.
+    Mixed,
+}
+
+/// On an interval symmetric about 0, interpolated coefficients of one parity
+/// that are all below this fraction of the largest coefficient are set to
+/// exactly zero, so odd and even functions skip those terms.
+pub const PARITY_TOLERANCE: f64 = 1e-12;
+
+fn check_coeffs(coeffs: &[f64]) -> Result<()> {
+    if coeffs.is_empty() {
+        return Err(CkksError::Domain("polynomial has no coefficients".into()));
+    }
+    if coeffs.iter().any(|c| !c.is_finite()) {
+        return Err(CkksError::Domain(
+            "non-finite polynomial coefficient".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn highest_nonzero(coeffs: &[f64]) -> usize {
+    coeffs.iter().rposition(|&c| c != 0.0).unwrap_or(0)
+}
+
+fn parity_of(coeffs: &[f64]) -> Parity {
+    let odd = coeffs.iter().skip(1).step_by(2).any(|&c| c != 0.0);
+    let even = coeffs.iter().step_by(2).any(|&c| c != 0.0);
+    match (even, odd) {
+        (true, true) => Parity::Mixed,
+        (_, false) => Parity::Even,
+        (false, true) => Parity::Odd,
+    }
+}
+
+/// A polynomial in the Chebyshev basis on an interval: p(x) = sum_i c_i
+/// T_i(u), with u = (2x - a - b) / (b - a) mapping [a, b] onto [-1, 1].
+///
+/// The Chebyshev basis is the numerically stable one for approximating
+/// functions: interpolation at Chebyshev nodes is near-minimax, and the
+/// coefficients of smooth functions decay fast, so the evaluation is
+/// well-conditioned even for degrees in the hundreds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chebyshev {
+    a: f64,
+    b: f64,
+    coeffs: Vec<f64>,
+}
+
+impl Chebyshev {
+    /// Interpolates `f` on `[a, b]` at the `degree + 1` Chebyshev nodes
+    /// (first kind), coefficients by a direct O(degree^2) cosine transform.
+    ///
+    /// On an interval symmetric about 0, coefficients of the parity an odd
+    /// or even `f` does not have are set to exactly zero (see
+    /// [`PARITY_TOLERANCE`]), so the homomorphic evaluation skips them.
+    pub fn interpolate(f: impl Fn(f64) -> f64, a: f64, b: f64, degree: usize) -> Result<Self> {
+        check_interval(a, b)?;
+        let n = degree + 1;
+        let half = (b - a) / 2.0;
+        let mid = (a + b) / 2.0;
+        let theta: Vec<f64> = (0..n)
+            .map(|k| std::f64::consts::PI * (k as f64 + 0.5) / n as f64)
+            .collect();
+        let values: Vec<f64> = theta.iter().map(|&t| f(half * t.cos() + mid)).collect();
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(CkksError::Domain(
+                "function is not finite at an interpolation node".into(),
+            ));
+        }
+        let mut coeffs: Vec<f64> = (0..n)
+            .map(|j| {
+                let s: f64 = values
+                    .iter()
+                    .zip(&theta)
+                    .map(|(v, &t)| v * (j as f64 * t).cos())
+                    .sum();
+                2.0 * s / n as f64
+            })
+            .collect();
+        coeffs[0] /= 2.0;
+        if (a + b).abs() <= 1e-12 * (b - a) {
+            let max = coeffs.iter().fold(0.0f64, |m, c| m.max(c.abs()));
+            let tol = PARITY_TOLERANCE * max;
+            for start in [0usize, 1] {
+                if coeffs.iter().skip(start).step_by(2).all(|c| c.abs() <= tol) {
+                    coeffs
+                        .iter_mut()
+                        .skip(start)
+                        .step_by(2)
+                        .for_each(|c| *c = 0.0);
+                    break;
+                }
+            }
+        }
+        Ok(Self { a, b, coeffs })
+    }
+
+    /// A polynomial from its Chebyshev coefficients `c_0, c_1, ...` on `[a, b]`.
+    pub fn from_coeffs(a: f64, b: f64, coeffs: Vec<f64>) -> Result<Self> {
+        check_interval(a, b)?;
+        check_coeffs(&coeffs)?;
+        Ok(Self { a, b, coeffs })
+    }
+
+    /// The coefficients c_0, c_1, ... in the Chebyshev basis.
+    pub fn coeffs(&self) -> &[f64] {
+        &self.coeffs
+    }
+
+    /// The interval `(a, b)`.
+    pub fn interval(&self) -> (f64, f64) {
+        (self.a, self.b)
+    }
+
+    /// Degree: index of the highest nonzero coefficient (0 for a constant).
+    pub fn degree(&self) -> usize {
+        highest_nonzero(&self.coeffs)
+    }
+
+    /// Which coefficients are nonzero.
+    pub fn parity(&self) -> Parity {
+        parity_of(&self.coeffs)
+    }
+
+    /// Sets the coefficients of the other parity to zero (for an odd or even
+    /// function on a symmetric interval whose interpolation left them at
+    /// rounding-noise size); `Parity::Mixed` keeps everything.
+    pub fn with_parity(mut self, parity: Parity) -> Self {
+        let start = match parity {
+            Parity::Even => 1,
+            Parity::Odd => 0,
+            Parity::Mixed => return self,
+        };
+        self.coeffs
+            .iter_mut()
+            .skip(start)
+            .step_by(2)
+            .for_each(|c| *c = 0.0);
+        self
+    }
+
+    /// Sets coefficients with |c| <= `tol` to zero: they cost multiplications
+    /// but change the value by at most |c| each.
+    pub fn truncated(mut self, tol: f64) -> Self {
+        self.coeffs
+            .iter_mut()
+            .filter(|c| c.abs() <= tol)
+            .for_each(|c| *c = 0.0);
+        self
+    }
+
+    /// The affine map x -> alpha x + beta taking [a, b] onto [-1, 1].
+    pub fn normalization(&self) -> (f64, f64) {
+        let alpha = 2.0 / (self.b - self.a);
+        (alpha, -(self.a + self.b) / (self.b - self.a))
+    }
+
+    /// Whether evaluation must map the input to [-1, 1] first (costing one
+    /// level): false if the interval is already [-1, 1] or the caller
+    /// normalized the input.
+    pub fn needs_map(&self, input_normalized: bool) -> bool {
+        !(input_normalized || (self.a == -1.0 && self.b == 1.0))
+    }
+
+    /// Levels consumed by [`Evaluator::eval_chebyshev`]: [`depth`]`(degree)`
+    /// plus one if the input must be mapped to [-1, 1].
+    pub fn depth(&self, input_normalized: bool) -> usize {
+        depth(self.degree()) + usize::from(self.needs_map(input_normalized))
+    }
+
+    /// Evaluates at a real point by Clenshaw's recurrence.
+    pub fn eval(&self, x: f64) -> f64 {
+        let (alpha, beta) = self.normalization();
+        let u = alpha * x + beta;
+        let (mut b1, mut b2) = (0.0, 0.0);
+        for &c in self.coeffs[1..].iter().rev() {
+            let t = 2.0 * u * b1 - b2 + c;
+            b2 = b1;
+            b1 = t;
+        }
+        self.coeffs[0] + u * b1 - b2
+    }
+
+    /// Largest |p(x) - f(x)| over `samples` evenly spaced points of [a, b]
+    /// (both ends included).
+    pub fn max_error(&self, f: impl Fn(f64) -> f64, samples: usize) -> f64 {
+        let n = samples.max(2);
+        (0..n)
+            .map(|i| {
+                let x = self.a + (self.b - self.a) * i as f64 / (n - 1) as f64;
+                (self.eval(x) - f(x)).abs()
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// The evaluation plan (depth, ciphertext multiplications, baby steps)
+    /// that [`Evaluator::eval_chebyshev`] would follow, without ciphertexts
+    /// (a dry run of the same code).
+    pub fn plan(&self, opts: &PolyEvalOptions) -> Result<PolyPlan> {
+        let map = self.needs_map(opts.input_normalized);
+        plan(Basis::Chebyshev, &self.coeffs, opts.log_baby_steps, map)
+    }
+}
+
+fn check_interval(a: f64, b: f64) -> Result<()> {
+    if !(a.is_finite() && b.is_finite() && a < b) {
+        return Err(CkksError::Domain(format!("invalid interval [{a}, {b}]")));
+    }
+    Ok(())
+}
+
+/// A polynomial in the power basis, p(x) = sum_i a_i x^i.
+///
+/// For small trained activations (degree 2 to 4, e.g. `a + b x + c x^2`);
+/// for higher degrees or approximations of functions prefer [`Chebyshev`],
+/// which is better conditioned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PowerSeries {
+    coeffs: Vec<f64>,
+}
+
+impl PowerSeries {
+    /// A polynomial from its coefficients a_0, a_1, ... (lowest degree first).
+    pub fn new(coeffs: Vec<f64>) -> Result<Self> {
+        check_coeffs(&coeffs)?;
+        Ok(Self { coeffs })
+    }
+
+    /// The coefficients a_0, a_1, ...
+    pub fn coeffs(&self) -> &[f64] {
+        &self.coeffs
+    }
+
+    /// Degree: index of the highest nonzero coefficient (0 for a constant).
+    pub fn degree(&self) -> usize {
+        highest_nonzero(&self.coeffs)
+    }
+
+    /// Which coefficients are nonzero.
+    pub fn parity(&self) -> Parity {
+        parity_of(&self.coeffs)
+    }
+
+    /// Levels consumed by [`Evaluator::eval_power`]: [`depth`]`(degree)`.
+    pub fn depth(&self) -> usize {
+        depth(self.degree())
+    }
+
+    /// Evaluates at a real point by Horner's rule.
+    pub fn eval(&self, x: f64) -> f64 {
+        self.coeffs.iter().rev().fold(0.0, |acc, &c| acc * x + c)
+    }
+
+    /// The evaluation plan [`Evaluator::eval_power`] would follow (a dry
+    /// run of the same code).
+    pub fn plan(&self, opts: &PolyEvalOptions) -> Result<PolyPlan> {
+        plan(Basis::Monomial, &self.coeffs, opts.log_baby_steps, false)
+    }
+}
+
+/// Options of homomorphic polynomial evaluation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PolyEvalOptions {
+    /// The input slots already lie in [-1, 1] (the map from [a, b] was folded
+    /// into the previous layer): skip the map and the level it costs.
+    /// Ignored by power-basis evaluation, which never maps.
+    pub input_normalized: bool,
+    /// Scale of the result; `None` keeps the input's scale.
+    pub output_scale: Option<f64>,
+    /// log2 of the baby-step bound (leaves have degree at most 2^this);
+    /// `None` picks the value with the fewest ciphertext multiplications.
+    /// Depth does not depend on it.
+    pub log_baby_steps: Option<u32>,
+}
+
+/// What an evaluation costs, computed without ciphertexts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolyPlan {
+    /// Levels consumed (including the map to [-1, 1] if any).
+    pub depth: usize,
+    /// Ciphertext-ciphertext multiplications (each with a relinearization).
+    pub ct_mults: usize,
+    /// log2 of the baby-step bound used.
+    pub log_baby_steps: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Basis {
+    Chebyshev,
+    Monomial,
+}
+
+/// A basis element or intermediate value: the ciphertext (absent in a dry
+/// run), its level and its scale.
+#[derive(Clone)]
+struct Val {
+    ct: Option<Ciphertext>,
+    level: usize,
+    scale: f64,
+}
+
+enum Node {
+    Const(f64),
+    Ct(Val),
+}
+
+/// One evaluation (or dry run, with `ev` absent) of a polynomial.
+struct Engine<'a> {
+    ev: Option<&'a Evaluator>,
+    basis: Basis,
+    /// Level of T_1 (the input after the map).
+    top: usize,
+    bs: usize,
+    powers: Vec<Option<Val>>,
+    mults: usize,
+}
+
+fn internal(what: &str) -> CkksError {
+    CkksError::Domain(format!(
+        "polynomial evaluation: internal invariant broken ({what})"
+    ))
+}
+
+impl Engine<'_> {
+    fn q(&self, level: usize) -> f64 {
+        self.ev.map_or(1.0, |e| e.params.q[level] as f64)
+    }
+
+    fn ct(v: &Val) -> Result<&Ciphertext> {
+        v.ct.as_ref().ok_or_else(|| internal("missing ciphertext"))
+    }
+
+    /// rescale(a * b), relinearized.
+    fn mul_rescale(&mut self, a: &Val, b: &Val) -> Result<Val> {
+        self.mults += 1;
+        let l = a.level.min(b.level);
+        if l == 0 {
+            return Err(internal("product at level 0"));
+        }
+        let ct = match self.ev {
+            Some(ev) => Some(ev.rescale(&ev.mul_relin(Self::ct(a)?, Self::ct(b)?)?)?),
+            None => None,
+        };
+        Ok(Val {
+            ct,
+            level: l - 1,
+            scale: a.scale * b.scale / self.q(l),
+        })
+    }
+
+    /// The basis element T_i (or x^i), computed on first use.
+    fn power(&mut self, i: usize) -> Result<Val> {
+        if let Some(Some(v)) = self.powers.get(i) {
+            return Ok(v.clone());
+        }
+        if i < 2 {
+            return Err(internal("T_0 or T_1 requested"));
+        }
+        let a = 1usize << (power_depth(i) - 1);
+        let b = i - a;
+        let ta = self.power(a)?;
+        let tb = self.power(b)?;
+        let mut v = self.mul_rescale(&ta, &tb)?;
+        if self.basis == Basis::Chebyshev {
+            // T_{a+b} = 2 T_a T_b - T_{a-b}
+            if let Some(ev) = self.ev {
+                let mut ct = ev.mul_int(Self::ct(&v)?, 2);
+                ct = if a == b {
+                    ev.add_const(&ct, -1.0)?
+                } else {
+                    let d = self.power(a - b)?;
+                    ev.sub(&ct, &ev.adjust(Self::ct(&d)?, v.level, v.scale)?)?
+                };
+                v.ct = Some(ct);
+            } else if a != b {
+                self.power(a - b)?;
+            }
+        }
+        if self.powers.len() <= i {
+            self.powers.resize(i + 1, None);
+        }
+        self.powers[i] = Some(v.clone());
+        Ok(v)
+    }
+
+    /// sum c_i T_i + c0 at exactly (`level`, `scale`): each T_i dropped to
+    /// level + 1, multiplied by c_i with a constant scale that brings it to
+    /// scale * q_{level+1}, summed, rescaled once.
+    fn leaf(&mut self, terms: &[(usize, f64)], c0: f64, level: usize, scale: f64) -> Result<Val> {
+        let m = level + 1;
+        let common = scale * self.q(m);
+        let mut acc: Option<Ciphertext> = None;
+        for &(i, c) in terms {
+            let t = self.power(i)?;
+            if t.level < m {
+                return Err(internal("leaf term below its level"));
+            }
+            if let Some(ev) = self.ev {
+                let x = ev.drop_level(Self::ct(&t)?, m)?;
+                let mut y = ev.mul_const(&x, c, common / t.scale)?;
+                y.scale = common;
+                acc = Some(match acc {
+                    None => y,
+                    Some(s) => ev.add(&s, &y)?,
+                });
+            }
+        }
+        let ct = match (self.ev, acc) {
+            (Some(ev), Some(s)) => {
+                let mut r = ev.rescale(&s)?;
+                r.scale = scale;
+                Some(ev.add_const(&r, c0)?)
+            }
+            (Some(_), None) => return Err(internal("empty leaf")),
+            (None, _) => None,
+        };
+        Ok(Val { ct, level, scale })
+    }
+
+    /// Evaluates sum_i coeffs[i] T_i at exactly (`level`, `scale`).
+    fn node(&mut self, coeffs: &[f64], level: usize, scale: f64) -> Result<Node> {
+        let deg = highest_nonzero(coeffs);
+        if deg == 0 {
+            return Ok(Node::Const(coeffs[0]));
+        }
+        let budget = self.top - level;
+        if budget < depth(deg) {
+            return Err(internal("budget below depth"));
+        }
+        let terms: Vec<(usize, f64)> = coeffs
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|&(_, &c)| c != 0.0)
+            .map(|(i, &c)| (i, c))
+            .collect();
+        let leaf_ok = terms
+            .iter()
+            .all(|&(i, _)| (i <= self.bs || i.is_power_of_two()) && power_depth(i) < budget);
+        if leaf_ok {
+            return Ok(Node::Ct(self.leaf(&terms, coeffs[0], level, scale)?));
+        }
+        let k = 1usize << (depth(deg) - 1);
+        let (low, high) = match self.basis {
+            Basis::Chebyshev => {
+                let mut low = coeffs[..k].to_vec();
+                let mut high = vec![0.0; deg - k + 1];
+                high[0] = coeffs[k];
+                for j in 1..=deg - k {
+                    high[j] = 2.0 * coeffs[k + j];
+                    low[k - j] -= coeffs[k + j];
+                }
+                (low, high)
+            }
+            Basis::Monomial => (coeffs[..k].to_vec(), coeffs[k..=deg].to_vec()),
+        };
+        let tk = self.power_or_input(k)?;
+        let high_scale = scale * self.q(level + 1) / tk.scale;
+        let mut prod = match self.node(&high, level + 1, high_scale)? {
+            Node::Const(h) => self.leaf(&[(k, h)], 0.0, level, scale)?,
+            Node::Ct(h) => self.mul_rescale(&tk, &h)?,
+        };
+        prod.scale = scale;
+        if let Some(ct) = prod.ct.as_mut() {
+            ct.scale = scale;
+        }
+        let low = self.node(&low, level, scale)?;
+        if let Some(ev) = self.ev {
+            let p = Self::ct(&prod)?;
+            prod.ct = Some(match &low {
+                Node::Const(c) => ev.add_const(p, *c)?,
+                Node::Ct(v) => ev.add(p, Self::ct(v)?)?,
+            });
+        }
+        Ok(Node::Ct(prod))
+    }
+
+    fn power_or_input(&mut self, i: usize) -> Result<Val> {
+        if i == 1 {
+            self.powers
+                .get(1)
+                .cloned()
+                .flatten()
+                .ok_or_else(|| internal("missing input"))
+        } else {
+            self.power(i)
+        }
+    }
+
+    /// The whole polynomial at exactly (top - depth(deg), scale).
+    fn run(&mut self, coeffs: &[f64], scale: f64) -> Result<Val> {
+        let level = self.top - depth(highest_nonzero(coeffs));
+        match self.node(coeffs, level, scale)? {
+            Node::Ct(v) => Ok(v),
+            Node::Const(c) => {
+                // A constant polynomial: a trivial encryption of c at the
+                // input's level and the requested scale.
+                let x = self.power_or_input(1)?;
+                let ct = match self.ev {
+                    Some(ev) => {
+                        let mut z = ev.mul_int(Self::ct(&x)?, 0);
+                        z.scale = scale;
+                        Some(ev.add_const(&z, c)?)
+                    }
+                    None => None,
+                };
+                Ok(Val { ct, level, scale })
+            }
+        }
+    }
+}
+
+/// Picks the baby-step bound: the given one, or the one with the fewest
+/// ciphertext multiplications in a dry run (ties: the smaller, which keeps
+/// fewer ciphertexts alive).
+fn choose_log_bs(basis: Basis, coeffs: &[f64], given: Option<u32>) -> Result<(u32, usize)> {
+    let deg = highest_nonzero(coeffs);
+    let candidates: Vec<u32> = match given {
+        Some(l) => vec![l.min(20)],
+        None => (0..=depth(deg).max(1) as u32).collect(),
+    };
+    let mut best: Option<(u32, usize)> = None;
+    for l in candidates {
+        let mut e = Engine {
+            ev: None,
+            basis,
+            top: depth(deg),
+            bs: 1usize << l,
+            powers: vec![
+                None,
+                Some(Val {
+                    ct: None,
+                    level: depth(deg),
+                    scale: 1.0,
+                }),
+            ],
+            mults: 0,
+        };
+        e.run(coeffs, 1.0)?;
+        if best.is_none_or(|(_, m)| e.mults < m) {
+            best = Some((l, e.mults));
+        }
+    }
+    best.ok_or_else(|| internal("no baby-step candidate"))
+}
+
+fn plan(basis: Basis, coeffs: &[f64], given: Option<u32>, map: bool) -> Result<PolyPlan> {
+    check_coeffs(coeffs)?;
+    let (log_baby_steps, ct_mults) = choose_log_bs(basis, coeffs, given)?;
+    Ok(PolyPlan {
+        depth: depth(highest_nonzero(coeffs)) + usize::from(map),
+        ct_mults,
+        log_baby_steps,
+    })
+}
+
+impl Evaluator {
+    /// Evaluates a Chebyshev polynomial slot-wise on `ct` (slot values in
+    /// the polynomial's interval).
+    ///
+    /// Consumes exactly [`Chebyshev::depth`]`(opts.input_normalized)` levels:
+    /// the output is at `ct.level - depth` with scale `opts.output_scale`
+    /// (default `ct.scale`), recorded exactly. Fails with
+    /// [`CkksError::NotEnoughLevels`] if `ct` has too few levels.
+    pub fn eval_chebyshev(
+        &self,
+        ct: &Ciphertext,
+        poly: &Chebyshev,
+        opts: &PolyEvalOptions,
+    ) -> Result<Ciphertext> {
+        check_coeffs(&poly.coeffs)?;
+        let need = poly.depth(opts.input_normalized);
+        if ct.level < need {
+            return Err(CkksError::NotEnoughLevels {
+                needed: need,
+                have: ct.level,
+            });
+        }
+        let scale = opts.output_scale.unwrap_or(ct.scale);
+        let x = if poly.needs_map(opts.input_normalized) {
+            let (alpha, beta) = poly.normalization();
+            let q = self.params.q[ct.level] as f64;
+            let mut y = self.rescale(&self.mul_const(ct, alpha, q)?)?;
+            y.scale = ct.scale;
+            self.add_const(&y, beta)?
+        } else {
+            ct.clone()
+        };
+        self.eval_basis(
+            Basis::Chebyshev,
+            x,
+            &poly.coeffs,
+            scale,
+            opts.log_baby_steps,
+        )
+    }
+
+    /// Evaluates a power-basis polynomial slot-wise on `ct`.
+    ///
+    /// Consumes exactly [`PowerSeries::depth`] = `ceil(log2(degree + 1))`
+    /// levels (x^3 in a degree-3 polynomial is formed as x^2 * (a_3 x), so
+    /// its constant costs no extra level); the output scale is
+    /// `opts.output_scale` (default `ct.scale`), recorded exactly.
+    pub fn eval_power(
+        &self,
+        ct: &Ciphertext,
+        poly: &PowerSeries,
+        opts: &PolyEvalOptions,
+    ) -> Result<Ciphertext> {
+        check_coeffs(&poly.coeffs)?;
+        let need = poly.depth();
+        if ct.level < need {
+            return Err(CkksError::NotEnoughLevels {
+                needed: need,
+                have: ct.level,
+            });
+        }
+        let scale = opts.output_scale.unwrap_or(ct.scale);
+        self.eval_basis(
+            Basis::Monomial,
+            ct.clone(),
+            &poly.coeffs,
+            scale,
+            opts.log_baby_steps,
+        )
+    }
+
+    fn eval_basis(
+        &self,
+        basis: Basis,
+        x: Ciphertext,
+        coeffs: &[f64],
+        scale: f64,
+        log_bs: Option<u32>,
+    ) -> Result<Ciphertext> {
+        if x.degree() != 1 {
+            return Err(CkksError::Degree(x.degree(), 1));
+        }
+        let (l, _) = choose_log_bs(basis, coeffs, log_bs)?;
+        let mut e = Engine {
+            ev: Some(self),
+            basis,
+            top: x.level,
+            bs: 1usize << l,
+            powers: vec![
+                None,
+                Some(Val {
+                    level: x.level,
+                    scale: x.scale,
+                    ct: Some(x),
+                }),
+            ],
+            mults: 0,
+        };
+        let v = e.run(coeffs, scale)?;
+        let mut out = v.ct.ok_or_else(|| internal("missing result"))?;
+        out.scale = scale;
+        Ok(out)
+    }
+}
