@@ -61,7 +61,14 @@
 //! `t * q_m` before the rescale; `low` parts are evaluated directly at the
 //! product's level and scale. Baby steps align the subtracted `T_{a-b}` with
 //! [`Evaluator::adjust`] (it is always at a strictly higher level, so the
-//! alignment is free). Every addition therefore sees equal scales; the
+//! alignment is free). Basis elements whose scale is far below the prime at
+//! their level are multiplied by the integer `floor(q / scale)` (free, and
+//! relative precision is unchanged), and the map to [-1, 1] lands at scale
+//! `q_{L-1}`, so an input at a scale well below the primes (say 2^40 on
+//! 60-bit EvalMod primes) does not make the powers' scales collapse; an
+//! input scale well *above* its prime cannot be lowered for free and makes
+//! the powers' scales grow, so keep input scales at or below the prime.
+//! Every addition sees equal scales; the
 //! recorded scale of the result is exactly `t`, and the true one differs
 //! only by the rounding of the integer constants (below 2^-40 relative).
 //!
@@ -477,10 +484,33 @@ impl Engine<'_> {
                 self.power(a - b)?;
             }
         }
+        let v = self.raise(v)?;
         if self.powers.len() <= i {
             self.powers.resize(i + 1, None);
         }
         self.powers[i] = Some(v.clone());
+        Ok(v)
+    }
+
+    /// Multiplies a basis element by the integer k = floor(q_level / scale)
+    /// when k >= 2 and records the scale k times larger: the value and its
+    /// relative precision are unchanged and no level is used, but products
+    /// formed from it keep their scale near the primes instead of shrinking
+    /// geometrically (s -> s^2 / q) when the input's scale is well below
+    /// the prime at its level.
+    fn raise(&self, mut v: Val) -> Result<Val> {
+        let Some(ev) = self.ev else { return Ok(v) };
+        if v.level == 0 {
+            return Ok(v);
+        }
+        let k = (self.q(v.level) / v.scale).floor();
+        if k >= 2.0 && k < i64::MAX as f64 {
+            v.ct = Some(ev.mul_int(Self::ct(&v)?, k as i64));
+            v.scale *= k;
+            if let Some(ct) = v.ct.as_mut() {
+                ct.scale = v.scale;
+            }
+        }
         Ok(v)
     }
 
@@ -680,9 +710,13 @@ impl Evaluator {
         let scale = opts.output_scale.unwrap_or(ct.scale);
         let x = if poly.needs_map(opts.input_normalized) {
             let (alpha, beta) = poly.normalization();
-            let q = self.params.q[ct.level] as f64;
-            let mut y = self.rescale(&self.mul_const(ct, alpha, q)?)?;
-            y.scale = ct.scale;
+            // Land the mapped input at scale q_{L-1}: its first product
+            // rescales by that prime, so the powers keep their scale.
+            let (l, q) = (ct.level, &self.params.q);
+            let y_scale = q[l - 1] as f64;
+            let mut y =
+                self.rescale(&self.mul_const(ct, alpha, q[l] as f64 * y_scale / ct.scale)?)?;
+            y.scale = y_scale;
             self.add_const(&y, beta)?
         } else {
             ct.clone()
@@ -753,6 +787,9 @@ impl Evaluator {
             ],
             mults: 0,
         };
+        if let Some(Some(x)) = e.powers.get(1).cloned() {
+            e.powers[1] = Some(e.raise(x)?);
+        }
         let v = e.run(coeffs, scale)?;
         let mut out = v.ct.ok_or_else(|| internal("missing result"))?;
         out.scale = scale;

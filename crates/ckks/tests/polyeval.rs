@@ -329,6 +329,49 @@ fn lower_input_level_and_other_output_scale() {
 }
 
 #[test]
+fn input_scale_far_below_the_primes() {
+    // Input at scale 2^30 on 45-bit primes: without raising the powers'
+    // scales (s -> s^2 / q) T_16 would have scale 2^-195. Output at 2^45.
+    let c = ctx();
+    let p = Chebyshev::interpolate(sigmoid, -8.0, 8.0, 31).unwrap();
+    let xs = points(c.slots(), -8.0, 8.0, 12);
+    let v: Vec<Complex64> = xs.iter().map(|&x| Complex64::new(x, 0.0)).collect();
+    let pt = c.enc.encode(&v, 6, 2f64.powi(30), c.slots()).unwrap();
+    let ct = Encryptor::new(c.params.clone())
+        .encrypt_sk(&c.sk, &pt)
+        .unwrap();
+    for normalized in [false, true] {
+        let ct = if normalized {
+            let (alpha, beta) = p.normalization();
+            let u: Vec<Complex64> = xs
+                .iter()
+                .map(|&x| Complex64::new(alpha * x + beta, 0.0))
+                .collect();
+            let pt = c.enc.encode(&u, 5, 2f64.powi(30), c.slots()).unwrap();
+            Encryptor::new(c.params.clone())
+                .encrypt_sk(&c.sk, &pt)
+                .unwrap()
+        } else {
+            ct.clone()
+        };
+        let opts = PolyEvalOptions {
+            input_normalized: normalized,
+            output_scale: Some(2f64.powi(45)),
+            ..Default::default()
+        };
+        let out = c.eval.eval_chebyshev(&ct, &p, &opts).unwrap();
+        assert_eq!(out.level, 0);
+        assert_eq!(out.scale, 2f64.powi(45));
+        let want: Vec<f64> = xs.iter().map(|&x| sigmoid(x)).collect();
+        let err = max_err(&c.decrypt(&out), &want);
+        eprintln!("sigmoid deg 31 from scale 2^30 (normalized: {normalized}): total err {err:.3e}");
+        // Fresh noise at scale 2^30 is about 2^-14 of the input; sigmoid's
+        // slope is at most 1/4 (times 8 for the normalized input).
+        assert!(err < 2e-3, "{err:e}");
+    }
+}
+
+#[test]
 fn every_baby_step_bound_gives_the_same_result() {
     let c = ctx();
     let p = Chebyshev::interpolate(|x| (3.0 * x).cos() + x, -1.0, 1.0, 23).unwrap();
