@@ -34,18 +34,21 @@ pub(crate) fn decompose(p: &Params, c: &Poly, level: usize) -> Decomposed {
                 n,
                 data: coeff.data[lo * n..hi * n].to_vec(),
             };
-            let mut ext = ring.convert_exact(&src, &from, &to);
-            ring.ntt_poly(&mut ext, &to);
             let mut out = Poly::zero(n, qp.len());
-            let mut e = 0;
-            for (k, &mi) in qp.iter().enumerate() {
+            let mut targets: Vec<&mut [u64]> = Vec::with_capacity(to.len());
+            for (k, limb) in out.data.chunks_mut(n).enumerate() {
+                let mi = qp[k];
                 if mi >= lo && mi < hi {
-                    out.limb_mut(k).copy_from_slice(c.limb(mi));
+                    limb.copy_from_slice(c.limb(mi));
                 } else {
-                    out.limb_mut(k).copy_from_slice(ext.limb(e));
-                    e += 1;
+                    targets.push(limb);
                 }
             }
+            ring.convert_exact_into(&src, &from, &to, &mut targets);
+            targets
+                .par_iter_mut()
+                .zip(to.par_iter())
+                .for_each(|(l, &mi)| ring.ntt(mi, l));
             out
         })
         .collect();

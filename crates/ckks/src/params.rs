@@ -76,7 +76,7 @@ pub const PARAM_SETS: &[ParamsLiteral] = &[
     ParamsLiteral {
         name: "n15-q760",
         description: "128-bit leveled set: N=2^15, one 60-bit + fourteen 50-bit primes \
-                      (SEAL-comparable chain), 14 levels at scale 2^50",
+                      (SEAL-comparable chain; P = two 50-bit primes), 14 levels at scale 2^50",
         log_n: 15,
         q_bits: &[60, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50],
         p_bits: &[50, 50],

@@ -268,7 +268,36 @@ impl Ring {
     /// `src` holds |from| limbs in coefficient form; the result holds |to|
     /// limbs in coefficient form.
     pub fn convert_exact(&self, src: &Poly, from: &[usize], to: &[usize]) -> Poly {
+        let mut out = Poly::zero(self.n, to.len());
+        let mut outs: Vec<&mut [u64]> = out.data.chunks_mut(self.n).collect();
+        self.convert_exact_into(src, from, to, &mut outs);
+        out
+    }
+
+    /// [`Self::convert_exact`] writing target limb k into `outs[k]`, which must be zero.
+    pub fn convert_exact_into(
+        &self,
+        src: &Poly,
+        from: &[usize],
+        to: &[usize],
+        outs: &mut [&mut [u64]],
+    ) {
         let n = self.n;
+        if let [single] = from {
+            // One source prime: the centered lift is the conversion.
+            let b = self.moduli[*single];
+            let half = b.value / 2;
+            outs.par_iter_mut().zip(to.par_iter()).for_each(|(o, &ti)| {
+                let t = self.moduli[ti];
+                let b_mod = t.reduce(b.value);
+                for (o, &x) in o.iter_mut().zip(src.limb(0)) {
+                    let r = t.reduce(x);
+                    // x > b/2 stands for x - b
+                    *o = if x > half { t.sub(r, b_mod) } else { r };
+                }
+            });
+            return;
+        }
         let fm: Vec<Modulus> = from.iter().map(|&i| self.moduli[i]).collect();
         // (B/b_i)^{-1} mod b_i
         let inv_punct: Vec<u64> = fm
@@ -308,50 +337,47 @@ impl Ring {
                 s.round() as u64
             })
             .collect();
-        let mut out = Poly::zero(n, to.len());
-        out.data
-            .par_chunks_mut(n)
-            .zip(to.par_iter())
-            .for_each(|(o, &ti)| {
-                let t = self.moduli[ti];
-                // (B/b_i) mod t and B mod t
-                let punct: Vec<u64> = (0..fm.len())
-                    .map(|i| {
-                        let mut p = 1u64;
-                        for (j, mj) in fm.iter().enumerate() {
-                            if j != i {
-                                p = t.mul(p, t.reduce(mj.value));
-                            }
+        outs.par_iter_mut().zip(to.par_iter()).for_each(|(o, &ti)| {
+            let o: &mut [u64] = o;
+            let t = self.moduli[ti];
+            // (B/b_i) mod t and B mod t
+            let punct: Vec<u64> = (0..fm.len())
+                .map(|i| {
+                    let mut p = 1u64;
+                    for (j, mj) in fm.iter().enumerate() {
+                        if j != i {
+                            p = t.mul(p, t.reduce(mj.value));
                         }
-                        p
-                    })
-                    .collect();
-                let b_mod = fm.iter().fold(1u64, |p, m| t.mul(p, t.reduce(m.value)));
-                let nb = t.neg(b_mod);
-                let nbs = t.shoup(nb);
-                let cs: Vec<(u64, u64)> = punct.iter().map(|&c| (c, t.shoup(c))).collect();
-                // Each lazy product is below 2t: the lazy sum fits in 64 bits
-                // while (terms) * 2t < 2^64.
-                if ((cs.len() + 1) as u128) * 2 * (t.value as u128) < (1u128 << 64) {
-                    for (k, o) in o.iter_mut().enumerate() {
-                        let mut acc = t.mul_shoup_lazy(v[k], nb, nbs);
-                        for (i, &(c, cs)) in cs.iter().enumerate() {
-                            acc += t.mul_shoup_lazy(y.data[i * n + k], c, cs);
-                        }
-                        *o = t.reduce(acc);
                     }
+                    p
+                })
+                .collect();
+            let b_mod = fm.iter().fold(1u64, |p, m| t.mul(p, t.reduce(m.value)));
+            let nb = t.neg(b_mod);
+            // SIMD path (tfhe-ntt's vectorized multiply-accumulate): reduce
+            // each y_i into [0, t), then o += y_i * c_i and o += v * (-B).
+            let mut red = vec![0u64; n];
+            let mut cst = vec![0u64; n];
+            let plan = &self.plans[ti];
+            for (i, &c) in punct.iter().enumerate() {
+                let yi = &y.data[i * n..(i + 1) * n];
+                if fm[i].value < 2 * t.value {
+                    let tv = t.value;
+                    red.iter_mut()
+                        .zip(yi)
+                        .for_each(|(r, &x)| *r = if x >= tv { x - tv } else { x });
                 } else {
-                    for (k, o) in o.iter_mut().enumerate() {
-                        let mut acc: u128 = 0;
-                        for (i, &c) in punct.iter().enumerate() {
-                            acc += y.data[i * n + k] as u128 * c as u128;
-                        }
-                        let r = t.reduce_u128(acc);
-                        *o = t.sub(r, t.mul(v[k], b_mod));
-                    }
+                    red.iter_mut().zip(yi).for_each(|(r, &x)| *r = t.reduce(x));
                 }
-            });
-        out
+                cst.fill(c);
+                plan.mul_accumulate(o, &red, &cst);
+            }
+            // v is tiny (at most |from|): add v * (-B) from a table.
+            let table: Vec<u64> = (0..=fm.len() as u64).map(|x| t.mul(x, nb)).collect();
+            o.iter_mut()
+                .zip(&v)
+                .for_each(|(o, &x)| *o = t.add(*o, table[x as usize]));
+        });
     }
 }
 
