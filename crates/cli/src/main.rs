@@ -22,6 +22,10 @@ struct Cli {
 enum Command {
     /// List the named CKKS parameter sets and their security.
     Params(cmd::params::Args),
+    /// What a model costs encrypted: levels, bootstraps, rotations, keys, time.
+    Analyze(cmd::analyze::Args),
+    /// Compile a model to an executable plan.
+    Compile(cmd::compile::Args),
     /// Benchmark the engine (`residue bench ckks --params NAME`).
     Bench(cmd::bench::Args),
     /// A small encrypted computation, checked against plain arithmetic.
@@ -43,6 +47,8 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Params(a) => cmd::params::run(a),
+        Command::Analyze(a) => cmd::analyze::run(a),
+        Command::Compile(a) => cmd::compile::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Demo(a) => cmd::demo::run(a),
     }

@@ -1,0 +1,122 @@
+//! `residue analyze`: what a model will cost encrypted, before anything
+//! runs (the compiler's report).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use compiler::params::ParamSet;
+use compiler::plan::{CompileOptions, Goal};
+use compiler::placement::Strategy;
+
+/// Options shared by `analyze` and `compile`.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// The model (ONNX). Omit when using `--zoo`.
+    pub model: Option<PathBuf>,
+    /// A zoo network instead of a file (`resnet20`, `dirac20`,
+    /// `dirac-shared20`, other depths too), CIFAR-10 shaped, random weights.
+    #[arg(long, conflicts_with = "model")]
+    pub zoo: Option<String>,
+    /// Parameter set name, or `auto` for the one with the least estimated
+    /// time.
+    #[arg(long, default_value = ParamSet::default_name())]
+    pub params: String,
+    /// Bootstrap placement: `optimal` (dynamic program) or `greedy`.
+    #[arg(long, default_value = "optimal")]
+    pub placement: String,
+    /// What placement minimizes: `time` (estimated) or `count` (bootstraps).
+    #[arg(long, default_value = "time")]
+    pub goal: String,
+    /// `residue bench ckks` JSON to calibrate the per-operation costs.
+    #[arg(long)]
+    pub calibrate: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    /// Loads the model graph.
+    pub fn graph(&self) -> Result<nn::Graph> {
+        match (&self.model, &self.zoo) {
+            (Some(p), None) => {
+                nn::onnx::load(p).with_context(|| format!("loading model {}", p.display()))
+            }
+            (None, Some(z)) => {
+                let cfg = nn::zoo::ZooConfig::from_name(z, 3, [32, 32], 10)?;
+                Ok(nn::zoo::build_random(&cfg, 0)?)
+            }
+            _ => bail!("give a model file or --zoo NAME"),
+        }
+    }
+
+    /// Parameter sets (calibrated if asked) and compile options.
+    pub fn options(&self) -> Result<(Vec<ParamSet>, CompileOptions)> {
+        let mut sets = ParamSet::defaults();
+        if let Some(path) = &self.calibrate {
+            let json = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let records = compiler::cost::CostTable::parse_bench(&json)?;
+            for s in &mut sets {
+                s.costs.calibrate(&records, None);
+            }
+        }
+        let strategy = match self.placement.as_str() {
+            "optimal" => Strategy::Optimal,
+            "greedy" => Strategy::Greedy,
+            other => bail!("unknown placement `{other}` (optimal, greedy)"),
+        };
+        let goal = match self.goal.as_str() {
+            "time" => Goal::Time,
+            "count" => Goal::Count,
+            other => bail!("unknown goal `{other}` (time, count)"),
+        };
+        let params = (self.params != "auto").then(|| self.params.clone());
+        Ok((
+            sets,
+            CompileOptions {
+                params,
+                strategy,
+                goal,
+                attribute_skips: true,
+            },
+        ))
+    }
+}
+
+/// Arguments of `residue analyze`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Also write the report as JSON to this file (`-` for stdout only).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Writes `s` to `path`, or stdout for `-`.
+pub fn write_out(path: &Path, s: &str) -> Result<()> {
+    if path == Path::new("-") {
+        println!("{s}");
+        Ok(())
+    } else {
+        std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// Runs `residue analyze`.
+pub fn run(args: Args) -> Result<()> {
+    let graph = args.model.graph()?;
+    let (sets, opts) = args.model.options()?;
+    let t = std::time::Instant::now();
+    let (_plan, report) = compiler::compile(&graph, &sets, &opts)?;
+    let took = t.elapsed();
+    match args.json.as_deref() {
+        Some(p) if p == Path::new("-") => {}
+        _ => {
+            print!("{}", report.to_text());
+            println!("compiled in {:.1} ms", took.as_secs_f64() * 1e3);
+        }
+    }
+    if let Some(p) = &args.json {
+        write_out(p, &serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! `residue compile`: writes the plan the runtime executes (layouts, levels,
+//! bootstrap positions, Galois steps).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::analyze::{ModelArgs, write_out};
+
+/// Arguments of `residue compile`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Where to write the plan (JSON).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Runs `residue compile`.
+pub fn run(args: Args) -> Result<()> {
+    let graph = args.model.graph()?;
+    let (sets, mut opts) = args.model.options()?;
+    opts.attribute_skips = false;
+    let (plan, report) = compiler::compile(&graph, &sets, &opts)?;
+    write_out(&args.out, &plan.to_json())?;
+    eprintln!(
+        "plan for {} at {}: {} bootstraps, {} Galois keys, ~{:.1} s estimated ({})",
+        report.model,
+        report.params,
+        report.bootstraps,
+        report.galois_keys,
+        report.estimated_seconds,
+        report.cost_source
+    );
+    Ok(())
+}
