@@ -192,6 +192,8 @@ pub struct LayerCost {
     pub rotation_steps: BTreeSet<i64>,
     /// Baby-step span chosen for the BSGS split (0 if not a linear map).
     pub bsgs_baby: usize,
+    /// Whether the split is centred (see [`bsgs_split`]).
+    pub bsgs_centred: bool,
 }
 
 /// The distinct diagonal offsets `d` (in `0..slots`) of the linear map
@@ -282,11 +284,88 @@ pub fn linear_map(
         depth: 1,
         rotation_steps: steps,
         bsgs_baby: n1,
+        bsgs_centred: centred,
     })
 }
 
 fn nonzero(s: &BTreeSet<i64>) -> usize {
     s.iter().filter(|&&d| d != 0).count()
+}
+
+/// Splits a diagonal offset `d` into `(baby, giant)` rotation amounts (both
+/// in `0..slots`, `baby + giant = d` mod slots) for baby span `n1`: the
+/// remainder of `d` modulo `n1`, taken in `[-n1/2, n1/2)` if `centred`.
+/// The runtime evaluates `sum_g rot_g(sum_b rot_{-g}(diag_{g+b}) * rot_b(x))`.
+pub fn bsgs_split(d: i64, n1: usize, centred: bool, slots: usize) -> (i64, i64) {
+    let n = n1.max(1) as i64;
+    let s = slots as i64;
+    let b = if centred {
+        (d + n / 2).rem_euclid(n) - n / 2
+    } else {
+        d.rem_euclid(n)
+    };
+    (b.rem_euclid(s), (d - b).rem_euclid(s))
+}
+
+/// One plaintext diagonal of a linear layer: output ciphertext `ct_out`
+/// gets `values * rot(input ciphertext ct_in, offset)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagonal {
+    /// Input ciphertext.
+    pub ct_in: usize,
+    /// Output ciphertext.
+    pub ct_out: usize,
+    /// Rotation amount, in `0..slots`.
+    pub offset: i64,
+    /// One value per slot (zero where the layer has no connection, which
+    /// includes padding).
+    pub values: Vec<f64>,
+}
+
+/// The plaintext diagonals of the linear map given by weighted taps (what
+/// the runtime encodes): output pixel `(Y, X)` of channel `o` reads input
+/// pixel `(Y*stride + dy, X*stride + dx)` of channel `i` with weight `w`;
+/// reads outside the input are zero padding. Repeated taps add up (a
+/// composed pool and convolution).
+pub fn linear_diagonals(
+    lin: &Layout,
+    lout: &Layout,
+    stride: usize,
+    taps: &[(Tap, f64)],
+) -> Vec<Diagonal> {
+    let slots = lin.slots as i64;
+    let mut index: std::collections::HashMap<(usize, usize, i64), usize> =
+        std::collections::HashMap::new();
+    let mut out: Vec<Diagonal> = Vec::new();
+    for &(t, w) in taps {
+        if w == 0.0 {
+            continue;
+        }
+        for yy in 0..lout.height {
+            for xx in 0..lout.width {
+                let iy = (yy * stride) as i64 + t.dy;
+                let ix = (xx * stride) as i64 + t.dx;
+                if iy < 0 || ix < 0 || iy >= lin.height as i64 || ix >= lin.width as i64 {
+                    continue;
+                }
+                let (ci, si) = lin.slot(t.i, iy, ix);
+                let (co, so) = lout.slot(t.o, yy as i64, xx as i64);
+                let d = (si - so).rem_euclid(slots);
+                let k = *index.entry((ci, co, d)).or_insert_with(|| {
+                    out.push(Diagonal {
+                        ct_in: ci,
+                        ct_out: co,
+                        offset: d,
+                        values: vec![0.0; lin.slots],
+                    });
+                    out.len() - 1
+                });
+                out[k].values[so as usize] += w;
+            }
+        }
+    }
+    out.sort_by_key(|d| (d.ct_out, d.ct_in, d.offset));
+    out
 }
 
 /// Baby sets per input ciphertext and giant sets per output ciphertext.
@@ -300,18 +379,12 @@ fn split(
 ) -> (Vec<BTreeSet<i64>>, Vec<BTreeSet<i64>>) {
     let mut babies = vec![BTreeSet::new(); nin];
     let mut giants = vec![BTreeSet::new(); nout];
-    let n = n1 as i64;
-    let s = slots as i64;
     for ci in 0..nin {
         for co in 0..nout {
             for &d in &diag[ci * nout + co] {
-                let b = if centred {
-                    (d + n / 2).rem_euclid(n) - n / 2
-                } else {
-                    d.rem_euclid(n)
-                };
-                babies[ci].insert(b.rem_euclid(s));
-                giants[co].insert((d - b).rem_euclid(s));
+                let (b, g) = bsgs_split(d, n1, centred, slots);
+                babies[ci].insert(b);
+                giants[co].insert(g);
             }
         }
     }
@@ -395,6 +468,7 @@ pub fn global_avg_pool(l: &Layout) -> Result<(Layout, LayerCost), CompileError> 
             depth: 0,
             rotation_steps: steps,
             bsgs_baby: 0,
+            bsgs_centred: false,
         },
     ))
 }
@@ -440,6 +514,7 @@ pub fn poly_act(k: usize, cts: usize) -> LayerCost {
         depth,
         rotation_steps: BTreeSet::new(),
         bsgs_baby: 0,
+        bsgs_centred: false,
     }
 }
 
@@ -453,5 +528,6 @@ pub fn add(cts: usize) -> LayerCost {
         depth: 0,
         rotation_steps: BTreeSet::new(),
         bsgs_baby: 0,
+        bsgs_centred: false,
     }
 }

@@ -110,6 +110,8 @@ pub struct PlanNode {
     pub rotation_steps: Vec<i64>,
     /// Baby-step span of its BSGS split (0 if none).
     pub bsgs_baby: usize,
+    /// Whether the BSGS split is centred ([`crate::layout::bsgs_split`]).
+    pub bsgs_centred: bool,
     /// For additions: the kind of skip.
     pub skip: Option<SkipKind>,
 }
@@ -446,6 +448,7 @@ pub fn compile_lowered(
             counts: l.cost.counts,
             rotation_steps: l.cost.rotation_steps.iter().copied().collect(),
             bsgs_baby: l.cost.bsgs_baby,
+            bsgs_centred: l.cost.bsgs_centred,
             skip: n.skip,
         });
         let before: u64 = n

@@ -5,7 +5,10 @@
 
 use std::collections::HashMap;
 
-use compiler::layout::{Layout, Tap, conv_taps, diagonal_offsets, global_avg_pool, linear_map};
+use compiler::layout::{
+    Layout, Tap, bsgs_split, conv_taps, diagonal_offsets, global_avg_pool, linear_diagonals,
+    linear_map,
+};
 
 struct Conv {
     co: usize,
@@ -61,44 +64,58 @@ fn pack(l: &Layout, x: &[f64]) -> Vec<Vec<f64>> {
     cts
 }
 
-/// The HE evaluation on slot vectors: per output slot and per diagonal,
-/// the plaintext entry is the weight (or 0 for padding / no connection).
+fn rot(v: &[f64], k: i64) -> Vec<f64> {
+    let n = v.len() as i64;
+    (0..n).map(|s| v[(s + k).rem_euclid(n) as usize]).collect()
+}
+
+/// The HE evaluation on slot vectors, exactly as the runtime does it:
+/// plaintext diagonals from [`linear_diagonals`], split baby-step /
+/// giant-step with the layer's span, `sum_g rot_g(sum_b rot_-g(diag) *
+/// rot_b(x))`, every rotation among the layer's Galois steps.
 fn he_conv(c: &Conv, lin: &Layout, lout: &Layout, xs: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let slots = lin.slots as i64;
+    let slots = lin.slots;
     let nout = lout.cts();
     let taps = conv_taps(c.co, c.ci, c.k, c.k, c.pad, c.pad, |_, _, _, _| true);
+    let weighted: Vec<(Tap, f64)> = taps
+        .iter()
+        .map(|t| {
+            let ky = (t.dy + c.pad as i64) as usize;
+            let kx = (t.dx + c.pad as i64) as usize;
+            (*t, c.w[((t.o * c.ci + t.i) * c.k + ky) * c.k + kx])
+        })
+        .collect();
+    let diags = linear_diagonals(lin, lout, c.stride, &weighted);
     let offsets = diagonal_offsets(lin, lout, taps.iter().copied());
-    // Plaintext diagonals: (ci, co, d) -> vector.
-    let mut diags: HashMap<(usize, usize, i64), Vec<f64>> = HashMap::new();
-    for o in 0..c.co {
-        for yy in 0..lout.height {
-            for xx in 0..lout.width {
-                let (co, so) = lout.slot(o, yy as i64, xx as i64);
-                for t in taps.iter().filter(|t| t.o == o) {
-                    let iy = (yy * c.stride) as i64 + t.dy;
-                    let ix = (xx * c.stride) as i64 + t.dx;
-                    if iy < 0 || ix < 0 || iy >= lin.height as i64 || ix >= lin.width as i64 {
-                        continue;
-                    }
-                    let (ci, si) = lin.slot(t.i, iy, ix);
-                    let d = (si - so).rem_euclid(slots);
-                    // Pixel independence: the offset is one of the layer's.
-                    assert!(offsets[ci * nout + co].binary_search(&d).is_ok());
-                    let ky = (t.dy + c.pad as i64) as usize;
-                    let kx = (t.dx + c.pad as i64) as usize;
-                    let e = diags
-                        .entry((ci, co, d))
-                        .or_insert_with(|| vec![0.0; lin.slots]);
-                    e[so as usize] += c.w[((o * c.ci + t.i) * c.k + ky) * c.k + kx];
-                }
-            }
+    let cost = linear_map(lin, lout, taps.iter().copied(), (0.6, 1.0)).unwrap();
+    let signed = |k: i64| compiler::layout::signed_step(k, slots);
+    // inner[(co, giant)] accumulates rot_-g(diag) * rot_b(x).
+    let mut inner: HashMap<(usize, i64), Vec<f64>> = HashMap::new();
+    for d in &diags {
+        // Pixel independence: the offset is one of the layer's.
+        assert!(
+            offsets[d.ct_in * nout + d.ct_out]
+                .binary_search(&d.offset)
+                .is_ok()
+        );
+        let (b, g) = bsgs_split(d.offset, cost.bsgs_baby, cost.bsgs_centred, slots);
+        for k in [b, g] {
+            assert!(k == 0 || cost.rotation_steps.contains(&signed(k)));
+        }
+        let pd = rot(&d.values, -g);
+        let xb = rot(&xs[d.ct_in], b);
+        let acc = inner
+            .entry((d.ct_out, g))
+            .or_insert_with(|| vec![0.0; slots]);
+        for s in 0..slots {
+            acc[s] += pd[s] * xb[s];
         }
     }
-    let mut ys = vec![vec![0.0; lin.slots]; nout];
-    for ((ci, co, d), dv) in &diags {
-        for s in 0..lin.slots {
-            let src = (s as i64 + d).rem_euclid(slots) as usize;
-            ys[*co][s] += dv[s] * xs[*ci][src];
+    let mut ys = vec![vec![0.0; slots]; nout];
+    for ((co, g), v) in &inner {
+        let r = rot(v, *g);
+        for s in 0..slots {
+            ys[*co][s] += r[s];
         }
     }
     ys
@@ -193,4 +210,45 @@ fn global_pool_is_level_free() {
         dy: 0,
         dx: 0,
     };
+}
+
+#[test]
+fn global_pool_then_dense_on_multiplexed_layout() {
+    // 8 channels of 4x4 at gap 2 on an 8x8 grid, 256 slots (4 planes).
+    let lin = Layout::image(2, 8, 8, 256)
+        .unwrap()
+        .strided(8, 4, 4, 2)
+        .unwrap();
+    let x: Vec<f64> = (0..8 * 16).map(pseudo).collect();
+    let mut ct = pack(&lin, &x).remove(0);
+    // Rotate-and-sum.
+    let (pooled, cost) = global_avg_pool(&lin).unwrap();
+    for &k in &cost.rotation_steps {
+        let r = rot(&ct, k);
+        for s in 0..ct.len() {
+            ct[s] += r[s];
+        }
+    }
+    // Dense 8 -> 3 with 1/(H W) folded in.
+    let out = Layout::vector(3, 256);
+    let w: Vec<f64> = (0..24).map(|i| pseudo(i + 100)).collect();
+    let taps: Vec<(Tap, f64)> = (0..3)
+        .flat_map(|o| {
+            let w = &w;
+            (0..8).map(move |i| (Tap { o, i, dy: 0, dx: 0 }, w[o * 8 + i] / 16.0))
+        })
+        .collect();
+    let diags = linear_diagonals(&pooled, &out, 1, &taps);
+    let mut y = vec![0.0; 256];
+    for d in &diags {
+        let r = rot(&ct, d.offset);
+        for s in 0..256 {
+            y[s] += d.values[s] * r[s];
+        }
+    }
+    for o in 0..3 {
+        let mean = |c: usize| x[c * 16..(c + 1) * 16].iter().sum::<f64>() / 16.0;
+        let want: f64 = (0..8).map(|c| w[o * 8 + c] * mean(c)).sum();
+        assert!((y[o] - want).abs() < 1e-9, "logit {o}: {} vs {want}", y[o]);
+    }
 }
