@@ -30,6 +30,55 @@ pub enum Goal {
     Count,
 }
 
+/// Which rotation keys the client generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyMode {
+    /// One Galois key per distinct rotation step: fewest rotations, most
+    /// key memory.
+    #[default]
+    PerStep,
+    /// Keys for `±2^k` only; every rotation runs as its non-adjacent-form
+    /// decomposition (no hoisting). Far less key memory, more rotations
+    /// (estimated from each layer's average decomposition length).
+    PowersOfTwo,
+}
+
+/// Signed powers of two summing to `d` (non-adjacent form, fewest terms).
+pub fn naf(mut d: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut bit = 1i64;
+    while d != 0 {
+        if d & 1 != 0 {
+            let z = 2 - d.rem_euclid(4);
+            out.push(z * bit);
+            d -= z;
+        }
+        d /= 2;
+        bit *= 2;
+    }
+    out
+}
+
+/// Rewrites a lowered net's rotation counts and steps for `mode`.
+pub fn apply_key_mode(low: &mut Lowered, mode: KeyMode) {
+    if mode == KeyMode::PerStep {
+        return;
+    }
+    for l in &mut low.layers {
+        let steps = std::mem::take(&mut l.cost.rotation_steps);
+        if steps.is_empty() {
+            continue;
+        }
+        let total: usize = steps.iter().map(|&s| naf(s).len()).sum();
+        let avg = total as f64 / steps.len() as f64;
+        let c = &mut l.cost.counts;
+        c.rotations = ((c.rotations + c.rotations_hoisted) as f64 * avg).round() as u64;
+        c.rotations_hoisted = 0;
+        l.cost.rotation_steps = steps.iter().flat_map(|&s| naf(s)).collect();
+    }
+}
+
 /// How to compile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompileOptions {
@@ -43,6 +92,8 @@ pub struct CompileOptions {
     /// Attribute bootstraps and time to each skip connection (one extra
     /// placement per addition).
     pub attribute_skips: bool,
+    /// Rotation keys to generate.
+    pub keys: KeyMode,
 }
 
 impl Default for CompileOptions {
@@ -52,6 +103,7 @@ impl Default for CompileOptions {
             strategy: Strategy::Optimal,
             goal: Goal::Time,
             attribute_skips: true,
+            keys: KeyMode::PerStep,
         }
     }
 }
@@ -134,6 +186,8 @@ pub struct CompiledPlan {
     pub strategy: Strategy,
     /// Placement objective.
     pub goal: Goal,
+    /// Which rotation keys `galois_steps` lists.
+    pub keys: KeyMode,
     /// Steps in execution order (step 0 is the input).
     pub nodes: Vec<PlanNode>,
     /// All Galois rotation steps the layers need (bootstrapping keys not
@@ -317,13 +371,15 @@ fn restrict(obj: &Objective, map: &[NodeId]) -> Objective {
     }
 }
 
-fn lower_for(g: &nn::Graph, p: &ParamSet) -> Result<Lowered, CompileError> {
+fn lower_for(g: &nn::Graph, p: &ParamSet, keys: KeyMode) -> Result<Lowered, CompileError> {
     let top = p.l_eff;
     let w = (
         p.costs.at(CkksOp::RotateHoisted, top),
         p.costs.at(CkksOp::Rotate, top),
     );
-    lower(g, p.slots(), w)
+    let mut low = lower(g, p.slots(), w)?;
+    apply_key_mode(&mut low, keys);
+    Ok(low)
 }
 
 /// Compiles a model: returns the plan and its report.
@@ -336,13 +392,13 @@ pub fn compile(
     let chosen: (&ParamSet, Lowered) = match &opts.params {
         Some(name) => {
             let p = ParamSet::find(sets, name)?;
-            (p, lower_for(g, p)?)
+            (p, lower_for(g, p, opts.keys)?)
         }
         None => {
             let mut best: Option<(f64, &ParamSet, Lowered)> = None;
             let mut last_err = None;
             for p in sets {
-                let low = match lower_for(g, p) {
+                let low = match lower_for(g, p, opts.keys) {
                     Ok(l) => l,
                     Err(e) => {
                         last_err = Some(e);
@@ -511,6 +567,7 @@ pub fn compile_lowered(
         },
         strategy: opts.strategy,
         goal: opts.goal,
+        keys: opts.keys,
         nodes,
         galois_steps,
         bootstraps: boots,

@@ -159,3 +159,28 @@ fn unknown_params_are_a_typed_error() {
     let e = compile(&zoo("dirac20"), &sets, &opts).unwrap_err();
     assert!(matches!(e, compiler::CompileError::UnknownParams(..)));
 }
+
+#[test]
+fn power_of_two_keys_trade_rotations_for_memory() {
+    use compiler::plan::{KeyMode, naf};
+    for d in [-33i64, -1, 0, 1, 7, 31, 1000, 32767] {
+        assert_eq!(naf(d).iter().sum::<i64>(), d);
+        assert!(naf(d).iter().all(|p| p.unsigned_abs().is_power_of_two()));
+    }
+    assert_eq!(naf(31).len(), 2);
+    let sets = ParamSet::defaults();
+    let g = zoo("resnet20");
+    let (_, all) = compile(&g, &sets, &CompileOptions::default()).unwrap();
+    let pow2 = CompileOptions {
+        keys: KeyMode::PowersOfTwo,
+        ..CompileOptions::default()
+    };
+    let (plan, p2) = compile(&g, &sets, &pow2).unwrap();
+    assert!(p2.galois_keys < all.galois_keys / 3);
+    assert!(p2.rotations > all.rotations);
+    assert!(
+        plan.galois_steps
+            .iter()
+            .all(|s| s.unsigned_abs().is_power_of_two())
+    );
+}

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use compiler::params::ParamSet;
-use compiler::plan::{CompileOptions, Goal};
 use compiler::placement::Strategy;
+use compiler::plan::{CompileOptions, Goal, KeyMode};
 
 /// Options shared by `analyze` and `compile`.
 #[derive(clap::Args)]
@@ -27,6 +27,10 @@ pub struct ModelArgs {
     /// What placement minimizes: `time` (estimated) or `count` (bootstraps).
     #[arg(long, default_value = "time")]
     pub goal: String,
+    /// Rotation keys: `per-step` (one per rotation step used) or `pow2`
+    /// (only ±2^k; fewer keys, more rotations).
+    #[arg(long, default_value = "per-step")]
+    pub keys: String,
     /// `residue bench ckks` JSON to calibrate the per-operation costs.
     #[arg(long)]
     pub calibrate: Option<PathBuf>,
@@ -68,6 +72,11 @@ impl ModelArgs {
             "count" => Goal::Count,
             other => bail!("unknown goal `{other}` (time, count)"),
         };
+        let keys = match self.keys.as_str() {
+            "per-step" => KeyMode::PerStep,
+            "pow2" => KeyMode::PowersOfTwo,
+            other => bail!("unknown key mode `{other}` (per-step, pow2)"),
+        };
         let params = (self.params != "auto").then(|| self.params.clone());
         Ok((
             sets,
@@ -76,6 +85,7 @@ impl ModelArgs {
                 strategy,
                 goal,
                 attribute_skips: true,
+                keys,
             },
         ))
     }
