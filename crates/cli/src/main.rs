@@ -30,6 +30,10 @@ enum Command {
     Bench(cmd::bench::Args),
     /// A small encrypted computation, checked against plain arithmetic.
     Demo(cmd::demo::Args),
+    /// Plaintext test accuracy of an ONNX model (reference executor).
+    Eval(cmd::eval::Args),
+    /// Classify one input (PNG or .npy) with an ONNX model.
+    Predict(cmd::predict::Args),
 }
 
 fn main() {
@@ -51,5 +55,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compile(a) => cmd::compile::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
+        Command::Predict(a) => cmd::predict::run(a),
     }
 }

@@ -4,4 +4,6 @@ pub mod analyze;
 pub mod bench;
 pub mod compile;
 pub mod demo;
+pub mod eval;
 pub mod params;
+pub mod predict;

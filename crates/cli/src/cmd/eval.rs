@@ -1,0 +1,113 @@
+//! `residue eval`: plaintext test accuracy of an ONNX model with the
+//! reference executor.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use nn::data::{DatasetKind, ImageSet};
+
+/// Arguments of `residue eval`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The model (ONNX).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Dataset name (`fashion-mnist`, `mnist`, `cifar10`) and, optionally,
+    /// its directory (Fashion-MNIST defaults to the Debian package's).
+    #[arg(long, num_args = 1..=2, value_names = ["NAME", "DIR"], required = true)]
+    pub data: Vec<String>,
+    /// Evaluate only the first N test images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Print JSON (`accuracy`, `correct`, `total`, ...) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Loads the test split of a dataset.
+pub fn load_test_set(kind: DatasetKind, dir: &Path) -> Result<ImageSet> {
+    let set = match kind {
+        DatasetKind::FashionMnist | DatasetKind::Mnist => nn::data::load_idx_split(dir, "t10k")?,
+        DatasetKind::Cifar10 => {
+            let p = dir.join("test_batch.bin");
+            let limit = (nn::data::MAX_CIFAR_RECORDS * nn::data::CIFAR10_RECORD) as u64;
+            let bytes = nn::data::read_maybe_gzip(&p, limit)?;
+            nn::data::parse_cifar10(&bytes, &p.display().to_string())?
+        }
+    };
+    Ok(set)
+}
+
+/// Parses `--data NAME [DIR]`.
+pub fn dataset_arg(data: &[String]) -> Result<(DatasetKind, PathBuf)> {
+    let name = data.first().map(String::as_str).unwrap_or_default();
+    let kind = DatasetKind::parse(name)
+        .with_context(|| format!("unknown dataset `{name}` (fashion-mnist, mnist, cifar10)"))?;
+    let dir = match data.get(1) {
+        Some(d) => PathBuf::from(d),
+        None => match kind.default_dir() {
+            Some(d) => d.to_path_buf(),
+            None => bail!("dataset `{name}` needs a directory: --data {name} DIR"),
+        },
+    };
+    Ok((kind, dir))
+}
+
+/// Runs `residue eval`.
+pub fn run(args: Args) -> Result<()> {
+    let (kind, dir) = dataset_arg(&args.data)?;
+    let graph = nn::onnx::load(&args.model)
+        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let mut set = load_test_set(kind, &dir)
+        .with_context(|| format!("loading {} test set from {}", kind.name(), dir.display()))?;
+    if let Some(n) = args.limit {
+        set = set.take(n);
+    }
+    let shape = vec![set.channels, set.height, set.width];
+    if shape != graph.input_shape {
+        bail!(
+            "model expects input {:?}, {} images are {:?}",
+            graph.input_shape,
+            kind.name(),
+            shape
+        );
+    }
+    let inputs: Vec<nn::Tensor> = (0..set.len())
+        .map(|i| nn::Tensor {
+            shape: shape.clone(),
+            data: set.image(i).iter().map(|&p| f64::from(p) / 255.0).collect(),
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let outputs = nn::exec::run_batch(&graph, &inputs)?;
+    let correct = outputs
+        .iter()
+        .zip(&set.labels)
+        .filter(|(o, l)| nn::exec::argmax(&o.data) == usize::from(**l))
+        .count();
+    let total = set.len();
+    let accuracy = if total == 0 {
+        0.0
+    } else {
+        correct as f64 / total as f64
+    };
+    if args.json {
+        let v = serde_json::json!({
+            "model": args.model.display().to_string(),
+            "dataset": kind.name(),
+            "accuracy": accuracy,
+            "correct": correct,
+            "total": total,
+            "seconds": start.elapsed().as_secs_f64(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "{}: {correct}/{total} correct, accuracy {:.2}% on the {} test set",
+            args.model.display(),
+            100.0 * accuracy,
+            kind.name()
+        );
+    }
+    Ok(())
+}
