@@ -168,20 +168,24 @@ impl CostTable {
     }
 
     /// Rescales the table to measured numbers: for every op with a record
-    /// (the first matching `threads`, or any if `threads` is `None`), the
+    /// (with `threads` threads, or the most threads recorded if `None`), the
     /// whole level curve is multiplied so that it passes through the
-    /// measurement (at its `level`, default the top level). The level shape
-    /// of the estimate is kept.
+    /// measurement (at its `level`, default the table's top level, which is
+    /// where `residue bench ckks` measures). The level shape of the estimate
+    /// is kept. Returns how many ops were calibrated.
     pub fn calibrate(&mut self, records: &[BenchRecord], threads: Option<u32>) -> usize {
         let mut used = 0;
         for op in CkksOp::ALL {
-            let rec = records.iter().find(|r| {
-                CkksOp::from_name(&r.op) == Some(op) && threads.is_none_or(|t| r.threads == t)
-            });
+            let rec = records
+                .iter()
+                .filter(|r| {
+                    CkksOp::from_name(&r.op) == Some(op)
+                        && threads.is_none_or(|t| r.threads == t)
+                        && r.median_ms.is_finite()
+                        && r.median_ms >= 0.0
+                })
+                .max_by_key(|r| r.threads);
             let Some(rec) = rec else { continue };
-            if !(rec.median_ms.is_finite() && rec.median_ms >= 0.0) {
-                continue;
-            }
             let level = rec.level.unwrap_or(self.max_level).min(self.max_level);
             let cur = self.at(op, level);
             let target = rec.median_ms / 1000.0;
@@ -196,7 +200,14 @@ impl CostTable {
             }
         }
         if used > 0 {
-            self.source = "calibrated".into();
+            self.source = if used == CkksOp::ALL.len() {
+                "calibrated".into()
+            } else {
+                format!(
+                    "calibrated ({used} of {} ops; others estimated)",
+                    CkksOp::ALL.len()
+                )
+            };
         }
         used
     }

@@ -37,7 +37,8 @@ pub struct ParamSet {
     pub bootstrap_rotation_keys: u32,
     /// Whether the set exists in the CKKS crate (else hypothetical).
     pub in_ckks: bool,
-    /// Per-operation costs.
+    /// Per-operation costs, by level over the whole Q chain (computation
+    /// runs at levels `0..=l_eff`; `residue bench ckks` measures at the top).
     pub costs: CostTable,
 }
 
@@ -94,7 +95,7 @@ impl ParamSet {
             log_qp,
             bootstrap_rotation_keys: 48,
             in_ckks: l_eff == 9,
-            costs: CostTable::estimate(16, l_eff, p_primes, boot_seconds),
+            costs: CostTable::estimate(16, q_primes - 1, p_primes, boot_seconds),
         }
     }
 
