@@ -17,6 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let g = nn::zoo::build_random(&cfg, 1)?;
     nn::onnx::save(&g, &a[3])?;
     std::fs::write(format!("{}.json", a[3]), g.to_json())?;
-    println!("{}: {} nodes, {} parameters", a[3], g.nodes.len(), g.num_params());
+    println!(
+        "{}: {} nodes, {} parameters",
+        a[3],
+        g.nodes.len(),
+        g.num_params()
+    );
     Ok(())
 }

@@ -152,3 +152,142 @@ fn imports_reject_bad_files_without_panicking() {
     assert!(matches!(e, OnnxError::Unsupported { .. }), "{e}");
     assert!(e.to_string().contains("GlobalMaxPool"), "{e}");
 }
+
+/// A hand-built graph with the operators the zoo does not use: average
+/// pooling (both divisor rules, asymmetric padding), reshape, a batch norm
+/// after a dense layer, a cubic activation and a conv with a bias.
+fn odd_graph() -> Graph {
+    use nn::Node;
+    use nn::graph::{AvgPool, BatchNorm, Conv2d, Dense, Pads, PolyAct};
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut r = |shape: Vec<usize>, lo: f64, hi: f64| {
+        let n = shape.iter().product();
+        Tensor::new(shape, (0..n).map(|_| rng.gen_range(lo..hi)).collect()).unwrap()
+    };
+    let mut g = Graph::new("odd", "x", vec![2, 9, 9]);
+    let conv = Op::Conv2d(Conv2d {
+        weight: r(vec![4, 2, 3, 3], -0.5, 0.5),
+        bias: Some(r(vec![4], -0.1, 0.1)),
+        stride: [2, 1],
+        pads: Pads::from_onnx([1, 0, 1, 2]),
+    });
+    g.push(Node::new("conv", conv, vec!["x".into()], "a"));
+    let act = Op::PolyAct(PolyAct {
+        coeffs: vec![0.1, 0.9, -0.05, 0.02],
+        range: [-2.0, 2.0],
+    });
+    g.push(Node::new("act", act, vec!["a".into()], "b"));
+    let pool = Op::AvgPool(AvgPool {
+        kernel: [3, 3],
+        stride: [2, 2],
+        pads: Pads::uniform(1),
+        count_include_pad: false,
+    });
+    g.push(Node::new("pool1", pool, vec!["b".into()], "c"));
+    let pool = Op::AvgPool(AvgPool {
+        kernel: [2, 2],
+        stride: [1, 1],
+        pads: Pads::from_onnx([0, 1, 1, 0]),
+        count_include_pad: true,
+    });
+    g.push(Node::new("pool2", pool, vec!["c".into()], "d"));
+    g.push(Node::new("add", Op::Add, vec!["d".into(), "d".into()], "e"));
+    let s = g.infer_shapes().unwrap()["e"].clone();
+    let n: usize = s.iter().product();
+    g.push(Node::new(
+        "reshape",
+        Op::Reshape {
+            shape: vec![s[0], s[1] * s[2]],
+        },
+        vec!["e".into()],
+        "f",
+    ));
+    g.push(Node::new("flat", Op::Flatten, vec!["f".into()], "h"));
+    let fc = Op::Dense(Dense {
+        weight: r(vec![6, n], -0.3, 0.3),
+        bias: None,
+    });
+    g.push(Node::new("fc", fc, vec!["h".into()], "i"));
+    let bn = Op::BatchNorm(BatchNorm {
+        gamma: r(vec![6], 0.5, 1.5),
+        beta: r(vec![6], -0.5, 0.5),
+        mean: r(vec![6], -0.2, 0.2),
+        var: r(vec![6], 0.5, 1.5),
+        eps: 1e-3,
+    });
+    g.push(Node::new("bn", bn, vec!["i".into()], "y"));
+    g.output = "y".into();
+    g.infer_shapes().unwrap();
+    g
+}
+
+#[test]
+fn odd_operators_round_trip_and_match_tract() {
+    let g = odd_graph();
+    for style in [ExportStyle::TorchScript, ExportStyle::Dynamo] {
+        let bytes = export_with(
+            &g,
+            ExportOptions {
+                style,
+                poly: PolyStyle::Horner,
+            },
+        )
+        .unwrap();
+        let h = import(&bytes).unwrap();
+        let x = input(&g, 3);
+        let a = run(&g, &x).unwrap();
+        let b = run(&h, &x).unwrap();
+        assert_close(&a.data, &b.data, 1e-5, &format!("{style:?} round trip"));
+        assert_close(
+            &b.data,
+            &tract_run(&bytes, &x),
+            1e-5,
+            &format!("{style:?} tract"),
+        );
+        assert_eq!(h.activations()[0].1.range, [-2.0, 2.0]);
+    }
+}
+
+#[test]
+fn scalars_as_constant_nodes_and_foreign_names() {
+    // Older exporters write scalars as `Constant` nodes, and foreign models
+    // carry no Residue metadata: names come from onnx-ir and ranges from
+    // the import options.
+    let g = small(Arch::ResNet, 1, 8);
+    let bytes = export(&g).unwrap();
+    let mut proto = <onnx_ir::ModelProto as onnx_ir::Message>::parse_from_bytes(&bytes).unwrap();
+    proto.metadata_props.clear();
+    let graph = proto.graph.mut_or_insert_default();
+    let (scalars, keep): (Vec<_>, Vec<_>) =
+        graph.initializer.drain(..).partition(|t| t.dims.is_empty());
+    graph.initializer = keep;
+    let mut consts = Vec::new();
+    for t in scalars {
+        let mut n = onnx_ir::NodeProto::new();
+        n.op_type = "Constant".into();
+        n.name = format!("const_{}", t.name);
+        n.output = vec![t.name.clone()];
+        let mut a = onnx_ir::AttributeProto::new();
+        a.name = "value".into();
+        a.type_ = onnx_ir::AttributeType::TENSOR.into();
+        *a.t.mut_or_insert_default() = t;
+        n.attribute.push(a);
+        consts.push(n);
+    }
+    consts.append(&mut graph.node);
+    graph.node = consts;
+    let bytes = onnx_ir::Message::write_to_bytes(&proto).unwrap();
+    let opts = nn::onnx::ImportOptions {
+        default_range: [-5.0, 5.0],
+    };
+    let h = nn::onnx::import_with(&bytes, &opts).unwrap();
+    assert_eq!(h.activations().len(), g.activations().len());
+    assert!(h.activations().iter().all(|(_, p)| p.range == [-5.0, 5.0]));
+    let x = input(&g, 8);
+    assert_close(
+        &run(&g, &x).unwrap().data,
+        &run(&h, &x).unwrap().data,
+        1e-5,
+        "constant nodes",
+    );
+}

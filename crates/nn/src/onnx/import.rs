@@ -769,9 +769,12 @@ impl<'a> Importer<'a> {
                         }
                     }
                     _ => {
+                        let both_plain = matches!((&a, &b), (Sym::Real(_), Sym::Real(_)));
                         let (sa, ca) = self.as_poly(node, op, a.clone())?;
                         let (sb, cb) = self.as_poly(node, op, b.clone())?;
-                        if sa == sb {
+                        // `x + p(x)` is one polynomial; `x + x` stays an add
+                        // (a structural node, e.g. a skip from a value to itself).
+                        if sa == sb && !(both_plain && sign > 0.0) {
                             Sym::Poly {
                                 src: sa,
                                 coeffs: poly_add(&ca, &cb, sign),
