@@ -428,29 +428,59 @@ pub fn pool_taps(c: usize, kh: usize, kw: usize, pad_top: usize, pad_left: usize
     conv_taps(c, c, kh, kw, pad_top, pad_left, |o, i, _, _| o == i)
 }
 
+/// One step of a rotate-and-sum schedule (see [`sum_schedule`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SumStep {
+    /// `T <- T + rot(T, m * stride)`: the window doubles from `m` to `2m`.
+    Double(usize),
+    /// `T <- x + rot(T, stride)`: the window grows by one (`x` the input).
+    AddOne,
+}
+
+/// How to compute `T = sum_{j < n} rot(x, j * stride)` with
+/// `floor(log2 n) + popcount(n) - 1` rotations: read the bits of `n` from
+/// the top, doubling the window for every bit and adding one element for
+/// every set bit. Works for any `n`, not only powers of two.
+pub fn sum_schedule(n: usize) -> Vec<SumStep> {
+    let mut out = Vec::new();
+    if n <= 1 {
+        return out;
+    }
+    let top = usize::BITS - 1 - n.leading_zeros();
+    let mut m = 1usize;
+    for bit in (0..top).rev() {
+        out.push(SumStep::Double(m));
+        m *= 2;
+        if n >> bit & 1 == 1 {
+            out.push(SumStep::AddOne);
+            m += 1;
+        }
+    }
+    debug_assert_eq!(m, n);
+    out
+}
+
+/// Rotation steps of a [`sum_schedule`] with the given stride.
+pub fn sum_schedule_steps(n: usize, stride: i64, slots: usize) -> Vec<i64> {
+    sum_schedule(n)
+        .iter()
+        .map(|s| match s {
+            SumStep::Double(m) => signed_step(*m as i64 * stride, slots),
+            SumStep::AddOne => signed_step(stride, slots),
+        })
+        .collect()
+}
+
 /// Rotate-and-sum global average pool over `l` (level-free: the `1/(H*W)`
-/// factor goes into the next linear layer). Leaves channel `c` at
-/// `slot(c, 0, 0)` of the returned layout.
+/// factor goes into the next linear layer): a [`sum_schedule`] over the
+/// rows (stride `gap * base_w`), then over the columns (stride `gap`).
+/// Leaves channel `c` at `slot(c, 0, 0)` of the returned layout.
 pub fn global_avg_pool(l: &Layout) -> Result<(Layout, LayerCost), CompileError> {
-    if !(l.height.is_power_of_two() && l.width.is_power_of_two()) {
-        return Err(CompileError::Unsupported(format!(
-            "global average pool over {}x{} (powers of two only)",
-            l.height, l.width
-        )));
-    }
-    let mut steps = BTreeSet::new();
     let g = l.gap as i64;
-    let mut k = 1i64;
-    while k < l.height as i64 {
-        steps.insert(signed_step(k * g * l.base_w as i64, l.slots));
-        k *= 2;
-    }
-    k = 1;
-    while k < l.width as i64 {
-        steps.insert(signed_step(k * g, l.slots));
-        k *= 2;
-    }
-    let per_ct = steps.len() as u64;
+    let rows = sum_schedule_steps(l.height, g * l.base_w as i64, l.slots);
+    let cols = sum_schedule_steps(l.width, g, l.slots);
+    let per_ct = (rows.len() + cols.len()) as u64;
+    let steps: BTreeSet<i64> = rows.into_iter().chain(cols).collect();
     let cts = l.cts() as u64;
     let out = Layout {
         height: 1,

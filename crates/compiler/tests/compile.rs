@@ -191,3 +191,16 @@ fn power_of_two_keys_trade_rotations_for_memory() {
             .all(|s| s.unsigned_abs().is_power_of_two())
     );
 }
+
+#[test]
+fn mnist_shaped_nets_compile() {
+    // 28x28 grids: 41 planes per ciphertext, 7x7 final maps.
+    let sets = ParamSet::defaults();
+    for arch in [nn::zoo::Arch::ResNet, nn::zoo::Arch::Dirac] {
+        let cfg = ZooConfig::mnist(arch, 8);
+        let g = build_random(&cfg, 1).unwrap();
+        let (plan, report) = compile(&g, &sets, &CompileOptions::default()).unwrap();
+        assert!(report.bootstraps > 0);
+        assert!(plan.nodes.iter().all(|n| n.level_in >= n.depth));
+    }
+}

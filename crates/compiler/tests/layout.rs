@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use compiler::layout::{
-    Layout, Tap, bsgs_split, conv_taps, diagonal_offsets, global_avg_pool, linear_diagonals,
-    linear_map,
+    Layout, SumStep, Tap, bsgs_split, conv_taps, diagonal_offsets, global_avg_pool,
+    linear_diagonals, linear_map, sum_schedule,
 };
 
 struct Conv {
@@ -212,43 +212,85 @@ fn global_pool_is_level_free() {
     };
 }
 
-#[test]
-fn global_pool_then_dense_on_multiplexed_layout() {
-    // 8 channels of 4x4 at gap 2 on an 8x8 grid, 256 slots (4 planes).
-    let lin = Layout::image(2, 8, 8, 256)
-        .unwrap()
-        .strided(8, 4, 4, 2)
-        .unwrap();
-    let x: Vec<f64> = (0..8 * 16).map(pseudo).collect();
-    let mut ct = pack(&lin, &x).remove(0);
-    // Rotate-and-sum.
+fn pool_then_dense(lin: Layout) {
+    let (c, hw) = (lin.channels, lin.height * lin.width);
+    let slots = lin.slots;
+    let x: Vec<f64> = (0..c * hw).map(pseudo).collect();
+    let x0 = pack(&lin, &x).remove(0);
+    // Rotate-and-sum, following the schedule exactly.
     let (pooled, cost) = global_avg_pool(&lin).unwrap();
-    for &k in &cost.rotation_steps {
-        let r = rot(&ct, k);
-        for s in 0..ct.len() {
-            ct[s] += r[s];
+    let mut ct = x0.clone();
+    let run = |ct: &mut Vec<f64>, n: usize, stride: i64| {
+        let x = ct.clone();
+        for s in sum_schedule(n) {
+            match s {
+                SumStep::Double(m) => {
+                    let r = rot(ct, m as i64 * stride);
+                    ct.iter_mut().zip(&r).for_each(|(a, b)| *a += b);
+                }
+                SumStep::AddOne => {
+                    let r = rot(ct, stride);
+                    *ct = x.iter().zip(&r).map(|(a, b)| a + b).collect();
+                }
+            }
         }
-    }
-    // Dense 8 -> 3 with 1/(H W) folded in.
-    let out = Layout::vector(3, 256);
-    let w: Vec<f64> = (0..24).map(|i| pseudo(i + 100)).collect();
+    };
+    run(&mut ct, lin.height, (lin.gap * lin.base_w) as i64);
+    run(&mut ct, lin.width, lin.gap as i64);
+    let nrot = sum_schedule(lin.height).len() + sum_schedule(lin.width).len();
+    assert_eq!(cost.counts.rotations as usize, nrot);
+    // Dense c -> 3 with 1/(H W) folded in.
+    let out = Layout::vector(3, slots);
+    let w: Vec<f64> = (0..3 * c).map(|i| pseudo(i + 100)).collect();
     let taps: Vec<(Tap, f64)> = (0..3)
         .flat_map(|o| {
             let w = &w;
-            (0..8).map(move |i| (Tap { o, i, dy: 0, dx: 0 }, w[o * 8 + i] / 16.0))
+            (0..c).map(move |i| (Tap { o, i, dy: 0, dx: 0 }, w[o * c + i] / hw as f64))
         })
         .collect();
     let diags = linear_diagonals(&pooled, &out, 1, &taps);
-    let mut y = vec![0.0; 256];
+    let mut y = vec![0.0; slots];
     for d in &diags {
         let r = rot(&ct, d.offset);
-        for s in 0..256 {
+        for s in 0..slots {
             y[s] += d.values[s] * r[s];
         }
     }
     for o in 0..3 {
-        let mean = |c: usize| x[c * 16..(c + 1) * 16].iter().sum::<f64>() / 16.0;
-        let want: f64 = (0..8).map(|c| w[o * 8 + c] * mean(c)).sum();
+        let mean = |ch: usize| x[ch * hw..(ch + 1) * hw].iter().sum::<f64>() / hw as f64;
+        let want: f64 = (0..c).map(|ch| w[o * c + ch] * mean(ch)).sum();
         assert!((y[o] - want).abs() < 1e-9, "logit {o}: {} vs {want}", y[o]);
+    }
+}
+
+#[test]
+fn global_pool_then_dense_on_multiplexed_layout() {
+    // 8 channels of 4x4 at gap 2 on an 8x8 grid, 256 slots (4 planes).
+    pool_then_dense(
+        Layout::image(2, 8, 8, 256)
+            .unwrap()
+            .strided(8, 4, 4, 2)
+            .unwrap(),
+    );
+    // MNIST-like: 7x7 at gap 4 on a 28x28 grid (not powers of two), all
+    // planes full.
+    pool_then_dense(
+        Layout::image(1, 28, 28, 2048)
+            .unwrap()
+            .strided(32, 7, 7, 4)
+            .unwrap(),
+    );
+}
+
+#[test]
+fn sum_schedule_counts() {
+    for n in 1..40usize {
+        let s = sum_schedule(n);
+        let expect = if n == 1 {
+            0
+        } else {
+            (usize::BITS - 1 - n.leading_zeros()) as usize + n.count_ones() as usize - 1
+        };
+        assert_eq!(s.len(), expect, "n = {n}");
     }
 }
