@@ -50,12 +50,17 @@ pub struct BootstrapConfig {
     pub cheb_degree: usize,
     /// Hamming weight of the ephemeral sparse secret.
     pub h: usize,
+    /// log2(q_0 / scaled message): before ModRaise the level-0 ciphertext is
+    /// multiplied by an integer so that its scale is q_0 / 2^this. Smaller
+    /// values make EvalMod's absolute error smaller relative to the message;
+    /// larger ones keep sin(2 pi x) closer to 2 pi x.
+    pub log_message_ratio: u32,
 }
 
 impl BootstrapConfig {
     /// Levels consumed by EvalMod.
     pub fn evalmod_levels(&self) -> usize {
-        crate::polyeval_shim::chebyshev_depth(self.cheb_degree) + self.double_angle as usize
+        crate::polyeval::depth(self.cheb_degree) + self.double_angle as usize
     }
 
     /// Total levels consumed by one bootstrap.
@@ -73,6 +78,7 @@ pub fn config_for(params: &Params) -> Option<BootstrapConfig> {
         double_angle: 3,
         cheb_degree: 31,
         h: 32,
+        log_message_ratio: 8,
     };
     match params.name() {
         "n16-boot" | "n16-boot-l13" => Some(base),
@@ -184,7 +190,7 @@ pub struct Bootstrapper {
     sigma: f64,
     c2s: Vec<EncodedTransform>,
     s2c: Vec<LinearTransform>,
-    cheb: crate::polyeval_shim::Chebyshev,
+    cheb: crate::polyeval::Chebyshev,
 }
 
 impl Bootstrapper {
@@ -209,12 +215,12 @@ impl Bootstrapper {
             .collect::<Result<Vec<_>>>()?;
         let r = cfg.double_angle;
         let k = cfg.k;
-        let cheb = crate::polyeval_shim::Chebyshev::interpolate(
+        let cheb = crate::polyeval::Chebyshev::interpolate(
             move |y: f64| (2.0 * std::f64::consts::PI * (k * y - 0.25) / 2f64.powi(r as i32)).cos(),
             -1.0,
             1.0,
             cfg.cheb_degree,
-        );
+        )?;
         Ok(Self {
             params,
             cfg,
@@ -303,7 +309,12 @@ impl Bootstrapper {
 
     /// EvalMod: sin(2 pi K y) for y = t / (q_0 K), i.e. 2 pi (t / q_0 mod 1) for small remainders.
     pub fn eval_mod(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
-        let mut c = crate::polyeval_shim::eval_chebyshev(eval, ct, &self.cheb, ct.scale)?;
+        let opts = crate::polyeval::PolyEvalOptions {
+            input_normalized: true,
+            output_scale: Some(ct.scale),
+            ..Default::default()
+        };
+        let mut c = eval.eval_chebyshev(ct, &self.cheb, &opts)?;
         for _ in 0..self.cfg.double_angle {
             let sq = eval.rescale(&eval.square(&c)?)?;
             c = eval.add_const(&eval.mul_int(&sq, 2), -1.0)?;
@@ -324,17 +335,38 @@ impl Bootstrapper {
         let enc = Encoder::new(self.params.clone());
         let factor = self.params.q[0] as f64 / (2.0 * std::f64::consts::PI * delta_in);
         let mut x = w;
-        let last = self.s2c.len() - 1;
+        // Spread the scale change evenly over the transforms, so that no
+        // diagonal is encoded at a tiny plaintext scale (precision).
+        let steps = self.s2c.len();
+        let ratio = (out_scale / x.scale).powf(1.0 / steps as f64);
         for (i, t) in self.s2c.iter().enumerate() {
             let mut t = t.clone();
             if i == 0 {
                 t.scale(Complex64::new(factor, 0.0));
             }
-            let out = if i == last { out_scale } else { x.scale };
+            let out = if i + 1 == steps {
+                out_scale
+            } else {
+                x.scale * ratio
+            };
             let e = t.encode(&enc, x.level, x.scale, out)?;
             x = e.apply(eval, &x)?;
         }
         Ok(x)
+    }
+
+    /// Multiplies a ciphertext by an integer (no level used) so that its scale
+    /// is about q_0 / 2^log_message_ratio, drops it to level 0.
+    pub fn prescale(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        let ct = eval.drop_level(ct, 0)?;
+        let target = self.params.q[0] as f64 / 2f64.powi(self.cfg.log_message_ratio as i32);
+        let k = (target / ct.scale).floor();
+        if k < 2.0 {
+            return Ok(ct);
+        }
+        let mut out = eval.mul_int(&ct, k as i64);
+        out.scale = ct.scale * k;
+        Ok(out)
     }
 
     /// Refreshes a ciphertext: returns it at `levels_after()` levels and the
@@ -347,7 +379,8 @@ impl Bootstrapper {
                 ct.slots
             )));
         }
-        let raised = self.raise(eval, ct)?;
+        let ct = self.prescale(eval, ct)?;
+        let raised = self.raise(eval, &ct)?;
         let (re, im) = self.coeffs_to_slots(eval, &raised)?;
         let re = self.eval_mod(eval, &re)?;
         let im = self.eval_mod(eval, &im)?;

@@ -18,7 +18,6 @@ pub mod linear;
 pub mod modarith;
 pub mod params;
 pub mod polyeval;
-mod polyeval_shim;
 pub mod ring;
 pub mod sampling;
 pub mod serialize;

@@ -77,3 +77,25 @@ fn coeffs_to_slots_then_back_is_identity() {
     let bits = precision_bits(&b.decrypt(&out), &z);
     assert!(bits > 20.0, "{bits} bits");
 }
+
+/// A full bootstrap restores levels and keeps the message.
+#[test]
+fn bootstrap_restores_levels_and_precision() {
+    let b = boot();
+    let p = &b.params;
+    let n = p.max_slots();
+    let z = values(n, 7);
+    let ct = b.encrypt(&z, 0, p.default_scale());
+    let out = b.boot.bootstrap(&b.eval, &ct).unwrap();
+    assert_eq!(out.level, b.boot.levels_after());
+    assert!(out.level >= 2);
+    assert_eq!(out.scale, p.default_scale());
+    let got = b.decrypt(&out);
+    let bits = precision_bits(&got, &z);
+    eprintln!("bootstrap precision: {bits:.1} bits (min over slots)");
+    assert!(bits > 19.0, "{bits} bits");
+    // the refreshed ciphertext computes: square it
+    let sq = b.eval.rescale(&b.eval.square(&out).unwrap()).unwrap();
+    let want: Vec<_> = z.iter().map(|x| x * x).collect();
+    assert!(precision_bits(&b.decrypt(&sq), &want) > 18.0);
+}

@@ -1,0 +1,66 @@
+use ckks::bootstrap::{self, Bootstrapper};
+use ckks::*;
+use std::sync::Arc;
+fn main() {
+    let params = Params::named("insecure-boot-n12").unwrap();
+    let cfg = bootstrap::config_for(&params).unwrap();
+    let mut kg = KeyGenerator::with_seed(params.clone(), [3u8; 32]);
+    let sk = kg.secret_key();
+    let keys = kg.bootstrap_keys(&sk, &cfg, &[]);
+    let boot = Bootstrapper::new(params.clone(), cfg.clone(), keys.boot).unwrap();
+    let eval = Evaluator::new(params.clone(), Arc::new(keys.eval));
+    let enc = Encoder::new(params.clone());
+    let n = params.max_slots();
+    let z: Vec<Complex64> = (0..n)
+        .map(|i| Complex64::new((i as f64 * 0.1).sin() * 0.5, (i as f64 * 0.37).cos() * 0.5))
+        .collect();
+    let pt = enc.encode(&z, 0, params.default_scale(), n).unwrap();
+    let ct = Encryptor::new(params.clone()).encrypt_sk(&sk, &pt).unwrap();
+    let dec = Decryptor::new(&sk);
+    let show = |label: &str, c: &Ciphertext| {
+        let v = enc.decode(&dec.decrypt(c).unwrap());
+        let mx = v
+            .iter()
+            .map(|x| x.re.abs().max(x.im.abs()))
+            .fold(0.0, f64::max);
+        println!(
+            "{label}: level {} scale 2^{:.2} max|.| {mx:.4} first {:.6}",
+            c.level,
+            c.scale.log2(),
+            v[0]
+        );
+        v
+    };
+    show("input", &ct);
+    let ctp = boot.prescale(&eval, &ct).unwrap();
+    let raised = boot.raise(&eval, &ctp).unwrap();
+    let (re, im) = boot.coeffs_to_slots(&eval, &raised).unwrap();
+    let vre = show("c2s re", &re);
+    // fractional parts check: y*K should be near integers + small
+    let k = cfg.k;
+    let frac: f64 = vre
+        .iter()
+        .map(|y| {
+            let t = y.re * k;
+            (t - t.round()).abs()
+        })
+        .fold(0.0, f64::max);
+    let imag: f64 = vre.iter().map(|y| y.im.abs()).fold(0.0, f64::max);
+    println!("  max |frac(K y)| = {frac:e}, max |imag| = {imag:e}");
+    let em = boot.eval_mod(&eval, &re).unwrap();
+    let vem = show("evalmod re", &em);
+    let err: f64 = vre
+        .iter()
+        .zip(&vem)
+        .map(|(y, s)| (s.re - (2.0 * std::f64::consts::PI * k * y.re).sin()).abs())
+        .fold(0.0, f64::max);
+    println!("  max |evalmod - sin(2 pi K y)| = {err:e}");
+    let out = boot.bootstrap(&eval, &ct).unwrap();
+    let v = show("out", &out);
+    let e: f64 = v
+        .iter()
+        .zip(&z)
+        .map(|(a, b)| (a - b).norm())
+        .fold(0.0, f64::max);
+    println!("final max err {e:e} = 2^{:.1}", e.log2());
+}
