@@ -291,3 +291,66 @@ fn scalars_as_constant_nodes_and_foreign_names() {
         "constant nodes",
     );
 }
+
+#[test]
+fn view_with_dynamic_batch_is_a_flatten() {
+    // `x.view(x.size(0), -1)` exports as Shape -> Gather -> Unsqueeze ->
+    // Concat -> Reshape; build that in place of our Flatten.
+    let g = small(Arch::Dirac, 1, 8);
+    let bytes = export(&g).unwrap();
+    let mut proto = <onnx_ir::ModelProto as onnx_ir::Message>::parse_from_bytes(&bytes).unwrap();
+    let graph = proto.graph.mut_or_insert_default();
+    let at = graph
+        .node
+        .iter()
+        .position(|n| n.op_type == "Flatten")
+        .unwrap();
+    let flat = graph.node.remove(at);
+    let (x, y) = (flat.input[0].clone(), flat.output[0].clone());
+    let int_init = |name: &str, dims: Vec<i64>, v: Vec<i64>| {
+        let mut t = onnx_ir::TensorProto::new();
+        t.name = name.into();
+        t.data_type = 7;
+        t.dims = dims;
+        t.int64_data = v;
+        t
+    };
+    graph.initializer.push(int_init("idx0", vec![], vec![0]));
+    graph.initializer.push(int_init("axes0", vec![1], vec![0]));
+    graph
+        .initializer
+        .push(int_init("minus1", vec![1], vec![-1]));
+    let node = |op: &str, ins: &[&str], out: &str, attrs: Vec<onnx_ir::AttributeProto>| {
+        let mut n = onnx_ir::NodeProto::new();
+        n.op_type = op.into();
+        n.name = format!("view_{out}");
+        n.input = ins.iter().map(|s| s.to_string()).collect();
+        n.output = vec![out.into()];
+        n.attribute = attrs;
+        n
+    };
+    let axis0 = || {
+        let mut a = onnx_ir::AttributeProto::new();
+        a.name = "axis".into();
+        a.type_ = onnx_ir::AttributeType::INT.into();
+        a.i = 0;
+        a
+    };
+    let new = vec![
+        node("Shape", &[&x], "s", vec![]),
+        node("Gather", &["s", "idx0"], "n", vec![axis0()]),
+        node("Unsqueeze", &["n", "axes0"], "n1", vec![]),
+        node("Concat", &["n1", "minus1"], "shp", vec![axis0()]),
+        node("Reshape", &[&x, "shp"], &y, vec![]),
+    ];
+    for (i, n) in new.into_iter().enumerate() {
+        graph.node.insert(at + i, n);
+    }
+    let bytes = onnx_ir::Message::write_to_bytes(&proto).unwrap();
+    let h = import(&bytes).unwrap();
+    assert!(h.nodes.iter().any(|n| matches!(n.op, Op::Flatten)));
+    let x = input(&g, 21);
+    let ours = run(&h, &x).unwrap();
+    assert_close(&run(&g, &x).unwrap().data, &ours.data, 1e-5, "view");
+    assert_close(&ours.data, &tract_run(&bytes, &x), 1e-5, "view vs tract");
+}

@@ -384,6 +384,13 @@ impl<'a> Importer<'a> {
         let name = n.name().to_string();
         let ins = n.inputs();
         let out = Self::out(&name, "node", n.outputs())?;
+        // Shape arithmetic (`Shape`, `Gather`, `Concat` ... feeding a
+        // `Reshape`, as `x.view(x.size(0), -1)` exports) computes no image
+        // data: skip it. Anything that later reads its result as data fails
+        // with "not computed by a supported node".
+        if n.outputs().iter().all(is_shape_like) && !matches!(n, ONode::Constant(_)) {
+            return Ok(());
+        }
         let in0 = |op: &str| {
             ins.first()
                 .ok_or_else(|| unsupported(&name, op, "node has no input"))
@@ -580,19 +587,22 @@ impl<'a> Importer<'a> {
                 let x = self.real_input(&name, in0("Reshape")?)?;
                 let target = match &r.config.shape {
                     onnx_ir::reshape::ReshapeInput::Static(s) => s.clone(),
-                    onnx_ir::reshape::ReshapeInput::Runtime(_) => match ins.get(1) {
-                        Some(a) => match self.sym(&name, a)? {
-                            Sym::Const { data, .. } => data.iter().map(|&v| v as i64).collect(),
-                            _ => {
-                                return Err(unsupported(
+                    onnx_ir::reshape::ReshapeInput::Runtime(_) => {
+                        match ins.get(1).map(|a| self.sym(&name, a)) {
+                            Some(Ok(Sym::Const { data, .. })) => {
+                                data.iter().map(|&v| v as i64).collect()
+                            }
+                            // A shape computed from the input's shape: use
+                            // the per-image shape onnx-ir inferred.
+                            _ => inferred_target(out).ok_or_else(|| {
+                                unsupported(
                                     &name,
                                     "Reshape",
-                                    "shape must be constant",
-                                ));
-                            }
-                        },
-                        None => return Err(unsupported(&name, "Reshape", "missing shape")),
-                    },
+                                    "target shape is neither constant nor inferable",
+                                )
+                            })?,
+                        }
+                    }
                 };
                 let shape = per_image_shape(&self.shapes[&x], &target)
                     .ok_or_else(|| unsupported(&name, "Reshape", format!("cannot map target {target:?} of a [N, {:?}] value to a per-image shape", self.shapes[&x])))?;
@@ -861,6 +871,34 @@ impl<'a> Importer<'a> {
         }
         Ok(Sym::Real(v))
     }
+}
+
+/// Whether an ONNX value is shape arithmetic rather than image data.
+fn is_shape_like(a: &Argument) -> bool {
+    match &a.ty {
+        ArgType::Shape(_) => true,
+        ArgType::ScalarNative(d) | ArgType::ScalarTensor(d) => !d.is_float(),
+        ArgType::Tensor(t) => !t.dtype.is_float(),
+    }
+}
+
+/// A reshape target `[-1, d1, d2, ...]` from the statically inferred shape
+/// of the reshape's output, when all non-batch dimensions are known; a
+/// rank-2 output (`[N, K]`, the batch kept) is a flatten.
+fn inferred_target(out: &Argument) -> Option<Vec<i64>> {
+    let ArgType::Tensor(t) = &out.ty else {
+        return None;
+    };
+    if t.rank == 2 {
+        // `[N, -1]`: with the batch kept, a rank-2 result is a flatten.
+        return Some(vec![0, -1]);
+    }
+    let dims = t.static_shape.as_ref()?;
+    let mut v = vec![-1i64];
+    for d in dims.get(1..)? {
+        v.push(i64::try_from((*d)?).ok()?);
+    }
+    Some(v)
 }
 
 fn pads_of(p: &PaddingConfig2d) -> Pads {
