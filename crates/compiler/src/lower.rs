@@ -3,9 +3,10 @@
 //! Fusions (so that every linear layer costs exactly one level):
 //! - convolution / Dirac convolution / dense + the batch norm that follows
 //!   it (sole consumer): one linear layer;
-//! - a batch norm that cannot fuse backwards but feeds a polynomial
-//!   activation: folded into the polynomial (`p(a x + b)` is a polynomial of
-//!   the same degree); so is the scaling of the activation's input range;
+//! - a batch norm that cannot fuse backwards (after an addition) is a
+//!   per-channel affine layer of one level (it is per channel, so it cannot
+//!   fold into the activation polynomial); the scaling of an activation's
+//!   input range is uniform and folds into the polynomial's coefficients;
 //! - average pooling whose sole consumer is a convolution: composed into it
 //!   (one bigger, strided kernel);
 //! - global average pooling: a level-free rotate-and-sum whose `1/(H W)`
@@ -335,9 +336,8 @@ pub fn lower(g: &Graph, slots: usize, weights: (f64, f64)) -> Result<Lowered, Co
                     None
                 } else {
                     let x = get(&n.inputs[0])?;
-                    let to_poly = single_consumer(g, &n.output)
-                        .is_some_and(|c| matches!(c.op, Op::PolyAct(_)));
-                    if to_poly {
+                    // Per-channel, so it cannot fold into a polynomial.
+                    if false {
                         let mut v = x.clone();
                         v.folded.push(n.name.clone());
                         Some((n.output.clone(), v))
