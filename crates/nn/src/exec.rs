@@ -67,6 +67,32 @@ pub fn run_batch(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, ExecEr
     })
 }
 
+/// Observed input range `[min, max]` of every polynomial activation over
+/// `inputs`, by node name: what a model should record as its activations'
+/// ranges (with some margin) so that the HE compiler can scale into them.
+pub fn activation_input_ranges(
+    graph: &Graph,
+    inputs: &[Tensor],
+) -> Result<std::collections::BTreeMap<String, [f64; 2]>, ExecError> {
+    let mut out = std::collections::BTreeMap::new();
+    for x in inputs {
+        let vals = run_all(graph, x)?;
+        for n in &graph.nodes {
+            if let Op::PolyAct(_) = n.op {
+                let v = &vals[n.inputs[0].as_str()];
+                let e = out
+                    .entry(n.name.clone())
+                    .or_insert([f64::INFINITY, f64::NEG_INFINITY]);
+                for &t in &v.data {
+                    e[0] = e[0].min(t);
+                    e[1] = e[1].max(t);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Index of the largest element (first one on ties); 0 for empty input.
 pub fn argmax(x: &[f64]) -> usize {
     let mut best = 0;
@@ -138,8 +164,14 @@ fn run_inner(graph: &Graph, input: &Tensor, keep_all: bool) -> Result<Values, Ex
     Ok(vals)
 }
 
-/// Direct 2-D convolution of a `[C, H, W]` tensor (cross-correlation,
-/// zero padding). Shapes must already be validated.
+/// 2-D convolution of a `[C, H, W]` tensor (cross-correlation, zero
+/// padding). Shapes must already be validated.
+///
+/// Lowered to a matrix product: the input patches are gathered once into a
+/// `[C_in·KH·KW, OH·OW]` matrix (im2col), then each output channel is a
+/// weighted sum of its rows, four output channels per pass so that every
+/// patch row is read once per block. Plain `f64` arithmetic in a fixed
+/// order, so results are deterministic.
 pub fn conv2d(x: &Tensor, c: &Conv2d) -> Tensor {
     let (ci, h, w) = (x.shape[0], x.shape[1], x.shape[2]);
     let (co, kh, kw) = (c.weight.shape[0], c.weight.shape[2], c.weight.shape[3]);
@@ -147,55 +179,74 @@ pub fn conv2d(x: &Tensor, c: &Conv2d) -> Tensor {
     let p: &Pads = &c.pads;
     let oh = (h + p.top + p.bottom - kh) / sh + 1;
     let ow = (w + p.left + p.right - kw) / sw + 1;
-    let mut out = vec![0.0; co * oh * ow];
-    for o in 0..co {
-        let plane = &mut out[o * oh * ow..(o + 1) * oh * ow];
-        if let Some(b) = &c.bias {
-            plane.iter_mut().for_each(|v| *v = b.data[o]);
+    let npix = oh * ow;
+    let k = ci * kh * kw;
+    // im2col: row (i, ky, kx) holds x[i, oy*sh + ky - top, ox*sw + kx - left].
+    let mut cols = vec![0.0; k * npix];
+    for i in 0..ci {
+        let xin = &x.data[i * h * w..(i + 1) * h * w];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let row = &mut cols[((i * kh + ky) * kw + kx) * npix..][..npix];
+                for oy in 0..oh {
+                    let iy = (oy * sh + ky) as isize - p.top as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    let src = &xin[iy as usize * w..(iy as usize + 1) * w];
+                    let dst = &mut row[oy * ow..(oy + 1) * ow];
+                    for (ox, d) in dst.iter_mut().enumerate() {
+                        let ix = (ox * sw + kx) as isize - p.left as isize;
+                        if ix >= 0 && ix < w as isize {
+                            *d = src[ix as usize];
+                        }
+                    }
+                }
+            }
         }
-        for i in 0..ci {
-            let xin = &x.data[i * h * w..(i + 1) * h * w];
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let wv = c.weight.data[((o * ci + i) * kh + ky) * kw + kx];
+    }
+    let mut out = vec![0.0; co * npix];
+    let wd = &c.weight.data;
+    for (blk, outs) in out.chunks_mut(4 * npix).enumerate() {
+        let o0 = blk * 4;
+        let nb = outs.len() / npix;
+        for (j, plane) in outs.chunks_mut(npix).enumerate() {
+            let b = c.bias.as_ref().map_or(0.0, |b| b.data[o0 + j]);
+            plane.iter_mut().for_each(|v| *v = b);
+        }
+        if nb == 4 {
+            let (p0, rest) = outs.split_at_mut(npix);
+            let (p1, rest) = rest.split_at_mut(npix);
+            let (p2, p3) = rest.split_at_mut(npix);
+            for r in 0..k {
+                let ws = [
+                    wd[o0 * k + r],
+                    wd[(o0 + 1) * k + r],
+                    wd[(o0 + 2) * k + r],
+                    wd[(o0 + 3) * k + r],
+                ];
+                if ws == [0.0; 4] {
+                    continue;
+                }
+                let row = &cols[r * npix..(r + 1) * npix];
+                for (t, &v) in row.iter().enumerate() {
+                    p0[t] += ws[0] * v;
+                    p1[t] += ws[1] * v;
+                    p2[t] += ws[2] * v;
+                    p3[t] += ws[3] * v;
+                }
+            }
+        } else {
+            for (j, plane) in outs.chunks_mut(npix).enumerate() {
+                let o = o0 + j;
+                for r in 0..k {
+                    let wv = wd[o * k + r];
                     if wv == 0.0 {
                         continue;
                     }
-                    for oy in 0..oh {
-                        let iy = (oy * sh + ky) as isize - p.top as isize;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        let row = &xin[iy as usize * w..(iy as usize + 1) * w];
-                        let orow = &mut plane[oy * ow..(oy + 1) * ow];
-                        // Valid ox range: 0 <= ox*sw + kx - left < w.
-                        let off = kx as isize - p.left as isize;
-                        let lo = if off >= 0 {
-                            0
-                        } else {
-                            ((-off) as usize).div_ceil(sw)
-                        };
-                        let hi_excl = {
-                            // ox*sw + off <= w-1  =>  ox <= (w-1-off)/sw
-                            let lim = w as isize - 1 - off;
-                            if lim < 0 {
-                                0
-                            } else {
-                                (lim as usize / sw + 1).min(ow)
-                            }
-                        };
-                        if sw == 1 {
-                            let start = (lo as isize + off) as usize;
-                            for (ov, xv) in orow[lo..hi_excl.max(lo)].iter_mut().zip(&row[start..])
-                            {
-                                *ov += wv * xv;
-                            }
-                        } else {
-                            for (ox, ov) in orow.iter_mut().enumerate().take(hi_excl).skip(lo) {
-                                let ix = (ox * sw) as isize + off;
-                                *ov += wv * row[ix as usize];
-                            }
-                        }
+                    let row = &cols[r * npix..(r + 1) * npix];
+                    for (d, &v) in plane.iter_mut().zip(row) {
+                        *d += wv * v;
                     }
                 }
             }
@@ -395,6 +446,27 @@ mod tests {
             assert_eq!(a.shape, b.shape, "case {k}");
             assert!(max_abs_diff(&a.data, &b.data) < 1e-12, "case {k}");
         }
+    }
+
+    #[test]
+    fn activation_ranges_are_observed() {
+        use crate::graph::{Graph, Node};
+        let mut g = Graph::new("t", "x", vec![1, 1, 2]);
+        let act = Op::PolyAct(PolyAct {
+            coeffs: vec![0.0, 1.0, 1.0],
+            range: [-1.0, 1.0],
+        });
+        g.push(Node::new("a1", act.clone(), vec!["x".into()], "y"));
+        g.push(Node::new("a2", act, vec!["y".into()], "z"));
+        g.output = "z".into();
+        let xs = [
+            Tensor::new(vec![1, 1, 2], vec![-0.5, 2.0]).unwrap(),
+            Tensor::new(vec![1, 1, 2], vec![1.0, -3.0]).unwrap(),
+        ];
+        let r = activation_input_ranges(&g, &xs).unwrap();
+        assert_eq!(r["a1"], [-3.0, 2.0]);
+        // a2 sees x + x^2: -0.25, 6, 2, 6.
+        assert_eq!(r["a2"], [-0.25, 6.0]);
     }
 
     #[test]
