@@ -67,6 +67,10 @@ pub fn run_batch(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, ExecEr
     })
 }
 
+/// Largest im2col buffer (elements) [`conv2d`] allocates before falling
+/// back to [`conv2d_direct`].
+pub const MAX_IM2COL: usize = 1 << 24;
+
 /// Observed input range `[min, max]` of every polynomial activation over
 /// `inputs`, by node name: what a model should record as its activations'
 /// ranges (with some margin) so that the HE compiler can scale into them.
@@ -181,6 +185,9 @@ pub fn conv2d(x: &Tensor, c: &Conv2d) -> Tensor {
     let ow = (w + p.left + p.right - kw) / sw + 1;
     let npix = oh * ow;
     let k = ci * kh * kw;
+    if k.saturating_mul(npix) > MAX_IM2COL {
+        return conv2d_direct(x, c);
+    }
     // im2col: row (i, ky, kx) holds x[i, oy*sh + ky - top, ox*sw + kx - left].
     let mut cols = vec![0.0; k * npix];
     for i in 0..ci {
@@ -247,6 +254,75 @@ pub fn conv2d(x: &Tensor, c: &Conv2d) -> Tensor {
                     let row = &cols[r * npix..(r + 1) * npix];
                     for (d, &v) in plane.iter_mut().zip(row) {
                         *d += wv * v;
+                    }
+                }
+            }
+        }
+    }
+    Tensor {
+        shape: vec![co, oh, ow],
+        data: out,
+    }
+}
+
+/// Direct 2-D convolution without the im2col buffer: slower, but uses no
+/// memory beyond its output; [`conv2d`] falls back to it for huge layers.
+pub fn conv2d_direct(x: &Tensor, c: &Conv2d) -> Tensor {
+    let (ci, h, w) = (x.shape[0], x.shape[1], x.shape[2]);
+    let (co, kh, kw) = (c.weight.shape[0], c.weight.shape[2], c.weight.shape[3]);
+    let [sh, sw] = c.stride;
+    let p: &Pads = &c.pads;
+    let oh = (h + p.top + p.bottom - kh) / sh + 1;
+    let ow = (w + p.left + p.right - kw) / sw + 1;
+    let mut out = vec![0.0; co * oh * ow];
+    for o in 0..co {
+        let plane = &mut out[o * oh * ow..(o + 1) * oh * ow];
+        if let Some(b) = &c.bias {
+            plane.iter_mut().for_each(|v| *v = b.data[o]);
+        }
+        for i in 0..ci {
+            let xin = &x.data[i * h * w..(i + 1) * h * w];
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let wv = c.weight.data[((o * ci + i) * kh + ky) * kw + kx];
+                    if wv == 0.0 {
+                        continue;
+                    }
+                    for oy in 0..oh {
+                        let iy = (oy * sh + ky) as isize - p.top as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let row = &xin[iy as usize * w..(iy as usize + 1) * w];
+                        let orow = &mut plane[oy * ow..(oy + 1) * ow];
+                        // Valid ox range: 0 <= ox*sw + kx - left < w.
+                        let off = kx as isize - p.left as isize;
+                        let lo = if off >= 0 {
+                            0
+                        } else {
+                            ((-off) as usize).div_ceil(sw)
+                        };
+                        let hi_excl = {
+                            // ox*sw + off <= w-1  =>  ox <= (w-1-off)/sw
+                            let lim = w as isize - 1 - off;
+                            if lim < 0 {
+                                0
+                            } else {
+                                (lim as usize / sw + 1).min(ow)
+                            }
+                        };
+                        if sw == 1 {
+                            let start = (lo as isize + off) as usize;
+                            for (ov, xv) in orow[lo..hi_excl.max(lo)].iter_mut().zip(&row[start..])
+                            {
+                                *ov += wv * xv;
+                            }
+                        } else {
+                            for (ox, ov) in orow.iter_mut().enumerate().take(hi_excl).skip(lo) {
+                                let ix = (ox * sw) as isize + off;
+                                *ov += wv * row[ix as usize];
+                            }
+                        }
                     }
                 }
             }
@@ -443,8 +519,10 @@ mod tests {
             };
             let a = conv2d(&x, &c);
             let b = conv_naive(&x, &c);
+            let d = conv2d_direct(&x, &c);
             assert_eq!(a.shape, b.shape, "case {k}");
             assert!(max_abs_diff(&a.data, &b.data) < 1e-12, "case {k}");
+            assert!(max_abs_diff(&d.data, &b.data) < 1e-12, "case {k}");
         }
     }
 

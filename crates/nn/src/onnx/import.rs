@@ -40,6 +40,8 @@ use crate::graph::{
 
 /// Largest model file accepted (bytes).
 pub const MAX_MODEL_BYTES: u64 = 512 << 20;
+/// Largest per-image input (elements) a model may declare.
+pub const MAX_INPUT_ELEMENTS: usize = 1 << 22;
 /// Highest polynomial degree recognized.
 pub const MAX_POLY_DEGREE: usize = 64;
 /// Largest integer exponent accepted in `Pow`.
@@ -224,7 +226,7 @@ impl<'a> Importer<'a> {
                 )));
             }
         };
-        if dims.contains(&0) || checked_numel(&dims).is_none_or(|n| n > (1 << 28)) {
+        if dims.contains(&0) || checked_numel(&dims).is_none_or(|n| n > MAX_INPUT_ELEMENTS) {
             return Err(OnnxError::Input(format!("unusable input shape {dims:?}")));
         }
         self.g.input = sanitize(&inp.name);
