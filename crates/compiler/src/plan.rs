@@ -350,6 +350,18 @@ pub struct Report {
     pub skips: Vec<SkipReport>,
     /// Parameter sets considered (automatic choice).
     pub candidates: Vec<Candidate>,
+    /// The greedy baseline on the same parameters (what optimal placement
+    /// gains), when placement was optimal.
+    pub greedy_baseline: Option<Baseline>,
+}
+
+/// Bootstraps and time of another placement, for comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Ciphertext bootstraps.
+    pub bootstraps: u64,
+    /// Estimated seconds.
+    pub estimated_seconds: f64,
 }
 
 /// The time objective of a lowered net under a parameter set.
@@ -587,6 +599,16 @@ pub fn compile_lowered(
         }
     }
 
+    let greedy_baseline = if opts.strategy == Strategy::Optimal {
+        let gs = place(g, b, &obj, Strategy::Greedy)?;
+        Some(Baseline {
+            bootstraps: ct_boots(g, &gs.placement),
+            estimated_seconds: tobj.evaluate(g, b, &gs.placement)?,
+        })
+    } else {
+        None
+    };
+
     let plan = CompiledPlan {
         format: "residue-plan".into(),
         version: PLAN_VERSION,
@@ -630,6 +652,7 @@ pub fn compile_lowered(
         bootstrap_seconds: boots as f64 * boot_s,
         skips,
         candidates,
+        greedy_baseline,
     };
     Ok((plan, report))
 }
@@ -697,6 +720,13 @@ impl Report {
             "estimated time: {:.1} s ({:.1} s bootstrapping) [{}]",
             self.estimated_seconds, self.bootstrap_seconds, self.cost_source
         );
+        if let Some(b) = &self.greedy_baseline {
+            let _ = writeln!(
+                s,
+                "greedy placement would need {} bootstraps, {:.1} s",
+                b.bootstraps, b.estimated_seconds
+            );
+        }
         if !self.skips.is_empty() {
             let _ = writeln!(s, "skip connections (cost versus removing that add):");
             for k in &self.skips {

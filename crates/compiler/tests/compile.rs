@@ -118,6 +118,9 @@ fn greedy_never_beats_optimal_and_auto_picks_the_fastest() {
     let (_, o) = compile(&g, &sets, &opt).unwrap();
     let (_, gr) = compile(&g, &sets, &greedy).unwrap();
     assert!(gr.bootstraps >= o.bootstraps);
+    let base = o.greedy_baseline.as_ref().unwrap();
+    assert_eq!(base.bootstraps, gr.bootstraps);
+    assert!(gr.greedy_baseline.is_none());
     let auto = CompileOptions {
         params: None,
         ..CompileOptions::default()
