@@ -25,6 +25,8 @@
 //! for the Dirac chain, 6 or 7 for Dirac + shared sources ([`nets`],
 //! `tests/worked_example.rs`).
 
+#![warn(missing_docs)]
+
 pub mod cost;
 pub mod error;
 pub mod layout;
