@@ -139,3 +139,118 @@ fn resnet8_plan_matches_reference() {
 fn dirac_shared14_plan_matches_reference() {
     check("dirac-shared14");
 }
+
+fn t(shape: Vec<usize>, seed: usize) -> Tensor {
+    let n: usize = shape.iter().product();
+    Tensor::new(
+        shape,
+        (0..n)
+            .map(|i| ((i + 31 * seed) as f64 * 0.618).fract() - 0.5)
+            .collect(),
+    )
+    .unwrap()
+}
+
+/// A small MNIST-like net exercising what the zoo does not: an average pool
+/// composed into the next convolution, a batch norm after an addition (a
+/// stand-alone affine step), flatten of a full feature map into dense.
+#[test]
+fn pool_fold_affine_and_flatten_paths_match_reference() {
+    use nn::graph::{AvgPool, BatchNorm, Conv2d, Dense, Pads, PolyAct};
+    use nn::{Graph, Node};
+    let mut g = Graph::new("small", "x", vec![1, 12, 12]);
+    let conv = |w: Tensor, stride: usize, pad: usize, seed: usize| {
+        let co = w.shape[0];
+        Op::Conv2d(Conv2d {
+            weight: w,
+            bias: Some(t(vec![co], seed)),
+            stride: [stride, stride],
+            pads: Pads::uniform(pad),
+        })
+    };
+    let act = || {
+        Op::PolyAct(PolyAct {
+            coeffs: vec![0.1, 0.5, 0.25],
+            range: [-4.0, 4.0],
+        })
+    };
+    let bn = |c: usize, seed: usize| {
+        let mut var = t(vec![c], seed);
+        var.data.iter_mut().for_each(|v| *v = v.abs() + 0.5);
+        Op::BatchNorm(BatchNorm {
+            gamma: t(vec![c], seed + 1),
+            beta: t(vec![c], seed + 2),
+            mean: t(vec![c], seed + 3),
+            var,
+            eps: 1e-5,
+        })
+    };
+    let s = |v: &str| vec![v.to_string()];
+    g.push(Node::new(
+        "conv1",
+        conv(t(vec![4, 1, 3, 3], 1), 1, 1, 2),
+        s("x"),
+        "c1",
+    ));
+    g.push(Node::new("bn1", bn(4, 3), s("c1"), "b1"));
+    g.push(Node::new("act1", act(), s("b1"), "a1"));
+    g.push(Node::new(
+        "pool",
+        Op::AvgPool(AvgPool {
+            kernel: [2, 2],
+            stride: [2, 2],
+            pads: Pads::default(),
+            count_include_pad: true,
+        }),
+        s("a1"),
+        "p",
+    ));
+    g.push(Node::new(
+        "conv2",
+        conv(t(vec![8, 4, 3, 3], 4), 1, 1, 5),
+        s("p"),
+        "c2",
+    ));
+    g.push(Node::new("act2", act(), s("c2"), "a2"));
+    g.push(Node::new(
+        "conv3",
+        conv(t(vec![8, 8, 1, 1], 6), 1, 0, 7),
+        s("a2"),
+        "c3",
+    ));
+    g.push(Node::new(
+        "add",
+        Op::Add,
+        vec!["c3".into(), "a2".into()],
+        "s",
+    ));
+    g.push(Node::new("bn2", bn(8, 8), s("s"), "b2"));
+    g.push(Node::new("act3", act(), s("b2"), "a3"));
+    g.push(Node::new("flat", Op::Flatten, s("a3"), "f"));
+    g.push(Node::new(
+        "fc",
+        Op::Dense(Dense {
+            weight: t(vec![5, 8 * 6 * 6], 9),
+            bias: Some(t(vec![5], 10)),
+        }),
+        s("f"),
+        "y",
+    ));
+    g.output = "y".into();
+    let (plan, report) = compile(&g, &ParamSet::defaults(), &CompileOptions::default()).unwrap();
+    // The pool went into conv2 (stride 2 overall), bn2 is its own level.
+    let conv2 = plan.nodes.iter().find(|n| n.name == "conv2").unwrap();
+    assert_eq!(conv2.layout_out.gap, 2);
+    assert!(plan.nodes.iter().all(|n| n.name != "pool"));
+    let bn2 = plan.nodes.iter().find(|n| n.name == "bn2").unwrap();
+    assert_eq!(bn2.depth, 1);
+    assert_eq!(report.skips.len(), 1);
+    let folded = nn::transform::fold_all(&g).unwrap();
+    let x = t(vec![1, 12, 12], 11);
+    let want = nn::exec::run(&g, &x).unwrap();
+    let got = run_plan(&plan, &folded, &x);
+    let scale = want.data.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
+    for (a, b) in got.iter().zip(&want.data) {
+        assert!((a - b).abs() <= 1e-6 * scale, "{a} vs {b}");
+    }
+}
