@@ -353,6 +353,18 @@ pub struct Report {
     /// The greedy baseline on the same parameters (what optimal placement
     /// gains), when placement was optimal.
     pub greedy_baseline: Option<Baseline>,
+    /// What all skip connections cost together: this plan minus the same
+    /// graph with every addition removed (per-skip costs do not add up).
+    pub skips_total: Option<SkipsTotal>,
+}
+
+/// What all skip connections of a model cost together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkipsTotal {
+    /// Extra ciphertext bootstraps.
+    pub bootstraps: i64,
+    /// Extra estimated seconds.
+    pub seconds: f64,
 }
 
 /// Bootstraps and time of another placement, for comparison.
@@ -583,6 +595,22 @@ pub fn compile_lowered(
         };
 
     let mut skips = Vec::new();
+    let mut skips_total = None;
+    if opts.attribute_skips && !g.adds().is_empty() {
+        let mut h = g.clone();
+        let mut map: Vec<NodeId> = (0..g.len()).collect();
+        while let Some(&a) = h.adds().first() {
+            let (h2, m2) = h.without_add(a)?;
+            map = m2.iter().map(|&v| map[v]).collect();
+            h = h2;
+        }
+        let s = place(&h, b, &restrict(&obj, &map), opts.strategy)?;
+        let t = restrict(&tobj, &map).evaluate(&h, b, &s.placement)?;
+        skips_total = Some(SkipsTotal {
+            bootstraps: boots as i64 - ct_boots(&h, &s.placement) as i64,
+            seconds: est - t,
+        });
+    }
     if opts.attribute_skips {
         for a in g.adds() {
             let (h, map) = g.without_add(a)?;
@@ -653,6 +681,7 @@ pub fn compile_lowered(
         skips,
         candidates,
         greedy_baseline,
+        skips_total,
     };
     Ok((plan, report))
 }
@@ -725,6 +754,13 @@ impl Report {
                 s,
                 "greedy placement would need {} bootstraps, {:.1} s",
                 b.bootstraps, b.estimated_seconds
+            );
+        }
+        if let Some(t) = &self.skips_total {
+            let _ = writeln!(
+                s,
+                "all skip connections together: {:+} bootstraps, {:+.2} s",
+                t.bootstraps, t.seconds
             );
         }
         if !self.skips.is_empty() {

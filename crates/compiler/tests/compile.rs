@@ -35,6 +35,11 @@ fn shared_source_saves_a_quarter_of_the_bootstraps() {
     assert!(r.skips.iter().map(|k| k.bootstraps).sum::<i64>() > 0);
     assert!(s.skips.iter().all(|k| k.kind == SkipKind::SharedSource));
     assert!(d.skips.is_empty());
+    // All ResNet skips together cost what separates it from the chain.
+    let total = r.skips_total.as_ref().unwrap();
+    assert_eq!(total.bootstraps, r.bootstraps as i64 - d.bootstraps as i64);
+    assert!(d.skips_total.is_none());
+    assert_eq!(s.skips_total.as_ref().unwrap().bootstraps, 0);
 }
 
 #[test]
