@@ -2,6 +2,9 @@ use ckks::bootstrap::{self, Bootstrapper};
 use ckks::*;
 use std::sync::Arc;
 fn main() {
+    if let Ok(name) = std::env::var("BUDGET") {
+        return key_budget(&name);
+    }
     let params = Params::named("insecure-boot-n12").unwrap();
     let cfg = bootstrap::config_for(&params).unwrap();
     let mut kg = KeyGenerator::with_seed(params.clone(), [3u8; 32]);
@@ -63,4 +66,21 @@ fn main() {
         .map(|(a, b)| (a - b).norm())
         .fold(0.0, f64::max);
     println!("final max err {e:e} = 2^{:.1}", e.log2());
+}
+
+/// Rotation counts and key sizes of a bootstrappable set (no keys generated).
+#[allow(dead_code)]
+pub fn key_budget(name: &str) {
+    let params = Params::named(name).unwrap();
+    let cfg = bootstrap::config_for(&params).unwrap();
+    let rots = bootstrap::rotations(&params, &cfg);
+    let l = params.max_level();
+    let key = params.dnum_at(l) * 2 * (l + 1 + params.p.len()) * params.n * 8;
+    println!(
+        "{name}: {} rotations (+conj), {} levels after, one key {:.1} MB, all {:.2} GB",
+        rots.len(),
+        bootstrap::levels_after(&params, &cfg),
+        key as f64 / 1e6,
+        (rots.len() + 2) as f64 * key as f64 / 1e9
+    );
 }

@@ -190,6 +190,9 @@ pub struct Bootstrapper {
     sigma: f64,
     c2s: Vec<EncodedTransform>,
     s2c: Vec<LinearTransform>,
+    /// SlotsToCoeffs encodings by (input scale, delta_in, output scale) bits:
+    /// deterministic for a given input scale, so encoded once.
+    s2c_cache: std::sync::Mutex<std::collections::HashMap<(u64, u64, u64), Arc<Vec<EncodedTransform>>>>,
     cheb: crate::polyeval::Chebyshev,
 }
 
@@ -228,6 +231,7 @@ impl Bootstrapper {
             sigma,
             c2s,
             s2c,
+            s2c_cache: Default::default(),
             cheb,
         })
     }
@@ -332,27 +336,60 @@ impl Bootstrapper {
         out_scale: f64,
     ) -> Result<Ciphertext> {
         let w = eval.add(re, &eval.mul_by_i(im))?;
+        let key = (w.scale.to_bits(), delta_in.to_bits(), out_scale.to_bits());
+        let cached = self
+            .s2c_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        let encoded = match cached {
+            Some(e) => e,
+            None => {
+                let e = Arc::new(self.encode_s2c(w.level, w.scale, delta_in, out_scale)?);
+                self.s2c_cache
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, e.clone());
+                e
+            }
+        };
+        let mut x = w;
+        for t in encoded.iter() {
+            x = t.apply(eval, &x)?;
+        }
+        Ok(x)
+    }
+
+    fn encode_s2c(
+        &self,
+        level: usize,
+        in_scale: f64,
+        delta_in: f64,
+        out_scale: f64,
+    ) -> Result<Vec<EncodedTransform>> {
         let enc = Encoder::new(self.params.clone());
         let factor = self.params.q[0] as f64 / (2.0 * std::f64::consts::PI * delta_in);
-        let mut x = w;
         // Spread the scale change evenly over the transforms, so that no
         // diagonal is encoded at a tiny plaintext scale (precision).
         let steps = self.s2c.len();
-        let ratio = (out_scale / x.scale).powf(1.0 / steps as f64);
+        let ratio = (out_scale / in_scale).powf(1.0 / steps as f64);
+        let mut scale = in_scale;
+        let mut out = Vec::with_capacity(steps);
         for (i, t) in self.s2c.iter().enumerate() {
             let mut t = t.clone();
             if i == 0 {
                 t.scale(Complex64::new(factor, 0.0));
             }
-            let out = if i + 1 == steps {
+            let next = if i + 1 == steps {
                 out_scale
             } else {
-                x.scale * ratio
+                scale * ratio
             };
-            let e = t.encode(&enc, x.level, x.scale, out)?;
-            x = e.apply(eval, &x)?;
+            out.push(t.encode(&enc, level - i, scale, next)?);
+            scale = next;
         }
-        Ok(x)
+        Ok(out)
     }
 
     /// Multiplies a ciphertext by an integer (no level used) so that its scale

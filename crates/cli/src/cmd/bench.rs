@@ -43,6 +43,10 @@ pub struct CkksArgs {
     /// Also write a markdown table here.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+    /// Only these operations (comma-separated; default: all, plus `bootstrap`
+    /// for bootstrappable sets).
+    #[arg(long, value_delimiter = ',')]
+    pub ops: Option<Vec<String>>,
 }
 
 /// One measurement.
@@ -54,6 +58,36 @@ pub struct Record {
     pub threads: usize,
     /// Median wall time in milliseconds.
     pub median_ms: f64,
+    /// Bootstrap only: levels left for computation afterwards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub levels_after: Option<usize>,
+    /// Bootstrap only: mean over slots of -log2 |error| (message magnitude <= 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision_bits_mean: Option<f64>,
+    /// Bootstrap only: minimum over slots of -log2 |error|.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision_bits_min: Option<f64>,
+    /// Bootstrap only: bytes of evaluation keys (relinearization, Galois, encapsulation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_bytes: Option<usize>,
+    /// Bootstrap only: seconds of key generation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keygen_s: Option<f64>,
+}
+
+impl Record {
+    fn plain(op: &str, threads: usize, median_ms: f64) -> Self {
+        Self {
+            op: op.to_string(),
+            threads,
+            median_ms,
+            levels_after: None,
+            precision_bits_mean: None,
+            precision_bits_min: None,
+            key_bytes: None,
+            keygen_s: None,
+        }
+    }
 }
 
 fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -107,6 +141,10 @@ fn bench_ckks(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Vec<Rec
     let dec = Decryptor::new(&sk);
     let mut out = Vec::new();
     for op in OPS {
+        if !wanted(a, op) {
+            bar.inc(1);
+            continue;
+        }
         bar.set_message(format!("{op} ({threads} threads)"));
         let r = a.reps;
         let ms = match op {
@@ -141,14 +179,74 @@ fn bench_ckks(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Vec<Rec
             }
             _ => unreachable!(),
         };
-        out.push(Record {
-            op: op.to_string(),
-            threads,
-            median_ms: ms,
-        });
+        out.push(Record::plain(op, threads, ms));
         bar.inc(1);
     }
     Ok(out)
+}
+
+fn wanted(a: &CkksArgs, op: &str) -> bool {
+    a.ops.as_ref().is_none_or(|v| v.iter().any(|o| o == op))
+}
+
+/// Key generation, then `reps` bootstraps of a random full-slot message.
+fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Option<Record>> {
+    let params = Params::named(&a.params)?;
+    let Some(cfg) = ckks::bootstrap::config_for(&params) else {
+        return Ok(None);
+    };
+    if !wanted(a, "bootstrap") {
+        return Ok(None);
+    }
+    bar.set_message(format!("bootstrap keygen ({threads} threads)"));
+    let t = Instant::now();
+    let mut kg = KeyGenerator::new(params.clone());
+    let sk = kg.secret_key();
+    let keys = kg.bootstrap_keys(&sk, &cfg, &[]);
+    let key_bytes = keys.eval.relin.as_ref().map_or(0, |k| k.size_bytes())
+        + keys.eval.galois.as_ref().map_or(0, |k| k.size_bytes())
+        + keys.boot.size_bytes();
+    let boot = ckks::bootstrap::Bootstrapper::new(params.clone(), cfg, keys.boot)?;
+    let keygen_s = t.elapsed().as_secs_f64();
+    let eval = Evaluator::new(params.clone(), Arc::new(keys.eval));
+    let n = params.max_slots();
+    let enc = Encoder::new(params.clone());
+    let z: Vec<Complex64> = (0..n)
+        .map(|i| {
+            let x = (i as f64 * 0.618_033_988_7).fract() * 2.0 - 1.0;
+            let y = (i as f64 * 0.414_213_562_3).fract() * 2.0 - 1.0;
+            Complex64::new(x, y) * std::f64::consts::FRAC_1_SQRT_2
+        })
+        .collect();
+    let pt = enc.encode(&z, 0, params.default_scale(), n)?;
+    let ct = Encryptor::new(params.clone()).encrypt_sk(&sk, &pt)?;
+    bar.set_message(format!("bootstrap ({threads} threads)"));
+    let mut out = boot.bootstrap(&eval, &ct)?; // warm-up (encodes SlotsToCoeffs once)
+    let reps = a.reps.min(3);
+    let mut times: Vec<f64> = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let s = Instant::now();
+        out = boot.bootstrap(&eval, &ct)?;
+        times.push(s.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let got = enc.decode(&Decryptor::new(&sk).decrypt(&out)?);
+    let bits: Vec<f64> = got
+        .iter()
+        .zip(&z)
+        .map(|(g, w)| -((g - w).norm().max(1e-30)).log2())
+        .collect();
+    let mean = bits.iter().sum::<f64>() / bits.len() as f64;
+    let min = bits.iter().copied().fold(f64::INFINITY, f64::min);
+    bar.inc(1);
+    Ok(Some(Record {
+        levels_after: Some(out.level),
+        precision_bits_mean: Some(mean),
+        precision_bits_min: Some(min),
+        key_bytes: Some(key_bytes),
+        keygen_s: Some(keygen_s),
+        ..Record::plain("bootstrap", threads, times[times.len() / 2])
+    }))
 }
 
 /// Markdown table of records: one row per op, one column per thread count.
@@ -179,6 +277,19 @@ pub fn markdown(title: &str, recs: &[Record]) -> String {
         }
         s += "\n";
     }
+    for r in recs.iter().filter(|r| r.op == "bootstrap") {
+        s += &format!(
+            "\nbootstrap, {} thread(s): {:.2} s, {} levels after, precision {:.1} bits mean / {:.1} min, \
+             keys {:.2} GB (generated in {:.1} s)\n",
+            r.threads,
+            r.median_ms / 1e3,
+            r.levels_after.unwrap_or(0),
+            r.precision_bits_mean.unwrap_or(0.0),
+            r.precision_bits_min.unwrap_or(0.0),
+            r.key_bytes.unwrap_or(0) as f64 / 1e9,
+            r.keygen_s.unwrap_or(0.0)
+        );
+    }
     s
 }
 
@@ -195,7 +306,7 @@ pub fn run(args: Args) -> Result<()> {
         None if all > 1 => vec![1, all],
         None => vec![1],
     };
-    let bar = ProgressBar::new((OPS.len() * thread_counts.len()) as u64);
+    let bar = ProgressBar::new(((OPS.len() + 1) * thread_counts.len()) as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed}]")
             .expect("valid template"),
@@ -207,6 +318,7 @@ pub fn run(args: Args) -> Result<()> {
             .build()
             .context("building thread pool")?;
         recs.extend(pool.install(|| bench_ckks(&a, t, &bar))?);
+        recs.extend(pool.install(|| bench_bootstrap(&a, t, &bar))?);
     }
     bar.finish_and_clear();
     let table = markdown(&format!("`{}`", a.params), &recs);
