@@ -354,3 +354,23 @@ fn view_with_dynamic_batch_is_a_flatten() {
     assert_close(&run(&g, &x).unwrap().data, &ours.data, 1e-5, "view");
     assert_close(&ours.data, &tract_run(&bytes, &x), 1e-5, "view vs tract");
 }
+
+#[test]
+fn full_size_resnet20_and_dirac_shared20_match_tract() {
+    for arch in [Arch::ResNet, Arch::DiracShared { adds_per_stage: 2 }] {
+        let mut cfg = ZooConfig::cifar10(arch, 20);
+        cfg.act.coeffs = vec![0.0, 0.5, 0.03];
+        let g = build_random(&cfg, 3).unwrap();
+        let bytes = export(&fold_all(&g).unwrap()).unwrap();
+        let h = import(&bytes).unwrap();
+        let x = input(&g, 1);
+        let ours = run(&h, &x).unwrap();
+        assert_close(&run(&g, &x).unwrap().data, &ours.data, 1e-5, "fold+export");
+        assert_close(
+            &ours.data,
+            &tract_run(&bytes, &x),
+            1e-5,
+            &format!("{arch:?} vs tract"),
+        );
+    }
+}
