@@ -2,7 +2,8 @@
 //!
 //! `cargo run -p nn --example export_zoo -- ARCH IN_CH SIZE OUT.onnx [WIDTH]`,
 //! e.g. `resnet20 1 28 /tmp/r20.onnx`. Useful to try `residue eval`,
-//! `residue predict` and the compiler without training.
+//! `residue predict` and the compiler without training. `EXPORT_STYLE=dynamo`
+//! writes the dynamo-style operator patterns (opset 18).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().skip(1).collect();
@@ -15,7 +16,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg.width = w.parse()?;
     }
     let g = nn::zoo::build_random(&cfg, 1)?;
-    nn::onnx::save(&g, &a[3])?;
+    // EXPORT_STYLE=dynamo imitates torch.onnx.export(dynamo=True) patterns.
+    let style = match std::env::var("EXPORT_STYLE").as_deref() {
+        Ok("dynamo") => nn::onnx::ExportStyle::Dynamo,
+        _ => nn::onnx::ExportStyle::TorchScript,
+    };
+    let opts = nn::onnx::ExportOptions {
+        style,
+        poly: nn::onnx::PolyStyle::Horner,
+    };
+    std::fs::write(&a[3], nn::onnx::export_with(&g, opts)?)?;
     std::fs::write(format!("{}.json", a[3]), g.to_json())?;
     println!(
         "{}: {} nodes, {} parameters",
