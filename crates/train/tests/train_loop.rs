@@ -1,0 +1,162 @@
+//! CI-sized training checks: a tiny net learns a synthetic task (loss
+//! falls), a run stopped and resumed replays exactly the same steps, and the
+//! exported graph is well formed.
+
+use nn::data::ImageSet;
+use train::model::{ArchConfig, Family};
+use train::trainer::{TrainConfig, Trainer, calibrate_ranges, evaluate};
+
+/// 8x8 grey images; the class is which quadrant holds a bright blob
+/// (4 classes), with noise.
+fn synthetic(n: usize, seed: u64) -> ImageSet {
+    let mut s = seed;
+    let mut next = || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 33) as u32
+    };
+    let mut pixels = Vec::with_capacity(n * 64);
+    let mut labels = Vec::with_capacity(n);
+    for _ in 0..n {
+        let label = (next() % 4) as u8;
+        let (qy, qx) = (usize::from(label / 2) * 4, usize::from(label % 2) * 4);
+        for y in 0..8 {
+            for x in 0..8 {
+                let inside = (qy..qy + 4).contains(&y) && (qx..qx + 4).contains(&x);
+                let base = if inside { 170 } else { 40 };
+                pixels.push((base + next() % 60) as u8);
+            }
+        }
+        labels.push(label);
+    }
+    ImageSet {
+        channels: 1,
+        height: 8,
+        width: 8,
+        classes: 4,
+        pixels,
+        labels,
+    }
+}
+
+fn tiny_config(family: Family) -> TrainConfig {
+    let mut arch = ArchConfig::from_name("resnet8", [1, 8, 8]).unwrap();
+    arch.family = family;
+    arch.width = 0.5;
+    arch.classes = 4;
+    arch.shared_adds = 1;
+    let mut cfg = TrainConfig::new(arch, "synthetic", 1);
+    cfg.batch_size = 32;
+    cfg.lr = 0.05;
+    cfg.warmup_steps = 2;
+    cfg.crop_pad = 0;
+    cfg.flip = false;
+    cfg.checkpoint_every = 0;
+    cfg.log_every = 0;
+    cfg.test_limit = 64;
+    cfg
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("train-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn tiny_nets_learn() {
+    let train = synthetic(640, 1);
+    let test = synthetic(128, 2);
+    for family in [Family::Resnet, Family::Dirac, Family::DiracShared] {
+        let dir = tmp(&format!("learn-{family:?}"));
+        let mut cfg = tiny_config(family);
+        cfg.epochs = 2;
+        let mut t = Trainer::new(cfg, &dir, false).unwrap();
+        let rep = t.run(&train, &test, None).unwrap();
+        let l = &rep.step_losses;
+        assert_eq!(l.len(), 40);
+        let first: f64 = l[..5].iter().sum::<f64>() / 5.0;
+        let last: f64 = l[l.len() - 5..].iter().sum::<f64>() / 5.0;
+        assert!(
+            last < 0.7 * first,
+            "{family:?}: loss did not fall: {first} -> {last} ({l:?})"
+        );
+        assert!(t.state.finished);
+        assert!(evaluate(&t.model, &test, 0) > 0.5);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn resume_replays_exactly() {
+    let train = synthetic(256, 3);
+    let test = synthetic(64, 4);
+    let cfg = tiny_config(Family::DiracShared);
+
+    let dir_a = tmp("straight");
+    let mut a = Trainer::new(cfg.clone(), &dir_a, false).unwrap();
+    let straight = a.run(&train, &test, Some(6)).unwrap().step_losses;
+
+    let dir_b = tmp("resumed");
+    let mut b = Trainer::new(cfg, &dir_b, false).unwrap();
+    let mut resumed = b.run(&train, &test, Some(3)).unwrap().step_losses;
+    drop(b);
+    // A new trainer refuses to clobber the checkpoint.
+    assert!(Trainer::new(tiny_config(Family::DiracShared), &dir_b, false).is_err());
+    let mut b = Trainer::resume(&dir_b).unwrap();
+    assert_eq!(b.state.global_step, 3);
+    resumed.extend(b.run(&train, &test, Some(3)).unwrap().step_losses);
+
+    assert_eq!(straight, resumed);
+    std::fs::remove_dir_all(&dir_a).unwrap();
+    std::fs::remove_dir_all(&dir_b).unwrap();
+}
+
+#[test]
+fn export_graph_is_well_formed() {
+    let device = train::trainer::train_device();
+    let test = synthetic(32, 5);
+    for family in [Family::Resnet, Family::Dirac, Family::DiracShared] {
+        let cfg = tiny_config(family);
+        let net = cfg.arch.init(&device);
+        let ranges = calibrate_ranges(&net, &test, 32);
+        assert_eq!(ranges.len(), net.activations().len());
+        let g = train::export::to_graph(&net, &cfg.arch, &ranges).unwrap();
+        let shapes = g.infer_shapes().unwrap();
+        assert_eq!(shapes[&g.output], vec![4], "{family:?}");
+        let adds = g
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, nn::graph::Op::Add))
+            .count();
+        let want = match family {
+            Family::Resnet => 3,
+            Family::Dirac => 0,
+            // Depth 8 has one block per stage: only stage 1 can take a
+            // shared add (in stages 2 and 3 the first block is the source).
+            Family::DiracShared => 1,
+        };
+        assert_eq!(adds, want, "{family:?}");
+
+        // The graph computes what the burn model computes (inference mode).
+        let valid = net.valid();
+        let img = test.image_f32(0);
+        let x = burn::tensor::Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(img.clone(), [1, 1, 8, 8]),
+            &burn::tensor::Device::flex(),
+        );
+        let want = train::model::tensor_to_f64(valid.forward(x));
+        let input =
+            nn::graph::Tensor::new(vec![1, 8, 8], img.iter().map(|&v| f64::from(v)).collect())
+                .unwrap();
+        let got = nn::exec::run(&g, &input).unwrap();
+        for (a, b) in got.data.iter().zip(&want) {
+            assert!(
+                (a - b).abs() < 1e-3 * (1.0 + b.abs()),
+                "{family:?}: {:?} vs {want:?}",
+                got.data
+            );
+        }
+    }
+}
