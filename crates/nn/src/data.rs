@@ -262,19 +262,20 @@ pub fn parse_idx_images(
     bytes: &[u8],
     what: &str,
 ) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
+    // The magic first (when present), so that a wrong kind of file is named
+    // as such even when it is also short.
+    if bytes.len() >= 4 && be_u32(bytes, 0) != IDX_IMAGES_MAGIC {
+        return Err(DataError::BadMagic {
+            what: what.into(),
+            found: be_u32(bytes, 0),
+            expected: IDX_IMAGES_MAGIC,
+        });
+    }
     if bytes.len() < 16 {
         return Err(DataError::SizeMismatch {
             what: what.into(),
             expected: 16,
             found: bytes.len() as u64,
-        });
-    }
-    let magic = be_u32(bytes, 0);
-    if magic != IDX_IMAGES_MAGIC {
-        return Err(DataError::BadMagic {
-            what: what.into(),
-            found: magic,
-            expected: IDX_IMAGES_MAGIC,
         });
     }
     let (n, r, c) = (
@@ -470,7 +471,7 @@ pub fn load_idx_dir(dir: &Path) -> Result<Dataset, DataError> {
 
 /// Parses CIFAR-10 binary records (label byte + 3072 CHW pixel bytes each).
 pub fn parse_cifar10(bytes: &[u8], what: &str) -> Result<ImageSet, DataError> {
-    if bytes.len() % CIFAR10_RECORD != 0 {
+    if !bytes.len().is_multiple_of(CIFAR10_RECORD) {
         return Err(DataError::SizeMismatch {
             what: what.into(),
             expected: (bytes.len() / CIFAR10_RECORD * CIFAR10_RECORD) as u64,
