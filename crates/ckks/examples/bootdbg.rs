@@ -1,3 +1,5 @@
+//! Debugging aid: precision at each bootstrapping stage on the N=2^12 test set;
+//! `BUDGET=n16-boot` prints rotation counts and key sizes instead.
 use ckks::bootstrap::{self, Bootstrapper};
 use ckks::*;
 use std::sync::Arc;
@@ -37,7 +39,7 @@ fn main() {
     show("input", &ct);
     let ctp = boot.prescale(&eval, &ct).unwrap();
     let raised = boot.raise(&eval, &ctp).unwrap();
-    let (re, im) = boot.coeffs_to_slots(&eval, &raised).unwrap();
+    let (re, _im) = boot.coeffs_to_slots(&eval, &raised).unwrap();
     let vre = show("c2s re", &re);
     // fractional parts check: y*K should be near integers + small
     let k = cfg.k;

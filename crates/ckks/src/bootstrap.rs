@@ -182,6 +182,9 @@ impl KeyGenerator {
     }
 }
 
+/// (input scale, delta_in, output scale) as bit patterns.
+type S2cKey = (u64, u64, u64);
+
 /// Bootstraps ciphertexts of one parameter set (server side).
 pub struct Bootstrapper {
     params: Arc<Params>,
@@ -192,7 +195,7 @@ pub struct Bootstrapper {
     s2c: Vec<LinearTransform>,
     /// SlotsToCoeffs encodings by (input scale, delta_in, output scale) bits:
     /// deterministic for a given input scale, so encoded once.
-    s2c_cache: std::sync::Mutex<std::collections::HashMap<(u64, u64, u64), Arc<Vec<EncodedTransform>>>>,
+    s2c_cache: std::sync::Mutex<std::collections::HashMap<S2cKey, Arc<Vec<EncodedTransform>>>>,
     cheb: crate::polyeval::Chebyshev,
 }
 

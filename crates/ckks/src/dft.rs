@@ -52,8 +52,8 @@ pub fn stage(n: usize, lenh: usize, inverse: bool) -> LinearTransform {
     let mut dp = vec![zero; n]; // offset +lenh
     let mut dm = vec![zero; n]; // offset -lenh
     for i in (0..n).step_by(len) {
-        for j in 0..lenh {
-            let z = root(m, (g[j] % lenq) * (m / lenq));
+        for (j, &gj) in g.iter().enumerate().take(lenh) {
+            let z = root(m, (gj % lenq) * (m / lenq));
             let (a, b) = (i + j, i + j + lenh);
             if !inverse {
                 // out[a] = in[a] + z in[b]; out[b] = in[a] - z in[b]

@@ -23,6 +23,9 @@ pub struct LinearTransform {
     pub diags: BTreeMap<usize, Vec<Complex64>>,
 }
 
+/// Giant step offset -> [(baby step offset, diagonal offset)].
+pub type GiantSteps = BTreeMap<i64, Vec<(i64, usize)>>;
+
 fn rot(v: &[Complex64], r: i64) -> Vec<Complex64> {
     let n = v.len() as i64;
     (0..n).map(|i| v[(i + r).rem_euclid(n) as usize]).collect()
@@ -85,7 +88,7 @@ impl LinearTransform {
     }
 
     /// The baby-step/giant-step split: (baby offsets, giant offset -> [(baby, diagonal offset)]).
-    pub fn bsgs_plan(&self) -> (Vec<i64>, BTreeMap<i64, Vec<(i64, usize)>>) {
+    pub fn bsgs_plan(&self) -> (Vec<i64>, GiantSteps) {
         let n = self.slots as i64;
         // signed offsets in (-n/2, n/2]
         let signed: Vec<(i64, usize)> = self
@@ -110,7 +113,7 @@ impl LinearTransform {
             bs *= 2;
         }
         let mut babies = Vec::new();
-        let mut giants: BTreeMap<i64, Vec<(i64, usize)>> = BTreeMap::new();
+        let mut giants: GiantSteps = BTreeMap::new();
         for &(s, r) in &signed {
             let m = s / unit;
             let j = m.rem_euclid(bs);

@@ -56,7 +56,8 @@ impl Modulus {
     #[inline(always)]
     pub fn mul_shoup_lazy(&self, a: u64, w: u64, ws: u64) -> u64 {
         let qhat = ((a as u128 * ws as u128) >> 64) as u64;
-        a.wrapping_mul(w).wrapping_sub(qhat.wrapping_mul(self.value))
+        a.wrapping_mul(w)
+            .wrapping_sub(qhat.wrapping_mul(self.value))
     }
 
     /// (a * b) mod q.

@@ -115,7 +115,8 @@ pub const PARAM_SETS: &[ParamsLiteral] = &[
                       computation, 15 more reserved for bootstrapping",
         log_n: 16,
         q_bits: &[
-            60, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, // q0 + 13 computation levels
+            60, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40,
+            40, // q0 + 13 computation levels
             40, 40, 40, // SlotsToCoeffs
             60, 60, 60, 60, 60, 60, 60, 60, // EvalMod
             56, 56, 56, 56, // CoeffsToSlots

@@ -460,8 +460,8 @@ mod tests {
             .collect();
         let mut src = Poly::zero(n, 2);
         for (k, &v) in vals.iter().enumerate() {
-            for i in 0..2 {
-                src.data[i * n + k] = v.rem_euclid(ps[i] as i128) as u64;
+            for (i, &q) in ps.iter().take(2).enumerate() {
+                src.data[i * n + k] = v.rem_euclid(q as i128) as u64;
             }
         }
         let out = r.convert_exact(&src, &[0, 1], &[2, 3]);
