@@ -97,6 +97,63 @@ pub fn activation_input_ranges(
     Ok(out)
 }
 
+/// Image `i` of a dataset as a model input: pixels / 255, `[C, H, W]`
+/// (the convention every model trained here uses). Panics if `i` is out of
+/// range.
+pub fn image_input(set: &crate::data::ImageSet, i: usize) -> Tensor {
+    Tensor {
+        shape: vec![set.channels, set.height, set.width],
+        data: set.image(i).iter().map(|&p| f64::from(p) / 255.0).collect(),
+    }
+}
+
+/// Plaintext classification accuracy of a model on a labelled set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Accuracy {
+    /// Correctly classified images.
+    pub correct: usize,
+    /// Images evaluated.
+    pub total: usize,
+}
+
+impl Accuracy {
+    /// `correct / total` (0 for an empty set).
+    pub fn fraction(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.total as f64
+        }
+    }
+}
+
+/// Runs `graph` on every image of `set` (in parallel, in chunks to bound
+/// memory) and counts argmax hits.
+pub fn evaluate(graph: &Graph, set: &crate::data::ImageSet) -> Result<Accuracy, ExecError> {
+    let shape = vec![set.channels, set.height, set.width];
+    if shape != graph.input_shape {
+        return Err(ExecError::InputShape {
+            expected: graph.input_shape.clone(),
+            got: shape,
+        });
+    }
+    let mut correct = 0;
+    let idx: Vec<usize> = (0..set.len()).collect();
+    for chunk in idx.chunks(1024) {
+        let inputs: Vec<Tensor> = chunk.iter().map(|&i| image_input(set, i)).collect();
+        let outs = run_batch(graph, &inputs)?;
+        correct += outs
+            .iter()
+            .zip(chunk)
+            .filter(|(o, i)| argmax(&o.data) == usize::from(set.labels[**i]))
+            .count();
+    }
+    Ok(Accuracy {
+        correct,
+        total: set.len(),
+    })
+}
+
 /// Index of the largest element (first one on ties); 0 for empty input.
 pub fn argmax(x: &[f64]) -> usize {
     let mut best = 0;
@@ -545,6 +602,59 @@ mod tests {
         assert_eq!(r["a1"], [-3.0, 2.0]);
         // a2 sees x + x^2: -0.25, 6, 2, 6.
         assert_eq!(r["a2"], [-0.25, 6.0]);
+    }
+
+    #[test]
+    fn evaluate_reads_an_idx_split() {
+        use crate::data::{ImageSet, encode_idx, load_idx_split};
+        use crate::graph::{Dense, Graph, Node};
+        // Images whose class is the brightest of the first 3 pixels, and a
+        // model that reads exactly that: dense picks pixels 0..3.
+        let mut pixels = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..30u8 {
+            let mut img = vec![10u8; 4];
+            img[(i % 3) as usize] = 200;
+            pixels.extend(img);
+            labels.push(if i % 5 == 0 { (i + 1) % 3 } else { i % 3 });
+        }
+        let set = ImageSet {
+            channels: 1,
+            height: 2,
+            width: 2,
+            classes: 10,
+            pixels,
+            labels,
+        };
+        let dir = std::env::temp_dir().join(format!("nn-eval-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (img, lbl) = encode_idx(&set);
+        std::fs::write(dir.join("t10k-images-idx3-ubyte"), img).unwrap();
+        std::fs::write(dir.join("t10k-labels-idx1-ubyte"), lbl).unwrap();
+        let loaded = load_idx_split(&dir, "t10k").unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let mut w = vec![0.0; 12];
+        for k in 0..3 {
+            w[k * 4 + k] = 1.0;
+        }
+        let mut g = Graph::new("pick", "x", vec![1, 2, 2]);
+        g.push(Node::new("flat", Op::Flatten, vec!["x".into()], "f"));
+        g.push(Node::new(
+            "fc",
+            Op::Dense(Dense {
+                weight: Tensor::new(vec![3, 4], w).unwrap(),
+                bias: None,
+            }),
+            vec!["f".into()],
+            "y",
+        ));
+        g.output = "y".into();
+        let acc = evaluate(&g, &loaded).unwrap();
+        // Every fifth label (6 of 30) was made wrong on purpose.
+        assert_eq!((acc.correct, acc.total), (24, 30));
+        assert!((acc.fraction() - 0.8).abs() < 1e-12);
+        let wrong = Graph::new("w", "x", vec![1, 3, 3]);
+        assert!(evaluate(&wrong, &loaded).is_err());
     }
 
     #[test]

@@ -63,34 +63,10 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(n) = args.limit {
         set = set.take(n);
     }
-    let shape = vec![set.channels, set.height, set.width];
-    if shape != graph.input_shape {
-        bail!(
-            "model expects input {:?}, {} images are {:?}",
-            graph.input_shape,
-            kind.name(),
-            shape
-        );
-    }
-    let inputs: Vec<nn::Tensor> = (0..set.len())
-        .map(|i| nn::Tensor {
-            shape: shape.clone(),
-            data: set.image(i).iter().map(|&p| f64::from(p) / 255.0).collect(),
-        })
-        .collect();
     let start = std::time::Instant::now();
-    let outputs = nn::exec::run_batch(&graph, &inputs)?;
-    let correct = outputs
-        .iter()
-        .zip(&set.labels)
-        .filter(|(o, l)| nn::exec::argmax(&o.data) == usize::from(**l))
-        .count();
-    let total = set.len();
-    let accuracy = if total == 0 {
-        0.0
-    } else {
-        correct as f64 / total as f64
-    };
+    let acc = nn::exec::evaluate(&graph, &set)
+        .with_context(|| format!("evaluating on the {} test set", kind.name()))?;
+    let (correct, total, accuracy) = (acc.correct, acc.total, acc.fraction());
     if args.json {
         let v = serde_json::json!({
             "model": args.model.display().to_string(),
