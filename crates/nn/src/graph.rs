@@ -15,7 +15,7 @@
 //! additions, plaintext multiplications, rotations and polynomials.
 //! Everything is serde-serializable (JSON via [`Graph::to_json`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -911,19 +911,6 @@ pub(crate) fn infer_node(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>, Graph
             Ok(shape.clone())
         }
     }
-}
-
-/// Checks that a list of named values has no duplicates; helper for
-/// builders that take parameters by name.
-pub fn index_by_name<T>(items: Vec<(String, T)>) -> Result<BTreeMap<String, T>, String> {
-    let mut m = BTreeMap::new();
-    for (k, v) in items {
-        if m.contains_key(&k) {
-            return Err(format!("duplicate name `{k}`"));
-        }
-        m.insert(k, v);
-    }
-    Ok(m)
 }
 
 #[cfg(test)]
