@@ -666,7 +666,7 @@ impl Graph {
             .collect()
     }
 
-    /// Serializes to pretty JSON.
+    /// Serializes to (compact) JSON; [`Graph::from_json`] reads it back.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
