@@ -99,3 +99,30 @@ fn bootstrap_restores_levels_and_precision() {
     let want: Vec<_> = z.iter().map(|x| x * x).collect();
     assert!(precision_bits(&b.decrypt(&sq), &want) > 18.0);
 }
+
+/// Sparse packing: 64 slots (period 64) are refreshed through the trace onto
+/// their subring and 64-slot homomorphic DFTs.
+#[test]
+fn sparse_slot_bootstrap() {
+    let b = boot();
+    let p = &b.params;
+    let slots = 64;
+    let cfg = bootstrap::config_for(p)
+        .unwrap()
+        .with_slots(slots, p.max_slots());
+    let mut kg = KeyGenerator::with_seed(p.clone(), [9u8; 32]);
+    let sk = kg.secret_key();
+    let keys = kg.bootstrap_keys(&sk, &cfg, &[]);
+    let boot = Bootstrapper::new(p.clone(), cfg, keys.boot).unwrap();
+    let eval = Evaluator::new(p.clone(), Arc::new(keys.eval));
+    let z = values(slots, 5);
+    let pt = b.enc.encode(&z, 0, p.default_scale(), slots).unwrap();
+    let ct = Encryptor::new(p.clone()).encrypt_sk(&sk, &pt).unwrap();
+    let out = boot.bootstrap(&eval, &ct).unwrap();
+    assert_eq!(out.slots, slots);
+    assert_eq!(out.level, boot.levels_after());
+    let got = b.enc.decode(&Decryptor::new(&sk).decrypt(&out).unwrap());
+    let bits = precision_bits(&got, &z);
+    eprintln!("sparse bootstrap precision: {bits:.1} bits");
+    assert!(bits > 19.0, "{bits} bits");
+}
