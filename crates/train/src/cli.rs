@@ -43,7 +43,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.02)]
     pub lr: f64,
     /// Optimizer: sgd (Nesterov momentum 0.9) or adamw.
     #[arg(long, default_value = "sgd")]
@@ -64,7 +64,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 4.0)]
     pub act_range: f64,
     /// Weight of the activation range penalty.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 0.1)]
     pub range_penalty: f64,
     /// Disable random crop and flip.
     #[arg(long)]
@@ -199,10 +199,12 @@ fn parse_kind(name: &str) -> Result<DatasetKind> {
         .with_context(|| format!("unknown dataset {name:?} (fashion-mnist, mnist, cifar10)"))
 }
 
-/// Calibrates activation ranges, converts to the nn graph and writes the
-/// model files next to `out`:
-/// - `out` with extension `.graph.json`: the nn [`Graph`](::nn::graph::Graph) as JSON;
-/// - `out` with extension `.train.json`: config, history and final test accuracy.
+/// Calibrates activation ranges, converts to the nn graph and writes:
+/// - `out`: the model as ONNX (nn's exporter: Dirac folded, BN kept,
+///   activation ranges in the metadata), what `residue eval` and the
+///   compiler read;
+/// - `out` with extension `.train.json`: config, history, calibrated
+///   ranges and final test accuracy (burn, f32).
 pub fn write_model(trainer: &Trainer, data: &::nn::data::Dataset, out: &Path) -> Result<()> {
     let cfg = &trainer.state.config;
     let ranges = calibrate_ranges(&trainer.model, &data.train, 2000);
@@ -211,9 +213,7 @@ pub fn write_model(trainer: &Trainer, data: &::nn::data::Dataset, out: &Path) ->
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    let gpath = out.with_extension("graph.json");
-    std::fs::write(&gpath, serde_json::to_string(&graph)?)
-        .with_context(|| format!("writing {}", gpath.display()))?;
+    ::nn::onnx::save(&graph, out).with_context(|| format!("writing {}", out.display()))?;
     let summary = serde_json::json!({
         "arch": cfg.arch,
         "config": cfg,
@@ -226,8 +226,8 @@ pub fn write_model(trainer: &Trainer, data: &::nn::data::Dataset, out: &Path) ->
     let spath = out.with_extension("train.json");
     std::fs::write(&spath, serde_json::to_string_pretty(&summary)?)?;
     eprintln!(
-        "test accuracy {acc:.4}; wrote {} and {} (ONNX export pending nn's exporter)",
-        gpath.display(),
+        "test accuracy {acc:.4}; wrote {} and {}",
+        out.display(),
         spath.display()
     );
     Ok(())

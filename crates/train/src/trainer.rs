@@ -95,9 +95,10 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// Defaults for an architecture: SGD, lr 0.05, batch 128, weight decay
-    /// 5e-4, 200 warmup steps, clip 5, range penalty 1e-3, crop pad 2 and
-    /// flips, checkpoint every 200 steps.
+    /// Defaults for an architecture: SGD, lr 0.02 (0.05 diverged for
+    /// ResNet-20 with quadratic activations on Fashion-MNIST), batch 128,
+    /// weight decay 5e-4, 200 warmup steps, clip 5, range penalty 0.1, crop
+    /// pad 2 (4 for 32x32 inputs) and flips, checkpoint every 200 steps.
     pub fn new(arch: ArchConfig, dataset: &str, epochs: usize) -> Self {
         TrainConfig {
             crop_pad: if arch.input_size[0] >= 32 { 4 } else { 2 },
@@ -105,12 +106,12 @@ impl TrainConfig {
             dataset: dataset.into(),
             epochs,
             batch_size: 128,
-            lr: 0.05,
+            lr: 0.02,
             optimizer: OptimizerKind::Sgd,
             weight_decay: 5e-4,
             warmup_steps: 200,
             grad_clip: 5.0,
-            range_penalty: 1e-3,
+            range_penalty: 0.1,
             flip: true,
             seed: 1,
             checkpoint_every: 200,
@@ -181,8 +182,9 @@ fn build_optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     // BN affine parameters, biases.
     let no_decay =
         ParamGroup::from_any_predicates(vec!["dirac_", "poly_coef", "gamma", "beta", "bias"]);
-    let clip = (cfg.grad_clip > 0.0)
-        .then(|| burn::grad_clipping::GradientClippingConfig::Norm(cfg.grad_clip as f32));
+    let clip = (cfg.grad_clip > 0.0).then_some(burn::grad_clipping::GradientClippingConfig::Norm(
+        cfg.grad_clip as f32,
+    ));
     match cfg.optimizer {
         OptimizerKind::Sgd => {
             let base = |wd: Option<f64>| {
@@ -610,7 +612,7 @@ impl Trainer {
                 run_images += bs;
                 run_steps += 1;
 
-                if cfg.log_every > 0 && self.state.step_in_epoch % cfg.log_every == 0 {
+                if cfg.log_every > 0 && self.state.step_in_epoch.is_multiple_of(cfg.log_every) {
                     let (ls, c, seen) = self.state.epoch_sums;
                     let ips = log_images as f64 / t_log.elapsed().as_secs_f64().max(1e-9);
                     t_log = Instant::now();
@@ -637,7 +639,7 @@ impl Trainer {
                     }));
                 }
                 if cfg.checkpoint_every > 0
-                    && self.state.global_step % cfg.checkpoint_every == 0
+                    && self.state.global_step.is_multiple_of(cfg.checkpoint_every)
                     && self.state.step_in_epoch < steps_per_epoch
                 {
                     self.checkpoint()?;
@@ -691,6 +693,7 @@ mod tests {
     fn lr_schedule_shape() {
         let arch = ArchConfig::from_name("dirac8", [1, 8, 8]).unwrap();
         let mut cfg = TrainConfig::new(arch, "x", 1);
+        cfg.lr = 0.05;
         cfg.warmup_steps = 10;
         assert!((learning_rate(&cfg, 0, 100) - 0.005).abs() < 1e-12);
         assert!((learning_rate(&cfg, 10, 100) - 0.05).abs() < 1e-12);

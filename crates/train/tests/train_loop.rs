@@ -2,6 +2,7 @@
 //! falls), a run stopped and resumed replays exactly the same steps, and the
 //! exported graph is well formed.
 
+use burn::module::Module;
 use nn::data::ImageSet;
 use train::model::{ArchConfig, Family};
 use train::trainer::{TrainConfig, Trainer, calibrate_ranges, evaluate};
@@ -151,7 +152,10 @@ fn export_graph_is_well_formed() {
             nn::graph::Tensor::new(vec![1, 8, 8], img.iter().map(|&v| f64::from(v)).collect())
                 .unwrap();
         let got = nn::exec::run(&g, &input).unwrap();
-        for (a, b) in got.data.iter().zip(&want) {
+        // And so does its ONNX export, read back.
+        let back = nn::onnx::import(&nn::onnx::export(&g).unwrap()).unwrap();
+        let got2 = nn::exec::run(&back, &input).unwrap();
+        for (a, b) in got.data.iter().chain(&got2.data).zip(want.iter().cycle()) {
             assert!(
                 (a - b).abs() < 1e-3 * (1.0 + b.abs()),
                 "{family:?}: {:?} vs {want:?}",
