@@ -21,6 +21,7 @@ pub mod polyeval;
 pub mod ring;
 pub mod sampling;
 pub mod serialize;
+mod simd;
 
 pub use ciphertext::{Ciphertext, Decryptor, Encryptor};
 pub use encoding::{Encoder, Plaintext};

@@ -354,6 +354,18 @@ impl Ring {
                 .collect();
             let b_mod = fm.iter().fold(1u64, |p, m| t.mul(p, t.reduce(m.value)));
             let nb = t.neg(b_mod);
+            // Fused IFMA kernel: one pass for sum_i y_i c_i + v (-B).
+            {
+                let mut ys: Vec<&[u64]> =
+                    (0..fm.len()).map(|i| &y.data[i * n..(i + 1) * n]).collect();
+                ys.push(&v);
+                let mut cs = punct.clone();
+                cs.push(nb);
+                let y_bound = fm.iter().map(|m| m.value).max().unwrap_or(0);
+                if crate::simd::lincomb_mod(o, &ys, y_bound, &cs, t.value) {
+                    return;
+                }
+            }
             // SIMD path (tfhe-ntt's vectorized multiply-accumulate): reduce
             // each y_i into [0, t), then o += y_i * c_i and o += v * (-B).
             let mut red = vec![0u64; n];
