@@ -8,7 +8,18 @@ fn main() {
         return key_budget(&name);
     }
     let params = Params::named("insecure-boot-n12").unwrap();
-    let cfg = bootstrap::config_for(&params).unwrap();
+    let mut cfg = bootstrap::config_for(&params).unwrap();
+    if let Ok(d) = std::env::var("SINE_DEGREE") {
+        // direct sine series instead of cosine + double angles
+        cfg.double_angle = 0;
+        cfg.cheb_degree = d.parse().unwrap();
+    }
+    println!(
+        "EvalMod: degree {} + {} double angles = {} levels",
+        cfg.cheb_degree,
+        cfg.double_angle,
+        cfg.evalmod_levels()
+    );
     let mut kg = KeyGenerator::with_seed(params.clone(), [3u8; 32]);
     let sk = kg.secret_key();
     let keys = kg.bootstrap_keys(&sk, &cfg, &[]);
@@ -60,6 +71,14 @@ fn main() {
         .map(|(y, s)| (s.re - (2.0 * std::f64::consts::PI * k * y.re).sin()).abs())
         .fold(0.0, f64::max);
     println!("  max |evalmod - sin(2 pi K y)| = {err:e}");
+    let t = std::time::Instant::now();
+    let em2 = boot.eval_mod(&eval, &re).unwrap();
+    println!(
+        "  one EvalMod: {:.0} ms (level {} -> {})",
+        t.elapsed().as_secs_f64() * 1e3,
+        re.level,
+        em2.level
+    );
     let out = boot.bootstrap(&eval, &ct).unwrap();
     let v = show("out", &out);
     let e: f64 = v
