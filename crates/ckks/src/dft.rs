@@ -88,16 +88,21 @@ fn split(count: usize, groups: usize) -> Vec<usize> {
         .collect()
 }
 
-/// V without the bit reversal, as `levels` merged transforms in application
-/// order, the first multiplied by `factor`.
-pub fn slots_to_coeffs(n: usize, levels: usize, factor: Complex64) -> Vec<LinearTransform> {
-    let stages: Vec<usize> = (0..n.trailing_zeros()).map(|k| 1usize << k).collect();
+/// Merges consecutive butterfly stages (half-lengths `lenhs`, in application
+/// order) into `levels` transforms; the first is multiplied by `factor`.
+fn grouped(
+    n: usize,
+    lenhs: Vec<usize>,
+    inverse: bool,
+    levels: usize,
+    factor: Complex64,
+) -> Vec<LinearTransform> {
     let mut out = Vec::new();
-    let mut it = stages.into_iter();
+    let mut it = lenhs.into_iter();
     for size in split(n.trailing_zeros() as usize, levels) {
         let mut t = LinearTransform::scalar(n, Complex64::new(1.0, 0.0));
         for lenh in it.by_ref().take(size) {
-            t = stage(n, lenh, false).compose(&t);
+            t = stage(n, lenh, inverse).compose(&t);
         }
         out.push(t);
     }
@@ -105,21 +110,18 @@ pub fn slots_to_coeffs(n: usize, levels: usize, factor: Complex64) -> Vec<Linear
     out
 }
 
+/// V without the bit reversal, as `levels` merged transforms in application
+/// order, the first multiplied by `factor`.
+pub fn slots_to_coeffs(n: usize, levels: usize, factor: Complex64) -> Vec<LinearTransform> {
+    let lenhs = (0..n.trailing_zeros()).map(|k| 1usize << k).collect();
+    grouped(n, lenhs, false, levels, factor)
+}
+
 /// V^{-1} without the bit reversal, as `levels` merged transforms in
 /// application order, the first multiplied by `factor`.
 pub fn coeffs_to_slots(n: usize, levels: usize, factor: Complex64) -> Vec<LinearTransform> {
-    let stages: Vec<usize> = (0..n.trailing_zeros()).rev().map(|k| 1usize << k).collect();
-    let mut out = Vec::new();
-    let mut it = stages.into_iter();
-    for size in split(n.trailing_zeros() as usize, levels) {
-        let mut t = LinearTransform::scalar(n, Complex64::new(1.0, 0.0));
-        for lenh in it.by_ref().take(size) {
-            t = stage(n, lenh, true).compose(&t);
-        }
-        out.push(t);
-    }
-    out[0].scale(factor);
-    out
+    let lenhs = (0..n.trailing_zeros()).rev().map(|k| 1usize << k).collect();
+    grouped(n, lenhs, true, levels, factor)
 }
 
 #[cfg(test)]

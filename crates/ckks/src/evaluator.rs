@@ -180,32 +180,32 @@ impl Evaluator {
         Ok(pt.poly.prefix(level + 1))
     }
 
-    /// ct + pt (scales must match).
-    pub fn add_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+    fn plain_combine(
+        &self,
+        ct: &Ciphertext,
+        pt: &Plaintext,
+        f: impl Fn(&mut Poly, &Poly, &[usize]),
+    ) -> Result<Ciphertext> {
         if !scales_match(ct.scale, pt.scale) {
             return Err(CkksError::ScaleMismatch(ct.scale, pt.scale));
         }
         let l = ct.level.min(pt.level);
         let mut out = self.drop_level(ct, l)?;
         let m = self.plain_at(pt, l)?;
-        self.params
-            .ring
-            .add_assign(&mut out.c[0], &m, &self.params.q_idx(l));
+        f(&mut out.c[0], &m, &self.params.q_idx(l));
         Ok(out)
+    }
+
+    /// ct + pt (scales must match).
+    pub fn add_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        let r = &self.params.ring;
+        self.plain_combine(ct, pt, |x, y, idx| r.add_assign(x, y, idx))
     }
 
     /// ct - pt (scales must match).
     pub fn sub_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
-        if !scales_match(ct.scale, pt.scale) {
-            return Err(CkksError::ScaleMismatch(ct.scale, pt.scale));
-        }
-        let l = ct.level.min(pt.level);
-        let mut out = self.drop_level(ct, l)?;
-        let m = self.plain_at(pt, l)?;
-        self.params
-            .ring
-            .sub_assign(&mut out.c[0], &m, &self.params.q_idx(l));
-        Ok(out)
+        let r = &self.params.ring;
+        self.plain_combine(ct, pt, |x, y, idx| r.sub_assign(x, y, idx))
     }
 
     /// ct * pt; the result's scale is the product of scales.
