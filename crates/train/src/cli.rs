@@ -207,6 +207,8 @@ fn parse_kind(name: &str) -> Result<DatasetKind> {
 ///   ranges and final test accuracy (burn, f32).
 pub fn write_model(trainer: &Trainer, data: &::nn::data::Dataset, out: &Path) -> Result<()> {
     let cfg = &trainer.state.config;
+    let acc_ema = evaluate(&trainer.model, &data.test, 0);
+    crate::trainer::recalibrate_bn(&trainer.model, &data.train, 20, cfg.batch_size);
     let ranges = calibrate_ranges(&trainer.model, &data.train, 2000);
     let graph = crate::export::to_graph(&trainer.model, &cfg.arch, &ranges)?;
     let acc = evaluate(&trainer.model, &data.test, 0);
@@ -218,6 +220,7 @@ pub fn write_model(trainer: &Trainer, data: &::nn::data::Dataset, out: &Path) ->
         "arch": cfg.arch,
         "config": cfg,
         "test_accuracy": acc,
+        "test_accuracy_before_bn_recalibration": acc_ema,
         "epochs_done": trainer.state.epoch,
         "history": trainer.state.history,
         "calibrated_ranges": ranges,
@@ -226,7 +229,7 @@ pub fn write_model(trainer: &Trainer, data: &::nn::data::Dataset, out: &Path) ->
     let spath = out.with_extension("train.json");
     std::fs::write(&spath, serde_json::to_string_pretty(&summary)?)?;
     eprintln!(
-        "test accuracy {acc:.4}; wrote {} and {}",
+        "test accuracy {acc:.4} ({acc_ema:.4} before BN recalibration); wrote {} and {}",
         out.display(),
         spath.display()
     );

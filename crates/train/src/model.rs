@@ -667,6 +667,19 @@ impl Net {
         out
     }
 
+    /// Every batch norm, mutable (stem, then per block bn1, bn2, projection).
+    pub fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        let mut v = vec![&mut self.stem.bn];
+        for b in &mut self.blocks {
+            v.push(&mut b.conv1.bn);
+            v.push(&mut b.conv2.bn);
+            if let Some(p) = &mut b.proj {
+                v.push(&mut p.bn);
+            }
+        }
+        v
+    }
+
     /// All activations in forward order (stem, then act1/act2 per block).
     pub fn activations(&self) -> Vec<&PolyAct> {
         let mut v = vec![&self.stem_act];

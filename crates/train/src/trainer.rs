@@ -309,6 +309,38 @@ pub fn evaluate(model: &Net, set: &ImageSet, limit: usize) -> f64 {
     correct as f64 / n.max(1) as f64
 }
 
+/// "Precise BN": replaces every batch norm's running statistics by their
+/// average over `batches` batches of `set` (no augmentation) under the
+/// current weights. The running EMAs lag the weights while training; with
+/// polynomial activations that lag compounds through the depth (ResNet-20
+/// after one epoch: 17% test accuracy with the EMAs, see the crate README).
+///
+/// The running statistics are shared with `model` (burn's running state is
+/// shared between clones), so this updates `model` in place too; training
+/// itself uses batch statistics and is unaffected.
+pub fn recalibrate_bn(model: &Net, set: &ImageSet, batches: usize, batch_size: usize) {
+    let mut m = model.clone();
+    let device = train_device();
+    let n = set.len().min(batches * batch_size);
+    let mut buf = Vec::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    for (k, start) in (0..n).step_by(batch_size.max(1)).enumerate() {
+        let idx: Vec<usize> = (start..(start + batch_size).min(n)).collect();
+        for bn in m.batch_norms_mut() {
+            bn.momentum = 1.0 / (k as f64 + 1.0);
+        }
+        make_batch(set, &idx, 0, false, &mut rng, &mut buf);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                std::mem::take(&mut buf),
+                [idx.len(), set.channels, set.height, set.width],
+            ),
+            &device,
+        );
+        let _ = m.forward(x.detach());
+    }
+}
+
 /// Per-activation max `|x|` over (up to `limit`) images of `set`, in
 /// inference mode: what the exported model records as its ranges.
 pub fn calibrate_ranges(model: &Net, set: &ImageSet, limit: usize) -> Vec<f32> {
@@ -646,6 +678,7 @@ impl Trainer {
                 }
             }
             let secs = t_epoch.elapsed().as_secs_f64();
+            recalibrate_bn(&self.model, train, 20, bs);
             let test_acc = evaluate(&self.model, test, cfg.test_limit);
             let (ls, c, seen) = self.state.epoch_sums;
             let ranges: Vec<f32> = self
