@@ -59,6 +59,7 @@
 //! [`Wire::from_bytes`] rejects trailing bytes; [`Wire::read_from`] reads
 //! exactly one object and leaves the stream after it.
 
+use crate::bootstrap::BootstrapKeys;
 use crate::ciphertext::Ciphertext;
 use crate::encoding::Plaintext;
 use crate::error::{CkksError, Result};
@@ -106,6 +107,8 @@ pub enum ObjectKind {
     GaloisKeysCompact = 11,
     /// An [`EvaluationKeys`] bundle with seeds for its `a`s ([`Compact`]).
     EvaluationKeysCompact = 12,
+    /// The sparse-secret encapsulation keys of bootstrapping ([`BootstrapKeys`]).
+    BootstrapKeys = 13,
 }
 
 impl ObjectKind {
@@ -124,6 +127,7 @@ impl ObjectKind {
             10 => Self::RelinKeyCompact,
             11 => Self::GaloisKeysCompact,
             12 => Self::EvaluationKeysCompact,
+            13 => Self::BootstrapKeys,
             _ => return None,
         })
     }
@@ -143,6 +147,7 @@ impl ObjectKind {
             Self::RelinKeyCompact => "compact relinearization key",
             Self::GaloisKeysCompact => "compact Galois key set",
             Self::EvaluationKeysCompact => "compact evaluation key bundle",
+            Self::BootstrapKeys => "bootstrapping key pair",
         }
     }
 }
@@ -576,6 +581,7 @@ impl Wire for Compact<PublicKey> {}
 impl Wire for Compact<RelinKey> {}
 impl Wire for Compact<GaloisKeys> {}
 impl Wire for Compact<EvaluationKeys> {}
+impl Wire for BootstrapKeys {}
 
 // ---------------------------------------------------------------------------
 // Sizes.
@@ -1011,7 +1017,15 @@ fn read_public_key<R: Read>(
 }
 
 fn check_switching_key(k: &SwitchingKey, params: &Params, what: &str) -> Result<()> {
-    let dnum = params.dnum_at(params.max_level());
+    check_switching_key_digits(k, params, params.dnum_at(params.max_level()), what)
+}
+
+fn check_switching_key_digits(
+    k: &SwitchingKey,
+    params: &Params,
+    dnum: usize,
+    what: &str,
+) -> Result<()> {
     if k.b.len() != dnum || k.a.len() != dnum {
         return Err(malformed(format!(
             "{what}: {} and {} digits, expected {dnum}",
@@ -1048,7 +1062,22 @@ fn read_switching_key<R: Read>(
     compact: bool,
     what: &str,
 ) -> Result<(SwitchingKey, Option<[u8; SEED_LEN]>)> {
-    let dnum = params.dnum_at(params.max_level());
+    read_switching_key_digits(
+        inp,
+        params,
+        params.dnum_at(params.max_level()),
+        compact,
+        what,
+    )
+}
+
+fn read_switching_key_digits<R: Read>(
+    inp: &mut Input<R>,
+    params: &Params,
+    dnum: usize,
+    compact: bool,
+    what: &str,
+) -> Result<(SwitchingKey, Option<[u8; SEED_LEN]>)> {
     let digits = inp.u32("switching key digit count")? as usize;
     if digits != dnum {
         return Err(malformed(format!(
@@ -1304,6 +1333,54 @@ impl Body for Compact<PublicKey> {
             key,
             seeds: seed.into_iter().collect(),
         })
+    }
+}
+
+/// Bootstrapping keys: the s -> s' key (one digit, level 0: only q_0 and P
+/// limbs may be nonzero, which the reader enforces) and the s' -> s key.
+impl Body for BootstrapKeys {
+    const KIND: ObjectKind = ObjectKind::BootstrapKeys;
+
+    fn check(&self, params: &Params) -> Result<()> {
+        check_switching_key_digits(&self.to_sparse, params, params.dnum_at(0), "to-sparse key")?;
+        check_switching_key(&self.from_sparse, params, "from-sparse key")?;
+        let unused = 1..params.q.len();
+        for p in self.to_sparse.b.iter().chain(&self.to_sparse.a) {
+            if unused.clone().any(|i| p.limb(i).iter().any(|&x| x != 0)) {
+                return Err(malformed(
+                    "to-sparse key: limbs above q_0 must be zero (the sparse secret may only \
+                     be used modulo q_0 * P)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn body_size(&self, params: &Params) -> usize {
+        let limbs = params.q.len() + params.p.len();
+        let key = |d: usize| 8 + 2 * d * limbs * params.n * 8;
+        key(params.dnum_at(0)) + key(params.dnum_at(params.max_level()))
+    }
+
+    fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
+        write_switching_key(&self.to_sparse, None, params, w)?;
+        write_switching_key(&self.from_sparse, None, params, w)
+    }
+
+    fn read_body<R: Read>(
+        inp: &mut Input<R>,
+        _kind: ObjectKind,
+        params: &Arc<Params>,
+    ) -> Result<Self> {
+        let (to_sparse, _) =
+            read_switching_key_digits(inp, params, params.dnum_at(0), false, "to-sparse key")?;
+        let (from_sparse, _) = read_switching_key(inp, params, false, "from-sparse key")?;
+        let keys = BootstrapKeys {
+            to_sparse,
+            from_sparse,
+        };
+        keys.check(params)?;
+        Ok(keys)
     }
 }
 

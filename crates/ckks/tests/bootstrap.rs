@@ -126,3 +126,41 @@ fn sparse_slot_bootstrap() {
     eprintln!("sparse bootstrap precision: {bits:.1} bits");
     assert!(bits > 19.0, "{bits} bits");
 }
+
+/// Bootstrapping keys survive serialization, and the reader refuses a
+/// to-sparse key with data above q_0 (a sparse-secret sample at a large modulus).
+#[test]
+fn bootstrap_keys_round_trip() {
+    use ckks::bootstrap::BootstrapKeys;
+    let b = boot();
+    let p = &b.params;
+    let cfg = bootstrap::config_for(p).unwrap();
+    let mut kg = KeyGenerator::with_seed(p.clone(), [4u8; 32]);
+    let sk = kg.secret_key();
+    let keys = kg.bootstrap_keys(&sk, &cfg, &[]);
+    let bytes = keys.boot.to_bytes(p).unwrap();
+    let back = BootstrapKeys::from_bytes(&bytes, p).unwrap();
+    assert_eq!(back.to_bytes(p).unwrap(), bytes);
+    for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
+        assert!(BootstrapKeys::from_bytes(&bytes[..cut], p).is_err());
+    }
+    // a nonzero coefficient in limb 1 of the to-sparse key's first b
+    let header = ckks::serialize::header_size(p);
+    let mut bad = bytes.clone();
+    let off = header + 8 + p.n * 8; // digits, limbs, then limb 0 of b_0
+    bad[off] = 1;
+    let err = BootstrapKeys::from_bytes(&bad, p).err().unwrap();
+    assert!(err.to_string().contains("q_0"), "{err}");
+    // the deserialized keys bootstrap
+    let boot = Bootstrapper::new(p.clone(), cfg, back).unwrap();
+    let eval = Evaluator::new(p.clone(), Arc::new(keys.eval));
+    let z = values(p.max_slots(), 3);
+    let pt = b
+        .enc
+        .encode(&z, 0, p.default_scale(), p.max_slots())
+        .unwrap();
+    let ct = Encryptor::new(p.clone()).encrypt_sk(&sk, &pt).unwrap();
+    let out = boot.bootstrap(&eval, &ct).unwrap();
+    let got = b.enc.decode(&Decryptor::new(&sk).decrypt(&out).unwrap());
+    assert!(precision_bits(&got, &z) > 19.0);
+}
