@@ -586,12 +586,12 @@ fn tampered_headers_are_rejected() {
         b[i] ^= 1;
         expect(&b, "version");
     }
-    for kind in [0u8, 13, 255] {
+    for kind in [0u8, 14, 255] {
         let mut b = bytes.clone();
         b[6] = kind;
         expect(&b, "unknown object kind");
     }
-    for kind in [1u8, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12] {
+    for kind in [1u8, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13] {
         let mut b = bytes.clone();
         b[6] = kind;
         expect(&b, "expected a ciphertext");
