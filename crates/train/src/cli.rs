@@ -66,6 +66,10 @@ pub struct TrainArgs {
     /// Weight of the activation range penalty.
     #[arg(long, default_value_t = 0.1)]
     pub range_penalty: f64,
+    /// Cap of the data-set activation ranges, in multiples of the input RMS
+    /// (0: use the max |x| on the first batch).
+    #[arg(long, default_value_t = 6.0)]
+    pub act_init_rms_cap: f64,
     /// Disable random crop and flip.
     #[arg(long)]
     pub no_augment: bool,
@@ -165,6 +169,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         cfg.weight_decay = args.weight_decay;
         cfg.warmup_steps = args.warmup_steps;
         cfg.range_penalty = args.range_penalty;
+        cfg.act_init_rms_cap = args.act_init_rms_cap;
         if args.no_augment {
             cfg.crop_pad = 0;
             cfg.flip = false;

@@ -541,6 +541,9 @@ pub struct Probe {
     /// range bookkeeping) after this many activations; the logits are then
     /// meaningless. For [`Net::init_act_scales`].
     pub stop_after: Option<usize>,
+    /// If set (together with `ranges`), also push the RMS of each
+    /// activation's input.
+    pub rms: Option<Vec<f32>>,
 }
 
 impl Net {
@@ -596,6 +599,9 @@ impl Net {
                 && probe.stop_after.is_none_or(|k| r.len() < k)
             {
                 r.push(x.clone().abs().max().into_scalar::<f32>());
+                if let Some(q) = probe.rms.as_mut() {
+                    q.push(x.clone().square().mean().sqrt().into_scalar::<f32>());
+                }
             }
             let (y, p) = a.forward(x, probe.penalty);
             if let Some(p) = p {
@@ -639,12 +645,16 @@ impl Net {
     /// Data-dependent initialization of the activation ranges: for each
     /// activation in forward order, runs `x` through the network (train-mode
     /// batch norm when `x` is on an autodiff device) and sets its range `R`
-    /// to `factor` times the max `|input|` it sees (at least `floor`), so
+    /// to `factor` times the max `|input|` it sees, capped at `rms_cap`
+    /// times the input's RMS when `rms_cap > 0` (Dirac chains make the
+    /// inputs heavy-tailed: max/RMS reaches 100 at depth 20, and a range set
+    /// by such outliers leaves the polynomial nearly linear on typical
+    /// inputs), and at least `floor`, so
     /// that every activation starts as a ReLU approximation on the range it
     /// actually receives. Without this, deep post-activation ResNets with
     /// quadratic activations blow up at initialization (the residual stream
     /// leaves the range and the polynomial compounds).
-    pub fn init_act_scales(&self, x: Tensor<4>, factor: f64, floor: f64) -> Vec<f64> {
+    pub fn init_act_scales(&self, x: Tensor<4>, factor: f64, rms_cap: f64, floor: f64) -> Vec<f64> {
         let n = self.activations().len();
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
@@ -652,15 +662,18 @@ impl Net {
                 penalty: false,
                 ranges: Some(Vec::new()),
                 stop_after: Some(i + 1),
+                rms: Some(Vec::new()),
             };
             let _ = self.forward_probe(x.clone(), &mut probe);
-            let m = probe
-                .ranges
-                .unwrap_or_default()
-                .get(i)
-                .copied()
-                .unwrap_or(0.0);
-            let r = (f64::from(m) * factor).max(floor);
+            let at = |v: Option<Vec<f32>>| {
+                f64::from(v.unwrap_or_default().get(i).copied().unwrap_or(0.0))
+            };
+            let mut m = at(probe.ranges);
+            let rms = at(probe.rms);
+            if rms_cap > 0.0 {
+                m = m.min(rms_cap * rms);
+            }
+            let r = (m * factor).max(floor);
             self.activations()[i].set_range(r);
             out.push(r);
         }

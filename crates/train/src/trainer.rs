@@ -92,6 +92,9 @@ pub struct TrainConfig {
     /// (0 keeps the configured range).
     #[serde(default)]
     pub act_init_factor: f64,
+    /// Cap of that range at this many times the input RMS (0: no cap).
+    #[serde(default)]
+    pub act_init_rms_cap: f64,
 }
 
 impl TrainConfig {
@@ -119,6 +122,7 @@ impl TrainConfig {
             train_limit: 0,
             test_limit: 0,
             act_init_factor: 1.0,
+            act_init_rms_cap: 6.0,
         }
     }
 }
@@ -364,6 +368,7 @@ pub fn calibrate_ranges(model: &Net, set: &ImageSet, limit: usize) -> Vec<f32> {
             penalty: false,
             ranges: Some(Vec::new()),
             stop_after: None,
+            rms: None,
         };
         let _ = model.forward_probe(x, &mut probe);
         let r = probe.ranges.unwrap_or_default();
@@ -566,9 +571,12 @@ impl Trainer {
                 ),
                 &self.device,
             );
-            let r = self
-                .model
-                .init_act_scales(x, cfg.act_init_factor, cfg.arch.act.range.min(1.0));
+            let r = self.model.init_act_scales(
+                x,
+                cfg.act_init_factor,
+                cfg.act_init_rms_cap,
+                cfg.arch.act.range.min(1.0),
+            );
             let shown: Vec<String> = r.iter().map(|v| format!("{v:.2}")).collect();
             eprintln!("activation ranges from data: [{}]", shown.join(", "));
         }
@@ -608,6 +616,7 @@ impl Trainer {
                     penalty: cfg.range_penalty > 0.0,
                     ranges: None,
                     stop_after: None,
+                    rms: None,
                 };
                 let (logits, pen) = self.model.forward_probe(x, &mut probe);
                 let loss = loss_fn.forward(logits.clone(), y.clone());

@@ -41,6 +41,14 @@ fn synthetic(n: usize, seed: u64) -> ImageSet {
     }
 }
 
+/// burn's random generator is global to the backend: tests that initialize
+/// models run one at a time so that seeded initializations are reproducible.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn tiny_config(family: Family) -> TrainConfig {
     let mut arch = ArchConfig::from_name("resnet8", [1, 8, 8]).unwrap();
     arch.family = family;
@@ -67,6 +75,7 @@ fn tmp(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn tiny_nets_learn() {
+    let _guard = serial();
     let train = synthetic(640, 1);
     let test = synthetic(128, 2);
     for family in [Family::Resnet, Family::Dirac, Family::DiracShared] {
@@ -91,6 +100,7 @@ fn tiny_nets_learn() {
 
 #[test]
 fn resume_replays_exactly() {
+    let _guard = serial();
     let train = synthetic(256, 3);
     let test = synthetic(64, 4);
     let cfg = tiny_config(Family::DiracShared);
@@ -116,6 +126,7 @@ fn resume_replays_exactly() {
 
 #[test]
 fn export_graph_is_well_formed() {
+    let _guard = serial();
     let device = train::trainer::train_device();
     let test = synthetic(32, 5);
     for family in [Family::Resnet, Family::Dirac, Family::DiracShared] {
