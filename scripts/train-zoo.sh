@@ -20,6 +20,12 @@ WIDTH=${WIDTH:-0.5}
 BATCH=${BATCH:-128}
 LR=${LR:-0.02}
 RANGE_PENALTY=${RANGE_PENALTY:-0.1}
+# Activation init for runs started afresh (a resumed run keeps its own):
+# ACT_NEAR_IDENTITY=Q starts every activation as x + Q x^2/R instead of a
+# ReLU fit; Dirac chains need it (with the ReLU fit they do not learn).
+# The first session started dirac20 and dirac-shared20 with Q = 0.1 and
+# resnet20 with the ReLU fit.
+ACT_NEAR_IDENTITY=${ACT_NEAR_IDENTITY:-}
 ARCHS=${ARCHS:-"resnet20 dirac20 dirac-shared20"}
 DATA=${DATA:-fashion-mnist}
 # Steps per round-robin slice (469 = one Fashion-MNIST epoch at batch 128).
@@ -52,7 +58,8 @@ while :; do
         echo "== $(date -u +%FT%TZ) $arch: next slice" | tee -a "$RUNS/$arch/train.log"
         "$BIN" --arch "$arch" --width "$WIDTH" --epochs "$EPOCHS" --batch-size "$BATCH" \
             --lr "$LR" --range-penalty "$RANGE_PENALTY" --data "$DATA" --out "$RUNS/$arch/model.onnx" --resume \
-            --max-steps "$SLICE" >> "$RUNS/$arch/train.log" 2>&1 ||
+            --max-steps "$SLICE" ${ACT_NEAR_IDENTITY:+--act-near-identity "$ACT_NEAR_IDENTITY"} \
+            >> "$RUNS/$arch/train.log" 2>&1 ||
             { date -u +%FT%TZ > "$RUNS/$arch/FAILED"; echo "$arch failed, see $RUNS/$arch/train.log"; }
     done
     [ "$pending" = 0 ] && break

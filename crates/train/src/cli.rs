@@ -70,6 +70,9 @@ pub struct TrainArgs {
     /// (0: use the max |x| on the first batch).
     #[arg(long, default_value_t = 6.0)]
     pub act_init_rms_cap: f64,
+    /// Start activations near identity, `x + Q·x²/R`, instead of as a ReLU fit.
+    #[arg(long, value_name = "Q")]
+    pub act_near_identity: Option<f64>,
     /// Disable random crop and flip.
     #[arg(long)]
     pub no_augment: bool,
@@ -157,6 +160,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         arch.act.degree = args.act_degree;
         arch.act.range = args.act_range;
+        arch.act.near_identity = args.act_near_identity;
         arch.validate()?;
         let mut cfg = TrainConfig::new(arch, kind.name(), args.epochs);
         cfg.batch_size = args.batch_size;

@@ -46,6 +46,26 @@ pub struct ActConfig {
     /// The input range `[-range, range]` the activation is initialized to
     /// approximate ReLU on; inputs are divided by it before the polynomial.
     pub range: f64,
+    /// If set, start as `x + q·x²/R` (near identity) instead of the ReLU
+    /// fit: compositions of ReLU fits degenerate along identity-dominated
+    /// Dirac chains, near-identity starts may not.
+    #[serde(default)]
+    pub near_identity: Option<f64>,
+}
+
+impl ActConfig {
+    /// Initial coefficients `c_k` in `u = x / R` (constant first).
+    pub fn initial_coefficients(&self) -> Vec<f64> {
+        match self.near_identity {
+            Some(q) => {
+                let mut c = vec![0.0; self.degree + 1];
+                c[1] = 1.0;
+                c[2] = q;
+                c
+            }
+            None => relu_fit(self.degree),
+        }
+    }
 }
 
 impl Default for ActConfig {
@@ -53,6 +73,7 @@ impl Default for ActConfig {
         ActConfig {
             degree: 2,
             range: 4.0,
+            near_identity: None,
         }
     }
 }
@@ -194,7 +215,9 @@ impl ArchConfig {
         z.width = self.width;
         let r = self.act.range;
         z.act = ::nn::graph::PolyAct {
-            coeffs: relu_fit(self.act.degree)
+            coeffs: self
+                .act
+                .initial_coefficients()
                 .iter()
                 .enumerate()
                 .map(|(k, c)| c * r.powi(1 - k as i32))
@@ -305,7 +328,11 @@ pub const RANGE_EMA_MOMENTUM: f64 = 0.05;
 impl PolyAct {
     /// A ReLU-approximating activation of `degree` on `[-range, range]`.
     pub fn new(act: &ActConfig, device: &Device) -> Self {
-        let c: Vec<f32> = relu_fit(act.degree).iter().map(|&v| v as f32).collect();
+        let c: Vec<f32> = act
+            .initial_coefficients()
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
         let n = c.len();
         PolyAct {
             poly_coef: Param::from_tensor(Tensor::from_data(TensorData::new(c, [n]), device)),
@@ -729,6 +756,23 @@ mod tests {
         // Higher degree fits are closer to ReLU at 0.5.
         let eval = |c: &[f64], x: f64| c.iter().rev().fold(0.0, |acc, &k| acc * x + k);
         assert!((eval(&relu_fit(4), 0.5) - 0.5).abs() < (eval(&c, 0.5) - 0.5).abs());
+    }
+
+    #[test]
+    fn near_identity_init() {
+        let act = ActConfig {
+            degree: 3,
+            range: 2.0,
+            near_identity: Some(0.1),
+        };
+        assert_eq!(act.initial_coefficients(), vec![0.0, 1.0, 0.1, 0.0]);
+        let z = ArchConfig {
+            act,
+            ..ArchConfig::from_name("dirac8", [1, 8, 8]).unwrap()
+        }
+        .to_zoo();
+        // Power basis in x: x + 0.1 x^2 / R.
+        assert_eq!(z.act.coeffs, vec![0.0, 1.0, 0.05, 0.0]);
     }
 
     #[test]
