@@ -34,6 +34,9 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Classify one input (PNG or .npy) with an ONNX model.
     Predict(cmd::predict::Args),
+    /// Train an HE-friendly CNN in plaintext (needs the `train` feature).
+    #[cfg(feature = "train")]
+    Train(cmd::train::Args),
 }
 
 fn main() {
@@ -57,5 +60,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a),
+        #[cfg(feature = "train")]
+        Command::Train(a) => cmd::train::run(a),
     }
 }

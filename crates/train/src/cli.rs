@@ -244,3 +244,63 @@ pub fn write_model(trainer: &Trainer, data: &::nn::data::Dataset, out: &Path) ->
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The shape `residue`'s command enum embeds these arguments in.
+    #[derive(Parser)]
+    struct Top {
+        #[command(subcommand)]
+        cmd: Cmd,
+    }
+
+    #[derive(clap::Subcommand)]
+    enum Cmd {
+        Train(TrainArgs),
+    }
+
+    fn parse(args: &[&str]) -> TrainArgs {
+        let Cmd::Train(a) = Top::try_parse_from(args).unwrap().cmd;
+        a
+    }
+
+    #[test]
+    fn parses_as_a_subcommand() {
+        let a = parse(&[
+            "residue",
+            "train",
+            "--arch",
+            "dirac-shared20",
+            "--width",
+            "0.5",
+            "--epochs",
+            "3",
+            "--data",
+            "cifar10",
+            "/data/cifar",
+            "--out",
+            "m.onnx",
+            "--resume",
+        ]);
+        assert_eq!(a.arch, "dirac-shared20");
+        assert_eq!(a.data, vec!["cifar10", "/data/cifar"]);
+        assert!(a.resume && a.width == 0.5 && a.epochs == 3);
+        assert_eq!(checkpoint_dir(&a), PathBuf::from("m.ckpt"));
+        let b = parse(&[
+            "residue",
+            "train",
+            "--arch",
+            "resnet20",
+            "--data",
+            "fashion-mnist",
+            "--out",
+            "x/r.onnx",
+        ]);
+        assert_eq!(b.data, vec!["fashion-mnist"]);
+        assert!(!b.resume);
+        assert_eq!(checkpoint_dir(&b), PathBuf::from("x/r.ckpt"));
+    }
+}

@@ -7,3 +7,5 @@ pub mod demo;
 pub mod eval;
 pub mod params;
 pub mod predict;
+#[cfg(feature = "train")]
+pub mod train;
