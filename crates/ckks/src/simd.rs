@@ -85,7 +85,7 @@ mod tests {
         let ys: Vec<Vec<u64>> = (0..3)
             .map(|i| {
                 (0..n as u64)
-                    .map(|k| (k * 0x9E3779B97F4A7C15 + i) % ps[i as usize])
+                    .map(|k| k.wrapping_mul(0x9E3779B97F4A7C15).wrapping_add(i) % ps[i as usize])
                     .collect()
             })
             .collect();
