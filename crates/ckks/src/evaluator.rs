@@ -272,17 +272,28 @@ impl Evaluator {
     pub fn mul_by_i(&self, ct: &Ciphertext) -> Ciphertext {
         let p = &self.params;
         let n = p.n;
-        let mut out = ct.clone();
-        for c in &mut out.c {
-            c.data.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
-                let m = p.ring.moduli[i];
+        // NTT of X^{N/2}, once per limb (shared by every component).
+        let monos: Vec<Vec<u64>> = (0..=ct.level)
+            .into_par_iter()
+            .map(|i| {
                 let mut mono = vec![0u64; n];
                 mono[n / 2] = 1;
                 p.ring.ntt(i, &mut mono);
-                limb.iter_mut()
-                    .zip(&mono)
-                    .for_each(|(x, &y)| *x = m.mul(*x, y));
-            });
+                mono
+            })
+            .collect();
+        let mut out = ct.clone();
+        for c in &mut out.c {
+            c.data
+                .par_chunks_mut(n)
+                .zip(monos.par_iter())
+                .enumerate()
+                .for_each(|(i, (limb, mono))| {
+                    let m = p.ring.moduli[i];
+                    limb.iter_mut()
+                        .zip(mono)
+                        .for_each(|(x, &y)| *x = m.mul(*x, y));
+                });
         }
         out
     }
