@@ -25,7 +25,10 @@ use crate::dft;
 use crate::encoding::Encoder;
 use crate::error::{CkksError, Result};
 use crate::evaluator::{EvaluationKeys, Evaluator};
-use crate::keys::{GaloisKeys, KeyGenerator, RelinKey, SecretKey, SwitchingKey};
+use crate::keys::{
+    GaloisKeys, KeyGenerator, RelinKey, SecretKey, SwitchingKey, conjugation_element,
+    rotation_element,
+};
 use crate::keyswitch;
 use crate::linear::{EncodedTransform, LinearTransform};
 use crate::params::Params;
@@ -161,11 +164,34 @@ fn trace_rotations(params: &Params, cfg: &BootstrapConfig) -> Vec<i64> {
 
 /// Every rotation offset bootstrapping needs a Galois key for (plus conjugation).
 pub fn rotations(params: &Params, cfg: &BootstrapConfig) -> Vec<i64> {
-    let (c2s, s2c) = transforms(params, cfg, 1.0);
-    let mut r: Vec<i64> = c2s.iter().chain(&s2c).flat_map(|t| t.rotations()).collect();
-    r.extend(trace_rotations(params, cfg));
+    let mut r: Vec<i64> = rotation_levels(params, cfg)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     r.sort_unstable();
     r.dedup();
+    r
+}
+
+/// Level at which SlotsToCoeffs starts (its first rotations run there).
+pub fn s2c_level(params: &Params, cfg: &BootstrapConfig) -> usize {
+    levels_after(params, cfg) + cfg.s2c_levels
+}
+
+/// Each rotation offset bootstrapping needs, with the highest level it is
+/// used at: the trace and CoeffsToSlots run at the top level, SlotsToCoeffs
+/// at [`s2c_level`] and below, so its keys can be that much smaller.
+pub fn rotation_levels(params: &Params, cfg: &BootstrapConfig) -> Vec<(i64, usize)> {
+    let (c2s, s2c) = transforms(params, cfg, 1.0);
+    let top = params.max_level();
+    let low = s2c_level(params, cfg);
+    let mut r: Vec<(i64, usize)> = c2s
+        .iter()
+        .flat_map(|t| t.rotations())
+        .chain(trace_rotations(params, cfg))
+        .map(|k| (k, top))
+        .collect();
+    r.extend(s2c.iter().flat_map(|t| t.rotations()).map(|k| (k, low)));
     r
 }
 
@@ -187,10 +213,18 @@ impl KeyGenerator {
         extra_rotations: &[i64],
     ) -> BootstrapKeySet {
         let p = sk.params().clone();
-        let mut rots = rotations(&p, cfg);
-        rots.extend_from_slice(extra_rotations);
+        let top = p.max_level();
+        // Conjugation (the real/imaginary split) follows CoeffsToSlots at the
+        // top; the extra rotations may be used anywhere.
+        let mut at: Vec<(u64, usize)> = rotation_levels(&p, cfg)
+            .into_iter()
+            .chain(extra_rotations.iter().map(|&k| (k, top)))
+            .map(|(k, l)| (rotation_element(&p, k), l))
+            .collect();
+        at.push((conjugation_element(&p), top));
+        at.retain(|&(g, _)| g != 1);
         let relin: RelinKey = self.relin_key(sk);
-        let galois: GaloisKeys = self.galois_keys(sk, &rots, true);
+        let galois: GaloisKeys = self.galois_keys_at_levels(sk, &at);
         let all: Vec<usize> = (0..p.q.len() + p.p.len()).collect();
         let mut sparse = sampling::sparse_ternary(p.n, cfg.h, self.rng());
         let sp = sampling::small_to_ntt(&p, &sparse, &all);
@@ -212,8 +246,8 @@ impl KeyGenerator {
     }
 }
 
-/// (input scale, delta_in, output scale) as bit patterns.
-type S2cKey = (u64, u64, u64);
+/// (input level, input scale, delta_in, output scale; scales as bit patterns).
+type S2cKey = (usize, u64, u64, u64);
 
 /// Bootstraps ciphertexts of one parameter set (server side).
 pub struct Bootstrapper {
@@ -223,8 +257,8 @@ pub struct Bootstrapper {
     sigma: f64,
     c2s: Vec<EncodedTransform>,
     s2c: Vec<LinearTransform>,
-    /// SlotsToCoeffs encodings by (input scale, delta_in, output scale) bits:
-    /// deterministic for a given input scale, so encoded once.
+    /// SlotsToCoeffs encodings by (input level, input scale, delta_in, output
+    /// scale): deterministic for a given input, so encoded once.
     s2c_cache: std::sync::Mutex<std::collections::HashMap<S2cKey, Arc<Vec<EncodedTransform>>>>,
     cheb: crate::polyeval::Chebyshev,
 }
@@ -382,7 +416,12 @@ impl Bootstrapper {
         out_scale: f64,
     ) -> Result<Ciphertext> {
         let w = eval.add(re, &eval.mul_by_i(im))?;
-        let key = (w.scale.to_bits(), delta_in.to_bits(), out_scale.to_bits());
+        let key = (
+            w.level,
+            w.scale.to_bits(),
+            delta_in.to_bits(),
+            out_scale.to_bits(),
+        );
         let cached = self
             .s2c_cache
             .lock()

@@ -31,6 +31,14 @@ pub enum CkksError {
     /// A rotation or conjugation key was not generated.
     #[error("no Galois key for element {0} (rotation keys must be requested at keygen)")]
     MissingGaloisKey(u64),
+    /// A switching key was made for lower levels than the ciphertext's.
+    #[error("key switches ciphertexts up to level {key}; ciphertext is at level {ciphertext}")]
+    KeyLevel {
+        /// Highest level the key serves.
+        key: usize,
+        /// Level of the ciphertext.
+        ciphertext: usize,
+    },
     /// The relinearization key was not generated.
     #[error("no relinearization key")]
     MissingRelinKey,

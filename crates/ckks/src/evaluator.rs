@@ -327,6 +327,7 @@ impl Evaluator {
             return Err(CkksError::Degree(ct.degree(), 2));
         }
         let rlk = self.keys.relin.as_ref().ok_or(CkksError::MissingRelinKey)?;
+        rlk.key.check_level(ct.level)?;
         let (mut a0, a1) = keyswitch::key_switch(&self.params, &ct.c[2], ct.level, &rlk.key);
         let idx = self.params.q_idx(ct.level);
         let r = &self.params.ring;
@@ -414,6 +415,13 @@ impl Evaluator {
     ) -> Result<Ciphertext> {
         let p = &self.params;
         let key = self.galois()?.get(g)?;
+        key.check_level(d.level)?;
+        if d.level != ct.level {
+            return Err(CkksError::Domain(format!(
+                "decomposition at level {} applied to a ciphertext at level {}",
+                d.level, ct.level
+            )));
+        }
         let (a0, a1) = keyswitch::inner_product(p, d, key);
         let perm = p.ring.galois_perm_cached(g);
         let a0 = p.ring.permute(&a0, &perm);

@@ -32,10 +32,16 @@ pub struct PublicKey {
     pub(crate) a: Poly,
 }
 
-/// A hybrid key-switching key: for each digit j, (b_j, a_j) over Q and P with
-/// b_j = -a_j*s + e_j + P*[s' on digit j's primes].
+/// A hybrid key-switching key: for each digit j, (b_j, a_j) over Q_level and
+/// P with b_j = -a_j*s + e_j + P*[s' on digit j's primes].
+///
+/// A key made for `level` switches ciphertexts at that level or below: it
+/// holds only the limbs q_0..q_level then the P limbs (`level + 1 + |P|`
+/// limbs, `dnum_at(level)` digits). Keys used only low in the modulus chain
+/// (the SlotsToCoeffs rotations of bootstrapping) are smaller that way.
 #[derive(Clone)]
 pub struct SwitchingKey {
+    pub(crate) level: usize,
     pub(crate) b: Vec<Poly>,
     pub(crate) a: Vec<Poly>,
 }
@@ -44,6 +50,22 @@ impl SwitchingKey {
     /// Bytes of key material held in memory.
     pub fn size_bytes(&self) -> usize {
         self.b.iter().chain(&self.a).map(|p| p.data.len() * 8).sum()
+    }
+
+    /// The highest ciphertext level this key can switch.
+    pub fn level(&self) -> usize {
+        self.level
+    }
+
+    /// Fails unless this key can switch a ciphertext at `level`.
+    pub(crate) fn check_level(&self, level: usize) -> Result<()> {
+        if level > self.level {
+            return Err(CkksError::KeyLevel {
+                key: self.level,
+                ciphertext: level,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -172,10 +194,12 @@ impl KeyGenerator {
     }
 
     /// Like [`Self::switching_key`], but only for ciphertexts up to `lvl`: the
-    /// key lives modulo q_0..q_lvl and P (other limbs are zero and unused).
+    /// key lives modulo q_0..q_lvl and P.
     ///
-    /// Bootstrapping needs this for the switch to a sparse ephemeral secret:
-    /// an RLWE sample under a sparse secret is only secure for a small modulus.
+    /// Bootstrapping needs this for the switch to a sparse ephemeral secret
+    /// (an RLWE sample under a sparse secret is only secure for a small
+    /// modulus), and uses it to keep rotation keys no larger than the levels
+    /// they are used at.
     pub(crate) fn switching_key_to_level(
         &mut self,
         s_from: &Poly,
@@ -184,35 +208,19 @@ impl KeyGenerator {
     ) -> SwitchingKey {
         let p = self.params.clone();
         let idx = p.qp_idx(lvl);
-        let full = p.q.len() + p.p.len();
-        let spread = |x: Poly| {
-            if idx.len() == full {
-                return x;
-            }
-            let mut out = Poly::zero(p.n, full);
-            for (k, &mi) in idx.iter().enumerate() {
-                out.limb_mut(mi).copy_from_slice(x.limb(k));
-            }
-            out
-        };
-        let restrict = |x: &Poly| {
-            let mut out = Poly::zero(p.n, idx.len());
-            for (k, &mi) in idx.iter().enumerate() {
-                out.limb_mut(k).copy_from_slice(x.limb(mi));
-            }
-            out
-        };
-        let s_under = &restrict(s_under);
+        let mut s_under = s_under.gather(&idx);
         let dnum = p.dnum_at(lvl);
         let mut bs = Vec::with_capacity(dnum);
         let mut as_ = Vec::with_capacity(dnum);
         for j in 0..dnum {
             let a = sampling::uniform(&p, &idx, &mut self.rng);
             let mut b = sampling::error_ntt(&p, &idx, &mut self.rng);
-            let mut t = p.ring.mul(&a, s_under, &idx);
+            let mut t = p.ring.mul(&a, &s_under, &idx);
             p.ring.neg_assign(&mut t, &idx);
             p.ring.add_assign(&mut b, &t, &idx);
-            // + P * s_from on digit j's primes
+            t.data.zeroize();
+            // + P * s_from on digit j's primes (Q primes sit at the same limb
+            // index in the key as in the full basis)
             let lo = j * p.alpha;
             let hi = ((j + 1) * p.alpha).min(lvl + 1);
             for i in lo..hi {
@@ -224,10 +232,15 @@ impl KeyGenerator {
                     *o = m.add(*o, m.mul_shoup(x, pm, pms));
                 }
             }
-            bs.push(spread(b));
-            as_.push(spread(a));
+            bs.push(b);
+            as_.push(a);
         }
-        SwitchingKey { b: bs, a: as_ }
+        s_under.data.zeroize();
+        SwitchingKey {
+            level: lvl,
+            b: bs,
+            a: as_,
+        }
     }
 
     /// Relinearization key (switches s^2 -> s).
@@ -252,17 +265,34 @@ impl KeyGenerator {
         self.galois_keys_for_elements(sk, &elems)
     }
 
-    /// Galois keys for explicit Galois elements.
+    /// Galois keys for explicit Galois elements, usable at every level.
     pub fn galois_keys_for_elements(&mut self, sk: &SecretKey, elems: &[u64]) -> GaloisKeys {
+        let top = self.params.max_level();
+        let at: Vec<(u64, usize)> = elems.iter().map(|&g| (g, top)).collect();
+        self.galois_keys_at_levels(sk, &at)
+    }
+
+    /// Galois keys for (element, level) pairs: each key switches ciphertexts
+    /// at its level or below and holds only the limbs that needs (see
+    /// [`SwitchingKey`]). A repeated element gets one key at the highest of
+    /// its levels; levels above the top are clamped to it.
+    pub fn galois_keys_at_levels(&mut self, sk: &SecretKey, elems: &[(u64, usize)]) -> GaloisKeys {
         let p = self.params.clone();
         let two_n = 2 * p.n as u64;
+        let mut levels: BTreeMap<u64, usize> = BTreeMap::new();
+        for &(g, l) in elems {
+            let l = l.min(p.max_level());
+            let e = levels.entry(g).or_insert(l);
+            *e = (*e).max(l);
+        }
         let mut keys = BTreeMap::new();
-        for &g in elems {
+        for (g, lvl) in levels {
             // sigma_g^{-1}(s): permutation for g^{-1} mod 2N
             let ginv = inverse_mod_pow2(g, two_n);
             let perm = p.ring.galois_perm(ginv);
-            let s_rot = p.ring.permute(&sk.poly, &perm);
-            keys.insert(g, self.switching_key(&sk.poly, &s_rot));
+            let mut s_rot = p.ring.permute(&sk.poly, &perm);
+            keys.insert(g, self.switching_key_to_level(&sk.poly, &s_rot, lvl));
+            s_rot.data.zeroize();
         }
         GaloisKeys { params: p, keys }
     }

@@ -59,7 +59,20 @@ pub(crate) fn decompose(p: &Params, c: &Poly, level: usize) -> Decomposed {
 pub(crate) fn inner_product(p: &Params, d: &Decomposed, key: &SwitchingKey) -> (Poly, Poly) {
     let n = p.n;
     let qp = p.qp_idx(d.level);
-    // Keys are stored over all of Q then P, so ring prime mi sits at limb mi.
+    assert!(
+        d.level <= key.level && d.digits.len() <= key.b.len(),
+        "key level checked by the caller"
+    );
+    // A key at level L holds q_0..q_L then P: ring prime mi sits at limb mi
+    // if it is a Q prime, at L + 1 + (mi - |Q|) if it is a P prime.
+    let nq = p.q.len();
+    let key_limb = |mi: usize| {
+        if mi < nq {
+            mi
+        } else {
+            key.level + 1 + (mi - nq)
+        }
+    };
     let mut a0 = Poly::zero(n, qp.len());
     let mut a1 = Poly::zero(n, qp.len());
     a0.data
@@ -69,8 +82,9 @@ pub(crate) fn inner_product(p: &Params, d: &Decomposed, key: &SwitchingKey) -> (
         .for_each(|((o0, o1), (k, &mi))| {
             for (j, dj) in d.digits.iter().enumerate() {
                 let x = dj.limb(k);
-                p.ring.mul_acc_slice(mi, o0, x, key.b[j].limb(mi));
-                p.ring.mul_acc_slice(mi, o1, x, key.a[j].limb(mi));
+                let kl = key_limb(mi);
+                p.ring.mul_acc_slice(mi, o0, x, key.b[j].limb(kl));
+                p.ring.mul_acc_slice(mi, o1, x, key.a[j].limb(kl));
             }
         });
     (a0, a1)

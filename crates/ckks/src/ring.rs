@@ -43,6 +43,15 @@ impl Poly {
         self.data.truncate(limbs * self.n);
     }
 
+    /// The limbs at positions `idx` (in that order), as a new polynomial.
+    pub fn gather(&self, idx: &[usize]) -> Self {
+        let mut out = Self::zero(self.n, idx.len());
+        for (k, &i) in idx.iter().enumerate() {
+            out.limb_mut(k).copy_from_slice(self.limb(i));
+        }
+        out
+    }
+
     /// The first `limbs` limbs as a new polynomial.
     pub fn prefix(&self, limbs: usize) -> Self {
         Self {

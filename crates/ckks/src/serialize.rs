@@ -19,7 +19,7 @@
 //! | bytes | field                                            |
 //! |-------|--------------------------------------------------|
 //! | 4     | magic `RSDU`                                     |
-//! | 2     | format version (u16, currently 1)                |
+//! | 2     | format version (u16, currently 2)                |
 //! | 1     | object kind (u8, see [`ObjectKind`])             |
 //! | 8     | parameter set id ([`Params::id`], u64)           |
 //! | 1     | length of the parameter set name (1..=64)        |
@@ -29,7 +29,8 @@
 //! the f64's IEEE bits as a u64. A polynomial is its limbs one after the
 //! other, each N coefficients as u64, limb k modulo the k-th prime of its
 //! context (q_0..q_level for plaintexts and ciphertexts, all Q then all P for
-//! keys), in NTT form, each below its prime.
+//! public keys, q_0..q_level then all P for switching keys), in NTT form, each
+//! below its prime.
 //!
 //! - params: log_n u8, log_scale u8, |Q| u8, |P| u8, the Q primes and the P
 //!   primes (u64 each).
@@ -40,8 +41,13 @@
 //!   consistent across primes). Kept apart from the [`Wire`] trait: see
 //!   [`SecretKey::to_secret_bytes`].
 //! - public key: limbs u32 (= |Q|), b, a.
-//! - switching key (inside relin and Galois keys): digits u32 (= dnum at the
-//!   top level), limbs u32 (= |Q|+|P|), b_0..b_{dnum-1}, a_0..a_{dnum-1}.
+//! - switching key (inside relin, Galois and bootstrapping keys): digits u32
+//!   (= dnum at the key's level), limbs u32 (= level + 1 + |P|, which gives
+//!   the level: the key switches ciphertexts up to it), b_0..b_{dnum-1},
+//!   a_0..a_{dnum-1}. Relinearization keys and the s' -> s bootstrapping key
+//!   must be at the top level, the s -> s' key at level 0; a Galois key may
+//!   be at any level. (Version 1 had no level: every key was at the top, and
+//!   the s -> s' key carried zero limbs.)
 //! - relin key: one switching key.
 //! - Galois keys: count u32 (<= N), then per key, in strictly increasing
 //!   element order: element u64 (odd, < 2N), switching key.
@@ -76,7 +82,7 @@ use zeroize::{Zeroize, Zeroizing};
 /// The four bytes every serialized object starts with.
 pub const MAGIC: [u8; 4] = *b"RSDU";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Longest parameter set name the format accepts.
 pub const MAX_NAME_LEN: usize = 64;
 
@@ -787,8 +793,8 @@ fn reseed_pairs(
 /// Expansion of a seed into the `a` polynomials of one public key or one
 /// switching key (a_0, then a_1, ...): a ChaCha20 stream
 /// (`rand_chacha::ChaCha20Rng::from_seed`) read as u64 words (`next_u64`);
-/// for each polynomial, each limb in order (Q primes then P primes; for a
-/// public key the Q primes), each coefficient in order, the first word below
+/// for each polynomial, each limb in order (the key's Q primes q_0..q_level
+/// then the P primes; for a public key the Q primes), each coefficient in order, the first word below
 /// `2^64 - 1 - ((2^64 - 1) mod q)` gives the coefficient `word mod q`. Any reader of the
 /// full key type also reads the compact form ([`Wire::from_bytes`] on
 /// [`PublicKey`], [`RelinKey`], [`GaloisKeys`], [`EvaluationKeys`]),
@@ -849,10 +855,12 @@ fn compact_switching_key(
     s_under: &Poly,
 ) -> (SwitchingKey, [u8; SEED_LEN]) {
     let seed = fresh_seed();
-    let idx = qp_all(p);
+    let idx = p.qp_idx(k.level);
     let a_new = expand_uniform(p, &idx, &seed, k.a.len());
     let mut k = k.clone();
-    reseed_pairs(p, &mut k.b, &mut k.a, a_new, s_under, &idx);
+    let mut s = s_under.gather(&idx);
+    reseed_pairs(p, &mut k.b, &mut k.a, a_new, &s, &idx);
+    s.data.zeroize();
     (k, seed)
 }
 
@@ -943,20 +951,30 @@ pub fn public_key_size(params: &Params, compact: bool) -> usize {
     header_size(params) + 4 + if compact { SEED_LEN + poly } else { 2 * poly }
 }
 
-fn switching_key_body_size(params: &Params, compact: bool) -> usize {
-    let limbs = params.q.len() + params.p.len();
-    let half = params.dnum_at(params.max_level()) * limbs * params.n * 8;
+/// Bytes of a switching key at `level` inside a body.
+fn switching_key_body_size(params: &Params, level: usize, compact: bool) -> usize {
+    let limbs = level + 1 + params.p.len();
+    let half = params.dnum_at(level) * limbs * params.n * 8;
     8 + if compact { SEED_LEN + half } else { 2 * half }
 }
 
 /// Bytes of a serialized relinearization key (`compact`: with a seed for the `a`s).
 pub fn relin_key_size(params: &Params, compact: bool) -> usize {
-    header_size(params) + switching_key_body_size(params, compact)
+    header_size(params) + switching_key_body_size(params, params.max_level(), compact)
 }
 
-/// Bytes of a serialized set of `count` Galois keys (`compact`: with seeds for the `a`s).
-pub fn galois_keys_size(params: &Params, count: usize, compact: bool) -> usize {
-    header_size(params) + 4 + count * (8 + switching_key_body_size(params, compact))
+/// Bytes of serialized Galois keys (`compact`: with seeds for the `a`s);
+/// each key's size follows from its level.
+pub fn galois_keys_size(gk: &GaloisKeys, compact: bool) -> usize {
+    header_size(&gk.params) + galois_keys_body_size(gk, compact)
+}
+
+fn galois_keys_body_size(gk: &GaloisKeys, compact: bool) -> usize {
+    4 + gk
+        .keys
+        .values()
+        .map(|k| 8 + switching_key_body_size(&gk.params, k.level, compact))
+        .sum::<usize>()
 }
 
 fn write_public_key<W: Write>(
@@ -1016,16 +1034,17 @@ fn read_public_key<R: Read>(
     ))
 }
 
+/// Checks a key's shape: a level within the chain, `dnum_at(level)` digits,
+/// `level + 1 + |P|` limbs each.
 fn check_switching_key(k: &SwitchingKey, params: &Params, what: &str) -> Result<()> {
-    check_switching_key_digits(k, params, params.dnum_at(params.max_level()), what)
-}
-
-fn check_switching_key_digits(
-    k: &SwitchingKey,
-    params: &Params,
-    dnum: usize,
-    what: &str,
-) -> Result<()> {
+    if k.level > params.max_level() {
+        return Err(malformed(format!(
+            "{what}: level {} above the top {}",
+            k.level,
+            params.max_level()
+        )));
+    }
+    let dnum = params.dnum_at(k.level);
     if k.b.len() != dnum || k.a.len() != dnum {
         return Err(malformed(format!(
             "{what}: {} and {} digits, expected {dnum}",
@@ -1033,10 +1052,30 @@ fn check_switching_key_digits(
             k.a.len()
         )));
     }
-    let limbs = params.q.len() + params.p.len();
+    let limbs = k.level + 1 + params.p.len();
     k.b.iter()
         .chain(&k.a)
         .try_for_each(|p| check_poly(p, params, limbs, what))
+}
+
+/// Checks a key's shape and that it is at exactly `level`.
+fn check_switching_key_at(
+    k: &SwitchingKey,
+    params: &Params,
+    level: usize,
+    what: &str,
+) -> Result<()> {
+    if k.level != level {
+        return Err(malformed(format!(
+            "{what}: at level {}, must be at level {level}",
+            k.level
+        )));
+    }
+    check_switching_key(k, params, what)
+}
+
+fn check_top_switching_key(k: &SwitchingKey, params: &Params, what: &str) -> Result<()> {
+    check_switching_key_at(k, params, params.max_level(), what)
 }
 
 fn write_switching_key<W: Write>(
@@ -1046,7 +1085,7 @@ fn write_switching_key<W: Write>(
     w: &mut W,
 ) -> io::Result<()> {
     w.write_all(&(k.b.len() as u32).to_le_bytes())?;
-    w.write_all(&((params.q.len() + params.p.len()) as u32).to_le_bytes())?;
+    w.write_all(&((k.level + 1 + params.p.len()) as u32).to_le_bytes())?;
     match seed {
         Some(s) => {
             w.write_all(s)?;
@@ -1056,40 +1095,30 @@ fn write_switching_key<W: Write>(
     }
 }
 
+/// Reads a switching key at whatever level its limb count gives; callers
+/// that need a particular level check it.
 fn read_switching_key<R: Read>(
     inp: &mut Input<R>,
     params: &Params,
     compact: bool,
     what: &str,
 ) -> Result<(SwitchingKey, Option<[u8; SEED_LEN]>)> {
-    read_switching_key_digits(
-        inp,
-        params,
-        params.dnum_at(params.max_level()),
-        compact,
-        what,
-    )
-}
-
-fn read_switching_key_digits<R: Read>(
-    inp: &mut Input<R>,
-    params: &Params,
-    dnum: usize,
-    compact: bool,
-    what: &str,
-) -> Result<(SwitchingKey, Option<[u8; SEED_LEN]>)> {
     let digits = inp.u32("switching key digit count")? as usize;
-    if digits != dnum {
+    let limbs = inp.u32("switching key limb count")? as usize;
+    let (np, nq) = (params.p.len(), params.q.len());
+    if limbs <= np || limbs > nq + np {
         return Err(malformed(format!(
-            "{what}: {digits} digits, `{}` needs {dnum}",
-            params.name()
+            "{what}: {limbs} limbs, `{}` keys have {} to {}",
+            params.name(),
+            np + 1,
+            nq + np
         )));
     }
-    let limbs = inp.u32("switching key limb count")? as usize;
-    let want = params.q.len() + params.p.len();
-    if limbs != want {
+    let level = limbs - np - 1;
+    let dnum = params.dnum_at(level);
+    if digits != dnum {
         return Err(malformed(format!(
-            "{what}: {limbs} limbs, `{}` needs {want}",
+            "{what}: {digits} digits for {limbs} limbs (level {level}), `{}` needs {dnum}",
             params.name()
         )));
     }
@@ -1100,7 +1129,7 @@ fn read_switching_key_digits<R: Read>(
     } else {
         None
     };
-    let idx = qp_all(params);
+    let idx = params.qp_idx(level);
     let mut b = Vec::with_capacity(dnum);
     for j in 0..dnum {
         b.push(inp.poly(params, &idx, &format!("{what} b_{j}"))?);
@@ -1115,7 +1144,19 @@ fn read_switching_key_digits<R: Read>(
             a
         }
     };
-    Ok((SwitchingKey { b, a }, seed))
+    Ok((SwitchingKey { level, b, a }, seed))
+}
+
+/// Reads a switching key that must be at the top level.
+fn read_top_switching_key<R: Read>(
+    inp: &mut Input<R>,
+    params: &Params,
+    compact: bool,
+    what: &str,
+) -> Result<(SwitchingKey, Option<[u8; SEED_LEN]>)> {
+    let (k, seed) = read_switching_key(inp, params, compact, what)?;
+    check_top_switching_key(&k, params, what)?;
+    Ok((k, seed))
 }
 
 fn check_galois_element(params: &Params, g: u64) -> Result<()> {
@@ -1163,7 +1204,8 @@ fn read_galois_keys<R: Read>(
             params.n
         )));
     }
-    let per_key = 8 + switching_key_body_size(params, compact);
+    // the smallest key is at level 0; each key's full size is checked as read
+    let per_key = 8 + switching_key_body_size(params, 0, compact);
     inp.need(count.saturating_mul(per_key), "Galois keys")?;
     let mut keys = BTreeMap::new();
     let mut seeds = Vec::new();
@@ -1196,7 +1238,7 @@ const FLAG_GALOIS: u8 = 2;
 fn check_evaluation_keys(k: &EvaluationKeys, params: &Params) -> Result<()> {
     if let Some(r) = &k.relin {
         check_same_params(&r.params, params)?;
-        check_switching_key(&r.key, params, "relinearization key")?;
+        check_top_switching_key(&r.key, params, "relinearization key")?;
     }
     if let Some(g) = &k.galois {
         check_galois_keys(g, params)?;
@@ -1205,13 +1247,12 @@ fn check_evaluation_keys(k: &EvaluationKeys, params: &Params) -> Result<()> {
 }
 
 fn evaluation_keys_body_size(k: &EvaluationKeys, params: &Params, compact: bool) -> usize {
-    1 + k
-        .relin
+    1 + k.relin.as_ref().map_or(0, |_| {
+        switching_key_body_size(params, params.max_level(), compact)
+    }) + k
+        .galois
         .as_ref()
-        .map_or(0, |_| switching_key_body_size(params, compact))
-        + k.galois.as_ref().map_or(0, |g| {
-            galois_keys_size(params, g.keys.len(), compact) - header_size(params)
-        })
+        .map_or(0, |g| galois_keys_body_size(g, compact))
 }
 
 fn write_evaluation_keys<W: Write>(
@@ -1247,7 +1288,7 @@ fn read_evaluation_keys<R: Read>(
     }
     let mut seeds = Vec::new();
     let relin = if flags & FLAG_RELIN != 0 {
-        let (key, seed) = read_switching_key(inp, params, compact, "relinearization key")?;
+        let (key, seed) = read_top_switching_key(inp, params, compact, "relinearization key")?;
         seeds.extend(seed);
         Some(RelinKey {
             params: params.clone(),
@@ -1336,30 +1377,19 @@ impl Body for Compact<PublicKey> {
     }
 }
 
-/// Bootstrapping keys: the s -> s' key (one digit, level 0: only q_0 and P
-/// limbs may be nonzero, which the reader enforces) and the s' -> s key.
+/// Bootstrapping keys: the s -> s' key (level 0: it lives modulo q_0 * P
+/// only, which the reader enforces) and the s' -> s key (top level).
 impl Body for BootstrapKeys {
     const KIND: ObjectKind = ObjectKind::BootstrapKeys;
 
     fn check(&self, params: &Params) -> Result<()> {
-        check_switching_key_digits(&self.to_sparse, params, params.dnum_at(0), "to-sparse key")?;
-        check_switching_key(&self.from_sparse, params, "from-sparse key")?;
-        let unused = 1..params.q.len();
-        for p in self.to_sparse.b.iter().chain(&self.to_sparse.a) {
-            if unused.clone().any(|i| p.limb(i).iter().any(|&x| x != 0)) {
-                return Err(malformed(
-                    "to-sparse key: limbs above q_0 must be zero (the sparse secret may only \
-                     be used modulo q_0 * P)",
-                ));
-            }
-        }
-        Ok(())
+        check_switching_key_at(&self.to_sparse, params, 0, "to-sparse key")?;
+        check_top_switching_key(&self.from_sparse, params, "from-sparse key")
     }
 
     fn body_size(&self, params: &Params) -> usize {
-        let limbs = params.q.len() + params.p.len();
-        let key = |d: usize| 8 + 2 * d * limbs * params.n * 8;
-        key(params.dnum_at(0)) + key(params.dnum_at(params.max_level()))
+        switching_key_body_size(params, 0, false)
+            + switching_key_body_size(params, params.max_level(), false)
     }
 
     fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
@@ -1372,9 +1402,10 @@ impl Body for BootstrapKeys {
         _kind: ObjectKind,
         params: &Arc<Params>,
     ) -> Result<Self> {
-        let (to_sparse, _) =
-            read_switching_key_digits(inp, params, params.dnum_at(0), false, "to-sparse key")?;
-        let (from_sparse, _) = read_switching_key(inp, params, false, "from-sparse key")?;
+        // the sparse secret may only be used modulo q_0 * P
+        let (to_sparse, _) = read_switching_key(inp, params, false, "to-sparse key")?;
+        check_switching_key_at(&to_sparse, params, 0, "to-sparse key")?;
+        let (from_sparse, _) = read_top_switching_key(inp, params, false, "from-sparse key")?;
         let keys = BootstrapKeys {
             to_sparse,
             from_sparse,
@@ -1393,11 +1424,11 @@ impl Body for RelinKey {
 
     fn check(&self, params: &Params) -> Result<()> {
         check_same_params(&self.params, params)?;
-        check_switching_key(&self.key, params, "relinearization key")
+        check_top_switching_key(&self.key, params, "relinearization key")
     }
 
     fn body_size(&self, params: &Params) -> usize {
-        switching_key_body_size(params, false)
+        switching_key_body_size(params, params.max_level(), false)
     }
 
     fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
@@ -1410,7 +1441,7 @@ impl Body for RelinKey {
         params: &Arc<Params>,
     ) -> Result<Self> {
         let compact = is_kind(kind, Self::KIND, ObjectKind::RelinKeyCompact)?;
-        let (key, _) = read_switching_key(inp, params, compact, "relinearization key")?;
+        let (key, _) = read_top_switching_key(inp, params, compact, "relinearization key")?;
         Ok(RelinKey {
             params: params.clone(),
             key,
@@ -1427,7 +1458,7 @@ impl Body for Compact<RelinKey> {
     }
 
     fn body_size(&self, params: &Params) -> usize {
-        switching_key_body_size(params, true)
+        switching_key_body_size(params, params.max_level(), true)
     }
 
     fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
@@ -1439,7 +1470,7 @@ impl Body for Compact<RelinKey> {
         _kind: ObjectKind,
         params: &Arc<Params>,
     ) -> Result<Self> {
-        let (key, seed) = read_switching_key(inp, params, true, "relinearization key")?;
+        let (key, seed) = read_top_switching_key(inp, params, true, "relinearization key")?;
         Ok(Self {
             key: RelinKey {
                 params: params.clone(),
@@ -1461,8 +1492,8 @@ impl Body for GaloisKeys {
         check_galois_keys(self, params)
     }
 
-    fn body_size(&self, params: &Params) -> usize {
-        galois_keys_size(params, self.keys.len(), false) - header_size(params)
+    fn body_size(&self, _params: &Params) -> usize {
+        galois_keys_body_size(self, false)
     }
 
     fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {
@@ -1487,8 +1518,8 @@ impl Body for Compact<GaloisKeys> {
         check_galois_keys(&self.key, params)
     }
 
-    fn body_size(&self, params: &Params) -> usize {
-        galois_keys_size(params, self.key.keys.len(), true) - header_size(params)
+    fn body_size(&self, _params: &Params) -> usize {
+        galois_keys_body_size(&self.key, true)
     }
 
     fn write_body<W: Write>(&self, params: &Params, w: &mut W) -> io::Result<()> {

@@ -68,11 +68,22 @@ fn coeffs_to_slots_then_back_is_identity() {
     let (re, im) = b.boot.coeffs_to_slots(&b.eval, &ct).unwrap();
     assert_eq!(re.level, top - cfg.c2s_levels);
     let delta = sigma / (2.0 * std::f64::consts::PI * cfg.k);
+    // SlotsToCoeffs keys serve only the levels below EvalMod
+    let low = bootstrap::s2c_level(p, cfg);
+    assert!(matches!(
+        b.boot
+            .slots_to_coeffs(&b.eval, &re, &im, delta, p.default_scale()),
+        Err(CkksError::KeyLevel { .. })
+    ));
+    let (re, im) = (
+        b.eval.drop_level(&re, low).unwrap(),
+        b.eval.drop_level(&im, low).unwrap(),
+    );
     let out = b
         .boot
         .slots_to_coeffs(&b.eval, &re, &im, delta, p.default_scale())
         .unwrap();
-    assert_eq!(out.level, top - cfg.c2s_levels - cfg.s2c_levels);
+    assert_eq!(out.level, bootstrap::levels_after(p, cfg));
     assert_eq!(out.scale, p.default_scale());
     let bits = precision_bits(&b.decrypt(&out), &z);
     assert!(bits > 20.0, "{bits} bits");
@@ -128,7 +139,7 @@ fn sparse_slot_bootstrap() {
 }
 
 /// Bootstrapping keys survive serialization, and the reader refuses a
-/// to-sparse key with data above q_0 (a sparse-secret sample at a large modulus).
+/// to-sparse key above level 0 (a sparse-secret sample at a large modulus).
 #[test]
 fn bootstrap_keys_round_trip() {
     use ckks::bootstrap::BootstrapKeys;
@@ -144,13 +155,15 @@ fn bootstrap_keys_round_trip() {
     for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
         assert!(BootstrapKeys::from_bytes(&bytes[..cut], p).is_err());
     }
-    // a nonzero coefficient in limb 1 of the to-sparse key's first b
+    // a to-sparse key whose limb count claims level 1 (a sparse-secret
+    // sample modulo q_0 q_1 P) is refused
     let header = ckks::serialize::header_size(p);
     let mut bad = bytes.clone();
-    let off = header + 8 + p.n * 8; // digits, limbs, then limb 0 of b_0
-    bad[off] = 1;
+    let at = header + 4; // digits u32, then limbs u32
+    let limbs = u32::from_le_bytes(bad[at..at + 4].try_into().unwrap());
+    bad[at..at + 4].copy_from_slice(&(limbs + 1).to_le_bytes());
     let err = BootstrapKeys::from_bytes(&bad, p).err().unwrap();
-    assert!(err.to_string().contains("q_0"), "{err}");
+    assert!(err.to_string().contains("to-sparse key"), "{err}");
     // the deserialized keys bootstrap
     let boot = Bootstrapper::new(p.clone(), cfg, back).unwrap();
     let eval = Evaluator::new(p.clone(), Arc::new(keys.eval));

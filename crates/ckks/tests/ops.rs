@@ -170,6 +170,64 @@ fn rotation_at_lower_level() {
     assert!(precision_bits(&got, &want) > FRESH_BITS);
 }
 
+/// A Galois key made for a lower level rotates ciphertexts at that level
+/// and below as precisely as a full key, is smaller by the limbs it drops,
+/// and refuses a ciphertext above its level with a typed error.
+#[test]
+fn level_restricted_galois_keys() {
+    let c = ctx();
+    let p = &c.params;
+    let n = c.slots();
+    let mut kg = KeyGenerator::with_seed(p.clone(), [7u8; 32]);
+    let sk = kg.secret_key();
+    let g1 = ckks::keys::rotation_element(p, 1);
+    let g3 = ckks::keys::rotation_element(p, 3);
+    let gk = kg.galois_keys_at_levels(&sk, &[(g1, 1), (g3, 2), (g1, 0)]);
+    let full = kg.galois_keys(&sk, &[1], false);
+    // level 1 (the higher of the two asked for g1): 2 Q limbs + P, not all of Q
+    let (low, top) = (gk.size_bytes(), full.size_bytes());
+    let limbs = |l: usize| (l + 1 + p.p.len()) * p.dnum_at(l);
+    let top_limbs = limbs(p.max_level());
+    assert_eq!(
+        low * top_limbs,
+        top * (limbs(1) + limbs(2)),
+        "sizes {low} vs {top}"
+    );
+    let keys = EvaluationKeys {
+        relin: None,
+        galois: Some(gk),
+    };
+    let eval = Evaluator::new(p.clone(), std::sync::Arc::new(keys));
+    let a = values(n, 11);
+    let pt = c
+        .enc
+        .encode(&a, p.max_level(), p.default_scale(), n)
+        .unwrap();
+    let top_ct = Encryptor::new(p.clone()).encrypt_sk(&sk, &pt).unwrap();
+    let dec = Decryptor::new(&sk);
+    for (k, key_level) in [(1i64, 1usize), (3, 2)] {
+        for level in 0..=key_level {
+            let ct = eval.drop_level(&top_ct, level).unwrap();
+            let got = c
+                .enc
+                .decode(&dec.decrypt(&eval.rotate(&ct, k).unwrap()).unwrap());
+            let want: Vec<_> = (0..n).map(|i| a[(i + k as usize) % n]).collect();
+            assert!(
+                precision_bits(&got, &want) > FRESH_BITS,
+                "rotate {k} at level {level}"
+            );
+        }
+        let above = eval.drop_level(&top_ct, key_level + 1).unwrap();
+        assert_eq!(
+            eval.rotate(&above, k).err(),
+            Some(CkksError::KeyLevel {
+                key: key_level,
+                ciphertext: key_level + 1
+            })
+        );
+    }
+}
+
 #[test]
 fn errors_are_typed() {
     let c = ctx();

@@ -234,7 +234,7 @@ fn evaluation_keys_round_trip_and_still_work() {
         keys.to_bytes(p).unwrap(),
     );
     assert_eq!(rb.len(), relin_key_size(p, false));
-    assert_eq!(gb.len(), galois_keys_size(p, gk.elements().len(), false));
+    assert_eq!(gb.len(), galois_keys_size(gk, false));
     assert_eq!(eb.len(), keys.serialized_size(p));
     assert_eq!(eb.len(), rb.len() + gb.len() + 1 - hs());
 
@@ -389,10 +389,7 @@ fn compact_keys_are_half_the_size_and_still_work() {
     );
     let gk = Compact::<GaloisKeys>::from_key(keys.galois.as_ref().unwrap(), &c.sk).unwrap();
     let gb = gk.to_bytes(p).unwrap();
-    assert_eq!(
-        gb.len(),
-        galois_keys_size(p, gk.key().elements().len(), true)
-    );
+    assert_eq!(gb.len(), galois_keys_size(gk.key(), true));
     assert_eq!(
         GaloisKeys::from_bytes(&gb, p).unwrap().to_bytes(p).unwrap(),
         gk.key().to_bytes(p).unwrap()
@@ -894,4 +891,69 @@ proptest! {
         let _ = EvaluationKeys::from_bytes(&b, p);
         let _ = EvaluationKeys::read_from(&mut &b[..], p);
     }
+}
+
+/// Galois keys at several levels round-trip in full and compact form, keep
+/// their levels, still rotate, and a limb count that names a level above
+/// the top (or no Q limb at all) is refused.
+#[test]
+fn level_restricted_galois_keys_round_trip() {
+    let c = ctx();
+    let p = params();
+    let mut kg = KeyGenerator::with_seed(p.clone(), [7u8; 32]);
+    let sk = kg.secret_key();
+    let (g1, g3) = (
+        ckks::keys::rotation_element(p, 1),
+        ckks::keys::rotation_element(p, 3),
+    );
+    let gk = kg.galois_keys_at_levels(&sk, &[(g1, 0), (g3, 2)]);
+    let bytes = gk.to_bytes(p).unwrap();
+    assert_eq!(bytes.len(), galois_keys_size(&gk, false));
+    let back = GaloisKeys::from_bytes(&bytes, p).unwrap();
+    assert_eq!(back.to_bytes(p).unwrap(), bytes);
+    let compact = Compact::<GaloisKeys>::from_key(&gk, &sk).unwrap();
+    let cb = compact.to_bytes(p).unwrap();
+    assert_eq!(cb.len(), galois_keys_size(compact.key(), true));
+    let expanded = GaloisKeys::from_bytes(&cb, p).unwrap();
+    assert_eq!(
+        expanded.to_bytes(p).unwrap(),
+        compact.key().to_bytes(p).unwrap()
+    );
+    // the compact keys rotate at their levels
+    let keys = EvaluationKeys {
+        relin: None,
+        galois: Some(expanded),
+    };
+    let eval = Evaluator::new(p.clone(), Arc::new(keys));
+    let n = c.slots();
+    let a = values(n, 5);
+    let pt = c.enc.encode(&a, 2, p.default_scale(), n).unwrap();
+    let ct = Encryptor::new(p.clone()).encrypt_sk(&sk, &pt).unwrap();
+    let got = c.enc.decode(
+        &Decryptor::new(&sk)
+            .decrypt(&eval.rotate(&ct, 3).unwrap())
+            .unwrap(),
+    );
+    let want: Vec<_> = (0..n).map(|i| a[(i + 3) % n]).collect();
+    assert!(precision_bits(&got, &want) > 20.0);
+    assert!(matches!(
+        eval.rotate(&ct, 1),
+        Err(CkksError::KeyLevel {
+            key: 0,
+            ciphertext: 2
+        })
+    ));
+    // first key's limb count: after count u32, element u64, digits u32
+    let at = hs() + 4 + 8 + 4;
+    for limbs in [p.p.len() as u32, (p.q.len() + p.p.len() + 1) as u32] {
+        let mut bad = bytes.clone();
+        put_u32(&mut bad, at, limbs);
+        assert!(
+            is_malformed(&GaloisKeys::from_bytes(&bad, p)),
+            "{limbs} limbs"
+        );
+    }
+    // a relinearization key must be at the top level
+    let low = RelinKey::from_bytes(&bytes, p);
+    assert!(low.is_err());
 }
