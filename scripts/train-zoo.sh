@@ -41,7 +41,7 @@ if [ -z "${BIN:-}" ]; then
     BIN="$RUNS/bin/residue-train"
 fi
 
-finished() { grep -q '"finished": true' "$RUNS/$1/model.ckpt/state.json" 2>/dev/null; }
+finished() { grep -q '"finished": true' "$RUNS/$1/model.ckpt/ckpt/state.json" 2>/dev/null; }
 
 while :; do
     pending=0
