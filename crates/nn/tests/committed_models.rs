@@ -1,0 +1,88 @@
+//! The trained models committed under `models/` load, have the structure
+//! their names promise, and the reference executor reproduces the accuracy
+//! recorded for them in `models/results.json` (written by
+//! `scripts/eval-zoo.sh`) on the first 2000 Fashion-MNIST test images.
+//! The accuracy check is skipped when the data set is not installed
+//! (`.ci/run` installs it).
+
+use std::path::{Path, PathBuf};
+
+use nn::graph::Op;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Entry {
+    name: String,
+    file: PathBuf,
+    first_2000_correct: usize,
+}
+
+fn entries() -> Vec<Entry> {
+    let path = repo().join("models/results.json");
+    let text = std::fs::read_to_string(&path).expect("models/results.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|e| Entry {
+            name: e["model"].as_str().unwrap().to_string(),
+            file: repo().join(e["file"].as_str().unwrap()),
+            first_2000_correct: e["first_2000_correct"].as_u64().unwrap() as usize,
+        })
+        .collect()
+}
+
+#[test]
+fn committed_models_load_with_their_structure() {
+    let list = entries();
+    assert_eq!(
+        list.len(),
+        3,
+        "ResNet-20, Dirac-20, Dirac + shared-source 20"
+    );
+    for e in &list {
+        let g = nn::onnx::load(&e.file).unwrap_or_else(|err| panic!("{}: {err}", e.name));
+        assert_eq!(g.input_shape, vec![1, 28, 28], "{}", e.name);
+        let count = |f: fn(&Op) -> bool| g.nodes.iter().filter(|n| f(&n.op)).count();
+        let adds = count(|op| matches!(op, Op::Add));
+        let acts = count(|op| matches!(op, Op::PolyAct(_)));
+        assert_eq!(acts, 19, "{}: 19 polynomial activations", e.name);
+        let want_adds = match e.name.as_str() {
+            "resnet20" => 9,
+            "dirac20" => 0,
+            // 3 shared-source adds per stage, except in the stages whose
+            // source is their first block (2 and 3): 3 + 2 + 2
+            "dirac-shared20" => 7,
+            other => panic!("unexpected model {other}"),
+        };
+        assert_eq!(adds, want_adds, "{}: skip adds", e.name);
+        for n in &g.nodes {
+            if let Op::PolyAct(p) = &n.op {
+                assert_eq!(p.degree(), 2, "{}: degree 2", e.name);
+                let [lo, hi] = p.range;
+                assert!(lo < 0.0 && hi > 0.0 && hi.is_finite(), "{}: range", e.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn committed_models_reproduce_their_recorded_accuracy() {
+    let dir = Path::new(nn::data::FASHION_MNIST_DIR);
+    if !dir.exists() {
+        eprintln!("skipping: {} not installed", dir.display());
+        return;
+    }
+    let test = nn::data::load_idx_split(dir, "t10k").unwrap().take(2000);
+    for e in entries() {
+        let g = nn::onnx::load(&e.file).unwrap();
+        let acc = nn::exec::evaluate(&g, &test).unwrap();
+        assert_eq!(
+            acc.correct, e.first_2000_correct,
+            "{}: {} of 2000 correct, models/results.json records {}",
+            e.name, acc.correct, e.first_2000_correct
+        );
+    }
+}
