@@ -298,19 +298,31 @@ pub fn evaluate(model: &Net, set: &ImageSet, limit: usize) -> f64 {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     for start in (0..n).step_by(250) {
         let idx: Vec<usize> = (start..(start + 250).min(n)).collect();
-        make_batch(set, &idx, 0, false, &mut rng, &mut buf);
-        let x = Tensor::<4>::from_data(
-            TensorData::new(
-                std::mem::take(&mut buf),
-                [idx.len(), set.channels, set.height, set.width],
-            ),
-            &device,
-        );
+        let x = plain_batch(set, &idx, &device, &mut rng, &mut buf);
         let pred = model.forward(x).argmax(1).reshape([idx.len()]);
         let correct_t = pred.equal(labels_tensor(set, &idx, &device)).int().sum();
         correct += correct_t.into_scalar::<i64>() as usize;
     }
     correct as f64 / n.max(1) as f64
+}
+
+/// The images `idx` of `set` as one un-augmented input tensor (evaluation,
+/// BN recalibration, range calibration).
+fn plain_batch(
+    set: &ImageSet,
+    idx: &[usize],
+    device: &Device,
+    rng: &mut ChaCha8Rng,
+    buf: &mut Vec<f32>,
+) -> Tensor<4> {
+    make_batch(set, idx, 0, false, rng, buf);
+    Tensor::<4>::from_data(
+        TensorData::new(
+            std::mem::take(buf),
+            [idx.len(), set.channels, set.height, set.width],
+        ),
+        device,
+    )
 }
 
 /// "Precise BN": replaces every batch norm's running statistics by their
@@ -333,14 +345,7 @@ pub fn recalibrate_bn(model: &Net, set: &ImageSet, batches: usize, batch_size: u
         for bn in m.batch_norms_mut() {
             bn.momentum = 1.0 / (k as f64 + 1.0);
         }
-        make_batch(set, &idx, 0, false, &mut rng, &mut buf);
-        let x = Tensor::<4>::from_data(
-            TensorData::new(
-                std::mem::take(&mut buf),
-                [idx.len(), set.channels, set.height, set.width],
-            ),
-            &device,
-        );
+        let x = plain_batch(set, &idx, &device, &mut rng, &mut buf);
         let _ = m.forward(x.detach());
     }
 }
@@ -356,14 +361,7 @@ pub fn calibrate_ranges(model: &Net, set: &ImageSet, limit: usize) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     for start in (0..n).step_by(250) {
         let idx: Vec<usize> = (start..(start + 250).min(n)).collect();
-        make_batch(set, &idx, 0, false, &mut rng, &mut buf);
-        let x = Tensor::<4>::from_data(
-            TensorData::new(
-                std::mem::take(&mut buf),
-                [idx.len(), set.channels, set.height, set.width],
-            ),
-            &device,
-        );
+        let x = plain_batch(set, &idx, &device, &mut rng, &mut buf);
         let mut probe = Probe {
             penalty: false,
             ranges: Some(Vec::new()),
