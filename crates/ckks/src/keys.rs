@@ -5,9 +5,10 @@ use crate::error::{CkksError, Result};
 use crate::params::Params;
 use crate::ring::Poly;
 use crate::sampling;
+use crate::serialize::{Compact, SEED_LEN, expand_uniform};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 /// The secret key s (uniform ternary), held in NTT form over Q and P.
 ///
@@ -176,12 +177,31 @@ impl KeyGenerator {
 
     /// Public key at the top level.
     pub fn public_key(&mut self, sk: &SecretKey) -> PublicKey {
+        self.public_key_from(sk, None)
+    }
+
+    /// A public key whose `a` is the expansion of a fresh seed, generated as
+    /// such: the seed is drawn, `a` expanded from it, a fresh error sampled
+    /// and `b = -a*s + e` computed (see [`Compact`] for the expansion).
+    ///
+    /// Its serialized form carries the seed instead of `a`. It is a key of its
+    /// own, unrelated to any other public key of `sk`.
+    pub fn public_key_compact(&mut self, sk: &SecretKey) -> Compact<PublicKey> {
+        let seed = sampling::fresh_seed(&mut self.rng);
+        let key = self.public_key_from(sk, Some(&seed));
+        Compact::new(key, vec![seed])
+    }
+
+    fn public_key_from(&mut self, sk: &SecretKey, seed: Option<&[u8; SEED_LEN]>) -> PublicKey {
         let p = self.params.clone();
         let idx = p.q_idx(p.max_level());
-        let a = sampling::uniform(&p, &idx, &mut self.rng);
+        let a = match seed {
+            Some(seed) => expand_uniform(&p, &idx, seed, 1).remove(0),
+            None => sampling::uniform(&p, &idx, &mut self.rng),
+        };
         let mut b = sampling::error_ntt(&p, &idx, &mut self.rng);
-        let s = sk.poly.prefix(idx.len());
-        let mut as_ = p.ring.mul(&a, &s, &idx);
+        let s = Zeroizing::new(sk.poly.prefix(idx.len()));
+        let mut as_ = Zeroizing::new(p.ring.mul(&a, &s, &idx));
         p.ring.neg_assign(&mut as_, &idx);
         p.ring.add_assign(&mut b, &as_, &idx);
         PublicKey { params: p, b, a }
@@ -206,19 +226,39 @@ impl KeyGenerator {
         s_under: &Poly,
         lvl: usize,
     ) -> SwitchingKey {
+        self.switching_key_seeded(s_from, s_under, lvl, None)
+    }
+
+    /// Like [`Self::switching_key_to_level`]; with a seed, the `a`s are its
+    /// expansion ([`Compact`]) instead of draws from the generator. The
+    /// errors are always fresh draws.
+    fn switching_key_seeded(
+        &mut self,
+        s_from: &Poly,
+        s_under: &Poly,
+        lvl: usize,
+        seed: Option<&[u8; SEED_LEN]>,
+    ) -> SwitchingKey {
         let p = self.params.clone();
         let idx = p.qp_idx(lvl);
-        let mut s_under = s_under.gather(&idx);
+        let s_under = Zeroizing::new(s_under.gather(&idx));
         let dnum = p.dnum_at(lvl);
+        let mut seeded = seed
+            .map(|seed| expand_uniform(&p, &idx, seed, dnum))
+            .unwrap_or_default()
+            .into_iter();
         let mut bs = Vec::with_capacity(dnum);
         let mut as_ = Vec::with_capacity(dnum);
         for j in 0..dnum {
-            let a = sampling::uniform(&p, &idx, &mut self.rng);
+            let a = match seeded.next() {
+                Some(a) => a,
+                None => sampling::uniform(&p, &idx, &mut self.rng),
+            };
             let mut b = sampling::error_ntt(&p, &idx, &mut self.rng);
-            let mut t = p.ring.mul(&a, &s_under, &idx);
+            let mut t = Zeroizing::new(p.ring.mul(&a, &s_under, &idx));
             p.ring.neg_assign(&mut t, &idx);
             p.ring.add_assign(&mut b, &t, &idx);
-            t.data.zeroize();
+            drop(t);
             // + P * s_from on digit j's primes (Q primes sit at the same limb
             // index in the key as in the full basis)
             let lo = j * p.alpha;
@@ -235,7 +275,6 @@ impl KeyGenerator {
             bs.push(b);
             as_.push(a);
         }
-        s_under.data.zeroize();
         SwitchingKey {
             level: lvl,
             b: bs,
@@ -245,23 +284,29 @@ impl KeyGenerator {
 
     /// Relinearization key (switches s^2 -> s).
     pub fn relin_key(&mut self, sk: &SecretKey) -> RelinKey {
+        self.relin_key_from(sk, None)
+    }
+
+    /// A relinearization key whose `a`s are the expansion of a fresh seed,
+    /// generated as such (seed drawn, `a`s expanded, fresh errors, `b`s
+    /// computed): its serialized form carries the seed instead of the `a`s.
+    pub fn relin_key_compact(&mut self, sk: &SecretKey) -> Compact<RelinKey> {
+        let seed = sampling::fresh_seed(&mut self.rng);
+        let key = self.relin_key_from(sk, Some(&seed));
+        Compact::new(key, vec![seed])
+    }
+
+    fn relin_key_from(&mut self, sk: &SecretKey, seed: Option<&[u8; SEED_LEN]>) -> RelinKey {
         let p = self.params.clone();
         let idx: Vec<usize> = (0..p.q.len() + p.p.len()).collect();
-        let s2 = p.ring.mul(&sk.poly, &sk.poly, &idx);
-        let key = self.switching_key(&s2, &sk.poly);
+        let s2 = Zeroizing::new(p.ring.mul(&sk.poly, &sk.poly, &idx));
+        let key = self.switching_key_seeded(&s2, &sk.poly, p.max_level(), seed);
         RelinKey { params: p, key }
     }
 
     /// Galois keys for slot rotations `steps` (left by k) and, if asked, conjugation.
     pub fn galois_keys(&mut self, sk: &SecretKey, steps: &[i64], conjugate: bool) -> GaloisKeys {
-        let p = self.params.clone();
-        let mut elems: Vec<u64> = steps.iter().map(|&k| rotation_element(&p, k)).collect();
-        if conjugate {
-            elems.push(conjugation_element(&p));
-        }
-        elems.sort_unstable();
-        elems.dedup();
-        elems.retain(|&g| g != 1);
+        let elems = galois_elements(&self.params, steps, conjugate);
         self.galois_keys_for_elements(sk, &elems)
     }
 
@@ -277,6 +322,45 @@ impl KeyGenerator {
     /// [`SwitchingKey`]). A repeated element gets one key at the highest of
     /// its levels; levels above the top are clamped to it.
     pub fn galois_keys_at_levels(&mut self, sk: &SecretKey, elems: &[(u64, usize)]) -> GaloisKeys {
+        self.galois_keys_from(sk, elems, false).0
+    }
+
+    /// Galois keys for slot rotations `steps` and, if asked, conjugation,
+    /// each generated from a fresh seed for its `a`s (see
+    /// [`Self::galois_keys_at_levels_compact`]).
+    pub fn galois_keys_compact(
+        &mut self,
+        sk: &SecretKey,
+        steps: &[i64],
+        conjugate: bool,
+    ) -> Compact<GaloisKeys> {
+        let top = self.params.max_level();
+        let at: Vec<(u64, usize)> = galois_elements(&self.params, steps, conjugate)
+            .into_iter()
+            .map(|g| (g, top))
+            .collect();
+        self.galois_keys_at_levels_compact(sk, &at)
+    }
+
+    /// Like [`Self::galois_keys_at_levels`], but each key's `a`s are the
+    /// expansion of a fresh seed, generated as such (seed drawn, `a`s
+    /// expanded, fresh errors, `b`s computed): the serialized form carries
+    /// one seed per element instead of the `a`s.
+    pub fn galois_keys_at_levels_compact(
+        &mut self,
+        sk: &SecretKey,
+        elems: &[(u64, usize)],
+    ) -> Compact<GaloisKeys> {
+        let (key, seeds) = self.galois_keys_from(sk, elems, true);
+        Compact::new(key, seeds)
+    }
+
+    fn galois_keys_from(
+        &mut self,
+        sk: &SecretKey,
+        elems: &[(u64, usize)],
+        compact: bool,
+    ) -> (GaloisKeys, Vec<[u8; SEED_LEN]>) {
         let p = self.params.clone();
         let two_n = 2 * p.n as u64;
         let mut levels: BTreeMap<u64, usize> = BTreeMap::new();
@@ -286,16 +370,33 @@ impl KeyGenerator {
             *e = (*e).max(l);
         }
         let mut keys = BTreeMap::new();
+        let mut seeds = Vec::new();
+        // increasing element order: the order of the seeds in `Compact`
         for (g, lvl) in levels {
             // sigma_g^{-1}(s): permutation for g^{-1} mod 2N
             let ginv = inverse_mod_pow2(g, two_n);
             let perm = p.ring.galois_perm(ginv);
-            let mut s_rot = p.ring.permute(&sk.poly, &perm);
-            keys.insert(g, self.switching_key_to_level(&sk.poly, &s_rot, lvl));
-            s_rot.data.zeroize();
+            let s_rot = Zeroizing::new(p.ring.permute(&sk.poly, &perm));
+            let seed = compact.then(|| sampling::fresh_seed(&mut self.rng));
+            let key = self.switching_key_seeded(&sk.poly, &s_rot, lvl, seed.as_ref());
+            keys.insert(g, key);
+            seeds.extend(seed);
         }
-        GaloisKeys { params: p, keys }
+        (GaloisKeys { params: p, keys }, seeds)
     }
+}
+
+/// The Galois elements of rotations `steps` and, if asked, conjugation:
+/// sorted, deduplicated, without the identity.
+fn galois_elements(params: &Params, steps: &[i64], conjugate: bool) -> Vec<u64> {
+    let mut elems: Vec<u64> = steps.iter().map(|&k| rotation_element(params, k)).collect();
+    if conjugate {
+        elems.push(conjugation_element(params));
+    }
+    elems.sort_unstable();
+    elems.dedup();
+    elems.retain(|&g| g != 1);
+    elems
 }
 
 /// Inverse of an odd g modulo a power of two m.

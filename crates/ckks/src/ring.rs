@@ -14,6 +14,14 @@ pub struct Poly {
     pub(crate) data: Vec<u64>,
 }
 
+/// Clears the coefficients (for secret-dependent polynomials held in
+/// [`zeroize::Zeroizing`]).
+impl zeroize::Zeroize for Poly {
+    fn zeroize(&mut self) {
+        self.data.zeroize();
+    }
+}
+
 impl Poly {
     /// The zero polynomial with `limbs` residues of degree `n`.
     pub fn zero(n: usize, limbs: usize) -> Self {

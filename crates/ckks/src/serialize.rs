@@ -727,7 +727,7 @@ pub const SEED_LEN: usize = 32;
 /// first word below `2^64 - 1 - ((2^64 - 1) mod q)` gives the coefficient
 /// `word mod q`. Fixed here, not borrowed from the sampler, so that it never
 /// changes with the key generator.
-fn expand_uniform(
+pub(crate) fn expand_uniform(
     params: &Params,
     idx: &[usize],
     seed: &[u8; SEED_LEN],
@@ -756,39 +756,19 @@ fn expand_uniform(
         .collect()
 }
 
-fn fresh_seed() -> [u8; SEED_LEN] {
-    crate::sampling::fresh_seed(&mut crate::sampling::secure_rng())
-}
-
-/// Replaces `a` by `a_new` in the RLWE pairs (b, a) with b + a*s fixed:
-/// b += (a - a_new) * s. `s` must have as many limbs as the pairs (ring
-/// primes `idx`). The secret-dependent temporaries are zeroized.
-fn reseed_pairs(
-    params: &Params,
-    b: &mut [Poly],
-    a: &mut [Poly],
-    a_new: Vec<Poly>,
-    s: &Poly,
-    idx: &[usize],
-) {
-    let ring = &params.ring;
-    for ((b, a), a_new) in b.iter_mut().zip(a.iter_mut()).zip(a_new) {
-        let mut d = std::mem::replace(a, a_new);
-        ring.sub_assign(&mut d, a, idx);
-        let mut t = ring.mul(&d, s, idx);
-        ring.add_assign(b, &t, idx);
-        t.data.zeroize();
-        d.data.zeroize();
-    }
-}
-
 /// A key whose uniform `a` polynomials are expanded from seeds, so that its
 /// serialized form carries 32-byte seeds instead of them: about half the
 /// size of the full form.
 ///
-/// Made on the client from a full key and the secret key it belongs to (the
-/// `b` polynomials are adjusted so the key stays valid: b += (a - a')s for
-/// the key's s, with a' the expansion of a fresh seed).
+/// Generated as such on the client by [`KeyGenerator`](crate::KeyGenerator)
+/// (`public_key_compact`, `relin_key_compact`, `galois_keys_compact`,
+/// `galois_keys_at_levels_compact`; [`Compact::<EvaluationKeys>::from_parts`]
+/// bundles them): a fresh seed is drawn, the `a`s expanded from it, fresh
+/// errors sampled and the `b`s computed. A compact key is never made from a
+/// full key or the other way round: two forms of one key that share their
+/// error but not their `a` give away the secret (`b' - b = (a - a')s`).
+/// Expanding a compact key ([`Compact::key`], or reading it with the full
+/// reader) gives the same key, not another one.
 ///
 /// Expansion of a seed into the `a` polynomials of one public key or one
 /// switching key (a_0, then a_1, ...): a ChaCha20 stream
@@ -819,115 +799,35 @@ impl<K> Compact<K> {
     }
 }
 
-fn check_sk(own: &Params, sk: &SecretKey) -> Result<()> {
-    check_same_params(own, &sk.params)
-}
-
-impl Compact<PublicKey> {
-    /// The compact form of `pk`, which must belong to `sk`.
-    pub fn from_key(pk: &PublicKey, sk: &SecretKey) -> Result<Self> {
-        let p = &pk.params;
-        check_sk(p, sk)?;
-        let seed = fresh_seed();
-        let idx = p.q_idx(p.max_level());
-        let a_new = expand_uniform(p, &idx, &seed, 1);
-        let mut key = pk.clone();
-        let mut s = sk.poly.prefix(idx.len());
-        reseed_pairs(
-            p,
-            std::slice::from_mut(&mut key.b),
-            std::slice::from_mut(&mut key.a),
-            a_new,
-            &s,
-            &idx,
-        );
-        s.data.zeroize();
-        Ok(Self {
-            key,
-            seeds: vec![seed],
-        })
-    }
-}
-
-fn compact_switching_key(
-    p: &Params,
-    k: &SwitchingKey,
-    s_under: &Poly,
-) -> (SwitchingKey, [u8; SEED_LEN]) {
-    let seed = fresh_seed();
-    let idx = p.qp_idx(k.level);
-    let a_new = expand_uniform(p, &idx, &seed, k.a.len());
-    let mut k = k.clone();
-    let mut s = s_under.gather(&idx);
-    reseed_pairs(p, &mut k.b, &mut k.a, a_new, &s, &idx);
-    s.data.zeroize();
-    (k, seed)
-}
-
-impl Compact<RelinKey> {
-    /// The compact form of `rlk`, which must belong to `sk`.
-    pub fn from_key(rlk: &RelinKey, sk: &SecretKey) -> Result<Self> {
-        let p = &rlk.params;
-        check_sk(p, sk)?;
-        let (key, seed) = compact_switching_key(p, &rlk.key, &sk.poly);
-        Ok(Self {
-            key: RelinKey {
-                params: p.clone(),
-                key,
-            },
-            seeds: vec![seed],
-        })
-    }
-}
-
-impl Compact<GaloisKeys> {
-    /// The compact form of `gk`, which must belong to `sk`.
-    pub fn from_key(gk: &GaloisKeys, sk: &SecretKey) -> Result<Self> {
-        let p = &gk.params;
-        check_sk(p, sk)?;
-        let two_n = 2 * p.n as u64;
-        let mut keys = BTreeMap::new();
-        let mut seeds = Vec::with_capacity(gk.keys.len());
-        for (&g, k) in &gk.keys {
-            check_galois_element(p, g)?;
-            // The key for g is under sigma_g^{-1}(s) (see `GaloisKeys`).
-            let ginv = crate::keys::inverse_mod_pow2(g, two_n);
-            let mut s_rot = p.ring.permute(&sk.poly, &p.ring.galois_perm(ginv));
-            let (k, seed) = compact_switching_key(p, k, &s_rot);
-            s_rot.data.zeroize();
-            keys.insert(g, k);
-            seeds.push(seed);
-        }
-        Ok(Self {
-            key: GaloisKeys {
-                params: p.clone(),
-                keys,
-            },
-            seeds,
-        })
+impl<K> Compact<K> {
+    /// Wraps a key generated from `seeds` (one per public key, relin key or
+    /// Galois element, in that order).
+    pub(crate) fn new(key: K, seeds: Vec<[u8; SEED_LEN]>) -> Self {
+        Self { key, seeds }
     }
 }
 
 impl Compact<EvaluationKeys> {
-    /// The compact form of `keys`, which must belong to `sk`.
-    pub fn from_key(keys: &EvaluationKeys, sk: &SecretKey) -> Result<Self> {
+    /// A bundle of compact keys generated by
+    /// [`KeyGenerator`](crate::KeyGenerator) (`relin_key_compact`,
+    /// `galois_keys_compact`, `galois_keys_at_levels_compact`); both must
+    /// belong to one parameter set.
+    pub fn from_parts(
+        relin: Option<Compact<RelinKey>>,
+        galois: Option<Compact<GaloisKeys>>,
+    ) -> Result<Self> {
+        if let (Some(r), Some(g)) = (&relin, &galois) {
+            check_same_params(&r.key.params, &g.key.params)?;
+        }
         let mut seeds = Vec::new();
-        let relin = match &keys.relin {
-            Some(r) => {
-                let c = Compact::<RelinKey>::from_key(r, sk)?;
-                seeds.extend(c.seeds);
-                Some(c.key)
-            }
-            None => None,
-        };
-        let galois = match &keys.galois {
-            Some(g) => {
-                let c = Compact::<GaloisKeys>::from_key(g, sk)?;
-                seeds.extend(c.seeds);
-                Some(c.key)
-            }
-            None => None,
-        };
+        let relin = relin.map(|c| {
+            seeds.extend(c.seeds);
+            c.key
+        });
+        let galois = galois.map(|c| {
+            seeds.extend(c.seeds);
+            c.key
+        });
         Ok(Self {
             key: EvaluationKeys { relin, galois },
             seeds,

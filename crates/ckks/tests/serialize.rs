@@ -79,6 +79,21 @@ fn fresh(seed: u64) -> Ciphertext {
     ctx().encrypt(&values(ctx().slots(), seed))
 }
 
+/// Compact evaluation keys for the fixture's secret, generated as compact.
+fn compact_keys_for(c: &Ctx, rotations: &[i64], seed: u8) -> Compact<EvaluationKeys> {
+    let mut kg = KeyGenerator::with_seed(c.params.clone(), [seed; 32]);
+    Compact::<EvaluationKeys>::from_parts(
+        Some(kg.relin_key_compact(&c.sk)),
+        Some(kg.galois_keys_compact(&c.sk, rotations, true)),
+    )
+    .unwrap()
+}
+
+fn compact_keys() -> &'static Compact<EvaluationKeys> {
+    static K: OnceLock<Compact<EvaluationKeys>> = OnceLock::new();
+    K.get_or_init(|| compact_keys_for(ctx(), &ROTATIONS, 3))
+}
+
 /// A small ciphertext at level 1 (two limbs).
 fn small_ct() -> Ciphertext {
     ctx().eval.drop_level(&fresh(9), 1).unwrap()
@@ -334,7 +349,7 @@ fn compact_keys_are_half_the_size_and_still_work() {
     let p = params();
     let keys = keys();
     let full = keys.to_bytes(p).unwrap();
-    let compact = Compact::<EvaluationKeys>::from_key(keys, &c.sk).unwrap();
+    let compact = compact_keys();
     let bytes = compact.to_bytes(p).unwrap();
     assert_eq!(bytes.len(), compact.serialized_size(p));
     assert!(
@@ -380,14 +395,15 @@ fn compact_keys_are_half_the_size_and_still_work() {
     assert!(precision_bits(&got, &want) > 15.0);
 
     // Each key type on its own.
-    let rlk = Compact::<RelinKey>::from_key(keys.relin.as_ref().unwrap(), &c.sk).unwrap();
+    let mut kg = KeyGenerator::with_seed(p.clone(), [4; 32]);
+    let rlk = kg.relin_key_compact(&c.sk);
     let rb = rlk.to_bytes(p).unwrap();
     assert_eq!(rb.len(), relin_key_size(p, true));
     assert_eq!(
         RelinKey::from_bytes(&rb, p).unwrap().to_bytes(p).unwrap(),
         rlk.key().to_bytes(p).unwrap()
     );
-    let gk = Compact::<GaloisKeys>::from_key(keys.galois.as_ref().unwrap(), &c.sk).unwrap();
+    let gk = kg.galois_keys_compact(&c.sk, &ROTATIONS, true);
     let gb = gk.to_bytes(p).unwrap();
     assert_eq!(gb.len(), galois_keys_size(gk.key(), true));
     assert_eq!(
@@ -402,7 +418,7 @@ fn compact_keys_are_half_the_size_and_still_work() {
         gb
     );
 
-    let pk = Compact::<PublicKey>::from_key(&c.pk, &c.sk).unwrap();
+    let pk = kg.public_key_compact(&c.sk);
     let pb = pk.to_bytes(p).unwrap();
     assert_eq!(pb.len(), public_key_size(p, true));
     let pk2 = PublicKey::from_bytes(&pb, p).unwrap();
@@ -413,10 +429,17 @@ fn compact_keys_are_half_the_size_and_still_work() {
     let ct = Encryptor::new(p.clone()).encrypt_pk(&pk2, &pt).unwrap();
     assert!(precision_bits(&c.decrypt(&ct), &va) > 20.0);
 
-    // Keys of another secret are refused.
+    // Parts of different parameter sets are refused.
     let other = Params::named("insecure-n12").unwrap();
-    let sk12 = KeyGenerator::with_seed(other, [1; 32]).secret_key();
-    assert!(Compact::<PublicKey>::from_key(&c.pk, &sk12).is_err());
+    let mut kg12 = KeyGenerator::with_seed(other.clone(), [1; 32]);
+    let sk12 = kg12.secret_key();
+    assert!(matches!(
+        Compact::<EvaluationKeys>::from_parts(
+            Some(kg12.relin_key_compact(&sk12)),
+            Some(kg.galois_keys_compact(&c.sk, &[1], false)),
+        ),
+        Err(CkksError::ParamsMismatch)
+    ));
 
     // Truncations and coefficients are checked as in the full forms.
     for n in sampled_prefixes(bytes.len()) {
@@ -454,7 +477,7 @@ fn two_prime_digits_round_trip() {
     let full = keys.to_bytes(p).unwrap();
     let back = EvaluationKeys::from_bytes(&full, p).unwrap();
     assert_eq!(back.to_bytes(p).unwrap(), full);
-    let compact = Compact::<EvaluationKeys>::from_key(keys, &c.sk).unwrap();
+    let compact = compact_keys_for(&c, &[2], 5);
     let cb = compact.to_bytes(p).unwrap();
     assert!((cb.len() as f64) < 0.51 * full.len() as f64);
     let eval = Evaluator::new(
@@ -816,12 +839,7 @@ fn ct_bytes() -> &'static Vec<u8> {
 
 fn compact_evk_bytes() -> &'static Vec<u8> {
     static B: OnceLock<Vec<u8>> = OnceLock::new();
-    B.get_or_init(|| {
-        Compact::<EvaluationKeys>::from_key(keys(), &ctx().sk)
-            .unwrap()
-            .to_bytes(params())
-            .unwrap()
-    })
+    B.get_or_init(|| compact_keys().to_bytes(params()).unwrap())
 }
 
 fn evk_bytes() -> &'static Vec<u8> {
@@ -911,7 +929,7 @@ fn level_restricted_galois_keys_round_trip() {
     assert_eq!(bytes.len(), galois_keys_size(&gk, false));
     let back = GaloisKeys::from_bytes(&bytes, p).unwrap();
     assert_eq!(back.to_bytes(p).unwrap(), bytes);
-    let compact = Compact::<GaloisKeys>::from_key(&gk, &sk).unwrap();
+    let compact = kg.galois_keys_at_levels_compact(&sk, &[(g1, 0), (g3, 2)]);
     let cb = compact.to_bytes(p).unwrap();
     assert_eq!(cb.len(), galois_keys_size(compact.key(), true));
     let expanded = GaloisKeys::from_bytes(&cb, p).unwrap();
@@ -956,4 +974,132 @@ fn level_restricted_galois_keys_round_trip() {
     // a relinearization key must be at the top level
     let low = RelinKey::from_bytes(&bytes, p);
     assert!(low.is_err());
+}
+
+// ---------------------------------------------------------------------------
+// Issue 13: compact keys are generated as compact, never derived from a full
+// key (the old `Compact::from_key` set b' = b + (a - a')s with the same
+// error, which gives s = (b' - b) / (a - a') to anyone holding both forms).
+// ---------------------------------------------------------------------------
+
+fn u64s(b: &[u8], at: usize, count: usize) -> Vec<u64> {
+    b[at..at + 8 * count]
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn mul_mod(a: u64, b: u64, q: u64) -> u64 {
+    (a as u128 * b as u128 % q as u128) as u64
+}
+
+fn inv_mod(a: u64, q: u64) -> u64 {
+    let (mut r, mut b, mut e) = (1u64, a, q - 2);
+    while e > 0 {
+        if e & 1 == 1 {
+            r = mul_mod(r, b, q);
+        }
+        b = mul_mod(b, b, q);
+        e >>= 1;
+    }
+    r
+}
+
+/// (b, a) of one RLWE pair, limb by limb (NTT form), with the ring prime of each limb.
+struct Pair {
+    b: Vec<u64>,
+    a: Vec<u64>,
+    primes: Vec<u64>,
+}
+
+/// The pair of a full public key's bytes.
+fn pk_pair(bytes: &[u8], p: &Params) -> Pair {
+    let len = p.q.len() * p.n;
+    let at = hs() + 4;
+    Pair {
+        b: u64s(bytes, at, len),
+        a: u64s(bytes, at + 8 * len, len),
+        primes: p.q.clone(),
+    }
+}
+
+/// The first digit's pair of a full relinearization key's bytes.
+fn rlk_pair(bytes: &[u8], p: &Params) -> Pair {
+    let limbs = p.q.len() + p.p.len();
+    let dnum = p.dnum_at(p.max_level());
+    let len = limbs * p.n;
+    let at = hs() + 8;
+    Pair {
+        b: u64s(bytes, at, len),
+        a: u64s(bytes, at + 8 * dnum * len, len),
+        primes: (0..limbs).map(|l| key_prime(p, l)).collect(),
+    }
+}
+
+/// Coefficients at which the attack s = (b' - b) / (a - a') gives the secret.
+fn recovered(x: &Pair, y: &Pair, s: &[u64], n: usize) -> usize {
+    let mut hits = 0;
+    let primes = x.primes.iter().flat_map(|q| std::iter::repeat_n(q, n));
+    let pairs = x.b.iter().zip(&x.a).zip(y.b.iter().zip(&y.a));
+    for (&s, (&q, ((&b1, &a1), (&b2, &a2)))) in s.iter().zip(primes.zip(pairs)) {
+        let da = (a1 + q - a2) % q;
+        if da == 0 {
+            continue;
+        }
+        let db = (b2 + q - b1) % q;
+        if mul_mod(db, inv_mod(da, q), q) == s {
+            hits += 1;
+        }
+    }
+    hits
+}
+
+#[test]
+fn two_forms_of_a_key_do_not_give_away_the_secret() {
+    let p = params();
+    let n = p.n;
+    let mut kg = KeyGenerator::with_seed(p.clone(), [21; 32]);
+    let sk = kg.secret_key();
+    let sb = sk.to_secret_bytes().unwrap();
+    let s = u64s(&sb, hs() + 4, (p.q.len() + p.p.len()) * n);
+    let expanded = |b: Vec<u8>| PublicKey::from_bytes(&b, p).unwrap().to_bytes(p).unwrap();
+
+    let full = pk_pair(&kg.public_key(&sk).to_bytes(p).unwrap(), p);
+    let c1 = kg.public_key_compact(&sk);
+    let c2 = kg.public_key_compact(&sk);
+    let c1 = pk_pair(&expanded(c1.to_bytes(p).unwrap()), p);
+    let c2 = pk_pair(&expanded(c2.to_bytes(p).unwrap()), p);
+    let q_len = p.q.len() * n;
+
+    // The attack works on the old construction: a compact form derived from
+    // the full key keeps its error and gives s at every coefficient.
+    let mut old = Pair {
+        b: full.b.clone(),
+        a: c1.a.clone(),
+        primes: p.q.clone(),
+    };
+    let primes = p.q.iter().flat_map(|&q| std::iter::repeat_n(q, n));
+    for (((b, &a_new), (&a, &s)), q) in old
+        .b
+        .iter_mut()
+        .zip(&old.a)
+        .zip(full.a.iter().zip(&s))
+        .zip(primes)
+    {
+        *b = (*b + mul_mod((a + q - a_new) % q, s, q)) % q;
+    }
+    assert_eq!(recovered(&full, &old, &s[..q_len], n), q_len);
+
+    // Keys made by the generator: full vs compact, compact vs compact.
+    assert_eq!(recovered(&full, &c1, &s[..q_len], n), 0);
+    assert_eq!(recovered(&c1, &c2, &s[..q_len], n), 0);
+
+    // Relinearization keys: full vs compact.
+    let rfull = rlk_pair(&kg.relin_key(&sk).to_bytes(p).unwrap(), p);
+    let rc = kg.relin_key_compact(&sk).to_bytes(p).unwrap();
+    let rc = rlk_pair(
+        &RelinKey::from_bytes(&rc, p).unwrap().to_bytes(p).unwrap(),
+        p,
+    );
+    assert_eq!(recovered(&rfull, &rc, &s, n), 0);
 }
