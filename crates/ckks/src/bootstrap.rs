@@ -37,6 +37,7 @@ use crate::sampling;
 use rayon::prelude::*;
 use rustfft::num_complex::Complex64;
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// How a parameter set bootstraps.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -226,13 +227,10 @@ impl KeyGenerator {
         let relin: RelinKey = self.relin_key(sk);
         let galois: GaloisKeys = self.galois_keys_at_levels(sk, &at);
         let all: Vec<usize> = (0..p.q.len() + p.p.len()).collect();
-        let mut sparse = sampling::sparse_ternary(p.n, cfg.h, self.rng());
-        let sp = sampling::small_to_ntt(&p, &sparse, &all);
-        zeroize::Zeroize::zeroize(&mut sparse[..]);
+        let sparse = Zeroizing::new(sampling::sparse_ternary(p.n, cfg.h, self.rng()));
+        let sp = Zeroizing::new(sampling::small_to_ntt(&p, &sparse, &all));
         let to_sparse = self.switching_key_to_level(&sk.poly, &sp, 0);
         let from_sparse = self.switching_key(&sp, &sk.poly);
-        let mut sp = sp;
-        zeroize::Zeroize::zeroize(&mut sp.data[..]);
         BootstrapKeySet {
             eval: EvaluationKeys {
                 relin: Some(relin),

@@ -7,6 +7,7 @@ use crate::params::Params;
 use crate::ring::Poly;
 use crate::sampling;
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// A CKKS ciphertext (c_0, c_1[, c_2]) in NTT form over q_0..q_level.
 ///
@@ -57,8 +58,9 @@ impl Encryptor {
         }
         let lvl = pt.level;
         let idx = p.q_idx(lvl);
-        let v = sampling::ternary(p.n, &mut self.rng);
-        let v = sampling::small_to_ntt(&p, &v, &idx);
+        // v and the errors give the message away: zeroized on drop
+        let v = Zeroizing::new(sampling::ternary(p.n, &mut self.rng));
+        let v = Zeroizing::new(sampling::small_to_ntt(&p, &v, &idx));
         let mut c0 = p.ring.mul(&v, &pk.b.prefix(lvl + 1), &idx);
         let mut c1 = p.ring.mul(&v, &pk.a.prefix(lvl + 1), &idx);
         p.ring
@@ -83,7 +85,8 @@ impl Encryptor {
         let lvl = pt.level;
         let idx = p.q_idx(lvl);
         let a = sampling::uniform(&p, &idx, &mut self.rng);
-        let mut c0 = p.ring.mul(&a, &sk.poly.prefix(lvl + 1), &idx);
+        let s = Zeroizing::new(sk.poly.prefix(lvl + 1));
+        let mut c0 = p.ring.mul(&a, &s, &idx);
         p.ring.neg_assign(&mut c0, &idx);
         p.ring
             .add_assign(&mut c0, &sampling::error_ntt(&p, &idx, &mut self.rng), &idx);
@@ -112,15 +115,16 @@ impl<'a> Decryptor<'a> {
     pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext> {
         let p = &self.sk.params;
         let idx = p.q_idx(ct.level);
-        let s = self.sk.poly.prefix(ct.level + 1);
-        // Horner: ((c_d s + c_{d-1}) s + ...) + c_0
-        let mut acc = ct.c[ct.degree()].clone();
+        let s = Zeroizing::new(self.sk.poly.prefix(ct.level + 1));
+        // Horner: ((c_d s + c_{d-1}) s + ...) + c_0; every intermediate
+        // depends on s and is zeroized when replaced
+        let mut acc = Zeroizing::new(ct.c[ct.degree()].clone());
         for i in (0..ct.degree()).rev() {
-            acc = p.ring.mul(&acc, &s, &idx);
+            acc = Zeroizing::new(p.ring.mul(&acc, &s, &idx));
             p.ring.add_assign(&mut acc, &ct.c[i], &idx);
         }
         Ok(Plaintext {
-            poly: acc,
+            poly: std::mem::replace(&mut *acc, Poly::zero(0, 0)),
             level: ct.level,
             scale: ct.scale,
             slots: ct.slots,

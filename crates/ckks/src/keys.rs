@@ -8,7 +8,7 @@ use crate::sampling;
 use crate::serialize::{Compact, SEED_LEN, expand_uniform};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// The secret key s (uniform ternary), held in NTT form over Q and P.
 ///
@@ -16,13 +16,7 @@ use zeroize::{Zeroize, Zeroizing};
 pub struct SecretKey {
     pub(crate) params: Arc<Params>,
     /// s in NTT form over all Q then P primes.
-    pub(crate) poly: Poly,
-}
-
-impl Drop for SecretKey {
-    fn drop(&mut self) {
-        self.poly.data.zeroize();
-    }
+    pub(crate) poly: Zeroizing<Poly>,
 }
 
 /// Public encryption key (b, a) = (-a*s + e, a) at the top level.
@@ -160,13 +154,11 @@ impl KeyGenerator {
     /// A fresh uniform ternary secret key.
     pub fn secret_key(&mut self) -> SecretKey {
         let p = &self.params;
-        let mut s = sampling::ternary(p.n, &mut self.rng);
+        let s = Zeroizing::new(sampling::ternary(p.n, &mut self.rng));
         let idx: Vec<usize> = (0..p.q.len() + p.p.len()).collect();
-        let poly = sampling::small_to_ntt(p, &s, &idx);
-        s.zeroize();
         SecretKey {
             params: p.clone(),
-            poly,
+            poly: Zeroizing::new(sampling::small_to_ntt(p, &s, &idx)),
         }
     }
 

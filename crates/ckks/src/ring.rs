@@ -415,6 +415,17 @@ mod tests {
     use super::*;
     use crate::modarith::ntt_primes;
 
+    #[test]
+    fn zeroizing_poly_clears_its_coefficients() {
+        use zeroize::Zeroize;
+        let mut p = Poly {
+            n: 4,
+            data: vec![1, 2, 3, 4, 5, 6, 7, 8],
+        };
+        p.zeroize();
+        assert!(p.data.iter().all(|&x| x == 0));
+    }
+
     fn negacyclic(a: &[u64], b: &[u64], m: &Modulus) -> Vec<u64> {
         let n = a.len();
         let mut c = vec![0u64; n];

@@ -5,6 +5,7 @@ use crate::ring::Poly;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rand_distr::{Distribution, Normal};
+use zeroize::Zeroizing;
 
 /// Standard deviation of the error distribution (HE Standard).
 pub const SIGMA: f64 = 3.19;
@@ -94,8 +95,11 @@ pub fn small_to_ntt(p: &Params, coeffs: &[i64], idx: &[usize]) -> Poly {
 }
 
 /// A fresh error polynomial over `idx` in NTT form.
+///
+/// The coefficients drawn are zeroized once transformed: an error next to
+/// its key or ciphertext gives the secret or the message away.
 pub fn error_ntt(p: &Params, idx: &[usize], rng: &mut impl RngCore) -> Poly {
-    let e = gaussian(p.n, rng);
+    let e = Zeroizing::new(gaussian(p.n, rng));
     small_to_ntt(p, &e, idx)
 }
 

@@ -1559,7 +1559,7 @@ fn read_secret<R: Read>(inp: &mut Input<R>, params: &Arc<Params>) -> Result<Secr
     // Wrap at once so that the key is zeroized on any error below.
     let sk = SecretKey {
         params: params.clone(),
-        poly: inp.poly(params, &qp_all(params), "secret key")?,
+        poly: Zeroizing::new(inp.poly(params, &qp_all(params), "secret key")?),
     };
     check_ternary(&sk)?;
     Ok(sk)
