@@ -93,6 +93,28 @@ impl GaloisKeys {
         self.keys.values().map(|k| k.size_bytes()).sum()
     }
 
+    /// Adds the keys of `other` (same parameter set); where both hold a key
+    /// for one element, the one usable at the higher level is kept.
+    pub fn merge(&mut self, other: GaloisKeys) -> Result<()> {
+        if !Arc::ptr_eq(&self.params, &other.params) && self.params.id != other.params.id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        for (g, k) in other.keys {
+            match self.keys.get(&g) {
+                Some(old) if old.level >= k.level => {}
+                _ => {
+                    self.keys.insert(g, k);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The highest level the key for element `g` serves, if there is one.
+    pub fn level_of(&self, g: u64) -> Option<usize> {
+        self.keys.get(&g).map(|k| k.level)
+    }
+
     pub(crate) fn get(&self, g: u64) -> Result<&SwitchingKey> {
         self.keys.get(&g).ok_or(CkksError::MissingGaloisKey(g))
     }

@@ -96,6 +96,20 @@ pub const PARAM_SETS: &[ParamsLiteral] = &[
         log_scale: 40,
     },
     ParamsLiteral {
+        name: "insecure-boot-n12-l8",
+        description: "bootstrapping test set for network inference (N=2^12, 8 levels after \
+                      bootstrapping); NOT secure",
+        log_n: 12,
+        q_bits: &[
+            60, 40, 40, 40, 40, 40, 40, 40, 40, // q0 + 8 computation levels
+            40, 40, // SlotsToCoeffs
+            60, 60, 60, 60, 60, 60, 60, 60, 60, // EvalMod
+            56, 56, 56, // CoeffsToSlots
+        ],
+        p_bits: &[61, 61, 61, 61],
+        log_scale: 40,
+    },
+    ParamsLiteral {
         name: "n16-boot",
         description: "128-bit bootstrappable set: N=2^16, 9 levels at scale 2^40 for \
                       computation, 15 more reserved for bootstrapping",

@@ -28,8 +28,17 @@ enum Command {
     Compile(cmd::compile::Args),
     /// Benchmark the engine (`residue bench ckks --params NAME`).
     Bench(cmd::bench::Args),
-    /// A small encrypted computation, checked against plain arithmetic.
+    /// The main job on a bundled example: encrypted inference of a real
+    /// image at 128-bit security, checked against the plaintext model.
     Demo(cmd::demo::Args),
+    /// Client: keys for exactly what a plan needs (secret kept apart).
+    Keygen(cmd::keygen::Args),
+    /// Client: encrypt one input for a plan.
+    Encrypt(cmd::encrypt::Args),
+    /// Server: run a plan on an encrypted input with evaluation keys only.
+    Infer(cmd::infer::Args),
+    /// Client: decrypt a result into class and logits.
+    Decrypt(cmd::decrypt::Args),
     /// Plaintext test accuracy of an ONNX model (reference executor).
     Eval(cmd::eval::Args),
     /// Classify one input (PNG or .npy) with an ONNX model.
@@ -58,6 +67,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compile(a) => cmd::compile::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Encrypt(a) => cmd::encrypt::run(a),
+        Command::Infer(a) => cmd::infer::run(a),
+        Command::Decrypt(a) => cmd::decrypt::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a),
         #[cfg(feature = "train")]

@@ -45,7 +45,7 @@ use crate::placement::{Objective, Strategy, place};
 use nn::Op;
 
 /// Version of the plan format written by this build.
-pub const PLAN_VERSION: u32 = 1;
+pub const PLAN_VERSION: u32 = 2;
 
 /// What placement minimizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -224,6 +224,15 @@ pub struct CompiledPlan {
     pub galois_steps: Vec<i64>,
     /// Ciphertext bootstraps.
     pub bootstraps: u64,
+    /// Hex SHA-256 of the model's inference form the plan is bound to (set
+    /// by the runtime when it calibrates the plan; empty if unbound).
+    #[serde(default)]
+    pub model_hash: String,
+    /// Per step, the factor its values are divided by in the slots (set by
+    /// the runtime's calibration so that every slot stays within the
+    /// bootstrap's input range; empty: all 1).
+    #[serde(default)]
+    pub value_scales: Vec<f64>,
 }
 
 impl CompiledPlan {
@@ -656,6 +665,8 @@ pub fn compile_lowered(
         nodes,
         galois_steps,
         bootstraps: boots,
+        model_hash: String::new(),
+        value_scales: Vec::new(),
     };
     let report = Report {
         model: low.model.clone(),

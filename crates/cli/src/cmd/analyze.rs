@@ -53,7 +53,13 @@ impl ModelArgs {
 
     /// Parameter sets (calibrated if asked) and compile options.
     pub fn options(&self) -> Result<(Vec<ParamSet>, CompileOptions)> {
-        let mut sets = ParamSet::defaults();
+        // The engine's named sets are the only source of parameter facts.
+        let mut sets = if self.params == "auto" {
+            runtime::paramset::bootstrappable_sets()
+        } else {
+            let p = ckks::Params::named(&self.params)?;
+            vec![runtime::paramset::param_set(&p)]
+        };
         if let Some(path) = &self.calibrate {
             let json = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::analyze::{ModelArgs, write_out};
 
@@ -17,12 +17,25 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-/// Runs `residue compile`.
+/// Runs `residue compile`: compiles, then binds the plan to the model
+/// (hash) and calibrates its value scales on sample inputs (the bundled
+/// Fashion-MNIST images for 1x28x28 models).
 pub fn run(args: Args) -> Result<()> {
     let graph = args.model.graph()?;
     let (sets, mut opts) = args.model.options()?;
     opts.attribute_skips = false;
     let (plan, report) = compiler::compile(&graph, &sets, &opts)?;
+    let params = ckks::Params::named(&plan.params.name)?;
+    let folded = nn::transform::fold_all(&graph)?;
+    let samples = super::he::calibration_samples(&graph, 8);
+    let plan = runtime::scaling::calibrate(
+        &plan,
+        &folded,
+        &params,
+        &samples,
+        runtime::scaling::DEFAULT_MARGIN,
+    )
+    .context("calibrating the plan's value scales")?;
     write_out(&args.out, &plan.to_json())?;
     eprintln!(
         "plan for {} at {}: {} bootstraps, {} Galois keys, ~{:.1} s estimated ({})",

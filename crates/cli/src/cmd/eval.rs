@@ -22,6 +22,24 @@ pub struct Args {
     /// Print JSON (`accuracy`, `correct`, `total`, ...) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Encrypted evaluation: the client encrypts each test image, the
+    /// server runs the model on it, the client decrypts; reported beside
+    /// the plaintext model on the same images.
+    #[arg(long)]
+    pub he: bool,
+    /// With `--he`: how many test images (from the first).
+    #[arg(long, default_value_t = 20)]
+    pub images: usize,
+    /// With `--he`: the parameter set.
+    #[arg(long, default_value = "n16-boot")]
+    pub params: String,
+    /// With `--he`: worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// With `--he`: a JSONL file of per-image results; images already in it
+    /// are not run again (resume a long run).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
 }
 
 /// Loads the test split of a dataset.
@@ -62,6 +80,9 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("loading {} test set from {}", kind.name(), dir.display()))?;
     if let Some(n) = args.limit {
         set = set.take(n);
+    }
+    if args.he {
+        return super::eval_he::run(&args, &graph, &set);
     }
     let start = std::time::Instant::now();
     let acc = nn::exec::evaluate(&graph, &set)

@@ -3,9 +3,16 @@
 pub mod analyze;
 pub mod bench;
 pub mod compile;
+pub mod decrypt;
 pub mod demo;
+pub mod encrypt;
 pub mod eval;
+pub mod eval_he;
+pub mod he;
+pub mod infer;
+pub mod keygen;
 pub mod params;
 pub mod predict;
+pub mod primitives;
 #[cfg(feature = "train")]
 pub mod train;

@@ -1,0 +1,68 @@
+//! `residue decrypt`: the client decrypts a result into logits.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+/// Arguments of `residue decrypt`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Key directory (from `residue keygen`).
+    #[arg(long)]
+    pub keys: PathBuf,
+    /// The encrypted result.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Parameter set of the keys (default: read from the result's header).
+    #[arg(long)]
+    pub params: Option<String>,
+    /// Print JSON (`class`, `logits`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `residue decrypt`.
+pub fn run(args: Args) -> Result<()> {
+    let name = match &args.params {
+        Some(n) => n.clone(),
+        None => {
+            let mut head = [0u8; 4096];
+            use std::io::Read;
+            let mut f = std::fs::File::open(&args.input)
+                .with_context(|| format!("reading {}", args.input.display()))?;
+            let n = f.read(&mut head)?;
+            let meta = peek_params(&head[..n]);
+            match meta {
+                Some(m) => m,
+                None => bail!("{} is not an encrypted result", args.input.display()),
+            }
+        }
+    };
+    let params = ckks::Params::named(&name)?;
+    let (sk, _) = runtime::client::load_client_keys(&params, &args.keys)?;
+    let t = runtime::files::EncryptedTensor::load(&params, &args.input)
+        .with_context(|| format!("reading {}", args.input.display()))?;
+    let logits = runtime::client::decrypt(&params, &sk, &t)?;
+    let class = nn::exec::argmax(&logits);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "class": class, "logits": logits }))?
+        );
+    } else {
+        let l: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
+        println!("class {class}  logits [{}]", l.join(", "));
+    }
+    Ok(())
+}
+
+/// The parameter-set name in an encrypted tensor's metadata.
+fn peek_params(b: &[u8]) -> Option<String> {
+    if b.len() < 11 || b[..4] != runtime::files::MAGIC {
+        return None;
+    }
+    let len = u32::from_le_bytes([b[7], b[8], b[9], b[10]]) as usize;
+    let meta = b.get(11..11 + len)?;
+    let v: serde_json::Value = serde_json::from_slice(meta).ok()?;
+    v.get("params")?.as_str().map(str::to_string)
+}

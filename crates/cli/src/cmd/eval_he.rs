@@ -1,0 +1,168 @@
+//! `residue eval --he`: encrypted accuracy over test images beside the
+//! plaintext model on the same images.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::he::{StepProgress, compile_for, peak_rss};
+
+/// One image's result (a line of the `--log` file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageResult {
+    /// Test image index.
+    pub index: usize,
+    /// True label.
+    pub label: usize,
+    /// Plaintext model's class.
+    pub plain_class: usize,
+    /// Decrypted class.
+    pub he_class: usize,
+    /// max |logit difference|.
+    pub max_logit_error: f64,
+    /// Server seconds.
+    pub seconds: f64,
+    /// Bootstraps done.
+    pub bootstraps: u64,
+    /// Rotations done.
+    pub rotations: u64,
+    /// Parameter set.
+    pub params: String,
+    /// Threads.
+    pub threads: usize,
+}
+
+/// Runs the encrypted evaluation.
+pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet) -> Result<()> {
+    if let Some(t) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .ok();
+    }
+    let params = ckks::Params::named(&args.params)?;
+    let n = args.images.min(set.len());
+    let mut done: Vec<ImageResult> = Vec::new();
+    if let Some(log) = &args.log
+        && log.exists()
+    {
+        let s =
+            std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+        for (i, line) in s.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let r: ImageResult = serde_json::from_str(line)
+                .with_context(|| format!("{} line {}", log.display(), i + 1))?;
+            if r.params == params.name() {
+                done.push(r);
+            }
+        }
+    }
+    let todo: Vec<usize> = (0..n)
+        .filter(|i| !done.iter().any(|r| r.index == *i))
+        .collect();
+    let quiet = args.json;
+    if !todo.is_empty() {
+        let t = Instant::now();
+        let (plan, _) = compile_for(model, &params, &Default::default())?;
+        let prep = runtime::Prepared::new(&plan, model, &params)?;
+        let needs = runtime::client::key_needs(&prep, &params)?;
+        let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
+        let backend =
+            runtime::server::backend(&params, &prep, keys.eval.clone(), keys.boot.clone())?;
+        if !quiet {
+            eprintln!(
+                "compiled, calibrated and keyed in {:.1} s; {} images to run ({} already in the log)",
+                t.elapsed().as_secs_f64(),
+                todo.len(),
+                done.len()
+            );
+        }
+        let mut logf = match &args.log {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .with_context(|| format!("opening {}", p.display()))?,
+            ),
+            None => None,
+        };
+        for (k, &i) in todo.iter().enumerate() {
+            let x = nn::exec::image_input(set, i);
+            let plain = nn::exec::run(model, &x)?.data;
+            let ct = runtime::client::encrypt(&plan, &params, &keys.public, &x.data)?;
+            let bar = StepProgress::new(plan.nodes.len(), quiet);
+            let t = Instant::now();
+            let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|p| bar.update(p))?;
+            let secs = t.elapsed().as_secs_f64();
+            bar.finish();
+            let he = runtime::client::decrypt(&params, &keys.secret, &out)?;
+            let r = ImageResult {
+                index: i,
+                label: set.labels[i] as usize,
+                plain_class: nn::exec::argmax(&plain),
+                he_class: nn::exec::argmax(&he),
+                max_logit_error: plain
+                    .iter()
+                    .zip(&he)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max),
+                seconds: secs,
+                bootstraps: stats.bootstraps,
+                rotations: stats.rotations,
+                params: params.name().to_string(),
+                threads: rayon::current_num_threads(),
+            };
+            if !quiet {
+                eprintln!(
+                    "image {i} ({}/{}): label {}, plain {}, encrypted {}, logit error {:.2e}, {:.1} s",
+                    k + 1,
+                    todo.len(),
+                    r.label,
+                    r.plain_class,
+                    r.he_class,
+                    r.max_logit_error,
+                    r.seconds
+                );
+            }
+            if let Some(f) = &mut logf {
+                writeln!(f, "{}", serde_json::to_string(&r)?)?;
+                f.flush()?;
+            }
+            done.push(r);
+        }
+    }
+    done.retain(|r| r.index < n);
+    let total = done.len();
+    let correct_plain = done.iter().filter(|r| r.plain_class == r.label).count();
+    let correct_he = done.iter().filter(|r| r.he_class == r.label).count();
+    let agree = done.iter().filter(|r| r.he_class == r.plain_class).count();
+    let max_err = done.iter().map(|r| r.max_logit_error).fold(0.0, f64::max);
+    let mean_s = done.iter().map(|r| r.seconds).sum::<f64>() / total.max(1) as f64;
+    let rss = peak_rss();
+    if args.json {
+        let v = serde_json::json!({
+            "model": args.model.display().to_string(),
+            "params": params.name(),
+            "images": total,
+            "accuracy_plain": correct_plain as f64 / total.max(1) as f64,
+            "accuracy_he": correct_he as f64 / total.max(1) as f64,
+            "agreement": agree,
+            "max_logit_error": max_err,
+            "seconds_per_image": mean_s,
+            "bootstraps_per_image": done.first().map(|r| r.bootstraps),
+            "rotations_per_image": done.first().map(|r| r.rotations),
+            "peak_rss_bytes": rss,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "{}: {total} images at {}: plaintext {correct_plain}/{total}, encrypted {correct_he}/{total}, \
+             argmax agreement {agree}/{total}, max logit error {max_err:.2e}, {mean_s:.1} s per image",
+            args.model.display(),
+            params.name()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Shared pieces of the encrypted-inference commands: loading plans and
+//! models, calibration samples, progress, memory.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use compiler::plan::CompiledPlan;
+use indicatif::{ProgressBar, ProgressStyle};
+use runtime::Progress;
+
+/// The bundled Fashion-MNIST test images (first 64), used for calibration
+/// and the demo when no data set is installed.
+pub const SAMPLE_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../data/fashion-mnist-sample"
+);
+
+/// Most bytes of a plan file.
+const MAX_PLAN_BYTES: u64 = 64 << 20;
+
+/// Reads a plan and the parameter set it names.
+pub fn load_plan(path: &Path) -> Result<(CompiledPlan, Arc<ckks::Params>)> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading plan {}", path.display()))?
+        .len();
+    if len > MAX_PLAN_BYTES {
+        bail!(
+            "plan {} is {len} bytes, more than any plan ({MAX_PLAN_BYTES})",
+            path.display()
+        );
+    }
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("reading plan {}", path.display()))?;
+    let plan = CompiledPlan::from_json(&s).with_context(|| format!("plan {}", path.display()))?;
+    let params = ckks::Params::named(&plan.params.name).with_context(|| {
+        format!(
+            "plan {} names parameter set `{}`",
+            path.display(),
+            plan.params.name
+        )
+    })?;
+    runtime::prepare::check_plan(&plan, &params)
+        .with_context(|| format!("plan {}", path.display()))?;
+    if plan.model_hash.is_empty() || plan.value_scales.is_empty() {
+        bail!(
+            "plan {} is not calibrated for a model (compile it with `residue compile`)",
+            path.display()
+        );
+    }
+    Ok((plan, params))
+}
+
+/// Loads an ONNX model.
+pub fn load_model(path: &Path) -> Result<nn::Graph> {
+    nn::onnx::load(path).with_context(|| format!("loading model {}", path.display()))
+}
+
+/// Calibration inputs: the first `n` images of the bundled Fashion-MNIST
+/// sample when the model takes 1x28x28, else deterministic inputs in [0, 1].
+pub fn calibration_samples(model: &nn::Graph, n: usize) -> Vec<Vec<f64>> {
+    if model.input_shape == [1, 28, 28]
+        && let Ok(set) = nn::data::load_idx_split(Path::new(SAMPLE_DIR), "t10k")
+    {
+        return (0..n.min(set.len()))
+            .map(|i| nn::exec::image_input(&set, i).data)
+            .collect();
+    }
+    let len: usize = model.input_shape.iter().product();
+    (0..n)
+        .map(|s| {
+            (0..len)
+                .map(|i| ((i * 7 + s * 131) as f64 * 0.618_034).fract())
+                .collect()
+        })
+        .collect()
+}
+
+/// Compiles and calibrates a plan for `model` at parameter set `params`.
+pub fn compile_for(
+    model: &nn::Graph,
+    params: &Arc<ckks::Params>,
+    opts: &compiler::CompileOptions,
+) -> Result<(CompiledPlan, compiler::Report)> {
+    let set = runtime::paramset::param_set(params);
+    let mut opts = opts.clone();
+    opts.params = Some(set.name.clone());
+    opts.attribute_skips = false;
+    let (plan, report) = compiler::compile(model, &[set], &opts)?;
+    let folded = nn::transform::fold_all(model)?;
+    let samples = calibration_samples(model, 8);
+    let plan = runtime::scaling::calibrate(
+        &plan,
+        &folded,
+        params,
+        &samples,
+        runtime::scaling::DEFAULT_MARGIN,
+    )
+    .context("calibrating the plan's value scales")?;
+    Ok((plan, report))
+}
+
+/// Peak resident memory of this process so far, in bytes (Linux).
+pub fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// A progress bar over plan steps showing the layer, the bootstraps done
+/// of planned, the elapsed time and an estimate of the time left.
+pub struct StepProgress {
+    bar: ProgressBar,
+}
+
+impl StepProgress {
+    /// A bar for `steps` plan steps (hidden when `quiet`).
+    pub fn new(steps: usize, quiet: bool) -> Self {
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(steps as u64)
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] step {pos}/{len} {msg} (eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Self { bar }
+    }
+
+    /// The callback for `runtime::execute`.
+    pub fn update(&self, p: &Progress) {
+        self.bar.set_position(p.step as u64);
+        self.bar.set_message(format!(
+            "{} | bootstraps {}/{}",
+            p.name, p.bootstraps_done, p.bootstraps_planned
+        ));
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Loads an input image or array for `model`'s input shape.
+pub fn load_input(path: &Path, shape: &[usize]) -> Result<Vec<f64>> {
+    Ok(nn::input::load(path, shape)
+        .with_context(|| format!("loading input {}", path.display()))?
+        .data)
+}

@@ -1,0 +1,85 @@
+//! `residue infer`: the server runs a plan on an encrypted input with
+//! evaluation keys only.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::he::{StepProgress, load_model, load_plan, peak_rss};
+
+/// Arguments of `residue infer`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The plan.
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// The model the plan was compiled for (ONNX).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Directory of evaluation keys (`eval/` of `residue keygen`); a file
+    /// there holding a secret key is refused.
+    #[arg(long)]
+    pub eval_keys: PathBuf,
+    /// The encrypted input.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// The encrypted result to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print JSON (seconds, bootstraps, rotations, peak memory).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `residue infer`.
+pub fn run(args: Args) -> Result<()> {
+    if let Some(t) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .ok();
+    }
+    let (plan, params) = load_plan(&args.plan)?;
+    let model = load_model(&args.model)?;
+    let prep = runtime::Prepared::new(&plan, &model, &params)?;
+    let t0 = std::time::Instant::now();
+    let (eval, boot) = runtime::client::load_eval_keys(&params, &args.eval_keys)?;
+    let input = runtime::files::EncryptedTensor::load(&params, &args.input)
+        .with_context(|| format!("reading {}", args.input.display()))?;
+    let backend = runtime::server::backend(&params, &prep, eval, boot)?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let bar = StepProgress::new(plan.nodes.len(), args.json);
+    let (out, stats) = runtime::server::infer(&backend, &prep, &input, &|p| bar.update(p))?;
+    bar.finish();
+    out.save(&params, &args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let rss = peak_rss();
+    if args.json {
+        let v = serde_json::json!({
+            "params": params.name(),
+            "seconds": stats.total_seconds,
+            "load_seconds": load_s,
+            "bootstraps": stats.bootstraps,
+            "bootstraps_planned": plan.bootstraps,
+            "rotations": stats.rotations,
+            "seconds_by_kind": stats.seconds,
+            "peak_rss_bytes": rss,
+            "threads": rayon::current_num_threads(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "inference in {:.1} s ({} bootstraps of {} planned, {} rotations; keys loaded in {load_s:.1} s), peak memory {:.2} GiB; result in {}",
+            stats.total_seconds,
+            stats.bootstraps,
+            plan.bootstraps,
+            stats.rotations,
+            rss.unwrap_or(0) as f64 / (1u64 << 30) as f64,
+            args.out.display()
+        );
+    }
+    Ok(())
+}

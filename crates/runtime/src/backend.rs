@@ -1,0 +1,67 @@
+//! The operations a plan is executed with, over ciphertexts or simulated
+//! slot vectors.
+//!
+//! Both backends take the same calls from [`crate::exec`], so a plan that
+//! runs out of levels, mismatches scales, lacks a rotation key or feeds a
+//! bootstrap values outside its range fails on the simulator exactly where
+//! it would fail on ciphertexts, with the same [`ckks::CkksError`].
+
+use ckks::Result;
+
+/// A CKKS-like evaluator over values of type [`Backend::Ct`].
+///
+/// Scales are exact `f64` bookkeeping as in `ckks::Evaluator`: `mul_plain`
+/// multiplies them, `rescale` divides by the prime `q_level`, `add` needs
+/// matching scales (up to the engine's tolerance).
+pub trait Backend: Sync {
+    /// An encrypted (or simulated) vector of `slots()` real values.
+    type Ct: Clone + Send + Sync;
+    /// An encoded plaintext vector.
+    type Pt: Send + Sync;
+
+    /// Slots per ciphertext.
+    fn slots(&self) -> usize;
+    /// Level of a value.
+    fn level(&self, ct: &Self::Ct) -> usize;
+    /// Scale of a value.
+    fn scale(&self, ct: &Self::Ct) -> f64;
+    /// The prime `q_level` as a float (a rescale at `level` divides by it).
+    fn prime(&self, level: usize) -> f64;
+    /// The scale values are kept at between layers (2^log_scale).
+    fn default_scale(&self) -> f64;
+    /// Levels after a bootstrap, if this backend bootstraps.
+    fn levels_after_bootstrap(&self) -> Option<usize>;
+
+    /// Encodes real `values` (at most `slots()`; the rest zero) at `level`
+    /// and `scale`.
+    fn encode(&self, values: &[f64], level: usize, scale: f64) -> Result<Self::Pt>;
+    /// Drops to a lower level (scale unchanged).
+    fn drop_level(&self, ct: &Self::Ct, level: usize) -> Result<Self::Ct>;
+    /// `a + b` (levels aligned down, scales must match).
+    fn add(&self, a: &Self::Ct, b: &Self::Ct) -> Result<Self::Ct>;
+    /// Brings `ct` to exactly `level` and `scale` (one rescale if it is
+    /// higher, as `ckks::Evaluator::adjust`).
+    fn adjust(&self, ct: &Self::Ct, level: usize, scale: f64) -> Result<Self::Ct>;
+    /// `ct + pt` (scales must match).
+    fn add_plain(&self, ct: &Self::Ct, pt: &Self::Pt) -> Result<Self::Ct>;
+    /// `ct * pt` (scales multiply).
+    fn mul_plain(&self, ct: &Self::Ct, pt: &Self::Pt) -> Result<Self::Ct>;
+    /// Divides by `q_level`: one level down.
+    fn rescale(&self, ct: &Self::Ct) -> Result<Self::Ct>;
+    /// Rotates slots left by `k` (slot `s` receives slot `s + k`).
+    fn rotate(&self, ct: &Self::Ct, k: i64) -> Result<Self::Ct>;
+    /// Several rotations of one value sharing one key-switching
+    /// decomposition (hoisting, Halevi & Shoup).
+    fn rotate_hoisted(&self, ct: &Self::Ct, ks: &[i64]) -> Result<Vec<Self::Ct>>;
+    /// Evaluates a power-basis polynomial slot-wise at minimal depth
+    /// `ceil(log2(degree + 1))`, landing at `out_scale`.
+    fn poly(&self, ct: &Self::Ct, coeffs: &[f64], out_scale: f64) -> Result<Self::Ct>;
+    /// Refreshes a value to [`Backend::levels_after_bootstrap`] levels at the
+    /// default scale.
+    fn bootstrap(&self, ct: &Self::Ct) -> Result<Self::Ct>;
+    /// The largest slot magnitude, where the backend can see it (the
+    /// simulator; never the encrypted backend).
+    fn max_abs(&self, _ct: &Self::Ct) -> Option<f64> {
+        None
+    }
+}

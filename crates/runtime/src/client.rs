@@ -1,0 +1,378 @@
+//! The client's side: keys for exactly what a plan needs, encryption of an
+//! input, decryption of a result; and the key files the server reads.
+//!
+//! Key directory (`residue keygen --out DIR`):
+//! - `secret.key`: the secret key, for the client only (never sent);
+//! - `public.key`: the public key (encryption);
+//! - `eval/eval.keys`: relinearization and Galois keys (server);
+//! - `eval/bootstrap.keys`: the sparse-secret encapsulation keys (server,
+//!   only if the plan bootstraps).
+//!
+//! The server reads only `eval/`, and refuses any file there that holds a
+//! secret key.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use ckks::bootstrap::BootstrapKeys;
+use ckks::keys::rotation_element;
+use ckks::{
+    Complex64, Decryptor, Encoder, Encryptor, EvaluationKeys, KeyGenerator, Params, PublicKey,
+    SecretKey, Wire,
+};
+
+use crate::backend::Backend;
+use crate::error::{Result, RuntimeError};
+use crate::exec::execute;
+use crate::files::{EncryptedTensor, TensorKind, TensorMeta};
+use crate::packing::{pack, unpack};
+use crate::prepare::{Prepared, plan_hash};
+use crate::sim::Simulator;
+use compiler::plan::CompiledPlan;
+
+/// The evaluation keys a plan needs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyNeeds {
+    /// Rotation steps with the highest level each is used at.
+    pub rotations: BTreeMap<i64, usize>,
+    /// Whether ciphertext multiplications occur (relinearization key).
+    pub relin: bool,
+    /// Whether the plan bootstraps.
+    pub bootstrap: bool,
+}
+
+/// Finds exactly the keys `prep` uses by running it once on the simulator
+/// (zero input): every rotation step it performs, at the highest level it
+/// performs it.
+pub fn key_needs(prep: &Prepared, params: &Params) -> Result<KeyNeeds> {
+    let sim = Simulator::new(params);
+    let first = &prep.plan.nodes[0].layout_out;
+    let level = prep.plan.nodes[0].level_in as usize;
+    let cts = (0..first.cts())
+        .map(|_| sim.encode(&[], level, sim.default_scale()))
+        .collect::<ckks::Result<Vec<_>>>()?;
+    execute(&sim, prep, cts, &|_| {})?;
+    Ok(KeyNeeds {
+        rotations: sim.rotations_used(),
+        relin: prep.plan.nodes.iter().any(|n| n.depth >= 2),
+        bootstrap: prep.plan.nodes.iter().any(|n| n.bootstrap),
+    })
+}
+
+/// A client's keys for one plan.
+pub struct ClientKeys {
+    /// The secret key (zeroized on drop).
+    pub secret: SecretKey,
+    /// The public key.
+    pub public: PublicKey,
+    /// Relinearization and Galois keys.
+    pub eval: EvaluationKeys,
+    /// Bootstrapping encapsulation keys, if the plan bootstraps.
+    pub boot: Option<BootstrapKeys>,
+}
+
+/// Sizes of the key groups in bytes (in memory, which is also their size on
+/// disk up to headers).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct KeySizes {
+    /// Public key.
+    pub public: u64,
+    /// Relinearization key.
+    pub relin: u64,
+    /// Galois keys of the network's rotations.
+    pub galois_network: u64,
+    /// Galois keys of bootstrapping (and conjugation).
+    pub galois_bootstrap: u64,
+    /// Encapsulation keys.
+    pub bootstrap: u64,
+    /// Galois keys in all.
+    pub galois_keys: u64,
+}
+
+impl ClientKeys {
+    /// Generates keys for `needs` under `params`: network rotation keys each
+    /// restricted to the highest level they are used at; bootstrapping's own
+    /// keys as `ckks::KeyGenerator::bootstrap_keys` makes them.
+    pub fn generate(params: &Arc<Params>, needs: &KeyNeeds) -> Result<Self> {
+        let mut kg = KeyGenerator::new(params.clone());
+        let secret = kg.secret_key();
+        let public = kg.public_key(&secret);
+        let net: Vec<(u64, usize)> = needs
+            .rotations
+            .iter()
+            .map(|(&k, &l)| (rotation_element(params, k), l))
+            .filter(|&(g, _)| g != 1)
+            .collect();
+        let mut galois = kg.galois_keys_at_levels(&secret, &net);
+        let (relin, boot) = if needs.bootstrap {
+            let cfg = ckks::bootstrap::config_for(params).ok_or_else(|| {
+                RuntimeError::Plan(format!("`{}` does not bootstrap", params.name()))
+            })?;
+            let set = kg.bootstrap_keys(&secret, &cfg, &[]);
+            if let Some(g) = set.eval.galois {
+                galois.merge(g)?;
+            }
+            (set.eval.relin, Some(set.boot))
+        } else if needs.relin {
+            (Some(kg.relin_key(&secret)), None)
+        } else {
+            (None, None)
+        };
+        Ok(Self {
+            secret,
+            public,
+            eval: EvaluationKeys {
+                relin,
+                galois: Some(galois),
+            },
+            boot,
+        })
+    }
+
+    /// Key sizes by group.
+    pub fn sizes(&self, params: &Params, needs: &KeyNeeds) -> KeySizes {
+        let g = self.eval.galois.as_ref();
+        let net: std::collections::BTreeSet<u64> = needs
+            .rotations
+            .keys()
+            .map(|&k| rotation_element(params, k))
+            .collect();
+        let mut s = KeySizes {
+            public: (2 * (params.max_level() + 1) * params.n * 8) as u64,
+            relin: self
+                .eval
+                .relin
+                .as_ref()
+                .map(|r| r.size_bytes() as u64)
+                .unwrap_or(0),
+            bootstrap: self
+                .boot
+                .as_ref()
+                .map(|b| b.size_bytes() as u64)
+                .unwrap_or(0),
+            ..Default::default()
+        };
+        if let Some(g) = g {
+            s.galois_keys = g.elements().len() as u64;
+            for e in g.elements() {
+                let one = single_key_bytes(params, g.level_of(e).unwrap_or(0));
+                if net.contains(&e) {
+                    s.galois_network += one;
+                } else {
+                    s.galois_bootstrap += one;
+                }
+            }
+        }
+        s
+    }
+
+    /// Writes the key directory (see the module docs).
+    pub fn save(&self, params: &Params, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir.join("eval"))?;
+        let sk = self.secret.to_secret_bytes()?;
+        write_private(&dir.join("secret.key"), &sk)?;
+        write_file(&dir.join("public.key"), |w| self.public.write_to(params, w))?;
+        write_file(&dir.join("eval").join("eval.keys"), |w| {
+            self.eval.write_to(params, w)
+        })?;
+        if let Some(b) = &self.boot {
+            write_file(&dir.join("eval").join("bootstrap.keys"), |w| {
+                b.write_to(params, w)
+            })?;
+        } else {
+            let _ = std::fs::remove_file(dir.join("eval").join("bootstrap.keys"));
+        }
+        Ok(())
+    }
+}
+
+fn single_key_bytes(params: &Params, level: usize) -> u64 {
+    let dnum = params.dnum_at(level);
+    (dnum * 2 * (level + 1 + params.p.len()) * params.n * 8) as u64
+}
+
+fn write_file(
+    path: &Path,
+    f: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    f(&mut w)?;
+    w.flush()?;
+    drop(w);
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path)?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+/// Loads the client's secret and public keys from a key directory.
+pub fn load_client_keys(params: &Arc<Params>, dir: &Path) -> Result<(SecretKey, PublicKey)> {
+    let skb = zeroize::Zeroizing::new(read_bounded(
+        &dir.join("secret.key"),
+        ckks::serialize::secret_key_size(params) as u64 + 4096,
+    )?);
+    let sk = SecretKey::from_secret_bytes(&skb, params)
+        .map_err(|e| RuntimeError::Format(format!("{}: {e}", dir.join("secret.key").display())))?;
+    let pkb = read_bounded(
+        &dir.join("public.key"),
+        ckks::serialize::public_key_size(params, false) as u64 + 4096,
+    )?;
+    let pk = PublicKey::from_bytes(&pkb, params)
+        .map_err(|e| RuntimeError::Format(format!("{}: {e}", dir.join("public.key").display())))?;
+    Ok((sk, pk))
+}
+
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?
+        .len();
+    if len > max {
+        return Err(RuntimeError::Format(format!(
+            "{}: {len} bytes, more than a key of this set can be ({max})",
+            path.display()
+        )));
+    }
+    Ok(std::fs::read(path)?)
+}
+
+/// The server's keys, read from a directory that must hold only evaluation
+/// keys: every file's header is checked, and a secret key is refused.
+pub fn load_eval_keys(
+    params: &Arc<Params>,
+    dir: &Path,
+) -> Result<(EvaluationKeys, Option<BootstrapKeys>)> {
+    let mut eval = None;
+    let mut boot = None;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| RuntimeError::Format(format!("{}: {e}", dir.display())))?;
+    for ent in entries {
+        let path = ent?.path();
+        if !path.is_file() {
+            continue;
+        }
+        let mut head = vec![0u8; 256];
+        let n = {
+            use std::io::Read;
+            let mut f = std::fs::File::open(&path)?;
+            let mut got = 0;
+            while got < head.len() {
+                let k = f.read(&mut head[got..])?;
+                if k == 0 {
+                    break;
+                }
+                got += k;
+            }
+            got
+        };
+        let h = match ckks::serialize::peek_header(&head[..n]) {
+            Ok(h) => h,
+            Err(e) => {
+                return Err(RuntimeError::Format(format!("{}: {e}", path.display())));
+            }
+        };
+        h.check_params(params)
+            .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?;
+        let open = || -> Result<std::io::BufReader<std::fs::File>> {
+            Ok(std::io::BufReader::new(std::fs::File::open(&path)?))
+        };
+        use ckks::serialize::ObjectKind as K;
+        match h.kind {
+            K::SecretKey => {
+                return Err(RuntimeError::Format(format!(
+                    "{} holds a secret key: the server never reads one",
+                    path.display()
+                )));
+            }
+            K::EvaluationKeys | K::EvaluationKeysCompact => {
+                let k = EvaluationKeys::read_from(&mut open()?, params)
+                    .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?;
+                eval = Some(k);
+            }
+            K::BootstrapKeys => {
+                let k = BootstrapKeys::read_from(&mut open()?, params)
+                    .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?;
+                boot = Some(k);
+            }
+            other => {
+                return Err(RuntimeError::Format(format!(
+                    "{}: a {other}, not an evaluation key",
+                    path.display()
+                )));
+            }
+        }
+    }
+    let eval =
+        eval.ok_or_else(|| RuntimeError::Format(format!("{}: no evaluation keys", dir.display())))?;
+    Ok((eval, boot))
+}
+
+/// Encrypts a `[C, H, W]` input for `plan` with the public key (the plan's
+/// input layout, value scale and level).
+pub fn encrypt(
+    plan: &CompiledPlan,
+    params: &Arc<Params>,
+    pk: &PublicKey,
+    x: &[f64],
+) -> Result<EncryptedTensor> {
+    let first = &plan.nodes[0];
+    let factor = plan.value_scales.first().copied().unwrap_or(1.0);
+    let packed = pack(&first.layout_out, x, factor)?;
+    let enc = Encoder::new(params.clone());
+    let mut encryptor = Encryptor::new(params.clone());
+    // Lazy levels: the input is encrypted at the lowest level it needs.
+    let level = first.level_in as usize;
+    let slots = params.max_slots();
+    let cts = packed
+        .iter()
+        .map(|v| {
+            let v: Vec<Complex64> = v.iter().map(|&x| Complex64::new(x, 0.0)).collect();
+            let pt = enc.encode(&v, level, params.default_scale(), slots)?;
+            encryptor.encrypt_pk(pk, &pt)
+        })
+        .collect::<ckks::Result<Vec<_>>>()?;
+    Ok(EncryptedTensor {
+        meta: TensorMeta {
+            kind: TensorKind::Input,
+            plan_hash: plan_hash(plan),
+            params: params.name().to_string(),
+            layout: first.layout_out,
+            factor,
+        },
+        cts,
+    })
+}
+
+/// Decrypts a result tensor into logits.
+pub fn decrypt(params: &Arc<Params>, sk: &SecretKey, t: &EncryptedTensor) -> Result<Vec<f64>> {
+    if t.meta.kind != TensorKind::Output {
+        return Err(RuntimeError::Format(
+            "this is an encrypted input, not a result".into(),
+        ));
+    }
+    let enc = Encoder::new(params.clone());
+    let dec = Decryptor::new(sk);
+    let slots = t
+        .cts
+        .iter()
+        .map(|c| {
+            let pt = dec.decrypt(c)?;
+            Ok(enc.decode(&pt).into_iter().map(|z| z.re).collect())
+        })
+        .collect::<ckks::Result<Vec<Vec<f64>>>>()?;
+    unpack(&t.meta.layout, &slots, t.meta.factor)
+}

@@ -1,0 +1,422 @@
+//! The plan executor: walks a [`Prepared`] plan over any [`Backend`].
+//!
+//! For every step it drops each input to the step's `level_in` (levels are
+//! lazy: each step runs at the lowest level that still reaches the next
+//! bootstrap), runs the step, checks that the result sits at the plan's
+//! `level_out`, and bootstraps it where the plan says so. Linear steps are
+//! baby-step/giant-step diagonal maps (`compiler::layout::bsgs_split`):
+//! `sum_g rot_g(sum_b rot_-g(diag_(g+b)) * rot_b(x))` with the baby
+//! rotations of each input ciphertext hoisted, giant steps in parallel, one
+//! rescale per output ciphertext, and plaintext diagonals encoded at the
+//! step's level with scale `q_level * Delta / scale_in` so that every value
+//! leaves the step at exactly the default scale `Delta`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use compiler::layout::{Layout, SumStep, bsgs_split, linear_diagonals, sum_schedule};
+use rayon::prelude::*;
+
+use crate::backend::Backend;
+use crate::error::{Result, RuntimeError};
+use crate::prepare::{LinearStep, Prepared, Step};
+
+/// Where a run is (passed to the progress callback before every step).
+#[derive(Debug, Clone)]
+pub struct Progress<'a> {
+    /// Index of the step about to run.
+    pub step: usize,
+    /// Steps in the plan.
+    pub steps: usize,
+    /// Its name.
+    pub name: &'a str,
+    /// Ciphertext bootstraps done so far.
+    pub bootstraps_done: u64,
+    /// Ciphertext bootstraps the plan places.
+    pub bootstraps_planned: u64,
+    /// Seconds since the run started.
+    pub elapsed: f64,
+}
+
+/// What one run did and where its time went.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunStats {
+    /// Ciphertext bootstraps done.
+    pub bootstraps: u64,
+    /// Rotations (hoisted included).
+    pub rotations: u64,
+    /// Plaintext multiplications.
+    pub plaintext_multiplies: u64,
+    /// Polynomial evaluations (per ciphertext).
+    pub polynomials: u64,
+    /// Seconds per kind of work: `linear`, `activation`, `pool`, `add`,
+    /// `bootstrap`.
+    pub seconds: BTreeMap<String, f64>,
+    /// Total seconds.
+    pub total_seconds: f64,
+    /// Per step: the largest slot magnitude of its result (before its
+    /// bootstrap), where the backend can see it (the simulator).
+    pub max_abs: Vec<Option<f64>>,
+    /// Per step: level and scale of its result (before its bootstrap).
+    pub trace: Vec<(usize, f64)>,
+}
+
+fn step_err(prep: &Prepared, i: usize, e: ckks::CkksError) -> RuntimeError {
+    let n = &prep.plan.nodes[i];
+    RuntimeError::Step {
+        index: i,
+        name: n.name.clone(),
+        kind: format!("{:?}", n.op)
+            .split([' ', '{', '('])
+            .next()
+            .unwrap_or("")
+            .to_lowercase(),
+        source: e,
+    }
+}
+
+/// Runs `prep` on the encrypted (or simulated) input `input` (the
+/// ciphertexts of step 0, at the plan's input level) and returns the
+/// ciphertexts of the last step.
+pub fn execute<B: Backend>(
+    b: &B,
+    prep: &Prepared,
+    input: Vec<B::Ct>,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<(Vec<B::Ct>, RunStats)> {
+    let plan = &prep.plan;
+    let n = plan.nodes.len();
+    if let Some(l) = b.levels_after_bootstrap()
+        && plan.nodes.iter().any(|x| x.bootstrap)
+        && l != plan.params.l_eff as usize
+    {
+        return Err(RuntimeError::Plan(format!(
+            "plan assumes L_eff {}, the backend's bootstrap leaves {l}",
+            plan.params.l_eff
+        )));
+    }
+    if input.len() != plan.nodes[0].layout_out.cts() {
+        return Err(RuntimeError::Input(format!(
+            "the plan's input is {} ciphertext(s), got {}",
+            plan.nodes[0].layout_out.cts(),
+            input.len()
+        )));
+    }
+    // Remaining reads of each value, to free it after its last consumer.
+    let mut uses = vec![0usize; n];
+    for node in &plan.nodes {
+        for &u in &node.inputs {
+            uses[u] += 1;
+        }
+    }
+    let start = Instant::now();
+    let mut stats = RunStats {
+        max_abs: vec![None; n],
+        ..Default::default()
+    };
+    let mut vals: Vec<Option<Vec<B::Ct>>> = vec![None; n];
+    for (i, node) in plan.nodes.iter().enumerate() {
+        progress(&Progress {
+            step: i,
+            steps: n,
+            name: &node.name,
+            bootstraps_done: stats.bootstraps,
+            bootstraps_planned: plan.bootstraps,
+            elapsed: start.elapsed().as_secs_f64(),
+        });
+        let t0 = Instant::now();
+        let lv = node.level_in as usize;
+        let fetch = |u: usize| -> Result<Vec<B::Ct>> {
+            let v = vals[u].as_ref().ok_or_else(|| {
+                RuntimeError::Plan(format!("step {i} reads step {u}, already freed"))
+            })?;
+            v.iter()
+                .map(|c| {
+                    if b.level(c) > lv {
+                        b.drop_level(c, lv)
+                    } else {
+                        Ok(c.clone())
+                    }
+                })
+                .collect::<ckks::Result<Vec<_>>>()
+                .map_err(|e| step_err(prep, i, e))
+        };
+        let (out, kind) = match &prep.steps[i] {
+            Step::Input => {
+                let v = input
+                    .iter()
+                    .map(|c| {
+                        if b.level(c) < lv {
+                            Err(ckks::CkksError::NotEnoughLevels {
+                                needed: lv,
+                                have: b.level(c),
+                            })
+                        } else if b.level(c) > lv {
+                            b.drop_level(c, lv)
+                        } else {
+                            Ok(c.clone())
+                        }
+                    })
+                    .collect::<ckks::Result<Vec<_>>>()
+                    .map_err(|e| step_err(prep, i, e))?;
+                (v, "input")
+            }
+            Step::Tap => (fetch(node.inputs[0])?, "add"),
+            Step::Add => {
+                let (x, y) = (fetch(node.inputs[0])?, fetch(node.inputs[1])?);
+                let v = x
+                    .iter()
+                    .zip(&y)
+                    .map(|(p, q)| add_aligned(b, p, q, lv))
+                    .collect::<ckks::Result<Vec<_>>>()
+                    .map_err(|e| step_err(prep, i, e))?;
+                (v, "add")
+            }
+            Step::Poly(coeffs) => {
+                let x = fetch(node.inputs[0])?;
+                let v = x
+                    .par_iter()
+                    .map(|c| b.poly(c, coeffs, b.default_scale()))
+                    .collect::<ckks::Result<Vec<_>>>()
+                    .map_err(|e| step_err(prep, i, e))?;
+                stats.polynomials += v.len() as u64;
+                (v, "activation")
+            }
+            Step::GlobalPool => {
+                let x = fetch(node.inputs[0])?;
+                let l = &node.layout_in;
+                let mut rots = 0u64;
+                let v = x
+                    .iter()
+                    .map(|c| {
+                        let (r, k) = global_pool(b, c, l)?;
+                        rots += k;
+                        Ok(r)
+                    })
+                    .collect::<ckks::Result<Vec<_>>>()
+                    .map_err(|e| step_err(prep, i, e))?;
+                stats.rotations += rots;
+                (v, "pool")
+            }
+            Step::Linear(step) => {
+                let x = fetch(node.inputs[0])?;
+                let (v, rots, pm) = linear(b, &x, &node.layout_in, &node.layout_out, step, lv)
+                    .map_err(|e| step_err(prep, i, e))?;
+                stats.rotations += rots;
+                stats.plaintext_multiplies += pm;
+                (v, "linear")
+            }
+        };
+        for c in &out {
+            if b.level(c) != node.level_out as usize {
+                return Err(RuntimeError::Plan(format!(
+                    "step {i} `{}`: result at level {}, the plan says {}",
+                    node.name,
+                    b.level(c),
+                    node.level_out
+                )));
+            }
+        }
+        stats.max_abs[i] = out.iter().filter_map(|c| b.max_abs(c)).reduce(f64::max);
+        if let Some(c) = out.first() {
+            stats.trace.push((b.level(c), b.scale(c)));
+        }
+        *stats.seconds.entry(kind.to_string()).or_default() += t0.elapsed().as_secs_f64();
+        for &u in &node.inputs {
+            uses[u] -= 1;
+            if uses[u] == 0 {
+                vals[u] = None;
+            }
+        }
+        let out = if node.bootstrap {
+            let t1 = Instant::now();
+            let mut r = Vec::with_capacity(out.len());
+            for c in &out {
+                r.push(b.bootstrap(c).map_err(|e| step_err(prep, i, e))?);
+                stats.bootstraps += 1;
+                progress(&Progress {
+                    step: i,
+                    steps: n,
+                    name: &node.name,
+                    bootstraps_done: stats.bootstraps,
+                    bootstraps_planned: plan.bootstraps,
+                    elapsed: start.elapsed().as_secs_f64(),
+                });
+            }
+            *stats.seconds.entry("bootstrap".into()).or_default() += t1.elapsed().as_secs_f64();
+            r
+        } else {
+            out
+        };
+        vals[i] = Some(out);
+    }
+    stats.total_seconds = start.elapsed().as_secs_f64();
+    let last = vals[n - 1]
+        .take()
+        .ok_or_else(|| RuntimeError::Plan("no output".into()))?;
+    Ok((last, stats))
+}
+
+/// `p + q` at `level`: both dropped there; if their scales differ, the one
+/// that arrived from a higher level is brought to the other's scale by the
+/// exact adjustment of the engine (one rescale it would have lost anyway).
+fn add_aligned<B: Backend>(b: &B, p: &B::Ct, q: &B::Ct, level: usize) -> ckks::Result<B::Ct> {
+    let x = if b.level(p) > level {
+        b.drop_level(p, level)?
+    } else {
+        p.clone()
+    };
+    let y = if b.level(q) > level {
+        b.drop_level(q, level)?
+    } else {
+        q.clone()
+    };
+    let (sx, sy) = (b.scale(&x), b.scale(&y));
+    if (sx - sy).abs() <= ckks::evaluator::SCALE_TOLERANCE * sx.abs().max(sy.abs()) {
+        return b.add(&x, &y);
+    }
+    if b.level(p) > level {
+        b.add(&b.adjust(p, level, sy)?, &y)
+    } else if b.level(q) > level {
+        b.add(&x, &b.adjust(q, level, sx)?)
+    } else {
+        Err(ckks::CkksError::ScaleMismatch(sx, sy))
+    }
+}
+
+/// One product of a giant-step group: (input ciphertext, baby step,
+/// diagonal pre-rotated by minus the giant step). Groups are keyed by
+/// (output ciphertext, giant step).
+type Term = (usize, i64, Vec<f64>);
+
+fn rotated(v: &[f64], r: i64) -> Vec<f64> {
+    let n = v.len() as i64;
+    (0..n).map(|s| v[(s + r).rem_euclid(n) as usize]).collect()
+}
+
+/// One linear step; returns the output ciphertexts, rotations and
+/// plaintext multiplications done.
+pub fn linear<B: Backend>(
+    b: &B,
+    xs: &[B::Ct],
+    lin: &Layout,
+    lout: &Layout,
+    step: &LinearStep,
+    level: usize,
+) -> ckks::Result<(Vec<B::Ct>, u64, u64)> {
+    let slots = lin.slots;
+    let diags = linear_diagonals(lin, lout, step.stride, &step.taps);
+    let nout = lout.cts();
+    let mut babies: Vec<BTreeSet<i64>> = vec![BTreeSet::new(); xs.len()];
+    let mut groups: BTreeMap<(usize, i64), Vec<Term>> = BTreeMap::new();
+    for d in diags {
+        if d.ct_in >= xs.len() || d.ct_out >= nout {
+            return Err(ckks::CkksError::Domain(format!(
+                "diagonal between ciphertexts {} -> {} outside the layouts",
+                d.ct_in, d.ct_out
+            )));
+        }
+        let (bb, g) = bsgs_split(d.offset, step.bsgs_baby, step.bsgs_centred, slots);
+        babies[d.ct_in].insert(bb);
+        let vals = if g == 0 {
+            d.values
+        } else {
+            rotated(&d.values, -g)
+        };
+        groups
+            .entry((d.ct_out, g))
+            .or_default()
+            .push((d.ct_in, bb, vals));
+    }
+    let in_scale = xs.first().map(|c| b.scale(c)).unwrap_or(1.0);
+    let pt_scale = b.prime(level) * b.default_scale() / in_scale;
+    let mut rots = 0u64;
+    let rotated_in: Vec<BTreeMap<i64, B::Ct>> = xs
+        .iter()
+        .zip(&babies)
+        .map(|(x, set)| {
+            let ks: Vec<i64> = set.iter().copied().collect();
+            rots += ks.iter().filter(|&&k| k != 0).count() as u64;
+            let r = b.rotate_hoisted(x, &ks)?;
+            Ok(ks.into_iter().zip(r).collect())
+        })
+        .collect::<ckks::Result<_>>()?;
+    let pm: u64 = groups.values().map(|t| t.len() as u64).sum();
+    rots += groups.keys().filter(|(_, g)| *g != 0).count() as u64;
+    let parts: Vec<((usize, i64), B::Ct)> = groups
+        .into_par_iter()
+        .map(|(key, terms)| {
+            let mut acc: Option<B::Ct> = None;
+            for (ci, bb, vals) in terms {
+                let pt = b.encode(&vals, level, pt_scale)?;
+                let t = b.mul_plain(&rotated_in[ci][&bb], &pt)?;
+                acc = Some(match acc {
+                    None => t,
+                    Some(a) => b.add(&a, &t)?,
+                });
+            }
+            let acc = acc.expect("groups are never empty");
+            let acc = if key.1 != 0 {
+                b.rotate(&acc, key.1)?
+            } else {
+                acc
+            };
+            Ok((key, acc))
+        })
+        .collect::<ckks::Result<_>>()?;
+    let mut sums: Vec<Option<B::Ct>> = vec![None; nout];
+    for ((co, _), c) in parts {
+        sums[co] = Some(match sums[co].take() {
+            None => c,
+            Some(a) => b.add(&a, &c)?,
+        });
+    }
+    let bias = step
+        .bias
+        .as_ref()
+        .map(|bv| compiler::plan::bias_slots(lout, bv));
+    sums.into_iter()
+        .enumerate()
+        .map(|(co, s)| {
+            let s = match s {
+                Some(s) => s,
+                // No weight reaches this output ciphertext: zero times an input.
+                None => b.mul_plain(&xs[0], &b.encode(&[], level, pt_scale)?)?,
+            };
+            let mut out = b.rescale(&s)?;
+            if let Some(bias) = &bias {
+                let pt = b.encode(&bias[co], b.level(&out), b.scale(&out))?;
+                out = b.add_plain(&out, &pt)?;
+            }
+            Ok(out)
+        })
+        .collect::<ckks::Result<Vec<_>>>()
+        .map(|v| (v, rots, pm))
+}
+
+/// Rotate-and-sum over the rows (stride `gap * base_w`), then the columns
+/// (stride `gap`) of one ciphertext ([`compiler::layout::sum_schedule`]).
+fn global_pool<B: Backend>(b: &B, c: &B::Ct, l: &Layout) -> ckks::Result<(B::Ct, u64)> {
+    let mut ct = c.clone();
+    let mut rots = 0u64;
+    for (count, stride) in [
+        (l.height, (l.gap * l.base_w) as i64),
+        (l.width, l.gap as i64),
+    ] {
+        let x0 = ct.clone();
+        for st in sum_schedule(count) {
+            match st {
+                SumStep::Double(m) => {
+                    let r = b.rotate(&ct, m as i64 * stride)?;
+                    ct = b.add(&ct, &r)?;
+                }
+                SumStep::AddOne => {
+                    let r = b.rotate(&ct, stride)?;
+                    ct = b.add(&x0, &r)?;
+                }
+            }
+            rots += 1;
+        }
+    }
+    Ok((ct, rots))
+}

@@ -1,0 +1,122 @@
+//! The CKKS backend: plan steps on real ciphertexts (server side).
+
+use std::sync::Arc;
+
+use ckks::bootstrap::Bootstrapper;
+use ckks::{
+    Ciphertext, Complex64, Encoder, Evaluator, Params, Plaintext, PolyEvalOptions, PowerSeries,
+    Result,
+};
+use rayon::prelude::*;
+
+use crate::backend::Backend;
+
+/// Runs plan steps with `ckks::Evaluator` and, where the plan bootstraps,
+/// `ckks::bootstrap::Bootstrapper`.
+pub struct CkksBackend {
+    params: Arc<Params>,
+    eval: Evaluator,
+    enc: Encoder,
+    boot: Option<Bootstrapper>,
+}
+
+impl CkksBackend {
+    /// A backend over `eval` (which holds the relinearization and Galois
+    /// keys) and, if the plan bootstraps, a bootstrapper.
+    pub fn new(eval: Evaluator, boot: Option<Bootstrapper>) -> Self {
+        let params = eval.params().clone();
+        Self {
+            enc: Encoder::new(params.clone()),
+            params,
+            eval,
+            boot,
+        }
+    }
+
+    /// The parameter set.
+    pub fn params(&self) -> &Arc<Params> {
+        &self.params
+    }
+}
+
+impl Backend for CkksBackend {
+    type Ct = Ciphertext;
+    type Pt = Plaintext;
+
+    fn slots(&self) -> usize {
+        self.params.max_slots()
+    }
+    fn level(&self, ct: &Ciphertext) -> usize {
+        ct.level
+    }
+    fn scale(&self, ct: &Ciphertext) -> f64 {
+        ct.scale
+    }
+    fn prime(&self, level: usize) -> f64 {
+        self.params.q[level.min(self.params.q.len() - 1)] as f64
+    }
+    fn default_scale(&self) -> f64 {
+        self.params.default_scale()
+    }
+    fn levels_after_bootstrap(&self) -> Option<usize> {
+        self.boot.as_ref().map(|b| b.levels_after())
+    }
+
+    fn encode(&self, values: &[f64], level: usize, scale: f64) -> Result<Plaintext> {
+        let slots = self.slots();
+        let mut v: Vec<Complex64> = values.iter().map(|&x| Complex64::new(x, 0.0)).collect();
+        v.resize(slots, Complex64::new(0.0, 0.0));
+        self.enc.encode(&v, level, scale, slots)
+    }
+    fn drop_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
+        self.eval.drop_level(ct, level)
+    }
+    fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.eval.add(a, b)
+    }
+    fn adjust(&self, ct: &Ciphertext, level: usize, scale: f64) -> Result<Ciphertext> {
+        self.eval.adjust(ct, level, scale)
+    }
+    fn add_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.eval.add_plain(ct, pt)
+    }
+    fn mul_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.eval.mul_plain(ct, pt)
+    }
+    fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.eval.rescale(ct)
+    }
+    fn rotate(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
+        self.eval.rotate(ct, k)
+    }
+    fn rotate_hoisted(&self, ct: &Ciphertext, ks: &[i64]) -> Result<Vec<Ciphertext>> {
+        let d = self.eval.decompose(ct)?;
+        ks.par_iter()
+            .map(|&k| {
+                let g = ckks::keys::rotation_element(&self.params, k);
+                if g == 1 {
+                    Ok(ct.clone())
+                } else {
+                    self.eval.apply_galois_hoisted(ct, &d, g)
+                }
+            })
+            .collect()
+    }
+    fn poly(&self, ct: &Ciphertext, coeffs: &[f64], out_scale: f64) -> Result<Ciphertext> {
+        let p = PowerSeries::new(coeffs.to_vec())?;
+        let opts = PolyEvalOptions {
+            output_scale: Some(out_scale),
+            ..Default::default()
+        };
+        self.eval.eval_power(ct, &p, &opts)
+    }
+    fn bootstrap(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        match &self.boot {
+            Some(b) => b.bootstrap(&self.eval, ct),
+            None => Err(ckks::CkksError::InvalidParams(format!(
+                "no bootstrapping keys for `{}`",
+                self.params.name()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Encrypted inference end to end on a small insecure bootstrappable set:
+//! keys for exactly the plan, encryption, server inference with real
+//! bootstrapping, decryption; checked against the reference executor and
+//! the simulator (level and scale at every step).
+//!
+//! Precision bound: the simulator with the engine's noise predicts logit
+//! errors around 1e-4 relative; we assert 1e-2 of the largest logit (a
+//! margin of 100x) and argmax agreement.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use runtime::Prepared;
+use runtime::client::{ClientKeys, decrypt, encrypt, key_needs};
+use runtime::files::EncryptedTensor;
+
+fn params() -> Arc<ckks::Params> {
+    ckks::Params::named("insecure-boot-n12-l8").unwrap()
+}
+
+fn round_trip(name: &str) {
+    let p = params();
+    let g = net(name, 8, 0.5, 5);
+    let samples: Vec<Vec<f64>> = (0..3).map(|s| input(8, s)).collect();
+    let plan = plan(&g, &p, &samples);
+    let prep = Prepared::new(&plan, &g, &p).unwrap();
+    let needs = key_needs(&prep, &p).unwrap();
+    let keys = ClientKeys::generate(&p, &needs).unwrap();
+    let backend =
+        runtime::server::backend(&p, &prep, keys.eval.clone(), keys.boot.clone()).unwrap();
+    for s in 0..2 {
+        let x = input(8, 20 + s);
+        let want = reference(&g, 8, &x);
+        let ct = encrypt(&plan, &p, &keys.public, &x).unwrap();
+        // Through the file format, as client and server exchange it.
+        let mut buf = Vec::new();
+        ct.write_to(&p, &mut buf).unwrap();
+        let ct = EncryptedTensor::read_from(&mut buf.as_slice(), &p).unwrap();
+        let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|_| {}).unwrap();
+        assert_eq!(stats.bootstraps, plan.bootstraps);
+        let got = decrypt(&p, &keys.secret, &out).unwrap();
+        let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
+        let err = max_err(&got, &want);
+        assert!(
+            err <= 1e-2 * scale,
+            "{name}: error {err} (scale {scale}): {got:?} vs {want:?}"
+        );
+        assert_eq!(nn::exec::argmax(&got), nn::exec::argmax(&want), "{name}");
+        // The simulator walked the same levels and scales.
+        let (_, sim) = runtime::scaling::simulate(&prep, &p, &x).unwrap();
+        assert_eq!(sim.trace.len(), stats.trace.len());
+        for (i, (a, b)) in sim.trace.iter().zip(&stats.trace).enumerate() {
+            assert_eq!(a.0, b.0, "{name}: level differs at step {i}");
+            assert!(
+                (a.1 - b.1).abs() <= 1e-9 * a.1,
+                "{name}: scale differs at step {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn resnet8_encrypted_matches_reference() {
+    round_trip("resnet8");
+}
+
+#[test]
+fn dirac_shared8_encrypted_matches_reference() {
+    round_trip("dirac-shared8");
+}

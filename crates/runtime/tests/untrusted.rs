@@ -1,0 +1,197 @@
+//! Plans, encrypted tensors and key directories are untrusted: malformed or
+//! mismatched ones are refused with an error, never a panic.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use runtime::Prepared;
+use runtime::client::{ClientKeys, encrypt, key_needs};
+use runtime::files::EncryptedTensor;
+
+fn params() -> Arc<ckks::Params> {
+    ckks::Params::named("insecure-n12").unwrap()
+}
+
+/// A small net without bootstraps (fits insecure-n12's 6 levels): conv,
+/// activation, pool, dense.
+fn small() -> nn::Graph {
+    use nn::graph::{Conv2d, Dense, Pads, PolyAct};
+    use nn::{Graph, Node, Op, Tensor};
+    let t = |shape: Vec<usize>, seed: usize| {
+        let n: usize = shape.iter().product();
+        Tensor::new(
+            shape,
+            (0..n)
+                .map(|i| ((i + 31 * seed) as f64 * 0.618).fract() - 0.5)
+                .collect(),
+        )
+        .unwrap()
+    };
+    let mut g = Graph::new("small", "x", vec![1, 8, 8]);
+    g.push(Node::new(
+        "conv",
+        Op::Conv2d(Conv2d {
+            weight: t(vec![4, 1, 3, 3], 1),
+            bias: Some(t(vec![4], 2)),
+            stride: [1, 1],
+            pads: Pads::uniform(1),
+        }),
+        vec!["x".into()],
+        "c",
+    ));
+    g.push(Node::new(
+        "act",
+        Op::PolyAct(PolyAct {
+            coeffs: vec![0.1, 1.0, 0.5],
+            range: [-3.0, 3.0],
+        }),
+        vec!["c".into()],
+        "a",
+    ));
+    g.push(Node::new("pool", Op::GlobalAvgPool, vec!["a".into()], "p"));
+    g.push(Node::new("flat", Op::Flatten, vec!["p".into()], "f"));
+    g.push(Node::new(
+        "fc",
+        Op::Dense(Dense {
+            weight: t(vec![10, 4], 3),
+            bias: Some(t(vec![10], 4)),
+        }),
+        vec!["f".into()],
+        "y",
+    ));
+    g.output = "y".into();
+    g
+}
+
+fn setup() -> (Arc<ckks::Params>, nn::Graph, compiler::CompiledPlan) {
+    let p = params();
+    let g = small();
+    let samples: Vec<Vec<f64>> = (0..2).map(|s| input(8, s)).collect();
+    let plan = plan(&g, &p, &samples);
+    (p, g, plan)
+}
+
+#[test]
+fn leveled_encrypted_inference_matches_reference() {
+    let (p, g, plan) = setup();
+    assert_eq!(plan.bootstraps, 0);
+    let prep = Prepared::new(&plan, &g, &p).unwrap();
+    let needs = key_needs(&prep, &p).unwrap();
+    let keys = ClientKeys::generate(&p, &needs).unwrap();
+    let backend = runtime::server::backend(&p, &prep, keys.eval.clone(), None).unwrap();
+    let x = input(8, 9);
+    let ct = encrypt(&plan, &p, &keys.public, &x).unwrap();
+    let (out, _) = runtime::server::infer(&backend, &prep, &ct, &|_| {}).unwrap();
+    let got = runtime::client::decrypt(&p, &keys.secret, &out).unwrap();
+    let want = reference(&g, 8, &x);
+    let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
+    assert!(max_err(&got, &want) <= 1e-4 * scale, "{got:?} vs {want:?}");
+}
+
+#[test]
+fn plans_for_another_model_or_set_or_malformed_are_refused() {
+    let (p, g, plan) = setup();
+    // Another model (one weight changed): hash mismatch.
+    let mut g2 = g.clone();
+    if let nn::Op::Dense(d) = &mut g2.nodes.last_mut().unwrap().op {
+        d.weight.data[0] += 1.0;
+    }
+    let e = Prepared::new(&plan, &g2, &p).unwrap_err().to_string();
+    assert!(e.contains("model"), "{e}");
+    // Another parameter set.
+    let other = ckks::Params::named("insecure-n10").unwrap();
+    assert!(Prepared::new(&plan, &g, &other).is_err());
+    // Out-of-order input index, bad level, bad layout, bad depth, bad scales.
+    type Edit = Box<dyn Fn(&mut compiler::CompiledPlan)>;
+    let cases: Vec<Edit> = vec![
+        Box::new(|pl| pl.nodes[1].inputs = vec![5]),
+        Box::new(|pl| pl.nodes[1].level_in = 99),
+        Box::new(|pl| pl.nodes[1].layout_out.slots = 3),
+        Box::new(|pl| pl.nodes[1].layout_out.channels = usize::MAX),
+        Box::new(|pl| pl.nodes[1].depth = 7),
+        Box::new(|pl| pl.value_scales.pop().map(|_| ()).unwrap_or(())),
+        Box::new(|pl| pl.value_scales[0] = f64::NAN),
+        Box::new(|pl| pl.nodes.clear()),
+        Box::new(|pl| pl.version = 1),
+        Box::new(|pl| pl.galois_steps.push(i64::MIN)),
+        Box::new(|pl| pl.nodes[2].bootstrap = true),
+    ];
+    for (i, f) in cases.iter().enumerate() {
+        let mut bad = plan.clone();
+        f(&mut bad);
+        assert!(Prepared::new(&bad, &g, &p).is_err(), "case {i} accepted");
+    }
+    // Truncated or garbled JSON.
+    let json = plan.to_json();
+    assert!(compiler::CompiledPlan::from_json(&json[..json.len() / 2]).is_err());
+    assert!(compiler::CompiledPlan::from_json("").is_err());
+}
+
+#[test]
+fn encrypted_tensors_truncated_flipped_or_mismatched_are_refused() {
+    let (p, g, plan) = setup();
+    let prep = Prepared::new(&plan, &g, &p).unwrap();
+    let needs = key_needs(&prep, &p).unwrap();
+    let keys = ClientKeys::generate(&p, &needs).unwrap();
+    let ct = encrypt(&plan, &p, &keys.public, &input(8, 1)).unwrap();
+    let mut buf = Vec::new();
+    ct.write_to(&p, &mut buf).unwrap();
+    assert!(EncryptedTensor::read_from(&mut buf.as_slice(), &p).is_ok());
+    for cut in [0, 3, 11, 40, buf.len() / 2, buf.len() - 1] {
+        assert!(
+            EncryptedTensor::read_from(&mut &buf[..cut], &p).is_err(),
+            "cut {cut}"
+        );
+    }
+    let mut extra = buf.clone();
+    extra.push(0);
+    assert!(EncryptedTensor::read_from(&mut extra.as_slice(), &p).is_err());
+    // Flipped bytes in the header, metadata and ciphertext bodies: refused
+    // or, where the flip lands in a coefficient, a valid ciphertext.
+    for pos in (0..buf.len()).step_by(buf.len() / 97 + 1) {
+        let mut b = buf.clone();
+        b[pos] ^= 0x5a;
+        let _ = EncryptedTensor::read_from(&mut b.as_slice(), &p);
+    }
+    // Another set's reader refuses it.
+    let other = ckks::Params::named("insecure-n10").unwrap();
+    assert!(EncryptedTensor::read_from(&mut buf.as_slice(), &other).is_err());
+    // An input made for another plan is refused by the server.
+    let backend = runtime::server::backend(&p, &prep, keys.eval.clone(), None).unwrap();
+    let mut wrong = EncryptedTensor::read_from(&mut buf.as_slice(), &p).unwrap();
+    wrong.meta.plan_hash = "00".repeat(32);
+    assert!(runtime::server::infer(&backend, &prep, &wrong, &|_| {}).is_err());
+}
+
+#[test]
+fn key_directories_with_a_secret_or_garbage_are_refused() {
+    let (p, g, plan) = setup();
+    let prep = Prepared::new(&plan, &g, &p).unwrap();
+    let needs = key_needs(&prep, &p).unwrap();
+    let keys = ClientKeys::generate(&p, &needs).unwrap();
+    let dir = std::env::temp_dir().join(format!("residue-keys-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    keys.save(&p, &dir).unwrap();
+    let eval = dir.join("eval");
+    assert!(runtime::client::load_eval_keys(&p, &eval).is_ok());
+    assert!(runtime::client::load_client_keys(&p, &dir).is_ok());
+    // A secret key in the server's directory is refused.
+    std::fs::copy(dir.join("secret.key"), eval.join("oops.key")).unwrap();
+    let e = match runtime::client::load_eval_keys(&p, &eval) {
+        Ok(_) => panic!("a secret key was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("secret key"), "{e}");
+    std::fs::remove_file(eval.join("oops.key")).unwrap();
+    // Truncated and garbage key files.
+    let ek = std::fs::read(eval.join("eval.keys")).unwrap();
+    std::fs::write(eval.join("eval.keys"), &ek[..ek.len() / 3]).unwrap();
+    assert!(runtime::client::load_eval_keys(&p, &eval).is_err());
+    std::fs::write(eval.join("eval.keys"), b"not a key").unwrap();
+    assert!(runtime::client::load_eval_keys(&p, &eval).is_err());
+    std::fs::write(dir.join("secret.key"), b"").unwrap();
+    assert!(runtime::client::load_client_keys(&p, &dir).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
