@@ -6,7 +6,13 @@
 //! - [`fold_batch_norm`]: a batch norm directly after a convolution or a
 //!   dense layer (whose output nothing else reads) is folded into its
 //!   weights and bias, so it costs no level.
-//! - [`fold_all`]: both, in that order. This is what the compiler wants.
+//! - [`fold_affine_into_act`]: a batch norm with one scale for all
+//!   channels directly before a polynomial activation folds into the
+//!   activation's coefficients (`p(s·x + t)` is a polynomial of the same
+//!   degree); a per-channel shift in it folds into the layer feeding it
+//!   through an add (a post-add normalization, as `train --post-add-norm`
+//!   trains it).
+//! - [`fold_all`]: all three, in that order. This is what the compiler wants.
 //!
 //! None of these change the function the graph computes (up to rounding);
 //! the tests check that to 1e-6.
@@ -133,10 +139,151 @@ fn fold_affine_dense(d: &mut Dense, scale: &[f64], shift: &[f64]) {
     d.bias = Some(Tensor::vector(b));
 }
 
-/// [`fold_dirac`] then [`fold_batch_norm`]: the inference form of a trained
-/// network.
+/// Relative tolerance under which a batch norm's per-channel scales count
+/// as one scale.
+const UNIFORM_TOL: f64 = 1e-12;
+
+fn uniform(v: &[f64]) -> Option<f64> {
+    let first = *v.first()?;
+    v.iter()
+        .all(|&x| (x - first).abs() <= UNIFORM_TOL * first.abs().max(f64::MIN_POSITIVE))
+        .then_some(first)
+}
+
+/// The polynomial `q(x) = p(s·x + t)` (power basis, constant first).
+pub fn compose_affine(coeffs: &[f64], s: f64, t: f64) -> Vec<f64> {
+    // Horner on polynomials: q = (...(c_n·L + c_{n-1})·L + ...) with L = s x + t.
+    let mut q: Vec<f64> = Vec::with_capacity(coeffs.len());
+    for &c in coeffs.iter().rev() {
+        // q <- q·(s x + t) + c
+        let mut next = vec![0.0; q.len() + 1];
+        for (k, &qk) in q.iter().enumerate() {
+            next[k] += qk * t;
+            next[k + 1] += qk * s;
+        }
+        next[0] += c;
+        q = next;
+    }
+    q.truncate(coeffs.len());
+    q
+}
+
+/// Folds every batch norm whose per-channel scales are all equal (`s`) and
+/// whose output only a polynomial activation reads into that activation:
+///
+/// - a shift `t` equal on all channels: the activation becomes
+///   `p(s·x + t)`, same degree, its input range mapped back through the
+///   affine map;
+/// - a per-channel shift, when the batch norm reads an [`Op::Add`] (that
+///   nothing else reads): `t/s` goes into the bias of a layer feeding the add
+///   (a [`Op::Conv2d`], [`Op::Dense`] or [`Op::BatchNorm`] that only the add
+///   reads), then the activation becomes `p(s·x)`.
+///
+/// The batch-norm node disappears; its output value is the activation's
+/// input no more. Under HE a per-tensor scale costs nothing once folded,
+/// which a per-channel scale cannot claim: [`Op::PolyAct`] is one
+/// polynomial per tensor, so batch norms with per-channel scales stay (see
+/// `train --post-add-norm`, which trains the foldable form). Anything else
+/// is left in place.
+pub fn fold_affine_into_act(graph: &Graph) -> Result<Graph, GraphError> {
+    graph.infer_shapes()?;
+    let mut g = graph.clone();
+    loop {
+        let mut folded = false;
+        for bi in 0..g.nodes.len() {
+            let Op::BatchNorm(bn) = &g.nodes[bi].op else {
+                continue;
+            };
+            let out = g.nodes[bi].output.clone();
+            let src = g.nodes[bi].inputs[0].clone();
+            if out == g.output {
+                continue;
+            }
+            let cons: Vec<usize> = (0..g.nodes.len())
+                .filter(|&i| g.nodes[i].inputs.contains(&out))
+                .collect();
+            let [ai] = cons[..] else {
+                continue;
+            };
+            if !matches!(g.nodes[ai].op, Op::PolyAct(_)) {
+                continue;
+            }
+            let (scale, shift) = bn.affine();
+            let Some(s) = uniform(&scale) else {
+                continue;
+            };
+            if s == 0.0 || !s.is_finite() {
+                continue;
+            }
+            let t = if let Some(t) = uniform(&shift) {
+                t
+            } else {
+                // Per-channel shift: into a linear producer of the add.
+                let Some(add_i) = g.nodes.iter().position(|n| n.output == src) else {
+                    continue;
+                };
+                if !matches!(g.nodes[add_i].op, Op::Add)
+                    || src == g.output
+                    || g.consumers(&src).len() != 1
+                {
+                    continue;
+                }
+                let producer = g.nodes[add_i].inputs.iter().find_map(|v| {
+                    if *v == g.output || g.consumers(v).len() != 1 {
+                        return None;
+                    }
+                    g.nodes.iter().position(|n| {
+                        n.output == *v
+                            && matches!(n.op, Op::Conv2d(_) | Op::Dense(_) | Op::BatchNorm(_))
+                    })
+                });
+                let Some(pi) = producer else {
+                    continue;
+                };
+                let add: Vec<f64> = shift.iter().map(|v| v / s).collect();
+                match &mut g.nodes[pi].op {
+                    Op::Conv2d(c) => {
+                        fold_affine_conv(c, &vec![1.0; add.len()], &add);
+                    }
+                    Op::Dense(d) => {
+                        fold_affine_dense(d, &vec![1.0; add.len()], &add);
+                    }
+                    Op::BatchNorm(b) => {
+                        for (v, a) in b.beta.data.iter_mut().zip(&add) {
+                            *v += a;
+                        }
+                    }
+                    _ => unreachable!("checked above"),
+                }
+                0.0
+            };
+            let Op::PolyAct(p) = &mut g.nodes[ai].op else {
+                unreachable!("checked above");
+            };
+            p.coeffs = compose_affine(&p.coeffs, s, t);
+            let (lo, hi) = ((p.range[0] - t) / s, (p.range[1] - t) / s);
+            p.range = [lo.min(hi), lo.max(hi)];
+            for v in g.nodes[ai].inputs.iter_mut() {
+                if *v == out {
+                    *v = src.clone();
+                }
+            }
+            g.nodes.remove(bi);
+            folded = true;
+            break;
+        }
+        if !folded {
+            break;
+        }
+    }
+    g.infer_shapes()?;
+    Ok(g)
+}
+
+/// [`fold_dirac`], [`fold_batch_norm`], then [`fold_affine_into_act`]: the
+/// inference form of a trained network.
 pub fn fold_all(graph: &Graph) -> Result<Graph, GraphError> {
-    fold_batch_norm(&fold_dirac(graph)?)
+    fold_affine_into_act(&fold_batch_norm(&fold_dirac(graph)?)?)
 }
 
 #[cfg(test)]
@@ -227,6 +374,145 @@ mod tests {
             let a = run(&g, &x).unwrap();
             let b = run(&f, &x).unwrap();
             assert!(max_abs_diff(&a.data, &b.data) < 1e-6);
+        }
+    }
+
+    /// conv -> bn -> add(·, source) -> bn with one scale -> act, where the
+    /// source is an activation output that two layers read.
+    fn post_add_norm_graph(seed: u64, per_channel_shift: bool) -> Graph {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut g = Graph::new("t", "x", vec![3, 5, 5]);
+        let conv = |rng: &mut ChaCha8Rng, bias: bool| {
+            Op::Conv2d(Conv2d {
+                weight: rt(rng, vec![3, 3, 3, 3], -0.5, 0.5),
+                bias: bias.then(|| rt(rng, vec![3], -0.1, 0.1)),
+                stride: [1, 1],
+                pads: Pads::uniform(1),
+            })
+        };
+        let act = PolyAct {
+            coeffs: vec![0.1, 0.9, 0.15],
+            range: [-3.0, 4.0],
+        };
+        g.push(Node::new("c0", conv(&mut rng, true), vec!["x".into()], "a"));
+        g.push(Node::new(
+            "src",
+            Op::PolyAct(act.clone()),
+            vec!["a".into()],
+            "s",
+        ));
+        g.push(Node::new(
+            "c1",
+            conv(&mut rng, false),
+            vec!["s".into()],
+            "b",
+        ));
+        let b1 = bn(&mut rng, 3);
+        g.push(Node::new("bn1", b1, vec!["b".into()], "c"));
+        g.push(Node::new("add", Op::Add, vec!["c".into(), "s".into()], "d"));
+        let gamma = rng.gen_range(0.5..1.5);
+        let var = rng.gen_range(0.5..2.0);
+        let beta = if per_channel_shift {
+            rt(&mut rng, vec![3], -0.5, 0.5)
+        } else {
+            Tensor::vector(vec![0.2; 3])
+        };
+        g.push(Node::new(
+            "add_norm",
+            Op::BatchNorm(BatchNorm {
+                gamma: Tensor::vector(vec![gamma; 3]),
+                beta,
+                mean: if per_channel_shift {
+                    rt(&mut rng, vec![3], -0.3, 0.3)
+                } else {
+                    Tensor::vector(vec![0.1; 3])
+                },
+                var: Tensor::vector(vec![var; 3]),
+                eps: 1e-5,
+            }),
+            vec!["d".into()],
+            "e",
+        ));
+        g.push(Node::new("act", Op::PolyAct(act), vec!["e".into()], "f"));
+        g.push(Node::new(
+            "c2",
+            conv(&mut rng, false),
+            vec!["f".into()],
+            "h",
+        ));
+        g.push(Node::new(
+            "add2",
+            Op::Add,
+            vec!["h".into(), "s".into()],
+            "y",
+        ));
+        g.output = "y".into();
+        g
+    }
+
+    #[test]
+    fn post_add_norm_folds_into_act_and_conv() {
+        for per_channel_shift in [false, true] {
+            for seed in 0..3 {
+                let g = post_add_norm_graph(seed, per_channel_shift);
+                let once = fold_affine_into_act(&g).unwrap();
+                assert!(once.node("add_norm").is_none(), "{per_channel_shift}");
+                let f = fold_all(&g).unwrap();
+                assert!(
+                    f.nodes.iter().all(|n| !matches!(n.op, Op::BatchNorm(_))),
+                    "fold_all leaves a batch norm"
+                );
+                assert_eq!(f.nodes.len(), g.nodes.len() - 2);
+                // Same degree and a range that maps onto the old one.
+                let Op::PolyAct(p) = &f.node("act").unwrap().op else {
+                    panic!()
+                };
+                assert_eq!(p.degree(), 2);
+                for s in 0..3 {
+                    let x = rt(
+                        &mut ChaCha8Rng::seed_from_u64(100 + s),
+                        vec![3, 5, 5],
+                        -1.0,
+                        1.0,
+                    );
+                    let a = run(&g, &x).unwrap();
+                    for h in [&once, &f] {
+                        let b = run(h, &x).unwrap();
+                        assert!(max_abs_diff(&a.data, &b.data) < 1e-6);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn per_channel_scale_does_not_fold_into_act() {
+        let mut g = post_add_norm_graph(1, true);
+        let i = g.nodes.iter().position(|n| n.name == "add_norm").unwrap();
+        if let Op::BatchNorm(b) = &mut g.nodes[i].op {
+            b.gamma.data[1] *= 1.5;
+        }
+        let f = fold_all(&g).unwrap();
+        assert!(f.node("add_norm").is_some());
+        let x = rt(&mut ChaCha8Rng::seed_from_u64(9), vec![3, 5, 5], -1.0, 1.0);
+        let (a, b) = (run(&g, &x).unwrap(), run(&f, &x).unwrap());
+        assert!(max_abs_diff(&a.data, &b.data) < 1e-6);
+    }
+
+    #[test]
+    fn compose_affine_is_p_of_affine() {
+        let c = [0.3, -1.2, 0.7, 0.05];
+        let q = compose_affine(&c, -1.7, 0.4);
+        let p = PolyAct {
+            coeffs: c.to_vec(),
+            range: [-1.0, 1.0],
+        };
+        let pq = PolyAct {
+            coeffs: q,
+            range: [-1.0, 1.0],
+        };
+        for x in [-2.0, -0.3, 0.0, 0.9, 3.0] {
+            assert!((pq.eval(x) - p.eval(-1.7 * x + 0.4)).abs() < 1e-12);
         }
     }
 

@@ -8,7 +8,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::model::ArchConfig;
-use crate::trainer::{OptimizerKind, TrainConfig, Trainer, calibrate_ranges, evaluate};
+use crate::trainer::{
+    DistillConfig, OptimizerKind, TrainConfig, Trainer, calibrate_ranges, evaluate,
+};
 
 /// Train an HE-friendly CNN (plaintext) and write it for the compiler.
 #[derive(Args, Debug, Clone)]
@@ -73,6 +75,21 @@ pub struct TrainArgs {
     /// Start activations near identity, `x + Q·x²/R`, instead of as a ReLU fit.
     #[arg(long, value_name = "Q")]
     pub act_near_identity: Option<f64>,
+    /// Normalize right after each shared-source add (per-channel centring,
+    /// one scale per tensor; folds away for HE inference).
+    #[arg(long)]
+    pub post_add_norm: bool,
+    /// Knowledge distillation from this teacher checkpoint directory (the
+    /// one holding `ckpt/`, e.g. `checkpoints/ext16/resnet20/model.ckpt`).
+    /// With --resume it adds (or replaces) distillation in the resumed run.
+    #[arg(long, value_name = "DIR")]
+    pub distill_teacher: Option<PathBuf>,
+    /// Weight of the distillation term (with --distill-teacher).
+    #[arg(long, default_value_t = 0.7)]
+    pub kd_alpha: f64,
+    /// Distillation softmax temperature (with --distill-teacher).
+    #[arg(long, default_value_t = 4.0)]
+    pub kd_temperature: f64,
     /// Disable random crop and flip.
     #[arg(long)]
     pub no_augment: bool,
@@ -135,8 +152,30 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None => bail!("--data {} needs a directory", kind.name()),
     };
     let ckdir = checkpoint_dir(&args);
+    let distill = args.distill_teacher.as_ref().map(|t| DistillConfig {
+        teacher: t.clone(),
+        alpha: args.kd_alpha,
+        temperature: args.kd_temperature,
+    });
+    if let Some(d) = &distill {
+        d.validate()?;
+    }
     let mut trainer = if args.resume && Trainer::has_checkpoint(&ckdir) {
         let mut t = Trainer::resume(&ckdir)?;
+        if let Some(d) = distill {
+            if t.state.config.distill.as_ref() != Some(&d) {
+                eprintln!(
+                    "resume: distillation from {} (alpha {}, T {}) from now on",
+                    d.teacher.display(),
+                    d.alpha,
+                    d.temperature
+                );
+            }
+            t.state.config.distill = Some(d);
+        }
+        if args.post_add_norm && !t.state.config.arch.post_add_norm {
+            bail!("--post-add-norm changes the network: it cannot be added to a resumed run");
+        }
         if t.state.config.epochs != args.epochs {
             eprintln!(
                 "resume: epochs {} -> {} (the cosine schedule stretches accordingly)",
@@ -161,6 +200,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         arch.act.degree = args.act_degree;
         arch.act.range = args.act_range;
         arch.act.near_identity = args.act_near_identity;
+        arch.post_add_norm = args.post_add_norm;
         arch.validate()?;
         let mut cfg = TrainConfig::new(arch, kind.name(), args.epochs);
         cfg.batch_size = args.batch_size;
@@ -183,6 +223,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         cfg.train_limit = args.train_limit;
         cfg.test_limit = args.test_limit;
         cfg.log_every = args.log_every;
+        cfg.distill = distill;
         Trainer::new(cfg, &ckdir, args.overwrite)?
     };
     let data = kind
@@ -302,5 +343,25 @@ mod tests {
         assert_eq!(b.data, vec!["fashion-mnist"]);
         assert!(!b.resume);
         assert_eq!(checkpoint_dir(&b), PathBuf::from("x/r.ckpt"));
+        assert!(b.distill_teacher.is_none() && !b.post_add_norm);
+        let c = parse(&[
+            "residue",
+            "train",
+            "--arch",
+            "dirac-shared20",
+            "--out",
+            "m.onnx",
+            "--post-add-norm",
+            "--distill-teacher",
+            "checkpoints/ext16/resnet20/model.ckpt",
+            "--kd-alpha",
+            "0.5",
+        ]);
+        assert!(c.post_add_norm);
+        assert_eq!(
+            c.distill_teacher,
+            Some(PathBuf::from("checkpoints/ext16/resnet20/model.ckpt"))
+        );
+        assert_eq!((c.kd_alpha, c.kd_temperature), (0.5, 4.0));
     }
 }

@@ -9,6 +9,12 @@
 //! coefficients and the symmetric input range `[-r, r]` measured on
 //! calibration images (max `|x|`, never below the activation's own scaling
 //! range `R`).
+//!
+//! A network trained with `--post-add-norm` gets, after each shared-source
+//! add, a `BatchNorm` node `stageS.blockB.add_norm` whose scale is the same
+//! on every channel (the [`AddNorm`](crate::model::AddNorm) inference
+//! form); `nn::transform::fold_all` folds it into the activation and the
+//! conv feeding the add, so the compiler sees the zoo's structure.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +22,7 @@ use ::nn::graph::{self, Graph};
 use burn::module::Param;
 use burn::prelude::*;
 
-use crate::model::{ArchConfig, ConvBn, Net, PolyAct, tensor_to_f64};
+use crate::model::{ADD_NORM_EPS, AddNorm, ArchConfig, ConvBn, Net, PolyAct, tensor_to_f64};
 
 fn t<const D: usize>(x: Tensor<D>) -> graph::Tensor {
     let shape = x.dims().to_vec();
@@ -106,13 +112,68 @@ pub fn named_params(
     ps.map
 }
 
-/// Builds the nn graph of the trained `net` (see [`named_params`]).
-pub fn to_graph(
-    net: &Net,
-    arch: &ArchConfig,
-    ranges: &[f32],
-) -> Result<Graph, ::nn::zoo::ZooError> {
+/// The inference form of a post-add normalization as a graph batch norm
+/// (the scale and variance repeated on every channel).
+pub fn add_norm_op(an: &AddNorm) -> graph::Op {
+    let beta = tensor_to_f64(an.beta.val());
+    let c = beta.len();
+    let gamma = tensor_to_f64(an.gamma.val())[0];
+    let var = tensor_to_f64(an.running_var.value())[0];
+    graph::Op::BatchNorm(graph::BatchNorm {
+        gamma: graph::Tensor::vector(vec![gamma; c]),
+        beta: graph::Tensor::vector(beta),
+        mean: graph::Tensor::vector(tensor_to_f64(an.running_mean.value())),
+        var: graph::Tensor::vector(vec![var; c]),
+        eps: ADD_NORM_EPS,
+    })
+}
+
+/// Why the export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The zoo refused the parameters.
+    #[error(transparent)]
+    Zoo(#[from] ::nn::zoo::ZooError),
+    /// The graph is inconsistent.
+    #[error(transparent)]
+    Graph(#[from] ::nn::graph::GraphError),
+    /// A post-add normalization has no add to follow.
+    #[error("no node {0} to put the post-add normalization after")]
+    MissingAdd(String),
+}
+
+/// Builds the nn graph of the trained `net` (see [`named_params`]), with
+/// the post-add normalizations (if any) as batch-norm nodes.
+pub fn to_graph(net: &Net, arch: &ArchConfig, ranges: &[f32]) -> Result<Graph, ExportError> {
     let mut zoo = arch.to_zoo();
     zoo.act.coeffs.resize(arch.act.degree + 1, 0.0);
-    ::nn::zoo::build_from_params(&zoo, &named_params(net, arch, ranges))
+    let mut g = ::nn::zoo::build_from_params(&zoo, &named_params(net, arch, ranges))?;
+    let n = arch.blocks_per_stage();
+    for (i, blk) in net.blocks.iter().enumerate() {
+        let Some(an) = &blk.add_norm else {
+            continue;
+        };
+        let pre = format!("stage{}.block{}", i / n + 1, i % n + 1);
+        let add_name = format!("{pre}.add");
+        let ai = g
+            .nodes
+            .iter()
+            .position(|x| x.name == add_name)
+            .ok_or_else(|| ExportError::MissingAdd(add_name.clone()))?;
+        let add_out = g.nodes[ai].output.clone();
+        let name = format!("{pre}.add_norm");
+        for node in g.nodes.iter_mut() {
+            for v in node.inputs.iter_mut() {
+                if *v == add_out {
+                    *v = name.clone();
+                }
+            }
+        }
+        g.nodes.insert(
+            ai + 1,
+            graph::Node::new(&name, add_norm_op(an), vec![add_out], &name),
+        );
+    }
+    g.infer_shapes()?;
+    Ok(g)
 }

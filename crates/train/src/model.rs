@@ -98,6 +98,13 @@ pub struct ArchConfig {
     pub shared_adds: usize,
     /// Activation settings.
     pub act: ActConfig,
+    /// A normalization right after each shared-source add ([`AddNorm`]:
+    /// per-channel centring, one scale per tensor), before the activation.
+    /// Its inference form is a uniform scale (folds into the activation's
+    /// coefficients) and a per-channel shift (folds into the conv feeding
+    /// the add), so it costs nothing under HE.
+    #[serde(default)]
+    pub post_add_norm: bool,
 }
 
 /// Why an architecture name or setting was refused.
@@ -144,6 +151,7 @@ impl ArchConfig {
             classes: 10,
             shared_adds: depth.saturating_sub(2) / 6,
             act: ActConfig::default(),
+            post_add_norm: false,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -191,6 +199,9 @@ impl ArchConfig {
         }
         if !(self.act.range.is_finite() && self.act.range > 0.0) {
             return bad(format!("activation range {} not positive", self.act.range));
+        }
+        if self.post_add_norm && self.family != Family::DiracShared {
+            return bad("post-add normalization needs a dirac-shared network".into());
         }
         Ok(())
     }
@@ -258,6 +269,9 @@ impl fmt::Display for ArchConfig {
         )?;
         if self.family == Family::DiracShared {
             write!(f, " adds/stage {}", self.shared_adds)?;
+            if self.post_add_norm {
+                write!(f, " post-add norm")?;
+            }
         }
         write!(f, " act deg {} range {}", self.act.degree, self.act.range)
     }
@@ -506,6 +520,92 @@ impl ConvBn {
     }
 }
 
+/// Epsilon of [`AddNorm`] (as burn's batch norm).
+pub const ADD_NORM_EPS: f64 = 1e-5;
+
+/// Normalization after a shared-source add: per-channel centring with one
+/// scale for the whole tensor,
+/// `y = gamma · (x - mean_c) / sqrt(var + eps) + beta_c`, where `mean_c` is
+/// the per-channel mean and `var` the variance pooled over all channels
+/// (batch statistics in training, running statistics in inference).
+///
+/// Unlike a batch norm (one scale per channel), its inference form is a
+/// uniform scale `s = gamma / sqrt(var + eps)` plus a per-channel shift:
+/// the scale folds into the following polynomial activation
+/// (`p(s·x)` has the same degree) and the shift into the convolution
+/// feeding the add (`nn::transform::fold_affine_into_act`), so under HE it
+/// costs no level and no operation. A per-channel scale would not fold: the
+/// graph's polynomial activations are one polynomial per tensor, and the
+/// add's other operand, the shared source, is an activation output that
+/// other layers read too.
+#[derive(Module, Debug)]
+pub struct AddNorm {
+    /// Scale, shape `[1]`.
+    pub gamma: Param<Tensor<1>>,
+    /// Per-channel shift `[C]`.
+    pub beta: Param<Tensor<1>>,
+    /// Running per-channel mean `[C]`.
+    pub running_mean: RunningState<Tensor<1>>,
+    /// Running pooled variance `[1]`.
+    pub running_var: RunningState<Tensor<1>>,
+    /// Running-statistics EMA factor (0.1, as burn's batch norm; precise-BN
+    /// recalibration changes it).
+    pub momentum: f64,
+}
+
+impl AddNorm {
+    /// Identity-initialized (`gamma = 1`, `beta = 0`) normalization of `c`
+    /// channels.
+    pub fn new(c: usize, device: &Device) -> Self {
+        let v = |x: f32, n: usize| Tensor::<1>::from_data(TensorData::new(vec![x; n], [n]), device);
+        AddNorm {
+            gamma: Param::from_tensor(v(1.0, 1)),
+            beta: Param::from_tensor(v(0.0, c)),
+            running_mean: RunningState::new(v(0.0, c)),
+            running_var: RunningState::new(v(1.0, 1)),
+            momentum: 0.1,
+        }
+    }
+
+    /// Applies the normalization (batch statistics on an autodiff device,
+    /// running statistics otherwise).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let device = x.device();
+        let [_, c, _, _] = x.dims();
+        let (mean, var) = if device.is_autodiff() {
+            let mean = x.clone().mean_dims(&[0, 2, 3]); // [1, C, 1, 1]
+            let var = (x.clone() - mean.clone()).square().mean().reshape([1]);
+            let m = self.momentum;
+            let rm = self.running_mean.value_sync().to_device(&device);
+            let rv = self.running_var.value_sync().to_device(&device);
+            self.running_mean.update(
+                rm.mul_scalar(1.0 - m)
+                    .add(mean.clone().detach().reshape([c]).mul_scalar(m))
+                    .detach(),
+            );
+            self.running_var.update(
+                rv.mul_scalar(1.0 - m)
+                    .add(var.clone().detach().mul_scalar(m))
+                    .detach(),
+            );
+            (mean, var)
+        } else {
+            (
+                self.running_mean
+                    .value()
+                    .to_device(&device)
+                    .reshape([1, c, 1, 1]),
+                self.running_var.value().to_device(&device),
+            )
+        };
+        let inv = var.add_scalar(ADD_NORM_EPS).sqrt().recip();
+        let scale = inv.mul(self.gamma.val()).reshape([1, 1, 1, 1]);
+        (x - mean)
+            .mul(scale)
+            .add(self.beta.val().reshape([1, c, 1, 1]))
+    }
+}
+
 /// The identity kernel `delta[o, o, kh/2, kw/2] = 1` for `o < min(co, ci)`.
 pub fn dirac_delta(co: usize, ci: usize, kh: usize, kw: usize) -> TensorData {
     let mut d = vec![0f32; co * ci * kh * kw];
@@ -533,6 +633,8 @@ pub struct Block {
     pub conv2: ConvBn,
     /// 1x1 stride-2 conv + BN on the skip (ResNet, where the shape changes).
     pub proj: Option<ConvBn>,
+    /// Normalization after the shared-source add (`--post-add-norm`).
+    pub add_norm: Option<AddNorm>,
     /// Second activation (after the add, if any).
     pub act2: PolyAct,
     /// [`SKIP_NONE`], [`SKIP_RESIDUAL`] or [`SKIP_SHARED`].
@@ -592,11 +694,14 @@ impl Net {
                 };
                 let proj = (cfg.family == Family::Resnet && (stride != 1 || c_in != c))
                     .then(|| ConvBn::new(c_in, c, 1, stride, false, device));
+                let add_norm =
+                    (cfg.post_add_norm && skip == SKIP_SHARED).then(|| AddNorm::new(c, device));
                 blocks.push(Block {
                     conv1: ConvBn::new(c_in, c, 3, stride, dirac, device),
                     act1: PolyAct::new(&cfg.act, device),
                     conv2: ConvBn::new(c, c, 3, 1, dirac, device),
                     proj,
+                    add_norm,
                     act2: PolyAct::new(&cfg.act, device),
                     skip,
                     stage_start: usize::from(i == 0),
@@ -656,6 +761,9 @@ impl Net {
                 }
                 SKIP_SHARED => z = z + source.clone(),
                 _ => {}
+            }
+            if let Some(an) = &b.add_norm {
+                z = an.forward(z);
             }
             h = act(&b.act2, z, probe);
             if b.stage_start == 1 && b.conv1.stride != 1 {
@@ -718,6 +826,19 @@ impl Net {
             }
         }
         v
+    }
+
+    /// Sets the running-statistics EMA factor of every batch norm and
+    /// post-add normalization (precise-BN recalibration uses `1/(k+1)`).
+    pub fn set_norm_momentum(&mut self, momentum: f64) {
+        for bn in self.batch_norms_mut() {
+            bn.momentum = momentum;
+        }
+        for b in &mut self.blocks {
+            if let Some(an) = &mut b.add_norm {
+                an.momentum = momentum;
+            }
+        }
     }
 
     /// All activations in forward order (stem, then act1/act2 per block).

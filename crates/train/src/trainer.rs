@@ -95,6 +95,96 @@ pub struct TrainConfig {
     /// Cap of that range at this many times the input RMS (0: no cap).
     #[serde(default)]
     pub act_init_rms_cap: f64,
+    /// Knowledge distillation from a trained teacher (none: plain
+    /// cross-entropy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<DistillConfig>,
+}
+
+/// Knowledge distillation (Hinton et al. 2015): the loss is
+/// `(1 - alpha)·CE(labels) + alpha·T²·KL(softmax(t/T) || softmax(s/T))`
+/// with `t` the teacher's logits (inference mode, same augmented batch) and
+/// `s` the student's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DistillConfig {
+    /// The teacher's checkpoint directory (the one holding `ckpt/`, as
+    /// `--checkpoint-dir` names it; `ckpt/` itself is accepted too).
+    pub teacher: PathBuf,
+    /// Weight of the soft (distillation) term.
+    pub alpha: f64,
+    /// Softmax temperature `T`.
+    pub temperature: f64,
+}
+
+impl DistillConfig {
+    /// Checks `alpha` in `[0, 1]` and `T > 0`.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.alpha) {
+            bail!("--kd-alpha {} not in [0, 1]", self.alpha);
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            bail!("--kd-temperature {} not positive", self.temperature);
+        }
+        Ok(())
+    }
+}
+
+/// A trained teacher network, loaded from its checkpoint on the plain
+/// (non-autodiff) device: it runs in inference mode (BN running
+/// statistics) and takes no gradient.
+pub struct Teacher {
+    /// The network.
+    pub model: Net,
+    /// Its architecture (from its `state.json`).
+    pub arch: ArchConfig,
+}
+
+impl Teacher {
+    /// Loads the teacher checkpointed in `dir` (a checkpoint directory as
+    /// `--checkpoint-dir` names it, or its `ckpt/` subdirectory).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let ck = [dir.join("ckpt"), dir.join("ckpt.old"), dir.to_path_buf()]
+            .into_iter()
+            .find(|d| d.join("state.json").is_file() && d.join("model.bpk").is_file())
+            .with_context(|| {
+                format!(
+                    "no teacher checkpoint (state.json, model.bpk) in {} or its ckpt/",
+                    dir.display()
+                )
+            })?;
+        let text = std::fs::read_to_string(ck.join("state.json"))
+            .with_context(|| format!("reading {}/state.json", ck.display()))?;
+        let state: TrainState = serde_json::from_str(&text)
+            .with_context(|| format!("parsing {}/state.json", ck.display()))?;
+        let arch = state.config.arch;
+        arch.validate()?;
+        let model = arch
+            .init(&Device::flex())
+            .try_load_file(ck.join("model.bpk"))
+            .map_err(|e| anyhow::anyhow!("loading teacher {}/model.bpk: {e:?}", ck.display()))?;
+        Ok(Teacher { model, arch })
+    }
+
+    /// The teacher's logits for a batch (inference mode).
+    pub fn logits(&self, x: Tensor<4>) -> Tensor<2> {
+        self.model.forward(x)
+    }
+}
+
+/// The distillation term `T²·KL(softmax(t/T) || softmax(s/T))`, averaged
+/// over the batch; `teacher` is a constant (no gradient flows into it).
+pub fn distill_loss(student: Tensor<2>, teacher: Tensor<2>, temperature: f64) -> Tensor<1> {
+    use burn::tensor::activation::{log_softmax, softmax};
+    let [n, _] = student.dims();
+    let t = temperature;
+    let teacher = teacher.detach().div_scalar(t);
+    let p_t = softmax(teacher.clone(), 1);
+    let log_p_t = log_softmax(teacher, 1);
+    let log_p_s = log_softmax(student.div_scalar(t), 1);
+    (p_t * (log_p_t - log_p_s))
+        .sum()
+        .reshape([1])
+        .mul_scalar(t * t / n as f64)
 }
 
 impl TrainConfig {
@@ -123,6 +213,7 @@ impl TrainConfig {
             test_limit: 0,
             act_init_factor: 1.0,
             act_init_rms_cap: 6.0,
+            distill: None,
         }
     }
 }
@@ -142,6 +233,9 @@ pub struct EpochRecord {
     pub images_per_second: f64,
     /// Per-activation EMA of max |x| at the end of the epoch.
     pub act_ranges: Vec<f32>,
+    /// Mean distillation term `T²·KL` over the epoch (distillation runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_kd_loss: Option<f64>,
 }
 
 /// Where a run stands; saved in `state.json`.
@@ -159,6 +253,9 @@ pub struct TrainState {
     pub global_step: usize,
     /// Running sums of the current epoch: loss, correct, seen.
     pub epoch_sums: (f64, u64, u64),
+    /// Running sum of the current epoch's distillation term (per image).
+    #[serde(default)]
+    pub epoch_kd_sum: f64,
     /// Finished epochs.
     pub history: Vec<EpochRecord>,
     /// Whether all epochs are done.
@@ -168,8 +265,10 @@ pub struct TrainState {
 /// Losses observed, for tests and callers.
 #[derive(Clone, Debug, Default)]
 pub struct RunReport {
-    /// Loss of every step run by this call.
+    /// Loss (cross-entropy with the labels) of every step run by this call.
     pub step_losses: Vec<f64>,
+    /// Distillation term `T²·KL` of every step (distillation runs only).
+    pub kd_losses: Vec<f64>,
     /// Final state.
     pub history: Vec<EpochRecord>,
     /// Training throughput of this call, images per second.
@@ -342,9 +441,7 @@ pub fn recalibrate_bn(model: &Net, set: &ImageSet, batches: usize, batch_size: u
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     for (k, start) in (0..n).step_by(batch_size.max(1)).enumerate() {
         let idx: Vec<usize> = (start..(start + batch_size).min(n)).collect();
-        for bn in m.batch_norms_mut() {
-            bn.momentum = 1.0 / (k as f64 + 1.0);
-        }
+        m.set_norm_momentum(1.0 / (k as f64 + 1.0));
         let x = plain_batch(set, &idx, &device, &mut rng, &mut buf);
         let _ = m.forward(x.detach());
     }
@@ -400,6 +497,9 @@ impl Trainer {
     /// checkpoint unless `overwrite`).
     pub fn new(cfg: TrainConfig, dir: &Path, overwrite: bool) -> Result<Self> {
         cfg.arch.validate()?;
+        if let Some(d) = &cfg.distill {
+            d.validate()?;
+        }
         if dir.join("ckpt").exists() && !overwrite {
             bail!(
                 "{} already holds a checkpoint: pass --resume to continue it or remove it",
@@ -420,6 +520,7 @@ impl Trainer {
                 step_in_epoch: 0,
                 global_step: 0,
                 epoch_sums: (0.0, 0, 0),
+                epoch_kd_sum: 0.0,
                 history: Vec::new(),
                 finished: false,
             },
@@ -542,6 +643,45 @@ impl Trainer {
             );
         }
         let total_steps = steps_per_epoch * cfg.epochs;
+        let teacher = match &cfg.distill {
+            Some(d) => {
+                d.validate()?;
+                let t = Teacher::load(&d.teacher)?;
+                if [
+                    t.arch.in_channels,
+                    t.arch.input_size[0],
+                    t.arch.input_size[1],
+                ] != [
+                    cfg.arch.in_channels,
+                    cfg.arch.input_size[0],
+                    cfg.arch.input_size[1],
+                ] || t.arch.classes != cfg.arch.classes
+                {
+                    bail!(
+                        "teacher {} ({}) does not match the student's input and classes",
+                        d.teacher.display(),
+                        t.arch
+                    );
+                }
+                tracing::info!(
+                    "distilling from {} ({}), alpha {}, T {}",
+                    d.teacher.display(),
+                    t.arch,
+                    d.alpha,
+                    d.temperature
+                );
+                eprintln!(
+                    "distillation: teacher {} ({}), alpha {}, temperature {}",
+                    d.teacher.display(),
+                    t.arch,
+                    d.alpha,
+                    d.temperature
+                );
+                Some((t, d.alpha, d.temperature))
+            }
+            None => None,
+        };
+        let plain_device = Device::flex();
         let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
         let mut report = RunReport::default();
         let mut buf = Vec::new();
@@ -602,6 +742,16 @@ impl Trainer {
                     cfg.seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ self.state.global_step as u64,
                 );
                 make_batch(train, idx, cfg.crop_pad, cfg.flip, &mut rng, &mut buf);
+                let teacher_logits = teacher.as_ref().map(|(t, _, _)| {
+                    let xt = Tensor::<4>::from_data(
+                        TensorData::new(
+                            buf.clone(),
+                            [bs, train.channels, train.height, train.width],
+                        ),
+                        &plain_device,
+                    );
+                    Tensor::<2>::from_data(t.logits(xt).into_data(), &self.device)
+                });
                 let x = Tensor::<4>::from_data(
                     TensorData::new(
                         std::mem::take(&mut buf),
@@ -619,6 +769,7 @@ impl Trainer {
                 let (logits, pen) = self.model.forward_probe(x, &mut probe);
                 let loss = loss_fn.forward(logits.clone(), y.clone());
                 let correct = logits
+                    .clone()
                     .detach()
                     .argmax(1)
                     .reshape([bs])
@@ -626,9 +777,20 @@ impl Trainer {
                     .int()
                     .sum()
                     .into_scalar::<i64>();
+                let (objective, kd_v) = match (&teacher, teacher_logits) {
+                    (Some((_, alpha, temp)), Some(tl)) => {
+                        let kd = distill_loss(logits.clone(), tl, *temp);
+                        let kd_v = f64::from(kd.clone().detach().into_scalar::<f32>());
+                        (
+                            loss.clone().mul_scalar(1.0 - alpha) + kd.mul_scalar(*alpha),
+                            Some(kd_v),
+                        )
+                    }
+                    _ => (loss.clone(), None),
+                };
                 let total = match pen {
-                    Some(p) => loss.clone() + p.mul_scalar(cfg.range_penalty),
-                    None => loss.clone(),
+                    Some(p) => objective + p.mul_scalar(cfg.range_penalty),
+                    None => objective,
                 };
                 let loss_v = f64::from(loss.detach().into_scalar::<f32>());
                 if !loss_v.is_finite() {
@@ -641,6 +803,10 @@ impl Trainer {
                 self.model = self.optim.step(lr, self.model.clone(), grads);
 
                 report.step_losses.push(loss_v);
+                if let Some(k) = kd_v {
+                    report.kd_losses.push(k);
+                    self.state.epoch_kd_sum += k * bs as f64;
+                }
                 self.state.epoch_sums.0 += loss_v * bs as f64;
                 self.state.epoch_sums.1 += correct as u64;
                 self.state.epoch_sums.2 += bs as u64;
@@ -656,14 +822,19 @@ impl Trainer {
                     let ips = log_images as f64 / t_log.elapsed().as_secs_f64().max(1e-9);
                     t_log = Instant::now();
                     log_images = 0;
+                    let kd_avg = self.state.epoch_kd_sum / seen.max(1) as f64;
+                    let kd_text = kd_v
+                        .map(|k| format!(" kd {k:.4} (epoch avg {kd_avg:.4})"))
+                        .unwrap_or_default();
                     let line = format!(
-                        "epoch {}/{} step {}/{} loss {:.4} (epoch avg {:.4}) acc {:.4} lr {:.4} {:.1} img/s",
+                        "epoch {}/{} step {}/{} loss {:.4} (epoch avg {:.4}){} acc {:.4} lr {:.4} {:.1} img/s",
                         epoch + 1,
                         cfg.epochs,
                         self.state.step_in_epoch,
                         steps_per_epoch,
                         loss_v,
                         ls / seen.max(1) as f64,
+                        kd_text,
                         c as f64 / seen.max(1) as f64,
                         lr,
                         ips
@@ -675,6 +846,7 @@ impl Trainer {
                         "epoch_loss": ls / seen.max(1) as f64,
                         "epoch_accuracy": c as f64 / seen.max(1) as f64,
                         "lr": lr, "images_per_second": ips,
+                        "kd_loss": kd_v, "epoch_kd_loss": kd_v.map(|_| kd_avg),
                     }));
                 }
                 if cfg.checkpoint_every > 0
@@ -701,6 +873,9 @@ impl Trainer {
                 test_accuracy: test_acc,
                 images_per_second: epoch_images as f64 / secs.max(1e-9),
                 act_ranges: ranges,
+                train_kd_loss: teacher
+                    .is_some()
+                    .then(|| self.state.epoch_kd_sum / seen.max(1) as f64),
             };
             eprintln!(
                 "epoch {}/{} done: train loss {:.4} acc {:.4}, test acc {:.4}, {:.1} img/s",
@@ -716,6 +891,7 @@ impl Trainer {
             self.state.epoch += 1;
             self.state.step_in_epoch = 0;
             self.state.epoch_sums = (0.0, 0, 0);
+            self.state.epoch_kd_sum = 0.0;
             self.state.finished = self.state.epoch >= cfg.epochs;
             self.checkpoint()?;
         }

@@ -5,7 +5,7 @@
 use burn::module::Module;
 use nn::data::ImageSet;
 use train::model::{ArchConfig, Family};
-use train::trainer::{TrainConfig, Trainer, calibrate_ranges, evaluate};
+use train::trainer::{DistillConfig, TrainConfig, Trainer, calibrate_ranges, evaluate};
 
 /// 8x8 grey images; the class is which quadrant holds a bright blob
 /// (4 classes), with noise.
@@ -219,4 +219,125 @@ fn resnet8_learns_real_mnist_if_configured() {
     );
     assert!(acc > 0.25, "test accuracy {acc} after 128 steps");
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// Distillation: a teacher trained for one epoch on the synthetic task,
+/// then a Dirac + shared-source student distilled from it. The
+/// distillation term must fall, and the options must survive the
+/// checkpoint (a resumed run keeps distilling).
+#[test]
+fn distillation_loss_falls_and_round_trips() {
+    let _guard = serial();
+    let train = synthetic(640, 11);
+    let test = synthetic(128, 12);
+    let tdir = tmp("kd-teacher");
+    let mut tcfg = tiny_config(Family::Resnet);
+    tcfg.epochs = 2;
+    let mut teacher = Trainer::new(tcfg, &tdir, false).unwrap();
+    teacher.run(&train, &test, None).unwrap();
+    assert!(evaluate(&teacher.model, &test, 0) > 0.5);
+    // The teacher loads from its directory or from its ckpt/.
+    let loaded = train::trainer::Teacher::load(&tdir.join("ckpt")).unwrap();
+    assert_eq!(loaded.arch.family, Family::Resnet);
+
+    let sdir = tmp("kd-student");
+    let mut cfg = tiny_config(Family::DiracShared);
+    cfg.epochs = 2;
+    let kd = DistillConfig {
+        teacher: tdir.clone(),
+        alpha: 0.7,
+        temperature: 4.0,
+    };
+    cfg.distill = Some(kd.clone());
+    let mut s = Trainer::new(cfg, &sdir, false).unwrap();
+    let rep = s.run(&train, &test, Some(30)).unwrap();
+    let k = &rep.kd_losses;
+    assert_eq!(k.len(), 30);
+    assert!(k.iter().all(|v| v.is_finite() && *v >= -1e-4), "{k:?}");
+    let first: f64 = k[..5].iter().sum::<f64>() / 5.0;
+    let last: f64 = k[k.len() - 5..].iter().sum::<f64>() / 5.0;
+    assert!(
+        last < 0.7 * first,
+        "distillation loss did not fall: {first} -> {last} ({k:?})"
+    );
+    drop(s);
+    let mut r = Trainer::resume(&sdir).unwrap();
+    assert_eq!(r.state.config.distill, Some(kd));
+    let rep = r.run(&train, &test, None).unwrap();
+    assert_eq!(rep.kd_losses.len(), 10);
+    assert!(r.state.finished);
+    assert!(r.state.history.iter().all(|h| h.train_kd_loss.is_some()));
+    std::fs::remove_dir_all(&tdir).unwrap();
+    std::fs::remove_dir_all(&sdir).unwrap();
+}
+
+/// `--post-add-norm`: the network learns, its export (a batch norm with one
+/// scale after each shared-source add) computes what burn computes, and
+/// `nn::transform::fold_all` folds those batch norms away with the same
+/// outputs to 1e-6.
+#[test]
+fn post_add_norm_learns_and_folds() {
+    let _guard = serial();
+    let train = synthetic(640, 21);
+    let test = synthetic(128, 22);
+    let dir = tmp("post-add-norm");
+    let mut cfg = tiny_config(Family::DiracShared);
+    cfg.arch.post_add_norm = true;
+    cfg.arch.act.near_identity = Some(0.1);
+    cfg.epochs = 2;
+    let mut t = Trainer::new(cfg.clone(), &dir, false).unwrap();
+    let rep = t.run(&train, &test, None).unwrap();
+    let l = &rep.step_losses;
+    let first: f64 = l[..5].iter().sum::<f64>() / 5.0;
+    let last: f64 = l[l.len() - 5..].iter().sum::<f64>() / 5.0;
+    assert!(last < 0.7 * first, "loss did not fall: {first} -> {last}");
+    assert!(evaluate(&t.model, &test, 0) > 0.5);
+    // Round trip of the architecture option.
+    drop(t);
+    let t = Trainer::resume(&dir).unwrap();
+    assert!(t.state.config.arch.post_add_norm);
+
+    let ranges = calibrate_ranges(&t.model, &test, 64);
+    let g = train::export::to_graph(&t.model, &cfg.arch, &ranges).unwrap();
+    let norms = g
+        .nodes
+        .iter()
+        .filter(|n| n.name.ends_with(".add_norm"))
+        .count();
+    assert_eq!(norms, 1);
+    let folded = nn::transform::fold_all(&g).unwrap();
+    assert!(
+        folded
+            .nodes
+            .iter()
+            .all(|n| !matches!(n.op, nn::graph::Op::BatchNorm(_))),
+        "a batch norm survived fold_all: {:?}",
+        folded
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, nn::graph::Op::BatchNorm(_)))
+            .collect::<Vec<_>>()
+    );
+    let valid = t.model.valid();
+    for i in 0..4 {
+        let img = test.image_f32(i);
+        let x = burn::tensor::Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(img.clone(), [1, 1, 8, 8]),
+            &burn::tensor::Device::flex(),
+        );
+        let want = train::model::tensor_to_f64(valid.forward(x));
+        let input =
+            nn::graph::Tensor::new(vec![1, 8, 8], img.iter().map(|&v| f64::from(v)).collect())
+                .unwrap();
+        let got = nn::exec::run(&g, &input).unwrap();
+        let got_folded = nn::exec::run(&folded, &input).unwrap();
+        assert!(nn::exec::max_abs_diff(&got.data, &got_folded.data) < 1e-6);
+        for (a, b) in got.data.iter().zip(&want) {
+            assert!(
+                (a - b).abs() < 1e-3 * (1.0 + b.abs()),
+                "{got:?} vs {want:?}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
