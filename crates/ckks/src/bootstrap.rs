@@ -112,6 +112,17 @@ pub fn config_for(params: &Params) -> Option<BootstrapConfig> {
     .filter(|c| c.depth() < params.max_level())
 }
 
+/// The bound B on slot magnitudes under which bootstrapping's EvalMod
+/// (sin(2 pi x) / (2 pi) in place of x) keeps an error below 2^-`bits` for
+/// every input, constant vectors included: B^3 (2 pi)^2 / (6 * 2^(2r)) =
+/// 2^-bits with r = `log_message_ratio` (see [`Bootstrapper::bootstrap`]).
+/// The polynomial approximation and the noise add to this error.
+pub fn input_bound(cfg: &BootstrapConfig, bits: f64) -> f64 {
+    let two_pi = 2.0 * std::f64::consts::PI;
+    let r = cfg.log_message_ratio as f64;
+    (6.0 * 2f64.powf(2.0 * r - bits) / (two_pi * two_pi)).cbrt()
+}
+
 /// Levels left for computation after a bootstrap.
 pub fn levels_after(params: &Params, cfg: &BootstrapConfig) -> usize {
     params.max_level() - cfg.depth()
@@ -213,6 +224,7 @@ impl KeyGenerator {
         cfg: &BootstrapConfig,
         extra_rotations: &[i64],
     ) -> BootstrapKeySet {
+        self.follow(sk);
         let p = sk.params().clone();
         let top = p.max_level();
         // Conjugation (the real/imaginary split) follows CoeffsToSlots at the
@@ -225,7 +237,7 @@ impl KeyGenerator {
         at.push((conjugation_element(&p), top));
         at.retain(|&(g, _)| g != 1);
         let relin: RelinKey = self.relin_key(sk);
-        let galois: GaloisKeys = self.galois_keys_at_levels(sk, &at);
+        let galois: GaloisKeys = self.galois_keys_from(sk, &at, false).0;
         let all: Vec<usize> = (0..p.q.len() + p.p.len()).collect();
         let sparse = Zeroizing::new(sampling::sparse_ternary(p.n, cfg.h, self.rng()));
         let sp = Zeroizing::new(sampling::small_to_ntt(&p, &sparse, &all));
@@ -278,6 +290,21 @@ impl Bootstrapper {
         let top = params.max_level();
         let sigma = params.q[top - cfg.c2s_levels] as f64;
         let (c2s_t, s2c) = transforms(&params, &cfg, sigma);
+        // log2(slots) butterfly stages cannot fill more levels than that:
+        // fewer transforms than configured would leave the output at another
+        // level than `levels_after` says (and wrong)
+        if c2s_t.len() != cfg.c2s_levels || s2c.len() != cfg.s2c_levels {
+            return Err(CkksError::InvalidParams(format!(
+                "{} slots give {} CoeffsToSlots and {} SlotsToCoeffs transforms, the \
+                 configuration spends {} and {} levels: use at least 2^{} slots",
+                cfg.slots,
+                c2s_t.len(),
+                s2c.len(),
+                cfg.c2s_levels,
+                cfg.s2c_levels,
+                cfg.c2s_levels.max(cfg.s2c_levels)
+            )));
+        }
         let enc = Encoder::new(params.clone());
         let c2s = c2s_t
             .iter()
@@ -359,6 +386,7 @@ impl Bootstrapper {
             level: top,
             scale: self.sigma,
             slots: self.cfg.slots,
+            params_id: p.id,
         })
     }
 
@@ -367,7 +395,10 @@ impl Bootstrapper {
     fn trace(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
         let mut x = ct.clone();
         for r in trace_rotations(&self.params, &self.cfg) {
-            x = eval.add(&x, &eval.rotate(&x, r)?)?;
+            // by a multiple of the slot count: not reduced modulo it, as
+            // `rotate` would (the raised polynomial is not yet periodic)
+            let g = rotation_element(&self.params, r);
+            x = eval.add(&x, &eval.apply_galois(&x, g)?)?;
         }
         Ok(x)
     }
@@ -477,9 +508,27 @@ impl Bootstrapper {
 
     /// Multiplies a ciphertext by an integer (no level used) so that its scale
     /// is about q_0 / 2^log_message_ratio, drops it to level 0.
+    ///
+    /// An input whose scale is above that target is lowered to it first by
+    /// [`Evaluator::adjust`] (one level) when it has a level to spare; at
+    /// level 0 it is refused ([`CkksError::ScaleOutOfBounds`]): EvalMod
+    /// would lose most of its precision on it.
     pub fn prescale(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
-        let ct = eval.drop_level(ct, 0)?;
         let target = self.params.q[0] as f64 / 2f64.powi(self.cfg.log_message_ratio as i32);
+        let ct = if ct.scale > target * (1.0 + crate::evaluator::SCALE_TOLERANCE) {
+            if ct.level == 0 {
+                return Err(CkksError::ScaleOutOfBounds(format!(
+                    "bootstrap: level-0 input at scale 2^{:.1}, above q_0 / 2^{} = 2^{:.1}; \
+                     bootstrap it at level >= 1 (its scale is lowered first) or at a lower scale",
+                    ct.scale.log2(),
+                    self.cfg.log_message_ratio,
+                    target.log2()
+                )));
+            }
+            eval.adjust(ct, 0, target)?
+        } else {
+            eval.drop_level(ct, 0)?
+        };
         let k = (target / ct.scale).floor();
         if k < 2.0 {
             return Ok(ct);
@@ -491,7 +540,25 @@ impl Bootstrapper {
 
     /// Refreshes a ciphertext: returns it at `levels_after()` levels and the
     /// default scale, with the same slot values.
+    ///
+    /// # Input domain
+    ///
+    /// The slot values must be bounded in magnitude by B. EvalMod computes
+    /// sin(2 pi x) / (2 pi) for x = m_k / 2^r (r = `log_message_ratio`, m_k a
+    /// coefficient of the message; |m_k| <= B whatever the spectrum, with
+    /// equality for a constant vector), whose relative error is about
+    /// (2 pi m_k / 2^r)^2 / 6: [`input_bound`] gives the B at which that
+    /// error stays below 2^-bits (0.21 for 20 bits at r = 8, full slots;
+    /// 0.53 at r = 10, sparse slots). Beyond 2^r / 4 the sine is no longer
+    /// monotone and the result is meaningless. Random vectors, whose
+    /// coefficients are about B / sqrt(slots), tolerate far larger B;
+    /// constant vectors (pooled features, biases) do not. Scale values into
+    /// the bound before bootstrapping (the compiler knows the ranges).
+    /// Encrypted values cannot be checked: this bound is the caller's.
     pub fn bootstrap(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        if eval.params().id != self.params.id || ct.params_id != self.params.id {
+            return Err(CkksError::ParamsMismatch);
+        }
         if ct.slots != self.cfg.slots {
             return Err(CkksError::Domain(format!(
                 "this bootstrapper refreshes {}-slot ciphertexts; ciphertext has {}",

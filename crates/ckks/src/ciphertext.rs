@@ -21,9 +21,17 @@ pub struct Ciphertext {
     pub scale: f64,
     /// Number of complex slots.
     pub slots: usize,
+    /// [`Params::id`] of the set the ciphertext belongs to: every operation
+    /// that combines it with a key, plaintext or ciphertext checks it.
+    pub(crate) params_id: u64,
 }
 
 impl Ciphertext {
+    /// [`Params::id`] of the parameter set this ciphertext belongs to.
+    pub fn params_id(&self) -> u64 {
+        self.params_id
+    }
+
     /// Number of components minus one (1 after relinearization).
     pub fn degree(&self) -> usize {
         self.c.len() - 1
@@ -53,7 +61,7 @@ impl Encryptor {
     /// Public-key encryption: (v*b + e0 + m, v*a + e1) with v ternary.
     pub fn encrypt_pk(&mut self, pk: &PublicKey, pt: &Plaintext) -> Result<Ciphertext> {
         let p = self.params.clone();
-        if !Arc::ptr_eq(&pk.params, &p) && pk.params.id != p.id {
+        if pk.params.id != p.id || pt.params_id != p.id {
             return Err(CkksError::ParamsMismatch);
         }
         let lvl = pt.level;
@@ -73,13 +81,14 @@ impl Encryptor {
             level: lvl,
             scale: pt.scale,
             slots: pt.slots,
+            params_id: p.id,
         })
     }
 
     /// Secret-key encryption: (-a*s + e + m, a).
     pub fn encrypt_sk(&mut self, sk: &SecretKey, pt: &Plaintext) -> Result<Ciphertext> {
         let p = self.params.clone();
-        if sk.params.id != p.id {
+        if sk.params.id != p.id || pt.params_id != p.id {
             return Err(CkksError::ParamsMismatch);
         }
         let lvl = pt.level;
@@ -96,6 +105,7 @@ impl Encryptor {
             level: lvl,
             scale: pt.scale,
             slots: pt.slots,
+            params_id: p.id,
         })
     }
 }
@@ -114,6 +124,12 @@ impl<'a> Decryptor<'a> {
     /// sum_i c_i s^i as a plaintext.
     pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext> {
         let p = &self.sk.params;
+        if ct.params_id != p.id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        if ct.c.is_empty() {
+            return Err(CkksError::Degree(0, 1));
+        }
         let idx = p.q_idx(ct.level);
         let s = Zeroizing::new(self.sk.poly.prefix(ct.level + 1));
         // Horner: ((c_d s + c_{d-1}) s + ...) + c_0; every intermediate
@@ -128,6 +144,7 @@ impl<'a> Decryptor<'a> {
             level: ct.level,
             scale: ct.scale,
             slots: ct.slots,
+            params_id: p.id,
         })
     }
 }

@@ -24,6 +24,15 @@ pub struct Plaintext {
     pub scale: f64,
     /// Number of complex slots encoded.
     pub slots: usize,
+    /// [`Params::id`] of the set the plaintext belongs to.
+    pub(crate) params_id: u64,
+}
+
+impl Plaintext {
+    /// [`Params::id`] of the parameter set this plaintext belongs to.
+    pub fn params_id(&self) -> u64 {
+        self.params_id
+    }
 }
 
 /// Index permutation of the special FFT for n slots: position of slot j in the DFT output.
@@ -97,7 +106,17 @@ impl Encoder {
     }
 
     /// Real coefficients of the degree-N polynomial -> slot values.
-    pub fn coeffs_to_slots(&self, coeffs: &[f64], slots: usize) -> Vec<Complex64> {
+    ///
+    /// Fails on an invalid slot count or fewer than N coefficients.
+    pub fn coeffs_to_slots(&self, coeffs: &[f64], slots: usize) -> Result<Vec<Complex64>> {
+        self.check_slots(slots)?;
+        if coeffs.len() < self.params.n {
+            return Err(CkksError::Encoding(format!(
+                "{} coefficients, the ring has degree {}",
+                coeffs.len(),
+                self.params.n
+            )));
+        }
         let n = slots;
         let gap = self.params.n / (2 * n);
         let mut w: Vec<Complex64> = (0..n)
@@ -108,7 +127,7 @@ impl Encoder {
             })
             .collect();
         FftPlanner::new().plan_fft_inverse(n).process(&mut w);
-        slot_positions(n).into_iter().map(|t| w[t]).collect()
+        Ok(slot_positions(n).into_iter().map(|t| w[t]).collect())
     }
 
     /// Encodes complex values at `level` and `scale` into `slots` slots.
@@ -145,15 +164,28 @@ impl Encoder {
     ) -> Result<Plaintext> {
         let p = &self.params;
         if level > p.max_level() {
-            return Err(CkksError::NotEnoughLevels {
-                needed: level,
-                have: p.max_level(),
+            return Err(CkksError::LevelAboveMax {
+                level,
+                max: p.max_level(),
             });
         }
+        self.check_slots(slots)?;
         if !(scale.is_finite() && scale >= 1.0) {
             return Err(CkksError::Encoding(format!("bad scale {scale}")));
         }
-        let log_q: f64 = p.q[..=level].iter().map(|&x| (x as f64).log2()).sum();
+        if coeffs.len() > p.n {
+            return Err(CkksError::Encoding(format!(
+                "{} coefficients for a ring of degree {}",
+                coeffs.len(),
+                p.n
+            )));
+        }
+        if let Some(i) = coeffs.iter().position(|c| !c.is_finite()) {
+            return Err(CkksError::Encoding(format!(
+                "coefficient {i} is not finite"
+            )));
+        }
+        let log_q = p.log_q_at(level);
         let max = coeffs.iter().fold(0.0f64, |m, c| m.max(c.abs())) * scale;
         if !max.is_finite() || max.log2() >= log_q - 1.0 {
             return Err(CkksError::Encoding(format!(
@@ -178,11 +210,24 @@ impl Encoder {
             level,
             scale,
             slots,
+            params_id: p.id,
         })
     }
 
     /// Decodes a plaintext into its slot values (divided by its scale).
+    ///
+    /// A plaintext of another parameter set, or with a slot count this set
+    /// cannot have, decodes to an empty vector (see [`Self::try_decode`]).
     pub fn decode(&self, pt: &Plaintext) -> Vec<Complex64> {
+        self.try_decode(pt).unwrap_or_default()
+    }
+
+    /// Decodes a plaintext, refusing one of another parameter set
+    /// ([`CkksError::ParamsMismatch`]) or with an invalid slot count.
+    pub fn try_decode(&self, pt: &Plaintext) -> Result<Vec<Complex64>> {
+        if pt.params_id != self.params.id {
+            return Err(CkksError::ParamsMismatch);
+        }
         let coeffs = self.decode_coeffs(pt);
         self.coeffs_to_slots(&coeffs, pt.slots)
     }
@@ -226,7 +271,7 @@ mod tests {
                 assert!((s - v).norm() < 1e-9, "slot {j}: {s} vs {v}");
                 g = g * 5 % (2 * big_n as u64);
             }
-            let back = enc.coeffs_to_slots(&c, slots);
+            let back = enc.coeffs_to_slots(&c, slots).unwrap();
             for (a, b) in back.iter().zip(&vals) {
                 assert!((a - b).norm() < 1e-12);
             }

@@ -31,6 +31,43 @@ pub enum CkksError {
     /// A rotation or conjugation key was not generated.
     #[error("no Galois key for element {0} (rotation keys must be requested at keygen)")]
     MissingGaloisKey(u64),
+    /// A rotation by `step` (or a conjugation) needs the Galois key for
+    /// `element`, and the evaluator has none, or none at all.
+    #[error(
+        "no Galois key for element {element} ({}){}; rotation keys must be requested at keygen",
+        match step { Some(k) => format!("rotation by {k}"), None => "conjugation".to_string() },
+        if *none_at_all { ": the evaluator holds no Galois keys at all" } else { "" }
+    )]
+    MissingRotationKey {
+        /// The Galois element needed.
+        element: u64,
+        /// The rotation step asked for (`None`: conjugation).
+        step: Option<i64>,
+        /// The evaluator holds no Galois keys at all.
+        none_at_all: bool,
+    },
+    /// A Galois element that is even, 1, or not below 2N was given to key generation.
+    #[error(
+        "invalid Galois element {element}: elements must be odd, not 1, and below 2N = {two_n}"
+    )]
+    InvalidGaloisElement {
+        /// The element given.
+        element: u64,
+        /// 2N for the parameter set.
+        two_n: u64,
+    },
+    /// A level above the parameter set's top level was asked for.
+    #[error("level {level} does not exist: the parameter set's maximum level is {max}")]
+    LevelAboveMax {
+        /// Level asked for.
+        level: usize,
+        /// The set's maximum level.
+        max: usize,
+    },
+    /// A scale is not usable: below 1, not finite, or (times the message)
+    /// beyond the modulus at its level.
+    #[error("scale out of bounds: {0}")]
+    ScaleOutOfBounds(String),
     /// A switching key was made for lower levels than the ciphertext's.
     #[error("key switches ciphertexts up to level {key}; ciphertext is at level {ciphertext}")]
     KeyLevel {

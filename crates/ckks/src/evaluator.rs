@@ -51,15 +51,46 @@ impl Evaluator {
         &self.keys
     }
 
-    fn galois(&self) -> Result<&GaloisKeys> {
-        self.keys
+    /// The Galois keys, checked to be of this evaluator's set; `g` and
+    /// `step` name what was asked for in the error when there are none.
+    fn galois(&self, g: u64, step: Option<i64>) -> Result<&GaloisKeys> {
+        let gk = self
+            .keys
             .galois
             .as_ref()
-            .ok_or(CkksError::MissingGaloisKey(0))
+            .ok_or(CkksError::MissingRotationKey {
+                element: g,
+                step,
+                none_at_all: true,
+            })?;
+        if gk.params.id != self.params.id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        Ok(gk)
+    }
+
+    /// Fails unless `ct` belongs to this evaluator's parameter set and is
+    /// well formed (at least one component, a level the set has).
+    pub(crate) fn own(&self, ct: &Ciphertext) -> Result<()> {
+        if ct.params_id != self.params.id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        if ct.c.is_empty() {
+            return Err(CkksError::Degree(0, 1));
+        }
+        self.params.check_level(ct.level)
+    }
+
+    fn own_pt(&self, pt: &Plaintext) -> Result<()> {
+        if pt.params_id != self.params.id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        self.params.check_level(pt.level)
     }
 
     /// Drops a ciphertext to a lower level (no rescale; scale unchanged).
     pub fn drop_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
+        self.own(ct)?;
         if level > ct.level {
             return Err(CkksError::NotEnoughLevels {
                 needed: level,
@@ -84,6 +115,8 @@ impl Evaluator {
     /// `scale`; the true one differs by the integer rounding, below 2^-40
     /// relative for scales near the primes.
     pub fn adjust(&self, ct: &Ciphertext, level: usize, scale: f64) -> Result<Ciphertext> {
+        self.own(ct)?;
+        self.params.check_scale(scale, level, 1.0, "adjust")?;
         if ct.level < level {
             return Err(CkksError::NotEnoughLevels {
                 needed: level,
@@ -107,7 +140,7 @@ impl Evaluator {
                 x.scale
             )));
         }
-        let mut out = self.rescale(&self.mul_const(&x, 1.0, k)?)?;
+        let mut out = self.rescale(&self.mul_const_raw(&x, 1.0, k)?)?;
         out.scale = scale;
         Ok(out)
     }
@@ -133,6 +166,8 @@ impl Evaluator {
         b: &Ciphertext,
         f: impl Fn(&mut Poly, &Poly, &[usize]) + Sync,
     ) -> Result<Ciphertext> {
+        self.own(a)?;
+        self.own(b)?;
         if !scales_match(a.scale, b.scale) {
             return Err(CkksError::ScaleMismatch(a.scale, b.scale));
         }
@@ -186,6 +221,8 @@ impl Evaluator {
         pt: &Plaintext,
         f: impl Fn(&mut Poly, &Poly, &[usize]),
     ) -> Result<Ciphertext> {
+        self.own(ct)?;
+        self.own_pt(pt)?;
         if !scales_match(ct.scale, pt.scale) {
             return Err(CkksError::ScaleMismatch(ct.scale, pt.scale));
         }
@@ -210,7 +247,11 @@ impl Evaluator {
 
     /// ct * pt; the result's scale is the product of scales.
     pub fn mul_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.own(ct)?;
+        self.own_pt(pt)?;
         let l = ct.level.min(pt.level);
+        self.params
+            .check_scale(ct.scale * pt.scale, l, 1.0, "mul_plain")?;
         let mut out = self.drop_level(ct, l)?;
         let m = self.plain_at(pt, l)?;
         let idx = self.params.q_idx(l);
@@ -232,7 +273,24 @@ impl Evaluator {
     }
 
     /// ct + c for a real constant c added to every slot (no level used).
+    ///
+    /// `c * ct.scale` is checked as [`crate::Encoder::encode`] checks a
+    /// value: finite, and below the modulus at the ciphertext's level.
     pub fn add_const(&self, ct: &Ciphertext, c: f64) -> Result<Ciphertext> {
+        self.own(ct)?;
+        if !c.is_finite() {
+            return Err(CkksError::Encoding(format!("constant {c} is not finite")));
+        }
+        self.params
+            .check_scale(ct.scale, ct.level, c.abs(), "add_const")
+            .map_err(|_| {
+                CkksError::Encoding(format!(
+                    "constant {c} at scale 2^{:.1} reaches beyond the modulus 2^{:.1} at level {}",
+                    ct.scale.log2(),
+                    self.params.log_q_at(ct.level),
+                    ct.level
+                ))
+            })?;
         let mut out = ct.clone();
         let r = self.const_residues(c * ct.scale, ct.level)?;
         self.params
@@ -244,7 +302,43 @@ impl Evaluator {
     /// ct * round(c * const_scale); the result's scale is ct.scale * const_scale.
     ///
     /// With const_scale = q_level, a following rescale restores the input scale exactly.
+    ///
+    /// The constant is checked as [`crate::Encoder::encode`] checks a value:
+    /// `const_scale` finite and at least 1, `c * const_scale` finite, below
+    /// the modulus and not rounded to 0 (unless c is 0); the result's scale
+    /// is checked as every product's is.
     pub fn mul_const(&self, ct: &Ciphertext, c: f64, const_scale: f64) -> Result<Ciphertext> {
+        self.own(ct)?;
+        if !c.is_finite() {
+            return Err(CkksError::Encoding(format!("constant {c} is not finite")));
+        }
+        if !(const_scale.is_finite() && const_scale >= 1.0) {
+            return Err(CkksError::Encoding(format!(
+                "bad constant scale {const_scale}"
+            )));
+        }
+        self.params
+            .check_scale(const_scale, ct.level, c.abs(), "mul_const (constant)")?;
+        if c != 0.0 && (c * const_scale).round() == 0.0 {
+            return Err(CkksError::Encoding(format!(
+                "constant {c} rounds to 0 at scale {const_scale}"
+            )));
+        }
+        self.mul_const_raw(ct, c, const_scale)
+    }
+
+    /// [`Self::mul_const`] for the engine's own constants (polynomial
+    /// evaluation, scale adjustment), where a coefficient rounding to 0 is
+    /// meant: checks the parameter set and the result's scale only.
+    pub(crate) fn mul_const_raw(
+        &self,
+        ct: &Ciphertext,
+        c: f64,
+        const_scale: f64,
+    ) -> Result<Ciphertext> {
+        self.own(ct)?;
+        self.params
+            .check_scale(ct.scale * const_scale, ct.level, 1.0, "mul_const")?;
         let mut out = ct.clone();
         let r = self.const_residues(c * const_scale, ct.level)?;
         let idx = self.params.q_idx(ct.level);
@@ -299,10 +393,17 @@ impl Evaluator {
     }
 
     /// a * b without relinearization (degree 2 result).
+    ///
+    /// Fails with [`CkksError::ScaleOutOfBounds`] if the product of the
+    /// scales leaves no room below the modulus at the common level.
     pub fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.own(a)?;
+        self.own(b)?;
         if a.degree() != 1 || b.degree() != 1 {
             return Err(CkksError::Degree(a.degree().max(b.degree()), 1));
         }
+        self.params
+            .check_scale(a.scale * b.scale, a.level.min(b.level), 1.0, "mul")?;
         let (x, y) = self.aligned(a, b)?;
         let idx = self.params.q_idx(x.level);
         let r = &self.params.ring;
@@ -315,11 +416,13 @@ impl Evaluator {
             level: x.level,
             scale: x.scale * y.scale,
             slots: x.slots.max(y.slots),
+            params_id: self.params.id,
         })
     }
 
     /// Relinearizes a degree-2 ciphertext back to degree 1.
     pub fn relinearize(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.own(ct)?;
         if ct.degree() == 1 {
             return Ok(ct.clone());
         }
@@ -327,6 +430,9 @@ impl Evaluator {
             return Err(CkksError::Degree(ct.degree(), 2));
         }
         let rlk = self.keys.relin.as_ref().ok_or(CkksError::MissingRelinKey)?;
+        if rlk.params.id != self.params.id {
+            return Err(CkksError::ParamsMismatch);
+        }
         rlk.key.check_level(ct.level)?;
         let (mut a0, a1) = keyswitch::key_switch(&self.params, &ct.c[2], ct.level, &rlk.key);
         let idx = self.params.q_idx(ct.level);
@@ -339,6 +445,7 @@ impl Evaluator {
             level: ct.level,
             scale: ct.scale,
             slots: ct.slots,
+            params_id: self.params.id,
         })
     }
 
@@ -353,12 +460,24 @@ impl Evaluator {
     }
 
     /// Divides by the last prime q_level: level - 1, scale / q_level.
+    ///
+    /// Fails with [`CkksError::ScaleOutOfBounds`] if the scale would drop
+    /// below 1 (the message would be lost in the noise).
     pub fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.own(ct)?;
         if ct.level == 0 {
             return Err(CkksError::NotEnoughLevels { needed: 1, have: 0 });
         }
         let p = &self.params;
         let l = ct.level;
+        let new_scale = ct.scale / p.q[l] as f64;
+        if !(new_scale.is_finite() && new_scale >= 1.0) {
+            return Err(CkksError::ScaleOutOfBounds(format!(
+                "rescale: scale 2^{:.1} divided by the prime q_{l} (2^{:.1}) falls below 1",
+                ct.scale.log2(),
+                (p.q[l] as f64).log2()
+            )));
+        }
         let n = p.n;
         let ml = p.ring.moduli[l];
         let c =
@@ -384,13 +503,16 @@ impl Evaluator {
         Ok(Ciphertext {
             c,
             level: l - 1,
-            scale: ct.scale / ml.value as f64,
+            scale: new_scale,
             slots: ct.slots,
+            params_id: p.id,
         })
     }
 
     /// Applies the automorphism for Galois element g (rotation or conjugation).
     pub fn apply_galois(&self, ct: &Ciphertext, g: u64) -> Result<Ciphertext> {
+        self.own(ct)?;
+        self.galois(g, None)?.get(g)?;
         if ct.degree() != 1 {
             return Err(CkksError::Degree(ct.degree(), 1));
         }
@@ -400,6 +522,7 @@ impl Evaluator {
 
     /// Decomposes c_1 once so that many rotations can share it.
     pub fn decompose(&self, ct: &Ciphertext) -> Result<Decomposed> {
+        self.own(ct)?;
         if ct.degree() != 1 {
             return Err(CkksError::Degree(ct.degree(), 1));
         }
@@ -413,8 +536,12 @@ impl Evaluator {
         d: &Decomposed,
         g: u64,
     ) -> Result<Ciphertext> {
+        self.own(ct)?;
+        if ct.degree() != 1 {
+            return Err(CkksError::Degree(ct.degree(), 1));
+        }
         let p = &self.params;
-        let key = self.galois()?.get(g)?;
+        let key = self.galois(g, None)?.get(g)?;
         key.check_level(d.level)?;
         if d.level != ct.level {
             return Err(CkksError::Domain(format!(
@@ -436,12 +563,41 @@ impl Evaluator {
             level: ct.level,
             scale: ct.scale,
             slots: ct.slots,
+            params_id: self.params.id,
         })
     }
 
-    /// Rotates slots left by k (negative k: right).
+    /// The Galois element rotating `ct`'s slots left by `k`. The ciphertext's
+    /// slots repeat with period `ct.slots`, so any step congruent to `k`
+    /// modulo it does: `k` itself, `k mod slots` and `k mod slots - slots`
+    /// are tried in that order, and the first with a key is used (1, the
+    /// identity, for a multiple of the slot count).
+    fn rotation_for(&self, ct: &Ciphertext, k: i64) -> Result<u64> {
+        self.own(ct)?;
+        let slots = ct.slots.max(1) as i64;
+        let r = k.rem_euclid(slots);
+        if r == 0 {
+            return Ok(1);
+        }
+        let want = rotation_element(&self.params, r);
+        let gk = self.galois(want, Some(r))?;
+        for step in [k, r, r - slots] {
+            let g = rotation_element(&self.params, step);
+            if g == 1 || gk.keys.contains_key(&g) {
+                return Ok(g);
+            }
+        }
+        Err(CkksError::MissingRotationKey {
+            element: want,
+            step: Some(r),
+            none_at_all: gk.keys.is_empty(),
+        })
+    }
+
+    /// Rotates slots left by k (negative k: right), modulo the ciphertext's
+    /// slot count.
     pub fn rotate(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
-        let g = rotation_element(&self.params, k);
+        let g = self.rotation_for(ct, k)?;
         if g == 1 {
             return Ok(ct.clone());
         }
@@ -450,16 +606,30 @@ impl Evaluator {
 
     /// Complex conjugation of every slot.
     pub fn conjugate(&self, ct: &Ciphertext) -> Result<Ciphertext> {
-        self.apply_galois(ct, conjugation_element(&self.params))
+        self.own(ct)?;
+        let g = conjugation_element(&self.params);
+        let gk = self.galois(g, None)?;
+        if !gk.keys.contains_key(&g) {
+            return Err(CkksError::MissingRotationKey {
+                element: g,
+                step: None,
+                none_at_all: gk.keys.is_empty(),
+            });
+        }
+        self.apply_galois(ct, g)
     }
 
-    /// Several rotations of one ciphertext sharing one decomposition.
+    /// Several rotations of one ciphertext sharing one decomposition (steps
+    /// modulo the ciphertext's slot count, as [`Self::rotate`]).
     pub fn rotate_hoisted(&self, ct: &Ciphertext, steps: &[i64]) -> Result<Vec<Ciphertext>> {
-        let d = self.decompose(ct)?;
-        steps
+        let elems = steps
             .iter()
-            .map(|&k| {
-                let g = rotation_element(&self.params, k);
+            .map(|&k| self.rotation_for(ct, k))
+            .collect::<Result<Vec<_>>>()?;
+        let d = self.decompose(ct)?;
+        elems
+            .into_iter()
+            .map(|g| {
                 if g == 1 {
                     Ok(ct.clone())
                 } else {

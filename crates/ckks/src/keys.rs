@@ -184,6 +184,16 @@ impl KeyGenerator {
         }
     }
 
+    /// Keys are made for the parameter set of the secret key they belong to:
+    /// a generator given another set's secret key switches to that set
+    /// (the keys then carry it, and every operation that meets them with
+    /// objects of another set refuses with [`CkksError::ParamsMismatch`]).
+    pub(crate) fn follow(&mut self, sk: &SecretKey) {
+        if self.params.id != sk.params.id {
+            self.params = sk.params.clone();
+        }
+    }
+
     /// The generator's random source (bootstrapping key generation samples from it too).
     pub(crate) fn rng(&mut self) -> &mut rand_chacha::ChaCha20Rng {
         &mut self.rng
@@ -191,6 +201,7 @@ impl KeyGenerator {
 
     /// Public key at the top level.
     pub fn public_key(&mut self, sk: &SecretKey) -> PublicKey {
+        self.follow(sk);
         self.public_key_from(sk, None)
     }
 
@@ -201,6 +212,7 @@ impl KeyGenerator {
     /// Its serialized form carries the seed instead of `a`. It is a key of its
     /// own, unrelated to any other public key of `sk`.
     pub fn public_key_compact(&mut self, sk: &SecretKey) -> Compact<PublicKey> {
+        self.follow(sk);
         let seed = sampling::fresh_seed(&mut self.rng);
         let key = self.public_key_from(sk, Some(&seed));
         Compact::new(key, vec![seed])
@@ -298,6 +310,7 @@ impl KeyGenerator {
 
     /// Relinearization key (switches s^2 -> s).
     pub fn relin_key(&mut self, sk: &SecretKey) -> RelinKey {
+        self.follow(sk);
         self.relin_key_from(sk, None)
     }
 
@@ -305,6 +318,7 @@ impl KeyGenerator {
     /// generated as such (seed drawn, `a`s expanded, fresh errors, `b`s
     /// computed): its serialized form carries the seed instead of the `a`s.
     pub fn relin_key_compact(&mut self, sk: &SecretKey) -> Compact<RelinKey> {
+        self.follow(sk);
         let seed = sampling::fresh_seed(&mut self.rng);
         let key = self.relin_key_from(sk, Some(&seed));
         Compact::new(key, vec![seed])
@@ -320,12 +334,25 @@ impl KeyGenerator {
 
     /// Galois keys for slot rotations `steps` (left by k) and, if asked, conjugation.
     pub fn galois_keys(&mut self, sk: &SecretKey, steps: &[i64], conjugate: bool) -> GaloisKeys {
-        let elems = galois_elements(&self.params, steps, conjugate);
-        self.galois_keys_for_elements(sk, &elems)
+        self.follow(sk);
+        let top = self.params.max_level();
+        let at: Vec<(u64, usize)> = galois_elements(&self.params, steps, conjugate)
+            .into_iter()
+            .map(|g| (g, top))
+            .collect();
+        self.galois_keys_from(sk, &at, false).0
     }
 
     /// Galois keys for explicit Galois elements, usable at every level.
-    pub fn galois_keys_for_elements(&mut self, sk: &SecretKey, elems: &[u64]) -> GaloisKeys {
+    ///
+    /// Fails with [`CkksError::InvalidGaloisElement`] unless every element
+    /// is odd, below 2N and not 1 (the identity needs no key).
+    pub fn galois_keys_for_elements(
+        &mut self,
+        sk: &SecretKey,
+        elems: &[u64],
+    ) -> Result<GaloisKeys> {
+        self.follow(sk);
         let top = self.params.max_level();
         let at: Vec<(u64, usize)> = elems.iter().map(|&g| (g, top)).collect();
         self.galois_keys_at_levels(sk, &at)
@@ -335,8 +362,17 @@ impl KeyGenerator {
     /// at its level or below and holds only the limbs that needs (see
     /// [`SwitchingKey`]). A repeated element gets one key at the highest of
     /// its levels; levels above the top are clamped to it.
-    pub fn galois_keys_at_levels(&mut self, sk: &SecretKey, elems: &[(u64, usize)]) -> GaloisKeys {
-        self.galois_keys_from(sk, elems, false).0
+    ///
+    /// Fails with [`CkksError::InvalidGaloisElement`] unless every element
+    /// is odd, below 2N and not 1 (the identity needs no key).
+    pub fn galois_keys_at_levels(
+        &mut self,
+        sk: &SecretKey,
+        elems: &[(u64, usize)],
+    ) -> Result<GaloisKeys> {
+        self.follow(sk);
+        check_galois_elements(&self.params, elems)?;
+        Ok(self.galois_keys_from(sk, elems, false).0)
     }
 
     /// Galois keys for slot rotations `steps` and, if asked, conjugation,
@@ -348,12 +384,14 @@ impl KeyGenerator {
         steps: &[i64],
         conjugate: bool,
     ) -> Compact<GaloisKeys> {
+        self.follow(sk);
         let top = self.params.max_level();
         let at: Vec<(u64, usize)> = galois_elements(&self.params, steps, conjugate)
             .into_iter()
             .map(|g| (g, top))
             .collect();
-        self.galois_keys_at_levels_compact(sk, &at)
+        let (key, seeds) = self.galois_keys_from(sk, &at, true);
+        Compact::new(key, seeds)
     }
 
     /// Like [`Self::galois_keys_at_levels`], but each key's `a`s are the
@@ -364,12 +402,15 @@ impl KeyGenerator {
         &mut self,
         sk: &SecretKey,
         elems: &[(u64, usize)],
-    ) -> Compact<GaloisKeys> {
+    ) -> Result<Compact<GaloisKeys>> {
+        self.follow(sk);
+        check_galois_elements(&self.params, elems)?;
         let (key, seeds) = self.galois_keys_from(sk, elems, true);
-        Compact::new(key, seeds)
+        Ok(Compact::new(key, seeds))
     }
 
-    fn galois_keys_from(
+    /// Galois keys for elements known to be valid.
+    pub(crate) fn galois_keys_from(
         &mut self,
         sk: &SecretKey,
         elems: &[(u64, usize)],
@@ -411,6 +452,17 @@ fn galois_elements(params: &Params, steps: &[i64], conjugate: bool) -> Vec<u64> 
     elems.dedup();
     elems.retain(|&g| g != 1);
     elems
+}
+
+/// Checks Galois elements as the key reader does: odd, below 2N, not 1.
+fn check_galois_elements(params: &Params, elems: &[(u64, usize)]) -> Result<()> {
+    let two_n = 2 * params.n as u64;
+    for &(g, _) in elems {
+        if g & 1 == 0 || g >= two_n || g == 1 {
+            return Err(CkksError::InvalidGaloisElement { element: g, two_n });
+        }
+    }
+    Ok(())
 }
 
 /// Inverse of an odd g modulo a power of two m.

@@ -4,6 +4,61 @@
 //! 128-bit table, RNS arithmetic on `tfhe-ntt`, canonical-embedding encoding,
 //! ternary-secret keys with hybrid key switching, and an evaluator with
 //! exact level and scale tracking.
+//!
+//! # Preconditions
+//!
+//! What each operation checks, so that callers (the runtime, a server) can
+//! rely on a typed error instead of a wrong value. Every check is a constant
+//! amount of work per call, never per coefficient (except where the values
+//! themselves are being encoded).
+//!
+//! - **Parameter identity.** Every [`Ciphertext`] and [`Plaintext`] carries
+//!   its set's [`Params::id`]. Every [`Evaluator`] operation that returns a
+//!   `Result` refuses an operand, plaintext or key (relinearization, Galois)
+//!   of another set with [`CkksError::ParamsMismatch`]; so do
+//!   [`Encryptor`] (key and plaintext), [`Decryptor`], [`Encoder::try_decode`]
+//!   and [`Wire::to_bytes`]. Readers tag what they read with the reader's set.
+//!   (`neg`, `mul_int` and `mul_by_i` return no `Result` and do not check.)
+//!   [`KeyGenerator`] makes keys for the set of the secret key it is given.
+//! - **Levels.** An operand below the level an operation needs gives
+//!   [`CkksError::NotEnoughLevels`]; a level the set does not have (encode
+//!   above the top) gives [`CkksError::LevelAboveMax`] naming the maximum.
+//! - **Scales.** Every operation that produces a scale checks it as
+//!   `encode` checks one ([`Params::check_scale`]): finite, at least 1, and
+//!   `log2(scale) < log2(Q_level) - 1` at the result's level (room for a
+//!   message of magnitude 1 and its sign): `mul`, `mul_relin`, `square`,
+//!   `mul_plain`, `mul_const`, `adjust` and polynomial evaluation refuse a
+//!   product beyond the modulus, `rescale` a result below 1, all with
+//!   [`CkksError::ScaleOutOfBounds`]. Additions need equal scales
+//!   ([`CkksError::ScaleMismatch`]). The magnitude of encrypted values
+//!   cannot be checked: keeping |value| * scale below the modulus beyond
+//!   magnitude 1 is the caller's part.
+//! - **Constants and encoded values.** `encode`, `encode_real` and
+//!   `encode_coeffs` refuse non-finite values, more values than slots or
+//!   coefficients than N, a scale below 1, and scaled values beyond the
+//!   modulus ([`CkksError::Encoding`]). `add_const` checks `c * scale` the
+//!   same way; `mul_const` checks `c` and `const_scale` (finite, at least 1,
+//!   `c * const_scale` in range and not rounded to 0 unless `c` is 0).
+//! - **Polynomials.** `eval_chebyshev` and `eval_power` check the output
+//!   scale as above, with the sum of the coefficients' magnitudes (a bound on
+//!   the output) as the message bound, and the levels they need.
+//! - **Rotations.** Steps are reduced modulo the ciphertext's slot count;
+//!   a missing key gives [`CkksError::MissingRotationKey`] naming the Galois
+//!   element, the step (or conjugation) and whether there are no Galois keys
+//!   at all; a key made for lower levels gives [`CkksError::KeyLevel`].
+//!   Key generation refuses Galois elements that are even, 1 or >= 2N
+//!   ([`CkksError::InvalidGaloisElement`]).
+//! - **Linear transforms.** Encoding refuses 0 or invalid slot counts and
+//!   diagonals of the wrong length.
+//! - **Bootstrapping.** [`bootstrap::Bootstrapper::new`] refuses slot counts
+//!   too small for the configured transform levels; `bootstrap` refuses
+//!   another set's ciphertext or evaluator, another slot count, and a
+//!   level-0 input whose scale is above q_0 / 2^`log_message_ratio` (an
+//!   input with a level to spare is lowered first). The bound on slot
+//!   magnitudes is documented on [`bootstrap::Bootstrapper::bootstrap`] and
+//!   computed by [`bootstrap::input_bound`]; it cannot be checked on
+//!   encrypted values.
+//! - **Serialized input** is checked field by field ([`serialize`]).
 
 pub mod bootstrap;
 pub mod ciphertext;

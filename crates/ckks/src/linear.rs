@@ -39,8 +39,14 @@ impl LinearTransform {
         Self { slots, diags }
     }
 
-    /// Adds `d` (.) rot_r to the map.
+    /// Adds `d` (.) rot_r to the map (r modulo the slot count).
+    ///
+    /// A map on 0 slots holds no diagonal: [`Self::encode`] refuses it
+    /// ([`CkksError::InvalidSlots`]).
     pub fn add_diagonal(&mut self, r: i64, d: Vec<Complex64>) {
+        if self.slots == 0 {
+            return;
+        }
         let r = r.rem_euclid(self.slots as i64) as usize;
         let e = self
             .diags
@@ -149,6 +155,20 @@ impl LinearTransform {
         out_scale: f64,
     ) -> Result<EncodedTransform> {
         let params = enc.params();
+        enc.check_slots(self.slots)?;
+        params.check_level(level)?;
+        if let Some((r, d)) = self.diags.iter().find(|(_, d)| d.len() != self.slots) {
+            return Err(CkksError::Domain(format!(
+                "diagonal {r} has {} values, the map acts on {} slots",
+                d.len(),
+                self.slots
+            )));
+        }
+        if !(in_scale.is_finite() && in_scale >= 1.0) {
+            return Err(CkksError::ScaleOutOfBounds(format!(
+                "linear transform input scale {in_scale}"
+            )));
+        }
         let pt_scale = params.q[level] as f64 * out_scale / in_scale;
         let (babies, plan) = self.bsgs_plan();
         let mut giants = Vec::new();

@@ -174,6 +174,8 @@ pub struct Params {
     pub(crate) p_mod_q: Vec<u64>,
     /// P^{-1} mod q_i.
     pub(crate) p_inv_mod_q: Vec<u64>,
+    /// log2(q_0 ... q_l) for each level l.
+    log_q_prefix: Vec<f64>,
 }
 
 impl Params {
@@ -251,7 +253,15 @@ impl Params {
         feed(lit.log_n as u64);
         feed(lit.log_scale as u64);
         primes.iter().for_each(|&x| feed(x));
+        let log_q_prefix = q
+            .iter()
+            .scan(0.0, |acc, &x| {
+                *acc += (x as f64).log2();
+                Some(*acc)
+            })
+            .collect();
         Ok(Arc::new(Self {
+            log_q_prefix,
             alpha: p.len(),
             literal: lit,
             n,
@@ -273,6 +283,47 @@ impl Params {
     /// Highest level (number of Q primes minus one).
     pub fn max_level(&self) -> usize {
         self.q.len() - 1
+    }
+
+    /// log2 of the modulus q_0 * ... * q_level at `level` (levels above the
+    /// top give the whole chain).
+    pub fn log_q_at(&self, level: usize) -> f64 {
+        self.log_q_prefix[level.min(self.q.len() - 1)]
+    }
+
+    /// Fails with [`CkksError::LevelAboveMax`] for a level the set does not have.
+    pub fn check_level(&self, level: usize) -> Result<()> {
+        if level > self.max_level() {
+            return Err(CkksError::LevelAboveMax {
+                level,
+                max: self.max_level(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Fails unless `scale` is finite, at least 1, and leaves room below the
+    /// modulus at `level` for a message of magnitude `bound`:
+    /// `log2(scale * bound) < log2(Q_level) - 1` (the sign takes a bit), the
+    /// rule [`Encoder::encode`](crate::Encoder::encode) applies to values.
+    /// `what` names the operation in the error.
+    pub fn check_scale(&self, scale: f64, level: usize, bound: f64, what: &str) -> Result<()> {
+        if !(scale.is_finite() && scale >= 1.0) {
+            return Err(CkksError::ScaleOutOfBounds(format!(
+                "{what}: scale {scale:e} (2^{:.1}) is not a finite number >= 1",
+                scale.log2()
+            )));
+        }
+        let log_q = self.log_q_at(level);
+        let bits = (scale * bound.max(1.0)).log2();
+        if !bits.is_finite() || bits >= log_q - 1.0 {
+            return Err(CkksError::ScaleOutOfBounds(format!(
+                "{what}: scale 2^{:.1} leaves no room for the message below the modulus \
+                 2^{log_q:.1} at level {level} (rescale first, or use a smaller scale)",
+                scale.log2()
+            )));
+        }
+        Ok(())
     }
 
     /// Maximum number of complex slots, N/2.

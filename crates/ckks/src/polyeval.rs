@@ -544,7 +544,7 @@ impl Engine<'_> {
             }
             if let Some(ev) = self.ev {
                 let x = ev.drop_level(Self::ct(&t)?, m)?;
-                let mut y = ev.mul_const(&x, c, common / t.scale)?;
+                let mut y = ev.mul_const_raw(&x, c, common / t.scale)?;
                 y.scale = common;
                 acc = Some(match acc {
                     None => y,
@@ -723,7 +723,9 @@ impl Evaluator {
                 have: ct.level,
             });
         }
+        self.own(ct)?;
         let scale = opts.output_scale.unwrap_or(ct.scale);
+        self.check_output(&poly.coeffs, ct.level - need, scale)?;
         let x = if poly.needs_map(opts.input_normalized) {
             let (alpha, beta) = poly.normalization();
             // Land the mapped input at scale q_{L-1}: its first product
@@ -731,7 +733,7 @@ impl Evaluator {
             let (l, q) = (ct.level, &self.params.q);
             let y_scale = q[l - 1] as f64;
             let mut y =
-                self.rescale(&self.mul_const(ct, alpha, q[l] as f64 * y_scale / ct.scale)?)?;
+                self.rescale(&self.mul_const_raw(ct, alpha, q[l] as f64 * y_scale / ct.scale)?)?;
             y.scale = y_scale;
             self.add_const(&y, beta)?
         } else {
@@ -766,7 +768,9 @@ impl Evaluator {
                 have: ct.level,
             });
         }
+        self.own(ct)?;
         let scale = opts.output_scale.unwrap_or(ct.scale);
+        self.check_output(&poly.coeffs, ct.level - need, scale)?;
         self.eval_basis(
             Basis::Monomial,
             ct.clone(),
@@ -774,6 +778,15 @@ impl Evaluator {
             scale,
             opts.log_baby_steps,
         )
+    }
+
+    /// The output scale is checked as `encode` checks a scale, and the sum
+    /// of the coefficients' magnitudes (a bound on the output for inputs in
+    /// the interval) must fit below the modulus at the output level.
+    fn check_output(&self, coeffs: &[f64], level: usize, scale: f64) -> Result<()> {
+        let sum: f64 = coeffs.iter().map(|c| c.abs()).sum();
+        self.params
+            .check_scale(scale, level, sum, "polynomial output")
     }
 
     fn eval_basis(

@@ -616,6 +616,9 @@ impl Body for Plaintext {
     const KIND: ObjectKind = ObjectKind::Plaintext;
 
     fn check(&self, params: &Params) -> Result<()> {
+        if self.params_id != params.id {
+            return Err(CkksError::ParamsMismatch);
+        }
         check_level(params, self.level as u64)?;
         check_slots(params, self.slots as u64)?;
         check_scale(self.scale)?;
@@ -647,6 +650,7 @@ impl Body for Plaintext {
             level,
             scale,
             slots,
+            params_id: params.id,
         })
     }
 }
@@ -655,6 +659,9 @@ impl Body for Ciphertext {
     const KIND: ObjectKind = ObjectKind::Ciphertext;
 
     fn check(&self, params: &Params) -> Result<()> {
+        if self.params_id != params.id {
+            return Err(CkksError::ParamsMismatch);
+        }
         check_level(params, self.level as u64)?;
         check_slots(params, self.slots as u64)?;
         check_scale(self.scale)?;
@@ -708,6 +715,7 @@ impl Body for Ciphertext {
             level,
             scale,
             slots,
+            params_id: params.id,
         })
     }
 }

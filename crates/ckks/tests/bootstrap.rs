@@ -14,6 +14,7 @@ struct Boot {
     enc: Encoder,
     eval: Evaluator,
     boot: Bootstrapper,
+    keys: bootstrap::BootstrapKeys,
 }
 
 fn boot() -> &'static Boot {
@@ -25,7 +26,7 @@ fn boot() -> &'static Boot {
         let sk = kg.secret_key();
         let pk = kg.public_key(&sk);
         let keys = kg.bootstrap_keys(&sk, &cfg, &[]);
-        let boot = Bootstrapper::new(params.clone(), cfg, keys.boot).unwrap();
+        let boot = Bootstrapper::new(params.clone(), cfg, keys.boot.clone()).unwrap();
         Boot {
             enc: Encoder::new(params.clone()),
             eval: Evaluator::new(params.clone(), Arc::new(keys.eval)),
@@ -33,6 +34,7 @@ fn boot() -> &'static Boot {
             sk,
             pk,
             boot,
+            keys: keys.boot,
         }
     })
 }
@@ -176,4 +178,50 @@ fn bootstrap_keys_round_trip() {
     let out = boot.bootstrap(&eval, &ct).unwrap();
     let got = b.enc.decode(&Decryptor::new(&sk).decrypt(&out).unwrap());
     assert!(precision_bits(&got, &z) > 19.0);
+}
+
+/// Issue 17: sparse packing with fewer slots than the DFT grouping needs
+/// (log2(slots) below the configured transform levels) is refused at
+/// construction instead of refreshing to the wrong level with error ~0.5.
+#[test]
+fn too_few_sparse_slots_are_refused_at_construction() {
+    let b = boot();
+    let cfg = b.boot.config().clone();
+    let max = b.params.max_slots();
+    for slots in [2usize, 4] {
+        let r = Bootstrapper::new(
+            b.params.clone(),
+            cfg.clone().with_slots(slots, max),
+            b.keys.clone(),
+        );
+        assert!(
+            matches!(r, Err(CkksError::InvalidParams(ref m)) if m.contains("slots give")),
+            "{slots} slots accepted"
+        );
+    }
+    assert!(Bootstrapper::new(b.params.clone(), cfg.with_slots(8, max), b.keys.clone()).is_ok());
+}
+
+/// Issue 17: a level-0 input above q_0 / 2^message_ratio is refused; one
+/// with a level to spare is lowered first and comes back right.
+#[test]
+fn bootstrap_input_scale_is_checked() {
+    let b = boot();
+    let n = b.params.max_slots();
+    let v: Vec<Complex64> = values(n, 8).iter().map(|x| x * 0.5).collect();
+    let high = 2f64.powi(58);
+    let ct0 = b.encrypt(&v, 0, high);
+    assert!(matches!(
+        b.boot.bootstrap(&b.eval, &ct0),
+        Err(CkksError::ScaleOutOfBounds(_))
+    ));
+    let ct1 = b.encrypt(&v, 1, high);
+    let out = b.boot.bootstrap(&b.eval, &ct1).unwrap();
+    assert_eq!(out.level, b.boot.levels_after());
+    let bits = precision_bits(&b.decrypt(&out), &v);
+    assert!(bits > 15.0, "{bits:.1} bits");
+    // the documented bound on slot magnitudes
+    let cfg = b.boot.config();
+    let bound = bootstrap::input_bound(cfg, 20.0);
+    assert!(bound > 0.1 && bound < 1.0, "{bound}");
 }

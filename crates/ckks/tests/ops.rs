@@ -182,7 +182,9 @@ fn level_restricted_galois_keys() {
     let sk = kg.secret_key();
     let g1 = ckks::keys::rotation_element(p, 1);
     let g3 = ckks::keys::rotation_element(p, 3);
-    let gk = kg.galois_keys_at_levels(&sk, &[(g1, 1), (g3, 2), (g1, 0)]);
+    let gk = kg
+        .galois_keys_at_levels(&sk, &[(g1, 1), (g3, 2), (g1, 0)])
+        .unwrap();
     let full = kg.galois_keys(&sk, &[1], false);
     // level 1 (the higher of the two asked for g1): 2 Q limbs + P, not all of Q
     let (low, top) = (gk.size_bytes(), full.size_bytes());
@@ -244,7 +246,11 @@ fn errors_are_typed() {
     ));
     assert!(matches!(
         c.eval.rotate(&a, 9),
-        Err(CkksError::MissingGaloisKey(_))
+        Err(CkksError::MissingRotationKey {
+            step: Some(9),
+            none_at_all: false,
+            ..
+        })
     ));
     let deg2 = c.eval.mul(&a, &a).unwrap();
     assert!(matches!(

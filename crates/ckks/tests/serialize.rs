@@ -924,12 +924,14 @@ fn level_restricted_galois_keys_round_trip() {
         ckks::keys::rotation_element(p, 1),
         ckks::keys::rotation_element(p, 3),
     );
-    let gk = kg.galois_keys_at_levels(&sk, &[(g1, 0), (g3, 2)]);
+    let gk = kg.galois_keys_at_levels(&sk, &[(g1, 0), (g3, 2)]).unwrap();
     let bytes = gk.to_bytes(p).unwrap();
     assert_eq!(bytes.len(), galois_keys_size(&gk, false));
     let back = GaloisKeys::from_bytes(&bytes, p).unwrap();
     assert_eq!(back.to_bytes(p).unwrap(), bytes);
-    let compact = kg.galois_keys_at_levels_compact(&sk, &[(g1, 0), (g3, 2)]);
+    let compact = kg
+        .galois_keys_at_levels_compact(&sk, &[(g1, 0), (g3, 2)])
+        .unwrap();
     let cb = compact.to_bytes(p).unwrap();
     assert_eq!(cb.len(), galois_keys_size(compact.key(), true));
     let expanded = GaloisKeys::from_bytes(&cb, p).unwrap();

@@ -104,7 +104,7 @@ impl ClientKeys {
             .map(|(&k, &l)| (rotation_element(params, k), l))
             .filter(|&(g, _)| g != 1)
             .collect();
-        let mut galois = kg.galois_keys_at_levels(&secret, &net);
+        let mut galois = kg.galois_keys_at_levels(&secret, &net)?;
         let (relin, boot) = if needs.bootstrap {
             let cfg = ckks::bootstrap::config_for(params).ok_or_else(|| {
                 RuntimeError::Plan(format!("`{}` does not bootstrap", params.name()))
