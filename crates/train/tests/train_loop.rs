@@ -332,6 +332,10 @@ fn post_add_norm_learns_and_folds() {
         let got = nn::exec::run(&g, &input).unwrap();
         let got_folded = nn::exec::run(&folded, &input).unwrap();
         assert!(nn::exec::max_abs_diff(&got.data, &got_folded.data) < 1e-6);
+        // The ONNX export keeps the normalization and reads back the same.
+        let back = nn::onnx::import(&nn::onnx::export(&g).unwrap()).unwrap();
+        let got_back = nn::exec::run(&back, &input).unwrap();
+        assert!(nn::exec::max_abs_diff(&got.data, &got_back.data) < 1e-6);
         for (a, b) in got.data.iter().zip(&want) {
             assert!(
                 (a - b).abs() < 1e-3 * (1.0 + b.abs()),
