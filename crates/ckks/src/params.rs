@@ -96,8 +96,8 @@ pub const PARAM_SETS: &[ParamsLiteral] = &[
         log_scale: 40,
     },
     ParamsLiteral {
-        name: "insecure-boot-n12-l8",
-        description: "bootstrapping test set for network inference (N=2^12, 8 levels after \
+        name: "insecure-boot-n12-l9",
+        description: "bootstrapping test set for network inference (N=2^12, 9 levels after \
                       bootstrapping); NOT secure",
         log_n: 12,
         q_bits: &[

@@ -42,6 +42,16 @@ pub struct KeyNeeds {
     pub bootstrap: bool,
 }
 
+impl KeyNeeds {
+    /// Bytes the network's rotation keys will take (each at its level).
+    pub fn network_key_bytes(&self, params: &Params) -> u64 {
+        self.rotations
+            .values()
+            .map(|&l| single_key_bytes(params, l))
+            .sum()
+    }
+}
+
 /// Finds exactly the keys `prep` uses by running it once on the simulator
 /// (zero input): every rotation step it performs, at the highest level it
 /// performs it.

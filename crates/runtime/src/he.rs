@@ -112,7 +112,19 @@ impl Backend for CkksBackend {
     }
     fn bootstrap(&self, ct: &Ciphertext) -> Result<Ciphertext> {
         match &self.boot {
-            Some(b) => b.bootstrap(&self.eval, ct),
+            Some(b) => {
+                // Scales that differ from the default only by float rounding
+                // (1e-16 relative, far below the noise) are snapped to it, so
+                // that every bootstrap finds its SlotsToCoeffs encoding in the
+                // bootstrapper's cache (keyed by the exact input scale).
+                let d = self.params.default_scale();
+                if ct.scale != d && (ct.scale - d).abs() <= ckks::evaluator::SCALE_TOLERANCE * d {
+                    let mut c = ct.clone();
+                    c.scale = d;
+                    return b.bootstrap(&self.eval, &c);
+                }
+                b.bootstrap(&self.eval, ct)
+            }
             None => Err(ckks::CkksError::InvalidParams(format!(
                 "no bootstrapping keys for `{}`",
                 self.params.name()

@@ -26,10 +26,14 @@ pub fn param_set(params: &ckks::Params) -> ParamSet {
     // Measured: 17.7 s for 30 limbs at N = 2^16 on one core (docs/benchmarks.md).
     let boot_seconds = 17.7 / 30.0 * (lit_q + p_primes) as f64 * 2f64.powi(log_n as i32 - 16);
     let mut costs = CostTable::estimate(log_n, lit_q - 1, p_primes, boot_seconds);
-    for json in measured(params.name()) {
-        if let Ok(records) = CostTable::parse_bench(json) {
-            costs.calibrate(&records, Some(1));
-        }
+    let records: Vec<_> = measured(params.name())
+        .into_iter()
+        .filter_map(|json| CostTable::parse_bench(json).ok())
+        .flatten()
+        .collect();
+    if !records.is_empty() {
+        costs.calibrate(&records, Some(1));
+        costs.source = format!("measured ({}, 1 thread, docs/data)", costs.source);
     }
     ParamSet {
         name: params.name().to_string(),

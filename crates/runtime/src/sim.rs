@@ -134,6 +134,22 @@ impl Simulator {
         self.used.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The Galois element of a rotation by `k` (5^k mod 2N), as the engine
+    /// names it in errors.
+    fn element(&self, k: i64) -> u64 {
+        let two_n = 4 * self.slots as u64;
+        let mut e = k.rem_euclid(self.slots as i64) as u64;
+        let (mut r, mut b) = (1u64, 5u64);
+        while e > 0 {
+            if e & 1 == 1 {
+                r = r * b % two_n;
+            }
+            b = b * b % two_n;
+            e >>= 1;
+        }
+        r
+    }
+
     fn norm(&self, k: i64) -> i64 {
         let s = self.slots as i64;
         let k = k.rem_euclid(s);
@@ -194,7 +210,11 @@ impl Simulator {
             {
                 match keys.get(&k) {
                     None => {
-                        return Err(CkksError::Domain(format!("no rotation key for step {k}")));
+                        return Err(CkksError::MissingRotationKey {
+                            element: self.element(k),
+                            step: Some(k),
+                            none_at_all: keys.is_empty(),
+                        });
                     }
                     Some(&l) if l < ct.level => {
                         return Err(CkksError::KeyLevel {

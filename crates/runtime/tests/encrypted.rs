@@ -17,7 +17,7 @@ use runtime::client::{ClientKeys, decrypt, encrypt, key_needs};
 use runtime::files::EncryptedTensor;
 
 fn params() -> Arc<ckks::Params> {
-    ckks::Params::named("insecure-boot-n12-l8").unwrap()
+    ckks::Params::named("insecure-boot-n12-l9").unwrap()
 }
 
 fn round_trip(name: &str) {

@@ -8,7 +8,7 @@ use runtime::Prepared;
 use runtime::sim::Simulator;
 
 fn params() -> std::sync::Arc<ckks::Params> {
-    ckks::Params::named("insecure-boot-n12-l8").unwrap()
+    ckks::Params::named("insecure-boot-n12-l9").unwrap()
 }
 
 fn check(name: &str) {
@@ -84,8 +84,9 @@ fn missing_rotation_key_and_too_few_levels_fail_like_ckks() {
     let err = runtime::scaling::simulate_with(&sim, &prep, &input(8, 0))
         .unwrap_err()
         .to_string();
+    // Named like the engine names it: the step of the plan, the rotation.
     assert!(
-        err.contains(&format!("step {gone}")) || err.contains("rotation key"),
+        err.starts_with("step ") && err.contains(&format!("rotation by {gone})")),
         "{err}"
     );
     // A key one level too low is refused like the engine's KeyLevel.

@@ -138,9 +138,26 @@ pub fn run(args: Args) -> Result<()> {
     say("[client] generating keys for exactly this plan ...".into());
     let t = Instant::now();
     let needs = runtime::client::key_needs(&prep, &params)?;
+    say(format!(
+        "         {} network rotation keys ({:.2} GiB at their levels){}",
+        needs.rotations.len(),
+        gib(needs.network_key_bytes(&params)),
+        if needs.bootstrap {
+            " plus bootstrapping's"
+        } else {
+            ""
+        }
+    ));
     let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
     sec.keygen = t.elapsed().as_secs_f64();
     let sizes = keys.sizes(&params, &needs);
+    // The evaluation keys move to the server's side (no copy held).
+    let runtime::client::ClientKeys {
+        secret,
+        public,
+        eval,
+        boot,
+    } = keys;
     let key_bytes = sizes.relin + sizes.galois_network + sizes.galois_bootstrap + sizes.bootstrap;
     say(format!(
         "         {} Galois keys, {:.2} GiB of evaluation keys ({:.1} s)",
@@ -151,11 +168,11 @@ pub fn run(args: Args) -> Result<()> {
 
     say(format!("[client] encrypting {} ...", image_path.display()));
     let t = Instant::now();
-    let ct = runtime::client::encrypt(&plan, &params, &keys.public, &x)?;
+    let ct = runtime::client::encrypt(&plan, &params, &public, &x)?;
     sec.encrypt = t.elapsed().as_secs_f64();
 
     say("[server] inference on the ciphertext (evaluation keys only) ...".into());
-    let backend = runtime::server::backend(&params, &prep, keys.eval.clone(), keys.boot.clone())?;
+    let backend = runtime::server::backend(&params, &prep, eval, boot)?;
     let bar = StepProgress::new(plan.nodes.len(), args.json);
     let t = Instant::now();
     let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|p| bar.update(p))?;
@@ -164,7 +181,7 @@ pub fn run(args: Args) -> Result<()> {
     drop(backend);
 
     let t = Instant::now();
-    let he = runtime::client::decrypt(&params, &keys.secret, &out)?;
+    let he = runtime::client::decrypt(&params, &secret, &out)?;
     sec.decrypt = t.elapsed().as_secs_f64();
 
     let plain = nn::exec::run(

@@ -32,6 +32,12 @@ pub struct ImageResult {
     pub params: String,
     /// Threads.
     pub threads: usize,
+    /// Server seconds by kind of work (linear, activation, bootstrap, ...).
+    #[serde(default)]
+    pub seconds_by_kind: std::collections::BTreeMap<String, f64>,
+    /// Peak resident memory of the process so far.
+    #[serde(default)]
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// Runs the encrypted evaluation.
@@ -68,8 +74,13 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
         let prep = runtime::Prepared::new(&plan, model, &params)?;
         let needs = runtime::client::key_needs(&prep, &params)?;
         let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
-        let backend =
-            runtime::server::backend(&params, &prep, keys.eval.clone(), keys.boot.clone())?;
+        let runtime::client::ClientKeys {
+            secret,
+            public,
+            eval,
+            boot,
+        } = keys;
+        let backend = runtime::server::backend(&params, &prep, eval, boot)?;
         if !quiet {
             eprintln!(
                 "compiled, calibrated and keyed in {:.1} s; {} images to run ({} already in the log)",
@@ -91,13 +102,13 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
         for (k, &i) in todo.iter().enumerate() {
             let x = nn::exec::image_input(set, i);
             let plain = nn::exec::run(model, &x)?.data;
-            let ct = runtime::client::encrypt(&plan, &params, &keys.public, &x.data)?;
+            let ct = runtime::client::encrypt(&plan, &params, &public, &x.data)?;
             let bar = StepProgress::new(plan.nodes.len(), quiet);
             let t = Instant::now();
             let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|p| bar.update(p))?;
             let secs = t.elapsed().as_secs_f64();
             bar.finish();
-            let he = runtime::client::decrypt(&params, &keys.secret, &out)?;
+            let he = runtime::client::decrypt(&params, &secret, &out)?;
             let r = ImageResult {
                 index: i,
                 label: set.labels[i] as usize,
@@ -113,6 +124,8 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                 rotations: stats.rotations,
                 params: params.name().to_string(),
                 threads: rayon::current_num_threads(),
+                seconds_by_kind: stats.seconds.clone(),
+                peak_rss_bytes: peak_rss(),
             };
             if !quiet {
                 eprintln!(

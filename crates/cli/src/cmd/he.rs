@@ -112,6 +112,9 @@ pub fn peak_rss() -> Option<u64> {
 /// of planned, the elapsed time and an estimate of the time left.
 pub struct StepProgress {
     bar: ProgressBar,
+    /// Not a terminal: one line per step instead of a bar (logs of long
+    /// runs still show where they are).
+    lines: bool,
 }
 
 impl StepProgress {
@@ -129,11 +132,28 @@ impl StepProgress {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        Self { bar }
+        use std::io::IsTerminal;
+        let lines = !quiet && !std::io::stderr().is_terminal();
+        Self { bar, lines }
     }
 
     /// The callback for `runtime::execute`.
     pub fn update(&self, p: &Progress) {
+        if self.lines {
+            let left = if p.step > 0 {
+                format!(
+                    ", ~{:.0} s left",
+                    p.elapsed / p.step as f64 * (p.steps - p.step) as f64
+                )
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "  {:7.1} s  step {}/{} {}  bootstraps {}/{}{left}",
+                p.elapsed, p.step, p.steps, p.name, p.bootstraps_done, p.bootstraps_planned
+            );
+            return;
+        }
         self.bar.set_position(p.step as u64);
         self.bar.set_message(format!(
             "{} | bootstraps {}/{}",
