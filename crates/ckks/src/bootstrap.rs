@@ -102,7 +102,7 @@ pub fn config_for(params: &Params) -> Option<BootstrapConfig> {
     };
     match params.name() {
         "n16-boot" | "n16-boot-l13" => Some(base),
-        "insecure-boot-n12" | "insecure-boot-n12-l8" => Some(BootstrapConfig {
+        "insecure-boot-n12" | "insecure-boot-n12-l9" => Some(BootstrapConfig {
             c2s_levels: 3,
             s2c_levels: 2,
             ..base
