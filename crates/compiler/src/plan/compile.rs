@@ -1,0 +1,390 @@
+//! Compilation: parameter choice, bootstrap placement under the chosen
+//! objective, and building the [`CompiledPlan`] and its [`Report`].
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Baseline, Candidate, CompiledPlan, KeyMode, LayerReport, PLAN_VERSION, PlanNode, PlanParams,
+    Report, SkipReport, SkipsTotal, apply_key_mode,
+};
+use crate::cost::{CkksOp, OpCounts};
+use crate::error::CompileError;
+use crate::level::{
+    LevelBudget, LevelGraph, LevelOpKind, NodeId, Placement, SkipKind, lazy_levels,
+};
+use crate::lower::{Lowered, lower};
+use crate::params::ParamSet;
+use crate::placement::{Objective, Strategy, place};
+
+/// What placement minimizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// Estimated time (bootstraps weighted by ciphertexts, operations by
+    /// level).
+    #[default]
+    Time,
+    /// Number of ciphertext bootstraps.
+    Count,
+}
+
+/// How to compile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompileOptions {
+    /// A parameter set name, or `None` for automatic choice (least
+    /// estimated time).
+    pub params: Option<String>,
+    /// Placement algorithm.
+    pub strategy: Strategy,
+    /// Placement objective.
+    pub goal: Goal,
+    /// Attribute bootstraps and time to each skip connection (one extra
+    /// placement per addition).
+    pub attribute_skips: bool,
+    /// Rotation keys to generate.
+    pub keys: KeyMode,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            params: Some(ParamSet::default_name().to_string()),
+            strategy: Strategy::Optimal,
+            goal: Goal::Time,
+            attribute_skips: true,
+            keys: KeyMode::PerStep,
+        }
+    }
+}
+
+/// The time objective of a lowered net under a parameter set.
+pub fn time_objective(low: &Lowered, p: &ParamSet) -> Objective {
+    let maxl = p.l_eff.max(p.input_level);
+    let boot = p.costs.at(CkksOp::Bootstrap, 0);
+    Objective {
+        op: low
+            .layers
+            .iter()
+            .map(|l| {
+                (0..=maxl)
+                    .map(|lv| l.cost.counts.seconds(&p.costs, lv))
+                    .collect()
+            })
+            .collect(),
+        boot: low
+            .level
+            .nodes
+            .iter()
+            .map(|n| n.cts as f64 * boot)
+            .collect(),
+    }
+}
+
+fn objective(low: &Lowered, p: &ParamSet, goal: Goal) -> Objective {
+    match goal {
+        Goal::Time => time_objective(low, p),
+        Goal::Count => Objective::count(&low.level),
+    }
+}
+
+fn budget(p: &ParamSet) -> LevelBudget {
+    LevelBudget {
+        l_eff: p.l_eff,
+        input_level: p.input_level,
+    }
+}
+
+fn ct_boots(g: &LevelGraph, pl: &Placement) -> u64 {
+    pl.sites().iter().map(|&v| g.nodes[v].cts as u64).sum()
+}
+
+fn restrict(obj: &Objective, map: &[NodeId]) -> Objective {
+    Objective {
+        op: map.iter().map(|&v| obj.op[v].clone()).collect(),
+        boot: map.iter().map(|&v| obj.boot[v]).collect(),
+    }
+}
+
+fn lower_for(g: &nn::Graph, p: &ParamSet, keys: KeyMode) -> Result<Lowered, CompileError> {
+    let top = p.l_eff;
+    let w = (
+        p.costs.at(CkksOp::RotateHoisted, top),
+        p.costs.at(CkksOp::Rotate, top),
+    );
+    let mut low = lower(g, p.slots(), w)?;
+    apply_key_mode(&mut low, keys);
+    Ok(low)
+}
+
+/// Compiles a model: returns the plan and its report. The model is first
+/// put in inference form with `nn::transform::fold_all` (the runtime must
+/// read weights from the same form; see [`linear_weights`](super::linear_weights)).
+pub fn compile(
+    g: &nn::Graph,
+    sets: &[ParamSet],
+    opts: &CompileOptions,
+) -> Result<(CompiledPlan, Report), CompileError> {
+    // The inference form: Dirac kernels and batch norms folded (what the
+    // runtime runs too; node names are kept).
+    let folded = nn::transform::fold_all(g)?;
+    let g = &folded;
+    let mut candidates = Vec::new();
+    let chosen: (&ParamSet, Lowered) = match &opts.params {
+        Some(name) => {
+            let p = ParamSet::find(sets, name)?;
+            (p, lower_for(g, p, opts.keys)?)
+        }
+        None => {
+            let mut best: Option<(f64, &ParamSet, Lowered)> = None;
+            let mut last_err = None;
+            for p in sets {
+                let low = match lower_for(g, p, opts.keys) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        last_err = Some(e);
+                        continue;
+                    }
+                };
+                let obj = objective(&low, p, opts.goal);
+                let res = place(&low.level, budget(p), &obj, opts.strategy).and_then(|s| {
+                    let t =
+                        time_objective(&low, p).evaluate(&low.level, budget(p), &s.placement)?;
+                    Ok((t, ct_boots(&low.level, &s.placement)))
+                });
+                match res {
+                    Ok((t, nb)) => {
+                        candidates.push(Candidate {
+                            params: p.name.clone(),
+                            l_eff: p.l_eff,
+                            bootstraps: Some(nb),
+                            estimated_seconds: Some(t),
+                        });
+                        let key = match opts.goal {
+                            Goal::Time => t,
+                            Goal::Count => nb as f64 + t * 1e-9,
+                        };
+                        if best.as_ref().is_none_or(|(bt, _, _)| key < *bt) {
+                            best = Some((key, p, low));
+                        }
+                    }
+                    Err(e) => {
+                        candidates.push(Candidate {
+                            params: p.name.clone(),
+                            l_eff: p.l_eff,
+                            bootstraps: None,
+                            estimated_seconds: None,
+                        });
+                        last_err = Some(e);
+                    }
+                }
+            }
+            match best {
+                Some((_, p, low)) => (p, low),
+                None => {
+                    return Err(last_err.unwrap_or(CompileError::UnknownParams(
+                        "auto".into(),
+                        "no parameter sets given".into(),
+                    )));
+                }
+            }
+        }
+    };
+    let (p, low) = chosen;
+    compile_lowered(&low, p, opts, candidates)
+}
+
+/// Places bootstraps on an already lowered net and builds plan and report.
+pub fn compile_lowered(
+    low: &Lowered,
+    p: &ParamSet,
+    opts: &CompileOptions,
+    candidates: Vec<Candidate>,
+) -> Result<(CompiledPlan, Report), CompileError> {
+    let g = &low.level;
+    let b = budget(p);
+    let obj = objective(low, p, opts.goal);
+    let tobj = time_objective(low, p);
+    let sol = place(g, b, &obj, opts.strategy)?;
+    let lv = lazy_levels(g, b, &sol.placement)?;
+    let est = tobj.evaluate(g, b, &sol.placement)?;
+    let boots = ct_boots(g, &sol.placement);
+    let boot_s = p.costs.at(CkksOp::Bootstrap, 0);
+
+    let mut steps = BTreeSet::new();
+    let mut nodes = Vec::with_capacity(g.len());
+    let mut totals = OpCounts::default();
+    let last = g.last_use();
+    // First consumer of each value, to report a bootstrap "before" it.
+    let mut first_use: Vec<Option<NodeId>> = vec![None; g.len()];
+    for (v, n) in g.nodes.iter().enumerate() {
+        for &u in &n.inputs {
+            if first_use[u].is_none() {
+                first_use[u] = Some(v);
+            }
+        }
+    }
+    let mut layers = Vec::new();
+    for (v, (n, l)) in g.nodes.iter().zip(&low.layers).enumerate() {
+        steps.extend(l.cost.rotation_steps.iter().copied());
+        totals += l.cost.counts;
+        nodes.push(PlanNode {
+            name: n.name.clone(),
+            kind: n.kind,
+            op: l.op.clone(),
+            nn_nodes: l.nn_nodes.clone(),
+            inputs: n.inputs.clone(),
+            layout_in: l.layout_in,
+            layout_out: l.layout_out,
+            depth: n.depth,
+            level_in: lv[v].level_in,
+            level_out: lv[v].level_out,
+            bootstrap: sol.placement.boot[v] && last[v].is_some(),
+            level_after: lv[v].level_after,
+            log_scale: p.log_scale,
+            counts: l.cost.counts,
+            rotation_steps: l.cost.rotation_steps.iter().copied().collect(),
+            bsgs_baby: l.cost.bsgs_baby,
+            bsgs_centred: l.cost.bsgs_centred,
+            skip: n.skip,
+        });
+        let before: u64 = n
+            .inputs
+            .iter()
+            .filter(|&&u| sol.placement.boot[u] && first_use[u] == Some(v))
+            .map(|&u| g.nodes[u].cts as u64)
+            .sum();
+        if n.kind != LevelOpKind::Input {
+            layers.push(LayerReport {
+                name: n.name.clone(),
+                kind: n.kind,
+                level_in: lv[v].level_in,
+                level_out: lv[v].level_out,
+                rotations: l.cost.counts.all_rotations(),
+                key_switches: l.cost.counts.key_switches(),
+                bootstraps_before: before,
+                cts: n.cts,
+                seconds: l.cost.counts.seconds(&p.costs, lv[v].level_in),
+            });
+        }
+    }
+    let galois_steps: Vec<i64> = steps.into_iter().collect();
+    let galois_keys = galois_steps.len() as u64
+        + if boots > 0 {
+            p.bootstrap_rotation_keys as u64
+        } else {
+            0
+        };
+
+    let (skips, skips_total) = if opts.attribute_skips {
+        skip_costs(g, b, &obj, &tobj, opts.strategy, (boots, est))?
+    } else {
+        (Vec::new(), None)
+    };
+
+    let greedy_baseline = if opts.strategy == Strategy::Optimal {
+        let gs = place(g, b, &obj, Strategy::Greedy)?;
+        Some(Baseline {
+            bootstraps: ct_boots(g, &gs.placement),
+            estimated_seconds: tobj.evaluate(g, b, &gs.placement)?,
+        })
+    } else {
+        None
+    };
+
+    let plan = CompiledPlan {
+        format: "residue-plan".into(),
+        version: PLAN_VERSION,
+        model: low.model.clone(),
+        structure: low.structure().into(),
+        params: PlanParams {
+            name: p.name.clone(),
+            log_n: p.log_n,
+            slots: p.slots(),
+            l_eff: p.l_eff,
+            input_level: p.input_level,
+            log_scale: p.log_scale,
+        },
+        strategy: opts.strategy,
+        goal: opts.goal,
+        keys: opts.keys,
+        nodes,
+        galois_steps,
+        bootstraps: boots,
+        model_hash: String::new(),
+        value_scales: Vec::new(),
+    };
+    let report = Report {
+        model: low.model.clone(),
+        structure: low.structure().into(),
+        params: p.name.clone(),
+        params_description: p.description.clone(),
+        l_eff: p.l_eff,
+        cost_source: p.costs.source.clone(),
+        placement: opts.strategy,
+        goal: opts.goal,
+        layers,
+        bootstraps: boots,
+        rotations: totals.all_rotations(),
+        rotations_hoisted: totals.rotations_hoisted,
+        key_switches: totals.key_switches(),
+        rescales: totals.rescales,
+        plaintext_multiplies: totals.mul_plain,
+        ciphertext_multiplies: totals.mul_relin,
+        galois_keys,
+        galois_key_bytes: galois_keys * p.galois_key_bytes(),
+        estimated_seconds: est,
+        bootstrap_seconds: boots as f64 * boot_s,
+        skips,
+        candidates,
+        greedy_baseline,
+        skips_total,
+    };
+    Ok((plan, report))
+}
+
+/// What the skip connections cost: per addition, this placement (`base`:
+/// ciphertext bootstraps and estimated seconds) minus the same graph
+/// without that addition; and all additions removed at once.
+fn skip_costs(
+    g: &LevelGraph,
+    b: LevelBudget,
+    obj: &Objective,
+    tobj: &Objective,
+    strategy: Strategy,
+    base: (u64, f64),
+) -> Result<(Vec<SkipReport>, Option<SkipsTotal>), CompileError> {
+    let (boots, est) = base;
+    // All additions removed together (per-skip costs do not add up).
+    let skips_total = if g.adds().is_empty() {
+        None
+    } else {
+        let mut h = g.clone();
+        let mut map: Vec<NodeId> = (0..g.len()).collect();
+        while let Some(&a) = h.adds().first() {
+            let (h2, m2) = h.without_add(a)?;
+            map = m2.iter().map(|&v| map[v]).collect();
+            h = h2;
+        }
+        let s = place(&h, b, &restrict(obj, &map), strategy)?;
+        let t = restrict(tobj, &map).evaluate(&h, b, &s.placement)?;
+        Some(SkipsTotal {
+            bootstraps: boots as i64 - ct_boots(&h, &s.placement) as i64,
+            seconds: est - t,
+        })
+    };
+    let mut skips = Vec::new();
+    for a in g.adds() {
+        let (h, map) = g.without_add(a)?;
+        let s = place(&h, b, &restrict(obj, &map), strategy)?;
+        let t = restrict(tobj, &map).evaluate(&h, b, &s.placement)?;
+        skips.push(SkipReport {
+            name: g.nodes[a].name.clone(),
+            kind: g.nodes[a].skip.unwrap_or(SkipKind::MidTerm),
+            bootstraps: boots as i64 - ct_boots(&h, &s.placement) as i64,
+            seconds: est - t,
+        });
+    }
+    Ok((skips, skips_total))
+}

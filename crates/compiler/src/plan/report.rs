@@ -1,0 +1,243 @@
+//! The user-facing cost report of a compiled model ([`Report`]): per
+//! layer, per skip connection, keys and time, and its text table.
+
+use serde::{Deserialize, Serialize};
+
+use super::Goal;
+use crate::level::{LevelOpKind, SkipKind};
+use crate::placement::Strategy;
+
+/// One line of the per-layer report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerReport {
+    /// Layer name.
+    pub name: String,
+    /// Kind.
+    pub kind: LevelOpKind,
+    /// Level in.
+    pub level_in: u32,
+    /// Level out.
+    pub level_out: u32,
+    /// Rotations (hoisted included).
+    pub rotations: u64,
+    /// Key switches.
+    pub key_switches: u64,
+    /// Ciphertext bootstraps right before it (on its inputs).
+    pub bootstraps_before: u64,
+    /// Ciphertexts of its output.
+    pub cts: u32,
+    /// Estimated seconds of the layer itself.
+    pub seconds: f64,
+}
+
+/// What one skip connection costs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkipReport {
+    /// The addition.
+    pub name: String,
+    /// Mid-term or shared-source.
+    pub kind: SkipKind,
+    /// Extra ciphertext bootstraps versus the same graph without it.
+    pub bootstraps: i64,
+    /// Extra estimated seconds versus the same graph without it.
+    pub seconds: f64,
+}
+
+/// One parameter set considered by automatic choice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Set name.
+    pub params: String,
+    /// `L_eff`.
+    pub l_eff: u32,
+    /// Ciphertext bootstraps (`None` if infeasible).
+    pub bootstraps: Option<u64>,
+    /// Estimated seconds.
+    pub estimated_seconds: Option<f64>,
+}
+
+/// The user-facing cost report of a compiled model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Model name.
+    pub model: String,
+    /// Network structure.
+    pub structure: String,
+    /// Chosen parameter set.
+    pub params: String,
+    /// What the set is.
+    pub params_description: String,
+    /// `L_eff` of the set.
+    pub l_eff: u32,
+    /// Where per-op costs come from (`estimate` or `calibrated`).
+    pub cost_source: String,
+    /// Placement algorithm.
+    pub placement: Strategy,
+    /// Placement objective.
+    pub goal: Goal,
+    /// Per layer.
+    pub layers: Vec<LayerReport>,
+    /// Ciphertext bootstraps.
+    pub bootstraps: u64,
+    /// Rotations (hoisted included).
+    pub rotations: u64,
+    /// Of which hoisted.
+    pub rotations_hoisted: u64,
+    /// Key switches (rotations and relinearizations).
+    pub key_switches: u64,
+    /// Rescales.
+    pub rescales: u64,
+    /// Plaintext multiplications.
+    pub plaintext_multiplies: u64,
+    /// Ciphertext multiplications.
+    pub ciphertext_multiplies: u64,
+    /// Galois keys (layer rotations, plus the bootstrapping's own if any
+    /// bootstrap runs).
+    pub galois_keys: u64,
+    /// Their memory in bytes.
+    pub galois_key_bytes: u64,
+    /// Estimated server time in seconds.
+    pub estimated_seconds: f64,
+    /// Of which bootstrapping.
+    pub bootstrap_seconds: f64,
+    /// Per skip connection.
+    pub skips: Vec<SkipReport>,
+    /// Parameter sets considered (automatic choice).
+    pub candidates: Vec<Candidate>,
+    /// The greedy baseline on the same parameters (what optimal placement
+    /// gains), when placement was optimal.
+    pub greedy_baseline: Option<Baseline>,
+    /// What all skip connections cost together: this plan minus the same
+    /// graph with every addition removed (per-skip costs do not add up).
+    pub skips_total: Option<SkipsTotal>,
+}
+
+/// What all skip connections of a model cost together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkipsTotal {
+    /// Extra ciphertext bootstraps.
+    pub bootstraps: i64,
+    /// Extra estimated seconds.
+    pub seconds: f64,
+}
+
+/// Bootstraps and time of another placement, for comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Ciphertext bootstraps.
+    pub bootstraps: u64,
+    /// Estimated seconds.
+    pub estimated_seconds: f64,
+}
+
+impl Report {
+    /// A human-readable table.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "model {} ({}), params {} (L_eff {}), placement {:?}/{:?}, costs: {}",
+            self.model,
+            self.structure,
+            self.params,
+            self.l_eff,
+            self.placement,
+            self.goal,
+            self.cost_source
+        );
+        let _ = writeln!(
+            s,
+            "{:<32} {:>9} {:>6} {:>7} {:>5} {:>5} {:>9}",
+            "layer", "kind", "lv", "boot<-", "rot", "ksw", "sec"
+        );
+        for l in &self.layers {
+            let kind = format!("{:?}", l.kind).to_lowercase();
+            let _ = writeln!(
+                s,
+                "{:<32} {:>9} {:>3}>{:<2} {:>7} {:>5} {:>5} {:>9.3}",
+                l.name,
+                kind,
+                l.level_in,
+                l.level_out,
+                if l.bootstraps_before > 0 {
+                    l.bootstraps_before.to_string()
+                } else {
+                    String::new()
+                },
+                l.rotations,
+                l.key_switches,
+                l.seconds
+            );
+        }
+        let _ = writeln!(
+            s,
+            "totals: bootstraps {}, rotations {} ({} hoisted), key switches {}, rescales {}, \
+             plaintext mults {}, ciphertext mults {}",
+            self.bootstraps,
+            self.rotations,
+            self.rotations_hoisted,
+            self.key_switches,
+            self.rescales,
+            self.plaintext_multiplies,
+            self.ciphertext_multiplies
+        );
+        let _ = writeln!(
+            s,
+            "galois keys: {} ({:.2} GiB)",
+            self.galois_keys,
+            self.galois_key_bytes as f64 / (1u64 << 30) as f64
+        );
+        let _ = writeln!(
+            s,
+            "estimated time: {:.1} s ({:.1} s bootstrapping) [{}]",
+            self.estimated_seconds, self.bootstrap_seconds, self.cost_source
+        );
+        if let Some(b) = &self.greedy_baseline {
+            let _ = writeln!(
+                s,
+                "greedy placement would need {} bootstraps, {:.1} s",
+                b.bootstraps, b.estimated_seconds
+            );
+        }
+        if let Some(t) = &self.skips_total {
+            let _ = writeln!(
+                s,
+                "all skip connections together: {:+} bootstraps, {:+.2} s",
+                t.bootstraps, t.seconds
+            );
+        }
+        if !self.skips.is_empty() {
+            let _ = writeln!(s, "skip connections (cost versus removing that add):");
+            for k in &self.skips {
+                let kind = match k.kind {
+                    SkipKind::MidTerm => "mid-term",
+                    SkipKind::SharedSource => "shared-source",
+                };
+                let _ = writeln!(
+                    s,
+                    "  {:<30} {:>13} {:>+3} bootstraps {:>+8.2} s",
+                    k.name, kind, k.bootstraps, k.seconds
+                );
+            }
+        }
+        if !self.candidates.is_empty() {
+            let _ = writeln!(s, "parameter sets considered:");
+            for c in &self.candidates {
+                match (c.bootstraps, c.estimated_seconds) {
+                    (Some(b), Some(t)) => {
+                        let _ = writeln!(
+                            s,
+                            "  {:<12} L_eff {:>2}: {b:>3} bootstraps, {t:>8.1} s",
+                            c.params, c.l_eff
+                        );
+                    }
+                    _ => {
+                        let _ = writeln!(s, "  {:<12} L_eff {:>2}: infeasible", c.params, c.l_eff);
+                    }
+                }
+            }
+        }
+        s
+    }
+}
