@@ -428,6 +428,38 @@ pub fn pool_taps(c: usize, kh: usize, kw: usize, pad_top: usize, pad_left: usize
     conv_taps(c, c, kh, kw, pad_top, pad_left, |o, i, _, _| o == i)
 }
 
+/// Tap `t` of a convolution composed with the average pool before it
+/// (window `k x k`, stride `s`, padding `top`/`left`): one tap on the
+/// pool's input per window position (rows, then columns), reading pixel
+/// `(s*dy + py - top, s*dx + px - left)`.
+pub fn pool_composed_taps(
+    t: Tap,
+    k: usize,
+    s: usize,
+    top: usize,
+    left: usize,
+) -> impl Iterator<Item = Tap> {
+    (0..k).flat_map(move |py| {
+        (0..k).map(move |px| Tap {
+            o: t.o,
+            i: t.i,
+            dy: s as i64 * t.dy + py as i64 - top as i64,
+            dx: s as i64 * t.dx + px as i64 - left as i64,
+        })
+    })
+}
+
+/// Tap of weight `j` of dense output `o` whose input is a `[C, h, w]` map
+/// flattened (a plain vector is `h = w = 1`).
+pub fn flat_tap(o: usize, j: usize, h: usize, w: usize) -> Tap {
+    Tap {
+        o,
+        i: j / (h * w),
+        dy: ((j / w) % h) as i64,
+        dx: (j % w) as i64,
+    }
+}
+
 /// One step of a rotate-and-sum schedule (see [`sum_schedule`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SumStep {

@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 
-use nn::graph::{Graph, Op};
+use nn::graph::{AvgPool, Dense, Graph, Node, Op, Pads, PolyAct, Shapes, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CompileError;
@@ -150,18 +150,58 @@ struct Val {
     folded: Vec<String>,
 }
 
-struct Builder {
-    level: LevelGraph,
-    layers: Vec<Layer>,
-    weights: (f64, f64),
+impl Val {
+    /// The output of a layer: a plain map (no pending view, pool or scale).
+    fn fresh(node: NodeId, layout: Layout, path_depth: u32) -> Self {
+        Self {
+            node,
+            layout,
+            path_depth,
+            flat_of: None,
+            pool_scale: None,
+            pending_pool: None,
+            folded: vec![],
+        }
+    }
+
+    /// The nn nodes credited to a layer of nn node `n` reading this value.
+    fn credit(&self, n: &Node) -> Vec<String> {
+        let mut v = self.folded.clone();
+        v.push(n.name.clone());
+        v
+    }
 }
 
-impl Builder {
-    fn push(&mut self, node: NodeId, layer: Layer) -> NodeId {
-        debug_assert_eq!(node, self.layers.len());
-        self.layers.push(layer);
-        node
-    }
+/// A one-level linear layer (convolution, dense, average pool, affine)
+/// about to be added by [`Lowering::linear`].
+struct LinearStep {
+    op: LayerOp,
+    /// nn nodes credited before the layer's own (its input's folded nodes,
+    /// a composed pool).
+    nn_nodes: Vec<String>,
+    layout_in: Layout,
+    layout_out: Layout,
+    cost: LayerCost,
+}
+
+/// What lowering one nn node gives: the tensor it defines and its value, or
+/// `None` (a batch norm already fused into the layer before it).
+type Lowers = Result<Option<(String, Val)>, CompileError>;
+
+/// The state of a lowering: what is built so far and what each tensor is.
+struct Lowering<'g> {
+    g: &'g Graph,
+    shapes: Shapes,
+    slots: usize,
+    /// Relative costs of a hoisted and a full rotation.
+    weights: (f64, f64),
+    level: LevelGraph,
+    layers: Vec<Layer>,
+    vals: HashMap<String, Val>,
+    /// How many additions read each value as their skip.
+    skip_uses: HashMap<String, usize>,
+    /// The tap reading each skip source that has other readers too.
+    taps: HashMap<String, NodeId>,
 }
 
 fn single_consumer<'g>(g: &'g Graph, value: &str) -> Option<&'g nn::Node> {
@@ -188,12 +228,19 @@ pub fn lower(g: &Graph, slots: usize, weights: (f64, f64)) -> Result<Lowered, Co
         s => return Err(CompileError::Unsupported(format!("input shape {s:?}"))),
     };
     let input_layout = Layout::image(c, h, w, slots)?;
-    let mut b = Builder {
+    let mut s = Lowering {
+        g,
+        shapes,
+        slots,
+        weights,
         level: LevelGraph::new(&g.input, input_layout.cts() as u32),
         layers: Vec::new(),
-        weights,
+        vals: HashMap::new(),
+        // Skip-use counts need path depths; compute them in a first pass.
+        skip_uses: count_skip_uses(g, &order)?,
+        taps: HashMap::new(),
     };
-    b.push(
+    s.push(
         0,
         Layer {
             name: g.input.clone(),
@@ -204,512 +251,437 @@ pub fn lower(g: &Graph, slots: usize, weights: (f64, f64)) -> Result<Lowered, Co
             cost: layout::add(0),
         },
     );
-    // How many additions read each value as their skip (decided below with
-    // the same rule as at the addition).
-    let mut vals: HashMap<String, Val> = HashMap::new();
-    vals.insert(
-        g.input.clone(),
-        Val {
-            node: 0,
-            layout: input_layout,
-            path_depth: 0,
-            flat_of: None,
-            pool_scale: None,
-            pending_pool: None,
-            folded: vec![],
-        },
-    );
-    // Skip-use counts need path depths; compute them in a first pass.
-    let skip_uses = count_skip_uses(g, &order)?;
-    let mut taps: HashMap<String, NodeId> = HashMap::new();
+    s.vals
+        .insert(g.input.clone(), Val::fresh(0, input_layout, 0));
 
     for &i in &order {
-        let n = &g.nodes[i];
-        let get = |name: &str| -> Result<Val, CompileError> {
-            vals.get(name)
-                .cloned()
-                .ok_or_else(|| unsupported(&n.name, format!("reads unknown value `{name}`")))
-        };
-        let out_shape = shapes.get(&n.output).cloned().unwrap_or_default();
-        let new_val = match &n.op {
-            Op::Conv2d(_) | Op::DiracConv2d(_) => {
-                let x = get(&n.inputs[0])?;
-                let (weight, stride, pads) = match &n.op {
-                    Op::Conv2d(cv) => (&cv.weight, cv.stride, cv.pads),
-                    Op::DiracConv2d(d) => (&d.weight, d.stride, d.pads),
-                    _ => unreachable!(),
-                };
-                if stride[0] != stride[1] {
-                    return Err(unsupported(&n.name, "non-square stride"));
-                }
-                let (co, ci, kh, kw) = match weight.shape.as_slice() {
-                    &[a, b2, c2, d] => (a, b2, c2, d),
-                    _ => return Err(unsupported(&n.name, "kernel must be 4-D")),
-                };
-                let dirac = matches!(n.op, Op::DiracConv2d(_));
-                let nonzero = |o: usize, ii: usize, ky: usize, kx: usize| {
-                    dirac
-                        || weight
-                            .data
-                            .get(((o * ci + ii) * kh + ky) * kw + kx)
-                            .is_some_and(|&v| v != 0.0)
-                };
-                let [_, ho, wo] = shape3(&n.name, &out_shape)?;
-                let mut taps_v = layout::conv_taps(co, ci, kh, kw, pads.top, pads.left, nonzero);
-                let mut stride_total = stride[0];
-                let mut lin = x.layout;
-                let mut pool = None;
-                let mut nn_nodes = x.folded.clone();
-                if let Some((pname, pk, ps, ptop, pleft, before)) = &x.pending_pool {
-                    // Compose: conv tap (dy, dx) on the pooled map reads
-                    // pool input pixels ps*dy + (py - ptop).
-                    let mut comp = Vec::with_capacity(taps_v.len() * pk * pk);
-                    for t in &taps_v {
-                        for py in 0..*pk {
-                            for px in 0..*pk {
-                                comp.push(Tap {
-                                    o: t.o,
-                                    i: t.i,
-                                    dy: *ps as i64 * t.dy + py as i64 - *ptop as i64,
-                                    dx: *ps as i64 * t.dx + px as i64 - *pleft as i64,
-                                });
-                            }
-                        }
-                    }
-                    comp.sort_by_key(|t| (t.o, t.i, t.dy, t.dx));
-                    comp.dedup();
-                    taps_v = comp;
-                    stride_total *= ps;
-                    lin = *before;
-                    pool = Some([*pk, *ps, *ptop, *pleft]);
-                    nn_nodes.push(pname.clone());
-                }
-                let lout = lin.strided(co, ho, wo, stride_total)?;
-                let cost = layout::linear_map(&lin, &lout, taps_v, b.weights)?;
-                nn_nodes.push(n.name.clone());
-                let mut name = n.name.clone();
-                let mut out_value = n.output.clone();
-                if let Some(bn) = single_consumer(g, &n.output)
-                    && matches!(bn.op, Op::BatchNorm(_))
-                {
-                    nn_nodes.push(bn.name.clone());
-                    out_value = bn.output.clone();
-                    name = n.name.clone();
-                }
-                let id = b
-                    .level
-                    .op(&name, LevelOpKind::Linear, 1, lout.cts() as u32, x.node);
-                b.push(
-                    id,
-                    Layer {
-                        name,
-                        nn_nodes,
-                        op: LayerOp::Conv {
-                            kernel: [kh, kw],
-                            stride: stride[0],
-                            pads: pads.onnx(),
-                            channels: [ci, co],
-                            pool,
-                        },
-                        layout_in: lin,
-                        layout_out: lout,
-                        cost,
-                    },
-                );
-                let v = Val {
-                    node: id,
-                    layout: lout,
-                    path_depth: x.path_depth + 1,
-                    flat_of: None,
-                    pool_scale: None,
-                    pending_pool: None,
-                    folded: vec![],
-                };
-                if out_value != n.output {
-                    vals.insert(n.output.clone(), v.clone());
-                }
-                Some((out_value, v))
-            }
-            Op::BatchNorm(_) => {
-                if vals.contains_key(&n.output) {
-                    // Fused into the producing conv/dense.
-                    None
-                } else {
-                    let x = get(&n.inputs[0])?;
-                    // Per-channel, so it cannot fold into a polynomial.
-                    if false {
-                        let mut v = x.clone();
-                        v.folded.push(n.name.clone());
-                        Some((n.output.clone(), v))
-                    } else {
-                        let cts = x.layout.cts();
-                        let id = b
-                            .level
-                            .op(&n.name, LevelOpKind::Linear, 1, cts as u32, x.node);
-                        let mut cost = layout::add(cts);
-                        cost.depth = 1;
-                        cost.counts.mul_plain = cts as u64;
-                        cost.counts.rescales = cts as u64;
-                        let mut nn_nodes = x.folded.clone();
-                        nn_nodes.push(n.name.clone());
-                        b.push(
-                            id,
-                            Layer {
-                                name: n.name.clone(),
-                                nn_nodes,
-                                op: LayerOp::Affine,
-                                layout_in: x.layout,
-                                layout_out: x.layout,
-                                cost,
-                            },
-                        );
-                        Some((
-                            n.output.clone(),
-                            Val {
-                                node: id,
-                                path_depth: x.path_depth + 1,
-                                folded: vec![],
-                                ..x
-                            },
-                        ))
-                    }
-                }
-            }
-            Op::PolyAct(p) => {
-                let x = get(&n.inputs[0])?;
-                let deg = p.degree();
-                let cts = x.layout.cts();
-                let cost = layout::poly_act(deg, cts);
-                let id = b.level.op(
-                    &n.name,
-                    LevelOpKind::Activation,
-                    cost.depth,
-                    cts as u32,
-                    x.node,
-                );
-                let mut nn_nodes = x.folded.clone();
-                nn_nodes.push(n.name.clone());
-                let depth = cost.depth;
-                b.push(
-                    id,
-                    Layer {
-                        name: n.name.clone(),
-                        nn_nodes,
-                        op: LayerOp::PolyAct {
-                            degree: deg,
-                            range: p.range,
-                        },
-                        layout_in: x.layout,
-                        layout_out: x.layout,
-                        cost,
-                    },
-                );
-                Some((
-                    n.output.clone(),
-                    Val {
-                        node: id,
-                        path_depth: x.path_depth + depth,
-                        folded: vec![],
-                        ..x
-                    },
-                ))
-            }
-            Op::AvgPool(ap) => {
-                let x = get(&n.inputs[0])?;
-                if ap.kernel[0] != ap.kernel[1] || ap.stride[0] != ap.stride[1] {
-                    return Err(unsupported(&n.name, "non-square pooling"));
-                }
-                let [co, ho, wo] = shape3(&n.name, &out_shape)?;
-                let to_conv = single_consumer(g, &n.output)
-                    .is_some_and(|c| matches!(c.op, Op::Conv2d(_) | Op::DiracConv2d(_)));
-                if to_conv && x.pending_pool.is_none() {
-                    // The pooled layout is only virtual (never materialized).
-                    let virt = Layout {
-                        channels: co,
-                        height: ho,
-                        width: wo,
-                        gap: x.layout.gap * ap.stride[0],
-                        ..x.layout
-                    };
-                    let mut v = x.clone();
-                    v.layout = virt;
-                    v.pending_pool = Some((
-                        n.name.clone(),
-                        ap.kernel[0],
-                        ap.stride[0],
-                        ap.pads.top,
-                        ap.pads.left,
-                        x.layout,
-                    ));
-                    Some((n.output.clone(), v))
-                } else {
-                    let lout = x.layout.strided(co, ho, wo, ap.stride[0])?;
-                    let taps_v = layout::pool_taps(
-                        co,
-                        ap.kernel[0],
-                        ap.kernel[1],
-                        ap.pads.top,
-                        ap.pads.left,
-                    );
-                    let cost = layout::linear_map(&x.layout, &lout, taps_v, b.weights)?;
-                    let id = b
-                        .level
-                        .op(&n.name, LevelOpKind::Linear, 1, lout.cts() as u32, x.node);
-                    let mut nn_nodes = x.folded.clone();
-                    nn_nodes.push(n.name.clone());
-                    b.push(
-                        id,
-                        Layer {
-                            name: n.name.clone(),
-                            nn_nodes,
-                            op: LayerOp::AvgPool {
-                                kernel: ap.kernel,
-                                stride: ap.stride[0],
-                            },
-                            layout_in: x.layout,
-                            layout_out: lout,
-                            cost,
-                        },
-                    );
-                    Some((
-                        n.output.clone(),
-                        Val {
-                            node: id,
-                            layout: lout,
-                            path_depth: x.path_depth + 1,
-                            flat_of: None,
-                            pool_scale: None,
-                            pending_pool: None,
-                            folded: vec![],
-                        },
-                    ))
-                }
-            }
-            Op::GlobalAvgPool => {
-                let x = get(&n.inputs[0])?;
-                let (lout, mut cost) = layout::global_avg_pool(&x.layout)?;
-                // Folded if a dense layer follows (through flatten/reshape).
-                let mut next = single_consumer(g, &n.output);
-                while let Some(c) = next {
-                    if matches!(c.op, Op::Flatten | Op::Reshape { .. }) {
-                        next = single_consumer(g, &c.output);
-                    } else {
-                        break;
-                    }
-                }
-                let folded = next.is_some_and(|c| matches!(c.op, Op::Dense(_)));
-                if !folded {
-                    cost.depth = 1;
-                    cost.counts.mul_plain += x.layout.cts() as u64;
-                    cost.counts.rescales += x.layout.cts() as u64;
-                }
-                let kind = if folded {
-                    LevelOpKind::Free
-                } else {
-                    LevelOpKind::Linear
-                };
-                let depth = cost.depth;
-                let id = b.level.op(&n.name, kind, depth, lout.cts() as u32, x.node);
-                let mut nn_nodes = x.folded.clone();
-                nn_nodes.push(n.name.clone());
-                b.push(
-                    id,
-                    Layer {
-                        name: n.name.clone(),
-                        nn_nodes,
-                        op: LayerOp::GlobalAvgPool {
-                            scale_folded: folded,
-                        },
-                        layout_in: x.layout,
-                        layout_out: lout,
-                        cost,
-                    },
-                );
-                let hw = (x.layout.height * x.layout.width) as f64;
-                Some((
-                    n.output.clone(),
-                    Val {
-                        node: id,
-                        layout: lout,
-                        path_depth: x.path_depth + depth,
-                        flat_of: None,
-                        pool_scale: folded.then_some(1.0 / hw),
-                        pending_pool: None,
-                        folded: vec![],
-                    },
-                ))
-            }
-            Op::Flatten | Op::Reshape { .. } => {
-                let x = get(&n.inputs[0])?;
-                let in_shape = shapes.get(&n.inputs[0]).cloned().unwrap_or_default();
-                let mut v = x.clone();
-                if out_shape.len() == 1 {
-                    if let &[c2, h2, w2] = in_shape.as_slice() {
-                        v.flat_of = Some([c2, h2, w2]);
-                    }
-                } else if out_shape != in_shape {
-                    return Err(unsupported(&n.name, "reshape to a non-vector shape"));
-                }
-                v.folded.push(n.name.clone());
-                Some((n.output.clone(), v))
-            }
-            Op::Dense(d) => {
-                let x = get(&n.inputs[0])?;
-                let (out, inp) = match d.weight.shape.as_slice() {
-                    &[o, i2] => (o, i2),
-                    _ => return Err(unsupported(&n.name, "dense weight must be 2-D")),
-                };
-                let mut taps_v = Vec::new();
-                for o in 0..out {
-                    for j in 0..inp {
-                        if d.weight.data[o * inp + j] == 0.0 {
-                            continue;
-                        }
-                        let t = match x.flat_of {
-                            Some([_, fh, fw]) => Tap {
-                                o,
-                                i: j / (fh * fw),
-                                dy: ((j / fw) % fh) as i64,
-                                dx: (j % fw) as i64,
-                            },
-                            None => Tap {
-                                o,
-                                i: j,
-                                dy: 0,
-                                dx: 0,
-                            },
-                        };
-                        taps_v.push(t);
-                    }
-                }
-                let lout = Layout::vector(out, slots);
-                let cost = layout::linear_map(&x.layout, &lout, taps_v, b.weights)?;
-                let mut nn_nodes = x.folded.clone();
-                nn_nodes.push(n.name.clone());
-                let mut out_value = n.output.clone();
-                if let Some(bn) = single_consumer(g, &n.output)
-                    && matches!(bn.op, Op::BatchNorm(_))
-                {
-                    nn_nodes.push(bn.name.clone());
-                    out_value = bn.output.clone();
-                }
-                let id = b
-                    .level
-                    .op(&n.name, LevelOpKind::Linear, 1, lout.cts() as u32, x.node);
-                b.push(
-                    id,
-                    Layer {
-                        name: n.name.clone(),
-                        nn_nodes,
-                        op: LayerOp::Dense {
-                            dims: [inp, out],
-                            pool_scale: x.pool_scale,
-                        },
-                        layout_in: x.layout,
-                        layout_out: lout,
-                        cost,
-                    },
-                );
-                let v = Val {
-                    node: id,
-                    layout: lout,
-                    path_depth: x.path_depth + 1,
-                    flat_of: None,
-                    pool_scale: None,
-                    pending_pool: None,
-                    folded: vec![],
-                };
-                if out_value != n.output {
-                    vals.insert(n.output.clone(), v.clone());
-                }
-                Some((out_value, v))
-            }
-            Op::Add => {
-                let a = get(&n.inputs[0])?;
-                let c2 = get(&n.inputs[1])?;
-                let (main, skip, skip_name) = if c2.path_depth > a.path_depth {
-                    (c2, a, n.inputs[0].clone())
-                } else {
-                    (a, c2, n.inputs[1].clone())
-                };
-                if main.layout != skip.layout {
-                    return Err(unsupported(&n.name, "adds values packed differently"));
-                }
-                let uses = skip_uses.get(&skip_name).copied().unwrap_or(1);
-                let other_readers = g.consumers(&skip_name).len() > 1;
-                let skip_node = if other_readers {
-                    match taps.get(&skip_name) {
-                        Some(&t) => t,
-                        None => {
-                            let tname = format!("{skip_name}.tap");
-                            let t = b.level.tap(&tname, skip.node);
-                            b.push(
-                                t,
-                                Layer {
-                                    name: tname,
-                                    nn_nodes: vec![],
-                                    op: LayerOp::Tap,
-                                    layout_in: skip.layout,
-                                    layout_out: skip.layout,
-                                    cost: layout::add(0),
-                                },
-                            );
-                            taps.insert(skip_name.clone(), t);
-                            t
-                        }
-                    }
-                } else {
-                    skip.node
-                };
-                let kind = if uses > 1 {
-                    SkipKind::SharedSource
-                } else {
-                    SkipKind::MidTerm
-                };
-                let id = b.level.add(&n.name, main.node, skip_node, kind);
-                let mut nn_nodes = main.folded.clone();
-                nn_nodes.extend(skip.folded.iter().cloned());
-                nn_nodes.push(n.name.clone());
-                b.push(
-                    id,
-                    Layer {
-                        name: n.name.clone(),
-                        nn_nodes,
-                        op: LayerOp::Add,
-                        layout_in: main.layout,
-                        layout_out: main.layout,
-                        cost: layout::add(main.layout.cts()),
-                    },
-                );
-                Some((
-                    n.output.clone(),
-                    Val {
-                        node: id,
-                        path_depth: main.path_depth,
-                        folded: vec![],
-                        ..main
-                    },
-                ))
-            }
-        };
-        if let Some((name, v)) = new_val {
-            vals.insert(name, v);
+        if let Some((name, v)) = s.node(&g.nodes[i])? {
+            s.vals.insert(name, v);
         }
     }
-    let out = vals
+    let out = s
+        .vals
         .get(&g.output)
         .ok_or_else(|| CompileError::Unsupported(format!("output `{}` not produced", g.output)))?;
-    if out.node != b.level.output() {
+    if out.node != s.level.output() {
         return Err(CompileError::Unsupported(
             "the output must be the last operation".into(),
         ));
     }
-    b.level.validate()?;
+    s.level.validate()?;
     Ok(Lowered {
         model: g.name.clone(),
-        level: b.level,
-        layers: b.layers,
+        level: s.level,
+        layers: s.layers,
     })
+}
+
+impl Lowering<'_> {
+    /// Lowers one nn node (its inputs already lowered).
+    fn node(&mut self, n: &Node) -> Lowers {
+        match &n.op {
+            Op::Conv2d(c) => self.conv(n, &c.weight, c.stride, c.pads),
+            Op::DiracConv2d(d) => self.conv(n, &d.weight, d.stride, d.pads),
+            Op::BatchNorm(_) => self.batch_norm(n),
+            Op::PolyAct(p) => self.poly_act(n, p),
+            Op::AvgPool(ap) => self.avg_pool(n, ap),
+            Op::GlobalAvgPool => self.global_avg_pool(n),
+            Op::Flatten | Op::Reshape { .. } => self.reshape(n),
+            Op::Dense(d) => self.dense(n, d),
+            Op::Add => self.add(n),
+        }
+    }
+
+    /// The value of input `k` of `n`.
+    fn input(&self, n: &Node, k: usize) -> Result<Val, CompileError> {
+        let name = &n.inputs[k];
+        self.vals
+            .get(name)
+            .cloned()
+            .ok_or_else(|| unsupported(&n.name, format!("reads unknown value `{name}`")))
+    }
+
+    fn shape(&self, value: &str) -> Vec<usize> {
+        self.shapes.get(value).cloned().unwrap_or_default()
+    }
+
+    fn push(&mut self, node: NodeId, layer: Layer) -> NodeId {
+        debug_assert_eq!(node, self.layers.len());
+        self.layers.push(layer);
+        node
+    }
+
+    /// Adds a one-input layer of `kind` and `depth` reading node `input`.
+    fn layer(&mut self, kind: LevelOpKind, depth: u32, input: NodeId, layer: Layer) -> NodeId {
+        let cts = layer.layout_out.cts() as u32;
+        let id = self.level.op(&layer.name, kind, depth, cts, input);
+        self.push(id, layer)
+    }
+
+    /// Adds the one-level linear layer of nn node `n` reading `x`, crediting
+    /// `n` after `step.nn_nodes` and, with `fuse_bn`, the batch norm that is
+    /// `n`'s sole consumer. Returns the tensor it defines (the batch norm's
+    /// output when fused; `n`'s output then names the same value) and its
+    /// value.
+    fn linear(&mut self, n: &Node, x: &Val, step: LinearStep, fuse_bn: bool) -> (String, Val) {
+        let mut nn_nodes = step.nn_nodes;
+        nn_nodes.push(n.name.clone());
+        let mut out_value = n.output.clone();
+        if fuse_bn
+            && let Some(bn) = single_consumer(self.g, &n.output)
+            && matches!(bn.op, Op::BatchNorm(_))
+        {
+            nn_nodes.push(bn.name.clone());
+            out_value = bn.output.clone();
+        }
+        let layer = Layer {
+            name: n.name.clone(),
+            nn_nodes,
+            op: step.op,
+            layout_in: step.layout_in,
+            layout_out: step.layout_out,
+            cost: step.cost,
+        };
+        let id = self.layer(LevelOpKind::Linear, 1, x.node, layer);
+        let v = Val::fresh(id, step.layout_out, x.path_depth + 1);
+        if out_value != n.output {
+            self.vals.insert(n.output.clone(), v.clone());
+        }
+        (out_value, v)
+    }
+
+    /// Convolution or Dirac convolution (with a pending average pool
+    /// composed in and the batch norm after it fused).
+    fn conv(&mut self, n: &Node, weight: &Tensor, stride: [usize; 2], pads: Pads) -> Lowers {
+        let x = self.input(n, 0)?;
+        if stride[0] != stride[1] {
+            return Err(unsupported(&n.name, "non-square stride"));
+        }
+        let (co, ci, kh, kw) = match weight.shape.as_slice() {
+            &[a, b2, c2, d] => (a, b2, c2, d),
+            _ => return Err(unsupported(&n.name, "kernel must be 4-D")),
+        };
+        let dirac = matches!(n.op, Op::DiracConv2d(_));
+        let nonzero = |o: usize, ii: usize, ky: usize, kx: usize| {
+            dirac
+                || weight
+                    .data
+                    .get(((o * ci + ii) * kh + ky) * kw + kx)
+                    .is_some_and(|&v| v != 0.0)
+        };
+        let [_, ho, wo] = shape3(&n.name, &self.shape(&n.output))?;
+        let mut taps = layout::conv_taps(co, ci, kh, kw, pads.top, pads.left, nonzero);
+        let mut stride_total = stride[0];
+        let mut lin = x.layout;
+        let mut pool = None;
+        let mut nn_nodes = x.folded.clone();
+        if let Some((pname, pk, ps, ptop, pleft, before)) = &x.pending_pool {
+            // Compose: conv tap (dy, dx) on the pooled map reads pool input
+            // pixels ps*dy + (py - ptop).
+            let mut comp: Vec<Tap> = taps
+                .iter()
+                .flat_map(|&t| layout::pool_composed_taps(t, *pk, *ps, *ptop, *pleft))
+                .collect();
+            comp.sort_by_key(|t| (t.o, t.i, t.dy, t.dx));
+            comp.dedup();
+            taps = comp;
+            stride_total *= ps;
+            lin = *before;
+            pool = Some([*pk, *ps, *ptop, *pleft]);
+            nn_nodes.push(pname.clone());
+        }
+        let lout = lin.strided(co, ho, wo, stride_total)?;
+        let cost = layout::linear_map(&lin, &lout, taps, self.weights)?;
+        let op = LayerOp::Conv {
+            kernel: [kh, kw],
+            stride: stride[0],
+            pads: pads.onnx(),
+            channels: [ci, co],
+            pool,
+        };
+        let step = LinearStep {
+            op,
+            nn_nodes,
+            layout_in: lin,
+            layout_out: lout,
+            cost,
+        };
+        Ok(Some(self.linear(n, &x, step, true)))
+    }
+
+    /// Batch norm: fused into the layer before it if that took it, else a
+    /// per-channel affine layer (per channel, so it cannot fold into a
+    /// polynomial).
+    fn batch_norm(&mut self, n: &Node) -> Lowers {
+        if self.vals.contains_key(&n.output) {
+            // Fused into the producing conv/dense.
+            return Ok(None);
+        }
+        let x = self.input(n, 0)?;
+        let cts = x.layout.cts();
+        let mut cost = layout::add(cts);
+        cost.depth = 1;
+        cost.counts.mul_plain = cts as u64;
+        cost.counts.rescales = cts as u64;
+        let step = LinearStep {
+            op: LayerOp::Affine,
+            nn_nodes: x.folded.clone(),
+            layout_in: x.layout,
+            layout_out: x.layout,
+            cost,
+        };
+        let (out, v) = self.linear(n, &x, step, false);
+        // A per-channel map keeps what its input is a view of.
+        let v = Val {
+            flat_of: x.flat_of,
+            pool_scale: x.pool_scale,
+            pending_pool: x.pending_pool,
+            ..v
+        };
+        Ok(Some((out, v)))
+    }
+
+    /// Polynomial activation.
+    fn poly_act(&mut self, n: &Node, p: &PolyAct) -> Lowers {
+        let x = self.input(n, 0)?;
+        let deg = p.degree();
+        let cost = layout::poly_act(deg, x.layout.cts());
+        let depth = cost.depth;
+        let layer = Layer {
+            name: n.name.clone(),
+            nn_nodes: x.credit(n),
+            op: LayerOp::PolyAct {
+                degree: deg,
+                range: p.range,
+            },
+            layout_in: x.layout,
+            layout_out: x.layout,
+            cost,
+        };
+        let id = self.layer(LevelOpKind::Activation, depth, x.node, layer);
+        let v = Val {
+            node: id,
+            path_depth: x.path_depth + depth,
+            folded: vec![],
+            ..x
+        };
+        Ok(Some((n.output.clone(), v)))
+    }
+
+    /// Average pooling: left pending if a convolution alone reads it (it is
+    /// composed into that), else a depthwise linear layer.
+    fn avg_pool(&mut self, n: &Node, ap: &AvgPool) -> Lowers {
+        let x = self.input(n, 0)?;
+        if ap.kernel[0] != ap.kernel[1] || ap.stride[0] != ap.stride[1] {
+            return Err(unsupported(&n.name, "non-square pooling"));
+        }
+        let [co, ho, wo] = shape3(&n.name, &self.shape(&n.output))?;
+        let to_conv = single_consumer(self.g, &n.output)
+            .is_some_and(|c| matches!(c.op, Op::Conv2d(_) | Op::DiracConv2d(_)));
+        if to_conv && x.pending_pool.is_none() {
+            // The pooled layout is only virtual (never materialized).
+            let virt = Layout {
+                channels: co,
+                height: ho,
+                width: wo,
+                gap: x.layout.gap * ap.stride[0],
+                ..x.layout
+            };
+            let mut v = x.clone();
+            v.layout = virt;
+            v.pending_pool = Some((
+                n.name.clone(),
+                ap.kernel[0],
+                ap.stride[0],
+                ap.pads.top,
+                ap.pads.left,
+                x.layout,
+            ));
+            return Ok(Some((n.output.clone(), v)));
+        }
+        let lout = x.layout.strided(co, ho, wo, ap.stride[0])?;
+        let taps = layout::pool_taps(co, ap.kernel[0], ap.kernel[1], ap.pads.top, ap.pads.left);
+        let cost = layout::linear_map(&x.layout, &lout, taps, self.weights)?;
+        let step = LinearStep {
+            op: LayerOp::AvgPool {
+                kernel: ap.kernel,
+                stride: ap.stride[0],
+            },
+            nn_nodes: x.folded.clone(),
+            layout_in: x.layout,
+            layout_out: lout,
+            cost,
+        };
+        Ok(Some(self.linear(n, &x, step, false)))
+    }
+
+    /// Global average pooling: a rotate-and-sum, level-free when a dense
+    /// layer follows (through flatten/reshape) and takes its `1/(H W)`.
+    fn global_avg_pool(&mut self, n: &Node) -> Lowers {
+        let x = self.input(n, 0)?;
+        let (lout, mut cost) = layout::global_avg_pool(&x.layout)?;
+        let mut next = single_consumer(self.g, &n.output);
+        while let Some(c) = next {
+            if matches!(c.op, Op::Flatten | Op::Reshape { .. }) {
+                next = single_consumer(self.g, &c.output);
+            } else {
+                break;
+            }
+        }
+        let folded = next.is_some_and(|c| matches!(c.op, Op::Dense(_)));
+        if !folded {
+            cost.depth = 1;
+            cost.counts.mul_plain += x.layout.cts() as u64;
+            cost.counts.rescales += x.layout.cts() as u64;
+        }
+        let kind = if folded {
+            LevelOpKind::Free
+        } else {
+            LevelOpKind::Linear
+        };
+        let depth = cost.depth;
+        let layer = Layer {
+            name: n.name.clone(),
+            nn_nodes: x.credit(n),
+            op: LayerOp::GlobalAvgPool {
+                scale_folded: folded,
+            },
+            layout_in: x.layout,
+            layout_out: lout,
+            cost,
+        };
+        let id = self.layer(kind, depth, x.node, layer);
+        let hw = (x.layout.height * x.layout.width) as f64;
+        let v = Val {
+            pool_scale: folded.then_some(1.0 / hw),
+            ..Val::fresh(id, lout, x.path_depth + depth)
+        };
+        Ok(Some((n.output.clone(), v)))
+    }
+
+    /// Flatten or reshape: free; a flattened `[C, H, W]` map is remembered
+    /// for the dense layer that reads it.
+    fn reshape(&mut self, n: &Node) -> Lowers {
+        let x = self.input(n, 0)?;
+        let in_shape = self.shape(&n.inputs[0]);
+        let out_shape = self.shape(&n.output);
+        let mut v = x.clone();
+        if out_shape.len() == 1 {
+            if let &[c2, h2, w2] = in_shape.as_slice() {
+                v.flat_of = Some([c2, h2, w2]);
+            }
+        } else if out_shape != in_shape {
+            return Err(unsupported(&n.name, "reshape to a non-vector shape"));
+        }
+        v.folded.push(n.name.clone());
+        Ok(Some((n.output.clone(), v)))
+    }
+
+    /// Dense layer (with the batch norm after it fused).
+    fn dense(&mut self, n: &Node, d: &Dense) -> Lowers {
+        let x = self.input(n, 0)?;
+        let (out, inp) = match d.weight.shape.as_slice() {
+            &[o, i2] => (o, i2),
+            _ => return Err(unsupported(&n.name, "dense weight must be 2-D")),
+        };
+        // A plain vector is a 1x1 map of `inp` channels.
+        let [h, w] = match x.flat_of {
+            Some([_, fh, fw]) => [fh, fw],
+            None => [1, 1],
+        };
+        let mut taps = Vec::new();
+        for o in 0..out {
+            for j in 0..inp {
+                if d.weight.data[o * inp + j] != 0.0 {
+                    taps.push(layout::flat_tap(o, j, h, w));
+                }
+            }
+        }
+        let lout = Layout::vector(out, self.slots);
+        let cost = layout::linear_map(&x.layout, &lout, taps, self.weights)?;
+        let step = LinearStep {
+            op: LayerOp::Dense {
+                dims: [inp, out],
+                pool_scale: x.pool_scale,
+            },
+            nn_nodes: x.folded.clone(),
+            layout_in: x.layout,
+            layout_out: lout,
+            cost,
+        };
+        Ok(Some(self.linear(n, &x, step, true)))
+    }
+
+    /// Skip addition: the input on the longer path is the main one; a skip
+    /// source with other readers is read through its tap.
+    fn add(&mut self, n: &Node) -> Lowers {
+        let a = self.input(n, 0)?;
+        let c2 = self.input(n, 1)?;
+        let (main, skip, skip_name) = if c2.path_depth > a.path_depth {
+            (c2, a, n.inputs[0].clone())
+        } else {
+            (a, c2, n.inputs[1].clone())
+        };
+        if main.layout != skip.layout {
+            return Err(unsupported(&n.name, "adds values packed differently"));
+        }
+        let uses = self.skip_uses.get(&skip_name).copied().unwrap_or(1);
+        let other_readers = self.g.consumers(&skip_name).len() > 1;
+        let skip_node = if other_readers {
+            self.tap(&skip_name, &skip)
+        } else {
+            skip.node
+        };
+        let kind = if uses > 1 {
+            SkipKind::SharedSource
+        } else {
+            SkipKind::MidTerm
+        };
+        let id = self.level.add(&n.name, main.node, skip_node, kind);
+        let mut nn_nodes = main.folded.clone();
+        nn_nodes.extend(skip.folded.iter().cloned());
+        nn_nodes.push(n.name.clone());
+        self.push(
+            id,
+            Layer {
+                name: n.name.clone(),
+                nn_nodes,
+                op: LayerOp::Add,
+                layout_in: main.layout,
+                layout_out: main.layout,
+                cost: layout::add(main.layout.cts()),
+            },
+        );
+        let v = Val {
+            node: id,
+            path_depth: main.path_depth,
+            folded: vec![],
+            ..main
+        };
+        Ok(Some((n.output.clone(), v)))
+    }
+
+    /// The tap reading skip source `name` (value `skip`), added on first use.
+    fn tap(&mut self, name: &str, skip: &Val) -> NodeId {
+        if let Some(&t) = self.taps.get(name) {
+            return t;
+        }
+        let tname = format!("{name}.tap");
+        let t = self.level.tap(&tname, skip.node);
+        self.push(
+            t,
+            Layer {
+                name: tname,
+                nn_nodes: vec![],
+                op: LayerOp::Tap,
+                layout_in: skip.layout,
+                layout_out: skip.layout,
+                cost: layout::add(0),
+            },
+        );
+        self.taps.insert(name.to_string(), t);
+        t
+    }
 }
 
 fn shape3(node: &str, s: &[usize]) -> Result<[usize; 3], CompileError> {

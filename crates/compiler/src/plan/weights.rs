@@ -56,20 +56,10 @@ pub fn linear_weights(g: &nn::Graph, node: &PlanNode) -> Result<LinearWeights, C
             if let Some([pk, ps, ptop, pleft]) = *pool {
                 let f = 1.0 / (pk * pk) as f64;
                 let mut comp = Vec::with_capacity(taps.len() * pk * pk);
-                for (t, w) in &taps {
-                    for py in 0..pk {
-                        for px in 0..pk {
-                            comp.push((
-                                Tap {
-                                    o: t.o,
-                                    i: t.i,
-                                    dy: ps as i64 * t.dy + py as i64 - ptop as i64,
-                                    dx: ps as i64 * t.dx + px as i64 - pleft as i64,
-                                },
-                                w * f,
-                            ));
-                        }
-                    }
+                for &(t, w) in &taps {
+                    comp.extend(
+                        layout::pool_composed_taps(t, pk, ps, ptop, pleft).map(|c| (c, w * f)),
+                    );
                 }
                 taps = comp;
                 stride *= ps;
@@ -93,13 +83,7 @@ pub fn linear_weights(g: &nn::Graph, node: &PlanNode) -> Result<LinearWeights, C
                 for j in 0..inp {
                     let v = d.weight.data[o * inp + j];
                     if v != 0.0 {
-                        let t = Tap {
-                            o,
-                            i: j / (h * w),
-                            dy: ((j / w) % h) as i64,
-                            dx: (j % w) as i64,
-                        };
-                        taps.push((t, v * f));
+                        taps.push((layout::flat_tap(o, j, h, w), v * f));
                     }
                 }
             }
