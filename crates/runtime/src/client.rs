@@ -30,6 +30,7 @@ use crate::packing::{pack, unpack};
 use crate::prepare::{Prepared, plan_hash};
 use crate::sim::Simulator;
 use compiler::plan::CompiledPlan;
+use rayon::prelude::*;
 
 /// The evaluation keys a plan needs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -114,20 +115,50 @@ impl ClientKeys {
             .map(|(&k, &l)| (rotation_element(params, k), l))
             .filter(|&(g, _)| g != 1)
             .collect();
-        let mut galois = kg.galois_keys_at_levels(&secret, &net)?;
-        let (relin, boot) = if needs.bootstrap {
-            let cfg = ckks::bootstrap::config_for(params).ok_or_else(|| {
+        let cfg = if needs.bootstrap {
+            Some(ckks::bootstrap::config_for(params).ok_or_else(|| {
                 RuntimeError::Plan(format!("`{}` does not bootstrap", params.name()))
-            })?;
-            let set = kg.bootstrap_keys(&secret, &cfg, &[]);
-            if let Some(g) = set.eval.galois {
-                galois.merge(g)?;
-            }
-            (set.eval.relin, Some(set.boot))
-        } else if needs.relin {
-            (Some(kg.relin_key(&secret)), None)
+            })?)
         } else {
-            (None, None)
+            None
+        };
+        // Independent keys, generated in parallel, each generator with its
+        // own OS-seeded randomness: the network's rotation keys in chunks,
+        // beside bootstrapping's keys.
+        let chunk = net
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1))
+            .max(1);
+        let (net_keys, boot_set) = rayon::join(
+            || {
+                net.par_chunks(chunk)
+                    .map(|c| KeyGenerator::new(params.clone()).galois_keys_at_levels(&secret, c))
+                    .collect::<ckks::Result<Vec<_>>>()
+            },
+            || match &cfg {
+                Some(cfg) => (
+                    None,
+                    Some(KeyGenerator::new(params.clone()).bootstrap_keys(&secret, cfg, &[])),
+                ),
+                None if needs.relin => (
+                    Some(KeyGenerator::new(params.clone()).relin_key(&secret)),
+                    None,
+                ),
+                None => (None, None),
+            },
+        );
+        let mut galois = kg.galois_keys_at_levels(&secret, &[])?;
+        for g in net_keys? {
+            galois.merge(g)?;
+        }
+        let (relin, boot) = match boot_set {
+            (relin, None) => (relin, None),
+            (_, Some(set)) => {
+                if let Some(g) = set.eval.galois {
+                    galois.merge(g)?;
+                }
+                (set.eval.relin, Some(set.boot))
+            }
         };
         Ok(Self {
             secret,

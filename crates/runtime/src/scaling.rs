@@ -20,6 +20,7 @@
 
 use compiler::lower::LayerOp;
 use compiler::plan::CompiledPlan;
+use rayon::prelude::*;
 
 use crate::backend::Backend;
 use crate::error::{Result, RuntimeError};
@@ -67,8 +68,11 @@ pub fn calibrate(
     let n = plan.nodes.len();
     let mut need = vec![0.0f64; n];
     let sim = Simulator::new(params).unchecked();
-    for s in samples {
-        let out = run_sim(&sim, &prep, s)?;
+    let runs = samples
+        .par_iter()
+        .map(|s| run_sim(&sim, &prep, s))
+        .collect::<Result<Vec<_>>>()?;
+    for out in runs {
         for ((m, v), f) in need.iter_mut().zip(out.max_abs).zip(&prep.factors) {
             *m = m.max(v.unwrap_or(0.0) * f * margin);
         }
@@ -138,9 +142,10 @@ pub fn calibrate(
     // The scaled plan must now pass the checked simulator.
     let prep = Prepared::from_folded(&out, folded, params)?;
     let sim = Simulator::new(params);
-    for s in samples {
-        run_sim(&sim, &prep, s)?;
-    }
+    samples
+        .par_iter()
+        .map(|s| run_sim(&sim, &prep, s).map(|_| ()))
+        .collect::<Result<Vec<()>>>()?;
     Ok(out)
 }
 

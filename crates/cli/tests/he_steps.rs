@@ -1,0 +1,298 @@
+//! The client and server steps as a user runs them (`residue compile`,
+//! `keygen`, `encrypt`, `infer`, `decrypt`) on a small model at an insecure
+//! leveled set, and every step fed truncated, bit-flipped, empty, secret or
+//! mismatched inputs: a non-zero exit with a one-line error, never a panic
+//! (exit 101).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn residue(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_residue"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = residue(args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Fails cleanly: exit 1 (not 101), and the error is one line.
+fn refused(args: &[&str]) -> String {
+    let o = residue(args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: not one line: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    err
+}
+
+fn small_model(path: &Path, bias: f64) {
+    use nn::graph::{Conv2d, Dense, Pads, PolyAct};
+    use nn::{Graph, Node, Op, Tensor};
+    let t = |shape: Vec<usize>, seed: usize| {
+        let n: usize = shape.iter().product();
+        Tensor::new(
+            shape,
+            (0..n)
+                .map(|i| ((i + 31 * seed) as f64 * 0.618).fract() - 0.5)
+                .collect(),
+        )
+        .unwrap()
+    };
+    let mut g = Graph::new("small", "x", vec![1, 8, 8]);
+    g.push(Node::new(
+        "conv",
+        Op::Conv2d(Conv2d {
+            weight: t(vec![4, 1, 3, 3], 1),
+            bias: Some(t(vec![4], 2)),
+            stride: [1, 1],
+            pads: Pads::uniform(1),
+        }),
+        vec!["x".into()],
+        "c",
+    ));
+    g.push(Node::new(
+        "act",
+        Op::PolyAct(PolyAct {
+            coeffs: vec![0.1, 1.0, 0.5],
+            range: [-3.0, 3.0],
+        }),
+        vec!["c".into()],
+        "a",
+    ));
+    g.push(Node::new("pool", Op::GlobalAvgPool, vec!["a".into()], "p"));
+    g.push(Node::new("flat", Op::Flatten, vec!["p".into()], "f"));
+    let mut b = t(vec![10], 4);
+    b.data[0] += bias;
+    g.push(Node::new(
+        "fc",
+        Op::Dense(Dense {
+            weight: t(vec![10, 4], 3),
+            bias: Some(b),
+        }),
+        vec!["f".into()],
+        "y",
+    ));
+    g.output = "y".into();
+    nn::onnx::save(&g, path).unwrap();
+}
+
+fn tmp() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("residue-cli-he-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
+    let d = tmp();
+    let p = |s: &str| d.join(s).display().to_string();
+    small_model(&d.join("m.onnx"), 0.0);
+    small_model(&d.join("other.onnx"), 1.0);
+    let x: Vec<f32> = (0..64).map(|i| (i as f32 * 0.37).sin().abs()).collect();
+    std::fs::write(d.join("x.npy"), nn::input::encode_npy_f32(&[1, 8, 8], &x)).unwrap();
+
+    ok(&[
+        "compile",
+        &p("m.onnx"),
+        "--params",
+        "insecure-n12",
+        "--out",
+        &p("plan.json"),
+    ]);
+    ok(&[
+        "keygen",
+        "--plan",
+        &p("plan.json"),
+        "--model",
+        &p("m.onnx"),
+        "--out",
+        &p("keys"),
+    ]);
+    ok(&[
+        "encrypt",
+        "--keys",
+        &p("keys"),
+        "--plan",
+        &p("plan.json"),
+        "--input",
+        &p("x.npy"),
+        "--out",
+        &p("x.ct"),
+    ]);
+    ok(&[
+        "infer",
+        "--plan",
+        &p("plan.json"),
+        "--model",
+        &p("m.onnx"),
+        "--eval-keys",
+        &p("keys/eval"),
+        "--input",
+        &p("x.ct"),
+        "--out",
+        &p("y.ct"),
+    ]);
+    let out = ok(&[
+        "decrypt",
+        "--keys",
+        &p("keys"),
+        "--input",
+        &p("y.ct"),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let he: Vec<f64> = v["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let plain = ok(&[
+        "predict",
+        "--model",
+        &p("m.onnx"),
+        "--input",
+        &p("x.npy"),
+        "--json",
+    ]);
+    let pv: serde_json::Value = serde_json::from_str(&plain).unwrap();
+    assert_eq!(v["class"], pv["class"]);
+    for (a, b) in he.iter().zip(pv["logits"].as_array().unwrap()) {
+        assert!((a - b.as_f64().unwrap()).abs() < 1e-3, "{he:?} vs {pv}");
+    }
+
+    // A plan for another model.
+    refused(&[
+        "infer",
+        "--plan",
+        &p("plan.json"),
+        "--model",
+        &p("other.onnx"),
+        "--eval-keys",
+        &p("keys/eval"),
+        "--input",
+        &p("x.ct"),
+        "--out",
+        &p("z.ct"),
+    ]);
+    // A secret key in the server's directory.
+    std::fs::copy(d.join("keys/secret.key"), d.join("keys/eval/secret.key")).unwrap();
+    let e = refused(&[
+        "infer",
+        "--plan",
+        &p("plan.json"),
+        "--model",
+        &p("m.onnx"),
+        "--eval-keys",
+        &p("keys/eval"),
+        "--input",
+        &p("x.ct"),
+        "--out",
+        &p("z.ct"),
+    ]);
+    assert!(e.contains("secret key"), "{e}");
+    std::fs::remove_file(d.join("keys/eval/secret.key")).unwrap();
+    // Truncated, flipped, empty and oversized ciphertexts, plans and keys.
+    let ct = std::fs::read(d.join("x.ct")).unwrap();
+    let plan = std::fs::read(d.join("plan.json")).unwrap();
+    let mut flipped_plan = plan.clone();
+    let pos = flipped_plan.len() / 3;
+    flipped_plan[pos] ^= 0x21;
+    let mut big = ct.clone();
+    big.extend(std::iter::repeat_n(7u8, 1 << 20));
+    let mut flipped_ct = ct.clone();
+    flipped_ct[8] ^= 0xff;
+    let bad_cts: Vec<(&str, Vec<u8>)> = vec![
+        ("trunc.ct", ct[..ct.len() / 2].to_vec()),
+        ("empty.ct", Vec::new()),
+        ("big.ct", big),
+        ("flip.ct", flipped_ct),
+    ];
+    for (name, bytes) in &bad_cts {
+        std::fs::write(d.join(name), bytes).unwrap();
+        refused(&[
+            "infer",
+            "--plan",
+            &p("plan.json"),
+            "--model",
+            &p("m.onnx"),
+            "--eval-keys",
+            &p("keys/eval"),
+            "--input",
+            &p(name),
+            "--out",
+            &p("z.ct"),
+        ]);
+        refused(&["decrypt", "--keys", &p("keys"), "--input", &p(name)]);
+    }
+    for (name, bytes) in [
+        ("trunc.json", plan[..plan.len() / 2].to_vec()),
+        ("empty.json", Vec::new()),
+        ("flip.json", flipped_plan),
+    ] {
+        std::fs::write(d.join(name), &bytes).unwrap();
+        let o = residue(&[
+            "infer",
+            "--plan",
+            &p(name),
+            "--model",
+            &p("m.onnx"),
+            "--eval-keys",
+            &p("keys/eval"),
+            "--input",
+            &p("x.ct"),
+            "--out",
+            &p("z.ct"),
+        ]);
+        // A flip may leave valid JSON that still matches; it must never panic.
+        assert_ne!(
+            o.status.code(),
+            Some(101),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if name != "flip.json" {
+            assert_eq!(o.status.code(), Some(1));
+        }
+    }
+    let ek = std::fs::read(d.join("keys/eval/eval.keys")).unwrap();
+    std::fs::write(d.join("keys/eval/eval.keys"), &ek[..ek.len() / 2]).unwrap();
+    refused(&[
+        "infer",
+        "--plan",
+        &p("plan.json"),
+        "--model",
+        &p("m.onnx"),
+        "--eval-keys",
+        &p("keys/eval"),
+        "--input",
+        &p("x.ct"),
+        "--out",
+        &p("z.ct"),
+    ]);
+    std::fs::write(d.join("keys/secret.key"), b"garbage").unwrap();
+    refused(&["decrypt", "--keys", &p("keys"), "--input", &p("y.ct")]);
+    refused(&[
+        "encrypt",
+        "--keys",
+        &p("keys"),
+        "--plan",
+        &p("plan.json"),
+        "--input",
+        &p("x.npy"),
+        "--out",
+        &p("w.ct"),
+    ]);
+    let _ = std::fs::remove_dir_all(&d);
+}
