@@ -39,7 +39,8 @@ enum Command {
     Infer(cmd::infer::Args),
     /// Client: decrypt a result into class and logits.
     Decrypt(cmd::decrypt::Args),
-    /// Plaintext test accuracy of an ONNX model (reference executor).
+    /// Test accuracy of an ONNX model: plaintext (reference executor), or
+    /// encrypted beside plaintext with `--he`.
     Eval(cmd::eval::Args),
     /// Classify one input (PNG or .npy) with an ONNX model.
     Predict(cmd::predict::Args),
