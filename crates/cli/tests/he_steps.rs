@@ -35,6 +35,29 @@ fn refused(args: &[&str]) -> String {
     err
 }
 
+/// `residue infer` arguments (all paths).
+fn infer_args<'a>(
+    plan: &'a str,
+    model: &'a str,
+    keys: &'a str,
+    input: &'a str,
+    out: &'a str,
+) -> [&'a str; 11] {
+    [
+        "infer",
+        "--plan",
+        plan,
+        "--model",
+        model,
+        "--eval-keys",
+        keys,
+        "--input",
+        input,
+        "--out",
+        out,
+    ]
+}
+
 fn small_model(path: &Path, bias: f64) {
     use nn::graph::{Conv2d, Dense, Pads, PolyAct};
     use nn::{Graph, Node, Op, Tensor};
@@ -130,19 +153,13 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
         "--out",
         &p("x.ct"),
     ]);
-    ok(&[
-        "infer",
-        "--plan",
+    ok(&infer_args(
         &p("plan.json"),
-        "--model",
         &p("m.onnx"),
-        "--eval-keys",
         &p("keys/eval"),
-        "--input",
         &p("x.ct"),
-        "--out",
         &p("y.ct"),
-    ]);
+    ));
     let out = ok(&[
         "decrypt",
         "--keys",
@@ -173,34 +190,22 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     }
 
     // A plan for another model.
-    refused(&[
-        "infer",
-        "--plan",
+    refused(&infer_args(
         &p("plan.json"),
-        "--model",
         &p("other.onnx"),
-        "--eval-keys",
         &p("keys/eval"),
-        "--input",
         &p("x.ct"),
-        "--out",
         &p("z.ct"),
-    ]);
+    ));
     // A secret key in the server's directory.
     std::fs::copy(d.join("keys/secret.key"), d.join("keys/eval/secret.key")).unwrap();
-    let e = refused(&[
-        "infer",
-        "--plan",
+    let e = refused(&infer_args(
         &p("plan.json"),
-        "--model",
         &p("m.onnx"),
-        "--eval-keys",
         &p("keys/eval"),
-        "--input",
         &p("x.ct"),
-        "--out",
         &p("z.ct"),
-    ]);
+    ));
     assert!(e.contains("secret key"), "{e}");
     std::fs::remove_file(d.join("keys/eval/secret.key")).unwrap();
     // Truncated, flipped, empty and oversized ciphertexts, plans and keys.
@@ -221,19 +226,13 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     ];
     for (name, bytes) in &bad_cts {
         std::fs::write(d.join(name), bytes).unwrap();
-        refused(&[
-            "infer",
-            "--plan",
+        refused(&infer_args(
             &p("plan.json"),
-            "--model",
             &p("m.onnx"),
-            "--eval-keys",
             &p("keys/eval"),
-            "--input",
             &p(name),
-            "--out",
             &p("z.ct"),
-        ]);
+        ));
         refused(&["decrypt", "--keys", &p("keys"), "--input", &p(name)]);
     }
     for (name, bytes) in [
@@ -242,19 +241,13 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
         ("flip.json", flipped_plan),
     ] {
         std::fs::write(d.join(name), &bytes).unwrap();
-        let o = residue(&[
-            "infer",
-            "--plan",
+        let o = residue(&infer_args(
             &p(name),
-            "--model",
             &p("m.onnx"),
-            "--eval-keys",
             &p("keys/eval"),
-            "--input",
             &p("x.ct"),
-            "--out",
             &p("z.ct"),
-        ]);
+        ));
         // A flip may leave valid JSON that still matches; it must never panic.
         assert_ne!(
             o.status.code(),
@@ -268,19 +261,13 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     }
     let ek = std::fs::read(d.join("keys/eval/eval.keys")).unwrap();
     std::fs::write(d.join("keys/eval/eval.keys"), &ek[..ek.len() / 2]).unwrap();
-    refused(&[
-        "infer",
-        "--plan",
+    refused(&infer_args(
         &p("plan.json"),
-        "--model",
         &p("m.onnx"),
-        "--eval-keys",
         &p("keys/eval"),
-        "--input",
         &p("x.ct"),
-        "--out",
         &p("z.ct"),
-    ]);
+    ));
     std::fs::write(d.join("keys/secret.key"), b"garbage").unwrap();
     refused(&["decrypt", "--keys", &p("keys"), "--input", &p("y.ct")]);
     refused(&[

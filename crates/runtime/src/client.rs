@@ -18,8 +18,7 @@ use std::sync::Arc;
 use ckks::bootstrap::BootstrapKeys;
 use ckks::keys::rotation_element;
 use ckks::{
-    Complex64, Decryptor, Encoder, Encryptor, EvaluationKeys, KeyGenerator, Params, PublicKey,
-    SecretKey, Wire,
+    Decryptor, Encoder, Encryptor, EvaluationKeys, KeyGenerator, Params, PublicKey, SecretKey, Wire,
 };
 
 use crate::backend::Backend;
@@ -381,8 +380,7 @@ pub fn encrypt(
     let cts = packed
         .iter()
         .map(|v| {
-            let v: Vec<Complex64> = v.iter().map(|&x| Complex64::new(x, 0.0)).collect();
-            let pt = enc.encode(&v, level, params.default_scale(), slots)?;
+            let pt = enc.encode_real(v, level, params.default_scale(), slots)?;
             encryptor.encrypt_pk(pk, &pt)
         })
         .collect::<ckks::Result<Vec<_>>>()?;

@@ -131,13 +131,7 @@ pub fn execute<B: Backend>(
                 RuntimeError::Plan(format!("step {i} reads step {u}, already freed"))
             })?;
             v.iter()
-                .map(|c| {
-                    if b.level(c) > lv {
-                        b.drop_level(c, lv)
-                    } else {
-                        Ok(c.clone())
-                    }
-                })
+                .map(|c| dropped_to(b, c, lv))
                 .collect::<ckks::Result<Vec<_>>>()
                 .map_err(|e| step_err(prep, i, e))
         };
@@ -151,10 +145,8 @@ pub fn execute<B: Backend>(
                                 needed: lv,
                                 have: b.level(c),
                             })
-                        } else if b.level(c) > lv {
-                            b.drop_level(c, lv)
                         } else {
-                            Ok(c.clone())
+                            dropped_to(b, c, lv)
                         }
                     })
                     .collect::<ckks::Result<Vec<_>>>()
@@ -255,6 +247,15 @@ pub fn execute<B: Backend>(
         .take()
         .ok_or_else(|| RuntimeError::Plan("no output".into()))?;
     Ok((last, stats))
+}
+
+/// `c` dropped to `level` if it sits higher (a copy otherwise).
+fn dropped_to<B: Backend>(b: &B, c: &B::Ct, level: usize) -> ckks::Result<B::Ct> {
+    if b.level(c) > level {
+        b.drop_level(c, level)
+    } else {
+        Ok(c.clone())
+    }
 }
 
 /// `p + q` at `level`: both dropped there; if their scales differ, the one

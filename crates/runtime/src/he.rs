@@ -4,8 +4,7 @@ use std::sync::Arc;
 
 use ckks::bootstrap::Bootstrapper;
 use ckks::{
-    Ciphertext, Complex64, Encoder, Evaluator, Params, Plaintext, PolyEvalOptions, PowerSeries,
-    Result,
+    Ciphertext, Encoder, Evaluator, Params, Plaintext, PolyEvalOptions, PowerSeries, Result,
 };
 use rayon::prelude::*;
 
@@ -63,10 +62,8 @@ impl Backend for CkksBackend {
     }
 
     fn encode(&self, values: &[f64], level: usize, scale: f64) -> Result<Plaintext> {
-        let slots = self.slots();
-        let mut v: Vec<Complex64> = values.iter().map(|&x| Complex64::new(x, 0.0)).collect();
-        v.resize(slots, Complex64::new(0.0, 0.0));
-        self.enc.encode(&v, level, scale, slots)
+        // Fewer values than slots are zero-padded by the encoder.
+        self.enc.encode_real(values, level, scale, self.slots())
     }
     fn drop_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
         self.eval.drop_level(ct, level)
