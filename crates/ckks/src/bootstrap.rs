@@ -77,6 +77,14 @@ impl BootstrapConfig {
         self
     }
 
+    /// Whether the real and imaginary halves of CoeffsToSlots' output share
+    /// one ciphertext of `2 * slots` real values, so that EvalMod runs once
+    /// instead of twice: possible when `2 * slots` fit (sparse packing with
+    /// `slots <= N/4`; Bossuat et al., Eurocrypt 2021, section 5).
+    pub fn packed(&self, max_slots: usize) -> bool {
+        2 * self.slots <= max_slots
+    }
+
     /// Levels consumed by EvalMod.
     pub fn evalmod_levels(&self) -> usize {
         crate::polyeval::depth(self.cheb_degree) + self.double_angle as usize
@@ -123,6 +131,12 @@ pub fn input_bound(cfg: &BootstrapConfig, bits: f64) -> f64 {
     (6.0 * 2f64.powf(2.0 * r - bits) / (two_pi * two_pi)).cbrt()
 }
 
+/// The fewest slots `cfg` bootstraps: its CoeffsToSlots and SlotsToCoeffs
+/// levels each need a butterfly stage, `log2(slots)` of which exist.
+pub fn min_slots(cfg: &BootstrapConfig) -> usize {
+    1usize << cfg.c2s_levels.max(cfg.s2c_levels).max(1)
+}
+
 /// Levels left for computation after a bootstrap.
 pub fn levels_after(params: &Params, cfg: &BootstrapConfig) -> usize {
     params.max_level() - cfg.depth()
@@ -153,14 +167,80 @@ fn transforms(
     let gap = (params.max_slots() / n) as f64;
     let q0 = params.q[0] as f64;
     // the trace multiplies the coefficients by the gap; divide it out here
-    let c2s = dft::coeffs_to_slots(
+    let mut c2s = dft::coeffs_to_slots(
         n,
         cfg.c2s_levels,
         Complex64::new(sigma / (2.0 * q0 * cfg.k * gap), 0.0),
     );
     // factor q0 / (2 pi Delta_in) is applied at run time via the scale
-    let s2c = dft::slots_to_coeffs(n, cfg.s2c_levels, Complex64::new(1.0, 0.0));
+    let mut s2c = dft::slots_to_coeffs(n, cfg.s2c_levels, Complex64::new(1.0, 0.0));
+    if cfg.packed(params.max_slots()) {
+        if let Some(last) = c2s.last_mut() {
+            *last = first_half(last);
+        }
+        if let Some(first) = s2c.first_mut() {
+            *first = unpack_halves(first);
+        }
+    }
     (c2s, s2c)
+}
+
+/// Offset `r` of an `n`-slot map as a signed rotation in (-n/2, n/2].
+fn signed_offset(r: usize, n: usize) -> i64 {
+    if r > n / 2 {
+        r as i64 - n as i64
+    } else {
+        r as i64
+    }
+}
+
+/// The `n`-slot map `t` as a `2n`-slot map on `n`-periodic input whose
+/// output is `t`'s in slots `0..n` and zero in `n..2n` (the mask costs no
+/// level: it is folded into the diagonals).
+fn first_half(t: &LinearTransform) -> LinearTransform {
+    let n = t.slots;
+    let mut out = LinearTransform {
+        slots: 2 * n,
+        diags: Default::default(),
+    };
+    let zero = Complex64::new(0.0, 0.0);
+    for (&r, d) in &t.diags {
+        let masked = (0..2 * n)
+            .map(|j| if j < n { d[j] } else { zero })
+            .collect();
+        out.add_diagonal(signed_offset(r, n), masked);
+    }
+    out
+}
+
+/// The `n`-slot map `t` applied to `u = v[0..n) + i v[n..2n)`, as a
+/// `2n`-slot map on the real vector `v`; its output is `t u`, `n`-periodic.
+///
+/// For output slot j and offset s, `u[(j+s) mod n]` reads `v[j+s] + i
+/// v[j+s+n]` when `(j+s) mod 2n < n`, else `i v[j+s] + v[j+s+n]`: every
+/// diagonal of `t` becomes two, at offsets s and s + n.
+fn unpack_halves(t: &LinearTransform) -> LinearTransform {
+    let n = t.slots;
+    let m = 2 * n;
+    let mut out = LinearTransform {
+        slots: m,
+        diags: Default::default(),
+    };
+    let one = Complex64::new(1.0, 0.0);
+    let i = Complex64::new(0.0, 1.0);
+    for (&r, d) in &t.diags {
+        let s = signed_offset(r, n);
+        let (mut a, mut b) = (Vec::with_capacity(m), Vec::with_capacity(m));
+        for j in 0..m {
+            let low = (j as i64 + s).rem_euclid(m as i64) < n as i64;
+            let (alpha, beta) = if low { (one, i) } else { (i, one) };
+            a.push(d[j % n] * alpha);
+            b.push(d[j % n] * beta);
+        }
+        out.add_diagonal(s, a);
+        out.add_diagonal(s + n as i64, b);
+    }
+    out
 }
 
 /// Rotations of the trace onto the sparse subring: n, 2n, ..., N/4.
@@ -403,21 +483,64 @@ impl Bootstrapper {
         Ok(x)
     }
 
+    /// Whether this bootstrapper packs both coefficient halves into one
+    /// ciphertext for EvalMod ([`BootstrapConfig::packed`]).
+    pub fn is_packed(&self) -> bool {
+        self.cfg.packed(self.params.max_slots())
+    }
+
+    /// The trace and the CoeffsToSlots transforms, before the real and
+    /// imaginary parts are separated.
+    fn c2s_transforms(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        let mut u = self.trace(eval, ct)?;
+        for t in &self.c2s {
+            u = t.apply(eval, &u)?;
+        }
+        Ok(u)
+    }
+
     /// CoeffsToSlots: returns the real and imaginary coefficient halves,
     /// t_k / (q_0 K), in bit-reversed slot order.
+    ///
+    /// Errors: a packed bootstrapper ([`Self::is_packed`]) gives
+    /// [`CkksError::Domain`]; use [`Self::coeffs_to_slots_packed`].
     pub fn coeffs_to_slots(
         &self,
         eval: &Evaluator,
         ct: &Ciphertext,
     ) -> Result<(Ciphertext, Ciphertext)> {
-        let mut u = self.trace(eval, ct)?;
-        for t in &self.c2s {
-            u = t.apply(eval, &u)?;
+        if self.is_packed() {
+            return Err(CkksError::Domain(
+                "this bootstrapper packs both halves: use coeffs_to_slots_packed".into(),
+            ));
         }
+        let u = self.c2s_transforms(eval, ct)?;
         let cj = eval.conjugate(&u)?;
         let re = eval.add(&u, &cj)?;
         let im = eval.neg(&eval.mul_by_i(&eval.sub(&u, &cj)?));
         Ok((re, im))
+    }
+
+    /// CoeffsToSlots for sparse packing with `slots <= N/4`: one ciphertext
+    /// of `2 * slots` real slots, the real halves of the coefficients in
+    /// slots `0..slots` and the imaginary halves in `slots..2 slots` (the
+    /// last transform leaves `slots..2 slots` empty; one conjugation and one
+    /// rotation by `slots` fill it). EvalMod then runs once.
+    ///
+    /// Errors: a bootstrapper that does not pack ([`CkksError::Domain`]).
+    pub fn coeffs_to_slots_packed(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        if !self.is_packed() {
+            return Err(CkksError::Domain(
+                "this bootstrapper does not pack: use coeffs_to_slots".into(),
+            ));
+        }
+        let n = self.cfg.slots;
+        let mut u = self.c2s_transforms(eval, ct)?;
+        u.slots = 2 * n;
+        let cj = eval.conjugate(&u)?;
+        let re = eval.add(&u, &cj)?;
+        let im = eval.neg(&eval.mul_by_i(&eval.sub(&u, &cj)?));
+        eval.add(&re, &eval.rotate(&im, n as i64)?)
     }
 
     /// EvalMod: sin(2 pi K y) for y = t / (q_0 K), i.e. 2 pi (t / q_0 mod 1) for small remainders.
@@ -436,6 +559,9 @@ impl Bootstrapper {
     }
 
     /// SlotsToCoeffs on re + i im, scaled back to the message and landing at `out_scale`.
+    ///
+    /// Errors: a packed bootstrapper ([`CkksError::Domain`]; use
+    /// [`Self::slots_to_coeffs_packed`]).
     pub fn slots_to_coeffs(
         &self,
         eval: &Evaluator,
@@ -444,7 +570,44 @@ impl Bootstrapper {
         delta_in: f64,
         out_scale: f64,
     ) -> Result<Ciphertext> {
+        if self.is_packed() {
+            return Err(CkksError::Domain(
+                "this bootstrapper packs both halves: use slots_to_coeffs_packed".into(),
+            ));
+        }
         let w = eval.add(re, &eval.mul_by_i(im))?;
+        self.s2c_transforms(eval, w, delta_in, out_scale)
+    }
+
+    /// SlotsToCoeffs on the output of [`Self::coeffs_to_slots_packed`]
+    /// after EvalMod (`2 * slots` real values): the first transform reads
+    /// both halves, the result has `slots` slots.
+    ///
+    /// Errors: a bootstrapper that does not pack ([`CkksError::Domain`]).
+    pub fn slots_to_coeffs_packed(
+        &self,
+        eval: &Evaluator,
+        v: &Ciphertext,
+        delta_in: f64,
+        out_scale: f64,
+    ) -> Result<Ciphertext> {
+        if !self.is_packed() {
+            return Err(CkksError::Domain(
+                "this bootstrapper does not pack: use slots_to_coeffs".into(),
+            ));
+        }
+        let mut w = v.clone();
+        w.slots = 2 * self.cfg.slots;
+        self.s2c_transforms(eval, w, delta_in, out_scale)
+    }
+
+    fn s2c_transforms(
+        &self,
+        eval: &Evaluator,
+        w: Ciphertext,
+        delta_in: f64,
+        out_scale: f64,
+    ) -> Result<Ciphertext> {
         let key = (
             w.level,
             w.scale.to_bits(),
@@ -471,6 +634,9 @@ impl Bootstrapper {
         let mut x = w;
         for t in encoded.iter() {
             x = t.apply(eval, &x)?;
+            // after a packed bootstrap's first transform the message is
+            // `slots`-periodic again
+            x.slots = self.cfg.slots;
         }
         Ok(x)
     }
@@ -567,9 +733,105 @@ impl Bootstrapper {
         }
         let ct = self.prescale(eval, ct)?;
         let raised = self.raise(eval, &ct)?;
+        if self.is_packed() {
+            let v = self.coeffs_to_slots_packed(eval, &raised)?;
+            let v = self.eval_mod(eval, &v)?;
+            return self.slots_to_coeffs_packed(eval, &v, ct.scale, self.params.default_scale());
+        }
         let (re, im) = self.coeffs_to_slots(eval, &raised)?;
         let re = self.eval_mod(eval, &re)?;
         let im = self.eval_mod(eval, &im)?;
         self.slots_to_coeffs(eval, &re, &im, ct.scale, self.params.default_scale())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vec_c(n: usize, seed: u64) -> Vec<Complex64> {
+        (0..n)
+            .map(|i| {
+                let x = ((i as u64 * 7919 + seed * 104_729) % 1000) as f64 / 500.0 - 1.0;
+                let y = ((i as u64 * 6271 + seed * 15_485_863) % 1000) as f64 / 500.0 - 1.0;
+                Complex64::new(x, y)
+            })
+            .collect()
+    }
+
+    /// The masked last CoeffsToSlots map gives the n-slot map's output in
+    /// slots 0..n and zeros after, on n-periodic input (plain arithmetic,
+    /// error bound 1e-12).
+    #[test]
+    fn first_half_masks_the_second_half() {
+        let n = 32;
+        for t in dft::coeffs_to_slots(n, 2, Complex64::new(0.7, 0.0)) {
+            let x = vec_c(n, 3);
+            let want = t.apply_plain(&x);
+            let x2: Vec<_> = x.iter().chain(&x).copied().collect();
+            let got = first_half(&t).apply_plain(&x2);
+            for j in 0..2 * n {
+                let w = if j < n {
+                    want[j]
+                } else {
+                    Complex64::new(0.0, 0.0)
+                };
+                assert!((got[j] - w).norm() < 1e-12, "slot {j}");
+            }
+        }
+    }
+
+    /// The repacking first SlotsToCoeffs map on v = [re | im] equals the
+    /// n-slot map on re + i im, repeated with period n (plain arithmetic,
+    /// error bound 1e-12).
+    #[test]
+    fn unpack_halves_reads_both_halves() {
+        let n = 32;
+        for t in dft::slots_to_coeffs(n, 3, Complex64::new(1.3, 0.0)) {
+            let re: Vec<f64> = vec_c(n, 5).iter().map(|c| c.re).collect();
+            let im: Vec<f64> = vec_c(n, 6).iter().map(|c| c.re).collect();
+            let u: Vec<_> = re
+                .iter()
+                .zip(&im)
+                .map(|(&a, &b)| Complex64::new(a, b))
+                .collect();
+            let want = t.apply_plain(&u);
+            let v: Vec<_> = re
+                .iter()
+                .chain(&im)
+                .map(|&a| Complex64::new(a, 0.0))
+                .collect();
+            let got = unpack_halves(&t).apply_plain(&v);
+            for j in 0..2 * n {
+                assert!((got[j] - want[j % n]).norm() < 1e-12, "slot {j}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    /// A packed sparse bootstrap needs about as many rotation keys as a
+    /// full-slot one (its first SlotsToCoeffs map has twice the diagonals,
+    /// clustered at s and s + n, which cost extra giant steps only), and
+    /// more of them live at the low SlotsToCoeffs level.
+    #[test]
+    fn packed_bootstrap_key_count_stays_near_full() {
+        let p = Params::named("n16-boot").unwrap();
+        let full = config_for(&p).unwrap();
+        let count = |c: &BootstrapConfig| {
+            let mut r = rotation_levels(&p, c);
+            r.sort_unstable();
+            r.dedup_by_key(|x| x.0);
+            (r.len(), r.iter().filter(|x| x.1 == p.max_level()).count())
+        };
+        let (nf, top_f) = count(&full);
+        for slots in [16384, 8192, 4096, 2048] {
+            let (ns, top_s) = count(&full.clone().with_slots(slots, p.max_slots()));
+            eprintln!("{slots} slots: {ns} keys ({top_s} at the top) vs full {nf} ({top_f})");
+            assert!(ns <= nf + 12 && top_s <= top_f + 2, "{slots}: {ns} vs {nf}");
+        }
     }
 }

@@ -572,7 +572,15 @@ impl Evaluator {
     /// modulo it does: `k` itself, `k mod slots` and `k mod slots - slots`
     /// are tried in that order, and the first with a key is used (1, the
     /// identity, for a multiple of the slot count).
-    fn rotation_for(&self, ct: &Ciphertext, k: i64) -> Result<u64> {
+    /// The Galois element that rotates `ct` left by `k` slots (modulo its
+    /// slot count) with a key this evaluator holds: of the equivalent steps
+    /// `k`, `k mod slots` and `k mod slots - slots` (the same rotation of a
+    /// sparse-packed ciphertext, different elements), the first with a key;
+    /// 1 for no rotation.
+    ///
+    /// Errors: another set's ciphertext, or no key for any of them
+    /// ([`CkksError::MissingRotationKey`]).
+    pub fn rotation_for(&self, ct: &Ciphertext, k: i64) -> Result<u64> {
         self.own(ct)?;
         let slots = ct.slots.max(1) as i64;
         let r = k.rem_euclid(slots);

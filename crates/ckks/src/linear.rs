@@ -111,11 +111,14 @@ impl LinearTransform {
             .filter(|&s| s != 0)
             .fold(0u64, gcd)
             .max(1) as i64;
-        let lo = signed.iter().map(|(s, _)| s / unit).min().unwrap_or(0);
-        let hi = signed.iter().map(|(s, _)| s / unit).max().unwrap_or(0);
-        let span = (hi - lo + 1) as f64;
+        // Baby span: about the square root of the number of diagonals (for
+        // contiguous offsets, of their span). Counting diagonals rather than
+        // the span keeps clustered offsets cheap: a packed bootstrap's first
+        // SlotsToCoeffs map has offsets s and s + n for small s, and needs
+        // only twice the giant steps, not babies across the whole gap.
+        let count = signed.len() as i64;
         let mut bs = 1i64;
-        while ((bs * bs) as f64) < span {
+        while bs * bs < count {
             bs *= 2;
         }
         let mut babies = Vec::new();

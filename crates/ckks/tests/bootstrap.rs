@@ -140,6 +140,46 @@ fn sparse_slot_bootstrap() {
     assert!(bits > 19.0, "{bits} bits");
 }
 
+/// Sparse packing at 2^11 (full), 2^9 and 2^7 slots of the N = 2^12
+/// set: slots <= N/4 pack both coefficient halves into one ciphertext
+/// (one EvalMod), N/2 does not; all keep 19 bits (min over slots) and land
+/// at `levels_after`.
+#[test]
+fn sparse_bootstrap_at_each_size() {
+    let b = boot();
+    let p = &b.params;
+    let max = p.max_slots();
+    let mut slots = max;
+    while slots >= 128 {
+        let cfg = bootstrap::config_for(p).unwrap().with_slots(slots, max);
+        assert_eq!(cfg.packed(max), 2 * slots <= max);
+        let mut kg = KeyGenerator::with_seed(p.clone(), [11u8; 32]);
+        let sk = kg.secret_key();
+        let keys = kg.bootstrap_keys(&sk, &cfg, &[]);
+        let boot = Bootstrapper::new(p.clone(), cfg, keys.boot).unwrap();
+        let eval = Evaluator::new(p.clone(), Arc::new(keys.eval));
+        let z = values(slots, slots as u64);
+        let pt = b.enc.encode(&z, 0, p.default_scale(), slots).unwrap();
+        let ct = Encryptor::new(p.clone()).encrypt_sk(&sk, &pt).unwrap();
+        let out = boot.bootstrap(&eval, &ct).unwrap();
+        assert_eq!((out.slots, out.level), (slots, boot.levels_after()));
+        let got = b.enc.decode(&Decryptor::new(&sk).decrypt(&out).unwrap());
+        let bits = precision_bits(&got, &z);
+        eprintln!(
+            "{slots} slots (packed: {}): {bits:.1} bits",
+            boot.is_packed()
+        );
+        assert!(bits > 19.0, "{slots} slots: {bits} bits");
+        // the split and packed entry points refuse the other kind
+        if boot.is_packed() {
+            assert!(boot.coeffs_to_slots(&eval, &ct).is_err());
+        } else {
+            assert!(boot.coeffs_to_slots_packed(&eval, &ct).is_err());
+        }
+        slots /= 4;
+    }
+}
+
 /// Bootstrapping keys survive serialization, and the reader refuses a
 /// to-sparse key above level 0 (a sparse-secret sample at a large modulus).
 #[test]

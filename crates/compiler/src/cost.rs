@@ -89,6 +89,10 @@ pub struct CostTable {
     pub max_level: u32,
     /// `seconds[op][level]`.
     pub seconds: BTreeMap<CkksOp, Vec<f64>>,
+    /// Measured bootstraps by slot count (sparse packing), seconds; the
+    /// full-slot figure is `seconds[Bootstrap]`.
+    #[serde(default)]
+    pub bootstrap_by_slots: BTreeMap<usize, f64>,
 }
 
 /// One record of `residue bench ckks` JSON.
@@ -106,6 +110,9 @@ pub struct BenchRecord {
     /// Parameter set it was measured with, if recorded.
     #[serde(default)]
     pub params: Option<String>,
+    /// Bootstrap only: slots of the refreshed ciphertext (default: full).
+    #[serde(default)]
+    pub slots: Option<usize>,
 }
 
 impl CostTable {
@@ -155,6 +162,7 @@ impl CostTable {
             threads: 1,
             max_level,
             seconds,
+            bootstrap_by_slots: BTreeMap::new(),
         }
     }
 
@@ -175,14 +183,34 @@ impl CostTable {
     /// is kept. Returns how many ops were calibrated.
     pub fn calibrate(&mut self, records: &[BenchRecord], threads: Option<u32>) -> usize {
         let mut used = 0;
+        let ok = |r: &&BenchRecord| {
+            threads.is_none_or(|t| r.threads == t) && r.median_ms.is_finite() && r.median_ms >= 0.0
+        };
+        // Bootstraps by slot count (sparse packing). The full-slot one
+        // calibrates the table: a record that names no slot count, else the
+        // one with the most slots.
+        let boots: Vec<&BenchRecord> = records
+            .iter()
+            .filter(ok)
+            .filter(|r| CkksOp::from_name(&r.op) == Some(CkksOp::Bootstrap))
+            .collect();
+        let full_slots = if boots.iter().any(|r| r.slots.is_none()) {
+            None
+        } else {
+            boots.iter().filter_map(|r| r.slots).max()
+        };
+        for r in &boots {
+            if let Some(s) = r.slots {
+                self.bootstrap_by_slots.insert(s, r.median_ms / 1000.0);
+            }
+        }
         for op in CkksOp::ALL {
             let rec = records
                 .iter()
+                .filter(ok)
                 .filter(|r| {
                     CkksOp::from_name(&r.op) == Some(op)
-                        && threads.is_none_or(|t| r.threads == t)
-                        && r.median_ms.is_finite()
-                        && r.median_ms >= 0.0
+                        && (op != CkksOp::Bootstrap || r.slots.is_none() || r.slots == full_slots)
                 })
                 .max_by_key(|r| r.threads);
             let Some(rec) = rec else { continue };

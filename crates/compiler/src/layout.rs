@@ -124,6 +124,20 @@ impl Layout {
         self.planes() * self.gap * self.gap
     }
 
+    /// The fewest slots (a power of two) that hold this tensor in the same
+    /// single ciphertext and planes: the planes its channels occupy times
+    /// the grid, or a vector's length. A tensor that spills over several
+    /// ciphertexts needs all of `slots`.
+    pub fn slots_needed(&self) -> usize {
+        if self.cts() > 1 {
+            return self.slots;
+        }
+        let planes = self.channels.div_ceil(self.gap * self.gap).max(1);
+        (planes * self.base_h * self.base_w)
+            .next_power_of_two()
+            .min(self.slots)
+    }
+
     /// Ciphertexts needed.
     pub fn cts(&self) -> usize {
         self.channels.div_ceil(self.channels_per_ct()).max(1)

@@ -117,6 +117,21 @@ pub struct Lowered {
 }
 
 impl Lowered {
+    /// Slots per ciphertext it was lowered for.
+    pub fn slots(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.layout_in.slots)
+    }
+
+    /// The fewest slots that hold every tensor of the net in as many
+    /// ciphertexts as now ([`Layout::slots_needed`]).
+    pub fn slots_needed(&self) -> usize {
+        self.layers
+            .iter()
+            .flat_map(|l| [l.layout_in.slots_needed(), l.layout_out.slots_needed()])
+            .max()
+            .unwrap_or(0)
+    }
+
     /// What kind of network this is, from its skips: `"resnet"` (mid-term
     /// skips), `"shared-source"`, `"mixed"`, or `"chain"` (no skip: a plain
     /// or Dirac network).

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::cost::CostTable;
 use crate::error::CompileError;
 
+/// Estimated cost of a packed sparse bootstrap (`slots <= N/4`) relative
+/// to a full-slot one, where no measurement exists for that slot count.
+pub const SPARSE_BOOTSTRAP_ESTIMATE: f64 = 0.6;
+
 /// One bootstrappable parameter set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParamSet {
@@ -37,6 +41,12 @@ pub struct ParamSet {
     pub bootstrap_rotation_keys: u32,
     /// Whether the set exists in the CKKS crate (else hypothetical).
     pub in_ckks: bool,
+    /// The fewest slots this set bootstraps (sparse packing, as the
+    /// engine's bootstrapping configuration allows); 0: full slots only.
+    /// The compiler packs a net into the fewest slots that hold it (at least
+    /// these), since a sparse bootstrap costs less.
+    #[serde(default)]
+    pub min_sparse_slots: usize,
     /// Per-operation costs, by level over the whole Q chain (computation
     /// runs at levels `0..=l_eff`; `residue bench ckks` measures at the top).
     pub costs: CostTable,
@@ -46,6 +56,25 @@ impl ParamSet {
     /// Slots per ciphertext (`N/2`).
     pub fn slots(&self) -> usize {
         1usize << (self.log_n - 1)
+    }
+
+    /// Seconds of one bootstrap of a ciphertext with `slots` slots: measured
+    /// ([`CostTable::bootstrap_by_slots`]) where a record exists, else the
+    /// full-slot cost times [`SPARSE_BOOTSTRAP_ESTIMATE`] for sparse packing
+    /// with at most `N/4` slots (EvalMod runs once instead of twice).
+    pub fn bootstrap_seconds(&self, slots: usize) -> f64 {
+        let full = self.costs.at(crate::cost::CkksOp::Bootstrap, 0);
+        if slots == 0 || slots >= self.slots() {
+            return full;
+        }
+        if let Some(&s) = self.costs.bootstrap_by_slots.get(&slots) {
+            return s;
+        }
+        if 2 * slots <= self.slots() {
+            full * SPARSE_BOOTSTRAP_ESTIMATE
+        } else {
+            full
+        }
     }
 
     /// Key-switching decomposition number at the top level:
@@ -95,6 +124,7 @@ impl ParamSet {
             log_qp,
             bootstrap_rotation_keys: 48,
             in_ckks: l_eff == 9,
+            min_sparse_slots: 0,
             costs: CostTable::estimate(16, q_primes - 1, p_primes, boot_seconds),
         }
     }

@@ -164,6 +164,49 @@ fn calibration_rescales_the_table() {
     assert!((t.at(CkksOp::Add, 9) - 0.002).abs() < 1e-12);
 }
 
+/// Sparse bootstraps: measured per slot count, the full-slot record
+/// calibrates the table, and a set that bootstraps sparse-packed
+/// ciphertexts gets a plan packed into the fewest slots that hold every
+/// tensor, with the sparse bootstrap's cost in its estimate.
+#[test]
+fn sparse_packing_uses_the_fewest_slots_and_their_bootstrap_cost() {
+    let mut p = ParamSet::n16_estimate(9);
+    let json = r#"[{"op":"bootstrap","threads":1,"median_ms":20000.0,"slots":32768},
+                   {"op":"bootstrap","threads":1,"median_ms":9000.0,"slots":16384}]"#;
+    p.costs
+        .calibrate(&CostTable::parse_bench(json).unwrap(), Some(1));
+    assert!((p.costs.at(CkksOp::Bootstrap, 0) - 20.0).abs() < 1e-12);
+    assert!((p.bootstrap_seconds(16384) - 9.0).abs() < 1e-12);
+    assert!((p.bootstrap_seconds(32768) - 20.0).abs() < 1e-12);
+    // unmeasured sparse sizes: the documented estimate
+    let est = p.bootstrap_seconds(4096);
+    assert!((est - 20.0 * compiler::params::SPARSE_BOOTSTRAP_ESTIMATE).abs() < 1e-12);
+
+    // CIFAR-shaped ResNet-20 at full width: 16x32x32 fills 16384 slots.
+    let g = zoo("resnet20");
+    let opts = CompileOptions::default();
+    let (full, full_report) = compile(&g, std::slice::from_ref(&p), &opts).unwrap();
+    assert_eq!(full.params.slots, 32768);
+    p.min_sparse_slots = 16;
+    let (plan, report) = compile(&g, std::slice::from_ref(&p), &opts).unwrap();
+    assert_eq!(plan.params.slots, 16384);
+    assert!(
+        plan.nodes
+            .iter()
+            .all(|n| n.layout_in.slots == 16384 && n.layout_out.cts() == 1)
+    );
+    assert_eq!(plan.bootstraps, full.bootstraps);
+    // the same bootstraps at 9 s instead of 20 s (the linear layers cost
+    // the same or less: offsets modulo fewer slots)
+    let saved = 11.0 * plan.bootstraps as f64;
+    assert!(
+        full_report.estimated_seconds - report.estimated_seconds >= saved - 1e-6,
+        "{} vs {}",
+        full_report.estimated_seconds,
+        report.estimated_seconds
+    );
+}
+
 #[test]
 fn unknown_params_are_a_typed_error() {
     let sets = ParamSet::defaults();

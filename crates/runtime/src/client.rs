@@ -40,6 +40,8 @@ pub struct KeyNeeds {
     pub relin: bool,
     /// Whether the plan bootstraps.
     pub bootstrap: bool,
+    /// Slots per ciphertext (the plan's packing; sparse below N/2).
+    pub slots: usize,
 }
 
 impl KeyNeeds {
@@ -56,7 +58,7 @@ impl KeyNeeds {
 /// (zero input): every rotation step it performs, at the highest level it
 /// performs it.
 pub fn key_needs(prep: &Prepared, params: &Params) -> Result<KeyNeeds> {
-    let sim = Simulator::new(params);
+    let sim = Simulator::new(params).with_slots(prep.plan.params.slots);
     let first = &prep.plan.nodes[0].layout_out;
     let level = prep.plan.nodes[0].level_in as usize;
     let cts = (0..first.cts())
@@ -67,6 +69,7 @@ pub fn key_needs(prep: &Prepared, params: &Params) -> Result<KeyNeeds> {
         rotations: sim.rotations_used(),
         relin: prep.plan.nodes.iter().any(|n| n.depth >= 2),
         bootstrap: prep.plan.nodes.iter().any(|n| n.bootstrap),
+        slots: prep.plan.params.slots,
     })
 }
 
@@ -115,9 +118,7 @@ impl ClientKeys {
             .filter(|&(g, _)| g != 1)
             .collect();
         let cfg = if needs.bootstrap {
-            Some(ckks::bootstrap::config_for(params).ok_or_else(|| {
-                RuntimeError::Plan(format!("`{}` does not bootstrap", params.name()))
-            })?)
+            Some(crate::prepare::bootstrap_config(params, needs.slots)?)
         } else {
             None
         };
@@ -376,7 +377,7 @@ pub fn encrypt(
     let mut encryptor = Encryptor::new(params.clone());
     // Lazy levels: the input is encrypted at the lowest level it needs.
     let level = first.level_in as usize;
-    let slots = params.max_slots();
+    let slots = plan.params.slots;
     let cts = packed
         .iter()
         .map(|v| {

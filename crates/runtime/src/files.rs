@@ -127,7 +127,8 @@ impl EncryptedTensor {
             )));
         }
         let l = &meta.layout;
-        if l.slots != params.max_slots()
+        if !l.slots.is_power_of_two()
+            || l.slots > params.max_slots()
             || l.base_h == 0
             || l.base_w == 0
             || l.gap == 0
@@ -165,8 +166,11 @@ impl EncryptedTensor {
                 .map_err(|_| fmt_err(format!("truncated ciphertext {i}")))?;
             let ct = Ciphertext::from_bytes(&buf, params)
                 .map_err(|e| fmt_err(format!("ciphertext {i}: {e}")))?;
-            if ct.slots != params.max_slots() {
-                return Err(fmt_err(format!("ciphertext {i} has {} slots", ct.slots)));
+            if ct.slots != l.slots {
+                return Err(fmt_err(format!(
+                    "ciphertext {i} has {} slots, its layout {}",
+                    ct.slots, l.slots
+                )));
             }
             cts.push(ct);
         }

@@ -17,18 +17,21 @@ pub struct CkksBackend {
     eval: Evaluator,
     enc: Encoder,
     boot: Option<Bootstrapper>,
+    slots: usize,
 }
 
 impl CkksBackend {
     /// A backend over `eval` (which holds the relinearization and Galois
-    /// keys) and, if the plan bootstraps, a bootstrapper.
-    pub fn new(eval: Evaluator, boot: Option<Bootstrapper>) -> Self {
+    /// keys) and, if the plan bootstraps, a bootstrapper, for ciphertexts of
+    /// `slots` slots (the plan's packing).
+    pub fn new(eval: Evaluator, boot: Option<Bootstrapper>, slots: usize) -> Self {
         let params = eval.params().clone();
         Self {
             enc: Encoder::new(params.clone()),
             params,
             eval,
             boot,
+            slots,
         }
     }
 
@@ -43,7 +46,7 @@ impl Backend for CkksBackend {
     type Pt = Plaintext;
 
     fn slots(&self) -> usize {
-        self.params.max_slots()
+        self.slots
     }
     fn level(&self, ct: &Ciphertext) -> usize {
         ct.level
@@ -90,7 +93,7 @@ impl Backend for CkksBackend {
         let d = self.eval.decompose(ct)?;
         ks.par_iter()
             .map(|&k| {
-                let g = ckks::keys::rotation_element(&self.params, k);
+                let g = self.eval.rotation_for(ct, k)?;
                 if g == 1 {
                     Ok(ct.clone())
                 } else {

@@ -16,12 +16,13 @@ pub fn param_set(params: &ckks::Params) -> ParamSet {
     let lit_q = params.q.len() as u32;
     let p_primes = params.p.len() as u32;
     let log_n = params.n.trailing_zeros();
-    let (l_eff, boot_keys) = match ckks::bootstrap::config_for(params) {
+    let (l_eff, boot_keys, min_sparse_slots) = match ckks::bootstrap::config_for(params) {
         Some(cfg) => (
             ckks::bootstrap::levels_after(params, &cfg) as u32,
             ckks::bootstrap::rotations(params, &cfg).len() as u32 + 1,
+            ckks::bootstrap::min_slots(&cfg),
         ),
-        None => (params.max_level() as u32, 0),
+        None => (params.max_level() as u32, 0, 0),
     };
     // Measured: 17.7 s for 30 limbs at N = 2^16 on one core (docs/benchmarks.md).
     let boot_seconds = 17.7 / 30.0 * (lit_q + p_primes) as f64 * 2f64.powi(log_n as i32 - 16);
@@ -47,6 +48,7 @@ pub fn param_set(params: &ckks::Params) -> ParamSet {
         log_qp: params.log_qp().ceil() as u32,
         bootstrap_rotation_keys: boot_keys,
         in_ckks: true,
+        min_sparse_slots,
         costs,
     }
 }

@@ -112,9 +112,12 @@ pub fn check_plan(plan: &CompiledPlan, params: &ckks::Params) -> Result<()> {
             params.name()
         )));
     }
-    if pp.log_n as usize != params.n.trailing_zeros() as usize || pp.slots != params.max_slots() {
+    if pp.log_n as usize != params.n.trailing_zeros() as usize
+        || !pp.slots.is_power_of_two()
+        || pp.slots > params.max_slots()
+    {
         return Err(bad(format!(
-            "ring degree 2^{} / {} slots do not match `{}` (N = {})",
+            "ring degree 2^{} / {} slots do not match `{}` (N = {}: a power of two up to N/2 slots)",
             pp.log_n,
             pp.slots,
             params.name(),
@@ -142,6 +145,7 @@ pub fn check_plan(plan: &CompiledPlan, params: &ckks::Params) -> Result<()> {
             }
             None => return Err(bad(format!("`{}` does not bootstrap", params.name()))),
         }
+        bootstrap_config(params, pp.slots).map_err(|e| bad(e.to_string()))?;
     }
     let n = plan.nodes.len();
     if n == 0 || n > MAX_STEPS {
@@ -162,7 +166,7 @@ pub fn check_plan(plan: &CompiledPlan, params: &ckks::Params) -> Result<()> {
             "value scale {f} is not a positive finite number"
         )));
     }
-    let slots = params.max_slots();
+    let slots = pp.slots;
     for (i, node) in plan.nodes.iter().enumerate() {
         let at = |m: String| bad(format!("step {i} `{}`: {m}", node.name.escape_debug()));
         for l in [&node.layout_in, &node.layout_out] {
@@ -264,7 +268,7 @@ pub fn check_plan(plan: &CompiledPlan, params: &ckks::Params) -> Result<()> {
 fn check_layout(l: &Layout, slots: usize) -> std::result::Result<(), String> {
     let plane = l.base_h.checked_mul(l.base_w).unwrap_or(0);
     if l.slots != slots {
-        return Err(format!("layout for {} slots, the set has {slots}", l.slots));
+        return Err(format!("layout for {} slots, the plan packs {slots}", l.slots));
     }
     if plane == 0 || plane > slots || l.gap == 0 || l.channels == 0 || l.height == 0 || l.width == 0
     {
@@ -460,4 +464,27 @@ fn check_taps(taps: &[(Tap, f64)], node: &compiler::plan::PlanNode, i: usize) ->
         }
     }
     Ok(())
+}
+
+/// The bootstrapping configuration of `params` for ciphertexts of `slots`
+/// slots (sparse packing below N/2).
+///
+/// Errors: a set that does not bootstrap, or a slot count it cannot
+/// bootstrap (not a power of two, above N/2, or below
+/// [`ckks::bootstrap::min_slots`]).
+pub fn bootstrap_config(
+    params: &ckks::Params,
+    slots: usize,
+) -> Result<ckks::bootstrap::BootstrapConfig> {
+    let cfg = ckks::bootstrap::config_for(params)
+        .ok_or_else(|| RuntimeError::Plan(format!("`{}` does not bootstrap", params.name())))?;
+    let min = ckks::bootstrap::min_slots(&cfg);
+    let max = params.max_slots();
+    if !slots.is_power_of_two() || slots > max || slots < min {
+        return Err(RuntimeError::Plan(format!(
+            "`{}` bootstraps {min} to {max} slots (a power of two), not {slots}",
+            params.name()
+        )));
+    }
+    Ok(cfg.with_slots(slots, max))
 }

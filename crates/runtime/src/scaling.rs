@@ -67,7 +67,9 @@ pub fn calibrate(
     let prep = Prepared::from_folded(&unscaled, folded, params)?;
     let n = plan.nodes.len();
     let mut need = vec![0.0f64; n];
-    let sim = Simulator::new(params).unchecked();
+    let sim = Simulator::new(params)
+        .with_slots(plan.params.slots)
+        .unchecked();
     let runs = samples
         .par_iter()
         .map(|s| run_sim(&sim, &prep, s))
@@ -141,7 +143,7 @@ pub fn calibrate(
     out.value_scales = scales;
     // The scaled plan must now pass the checked simulator.
     let prep = Prepared::from_folded(&out, folded, params)?;
-    let sim = Simulator::new(params);
+    let sim = Simulator::new(params).with_slots(out.params.slots);
     samples
         .par_iter()
         .map(|s| run_sim(&sim, &prep, s).map(|_| ()))
@@ -188,5 +190,9 @@ pub fn simulate(
     params: &ckks::Params,
     x: &[f64],
 ) -> Result<(Vec<f64>, crate::exec::RunStats)> {
-    simulate_with(&Simulator::new(params), prep, x)
+    simulate_with(
+        &Simulator::new(params).with_slots(prep.plan.params.slots),
+        prep,
+        x,
+    )
 }

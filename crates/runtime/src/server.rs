@@ -26,13 +26,12 @@ pub fn backend(
         let keys = boot.ok_or_else(|| {
             RuntimeError::Format("the plan bootstraps but no bootstrapping keys were given".into())
         })?;
-        let cfg = ckks::bootstrap::config_for(params)
-            .ok_or_else(|| RuntimeError::Plan(format!("`{}` does not bootstrap", params.name())))?;
+        let cfg = crate::prepare::bootstrap_config(params, prep.plan.params.slots)?;
         Some(Bootstrapper::new(params.clone(), cfg, keys)?)
     } else {
         None
     };
-    Ok(CkksBackend::new(evaluator, b))
+    Ok(CkksBackend::new(evaluator, b, prep.plan.params.slots))
 }
 
 /// Runs the plan on an encrypted input; checks that the input was made for

@@ -54,6 +54,8 @@ pub struct NoiseModel {
 /// The slot simulator backend.
 pub struct Simulator {
     slots: usize,
+    /// 2N: Galois elements live modulo it.
+    two_n: u64,
     primes: Vec<f64>,
     log_q: Vec<f64>,
     default_scale: f64,
@@ -82,6 +84,7 @@ impl Simulator {
             ckks::bootstrap::config_for(params).map(|c| ckks::bootstrap::levels_after(params, &c));
         Self {
             slots: params.max_slots(),
+            two_n: 2 * params.n as u64,
             primes,
             log_q,
             default_scale: params.default_scale(),
@@ -92,6 +95,13 @@ impl Simulator {
             noise: None,
             used: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Ciphertexts of `slots` slots (sparse packing, a power of two up to
+    /// N/2; a plan's `params.slots`).
+    pub fn with_slots(mut self, slots: usize) -> Self {
+        self.slots = slots;
+        self
     }
 
     /// Only these rotation keys exist: `(step, highest level)`.
@@ -137,7 +147,7 @@ impl Simulator {
     /// The Galois element of a rotation by `k` (5^k mod 2N), as the engine
     /// names it in errors.
     fn element(&self, k: i64) -> u64 {
-        let two_n = 4 * self.slots as u64;
+        let two_n = self.two_n;
         let mut e = k.rem_euclid(self.slots as i64) as u64;
         let (mut r, mut b) = (1u64, 5u64);
         while e > 0 {

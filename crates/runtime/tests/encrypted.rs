@@ -25,6 +25,9 @@ fn round_trip(name: &str) {
     let g = net(name, 8, 0.5, 5);
     let samples: Vec<Vec<f64>> = (0..3).map(|s| input(8, s)).collect();
     let plan = plan(&g, &p, &samples);
+    // 8 channels of 8x8 fill 512 of the 2048 slots: the compiler packs
+    // sparsely, and bootstraps run packed (one EvalMod).
+    assert_eq!(plan.params.slots, 512, "{name}");
     let prep = Prepared::new(&plan, &g, &p).unwrap();
     let needs = key_needs(&prep, &p).unwrap();
     let keys = ClientKeys::generate(&p, &needs).unwrap();

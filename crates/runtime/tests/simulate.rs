@@ -80,7 +80,9 @@ fn missing_rotation_key_and_too_few_levels_fail_like_ckks() {
     // Drop one key: the run fails at the step that needs it.
     let mut keys: Vec<(i64, usize)> = needs.rotations.iter().map(|(&k, &l)| (k, l)).collect();
     let (gone, _) = keys.remove(keys.len() / 2);
-    let sim = Simulator::new(&p).with_keys(keys.clone());
+    let sim = Simulator::new(&p)
+        .with_slots(plan.params.slots)
+        .with_keys(keys.clone());
     let err = runtime::scaling::simulate_with(&sim, &prep, &input(8, 0))
         .unwrap_err()
         .to_string();
@@ -93,10 +95,14 @@ fn missing_rotation_key_and_too_few_levels_fail_like_ckks() {
     let mut low: Vec<(i64, usize)> = needs.rotations.iter().map(|(&k, &l)| (k, l)).collect();
     low[0].1 = low[0].1.saturating_sub(1);
     if needs.rotations.values().next() != Some(&0) {
-        let sim = Simulator::new(&p).with_keys(low);
+        let sim = Simulator::new(&p)
+            .with_slots(plan.params.slots)
+            .with_keys(low);
         assert!(runtime::scaling::simulate_with(&sim, &prep, &input(8, 0)).is_err());
     }
     // With every key the same plan runs.
-    let sim = Simulator::new(&p).with_keys(needs.rotations.iter().map(|(&k, &l)| (k, l)));
+    let sim = Simulator::new(&p)
+        .with_slots(plan.params.slots)
+        .with_keys(needs.rotations.iter().map(|(&k, &l)| (k, l)));
     runtime::scaling::simulate_with(&sim, &prep, &input(8, 0)).unwrap();
 }

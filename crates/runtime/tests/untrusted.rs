@@ -117,6 +117,11 @@ fn plans_for_another_model_or_set_or_malformed_are_refused() {
         Box::new(|pl| pl.version = 1),
         Box::new(|pl| pl.galois_steps.push(i64::MIN)),
         Box::new(|pl| pl.nodes[2].bootstrap = true),
+        // Slot counts: not a power of two, above N/2, or another count than
+        // the layouts' (sparse packing is a plan-wide choice).
+        Box::new(|pl| pl.params.slots = 3),
+        Box::new(|pl| pl.params.slots = 1 << 40),
+        Box::new(|pl| pl.params.slots *= 2),
     ];
     for (i, f) in cases.iter().enumerate() {
         let mut bad = plan.clone();

@@ -47,6 +47,11 @@ pub struct CkksArgs {
     /// for bootstrappable sets).
     #[arg(long, value_delimiter = ',')]
     pub ops: Option<Vec<String>>,
+    /// Bootstrap only: slots of the refreshed ciphertext (a power of two up
+    /// to N/2; default N/2, full packing). Sparse packing with at most N/4
+    /// slots runs EvalMod once instead of twice.
+    #[arg(long)]
+    pub slots: Option<usize>,
 }
 
 /// One measurement.
@@ -73,6 +78,14 @@ pub struct Record {
     /// Bootstrap only: seconds of key generation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keygen_s: Option<f64>,
+    /// Bootstrap only: slots of the refreshed ciphertext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<usize>,
+    /// Bootstrap only: milliseconds of each stage in one more run
+    /// (`raise`: prescale, ModRaise and the sparse-secret switches;
+    /// `coeffs_to_slots`; `eval_mod`; `slots_to_coeffs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stages_ms: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 impl Record {
@@ -86,6 +99,8 @@ impl Record {
             precision_bits_min: None,
             key_bytes: None,
             keygen_s: None,
+            slots: None,
+            stages_ms: None,
         }
     }
 }
@@ -198,6 +213,12 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
     if !wanted(a, "bootstrap") {
         return Ok(None);
     }
+    let max = params.max_slots();
+    let n = a.slots.unwrap_or(max);
+    if !n.is_power_of_two() || n > max {
+        bail!("--slots {n}: a power of two up to {max} for `{}`", a.params);
+    }
+    let cfg = cfg.with_slots(n, max);
     bar.set_message(format!("bootstrap keygen ({threads} threads)"));
     let t = Instant::now();
     let mut kg = KeyGenerator::new(params.clone());
@@ -209,7 +230,6 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
     let boot = ckks::bootstrap::Bootstrapper::new(params.clone(), cfg, keys.boot)?;
     let keygen_s = t.elapsed().as_secs_f64();
     let eval = Evaluator::new(params.clone(), Arc::new(keys.eval));
-    let n = params.max_slots();
     let enc = Encoder::new(params.clone());
     let z: Vec<Complex64> = (0..n)
         .map(|i| {
@@ -230,6 +250,7 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
         times.push(s.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
+    let stages = bootstrap_stages(&boot, &eval, &ct)?;
     let got = enc.decode(&Decryptor::new(&sk).decrypt(&out)?);
     let bits: Vec<f64> = got
         .iter()
@@ -245,8 +266,43 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
         precision_bits_min: Some(min),
         key_bytes: Some(key_bytes),
         keygen_s: Some(keygen_s),
+        slots: Some(n),
+        stages_ms: Some(stages),
         ..Record::plain("bootstrap", threads, times[times.len() / 2])
     }))
+}
+
+/// One bootstrap through the public stages, timed (milliseconds).
+fn bootstrap_stages(
+    boot: &ckks::bootstrap::Bootstrapper,
+    eval: &Evaluator,
+    ct: &ckks::Ciphertext,
+) -> Result<std::collections::BTreeMap<String, f64>> {
+    let mut t = Instant::now();
+    let mut stages = std::collections::BTreeMap::new();
+    let mut lap = |name: &str, stages: &mut std::collections::BTreeMap<String, f64>| {
+        stages.insert(name.to_string(), t.elapsed().as_secs_f64() * 1e3);
+        t = Instant::now();
+    };
+    let pre = boot.prescale(eval, ct)?;
+    let raised = boot.raise(eval, &pre)?;
+    lap("raise", &mut stages);
+    let default = eval.params().default_scale();
+    if boot.is_packed() {
+        let v = boot.coeffs_to_slots_packed(eval, &raised)?;
+        lap("coeffs_to_slots", &mut stages);
+        let v = boot.eval_mod(eval, &v)?;
+        lap("eval_mod", &mut stages);
+        boot.slots_to_coeffs_packed(eval, &v, pre.scale, default)?;
+    } else {
+        let (re, im) = boot.coeffs_to_slots(eval, &raised)?;
+        lap("coeffs_to_slots", &mut stages);
+        let (re, im) = (boot.eval_mod(eval, &re)?, boot.eval_mod(eval, &im)?);
+        lap("eval_mod", &mut stages);
+        boot.slots_to_coeffs(eval, &re, &im, pre.scale, default)?;
+    }
+    lap("slots_to_coeffs", &mut stages);
+    Ok(stages)
 }
 
 /// Markdown table of records: one row per op, one column per thread count.
@@ -279,15 +335,22 @@ pub fn markdown(title: &str, recs: &[Record]) -> String {
     }
     for r in recs.iter().filter(|r| r.op == "bootstrap") {
         s += &format!(
-            "\nbootstrap, {} thread(s): {:.2} s, {} levels after, precision {:.1} bits mean / {:.1} min, \
-             keys {:.2} GB (generated in {:.1} s)\n",
+            "\nbootstrap of {} slots, {} thread(s): {:.2} s, {} levels after, precision {:.1} bits mean / {:.1} min, \
+             keys {:.2} GB (generated in {:.1} s); stages (ms): {}\n",
+            r.slots.unwrap_or(0),
             r.threads,
             r.median_ms / 1e3,
             r.levels_after.unwrap_or(0),
             r.precision_bits_mean.unwrap_or(0.0),
             r.precision_bits_min.unwrap_or(0.0),
             r.key_bytes.unwrap_or(0) as f64 / 1e9,
-            r.keygen_s.unwrap_or(0.0)
+            r.keygen_s.unwrap_or(0.0),
+            r.stages_ms
+                .iter()
+                .flatten()
+                .map(|(k, v)| format!("{k} {v:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     s

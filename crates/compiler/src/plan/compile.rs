@@ -62,7 +62,7 @@ impl Default for CompileOptions {
 /// The time objective of a lowered net under a parameter set.
 pub fn time_objective(low: &Lowered, p: &ParamSet) -> Objective {
     let maxl = p.l_eff.max(p.input_level);
-    let boot = p.costs.at(CkksOp::Bootstrap, 0);
+    let boot = p.bootstrap_seconds(low.slots());
     Objective {
         op: low
             .layers
@@ -114,6 +114,15 @@ fn lower_for(g: &nn::Graph, p: &ParamSet, keys: KeyMode) -> Result<Lowered, Comp
         p.costs.at(CkksOp::Rotate, top),
     );
     let mut low = lower(g, p.slots(), w)?;
+    // Sparse packing: the fewest slots that hold every tensor, where the
+    // set bootstraps sparse-packed ciphertexts (cheaper bootstraps; the
+    // linear layers cost the same).
+    if p.min_sparse_slots > 0 {
+        let n = low.slots_needed().max(p.min_sparse_slots);
+        if n < p.slots() {
+            low = lower(g, n, w)?;
+        }
+    }
     apply_key_mode(&mut low, keys);
     Ok(low)
 }
@@ -210,7 +219,7 @@ pub fn compile_lowered(
     let lv = lazy_levels(g, b, &sol.placement)?;
     let est = tobj.evaluate(g, b, &sol.placement)?;
     let boots = ct_boots(g, &sol.placement);
-    let boot_s = p.costs.at(CkksOp::Bootstrap, 0);
+    let boot_s = p.bootstrap_seconds(low.slots());
 
     let mut steps = BTreeSet::new();
     let mut nodes = Vec::with_capacity(g.len());
@@ -301,7 +310,7 @@ pub fn compile_lowered(
         params: PlanParams {
             name: p.name.clone(),
             log_n: p.log_n,
-            slots: p.slots(),
+            slots: low.slots(),
             l_eff: p.l_eff,
             input_level: p.input_level,
             log_scale: p.log_scale,
