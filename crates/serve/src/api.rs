@@ -1,0 +1,446 @@
+//! The HTTP API (axum).
+//!
+//! | method | path | auth | body | answer |
+//! |---|---|---|---|---|
+//! | GET | `/health` | | | `{"status":"ok",...}` |
+//! | GET | `/metrics` | | | Prometheus text |
+//! | GET | `/v1/info` | | | [`ServerInfo`] |
+//! | GET | `/v1/plan` | | | the plan (JSON) |
+//! | POST | `/v1/keys` | | eval keys (+ bootstrapping keys) | `201` [`KeyCreated`] |
+//! | GET | `/v1/keys/{key}` | token | | [`KeyInfo`] |
+//! | POST | `/v1/keys/{key}/jobs` | token | encrypted input | `202` [`JobCreated`] |
+//! | GET | `/v1/jobs/{job}` | token | | [`JobStatus`] |
+//! | GET | `/v1/jobs/{job}/result` | token | | encrypted result |
+//!
+//! The token is the one the key upload returned, sent as
+//! `Authorization: Bearer <token>`. A key or job that exists under another
+//! token answers `404`, as one that does not exist. Errors are one-line
+//! JSON, `{"error": "..."}`, with a 4xx status for anything the request got
+//! wrong.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::WriteMultipart;
+use serde::{Deserialize, Serialize};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::error::ApiError;
+use crate::jobs::{App, JobMeta, JobState, JobStatus, KeyMeta, same, token_hash};
+use crate::keys::{ChanReader, Loaded, parse_keys};
+use crate::model::{KeyNeedsWire, ServerInfo};
+use crate::store::{new_id, now_unix, paths, valid_id};
+
+/// Answer of a key upload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyCreated {
+    /// The key id (submit jobs against it).
+    pub key_id: String,
+    /// The bearer token for this key and its jobs; shown once, stored only
+    /// as a hash.
+    pub token: String,
+    /// Bytes stored.
+    pub bytes: u64,
+}
+
+/// A key set as its owner sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// Key id.
+    pub key_id: String,
+    /// Parameter set.
+    pub params: String,
+    /// Bytes stored.
+    pub bytes: u64,
+    /// When uploaded.
+    pub created_unix: f64,
+}
+
+/// Answer of a job submission.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobCreated {
+    /// The job id.
+    pub job_id: String,
+}
+
+type Res<T> = Result<T, ApiError>;
+
+/// The router over `app`.
+pub fn router(app: Arc<App>) -> Router {
+    let timeout = |d| TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, d);
+    let upload = Router::new()
+        .route("/v1/keys", post(upload_keys))
+        .layer(timeout(app.cfg.upload_timeout));
+    let rest = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/v1/info", get(info))
+        .route("/v1/plan", get(plan))
+        .route("/v1/keys/{key}", get(key_info))
+        .route("/v1/keys/{key}/jobs", post(submit))
+        .route("/v1/jobs/{job}", get(job_status))
+        .route("/v1/jobs/{job}/result", get(job_result))
+        .layer(timeout(app.cfg.request_timeout));
+    upload
+        .merge(rest)
+        .fallback(|| async { ApiError::not_found("no such endpoint (see /v1/info)") })
+        .layer(middleware::from_fn_with_state(app.clone(), count))
+        .with_state(app)
+}
+
+async fn count(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "other".into());
+    let r = next.run(req).await;
+    app.metrics.request(&method, &route, r.status().as_u16());
+    r
+}
+
+async fn health(State(app): State<Arc<App>>) -> impl IntoResponse {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "worker": app.cfg.worker_id,
+        "plan_hash": app.model.plan_hash,
+        "params": app.model.params.name(),
+        "queued": app.queued(),
+        "running": app.metrics.jobs_running.load(Ordering::Relaxed),
+        "workers": app.cfg.workers,
+    }))
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(app.cache.held(), app.cache.len()),
+    )
+}
+
+async fn info(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let m = &app.model;
+    axum::Json(ServerInfo {
+        plan_hash: m.plan_hash.clone(),
+        params: m.params.name().to_string(),
+        insecure: m.params.name().starts_with(ckks::params::INSECURE_PREFIX),
+        input_shape: m.input_shape(),
+        steps: m.plan.nodes.len(),
+        bootstraps: m.plan.bootstraps,
+        key_needs: KeyNeedsWire::from(&m.needs),
+        max_key_bytes: app.cfg.max_key_bytes,
+        max_input_bytes: m.max_input_bytes,
+    })
+}
+
+async fn plan(State(app): State<Arc<App>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        app.model.plan_json.clone(),
+    )
+}
+
+fn bearer(headers: &HeaderMap) -> Res<String> {
+    let v = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>`"))?;
+    let s = v
+        .to_str()
+        .ok()
+        .and_then(|s| s.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header is not `Bearer <token>`")
+        })?;
+    Ok(token_hash(s))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The key record for `id` if the token owns it (else 404, as for a key
+/// that does not exist).
+async fn owned_key(app: &App, id: &str, headers: &HeaderMap) -> Res<KeyMeta> {
+    let th = bearer(headers)?;
+    if !valid_id(id) {
+        return Err(ApiError::not_found("no such key"));
+    }
+    match app.store.get_json::<KeyMeta>(&paths::key_meta(id)).await? {
+        Some(m) if same(&m.token_sha256, &th) => Ok(m),
+        _ => Err(ApiError::not_found("no such key for this token")),
+    }
+}
+
+async fn owned_job(app: &App, id: &str, headers: &HeaderMap) -> Res<JobMeta> {
+    let th = bearer(headers)?;
+    if !valid_id(id) {
+        return Err(ApiError::not_found("no such job"));
+    }
+    match app.store.get_json::<JobMeta>(&paths::job_meta(id)).await? {
+        Some(m) if same(&m.token_sha256, &th) => Ok(m),
+        _ => Err(ApiError::not_found("no such job for this token")),
+    }
+}
+
+async fn upload_keys(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Res<Response> {
+    let r = upload_keys_inner(&app, &headers, body).await;
+    if r.is_err() {
+        app.metrics
+            .key_uploads_refused
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    r
+}
+
+async fn upload_keys_inner(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Res<Response> {
+    let max = app.cfg.max_key_bytes;
+    if let Some(n) = content_length(headers)
+        && n > max
+    {
+        return Err(ApiError::too_large(format!(
+            "a key upload of {n} bytes: at most {max}"
+        )));
+    }
+    let id = new_id();
+    let token = new_id() + &new_id();
+    let upload = app
+        .store
+        .object_store()
+        .put_multipart(&paths::key_blob(&id))
+        .await
+        .map_err(|e| ApiError::internal(format!("store: {e}")))?;
+    let mut w = WriteMultipart::new_with_chunk_size(upload, 8 << 20);
+    let (tx, mut reader) = ChanReader::new(8);
+    let model = app.model.clone();
+    let parser = tokio::task::spawn_blocking(move || {
+        let keys = parse_keys(&mut reader, &model.params, &model.needs)?;
+        let backend = runtime::server::backend(&model.params, &model.prep, keys.0, keys.1)
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(backend)
+    });
+    let mut total = 0u64;
+    let mut failure = None;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let c = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                failure = Some(ApiError::bad_request(format!(
+                    "the body could not be read (truncated?): {e}"
+                )));
+                break;
+            }
+        };
+        total += c.len() as u64;
+        if total > max {
+            failure = Some(ApiError::too_large(format!(
+                "a key upload of more than {max} bytes"
+            )));
+            break;
+        }
+        if let Err(e) = w.wait_for_capacity(4).await {
+            failure = Some(ApiError::internal(format!("store: {e}")));
+            break;
+        }
+        w.put(c.clone());
+        if tx.send(Ok(c)).await.is_err() {
+            break; // the parser stopped: its error says why
+        }
+    }
+    if failure.is_some() {
+        let _ = tx.send(Err(std::io::Error::other("upload stopped"))).await;
+    }
+    drop(tx);
+    let parsed = parser
+        .await
+        .map_err(|e| ApiError::internal(format!("key validation: {e}")))?;
+    let backend = match (failure, parsed) {
+        (Some(f), _) => {
+            let _ = w.abort().await;
+            return Err(f);
+        }
+        (None, Err(m)) => {
+            let _ = w.abort().await;
+            return Err(ApiError::bad_request(format!("keys refused: {m}")));
+        }
+        (None, Ok(b)) => b,
+    };
+    // The parser stopped at the end of what it needs; anything after is
+    // refused above (the parser reads to the end), so `total` is the size.
+    w.finish()
+        .await
+        .map_err(|e| ApiError::internal(format!("store: {e}")))?;
+    let meta = KeyMeta {
+        key_id: id.clone(),
+        token_sha256: token_hash(&token),
+        params: app.model.params.name().to_string(),
+        plan_hash: app.model.plan_hash.clone(),
+        bytes: total,
+        created_unix: now_unix(),
+    };
+    app.store.put_json(&paths::key_meta(&id), &meta).await?;
+    app.cache.insert(
+        &id,
+        Arc::new(Loaded {
+            backend,
+            bytes: total,
+        }),
+    );
+    app.metrics.key_uploads.fetch_add(1, Ordering::Relaxed);
+    app.metrics
+        .key_bytes_uploaded
+        .fetch_add(total, Ordering::Relaxed);
+    tracing::info!("keys {id}: {total} bytes accepted");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(KeyCreated {
+            key_id: id,
+            token,
+            bytes: total,
+        }),
+    )
+        .into_response())
+}
+
+async fn key_info(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Res<axum::Json<KeyInfo>> {
+    let m = owned_key(&app, &key, &headers).await?;
+    Ok(axum::Json(KeyInfo {
+        key_id: m.key_id,
+        params: m.params,
+        bytes: m.bytes,
+        created_unix: m.created_unix,
+    }))
+}
+
+/// Reads a whole body of at most `max` bytes.
+async fn read_limited(headers: &HeaderMap, body: Body, max: u64, what: &str) -> Res<Bytes> {
+    if let Some(n) = content_length(headers)
+        && n > max
+    {
+        return Err(ApiError::too_large(format!(
+            "{what} of {n} bytes: at most {max}"
+        )));
+    }
+    let mut buf = bytes::BytesMut::new();
+    let mut stream = body.into_data_stream();
+    while let Some(c) = stream.next().await {
+        let c = c.map_err(|e| {
+            ApiError::bad_request(format!("the body could not be read (truncated?): {e}"))
+        })?;
+        if (buf.len() + c.len()) as u64 > max {
+            return Err(ApiError::too_large(format!(
+                "{what} of more than {max} bytes"
+            )));
+        }
+        buf.extend_from_slice(&c);
+    }
+    Ok(buf.freeze())
+}
+
+async fn submit(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Res<Response> {
+    let km = owned_key(&app, &key, &headers).await?;
+    if km.plan_hash != app.model.plan_hash {
+        return Err(ApiError::conflict(
+            "these keys were validated for another plan: upload keys for this one",
+        ));
+    }
+    if app.cfg.workers > 0 && !app.has_room() {
+        app.metrics
+            .jobs_rejected_busy
+            .fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::busy(
+            format!("{} jobs queued: try again later", app.queued()),
+            2,
+        ));
+    }
+    let input = read_limited(&headers, body, app.model.max_input_bytes, "an input").await?;
+    let model = app.model.clone();
+    let check = input.clone();
+    tokio::task::spawn_blocking(move || {
+        let t = runtime::files::EncryptedTensor::read_from(&mut check.as_ref(), &model.params)
+            .map_err(|e| e.to_string())?;
+        if t.meta.kind != runtime::files::TensorKind::Input {
+            return Err("a result, not an encrypted input".to_string());
+        }
+        if t.meta.plan_hash != model.plan_hash {
+            return Err("encrypted for another plan (fetch /v1/plan)".to_string());
+        }
+        if t.meta.layout != model.plan.nodes[0].layout_out || t.meta.factor != model.prep.factors[0]
+        {
+            return Err("layout or value scale differs from the plan's".to_string());
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("input check: {e}")))?
+    .map_err(|m| ApiError::bad_request(format!("input refused: {m}")))?;
+    let job_id = app.accept(&km.key_id, &km.token_sha256, input).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(JobCreated { job_id })).into_response())
+}
+
+async fn job_status(
+    State(app): State<Arc<App>>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+) -> Res<axum::Json<JobStatus>> {
+    let m = owned_job(&app, &job, &headers).await?;
+    Ok(axum::Json(JobStatus::from(&m)))
+}
+
+async fn job_result(
+    State(app): State<Arc<App>>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+) -> Res<Response> {
+    let m = owned_job(&app, &job, &headers).await?;
+    match m.state {
+        JobState::Done => {}
+        JobState::Failed => {
+            return Err(ApiError::conflict(format!(
+                "the job failed: {}",
+                m.error.unwrap_or_default()
+            )));
+        }
+        s => {
+            return Err(ApiError::conflict(format!(
+                "the job is {}: no result yet",
+                serde_json::to_value(s)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            )));
+        }
+    }
+    let b = app
+        .store
+        .get_bytes(&paths::job_output(&job))
+        .await?
+        .ok_or_else(|| ApiError::internal("the job is done but its result is gone"))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], b).into_response())
+}
