@@ -214,6 +214,9 @@ async fn upload_keys_inner(app: &Arc<App>, headers: &HeaderMap, body: Body) -> R
     if let Some(n) = content_length(headers)
         && n > max
     {
+        if n <= DRAIN_LIMIT {
+            drain(body.into_data_stream()).await;
+        }
         return Err(ApiError::too_large(format!(
             "a key upload of {n} bytes: at most {max}"
         )));
@@ -261,7 +264,10 @@ async fn upload_keys_inner(app: &Arc<App>, headers: &HeaderMap, body: Body) -> R
         }
         w.put(c.clone());
         if tx.send(Ok(c)).await.is_err() {
-            break; // the parser stopped: its error says why
+            // The parser stopped (its error says why): read the rest of a
+            // moderate body so that the client gets the answer.
+            drain(&mut stream).await;
+            break;
         }
     }
     if failure.is_some() {
@@ -333,22 +339,44 @@ async fn key_info(
     }))
 }
 
+/// Bytes of a refused body still read (and dropped) before answering, so
+/// that a client still sending gets the answer instead of a reset
+/// connection; a longer body is cut off.
+pub const DRAIN_LIMIT: u64 = 64 << 20;
+
+async fn drain<S, E>(mut stream: S)
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut n = 0u64;
+    while let Some(Ok(c)) = stream.next().await {
+        n += c.len() as u64;
+        if n > DRAIN_LIMIT {
+            break;
+        }
+    }
+}
+
 /// Reads a whole body of at most `max` bytes.
 async fn read_limited(headers: &HeaderMap, body: Body, max: u64, what: &str) -> Res<Bytes> {
+    let mut stream = body.into_data_stream();
     if let Some(n) = content_length(headers)
         && n > max
     {
+        if n <= DRAIN_LIMIT {
+            drain(&mut stream).await;
+        }
         return Err(ApiError::too_large(format!(
             "{what} of {n} bytes: at most {max}"
         )));
     }
     let mut buf = bytes::BytesMut::new();
-    let mut stream = body.into_data_stream();
     while let Some(c) = stream.next().await {
         let c = c.map_err(|e| {
             ApiError::bad_request(format!("the body could not be read (truncated?): {e}"))
         })?;
         if (buf.len() + c.len()) as u64 > max {
+            drain(&mut stream).await;
             return Err(ApiError::too_large(format!(
                 "{what} of more than {max} bytes"
             )));
@@ -358,13 +386,9 @@ async fn read_limited(headers: &HeaderMap, body: Body, max: u64, what: &str) -> 
     Ok(buf.freeze())
 }
 
-async fn submit(
-    State(app): State<Arc<App>>,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Res<Response> {
-    let km = owned_key(&app, &key, &headers).await?;
+/// Whether a job may be submitted against `key` now: owner, plan, room.
+async fn admit(app: &App, key: &str, headers: &HeaderMap) -> Res<KeyMeta> {
+    let km = owned_key(app, key, headers).await?;
     if km.plan_hash != app.model.plan_hash {
         return Err(ApiError::conflict(
             "these keys were validated for another plan: upload keys for this one",
@@ -379,6 +403,23 @@ async fn submit(
             2,
         ));
     }
+    Ok(km)
+}
+
+async fn submit(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Res<Response> {
+    let km = match admit(&app, &key, &headers).await {
+        Ok(k) => k,
+        Err(e) => {
+            // Read (and drop) a moderate body so the client gets the answer.
+            drain(body.into_data_stream()).await;
+            return Err(e);
+        }
+    };
     let input = read_limited(&headers, body, app.model.max_input_bytes, "an input").await?;
     let model = app.model.clone();
     let check = input.clone();
