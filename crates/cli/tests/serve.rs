@@ -115,7 +115,7 @@ impl Fixture {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let g = if deep { deep_model() } else { small_model() };
-        nn::onnx::save(&g, &dir.join("m.onnx")).unwrap();
+        nn::onnx::save(&g, dir.join("m.onnx")).unwrap();
         let mut fx = Self { dir, want: vec![] };
         ok(&[
             "compile",
@@ -285,7 +285,7 @@ fn layers(blocks: usize) -> nn::Graph {
     let mut cin = 1;
     for b in 0..blocks {
         g.push(Node::new(
-            &format!("conv{b}"),
+            format!("conv{b}"),
             Op::Conv2d(Conv2d {
                 weight: tensor(vec![4, cin, 3, 3], 1 + b),
                 bias: Some(tensor(vec![4], 2 + b)),
@@ -293,16 +293,16 @@ fn layers(blocks: usize) -> nn::Graph {
                 pads: Pads::uniform(1),
             }),
             vec![cur.clone()],
-            &format!("c{b}"),
+            format!("c{b}"),
         ));
         g.push(Node::new(
-            &format!("act{b}"),
+            format!("act{b}"),
             Op::PolyAct(PolyAct {
                 coeffs: vec![0.1, 1.0, 0.5],
                 range: [-3.0, 3.0],
             }),
             vec![format!("c{b}")],
-            &format!("a{b}"),
+            format!("a{b}"),
         ));
         cur = format!("a{b}");
         cin = 4;
@@ -638,4 +638,33 @@ fn servers_on_one_store_serve_each_others_keys_and_jobs() {
     let st = wait(&cf, &j, &tb);
     assert!(matches!(st.worker.as_deref(), Some("a" | "b")), "{st:?}");
     fx.check_result("kb", 1, &cf.result(&j, &tb).unwrap());
+}
+
+#[test]
+fn the_load_test_reports_throughput_latency_memory_and_no_lost_answers() {
+    let fx = Fixture::new("bench", "insecure-n12", false, 0);
+    let out = ok(&[
+        "bench",
+        "serve",
+        "--plan",
+        &fx.p("plan.json"),
+        "--model",
+        &fx.p("m.onnx"),
+        "--clients",
+        "2",
+        "--requests",
+        "2",
+        "--workers",
+        "2",
+        "--json",
+        "-",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["submitted"], 4, "{v}");
+    assert_eq!(v["correct"], 4, "{v}");
+    assert_eq!(v["wrong"], 0);
+    assert_eq!(v["lost"], 0);
+    assert!(v["throughput_per_second"].as_f64().unwrap() > 0.0);
+    assert!(v["latency_ms"]["p99"].as_f64().unwrap() >= v["latency_ms"]["p50"].as_f64().unwrap());
+    assert!(v["server_peak_rss_bytes"].as_u64().unwrap() > 0);
 }

@@ -144,12 +144,18 @@ pub fn run(args: Args) -> Result<()> {
     let t = Instant::now();
     let job = c.submit_patiently(&reg.key_id, &reg.token, &buf, Duration::from_secs(600))?;
     let bar = StepProgress::new(info.steps, args.json);
+    let mut last = None;
     let status = c.wait(
         &job,
         &reg.token,
         Duration::from_millis(200),
         Duration::try_from_secs_f64(args.timeout_secs).unwrap_or(Duration::from_secs(3600)),
         |s| {
+            // One line (or bar move) per change, not per poll.
+            let now = (s.state, s.progress.step, s.progress.bootstraps_done);
+            if last.replace(now) == Some(now) {
+                return;
+            }
             bar.update(&runtime::Progress {
                 step: s.progress.step,
                 steps: s.progress.steps,
