@@ -503,7 +503,7 @@ fn bad_bodies_get_4xx_and_the_server_keeps_serving() {
 fn a_killed_server_finishes_its_jobs_after_restart() {
     let fx = Fixture::new("kill", "insecure-boot-n12-l9", true, 2);
     let store = fx.dir.join("store");
-    let mut s1 = Server::start(&fx, &store, &["--worker-id", "w1"]);
+    let mut s1 = Server::start(&fx, &store, &["--worker-id", "w1", "--queue", "1"]);
     let c1 = s1.client();
     assert!(c1.info().unwrap().bootstraps > 0, "the plan must bootstrap");
     let (key, token, x0) = fx.keys_and_input(&c1, "k", 0);
@@ -533,6 +533,26 @@ fn a_killed_server_finishes_its_jobs_after_restart() {
         assert!(t0.elapsed() < Duration::from_secs(120), "{st:?}");
         std::thread::sleep(Duration::from_millis(20));
     };
+    // One running, one queued, a queue of one: a third is refused with 429
+    // and Retry-After (certainly so if the first is still running after).
+    let third = c1.submit(&key, &token, &x1);
+    let still = c1.job(&j0, &token).unwrap().state == serve::jobs::JobState::Running;
+    let mut extra = None;
+    match third {
+        Err(serve::client::ClientError::Http {
+            status,
+            retry_after,
+            ..
+        }) => {
+            assert_eq!(status, 429);
+            assert!(retry_after.is_some());
+        }
+        Err(e) => panic!("{e}"),
+        Ok(j) => {
+            assert!(!still, "a full queue took a job");
+            extra = Some(j);
+        }
+    }
     s1.kill();
     let s2 = Server::start(&fx, &store, &["--worker-id", "w1"]);
     let c2 = s2.client();
@@ -557,7 +577,21 @@ fn a_killed_server_finishes_its_jobs_after_restart() {
     if at_kill.state == serve::jobs::JobState::Running {
         assert_eq!(st0.attempts, 2, "{st0:?}");
     }
-    assert_eq!(c2.job(&j1, &token).unwrap().attempts, 2);
+    if still {
+        assert_eq!(c2.job(&j1, &token).unwrap().attempts, 2);
+    }
+    if let Some(j) = extra {
+        let st = c2
+            .wait(
+                &j,
+                &token,
+                Duration::from_millis(100),
+                Duration::from_secs(600),
+                |_| {},
+            )
+            .unwrap();
+        assert_eq!(st.state, serve::jobs::JobState::Done, "{st:?}");
+    }
     let m = c2.metrics().unwrap();
     assert!(!m.contains("residue_jobs_recovered_total 0"), "{m}");
 }
