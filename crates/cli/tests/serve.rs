@@ -408,6 +408,19 @@ fn two_clients_round_trip_reuse_keys_and_cannot_use_each_others() {
     assert!(m.contains("residue_jobs_done_total 3"), "{m}");
     assert!(m.contains("residue_key_uploads_total 2"), "{m}");
     assert!(m.contains("residue_inference_seconds_count 3"), "{m}");
+
+    // Owners delete; others cannot.
+    assert_eq!(status(c.delete_job(ja, &tb)), 404);
+    assert_eq!(status(c.delete_key(&ka, &tb)), 404);
+    c.delete_job(ja, &ta).unwrap();
+    assert_eq!(status(c.job(ja, &ta)), 404);
+    c.delete_key(&ka, &ta).unwrap();
+    assert_eq!(status(c.key(&ka, &ta)), 404);
+    assert_eq!(status(c.submit(&ka, &ta, b"x")), 404);
+    // The client notices and uploads again.
+    let va3 = fx.client(&s.url, "ka", 0);
+    assert_eq!(va3["key_reused"], false);
+    assert!(c.key(&kb, &tb).is_ok());
 }
 
 #[test]

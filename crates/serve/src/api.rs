@@ -11,6 +11,8 @@
 //! | POST | `/v1/keys/{key}/jobs` | token | encrypted input | `202` [`JobCreated`] |
 //! | GET | `/v1/jobs/{job}` | token | | [`JobStatus`] |
 //! | GET | `/v1/jobs/{job}/result` | token | | encrypted result |
+//! | DELETE | `/v1/keys/{key}` | token | | `204`: keys gone (running jobs finish) |
+//! | DELETE | `/v1/jobs/{job}` | token | | `204`: input and result gone |
 //!
 //! The token is the one the key upload returned, sent as
 //! `Authorization: Bearer <token>`. A key or job that exists under another
@@ -85,9 +87,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/info", get(info))
         .route("/v1/plan", get(plan))
-        .route("/v1/keys/{key}", get(key_info))
+        .route("/v1/keys/{key}", get(key_info).delete(delete_key))
         .route("/v1/keys/{key}/jobs", post(submit))
-        .route("/v1/jobs/{job}", get(job_status))
+        .route("/v1/jobs/{job}", get(job_status).delete(delete_job))
         .route("/v1/jobs/{job}/result", get(job_result))
         .layer(timeout(app.cfg.request_timeout));
     upload
@@ -484,4 +486,38 @@ async fn job_result(
         .await?
         .ok_or_else(|| ApiError::internal("the job is done but its result is gone"))?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], b).into_response())
+}
+
+async fn delete_key(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Res<StatusCode> {
+    let m = owned_key(&app, &key, &headers).await?;
+    // The record first: from then on the key does not exist for anyone.
+    app.store.delete(&paths::key_meta(&m.key_id)).await?;
+    app.store.delete(&paths::key_blob(&m.key_id)).await?;
+    app.cache.remove(&m.key_id);
+    tracing::info!("keys {}: deleted by their owner", m.key_id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_job(
+    State(app): State<Arc<App>>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+) -> Res<StatusCode> {
+    let m = owned_job(&app, &job, &headers).await?;
+    if !m.state.is_final() {
+        return Err(ApiError::conflict(
+            "the job is not finished: delete it once it is done or failed",
+        ));
+    }
+    app.store.delete(&paths::job_meta(&m.job_id)).await?;
+    app.store.delete(&paths::job_input(&m.job_id)).await?;
+    app.store.delete(&paths::job_output(&m.job_id)).await?;
+    for n in 1..=m.attempts {
+        app.store.delete(&paths::job_claim(&m.job_id, n)).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

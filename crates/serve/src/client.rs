@@ -256,6 +256,26 @@ impl Client {
         self.get("result", &format!("/v1/jobs/{job_id}/result"), Some(token))
     }
 
+    fn delete(&self, what: &str, path: &str, token: &str) -> Res<()> {
+        let r = self
+            .agent
+            .delete(self.url(path))
+            .header("Authorization", format!("Bearer {token}"))
+            .call();
+        Self::answer(what, r, &[204]).map(|_| ())
+    }
+
+    /// `DELETE /v1/keys/{id}`: the server forgets the keys.
+    pub fn delete_key(&self, key_id: &str, token: &str) -> Res<()> {
+        self.delete("delete key", &format!("/v1/keys/{key_id}"), token)
+    }
+
+    /// `DELETE /v1/jobs/{id}`: the server forgets a finished job's input
+    /// and result.
+    pub fn delete_job(&self, job_id: &str, token: &str) -> Res<()> {
+        self.delete("delete job", &format!("/v1/jobs/{job_id}"), token)
+    }
+
     /// Polls a job every `every` until it is done or failed (`on_status`
     /// sees each answer), at most `timeout`.
     pub fn wait(

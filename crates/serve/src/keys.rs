@@ -233,6 +233,14 @@ impl KeyCache {
         }
     }
 
+    /// Drops `id`'s backend, if held.
+    pub fn remove(&self, id: &str) {
+        let mut g = self.lock();
+        if let Some((v, _)) = g.map.remove(id) {
+            g.held -= v.bytes;
+        }
+    }
+
     /// Bytes of keys held.
     pub fn held(&self) -> u64 {
         self.lock().held

@@ -91,7 +91,7 @@ pub fn run(args: Args) -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let r = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.addr)
             .await
             .with_context(|| format!("listening on {}", args.addr))?;
@@ -143,5 +143,9 @@ pub fn run(args: Args) -> Result<()> {
         };
         serve::serve(app, listener, shutdown).await?;
         Ok(())
-    })
+    });
+    // An inference still running is not waited for: its job is in the
+    // store and resumes when this worker starts again.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    r
 }
