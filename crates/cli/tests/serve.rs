@@ -37,6 +37,10 @@ struct Server {
 
 impl Server {
     fn start(fx: &Fixture, store: &Path, extra: &[&str]) -> Self {
+        Self::start_at(fx, store, "127.0.0.1:0", extra)
+    }
+
+    fn start_at(fx: &Fixture, store: &Path, addr: &str, extra: &[&str]) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -52,7 +56,7 @@ impl Server {
                 "--store",
                 &store.display().to_string(),
                 "--addr",
-                "127.0.0.1:0",
+                addr,
                 "--poll-secs",
                 "0.2",
             ])
@@ -567,8 +571,25 @@ fn a_killed_server_finishes_its_jobs_after_restart() {
         }
     }
     s1.kill();
-    let s2 = Server::start(&fx, &store, &["--worker-id", "w1"]);
+    // A client waiting on the job while the server is down carries on
+    // once it is back (same address).
+    let waiter = {
+        let (c1, j0, token) = (c1.clone(), j0.clone(), token.clone());
+        std::thread::spawn(move || {
+            c1.wait(
+                &j0,
+                &token,
+                Duration::from_millis(100),
+                Duration::from_secs(600),
+                |_| {},
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    let s2 = Server::start_at(&fx, &store, &s1.addr(), &["--worker-id", "w1"]);
     let c2 = s2.client();
+    let st = waiter.join().unwrap().unwrap();
+    assert_eq!(st.state, serve::jobs::JobState::Done, "{st:?}");
     assert!(c2.key(&key, &token).is_ok(), "the keys survive the restart");
     for (i, j) in [(0, &j0), (1, &j1)] {
         let st = c2

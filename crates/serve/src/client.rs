@@ -59,6 +59,10 @@ impl ClientError {
     }
 }
 
+/// How long [`Client::wait`] keeps trying while the server cannot be
+/// reached.
+pub const RECONNECT_GRACE: Duration = Duration::from_secs(300);
+
 /// Most bytes of a plan or a result the client reads.
 pub const MAX_ANSWER_BYTES: u64 = 256 << 20;
 
@@ -287,8 +291,24 @@ impl Client {
         mut on_status: impl FnMut(&JobStatus),
     ) -> Res<JobStatus> {
         let t0 = std::time::Instant::now();
+        let mut down_since: Option<std::time::Instant> = None;
         loop {
-            let s = self.job(job_id, token)?;
+            // A server restarting (or a worker behind a load balancer
+            // going away) is waited out for a while: the job is in the
+            // store and carries on.
+            let s = match self.job(job_id, token) {
+                Err(ClientError::Transport { .. })
+                    if down_since
+                        .get_or_insert_with(std::time::Instant::now)
+                        .elapsed()
+                        < RECONNECT_GRACE.min(timeout) =>
+                {
+                    std::thread::sleep(every.max(Duration::from_millis(500)));
+                    continue;
+                }
+                r => r?,
+            };
+            down_since = None;
             on_status(&s);
             if s.state.is_final() {
                 return Ok(s);
