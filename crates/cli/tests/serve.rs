@@ -115,10 +115,18 @@ impl Fixture {
     }
 
     fn new(name: &str, params: &str, deep: bool, inputs: usize) -> Self {
+        Self::with_model(
+            name,
+            params,
+            if deep { deep_model() } else { small_model() },
+            inputs,
+        )
+    }
+
+    fn with_model(name: &str, params: &str, g: nn::Graph, inputs: usize) -> Self {
         let dir = std::env::temp_dir().join(format!("residue-serve-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let g = if deep { deep_model() } else { small_model() };
         nn::onnx::save(&g, dir.join("m.onnx")).unwrap();
         let mut fx = Self { dir, want: vec![] };
         ok(&[
@@ -273,6 +281,19 @@ fn tensor(shape: Vec<usize>, seed: usize) -> nn::Tensor {
 /// `insecure-n12`).
 fn small_model() -> nn::Graph {
     layers(1)
+}
+
+/// The small model with another classifier bias (another plan).
+fn other_small_model() -> nn::Graph {
+    let mut g = layers(1);
+    for n in &mut g.nodes {
+        if let nn::Op::Dense(d) = &mut n.op
+            && let Some(b) = &mut d.bias
+        {
+            b.data[3] += 2.0;
+        }
+    }
+    g
 }
 
 /// Three conv + activation blocks: more levels than `insecure-boot-n12-l9`
@@ -735,4 +756,44 @@ fn the_load_test_reports_throughput_latency_memory_and_no_lost_answers() {
     assert!(v["throughput_per_second"].as_f64().unwrap() > 0.0);
     assert!(v["latency_ms"]["p99"].as_f64().unwrap() >= v["latency_ms"]["p50"].as_f64().unwrap());
     assert!(v["server_peak_rss_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn one_server_serves_two_models_by_name() {
+    let fx = Fixture::new("multi", "insecure-n12", false, 1);
+    let fx2 = Fixture::with_model("multi2", "insecure-n12", other_small_model(), 1);
+    std::fs::copy(fx2.dir.join("m.onnx"), fx2.dir.join("other.onnx")).unwrap();
+    let s = Server::start(
+        &fx,
+        &fx.dir.join("store"),
+        &[
+            "--plan",
+            &fx2.p("plan.json"),
+            "--model",
+            &fx2.p("other.onnx"),
+        ],
+    );
+    let c = s.client();
+    let names: Vec<String> = c.models().unwrap().into_iter().map(|m| m.model).collect();
+    assert_eq!(names, ["m", "other"]);
+    assert_eq!(status(c.info()), 404, "two models: a name is needed");
+    let o = fx
+        .client_cmd(&s.url, "ka", 0)
+        .args(["--model-name", "m"])
+        .output()
+        .unwrap();
+    assert_eq!(fx.check_client_output(&o, 0)["model"], "m");
+    let o = fx2
+        .client_cmd(&s.url, "kb", 0)
+        .args(["--model-name", "other"])
+        .output()
+        .unwrap();
+    assert_eq!(fx2.check_client_output(&o, 0)["model"], "other");
+    let o = fx
+        .client_cmd(&s.url, "kc", 0)
+        .args(["--model-name", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no model named"));
 }

@@ -4,15 +4,19 @@
 //! |---|---|---|---|---|
 //! | GET | `/health` | | | `{"status":"ok",...}` |
 //! | GET | `/metrics` | | | Prometheus text |
-//! | GET | `/v1/info` | | | [`ServerInfo`] |
-//! | GET | `/v1/plan` | | | the plan (JSON) |
-//! | POST | `/v1/keys` | | eval keys (+ bootstrapping keys) | `201` [`KeyCreated`] |
+//! | GET | `/v1/models` | | | every served model's [`ServerInfo`] |
+//! | GET | `/v1/info[?model=NAME]` | | | [`ServerInfo`] |
+//! | GET | `/v1/plan[?model=NAME]` | | | the plan (JSON) |
+//! | POST | `/v1/keys[?model=NAME]` | | eval keys (+ bootstrapping keys) | `201` [`KeyCreated`] |
 //! | GET | `/v1/keys/{key}` | token | | [`KeyInfo`] |
 //! | POST | `/v1/keys/{key}/jobs` | token | encrypted input | `202` [`JobCreated`] |
 //! | GET | `/v1/jobs/{job}` | token | | [`JobStatus`] |
 //! | GET | `/v1/jobs/{job}/result` | token | | encrypted result |
 //! | DELETE | `/v1/keys/{key}` | token | | `204`: keys gone (running jobs finish) |
 //! | DELETE | `/v1/jobs/{job}` | token | | `204`: input and result gone |
+//!
+//! `model` may be left out when the server serves one model. Keys are for
+//! one model (its rotations); jobs run the model of their keys.
 //!
 //! The token is the one the key upload returned, sent as
 //! `Authorization: Bearer <token>`. A key or job that exists under another
@@ -25,7 +29,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -39,8 +43,20 @@ use tower_http::timeout::TimeoutLayer;
 use crate::error::ApiError;
 use crate::jobs::{App, JobMeta, JobState, JobStatus, KeyMeta, same, token_hash};
 use crate::keys::{ChanReader, Loaded, parse_keys};
-use crate::model::{KeyNeedsWire, ServerInfo};
+use crate::model::{ServedModel, ServerInfo};
 use crate::store::{new_id, now_unix, paths, valid_id};
+
+/// `?model=NAME`.
+#[derive(Debug, Deserialize)]
+pub struct Pick {
+    /// A served model's name.
+    pub model: Option<String>,
+}
+
+fn pick(app: &App, p: &Pick) -> Res<Arc<ServedModel>> {
+    app.model_by_name(p.model.as_deref())
+        .map_err(ApiError::not_found)
+}
 
 /// Answer of a key upload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,6 +101,7 @@ pub fn router(app: Arc<App>) -> Router {
     let rest = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/v1/models", get(models))
         .route("/v1/info", get(info))
         .route("/v1/plan", get(plan))
         .route("/v1/keys/{key}", get(key_info).delete(delete_key))
@@ -112,11 +129,15 @@ async fn count(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
 }
 
 async fn health(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let models: Vec<_> = app
+        .models
+        .iter()
+        .map(|m| serde_json::json!({"model": m.name, "plan_hash": m.plan_hash, "params": m.params.name()}))
+        .collect();
     axum::Json(serde_json::json!({
         "status": "ok",
         "worker": app.cfg.worker_id,
-        "plan_hash": app.model.plan_hash,
-        "params": app.model.params.name(),
+        "models": models,
         "queued": app.queued(),
         "running": app.metrics.jobs_running.load(Ordering::Relaxed),
         "workers": app.cfg.workers,
@@ -130,26 +151,26 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     )
 }
 
-async fn info(State(app): State<Arc<App>>) -> impl IntoResponse {
-    let m = &app.model;
-    axum::Json(ServerInfo {
-        plan_hash: m.plan_hash.clone(),
-        params: m.params.name().to_string(),
-        insecure: m.params.name().starts_with(ckks::params::INSECURE_PREFIX),
-        input_shape: m.input_shape(),
-        steps: m.plan.nodes.len(),
-        bootstraps: m.plan.bootstraps,
-        key_needs: KeyNeedsWire::from(&m.needs),
-        max_key_bytes: app.cfg.max_key_bytes,
-        max_input_bytes: m.max_input_bytes,
-    })
+async fn models(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let v: Vec<ServerInfo> = app
+        .models
+        .iter()
+        .map(|m| m.info(app.cfg.max_key_bytes))
+        .collect();
+    axum::Json(v)
 }
 
-async fn plan(State(app): State<Arc<App>>) -> impl IntoResponse {
-    (
+async fn info(State(app): State<Arc<App>>, Query(p): Query<Pick>) -> Res<axum::Json<ServerInfo>> {
+    Ok(axum::Json(pick(&app, &p)?.info(app.cfg.max_key_bytes)))
+}
+
+async fn plan(State(app): State<Arc<App>>, Query(p): Query<Pick>) -> Res<Response> {
+    let m = pick(&app, &p)?;
+    Ok((
         [(header::CONTENT_TYPE, "application/json")],
-        app.model.plan_json.clone(),
+        m.plan_json.clone(),
     )
+        .into_response())
 }
 
 fn bearer(headers: &HeaderMap) -> Res<String> {
@@ -201,8 +222,19 @@ async fn owned_job(app: &App, id: &str, headers: &HeaderMap) -> Res<JobMeta> {
     }
 }
 
-async fn upload_keys(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Res<Response> {
-    let r = upload_keys_inner(&app, &headers, body).await;
+async fn upload_keys(
+    State(app): State<Arc<App>>,
+    Query(p): Query<Pick>,
+    headers: HeaderMap,
+    body: Body,
+) -> Res<Response> {
+    let r = match pick(&app, &p) {
+        Ok(model) => upload_keys_inner(&app, model, &headers, body).await,
+        Err(e) => {
+            drain(body.into_data_stream()).await;
+            Err(e)
+        }
+    };
     if r.is_err() {
         app.metrics
             .key_uploads_refused
@@ -211,7 +243,12 @@ async fn upload_keys(State(app): State<Arc<App>>, headers: HeaderMap, body: Body
     r
 }
 
-async fn upload_keys_inner(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Res<Response> {
+async fn upload_keys_inner(
+    app: &Arc<App>,
+    model: Arc<ServedModel>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Res<Response> {
     let max = app.cfg.max_key_bytes;
     if let Some(n) = content_length(headers)
         && n > max
@@ -233,7 +270,8 @@ async fn upload_keys_inner(app: &Arc<App>, headers: &HeaderMap, body: Body) -> R
         .map_err(|e| ApiError::internal(format!("store: {e}")))?;
     let mut w = WriteMultipart::new_with_chunk_size(upload, 8 << 20);
     let (tx, mut reader) = ChanReader::new(8);
-    let model = app.model.clone();
+    let plan_hash = model.plan_hash.clone();
+    let params_name = model.params.name().to_string();
     let parser = tokio::task::spawn_blocking(move || {
         let keys = parse_keys(&mut reader, &model.params, &model.needs)?;
         let backend = runtime::server::backend(&model.params, &model.prep, keys.0, keys.1)
@@ -298,8 +336,8 @@ async fn upload_keys_inner(app: &Arc<App>, headers: &HeaderMap, body: Body) -> R
     let meta = KeyMeta {
         key_id: id.clone(),
         token_sha256: token_hash(&token),
-        params: app.model.params.name().to_string(),
-        plan_hash: app.model.plan_hash.clone(),
+        params: params_name,
+        plan_hash,
         bytes: total,
         created_unix: now_unix(),
     };
@@ -389,13 +427,13 @@ async fn read_limited(headers: &HeaderMap, body: Body, max: u64, what: &str) -> 
 }
 
 /// Whether a job may be submitted against `key` now: owner, plan, room.
-async fn admit(app: &App, key: &str, headers: &HeaderMap) -> Res<KeyMeta> {
+async fn admit(app: &App, key: &str, headers: &HeaderMap) -> Res<(KeyMeta, Arc<ServedModel>)> {
     let km = owned_key(app, key, headers).await?;
-    if km.plan_hash != app.model.plan_hash {
+    let Some(model) = app.model_by_hash(&km.plan_hash) else {
         return Err(ApiError::conflict(
-            "these keys were validated for another plan: upload keys for this one",
+            "these keys are for a model this server does not serve (any more): upload keys for one it does",
         ));
-    }
+    };
     if app.cfg.workers > 0 && !app.has_room() {
         app.metrics
             .jobs_rejected_busy
@@ -405,7 +443,7 @@ async fn admit(app: &App, key: &str, headers: &HeaderMap) -> Res<KeyMeta> {
             2,
         ));
     }
-    Ok(km)
+    Ok((km, model))
 }
 
 async fn submit(
@@ -414,7 +452,7 @@ async fn submit(
     headers: HeaderMap,
     body: Body,
 ) -> Res<Response> {
-    let km = match admit(&app, &key, &headers).await {
+    let (km, model) = match admit(&app, &key, &headers).await {
         Ok(k) => k,
         Err(e) => {
             // Read (and drop) a moderate body so the client gets the answer.
@@ -422,20 +460,19 @@ async fn submit(
             return Err(e);
         }
     };
-    let input = read_limited(&headers, body, app.model.max_input_bytes, "an input").await?;
-    let model = app.model.clone();
+    let input = read_limited(&headers, body, model.max_input_bytes, "an input").await?;
     let check = input.clone();
+    let m2 = model.clone();
     tokio::task::spawn_blocking(move || {
-        let t = runtime::files::EncryptedTensor::read_from(&mut check.as_ref(), &model.params)
+        let t = runtime::files::EncryptedTensor::read_from(&mut check.as_ref(), &m2.params)
             .map_err(|e| e.to_string())?;
         if t.meta.kind != runtime::files::TensorKind::Input {
             return Err("a result, not an encrypted input".to_string());
         }
-        if t.meta.plan_hash != model.plan_hash {
+        if t.meta.plan_hash != m2.plan_hash {
             return Err("encrypted for another plan (fetch /v1/plan)".to_string());
         }
-        if t.meta.layout != model.plan.nodes[0].layout_out || t.meta.factor != model.prep.factors[0]
-        {
+        if t.meta.layout != m2.plan.nodes[0].layout_out || t.meta.factor != m2.prep.factors[0] {
             return Err("layout or value scale differs from the plan's".to_string());
         }
         Ok(())
@@ -443,7 +480,9 @@ async fn submit(
     .await
     .map_err(|e| ApiError::internal(format!("input check: {e}")))?
     .map_err(|m| ApiError::bad_request(format!("input refused: {m}")))?;
-    let job_id = app.accept(&km.key_id, &km.token_sha256, input).await?;
+    let job_id = app
+        .accept(&model, &km.key_id, &km.token_sha256, input)
+        .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(JobCreated { job_id })).into_response())
 }
 

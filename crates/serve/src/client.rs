@@ -66,6 +66,26 @@ pub const RECONNECT_GRACE: Duration = Duration::from_secs(300);
 /// Most bytes of a plan or a result the client reads.
 pub const MAX_ANSWER_BYTES: u64 = 256 << 20;
 
+/// `path?model=NAME` (the name percent-encoded).
+fn pick(path: &str, model: Option<&str>) -> String {
+    match model {
+        None => path.to_string(),
+        Some(m) => {
+            let enc: String = m
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            format!("{path}?model={enc}")
+        }
+    }
+}
+
 /// A client of one server.
 #[derive(Clone)]
 pub struct Client {
@@ -162,24 +182,52 @@ impl Client {
         Ok(String::from_utf8_lossy(&self.get("metrics", "/metrics", None)?).into_owned())
     }
 
-    /// `GET /v1/info`.
-    pub fn info(&self) -> Res<ServerInfo> {
-        Self::json("info", &self.get("info", "/v1/info", None)?)
+    /// `GET /v1/models`: every served model.
+    pub fn models(&self) -> Res<Vec<ServerInfo>> {
+        Self::json("models", &self.get("models", "/v1/models", None)?)
     }
 
-    /// `GET /v1/plan`: the plan's JSON.
+    /// `GET /v1/info`: the only model (an error if the server serves
+    /// several: use [`Client::info_of`]).
+    pub fn info(&self) -> Res<ServerInfo> {
+        self.info_of(None)
+    }
+
+    /// `GET /v1/info?model=NAME` (`None`: the only model).
+    pub fn info_of(&self, model: Option<&str>) -> Res<ServerInfo> {
+        Self::json("info", &self.get("info", &pick("/v1/info", model), None)?)
+    }
+
+    /// `GET /v1/plan`: the only model's plan (JSON).
     pub fn plan(&self) -> Res<String> {
-        String::from_utf8(self.get("plan", "/v1/plan", None)?).map_err(|e| ClientError::Protocol {
-            what: "plan".into(),
-            msg: e.to_string(),
+        self.plan_of(None)
+    }
+
+    /// `GET /v1/plan?model=NAME`: a plan's JSON.
+    pub fn plan_of(&self, model: Option<&str>) -> Res<String> {
+        String::from_utf8(self.get("plan", &pick("/v1/plan", model), None)?).map_err(|e| {
+            ClientError::Protocol {
+                what: "plan".into(),
+                msg: e.to_string(),
+            }
         })
     }
 
-    /// `POST /v1/keys` with a raw body (streamed from `body`).
+    /// `POST /v1/keys` with a raw body (streamed from `body`) for the only
+    /// model.
     pub fn upload_keys_from(&self, body: impl Read + 'static) -> Res<KeyCreated> {
+        self.upload_keys_from_for(None, body)
+    }
+
+    /// `POST /v1/keys?model=NAME` with a raw body (streamed from `body`).
+    pub fn upload_keys_from_for(
+        &self,
+        model: Option<&str>,
+        body: impl Read + 'static,
+    ) -> Res<KeyCreated> {
         let r = self
             .agent
-            .post(self.url("/v1/keys"))
+            .post(self.url(&pick("/v1/keys", model)))
             .content_type("application/octet-stream")
             .send(ureq::SendBody::from_owned_reader(body));
         Self::json("key upload", &Self::answer("key upload", r, &[201])?)
@@ -189,6 +237,11 @@ impl Client {
     /// `eval/bootstrap.keys` if present), streamed from disk. `secret.key`
     /// is never read.
     pub fn upload_keys(&self, key_dir: &Path) -> Res<KeyCreated> {
+        self.upload_keys_for(None, key_dir)
+    }
+
+    /// As [`Client::upload_keys`], for the model named `model`.
+    pub fn upload_keys_for(&self, model: Option<&str>, key_dir: &Path) -> Res<KeyCreated> {
         let eval = std::fs::File::open(key_dir.join("eval").join("eval.keys"))?;
         let boot_path = key_dir.join("eval").join("bootstrap.keys");
         let body: Box<dyn Read> = if boot_path.exists() {
@@ -199,7 +252,7 @@ impl Client {
         } else {
             Box::new(std::io::BufReader::new(eval))
         };
-        self.upload_keys_from(body)
+        self.upload_keys_from_for(model, body)
     }
 
     /// `GET /v1/keys/{id}`.

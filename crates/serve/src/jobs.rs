@@ -259,8 +259,8 @@ pub fn same(a: &str, b: &str) -> bool {
 
 /// The service's state: model, store, queue, workers, cache, metrics.
 pub struct App {
-    /// The served model.
-    pub model: Arc<ServedModel>,
+    /// The served models (distinct names and plans).
+    pub models: Vec<Arc<ServedModel>>,
     /// Keys and jobs.
     pub store: Store,
     /// Settings.
@@ -284,11 +284,32 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl App {
-    /// The service over `model` and `store`.
-    pub fn new(model: ServedModel, store: Store, mut cfg: Config) -> Arc<Self> {
+    /// The service over `models` and `store`. Names and plans must be
+    /// distinct, and there must be at least one model.
+    pub fn new(
+        models: Vec<ServedModel>,
+        store: Store,
+        mut cfg: Config,
+    ) -> Result<Arc<Self>, String> {
+        if models.is_empty() {
+            return Err("no model to serve".into());
+        }
+        for (i, a) in models.iter().enumerate() {
+            for b in &models[..i] {
+                if a.name == b.name {
+                    return Err(format!("two models named `{}`", a.name));
+                }
+                if a.plan_hash == b.plan_hash {
+                    return Err(format!(
+                        "models `{}` and `{}` have the same plan",
+                        a.name, b.name
+                    ));
+                }
+            }
+        }
         cfg.worker_id = sanitize_worker_id(&cfg.worker_id);
-        Arc::new(Self {
-            model: Arc::new(model),
+        Ok(Arc::new(Self {
+            models: models.into_iter().map(Arc::new).collect(),
             store,
             cache: KeyCache::new(cfg.key_cache_bytes),
             cfg,
@@ -298,7 +319,38 @@ impl App {
             notify: Notify::new(),
             held: Mutex::new(HashSet::new()),
             finished: Mutex::new(HashSet::new()),
-        })
+        }))
+    }
+
+    /// The served model whose plan hashes to `plan_hash`.
+    pub fn model_by_hash(&self, plan_hash: &str) -> Option<Arc<ServedModel>> {
+        self.models
+            .iter()
+            .find(|m| m.plan_hash == plan_hash)
+            .cloned()
+    }
+
+    /// The served model named `name`, or the only one when `name` is
+    /// `None`.
+    pub fn model_by_name(&self, name: Option<&str>) -> Result<Arc<ServedModel>, String> {
+        match name {
+            Some(n) => self
+                .models
+                .iter()
+                .find(|m| m.name == n)
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "no model named `{}` here (see /v1/models)",
+                        n.escape_debug()
+                    )
+                }),
+            None if self.models.len() == 1 => Ok(self.models[0].clone()),
+            None => Err(format!(
+                "{} models are served: name one with ?model=NAME (see /v1/models)",
+                self.models.len()
+            )),
+        }
     }
 
     /// Jobs waiting in this server's queue.
@@ -357,6 +409,7 @@ impl App {
     /// claims the first attempt (if this server runs jobs) and queues it.
     pub async fn accept(
         &self,
+        model: &ServedModel,
         key_id: &str,
         token_sha256: &str,
         input: Bytes,
@@ -368,7 +421,7 @@ impl App {
             job_id: id.clone(),
             key_id: key_id.to_string(),
             token_sha256: token_sha256.to_string(),
-            plan_hash: self.model.plan_hash.clone(),
+            plan_hash: model.plan_hash.clone(),
             state: JobState::Queued,
             error: None,
             attempts: 0,
@@ -379,8 +432,8 @@ impl App {
             started_unix: None,
             finished_unix: None,
             progress: JobProgress {
-                steps: self.model.plan.nodes.len(),
-                bootstraps_planned: self.model.plan.bootstraps,
+                steps: model.plan.nodes.len(),
+                bootstraps_planned: model.plan.bootstraps,
                 ..Default::default()
             },
             stats: None,
@@ -427,8 +480,8 @@ impl App {
                 lock(&self.finished).insert(id);
                 continue;
             }
-            if meta.plan_hash != self.model.plan_hash {
-                continue; // another model's job: its servers run it
+            if self.model_by_hash(&meta.plan_hash).is_none() {
+                continue; // a model not served here: its servers run it
             }
             let take = match meta.worker.as_deref() {
                 None => self.has_room(),
@@ -528,6 +581,9 @@ impl App {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("its keys are gone from the store")?;
+        let model = self
+            .model_by_hash(&meta.plan_hash)
+            .ok_or("its keys are for a model not served here")?;
         let mut stream = self
             .store
             .get_stream(&paths::key_blob(key_id))
@@ -545,7 +601,6 @@ impl App {
                 }
             }
         });
-        let model = self.model.clone();
         let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, String> {
             let (eval, boot) = parse_keys(&mut reader, &model.params, &model.needs)?;
             let backend = runtime::server::backend(&model.params, &model.prep, eval, boot)
@@ -623,6 +678,9 @@ impl App {
             .map_err(|e| e.to_string())?
             .ok_or("its input is gone from the store")?;
         let load_seconds = t0.elapsed().as_secs_f64();
+        let model = self
+            .model_by_hash(&meta.plan_hash)
+            .ok_or("its model is not served here")?;
         let progress = Arc::new(Mutex::new(meta.progress.clone()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flusher = {
@@ -645,7 +703,6 @@ impl App {
                 }
             })
         };
-        let model = self.model.clone();
         let prog = progress.clone();
         let metrics_boot = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mb = metrics_boot.clone();

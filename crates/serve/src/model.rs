@@ -39,9 +39,12 @@ impl From<&KeyNeedsWire> for KeyNeeds {
     }
 }
 
-/// What a client learns about the served model (`GET /v1/info`).
+/// What a client learns about a served model (`GET /v1/info`, one entry
+/// of `GET /v1/models`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerInfo {
+    /// The model's name on this server (`?model=NAME`).
+    pub model: String,
     /// Hex SHA-256 of the plan (inputs must name it).
     pub plan_hash: String,
     /// Parameter set.
@@ -64,6 +67,8 @@ pub struct ServerInfo {
 
 /// A plan bound to its model, ready to serve.
 pub struct ServedModel {
+    /// Its name on this server.
+    pub name: String,
     /// The plan.
     pub plan: CompiledPlan,
     /// The plan as JSON (served verbatim).
@@ -85,6 +90,7 @@ impl ServedModel {
     /// Binds `plan` (already checked against `params`) to `model`, and
     /// finds the keys it needs.
     pub fn new(
+        name: &str,
         plan: CompiledPlan,
         params: Arc<ckks::Params>,
         model: &nn::Graph,
@@ -95,6 +101,7 @@ impl ServedModel {
         let ct = ckks::serialize::ciphertext_size(&params, params.max_level(), 2) as u64;
         let max_input_bytes = 11 + runtime::files::MAX_META as u64 + 4 + cts * (8 + ct);
         Ok(Self {
+            name: name.to_string(),
             plan_json: plan.to_json(),
             plan_hash: runtime::prepare::plan_hash(&plan),
             plan,
@@ -103,6 +110,25 @@ impl ServedModel {
             needs,
             max_input_bytes,
         })
+    }
+
+    /// What a client learns about it.
+    pub fn info(&self, max_key_bytes: u64) -> ServerInfo {
+        ServerInfo {
+            model: self.name.clone(),
+            plan_hash: self.plan_hash.clone(),
+            params: self.params.name().to_string(),
+            insecure: self
+                .params
+                .name()
+                .starts_with(ckks::params::INSECURE_PREFIX),
+            input_shape: self.input_shape(),
+            steps: self.plan.nodes.len(),
+            bootstraps: self.plan.bootstraps,
+            key_needs: KeyNeedsWire::from(&self.needs),
+            max_key_bytes,
+            max_input_bytes: self.max_input_bytes,
+        }
     }
 
     /// The input shape `[C, H, W]`.

@@ -17,6 +17,10 @@ pub struct Args {
     /// The server (`http://host:port`).
     #[arg(long)]
     pub server: String,
+    /// The model to use, by its name on the server (needed when it serves
+    /// several; `GET /v1/models` lists them).
+    #[arg(long)]
+    pub model_name: Option<String>,
     /// Where to write the server's plan (read by `residue encrypt` too).
     #[arg(long)]
     pub plan_out: PathBuf,
@@ -66,8 +70,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn run(args: Args) -> Result<()> {
     let t_all = Instant::now();
     let c = serve::client::Client::new(&args.server);
-    let info = c.info()?;
-    let plan_json = c.plan()?;
+    let model = args.model_name.as_deref();
+    let info = c.info_of(model)?;
+    let plan_json = c.plan_of(model)?;
     if let Some(dir) = args.plan_out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -121,7 +126,7 @@ pub fn run(args: Args) -> Result<()> {
                 eprintln!("uploading evaluation keys ...");
             }
             let k = c
-                .upload_keys(&args.keys)
+                .upload_keys_for(model, &args.keys)
                 .context("uploading the evaluation keys")?;
             let r = Registration {
                 server: c.base().to_string(),
@@ -192,6 +197,7 @@ pub fn run(args: Args) -> Result<()> {
             "job_id": job,
             "key_id": reg.key_id,
             "key_reused": reused,
+            "model": info.model,
             "params": info.params,
             "server_stats": status.stats,
             "attempts": status.attempts,

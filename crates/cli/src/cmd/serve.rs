@@ -1,21 +1,23 @@
-//! `residue serve`: the HTTP service for one compiled model.
+//! `residue serve`: the HTTP service for compiled models.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::he::{load_model, load_plan};
 
 /// Arguments of `residue serve`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The plan (from `residue compile`).
-    #[arg(long)]
-    pub plan: PathBuf,
-    /// The model the plan was compiled for (ONNX).
-    #[arg(long)]
-    pub model: PathBuf,
+    /// The plan (from `residue compile`). Repeat `--plan` and `--model`
+    /// (in pairs, in the same order) to serve several models.
+    #[arg(long, required = true)]
+    pub plan: Vec<PathBuf>,
+    /// The model the plan was compiled for (ONNX); its file name without
+    /// the extension is its name on the server (`?model=NAME`).
+    #[arg(long, required = true)]
+    pub model: Vec<PathBuf>,
     /// Key and job store: a directory (created if missing). Servers on one
     /// store share keys and jobs.
     #[arg(long)]
@@ -77,15 +79,31 @@ pub fn run(args: Args) -> Result<()> {
             .build_global()
             .ok();
     }
-    let (plan, params) = load_plan(&args.plan)?;
-    let model = load_model(&args.model)?;
-    let served = serve::ServedModel::new(plan, params, &model).with_context(|| {
-        format!(
-            "binding {} to {}",
-            args.plan.display(),
-            args.model.display()
-        )
-    })?;
+    if args.plan.len() != args.model.len() {
+        bail!(
+            "{} --plan and {} --model: give them in pairs",
+            args.plan.len(),
+            args.model.len()
+        );
+    }
+    let mut served = Vec::new();
+    for (plan_path, model_path) in args.plan.iter().zip(&args.model) {
+        let (plan, params) = load_plan(plan_path)?;
+        let model = load_model(model_path)?;
+        let name = model_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        served.push(
+            serve::ServedModel::new(&name, plan, params, &model).with_context(|| {
+                format!(
+                    "binding {} to {}",
+                    plan_path.display(),
+                    model_path.display()
+                )
+            })?,
+        );
+    }
     let store = serve::Store::open(&args.store)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -115,15 +133,20 @@ pub fn run(args: Args) -> Result<()> {
             upload_timeout: secs("upload-timeout-secs", args.upload_timeout_secs)?,
         };
         let desc = store.describe().to_string();
-        let app = serve::App::new(served, store, cfg);
+        let app = serve::App::new(served, store, cfg).map_err(anyhow::Error::msg)?;
+        for m in &app.models {
+            eprintln!(
+                "serving `{}`: plan {}… ({}, {} steps, {} bootstraps)",
+                m.name,
+                &m.plan_hash[..12],
+                m.params.name(),
+                m.plan.nodes.len(),
+                m.plan.bootstraps,
+            );
+        }
         eprintln!(
-            "serving plan {}… ({}, {} steps, {} bootstraps) as worker `{}` with {} worker(s), store {desc}",
-            &app.model.plan_hash[..12],
-            app.model.params.name(),
-            app.model.plan.nodes.len(),
-            app.model.plan.bootstraps,
-            app.cfg.worker_id,
-            app.cfg.workers,
+            "worker `{}` with {} worker(s), store {desc}",
+            app.cfg.worker_id, app.cfg.workers,
         );
         println!("listening on http://{addr}");
         use std::io::Write;
