@@ -649,6 +649,7 @@ fn a_killed_server_finishes_its_jobs_after_restart() {
     }
     let m = c2.metrics().unwrap();
     assert!(!m.contains("residue_jobs_recovered_total 0"), "{m}");
+    assert!(!m.contains("residue_bootstraps_total 0\n"), "{m}");
 }
 
 #[test]

@@ -266,7 +266,7 @@ pub struct App {
     /// Settings.
     pub cfg: Config,
     /// Metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Loaded keys.
     pub cache: KeyCache,
     /// This process (a random id: tells a restart from the process before).
@@ -313,7 +313,7 @@ impl App {
             store,
             cache: KeyCache::new(cfg.key_cache_bytes),
             cfg,
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             instance: crate::store::new_id(),
             queue: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
@@ -704,8 +704,10 @@ impl App {
             })
         };
         let prog = progress.clone();
-        let metrics_boot = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let mb = metrics_boot.clone();
+        // Bootstraps are counted as they happen (the metric moves during a
+        // long inference).
+        let metrics = self.metrics.clone();
+        let counted = std::sync::atomic::AtomicU64::new(0);
         let r = tokio::task::spawn_blocking(move || -> Result<(Bytes, JobStats), String> {
             let x = runtime::files::EncryptedTensor::read_from(&mut input.as_ref(), &model.params)
                 .map_err(|e| format!("input: {e}"))?;
@@ -719,7 +721,12 @@ impl App {
                 g.bootstraps_done = p.bootstraps_done;
                 g.bootstraps_planned = p.bootstraps_planned;
                 g.elapsed_seconds = p.elapsed;
-                mb.store(p.bootstraps_done, Ordering::Relaxed);
+                let before = counted.swap(p.bootstraps_done, Ordering::Relaxed);
+                if p.bootstraps_done > before {
+                    metrics
+                        .bootstraps
+                        .fetch_add(p.bootstraps_done - before, Ordering::Relaxed);
+                }
             })
             .map_err(|e| e.to_string())?;
             let mut buf = Vec::new();
@@ -740,11 +747,6 @@ impl App {
         .unwrap_or_else(|e| Err(format!("inference panicked: {e}")));
         stop.store(true, Ordering::Relaxed);
         let _ = flusher.await;
-        let done = match &r {
-            Ok((_, s)) => s.bootstraps,
-            Err(_) => metrics_boot.load(Ordering::Relaxed),
-        };
-        self.metrics.bootstraps.fetch_add(done, Ordering::Relaxed);
         meta.progress = lock(&progress).clone();
         r
     }
