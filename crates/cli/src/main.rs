@@ -39,6 +39,10 @@ enum Command {
     Infer(cmd::infer::Args),
     /// Client: decrypt a result into class and logits.
     Decrypt(cmd::decrypt::Args),
+    /// Server: the HTTP service for a compiled model (keys and jobs in a store).
+    Serve(cmd::serve::Args),
+    /// Client: one encrypted inference through a `residue serve` server.
+    Client(cmd::client::Args),
     /// Test accuracy of an ONNX model: plaintext (reference executor), or
     /// encrypted beside plaintext with `--he`.
     Eval(cmd::eval::Args),
@@ -72,6 +76,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Encrypt(a) => cmd::encrypt::run(a),
         Command::Infer(a) => cmd::infer::run(a),
         Command::Decrypt(a) => cmd::decrypt::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Client(a) => cmd::client::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a),
         #[cfg(feature = "train")]

@@ -23,6 +23,8 @@ pub struct Args {
 pub enum What {
     /// CKKS engine operations at the top level of a parameter set.
     Ckks(CkksArgs),
+    /// A bounded load test of `residue serve` on loopback.
+    Serve(super::bench_serve::Args),
 }
 
 /// Arguments of `residue bench ckks`.
@@ -358,7 +360,10 @@ pub fn markdown(title: &str, recs: &[Record]) -> String {
 
 /// Runs `residue bench`.
 pub fn run(args: Args) -> Result<()> {
-    let What::Ckks(a) = args.what;
+    let a = match args.what {
+        What::Ckks(a) => a,
+        What::Serve(a) => return super::bench_serve::run(a),
+    };
     if a.reps == 0 {
         bail!("--reps must be at least 1");
     }

@@ -2,6 +2,8 @@
 
 pub mod analyze;
 pub mod bench;
+pub mod bench_serve;
+pub mod client;
 pub mod compile;
 pub mod decrypt;
 pub mod demo;
@@ -14,5 +16,6 @@ pub mod keygen;
 pub mod params;
 pub mod predict;
 pub mod primitives;
+pub mod serve;
 #[cfg(feature = "train")]
 pub mod train;
