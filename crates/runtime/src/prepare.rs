@@ -268,7 +268,10 @@ pub fn check_plan(plan: &CompiledPlan, params: &ckks::Params) -> Result<()> {
 fn check_layout(l: &Layout, slots: usize) -> std::result::Result<(), String> {
     let plane = l.base_h.checked_mul(l.base_w).unwrap_or(0);
     if l.slots != slots {
-        return Err(format!("layout for {} slots, the plan packs {slots}", l.slots));
+        return Err(format!(
+            "layout for {} slots, the plan packs {slots}",
+            l.slots
+        ));
     }
     if plane == 0 || plane > slots || l.gap == 0 || l.channels == 0 || l.height == 0 || l.width == 0
     {

@@ -133,10 +133,26 @@ pub fn parse_keys(
     if needs.relin && eval.relin.is_none() {
         return Err("the plan multiplies ciphertexts: a relinearization key is needed".into());
     }
-    let missing: Vec<i64> = needs
-        .rotations
+    // The network's rotations and, if it bootstraps, bootstrapping's own
+    // (for the plan's slot count) at the levels they are used at.
+    let mut wanted: Vec<(i64, usize)> = needs.rotations.iter().map(|(&k, &l)| (k, l)).collect();
+    if needs.bootstrap {
+        let cfg =
+            runtime::prepare::bootstrap_config(params, needs.slots).map_err(|e| e.to_string())?;
+        wanted.extend(ckks::bootstrap::rotation_levels(params, &cfg));
+        let conj = ckks::keys::conjugation_element(params);
+        if eval
+            .galois
+            .as_ref()
+            .and_then(|gk| gk.level_of(conj))
+            .is_none()
+        {
+            return Err("the plan bootstraps: the conjugation key is missing".into());
+        }
+    }
+    let missing: Vec<i64> = wanted
         .iter()
-        .filter(|&(&k, &l)| {
+        .filter(|&&(k, l)| {
             let g = ckks::keys::rotation_element(params, k);
             g != 1
                 && eval
@@ -145,7 +161,7 @@ pub fn parse_keys(
                     .and_then(|gk| gk.level_of(g))
                     .is_none_or(|have| have < l)
         })
-        .map(|(&k, _)| k)
+        .map(|&(k, _)| k)
         .collect();
     if !missing.is_empty() {
         return Err(format!(
@@ -266,6 +282,7 @@ mod tests {
             rotations: [(1, 0)].into_iter().collect(),
             relin: false,
             bootstrap: false,
+            slots: 512,
         }
     }
 
@@ -335,7 +352,7 @@ mod tests {
                 }),
             );
             Arc::new(Loaded {
-                backend: CkksBackend::new(ev, None),
+                backend: CkksBackend::new(ev, None, p.max_slots()),
                 bytes,
             })
         };

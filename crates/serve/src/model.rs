@@ -17,6 +17,9 @@ pub struct KeyNeedsWire {
     pub relin: bool,
     /// Whether the plan bootstraps (bootstrapping keys are needed).
     pub bootstrap: bool,
+    /// Slots per ciphertext (the plan's packing; bootstrapping keys are
+    /// made for this count).
+    pub slots: usize,
 }
 
 impl From<&KeyNeeds> for KeyNeedsWire {
@@ -25,6 +28,7 @@ impl From<&KeyNeeds> for KeyNeedsWire {
             rotations: k.rotations.iter().map(|(&a, &b)| (a, b)).collect(),
             relin: k.relin,
             bootstrap: k.bootstrap,
+            slots: k.slots,
         }
     }
 }
@@ -35,6 +39,7 @@ impl From<&KeyNeedsWire> for KeyNeeds {
             rotations: k.rotations.iter().copied().collect(),
             relin: k.relin,
             bootstrap: k.bootstrap,
+            slots: k.slots,
         }
     }
 }
