@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::cost::CostTable;
 use crate::error::CompileError;
 
-/// Estimated cost of a packed sparse bootstrap (`slots <= N/4`) relative
-/// to a full-slot one, where no measurement exists for that slot count.
-pub const SPARSE_BOOTSTRAP_ESTIMATE: f64 = 0.6;
+/// Cost of a packed sparse bootstrap (`slots <= N/4`) relative to a
+/// full-slot one, where no record exists for that slot count: measured at
+/// `n16-boot`, 8192 against 32768 slots, as process CPU time of one-thread
+/// runs back to back (`docs/data/boot1-*.json`, docs/benchmarks.md).
+pub const SPARSE_BOOTSTRAP_ESTIMATE: f64 = 0.8;
 
 /// One bootstrappable parameter set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
