@@ -11,6 +11,7 @@ use crate::ciphertext::Ciphertext;
 use crate::encoding::{Encoder, Plaintext};
 use crate::error::{CkksError, Result};
 use crate::evaluator::Evaluator;
+use rayon::prelude::*;
 use rustfft::num_complex::Complex64;
 use std::collections::BTreeMap;
 
@@ -226,25 +227,33 @@ impl EncodedTransform {
             let i = self.babies.binary_search(&j).expect("baby step planned");
             &rotated[i]
         };
+        // Giant steps are independent: run them in parallel (each one's key
+        // switch parallelizes over limbs too), then sum.
+        let parts = self
+            .giants
+            .par_iter()
+            .map(|(g, terms)| {
+                let mut inner: Option<Ciphertext> = None;
+                for (j, pt) in terms {
+                    let t = eval.mul_plain(baby(*j), pt)?;
+                    inner = Some(match inner {
+                        None => t,
+                        Some(x) => eval.add(&x, &t)?,
+                    });
+                }
+                let inner = inner.expect("nonempty giant step");
+                if *g != 0 {
+                    eval.rotate(&inner, *g)
+                } else {
+                    Ok(inner)
+                }
+            })
+            .collect::<Result<Vec<Ciphertext>>>()?;
         let mut acc: Option<Ciphertext> = None;
-        for (g, terms) in &self.giants {
-            let mut inner: Option<Ciphertext> = None;
-            for (j, pt) in terms {
-                let t = eval.mul_plain(baby(*j), pt)?;
-                inner = Some(match inner {
-                    None => t,
-                    Some(x) => eval.add(&x, &t)?,
-                });
-            }
-            let inner = inner.expect("nonempty giant step");
-            let inner = if *g != 0 {
-                eval.rotate(&inner, *g)?
-            } else {
-                inner
-            };
+        for p in parts {
             acc = Some(match acc {
-                None => inner,
-                Some(x) => eval.add(&x, &inner)?,
+                None => p,
+                Some(x) => eval.add(&x, &p)?,
             });
         }
         let acc = acc.ok_or_else(|| CkksError::Domain("empty linear transform".into()))?;
