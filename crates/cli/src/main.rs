@@ -60,9 +60,28 @@ fn main() {
         .init();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, `: `-separated, leaving out a
+/// cause whose text the message before it already ends with (library
+/// errors often print their source too: "cannot read `x`: No such file
+/// (os error 2)" would otherwise repeat the OS error).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if out.ends_with(&c) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&c);
+    }
+    out.replace('\n', " ")
 }
 
 fn run(cli: Cli) -> Result<()> {
