@@ -286,6 +286,57 @@ pub fn fold_all(graph: &Graph) -> Result<Graph, GraphError> {
     fold_affine_into_act(&fold_batch_norm(&fold_dirac(graph)?)?)
 }
 
+/// An activation range widened by [`calibrate_ranges`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeChange {
+    /// The activation node.
+    pub node: String,
+    /// The range the model stated.
+    pub stated: [f64; 2],
+    /// What its input reached on the calibration inputs.
+    pub observed: [f64; 2],
+    /// The range now recorded.
+    pub new: [f64; 2],
+}
+
+/// Relative margin added around an observed activation range.
+pub const RANGE_MARGIN: f64 = 0.1;
+
+/// Runs `inputs` through the model and widens every activation range that
+/// its inputs leave, to the union of the stated and observed ranges plus
+/// [`RANGE_MARGIN`] of the observed width on each side, so that a plan
+/// never states a range the model does not keep on these inputs. Ranges
+/// already covering what is observed are kept as they are. Returns the new
+/// graph and what changed (for a warning).
+pub fn calibrate_ranges(
+    graph: &Graph,
+    inputs: &[Tensor],
+) -> Result<(Graph, Vec<RangeChange>), crate::exec::ExecError> {
+    let obs = crate::exec::activation_input_ranges(graph, inputs)?;
+    let mut g = graph.clone();
+    let mut changes = Vec::new();
+    for n in g.nodes.iter_mut() {
+        let Op::PolyAct(p) = &mut n.op else { continue };
+        let Some(&o) = obs.get(&n.name) else { continue };
+        if !(o[0].is_finite() && o[1].is_finite()) {
+            continue;
+        }
+        if o[0] >= p.range[0] && o[1] <= p.range[1] {
+            continue;
+        }
+        let m = RANGE_MARGIN * (o[1] - o[0]).max(1e-6);
+        let new = [p.range[0].min(o[0] - m), p.range[1].max(o[1] + m)];
+        changes.push(RangeChange {
+            node: n.name.clone(),
+            stated: p.range,
+            observed: o,
+            new,
+        });
+        p.range = new;
+    }
+    Ok((g, changes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,7 +90,18 @@ pub fn load_with(
     f.take(MAX_MODEL_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io)?;
-    import_with(&bytes, opts)
+    // Side files (external data) are looked up next to the model.
+    let base = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(std::path::Path::new("."));
+    import_inner(&bytes, Some(base), opts)
 }
 
 /// Imports ONNX model bytes with default options.
@@ -98,31 +109,109 @@ pub fn import(bytes: &[u8]) -> Result<Graph, OnnxError> {
     import_with(bytes, &ImportOptions::default())
 }
 
-/// Imports ONNX model bytes.
+/// Imports ONNX model bytes (a model whose weights sit in side files
+/// must be loaded from its path with [`load_with`]).
 pub fn import_with(bytes: &[u8], opts: &ImportOptions) -> Result<Graph, OnnxError> {
+    import_inner(bytes, None, opts)
+}
+
+fn import_inner(
+    bytes: &[u8],
+    base: Option<&std::path::Path>,
+    opts: &ImportOptions,
+) -> Result<Graph, OnnxError> {
     if bytes.len() as u64 > MAX_MODEL_BYTES {
         return Err(OnnxError::TooLarge {
             size: bytes.len() as u64,
             max: MAX_MODEL_BYTES,
         });
     }
-    let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| OnnxError::Parse(e.to_string()))?;
+    if bytes.is_empty() {
+        return Err(OnnxError::Parse("the file is empty (0 bytes)".into()));
+    }
+    let mut proto =
+        ModelProto::parse_from_bytes(bytes).map_err(|e| OnnxError::Parse(one_line(&e.to_string())))?;
     let meta: HashMap<String, String> = proto
         .metadata_props
         .iter()
         .map(|e| (e.key.clone(), e.value.clone()))
         .collect();
+    let file_nodes = super::prepare::prepare(&mut proto, base)?;
+    let bytes = proto
+        .write_to_bytes()
+        .map_err(|e| OnnxError::Parse(one_line(&e.to_string())))?;
     // onnx-ir is not hardened against every malformed file: contain panics.
     let parsed = catch_unwind(AssertUnwindSafe(|| {
-        OnnxGraphBuilder::new().parse_bytes(bytes)
+        OnnxGraphBuilder::new().parse_bytes(&bytes)
     }))
     .map_err(|_| OnnxError::Parse("the ONNX parser panicked on this file".into()))?
-    .map_err(|e| OnnxError::Parse(e.to_string()))?;
-    let mut g = Importer::new(opts).run(&parsed)?;
+    .map_err(|e| OnnxError::Parse(one_line(&e.to_string())))?;
+    let names = align_names(&parsed, &file_nodes);
+    let mut g = Importer::new(opts, names).run(&parsed)?;
+    collapse_reshape_flatten(&mut g);
     g.sort()?;
     apply_meta(&mut g, &meta);
     g.infer_shapes()?;
     Ok(g)
+}
+
+/// Errors are printed on one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether an `onnx-ir` node type (`Conv2d`, `Linear`, ...) can come from
+/// a file operator (`Conv`, `MatMul`, ...).
+fn op_matches(ir: &str, file: &str) -> bool {
+    let ir = ir
+        .strip_suffix("1d")
+        .or_else(|| ir.strip_suffix("2d"))
+        .or_else(|| ir.strip_suffix("3d"))
+        .unwrap_or(ir);
+    ir.eq_ignore_ascii_case(file)
+        || (ir == "Linear" && matches!(file, "MatMul" | "Gemm"))
+        || file.starts_with(ir)
+        || ir.starts_with(file)
+}
+
+/// Maps `onnx-ir`'s node names (`conv2d1`, `relu1`) to the file's
+/// (`/conv/Conv`, `/Relu`) by walking both node lists in order
+/// (`onnx-ir` keeps the order and only drops or fuses nodes).
+fn align_names(og: &onnx_ir::OnnxGraph, file: &[super::prepare::FileNode]) -> HashMap<String, (String, String)> {
+    let mut out = HashMap::new();
+    let mut j = 0;
+    for n in &og.nodes {
+        let ty = format!("{:?}", n.node_type());
+        if let Some(k) = (j..file.len()).find(|&k| op_matches(&ty, &file[k].op)) {
+            out.insert(n.name().to_string(), (file[k].name.clone(), file[k].op.clone()));
+            j = k + 1;
+        }
+    }
+    out
+}
+
+/// A reshape read only by flattens is the flatten itself.
+fn collapse_reshape_flatten(g: &mut Graph) {
+    loop {
+        let Some(i) = g.nodes.iter().position(|n| {
+            matches!(n.op, Op::Reshape { .. })
+                && n.output != g.output
+                && g.nodes
+                    .iter()
+                    .filter(|m| m.inputs.contains(&n.output))
+                    .all(|m| matches!(m.op, Op::Flatten))
+        }) else {
+            return;
+        };
+        let r = g.nodes.remove(i);
+        for m in g.nodes.iter_mut() {
+            for v in m.inputs.iter_mut() {
+                if *v == r.output {
+                    *v = r.inputs[0].clone();
+                }
+            }
+        }
+    }
 }
 
 /// A symbolic value during import.
@@ -139,6 +228,10 @@ enum Sym {
 
 struct Importer<'a> {
     opts: &'a ImportOptions,
+    /// `onnx-ir` node name -> (file's node name, file's operator).
+    names: HashMap<String, (String, String)>,
+    /// Node names given so far.
+    used_names: std::collections::HashSet<String>,
     g: Graph,
     syms: HashMap<String, Sym>,
     shapes: HashMap<String, Vec<usize>>,
@@ -186,9 +279,11 @@ fn trim(mut c: Vec<f64>) -> Vec<f64> {
 }
 
 impl<'a> Importer<'a> {
-    fn new(opts: &'a ImportOptions) -> Self {
+    fn new(opts: &'a ImportOptions, names: HashMap<String, (String, String)>) -> Self {
         Self {
             opts,
+            names,
+            used_names: std::collections::HashSet::new(),
             g: Graph::new("imported", "input", vec![]),
             syms: HashMap::new(),
             shapes: HashMap::new(),
@@ -261,6 +356,12 @@ impl<'a> Importer<'a> {
             .cloned()
             .ok_or_else(|| OnnxError::Output(format!("`{}` is never computed", out.name)))?;
         let v = self.materialize("output", s)?;
+        if v == self.g.input {
+            return Err(OnnxError::Output(format!(
+                "`{}` is the model input itself: the model computes nothing",
+                out.name
+            )));
+        }
         self.g.output = v;
         Ok(self.g)
     }
@@ -322,8 +423,18 @@ impl<'a> Importer<'a> {
                 if coeffs == [0.0, 1.0] {
                     return Ok(src);
                 }
+                if coeffs.len() == 2 {
+                    // `a x + b` is linear, not an activation: a uniform
+                    // per-channel affine (foldable into a neighbouring
+                    // linear layer).
+                    let shape = self.shapes[&src].clone();
+                    let c = shape.first().copied().unwrap_or(1);
+                    let name = format!("{}.affine", sanitize(node));
+                    let op = affine_bn(vec![coeffs[1]; c], vec![coeffs[0]; c]);
+                    return self.push_raw(&name, op, vec![src], &name);
+                }
                 self.acts += 1;
-                let name = format!("act{}", self.acts);
+                let name = self.unique_name(&format!("act{}", self.acts));
                 let shape = self.shapes[&src].clone();
                 self.g.push(Node::new(
                     name.clone(),
@@ -357,7 +468,7 @@ impl<'a> Importer<'a> {
 
     fn push(&mut self, name: &str, op: Op, inputs: Vec<String>, out_arg: &Argument) -> R<String> {
         let value = sanitize(&out_arg.name);
-        let node = Node::new(sanitize(name), op, inputs, value.clone());
+        let node = Node::new(self.unique_name(name), op, inputs, value.clone());
         let ins: Vec<&[usize]> = node
             .inputs
             .iter()
@@ -369,6 +480,18 @@ impl<'a> Importer<'a> {
         self.syms
             .insert(out_arg.name.clone(), Sym::Real(value.clone()));
         Ok(value)
+    }
+
+    /// `name`, made unique among our nodes.
+    fn unique_name(&mut self, name: &str) -> String {
+        let base = sanitize(name);
+        let mut v = base.clone();
+        let mut k = 1;
+        while !self.used_names.insert(v.clone()) {
+            k += 1;
+            v = format!("{base}#{k}");
+        }
+        v
     }
 
     fn alias(&mut self, node: &str, from: &Argument, to: &Argument) -> R<()> {
@@ -383,7 +506,11 @@ impl<'a> Importer<'a> {
     }
 
     fn node(&mut self, n: &ONode) -> R<()> {
-        let name = n.name().to_string();
+        // Errors and our node names use the file's names.
+        let (name, file_op) = match self.names.get(n.name()) {
+            Some((name, op)) => (name.clone(), Some(op.clone())),
+            None => (n.name().to_string(), None),
+        };
         let ins = n.inputs();
         let out = Self::out(&name, "node", n.outputs())?;
         // Shape arithmetic (`Shape`, `Gather`, `Concat` ... feeding a
@@ -520,9 +647,6 @@ impl<'a> Importer<'a> {
             }
             ONode::AveragePool2d(p) => {
                 let cfg = &p.config;
-                if cfg.ceil_mode {
-                    return Err(unsupported(&name, "AveragePool", "ceil_mode"));
-                }
                 if cfg.dilation != [1, 1] {
                     return Err(unsupported(&name, "AveragePool", "dilation other than 1"));
                 }
@@ -533,13 +657,65 @@ impl<'a> Importer<'a> {
                     return Err(unsupported(&name, "AveragePool", "auto_pad SAME_*"));
                 }
                 let x = self.real_input(&name, in0("AveragePool")?)?;
+                let mut pads = pads_of(&cfg.padding);
+                let xs = self.shapes[&x].clone();
+                if xs.len() != 3 {
+                    return Err(unsupported(&name, "AveragePool", "expects an [N, C, H, W] input"));
+                }
+                // ceil_mode: extra windows over the bottom/right edge, each
+                // starting inside the input or its leading padding; they
+                // are windows over extra bottom/right padding. Their
+                // divisor counts the declared padding but not the extra
+                // (PyTorch and ONNX), fixed by a per-position scale.
+                let mut extra = [0usize; 2];
+                if cfg.ceil_mode {
+                    for (ax, (p0, p1)) in [(pads.top, pads.bottom), (pads.left, pads.right)].into_iter().enumerate() {
+                        let (inp, k, st) = (xs[ax + 1], cfg.kernel_size[ax], cfg.strides[ax]);
+                        let padded = inp + p0 + p1;
+                        if st == 0 || k == 0 || padded < k {
+                            break;
+                        }
+                        let mut o = (padded - k).div_ceil(st) + 1;
+                        if (o - 1) * st >= inp + p0 {
+                            o -= 1;
+                        }
+                        extra[ax] = ((o - 1) * st + k).saturating_sub(padded);
+                    }
+                }
+                let declared = pads;
+                pads.bottom += extra[0];
+                pads.right += extra[1];
                 let op = Op::AvgPool(AvgPool {
                     kernel: cfg.kernel_size,
                     stride: cfg.strides,
-                    pads: pads_of(&cfg.padding),
+                    pads,
                     count_include_pad: cfg.count_include_pad,
                 });
-                self.push(&name, op, vec![x], out)?;
+                if extra == [0, 0] || !cfg.count_include_pad {
+                    self.push(&name, op, vec![x], out)?;
+                } else {
+                    let v = format!("{}.pool", sanitize(&out.name));
+                    let y = self.push_raw(&name, op, vec![x], &v)?;
+                    let ys = self.shapes[&y].clone();
+                    let [kh, kw] = cfg.kernel_size;
+                    let count = |o: usize, ax: usize, k: usize| {
+                        let start = o * cfg.strides[ax];
+                        let end = (start + k).min(xs[ax + 1] + if ax == 0 { declared.top + declared.bottom } else { declared.left + declared.right });
+                        end.saturating_sub(start).max(1)
+                    };
+                    let mut scale = Vec::with_capacity(ys.iter().product());
+                    for _ in 0..ys[0] {
+                        for oy in 0..ys[1] {
+                            for ox in 0..ys[2] {
+                                scale.push((kh * kw) as f64 / (count(oy, 0, kh) * count(ox, 1, kw)) as f64);
+                            }
+                        }
+                    }
+                    let mut dims = vec![1usize];
+                    dims.extend(&ys);
+                    let r = self.affine(&name, "AveragePool", Sym::Real(y), out, Some((dims, scale)), None, out)?;
+                    self.syms.insert(out.name.clone(), r);
+                }
             }
             ONode::GlobalAveragePool(_) => {
                 let x = self.real_input(&name, in0("GlobalAveragePool")?)?;
@@ -653,7 +829,7 @@ impl<'a> Importer<'a> {
             other => {
                 return Err(unsupported(
                     &name,
-                    &format!("{:?}", other.node_type()),
+                    &file_op.unwrap_or_else(|| format!("{:?}", other.node_type())),
                     "operator not supported by Residue (not HE-friendly or not implemented)",
                 ));
             }
@@ -714,10 +890,23 @@ impl<'a> Importer<'a> {
         };
         let result: Sym = match op {
             "Div" => {
-                let k = scalar(&b).filter(|k| *k != 0.0).ok_or_else(|| {
-                    unsupported(node, op, "only division by a nonzero scalar constant")
-                })?;
-                self.scale(node, op, a, 1.0 / k)?
+                if let Some(k) = scalar(&b).filter(|k| *k != 0.0) {
+                    self.scale(node, op, a, 1.0 / k)?
+                } else if let (Sym::Const { shape, data }, false) =
+                    (&b, matches!(a, Sym::Const { .. }))
+                {
+                    if data.iter().any(|v| *v == 0.0 || !v.is_finite()) {
+                        return Err(unsupported(node, op, "division by a constant with zeros"));
+                    }
+                    let inv = data.iter().map(|v| 1.0 / v).collect();
+                    self.affine(node, op, a, a_arg, Some((shape.clone(), inv)), None, out)?
+                } else {
+                    return Err(unsupported(
+                        node,
+                        op,
+                        "only division by a nonzero constant",
+                    ));
+                }
             }
             "Mul" => {
                 if let Some(k) = scalar(&b) {
@@ -725,12 +914,23 @@ impl<'a> Importer<'a> {
                 } else if let Some(k) = scalar(&a) {
                     self.scale(node, op, b, k)?
                 } else {
-                    if matches!(a, Sym::Const { .. }) || matches!(b, Sym::Const { .. }) {
-                        return Err(unsupported(
-                            node,
-                            op,
-                            "multiplication by a non-scalar constant (per-channel scales are not supported)",
-                        ));
+                    match (&a, &b) {
+                        (Sym::Const { .. }, Sym::Const { .. }) => {
+                            return Err(unsupported(node, op, "operation on constants only"));
+                        }
+                        (_, Sym::Const { shape, data }) => {
+                            let k = Some((shape.clone(), data.clone()));
+                            let r = self.affine(node, op, a, a_arg, k, None, out)?;
+                            self.syms.insert(out.name.clone(), r);
+                            return Ok(());
+                        }
+                        (Sym::Const { shape, data }, _) => {
+                            let k = Some((shape.clone(), data.clone()));
+                            let r = self.affine(node, op, b, b_arg, k, None, out)?;
+                            self.syms.insert(out.name.clone(), r);
+                            return Ok(());
+                        }
+                        _ => {}
                     }
                     let (sa, ca) = self.as_poly(node, op, a)?;
                     let (sb, cb) = self.as_poly(node, op, b)?;
@@ -770,14 +970,17 @@ impl<'a> Importer<'a> {
                                 coeffs: poly_add(&c, &[kk], 1.0),
                             }
                         } else {
-                            if k_first && sign < 0.0 {
-                                return Err(unsupported(node, op, "constant minus tensor"));
-                            }
-                            let Sym::Const { data, .. } = k else {
+                            let Sym::Const { shape, data } = k else {
                                 unreachable!()
                             };
-                            let data: Vec<f64> = data.into_iter().map(|v| v * sign).collect();
-                            self.fold_bias(node, op, x, x_arg, data)?
+                            if k_first && sign < 0.0 {
+                                // k - x
+                                let minus = Some((vec![], vec![-1.0]));
+                                self.affine(node, op, x, x_arg, minus, Some((shape, data)), out)?
+                            } else {
+                                let data: Vec<f64> = data.into_iter().map(|v| v * sign).collect();
+                                self.affine(node, op, x, x_arg, None, Some((shape, data)), out)?
+                            }
                         }
                     }
                     _ => {
@@ -812,67 +1015,117 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    /// `x + bias` with a non-scalar constant: folds into the producing
-    /// conv or dense layer when nothing else reads its output.
-    fn fold_bias(
+    /// `scale * x + shift` with constants of any shape that broadcast to
+    /// `x`'s (NumPy rules, batch axis included). A per-channel map folds
+    /// into the producing conv or dense layer when nothing else reads its
+    /// output, else becomes a batch norm (per-channel affine); a map that
+    /// varies within a channel is a per-element affine on the flattened
+    /// value. A constant that would change `x`'s shape is refused.
+    #[allow(clippy::too_many_arguments)]
+    fn affine(
         &mut self,
         node: &str,
         op: &str,
         x: Sym,
         x_arg: &Argument,
-        data: Vec<f64>,
+        scale: Option<(Vec<usize>, Vec<f64>)>,
+        shift: Option<(Vec<usize>, Vec<f64>)>,
+        out: &Argument,
     ) -> R<Sym> {
-        let Sym::Real(v) = x else {
-            return Err(unsupported(
-                node,
-                op,
-                "adding a per-channel constant to an activation",
-            ));
-        };
-        if self.uses.get(&x_arg.name).copied().unwrap_or(0) != 1 {
-            return Err(unsupported(
-                node,
-                op,
-                "per-channel constant added to a shared value",
-            ));
-        }
-        let shape = self.shapes[&v].clone();
-        let Some(p) = self.g.nodes.iter_mut().find(|n| n.output == v) else {
-            return Err(unsupported(
-                node,
-                op,
-                "per-channel constant added to the input",
-            ));
-        };
-        let c = shape[0];
-        let per_channel = data.len() == c;
-        let (bias, n_out) = match &mut p.op {
-            Op::Conv2d(cv) => (&mut cv.bias, cv.weight.shape[0]),
-            Op::Dense(d) => (&mut d.bias, d.weight.shape[0]),
-            _ => {
-                return Err(unsupported(
+        let was_real = matches!(x, Sym::Real(_));
+        let v = self.materialize(node, x)?;
+        let s = self.shapes[&v].clone();
+        let mut onnx_shape = vec![1usize];
+        onnx_shape.extend(&s);
+        let n: usize = s.iter().product();
+        let full = |k: Option<(Vec<usize>, Vec<f64>)>, dflt: f64| -> R<Vec<f64>> {
+            let Some((kd, kv)) = k else {
+                return Ok(vec![dflt; n]);
+            };
+            if kv.iter().any(|v| !v.is_finite()) {
+                return Err(unsupported(node, op, "constant with non-finite values"));
+            }
+            super::prepare::expand_to(&kd, &kv, &onnx_shape).ok_or_else(|| {
+                unsupported(
                     node,
                     op,
-                    "per-channel constant not after a conv or dense layer",
-                ));
-            }
+                    format!(
+                        "a constant of shape {kd:?} broadcast with a value of shape [N, {}] does not keep that shape",
+                        s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })
         };
-        if !per_channel || n_out != c {
-            return Err(unsupported(
-                node,
-                op,
-                format!(
-                    "constant of {} elements does not match {c} channels",
-                    data.len()
-                ),
-            ));
+        let sc = full(scale, 1.0)?;
+        let sh = full(shift, 0.0)?;
+        // Per channel: constant over each channel's H x W.
+        let per = if s.len() == 3 { s[1] * s[2] } else { 1 };
+        let c = n / per.max(1);
+        let uniform = |t: &[f64]| (0..c).all(|ch| t[ch * per..(ch + 1) * per].iter().all(|&v| v == t[ch * per]));
+        if (s.len() == 3 && !(uniform(&sc) && uniform(&sh))) || s.len() == 2 {
+            // Per element: flatten, per-element affine, reshape back.
+            let base = sanitize(node);
+            let flat = self.push_raw(&format!("{base}.flatten"), Op::Flatten, vec![v], &format!("{}.flat", sanitize(&out.name)))?;
+            let bn = affine_bn(sc, sh);
+            let y = self.push_raw(&base, bn, vec![flat], &format!("{}.affine", sanitize(&out.name)))?;
+            let r = self.push(&format!("{base}.reshape"), Op::Reshape { shape: s }, vec![y], out)?;
+            return Ok(Sym::Real(r));
         }
-        let b = bias.get_or_insert_with(|| Tensor::zeros(vec![c]));
-        for (bv, dv) in b.data.iter_mut().zip(&data) {
-            *bv += dv;
+        let scv: Vec<f64> = (0..c).map(|ch| sc[ch * per]).collect();
+        let shv: Vec<f64> = (0..c).map(|ch| sh[ch * per]).collect();
+        // Fold into the producing conv / dense layer.
+        let sole = was_real && self.uses.get(&x_arg.name).copied().unwrap_or(0) == 1;
+        if sole
+            && let Some(p) = self.g.nodes.iter_mut().find(|nd| nd.output == v)
+        {
+            let target = match &mut p.op {
+                Op::Conv2d(cv) if cv.weight.shape.first() == Some(&c) => {
+                    Some((&mut cv.weight, &mut cv.bias))
+                }
+                Op::Dense(d) if d.weight.shape.first() == Some(&c) => Some((&mut d.weight, &mut d.bias)),
+                _ => None,
+            };
+            if let Some((w, b)) = target {
+                let per_out = w.numel() / c;
+                for (o, k) in scv.iter().enumerate() {
+                    w.data[o * per_out..(o + 1) * per_out].iter_mut().for_each(|x| *x *= k);
+                }
+                let b = b.get_or_insert_with(|| Tensor::zeros(vec![c]));
+                for o in 0..c {
+                    b.data[o] = b.data[o] * scv[o] + shv[o];
+                }
+                return Ok(Sym::Real(v));
+            }
         }
-        Ok(Sym::Real(v))
+        let r = self.push(node, affine_bn(scv, shv), vec![v], out)?;
+        Ok(Sym::Real(r))
     }
+
+    /// Pushes a node defining our value `value` (no ONNX argument).
+    fn push_raw(&mut self, name: &str, op: Op, inputs: Vec<String>, value: &str) -> R<String> {
+        let node = Node::new(self.unique_name(name), op, inputs, value.to_string());
+        let ins: Vec<&[usize]> = node
+            .inputs
+            .iter()
+            .map(|i| self.shapes[i].as_slice())
+            .collect();
+        let shape = crate::graph::infer_node(&node, &ins)?;
+        self.g.push(node);
+        self.shapes.insert(value.to_string(), shape);
+        Ok(value.to_string())
+    }
+}
+
+/// `y = scale * x + shift` as an inference batch norm.
+fn affine_bn(scale: Vec<f64>, shift: Vec<f64>) -> Op {
+    let c = scale.len();
+    Op::BatchNorm(BatchNorm {
+        gamma: Tensor::vector(scale),
+        beta: Tensor::vector(shift),
+        mean: Tensor::zeros(vec![c]),
+        var: Tensor::vector(vec![1.0; c]),
+        eps: 0.0,
+    })
 }
 
 /// Whether an ONNX value is shape arithmetic rather than image data.
