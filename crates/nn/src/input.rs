@@ -68,7 +68,10 @@ fn dims(d: &[usize]) -> String {
     if d.is_empty() {
         return "of no usable shape".into();
     }
-    d.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("x")
+    d.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
 }
 
 fn read_capped(path: &Path) -> Result<Vec<u8>, InputError> {
@@ -158,7 +161,9 @@ pub fn png_tensor(bytes: &[u8], shape: &[usize]) -> Result<Tensor, InputError> {
         || line < w * src_ch * bps
         || buf.len() < h * line
     {
-        return Err(InputError::Png("decoded frame does not match its header".into()));
+        return Err(InputError::Png(
+            "decoded frame does not match its header".into(),
+        ));
     }
     let sample = |row: &[u8], i: usize| -> f64 {
         let v = if bps == 2 {

@@ -88,7 +88,10 @@ fn constant_subgraphs_are_folded_at_load() {
 fn dropout_in_training_mode_is_refused() {
     let e = load_onnx(case("dropout_training", "dropout_training_true.onnx")).unwrap_err();
     let s = one_line(&e);
-    assert!(s.contains("Dropout_0") && s.contains("training_mode"), "{s}");
+    assert!(
+        s.contains("Dropout_0") && s.contains("training_mode"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -218,7 +221,11 @@ fn activation_ranges_are_measured_not_assumed() {
     for (name, p) in h.activations() {
         let o = obs[name];
         assert!(o[0] < -10.0 || o[1] > 10.0, "{o:?}");
-        assert!(p.range[0] <= o[0] && p.range[1] >= o[1], "{name}: {:?} vs {o:?}", p.range);
+        assert!(
+            p.range[0] <= o[0] && p.range[1] >= o[1],
+            "{name}: {:?} vs {o:?}",
+            p.range
+        );
     }
     // Same function.
     assert_logits(&h, &x, "activation_range", "big_range");

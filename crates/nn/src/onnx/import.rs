@@ -129,8 +129,8 @@ fn import_inner(
     if bytes.is_empty() {
         return Err(OnnxError::Parse("the file is empty (0 bytes)".into()));
     }
-    let mut proto =
-        ModelProto::parse_from_bytes(bytes).map_err(|e| OnnxError::Parse(one_line(&e.to_string())))?;
+    let mut proto = ModelProto::parse_from_bytes(bytes)
+        .map_err(|e| OnnxError::Parse(one_line(&e.to_string())))?;
     let meta: HashMap<String, String> = proto
         .metadata_props
         .iter()
@@ -177,13 +177,16 @@ fn op_matches(ir: &str, file: &str) -> bool {
 /// Maps `onnx-ir`'s node names (`conv2d1`, `relu1`) to the file's
 /// (`/conv/Conv`, `/Relu`) by walking both node lists in order
 /// (`onnx-ir` keeps the order and only drops or fuses nodes).
-fn align_names(og: &onnx_ir::OnnxGraph, file: &[super::prepare::FileNode]) -> HashMap<String, (String, String)> {
+fn align_names(
+    og: &onnx_ir::OnnxGraph,
+    file: &[super::prepare::FileNode],
+) -> HashMap<String, super::prepare::FileNode> {
     let mut out = HashMap::new();
     let mut j = 0;
     for n in &og.nodes {
         let ty = format!("{:?}", n.node_type());
         if let Some(k) = (j..file.len()).find(|&k| op_matches(&ty, &file[k].op)) {
-            out.insert(n.name().to_string(), (file[k].name.clone(), file[k].op.clone()));
+            out.insert(n.name().to_string(), file[k].clone());
             j = k + 1;
         }
     }
@@ -228,8 +231,8 @@ enum Sym {
 
 struct Importer<'a> {
     opts: &'a ImportOptions,
-    /// `onnx-ir` node name -> (file's node name, file's operator).
-    names: HashMap<String, (String, String)>,
+    /// `onnx-ir` node name -> the file's node.
+    names: HashMap<String, super::prepare::FileNode>,
     /// Node names given so far.
     used_names: std::collections::HashSet<String>,
     g: Graph,
@@ -237,6 +240,8 @@ struct Importer<'a> {
     shapes: HashMap<String, Vec<usize>>,
     /// How many ONNX nodes read each ONNX value.
     uses: HashMap<String, usize>,
+    /// Whether every ONNX node reading a value is a `Flatten` (axis 1).
+    flatten_only: HashMap<String, bool>,
     acts: usize,
 }
 
@@ -279,7 +284,7 @@ fn trim(mut c: Vec<f64>) -> Vec<f64> {
 }
 
 impl<'a> Importer<'a> {
-    fn new(opts: &'a ImportOptions, names: HashMap<String, (String, String)>) -> Self {
+    fn new(opts: &'a ImportOptions, names: HashMap<String, super::prepare::FileNode>) -> Self {
         Self {
             opts,
             names,
@@ -288,6 +293,7 @@ impl<'a> Importer<'a> {
             syms: HashMap::new(),
             shapes: HashMap::new(),
             uses: HashMap::new(),
+            flatten_only: HashMap::new(),
             acts: 0,
         }
     }
@@ -331,9 +337,11 @@ impl<'a> Importer<'a> {
             .insert(inp.name.clone(), Sym::Real(self.g.input.clone()));
 
         for n in &og.nodes {
+            let is_flatten = matches!(n, ONode::Flatten(f) if f.config.axis == 1);
             for a in n.inputs() {
                 if !a.name.is_empty() {
                     *self.uses.entry(a.name.clone()).or_default() += 1;
+                    *self.flatten_only.entry(a.name.clone()).or_insert(true) &= is_flatten;
                 }
             }
         }
@@ -507,9 +515,9 @@ impl<'a> Importer<'a> {
 
     fn node(&mut self, n: &ONode) -> R<()> {
         // Errors and our node names use the file's names.
-        let (name, file_op) = match self.names.get(n.name()) {
-            Some((name, op)) => (name.clone(), Some(op.clone())),
-            None => (n.name().to_string(), None),
+        let (name, file_op, file_ceil) = match self.names.get(n.name()) {
+            Some(f) => (f.name.clone(), Some(f.op.clone()), f.ceil_mode),
+            None => (n.name().to_string(), None, false),
         };
         let ins = n.inputs();
         let out = Self::out(&name, "node", n.outputs())?;
@@ -660,7 +668,11 @@ impl<'a> Importer<'a> {
                 let mut pads = pads_of(&cfg.padding);
                 let xs = self.shapes[&x].clone();
                 if xs.len() != 3 {
-                    return Err(unsupported(&name, "AveragePool", "expects an [N, C, H, W] input"));
+                    return Err(unsupported(
+                        &name,
+                        "AveragePool",
+                        "expects an [N, C, H, W] input",
+                    ));
                 }
                 // ceil_mode: extra windows over the bottom/right edge, each
                 // starting inside the input or its leading padding; they
@@ -668,8 +680,11 @@ impl<'a> Importer<'a> {
                 // divisor counts the declared padding but not the extra
                 // (PyTorch and ONNX), fixed by a per-position scale.
                 let mut extra = [0usize; 2];
-                if cfg.ceil_mode {
-                    for (ax, (p0, p1)) in [(pads.top, pads.bottom), (pads.left, pads.right)].into_iter().enumerate() {
+                if cfg.ceil_mode || file_ceil {
+                    for (ax, (p0, p1)) in [(pads.top, pads.bottom), (pads.left, pads.right)]
+                        .into_iter()
+                        .enumerate()
+                    {
                         let (inp, k, st) = (xs[ax + 1], cfg.kernel_size[ax], cfg.strides[ax]);
                         let padded = inp + p0 + p1;
                         if st == 0 || k == 0 || padded < k {
@@ -700,20 +715,37 @@ impl<'a> Importer<'a> {
                     let [kh, kw] = cfg.kernel_size;
                     let count = |o: usize, ax: usize, k: usize| {
                         let start = o * cfg.strides[ax];
-                        let end = (start + k).min(xs[ax + 1] + if ax == 0 { declared.top + declared.bottom } else { declared.left + declared.right });
+                        let end = (start + k).min(
+                            xs[ax + 1]
+                                + if ax == 0 {
+                                    declared.top + declared.bottom
+                                } else {
+                                    declared.left + declared.right
+                                },
+                        );
                         end.saturating_sub(start).max(1)
                     };
                     let mut scale = Vec::with_capacity(ys.iter().product());
                     for _ in 0..ys[0] {
                         for oy in 0..ys[1] {
                             for ox in 0..ys[2] {
-                                scale.push((kh * kw) as f64 / (count(oy, 0, kh) * count(ox, 1, kw)) as f64);
+                                scale.push(
+                                    (kh * kw) as f64 / (count(oy, 0, kh) * count(ox, 1, kw)) as f64,
+                                );
                             }
                         }
                     }
                     let mut dims = vec![1usize];
                     dims.extend(&ys);
-                    let r = self.affine(&name, "AveragePool", Sym::Real(y), out, Some((dims, scale)), None, out)?;
+                    let r = self.affine(
+                        &name,
+                        "AveragePool",
+                        Sym::Real(y),
+                        out,
+                        Some((dims, scale)),
+                        None,
+                        out,
+                    )?;
                     self.syms.insert(out.name.clone(), r);
                 }
             }
@@ -772,13 +804,22 @@ impl<'a> Importer<'a> {
                             }
                             // A shape computed from the input's shape: use
                             // the per-image shape onnx-ir inferred.
-                            _ => inferred_target(out).ok_or_else(|| {
-                                unsupported(
-                                    &name,
-                                    "Reshape",
-                                    "target shape is neither constant nor inferable",
-                                )
-                            })?,
+                            // Read only by flattens (`x.view(N, C, -1)`
+                            // then `flatten`): with the batch first, the
+                            // result is the flatten's, whatever the rest.
+                            _ => match inferred_target(out) {
+                                Some(t) => t,
+                                None if self.flatten_only.get(&out.name) == Some(&true) => {
+                                    vec![0, -1]
+                                }
+                                None => {
+                                    return Err(unsupported(
+                                        &name,
+                                        "Reshape",
+                                        "target shape is neither constant nor inferable from the input's shape",
+                                    ));
+                                }
+                            },
                         }
                     }
                 };
@@ -901,11 +942,7 @@ impl<'a> Importer<'a> {
                     let inv = data.iter().map(|v| 1.0 / v).collect();
                     self.affine(node, op, a, a_arg, Some((shape.clone(), inv)), None, out)?
                 } else {
-                    return Err(unsupported(
-                        node,
-                        op,
-                        "only division by a nonzero constant",
-                    ));
+                    return Err(unsupported(node, op, "only division by a nonzero constant"));
                 }
             }
             "Mul" => {
@@ -1061,34 +1098,57 @@ impl<'a> Importer<'a> {
         // Per channel: constant over each channel's H x W.
         let per = if s.len() == 3 { s[1] * s[2] } else { 1 };
         let c = n / per.max(1);
-        let uniform = |t: &[f64]| (0..c).all(|ch| t[ch * per..(ch + 1) * per].iter().all(|&v| v == t[ch * per]));
+        let uniform = |t: &[f64]| {
+            (0..c).all(|ch| {
+                t[ch * per..(ch + 1) * per]
+                    .iter()
+                    .all(|&v| v == t[ch * per])
+            })
+        };
         if (s.len() == 3 && !(uniform(&sc) && uniform(&sh))) || s.len() == 2 {
             // Per element: flatten, per-element affine, reshape back.
             let base = sanitize(node);
-            let flat = self.push_raw(&format!("{base}.flatten"), Op::Flatten, vec![v], &format!("{}.flat", sanitize(&out.name)))?;
+            let flat = self.push_raw(
+                &format!("{base}.flatten"),
+                Op::Flatten,
+                vec![v],
+                &format!("{}.flat", sanitize(&out.name)),
+            )?;
             let bn = affine_bn(sc, sh);
-            let y = self.push_raw(&base, bn, vec![flat], &format!("{}.affine", sanitize(&out.name)))?;
-            let r = self.push(&format!("{base}.reshape"), Op::Reshape { shape: s }, vec![y], out)?;
+            let y = self.push_raw(
+                &base,
+                bn,
+                vec![flat],
+                &format!("{}.affine", sanitize(&out.name)),
+            )?;
+            let r = self.push(
+                &format!("{base}.reshape"),
+                Op::Reshape { shape: s },
+                vec![y],
+                out,
+            )?;
             return Ok(Sym::Real(r));
         }
         let scv: Vec<f64> = (0..c).map(|ch| sc[ch * per]).collect();
         let shv: Vec<f64> = (0..c).map(|ch| sh[ch * per]).collect();
         // Fold into the producing conv / dense layer.
         let sole = was_real && self.uses.get(&x_arg.name).copied().unwrap_or(0) == 1;
-        if sole
-            && let Some(p) = self.g.nodes.iter_mut().find(|nd| nd.output == v)
-        {
+        if sole && let Some(p) = self.g.nodes.iter_mut().find(|nd| nd.output == v) {
             let target = match &mut p.op {
                 Op::Conv2d(cv) if cv.weight.shape.first() == Some(&c) => {
                     Some((&mut cv.weight, &mut cv.bias))
                 }
-                Op::Dense(d) if d.weight.shape.first() == Some(&c) => Some((&mut d.weight, &mut d.bias)),
+                Op::Dense(d) if d.weight.shape.first() == Some(&c) => {
+                    Some((&mut d.weight, &mut d.bias))
+                }
                 _ => None,
             };
             if let Some((w, b)) = target {
                 let per_out = w.numel() / c;
                 for (o, k) in scv.iter().enumerate() {
-                    w.data[o * per_out..(o + 1) * per_out].iter_mut().for_each(|x| *x *= k);
+                    w.data[o * per_out..(o + 1) * per_out]
+                        .iter_mut()
+                        .for_each(|x| *x *= k);
                 }
                 let b = b.get_or_insert_with(|| Tensor::zeros(vec![c]));
                 for o in 0..c {
@@ -1148,12 +1208,24 @@ fn inferred_target(out: &Argument) -> Option<Vec<i64>> {
         // `[N, -1]`: with the batch kept, a rank-2 result is a flatten.
         return Some(vec![0, -1]);
     }
-    let dims = t.static_shape.as_ref()?;
-    let mut v = vec![-1i64];
-    for d in dims.get(1..)? {
-        v.push(i64::try_from((*d)?).ok()?);
+    // The batch copied, known dimensions as inferred, at most one unknown
+    // one (`reshape(N, C, -1)`) left to infer from the element count.
+    let dims = t.static_shape.clone().unwrap_or_else(|| vec![None; t.rank]);
+    if dims.len() != t.rank || t.rank < 2 {
+        return None;
     }
-    Some(v)
+    let mut v = vec![0i64];
+    let mut unknown = 0;
+    for d in &dims[1..] {
+        match d {
+            Some(d) => v.push(i64::try_from(*d).ok()?),
+            None => {
+                unknown += 1;
+                v.push(-1);
+            }
+        }
+    }
+    (unknown <= 1).then_some(v)
 }
 
 fn pads_of(p: &PaddingConfig2d) -> Pads {

@@ -31,6 +31,10 @@ pub struct FileNode {
     pub name: String,
     /// Its operator (`op_type`).
     pub op: String,
+    /// An `AveragePool` with `ceil_mode = 1`: the attribute is cleared
+    /// before `onnx-ir` (which takes it only from opset 19, though it
+    /// exists since opset 10) and applied by the importer.
+    pub ceil_mode: bool,
 }
 
 fn unsupported(node: &NodeProto, msg: impl Into<String>) -> OnnxError {
@@ -81,14 +85,24 @@ pub fn prepare(proto: &mut ModelProto, base: Option<&Path>) -> Result<Vec<FileNo
     }
     check_dropout(graph)?;
     fold_constants(graph)?;
-    Ok(graph
-        .node
-        .iter()
-        .map(|n| FileNode {
+    let mut out = Vec::with_capacity(graph.node.len());
+    for n in graph.node.iter_mut() {
+        let mut ceil_mode = false;
+        if n.op_type == "AveragePool" {
+            for a in n.attribute.iter_mut() {
+                if a.name == "ceil_mode" && a.i != 0 {
+                    ceil_mode = true;
+                    a.i = 0;
+                }
+            }
+        }
+        out.push(FileNode {
             name: display_name(n),
             op: n.op_type.clone(),
-        })
-        .collect())
+            ceil_mode,
+        });
+    }
+    Ok(out)
 }
 
 /// Reads an external tensor's bytes into `raw_data`.
@@ -162,7 +176,9 @@ fn inline_external(t: &mut TensorProto, base: Option<&Path>) -> Result<(), OnnxE
     let numel = t
         .dims
         .iter()
-        .try_fold(1u64, |a, &d| u64::try_from(d).ok().and_then(|d| a.checked_mul(d)))
+        .try_fold(1u64, |a, &d| {
+            u64::try_from(d).ok().and_then(|d| a.checked_mul(d))
+        })
         .ok_or_else(|| bad(format!("invalid dims {:?}", t.dims)))?;
     let need = numel
         .checked_mul(elem)
@@ -253,7 +269,9 @@ impl CT {
     fn new(dims: Vec<usize>, data: Vec<f64>, int: bool) -> Result<Self, String> {
         match numel(&dims) {
             Some(n) if n == data.len() && n <= MAX_FOLD_ELEMENTS => Ok(Self { dims, data, int }),
-            _ => Err(format!("constant of shape {dims:?} is invalid or too large")),
+            _ => Err(format!(
+                "constant of shape {dims:?} is invalid or too large"
+            )),
         }
     }
 
@@ -371,8 +389,16 @@ pub(crate) fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        let da = if i + a.len() >= r {
+            a[i + a.len() - r]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= r {
+            b[i + b.len() - r]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -585,8 +611,16 @@ fn eval(n: &NodeProto, ins: &[Option<&CT>]) -> Result<Option<Vec<CT>>, String> {
         "Ceil" => un(&f64::ceil),
         "Sign" => un(&|v| if v == 0.0 { 0.0 } else { v.signum() }),
         "Clip" => {
-            let lo = ins.get(1).copied().flatten().map_or(f64::NEG_INFINITY, |c| c.data[0]);
-            let hi = ins.get(2).copied().flatten().map_or(f64::INFINITY, |c| c.data[0]);
+            let lo = ins
+                .get(1)
+                .copied()
+                .flatten()
+                .map_or(f64::NEG_INFINITY, |c| c.data[0]);
+            let hi = ins
+                .get(2)
+                .copied()
+                .flatten()
+                .map_or(f64::INFINITY, |c| c.data[0]);
             let lo = attr(n, "min").map_or(lo, |a| a.f as f64);
             let hi = attr(n, "max").map_or(hi, |a| a.f as f64);
             un(&|v| v.max(lo).min(hi))
@@ -716,9 +750,7 @@ fn eval(n: &NodeProto, ins: &[Option<&CT>]) -> Result<Option<Vec<CT>>, String> {
             let mut dims = first.dims.clone();
             dims[ax] = 0;
             for p in &parts {
-                if p.dims.len() != r
-                    || (0..r).any(|k| k != ax && p.dims[k] != first.dims[k])
-                {
+                if p.dims.len() != r || (0..r).any(|k| k != ax && p.dims[k] != first.dims[k]) {
                     return Err("concat of mismatched shapes".into());
                 }
                 dims[ax] += p.dims[ax];
@@ -790,7 +822,9 @@ fn eval(n: &NodeProto, ins: &[Option<&CT>]) -> Result<Option<Vec<CT>>, String> {
                 }
                 None => (0.0, false),
             };
-            let k = numel(&shape).filter(|&k| k <= MAX_FOLD_ELEMENTS).ok_or("too large")?;
+            let k = numel(&shape)
+                .filter(|&k| k <= MAX_FOLD_ELEMENTS)
+                .ok_or("too large")?;
             one(CT::new(shape, vec![v; k], int)?)
         }
         "MatMul" => {
@@ -845,7 +879,10 @@ pub fn fold_constants(g: &mut GraphProto) -> Result<(), OnnxError> {
     let mut keep = Vec::with_capacity(g.node.len());
     let mut folded_any = false;
     for n in std::mem::take(&mut g.node) {
-        let all_const = n.input.iter().all(|i| i.is_empty() || consts.contains_key(i))
+        let all_const = n
+            .input
+            .iter()
+            .all(|i| i.is_empty() || consts.contains_key(i))
             && (!n.input.is_empty() || n.op_type == "Constant")
             && n.domain.is_empty();
         if !all_const || n.output.iter().any(|o| runtime_inputs.contains(o)) {
@@ -908,7 +945,10 @@ mod tests {
     #[test]
     fn broadcasting() {
         assert_eq!(broadcast_shape(&[4], &[1, 4, 4, 4]), Some(vec![1, 4, 4, 4]));
-        assert_eq!(broadcast_shape(&[4, 1, 1], &[1, 4, 2, 2]), Some(vec![1, 4, 2, 2]));
+        assert_eq!(
+            broadcast_shape(&[4, 1, 1], &[1, 4, 2, 2]),
+            Some(vec![1, 4, 2, 2])
+        );
         assert_eq!(broadcast_shape(&[3], &[1, 4, 4, 4]), None);
         let v = expand_to(&[2], &[1.0, 2.0], &[2, 2]).unwrap();
         assert_eq!(v, vec![1.0, 2.0, 1.0, 2.0]);
