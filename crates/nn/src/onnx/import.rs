@@ -240,6 +240,8 @@ struct Importer<'a> {
     shapes: HashMap<String, Vec<usize>>,
     /// How many ONNX nodes read each ONNX value.
     uses: HashMap<String, usize>,
+    /// The file's name of the node defining each ONNX value.
+    producers: HashMap<String, String>,
     /// Whether every ONNX node reading a value is a `Flatten` (axis 1).
     flatten_only: HashMap<String, bool>,
     acts: usize,
@@ -294,6 +296,7 @@ impl<'a> Importer<'a> {
             shapes: HashMap::new(),
             uses: HashMap::new(),
             flatten_only: HashMap::new(),
+            producers: HashMap::new(),
             acts: 0,
         }
     }
@@ -363,7 +366,8 @@ impl<'a> Importer<'a> {
             .get(&out.name)
             .cloned()
             .ok_or_else(|| OnnxError::Output(format!("`{}` is never computed", out.name)))?;
-        let v = self.materialize("output", s)?;
+        let label = self.producers.get(&out.name).cloned();
+        let v = self.materialize_as("output", s, label.as_deref())?;
         if v == self.g.input {
             return Err(OnnxError::Output(format!(
                 "`{}` is the model input itself: the model computes nothing",
@@ -424,7 +428,9 @@ impl<'a> Importer<'a> {
 
     /// Turns a symbol into a value of our graph, adding an activation node
     /// for a pending polynomial.
-    fn materialize(&mut self, node: &str, s: Sym) -> R<String> {
+    /// Turns a symbol into a value of our graph (a pending polynomial
+    /// becomes a node, named `label` when given).
+    fn materialize_as(&mut self, node: &str, s: Sym, label: Option<&str>) -> R<String> {
         match s {
             Sym::Real(v) => Ok(v),
             Sym::Poly { src, coeffs } => {
@@ -437,12 +443,19 @@ impl<'a> Importer<'a> {
                     // linear layer).
                     let shape = self.shapes[&src].clone();
                     let c = shape.first().copied().unwrap_or(1);
-                    let name = format!("{}.affine", sanitize(node));
+                    let name = match label {
+                        Some(l) => self.unique_name(l),
+                        None => self.unique_name(&format!("{}.affine", sanitize(node))),
+                    };
                     let op = affine_bn(vec![coeffs[1]; c], vec![coeffs[0]; c]);
+                    self.used_names.remove(&name);
                     return self.push_raw(&name, op, vec![src], &name);
                 }
                 self.acts += 1;
-                let name = self.unique_name(&format!("act{}", self.acts));
+                let name = match label {
+                    Some(l) => self.unique_name(l),
+                    None => self.unique_name(&format!("act{}", self.acts)),
+                };
                 let shape = self.shapes[&src].clone();
                 self.g.push(Node::new(
                     name.clone(),
@@ -467,7 +480,9 @@ impl<'a> Importer<'a> {
     /// Reads a computed (non-constant) input as a value of our graph.
     fn real_input(&mut self, node: &str, a: &Argument) -> R<String> {
         let s = self.sym(node, a)?;
-        let v = self.materialize(node, s.clone())?;
+        // A pending polynomial is named after the node that completed it.
+        let label = self.producers.get(&a.name).cloned();
+        let v = self.materialize_as(node, s.clone(), label.as_deref())?;
         if matches!(s, Sym::Poly { .. }) {
             self.syms.insert(a.name.clone(), Sym::Real(v.clone()));
         }
@@ -521,6 +536,9 @@ impl<'a> Importer<'a> {
         };
         let ins = n.inputs();
         let out = Self::out(&name, "node", n.outputs())?;
+        for o in n.outputs() {
+            self.producers.insert(o.name.clone(), name.clone());
+        }
         // Shape arithmetic (`Shape`, `Gather`, `Concat` ... feeding a
         // `Reshape`, as `x.view(x.size(0), -1)` exports) computes no image
         // data: skip it. Anything that later reads its result as data fails
@@ -1039,8 +1057,10 @@ impl<'a> Importer<'a> {
                                     "difference of two different values",
                                 ));
                             }
-                            let va = self.materialize(node, a)?;
-                            let vb = self.materialize(node, b)?;
+                            let la = self.producers.get(&a_arg.name).cloned();
+                            let lb = self.producers.get(&b_arg.name).cloned();
+                            let va = self.materialize_as(node, a, la.as_deref())?;
+                            let vb = self.materialize_as(node, b, lb.as_deref())?;
                             self.push(node, Op::Add, vec![va, vb], out)?;
                             return Ok(());
                         }
@@ -1070,7 +1090,8 @@ impl<'a> Importer<'a> {
         out: &Argument,
     ) -> R<Sym> {
         let was_real = matches!(x, Sym::Real(_));
-        let v = self.materialize(node, x)?;
+        let label = self.producers.get(&x_arg.name).cloned();
+        let v = self.materialize_as(node, x, label.as_deref())?;
         let s = self.shapes[&v].clone();
         let mut onnx_shape = vec![1usize];
         onnx_shape.extend(&s);
