@@ -139,6 +139,14 @@ fn avgpool_ceil_mode_is_supported() {
     let g = load_onnx(case("avgpool_ceil", "ceil_pad_incl.onnx")).unwrap();
     let x = input("avgpool_ceil", "input.npy", &g);
     assert_logits(&g, &x, "avgpool_ceil", "ceil_pad_incl");
+    // The divisor correction of the edge windows folds into the dense
+    // layer after the pool: no level of its own.
+    let f = nn::transform::fold_all(&g).unwrap();
+    assert!(
+        !f.nodes.iter().any(|n| matches!(n.op, Op::BatchNorm(_))),
+        "{f:?}"
+    );
+    assert_logits(&f, &x, "avgpool_ceil", "ceil_pad_incl");
 }
 
 #[test]
@@ -229,4 +237,59 @@ fn activation_ranges_are_measured_not_assumed() {
     }
     // Same function.
     assert_logits(&h, &x, "activation_range", "big_range");
+}
+
+#[test]
+fn affine_maps_fold_forward_into_unpadded_convs_and_dense_layers() {
+    // `(x - 0.5) / 0.25` before an unpadded conv, and a per-element scale
+    // before a dense layer: both fold (zero levels). With the case's
+    // padded conv the normalization must stay (the shift would reach the
+    // border).
+    use nn::Node;
+    use nn::graph::{BatchNorm, Conv2d, Dense, Pads};
+    let t = |shape: Vec<usize>, k: f64| {
+        let n: usize = shape.iter().product();
+        Tensor::new(
+            shape,
+            (0..n).map(|i| ((i as f64 + k) * 0.37).sin()).collect(),
+        )
+        .unwrap()
+    };
+    let bn = |c: usize, s: f64, sh: f64| {
+        Op::BatchNorm(BatchNorm {
+            gamma: Tensor::vector(vec![s; c]),
+            beta: Tensor::vector(vec![sh; c]),
+            mean: Tensor::zeros(vec![c]),
+            var: Tensor::vector(vec![1.0; c]),
+            eps: 0.0,
+        })
+    };
+    let mut g = Graph::new("t", "x", vec![2, 5, 5]);
+    g.push(Node::new("norm", bn(2, 4.0, -2.0), vec!["x".into()], "a"));
+    let conv = Op::Conv2d(Conv2d {
+        weight: t(vec![3, 2, 3, 3], 1.0),
+        bias: Some(t(vec![3], 2.0)),
+        stride: [1, 1],
+        pads: Pads::default(),
+    });
+    g.push(Node::new("conv", conv, vec!["a".into()], "b"));
+    g.push(Node::new("flat", Op::Flatten, vec!["b".into()], "c"));
+    g.push(Node::new("scale", bn(27, 0.5, 0.1), vec!["c".into()], "d"));
+    let fc = Op::Dense(Dense {
+        weight: t(vec![4, 27], 3.0),
+        bias: None,
+    });
+    g.push(Node::new("fc", fc, vec!["d".into()], "y"));
+    g.output = "y".into();
+    let x = t(vec![2, 5, 5], 4.0);
+    let f = nn::transform::fold_all(&g).unwrap();
+    assert!(
+        !f.nodes.iter().any(|n| matches!(n.op, Op::BatchNorm(_))),
+        "{f:?}"
+    );
+    let d = nn::exec::max_abs_diff(&run(&g, &x).unwrap().data, &run(&f, &x).unwrap().data);
+    assert!(d < 1e-9, "{d}");
+    let g = load_onnx(case("input_normalization", "scalar.onnx")).unwrap();
+    let f = nn::transform::fold_all(&g).unwrap();
+    assert!(f.nodes.iter().any(|n| matches!(n.op, Op::BatchNorm(_))));
 }
