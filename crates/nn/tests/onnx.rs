@@ -374,3 +374,118 @@ fn full_size_resnet20_and_dirac_shared20_match_tract() {
         );
     }
 }
+
+#[test]
+fn resnet_option_a_shortcut_slice_and_pad() {
+    // The shortcut of the common public CIFAR ResNet-20 checkpoints:
+    // `F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p))`: stride-2
+    // subsampling plus zero channels, a linear map (one 1x1 strided conv).
+    use nn::Node;
+    use nn::graph::{Conv2d, Dense, Pads};
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut r = |shape: Vec<usize>| {
+        let n = shape.iter().product();
+        Tensor::new(shape, (0..n).map(|_| rng.gen_range(-0.5..0.5)).collect()).unwrap()
+    };
+    let mut g = Graph::new("optA", "x", vec![4, 8, 8]);
+    let conv = |w: Tensor, s: usize, p: usize| {
+        Op::Conv2d(Conv2d {
+            weight: w,
+            bias: None,
+            stride: [s, s],
+            pads: Pads::uniform(p),
+        })
+    };
+    g.push(Node::new(
+        "main",
+        conv(r(vec![8, 4, 3, 3]), 2, 1),
+        vec!["x".into()],
+        "a",
+    ));
+    g.push(Node::new(
+        "proj",
+        conv(r(vec![8, 4, 1, 1]), 2, 0),
+        vec!["x".into()],
+        "p",
+    ));
+    g.push(Node::new("add", Op::Add, vec!["a".into(), "p".into()], "s"));
+    g.push(Node::new("gap", Op::GlobalAvgPool, vec!["s".into()], "q"));
+    g.push(Node::new("flat", Op::Flatten, vec!["q".into()], "f"));
+    let fc = Op::Dense(Dense {
+        weight: r(vec![10, 8]),
+        bias: None,
+    });
+    g.push(Node::new("fc", fc, vec!["f".into()], "y"));
+    g.output = "y".into();
+    let bytes = export(&g).unwrap();
+    let mut proto = <onnx_ir::ModelProto as onnx_ir::Message>::parse_from_bytes(&bytes).unwrap();
+    proto.metadata_props.clear();
+    let graph = proto.graph.mut_or_insert_default();
+    let at = graph
+        .node
+        .iter()
+        .position(|n| {
+            n.op_type == "Conv"
+                && n.attribute
+                    .iter()
+                    .any(|a| a.name == "kernel_shape" && a.ints == [1, 1])
+        })
+        .unwrap();
+    let proj = graph.node.remove(at);
+    let (x, y) = (proj.input[0].clone(), proj.output[0].clone());
+    let int_init = |name: &str, v: Vec<i64>| {
+        let mut t = onnx_ir::TensorProto::new();
+        t.name = name.into();
+        t.data_type = 7;
+        t.dims = vec![v.len() as i64];
+        t.int64_data = v;
+        t
+    };
+    graph.initializer.push(int_init("sl_starts", vec![0, 0]));
+    graph
+        .initializer
+        .push(int_init("sl_ends", vec![i64::MAX, i64::MAX]));
+    graph.initializer.push(int_init("sl_axes", vec![2, 3]));
+    graph.initializer.push(int_init("sl_steps", vec![2, 2]));
+    graph
+        .initializer
+        .push(int_init("pad_pads", vec![0, 2, 0, 0, 0, 2, 0, 0]));
+    let node = |op: &str, name: &str, ins: &[&str], out: &str| {
+        let mut n = onnx_ir::NodeProto::new();
+        n.op_type = op.into();
+        n.name = name.into();
+        n.input = ins.iter().map(|s| s.to_string()).collect();
+        n.output = vec![out.into()];
+        n
+    };
+    graph.node.insert(
+        at,
+        node(
+            "Slice",
+            "/shortcut/Slice",
+            &[&x, "sl_starts", "sl_ends", "sl_axes", "sl_steps"],
+            "sub",
+        ),
+    );
+    graph.node.insert(
+        at + 1,
+        node("Pad", "/shortcut/Pad", &["sub", "pad_pads"], &y),
+    );
+    let bytes = onnx_ir::Message::write_to_bytes(&proto).unwrap();
+    let h = import(&bytes).unwrap();
+    // One strided 1x1-like conv for the whole shortcut.
+    let convs = h
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::Conv2d(_)))
+        .count();
+    assert_eq!(convs, 2, "{h:?}");
+    let x = input(&g, 4);
+    let ours = run(&h, &x).unwrap();
+    assert_close(
+        &ours.data,
+        &tract_run(&bytes, &x),
+        1e-5,
+        "option A vs tract",
+    );
+}

@@ -767,6 +767,158 @@ impl<'a> Importer<'a> {
                     self.syms.insert(out.name.clone(), r);
                 }
             }
+            ONode::Slice(sl) => {
+                // `x[:, :, a::s, b::s]` (the ResNet "option A" shortcut's
+                // subsampling): a one-tap strided convolution.
+                let x = self.real_input(&name, in0("Slice")?)?;
+                let xs = self.shapes[&x].clone();
+                let stat = |v: &onnx_ir::slice::SliceInput, what: &str| match v {
+                    onnx_ir::slice::SliceInput::Static(v) => Ok(v.clone()),
+                    onnx_ir::slice::SliceInput::Runtime(_) => Err(unsupported(
+                        &name,
+                        "Slice",
+                        format!("{what} must be constant"),
+                    )),
+                };
+                let cfg = &sl.config;
+                let starts = stat(&cfg.starts, "starts")?;
+                let ends = stat(&cfg.ends, "ends")?;
+                let rank = xs.len() as i64 + 1;
+                let axes = match &cfg.axes {
+                    Some(a) => stat(a, "axes")?,
+                    None => (0..starts.len() as i64).collect(),
+                };
+                let steps = match &cfg.steps {
+                    Some(a) => stat(a, "steps")?,
+                    None => vec![1; starts.len()],
+                };
+                if xs.len() != 3
+                    || axes.len() != starts.len()
+                    || ends.len() != starts.len()
+                    || steps.len() != starts.len()
+                {
+                    return Err(unsupported(
+                        &name,
+                        "Slice",
+                        "only slicing an [N, C, H, W] value",
+                    ));
+                }
+                let mut start = [0usize; 2];
+                let mut step = [1usize; 2];
+                for i in 0..axes.len() {
+                    let ax = if axes[i] < 0 { axes[i] + rank } else { axes[i] };
+                    let dim = if ax >= 1 && ax < rank {
+                        xs[ax as usize - 1] as i64
+                    } else {
+                        0
+                    };
+                    let st = if starts[i] < 0 {
+                        starts[i] + dim
+                    } else {
+                        starts[i]
+                    };
+                    let keeps_all = steps[i] == 1 && st <= 0 && ends[i] >= dim;
+                    if ax == 2 || ax == 3 {
+                        if !(0..dim).contains(&st) || steps[i] < 1 || ends[i] < dim {
+                            return Err(unsupported(
+                                &name,
+                                "Slice",
+                                "only `start::step` subsampling of H and W to their end",
+                            ));
+                        }
+                        start[ax as usize - 2] = st as usize;
+                        step[ax as usize - 2] = steps[i] as usize;
+                    } else if !keeps_all {
+                        return Err(unsupported(
+                            &name,
+                            "Slice",
+                            "slicing the batch or channel axis",
+                        ));
+                    }
+                }
+                let c = xs[0];
+                let [kh, kw] = [start[0] + 1, start[1] + 1];
+                let mut w = Tensor::zeros(vec![c, c, kh, kw]);
+                for o in 0..c {
+                    w.data[((o * c + o) * kh + start[0]) * kw + start[1]] = 1.0;
+                }
+                let op = Op::Conv2d(Conv2d {
+                    weight: w,
+                    bias: None,
+                    stride: step,
+                    pads: Pads::default(),
+                });
+                self.push(&name, op, vec![x], out)?;
+            }
+            ONode::Pad(pd) => {
+                // Zero channels added (the ResNet "option A" shortcut): an
+                // embedding of the channels, folded into the convolution
+                // before it when that is its only reader.
+                let cfg = &pd.config;
+                let pads = match &cfg.pads {
+                    onnx_ir::pad::PadInput::Static(p) => p.clone(),
+                    _ => return Err(unsupported(&name, "Pad", "pads must be constant")),
+                };
+                let zero = matches!(cfg.constant_value, onnx_ir::pad::ConstantValueInput::Static(v) if v == 0.0);
+                if cfg.mode != onnx_ir::pad::PadMode::Constant || !zero {
+                    return Err(unsupported(&name, "Pad", "only zero (constant) padding"));
+                }
+                let from = in0("Pad")?;
+                let x = self.real_input(&name, from)?;
+                let xs = self.shapes[&x].clone();
+                if pads.len() != xs.len() + 1
+                    || pads[0] != (0, 0)
+                    || pads[2..].iter().any(|p| *p != (0, 0))
+                    || xs.len() != 3
+                {
+                    return Err(unsupported(
+                        &name,
+                        "Pad",
+                        "only zero channels added to an [N, C, H, W] value (pad H and W in the convolution)",
+                    ));
+                }
+                let (p0, p1) = pads[1];
+                let c = xs[0];
+                let co = c + p0 + p1;
+                let embed = |w: &Tensor| {
+                    // Rows o of the new kernel: zero, then the old rows.
+                    let per = w.numel() / w.shape[0].max(1);
+                    let mut shape = w.shape.clone();
+                    shape[0] = co;
+                    let mut d = vec![0.0; co * per];
+                    d[p0 * per..(p0 + w.shape[0]) * per].copy_from_slice(&w.data);
+                    Tensor { shape, data: d }
+                };
+                let sole = self.uses.get(&from.name).copied().unwrap_or(0) == 1;
+                let prod = self.g.nodes.iter().position(|nd| nd.output == x);
+                if let (true, Some(pi)) = (sole, prod)
+                    && let Op::Conv2d(cv) = &mut self.g.nodes[pi].op
+                    && cv.weight.shape[0] == c
+                {
+                    cv.weight = embed(&cv.weight);
+                    if let Some(b) = &cv.bias {
+                        let mut nb = vec![0.0; co];
+                        nb[p0..p0 + c].copy_from_slice(&b.data);
+                        cv.bias = Some(Tensor::vector(nb));
+                    }
+                    let mut s = self.shapes[&x].clone();
+                    s[0] = co;
+                    self.shapes.insert(x.clone(), s);
+                    self.syms.insert(out.name.clone(), Sym::Real(x));
+                } else {
+                    let mut id = Tensor::zeros(vec![c, c, 1, 1]);
+                    for o in 0..c {
+                        id.data[o * c + o] = 1.0;
+                    }
+                    let op = Op::Conv2d(Conv2d {
+                        weight: embed(&id),
+                        bias: None,
+                        stride: [1, 1],
+                        pads: Pads::default(),
+                    });
+                    self.push(&name, op, vec![x], out)?;
+                }
+            }
             ONode::GlobalAveragePool(_) => {
                 let x = self.real_input(&name, in0("GlobalAveragePool")?)?;
                 self.push(&name, Op::GlobalAvgPool, vec![x], out)?;
