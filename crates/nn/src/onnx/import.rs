@@ -819,11 +819,15 @@ impl<'a> Importer<'a> {
                     };
                     let keeps_all = steps[i] == 1 && st <= 0 && ends[i] >= dim;
                     if ax == 2 || ax == 3 {
-                        if !(0..dim).contains(&st) || steps[i] < 1 || ends[i] < dim {
+                        if !(0..dim).contains(&st)
+                            || steps[i] < 1
+                            || st >= steps[i]
+                            || ends[i] < dim
+                        {
                             return Err(unsupported(
                                 &name,
                                 "Slice",
-                                "only `start::step` subsampling of H and W to their end",
+                                "only `start::step` subsampling (start < step) of H and W to their end",
                             ));
                         }
                         start[ax as usize - 2] = st as usize;
@@ -879,7 +883,10 @@ impl<'a> Importer<'a> {
                 }
                 let (p0, p1) = pads[1];
                 let c = xs[0];
-                let co = c + p0 + p1;
+                let co = c.saturating_add(p0).saturating_add(p1);
+                if co > 1 << 16 {
+                    return Err(unsupported(&name, "Pad", format!("{co} channels")));
+                }
                 let embed = |w: &Tensor| {
                     // Rows o of the new kernel: zero, then the old rows.
                     let per = w.numel() / w.shape[0].max(1);
@@ -894,6 +901,7 @@ impl<'a> Importer<'a> {
                 if let (true, Some(pi)) = (sole, prod)
                     && let Op::Conv2d(cv) = &mut self.g.nodes[pi].op
                     && cv.weight.shape[0] == c
+                    && (cv.weight.numel() / c.max(1)).saturating_mul(co) <= 1 << 26
                 {
                     cv.weight = embed(&cv.weight);
                     if let Some(b) = &cv.bias {
@@ -906,6 +914,9 @@ impl<'a> Importer<'a> {
                     self.shapes.insert(x.clone(), s);
                     self.syms.insert(out.name.clone(), Sym::Real(x));
                 } else {
+                    if c.saturating_mul(co) > 1 << 26 {
+                        return Err(unsupported(&name, "Pad", format!("{c} -> {co} channels")));
+                    }
                     let mut id = Tensor::zeros(vec![c, c, 1, 1]);
                     for o in 0..c {
                         id.data[o * c + o] = 1.0;
