@@ -364,6 +364,67 @@ mod tests {
         assert!(png_tensor(&gray[..gray.len() - 8], &[1, 2, 2]).is_err());
     }
 
+    fn png_depth(
+        w: u32,
+        h: u32,
+        color: png::ColorType,
+        depth: png::BitDepth,
+        px: &[u8],
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut e = png::Encoder::new(&mut out, w, h);
+            e.set_color(color);
+            e.set_depth(depth);
+            if color == png::ColorType::Indexed {
+                e.set_palette(vec![0, 0, 0, 255, 128, 0]);
+            }
+            let mut wr = e.write_header().unwrap();
+            wr.write_image_data(px).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn png_every_bit_depth_at_full_precision() {
+        use png::{BitDepth as D, ColorType as C};
+        // 1-bit: 0b1010_0000 -> 1, 0, 1, 0 (values / 1).
+        let b = png_depth(4, 1, C::Grayscale, D::One, &[0b1010_0000]);
+        assert_eq!(
+            png_tensor(&b, &[1, 1, 4]).unwrap().data,
+            vec![1.0, 0.0, 1.0, 0.0]
+        );
+        // 2-bit: 0, 1, 2, 3 -> k / 3.
+        let b = png_depth(4, 1, C::Grayscale, D::Two, &[0b0001_1011]);
+        let t = png_tensor(&b, &[1, 1, 4]).unwrap();
+        for (k, v) in t.data.iter().enumerate() {
+            assert!((v - k as f64 / 3.0).abs() < 1e-12, "{t:?}");
+        }
+        // 4-bit: 5 and 15 -> / 15.
+        let b = png_depth(2, 1, C::Grayscale, D::Four, &[0x5f]);
+        let t = png_tensor(&b, &[1, 1, 2]).unwrap();
+        assert!((t.data[0] - 5.0 / 15.0).abs() < 1e-12 && t.data[1] == 1.0);
+        // 16-bit gray and RGB: v / 65535, not cut to 8 bits.
+        let b = png_depth(1, 1, C::Grayscale, D::Sixteen, &[0x12, 0x34]);
+        assert_eq!(
+            png_tensor(&b, &[1, 1, 1]).unwrap().data,
+            vec![0x1234 as f64 / 65535.0]
+        );
+        let b = png_depth(1, 1, C::Rgb, D::Sixteen, &[0, 1, 0x80, 0, 0xff, 0xff]);
+        let t = png_tensor(&b, &[3, 1, 1]).unwrap();
+        assert_eq!(t.data, vec![1.0 / 65535.0, 0x8000 as f64 / 65535.0, 1.0]);
+        // Palette: expanded to its colours.
+        let b = png_depth(2, 1, C::Indexed, D::Eight, &[0, 1]);
+        let t = png_tensor(&b, &[3, 1, 2]).unwrap();
+        assert_eq!(t.data, vec![0.0, 1.0, 0.0, 128.0 / 255.0, 0.0, 0.0]);
+        // 16-bit gray with alpha: the alpha is dropped.
+        let b = png_depth(1, 1, C::GrayscaleAlpha, D::Sixteen, &[0xff, 0xff, 0, 0]);
+        assert_eq!(png_tensor(&b, &[1, 1, 1]).unwrap().data, vec![1.0]);
+        // Size errors say CxHxW.
+        let e = png_tensor(&b, &[1, 2, 1]).unwrap_err().to_string();
+        assert!(e.contains("1x1x1") && e.contains("1x2x1"), "{e}");
+    }
+
     #[test]
     fn npy_round_trip_and_errors() {
         let data: Vec<f32> = (0..12).map(|i| i as f32 * 0.5).collect();
