@@ -10,8 +10,11 @@ use std::sync::{Arc, OnceLock};
 use ckks::Params;
 use ckks::Wire;
 
+/// A fuzz target.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name (the corpus folder names).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("onnx", onnx),
     ("npy", npy),
     ("png", png),

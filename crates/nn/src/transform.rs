@@ -293,6 +293,7 @@ pub fn fold_all(graph: &Graph) -> Result<Graph, GraphError> {
 /// convolution without padding folds into that layer's weights and bias:
 /// `W (s x + t) + b = (W s) x + (W t + b)`, exact. (With zero padding the
 /// shift would reach the padded border, so a padded convolution keeps it.)
+#[allow(clippy::needless_range_loop)]
 pub fn fold_affine_forward(graph: &Graph) -> Result<Graph, GraphError> {
     let shapes = graph.infer_shapes()?;
     let mut g = graph.clone();

@@ -915,6 +915,7 @@ pub fn fold_constants(g: &mut GraphProto) -> Result<(), OnnxError> {
         }
     }
     g.node = keep;
+    check_shape_inputs(g, &consts)?;
     if !folded_any {
         return Ok(());
     }
@@ -935,6 +936,91 @@ pub fn fold_constants(g: &mut GraphProto) -> Result<(), OnnxError> {
     // Old-style graphs list initializers as inputs too.
     g.input
         .retain(|i| !had.contains(&i.name) || used.contains(&i.name));
+    Ok(())
+}
+
+/// Largest dimension a constant shape may name.
+pub const MAX_DIM: i64 = 1 << 31;
+
+/// Constant shapes, axes and pads read by the nodes left are sane before
+/// `onnx-ir` computes with them (its shape inference multiplies them
+/// unchecked): every value within `[-MAX_DIM, MAX_DIM]`, and the product
+/// of a shape's dimensions at most `2^40`.
+fn check_shape_inputs(g: &GraphProto, consts: &Consts) -> Result<(), OnnxError> {
+    for n in &g.node {
+        let shape_inputs: &[usize] = match n.op_type.as_str() {
+            "Reshape" | "Expand" | "Tile" => &[1],
+            "ConstantOfShape" => &[0],
+            "Unsqueeze" | "Squeeze" | "ReduceMean" | "ReduceSum" | "ReduceL2" => &[1],
+            "Pad" => &[1, 3],
+            _ => &[],
+        };
+        for &i in shape_inputs {
+            let Some(c) = n.input.get(i).and_then(|v| consts.get(v)) else {
+                continue;
+            };
+            let bad = c
+                .data
+                .iter()
+                .any(|v| !v.is_finite() || v.abs() > MAX_DIM as f64 * 4.0);
+            let product = c.data.iter().filter(|v| **v > 0.0).try_fold(1f64, |a, v| {
+                Some(a * v).filter(|p| *p <= (1u64 << 40) as f64)
+            });
+            let is_shape = matches!(
+                n.op_type.as_str(),
+                "Reshape" | "Expand" | "Tile" | "ConstantOfShape"
+            );
+            if bad || (is_shape && product.is_none()) {
+                return Err(unsupported(
+                    n,
+                    format!(
+                        "input {i} holds an impossible shape {:?}",
+                        &c.data[..c.data.len().min(8)]
+                    ),
+                ));
+            }
+        }
+    }
+    // Declared value shapes (the input's above all).
+    for v in g.input.iter().chain(&g.output).chain(&g.value_info) {
+        if let Some(t) = v.type_.as_ref()
+            && t.has_tensor_type()
+        {
+            let dims: Vec<i64> = t
+                .tensor_type()
+                .shape
+                .dim
+                .iter()
+                .filter(|d| d.has_dim_value())
+                .map(|d| d.dim_value())
+                .collect();
+            if dims.iter().any(|&d| !(0..=MAX_DIM).contains(&d))
+                || dims
+                    .iter()
+                    .try_fold(1i64, |a, &d| a.checked_mul(d))
+                    .is_none_or(|p| p > 1 << 40)
+            {
+                return Err(OnnxError::Parse(format!(
+                    "value `{}` declares impossible dims {dims:?}",
+                    v.name
+                )));
+            }
+        }
+    }
+    // Shapes of initializers too.
+    for t in &g.initializer {
+        if t.dims.iter().any(|&d| !(0..=MAX_DIM).contains(&d))
+            || t.dims
+                .iter()
+                .try_fold(1i64, |a, &d| a.checked_mul(d))
+                .is_none_or(|p| p > 1 << 40)
+        {
+            return Err(OnnxError::Parse(format!(
+                "initializer `{}` has impossible dims {:?}",
+                t.name, t.dims
+            )));
+        }
+    }
     Ok(())
 }
 
