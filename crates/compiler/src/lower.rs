@@ -405,7 +405,9 @@ impl Lowering<'_> {
             pool = Some([*pk, *ps, *ptop, *pleft]);
             nn_nodes.push(pname.clone());
         }
-        let lout = lin.strided(co, ho, wo, stride_total)?;
+        let lout = lin
+            .strided(co, ho, wo, stride_total)
+            .map_err(|e| unsupported(&n.name, format!("output {co}x{ho}x{wo}: {e}")))?;
         let cost = layout::linear_map(&lin, &lout, taps, self.weights)?;
         let op = LayerOp::Conv {
             kernel: [kh, kw],
@@ -514,7 +516,10 @@ impl Lowering<'_> {
             ));
             return Ok(Some((n.output.clone(), v)));
         }
-        let lout = x.layout.strided(co, ho, wo, ap.stride[0])?;
+        let lout = x
+            .layout
+            .strided(co, ho, wo, ap.stride[0])
+            .map_err(|e| unsupported(&n.name, format!("output {co}x{ho}x{wo}: {e}")))?;
         let taps = layout::pool_taps(co, ap.kernel[0], ap.kernel[1], ap.pads.top, ap.pads.left);
         let cost = layout::linear_map(&x.layout, &lout, taps, self.weights)?;
         let step = LinearStep {

@@ -2,7 +2,9 @@
 //! array.
 //!
 //! Conventions match training (see [`crate::data`]): pixels become
-//! `value / 255` in `[0, 1]`, channel-major `[C, H, W]`. No resizing: the
+//! `value / (2^bits - 1)` in `[0, 1]` (`/ 255` for 8-bit images, every PNG
+//! bit depth and colour type read at full precision), channel-major
+//! `[C, H, W]`. No resizing: the
 //! image must already have the model's height and width. Gray images are
 //! replicated for 3-channel models; colour images are turned into
 //! luminance (ITU-R BT.601 weights) for 1-channel models; alpha is dropped.
@@ -52,13 +54,24 @@ pub enum InputError {
     #[error("invalid .npy file: {0}")]
     Npy(String),
     /// The input does not have the model's shape.
-    #[error("input has shape {got:?}, the model expects {expected:?}")]
+    #[error("input is {}, the model expects {}", dims(got), dims(expected))]
     Shape {
         /// Model input shape `[C, H, W]`.
         expected: Vec<usize>,
         /// What the file holds.
         got: Vec<usize>,
     },
+}
+
+/// `CxHxW`.
+fn dims(d: &[usize]) -> String {
+    if d.is_empty() {
+        return "of no usable shape".into();
+    }
+    d.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
 }
 
 fn read_capped(path: &Path) -> Result<Vec<u8>, InputError> {
@@ -107,16 +120,22 @@ pub fn png_tensor(bytes: &[u8], shape: &[usize]) -> Result<Tensor, InputError> {
     }
     let limits = png::Limits { bytes: 64 << 20 };
     let mut dec = png::Decoder::new_with_limits(std::io::Cursor::new(bytes), limits);
-    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    // Palette and sub-byte depths expand to 8 bits (scaled to the full
+    // range); 16-bit samples stay 16-bit: every depth at full precision.
+    dec.set_transformations(png::Transformations::EXPAND);
     let mut reader = dec
         .read_info()
         .map_err(|e| InputError::Png(e.to_string()))?;
-    let (w, h) = {
+    let (w, h, file_ch) = {
         let info = reader.info();
-        (info.width as usize, info.height as usize)
+        let ch = match info.color_type {
+            png::ColorType::Grayscale | png::ColorType::GrayscaleAlpha => 1,
+            _ => 3,
+        };
+        (info.width as usize, info.height as usize, ch)
     };
     if h != shape[1] || w != shape[2] {
-        return Err(shape_err(vec![0, h, w]));
+        return Err(shape_err(vec![file_ch, h, w]));
     }
     let size = reader
         .output_buffer_size()
@@ -132,32 +151,50 @@ pub fn png_tensor(bytes: &[u8], shape: &[usize]) -> Result<Tensor, InputError> {
         png::ColorType::Rgba => 4,
         png::ColorType::Indexed => return Err(InputError::Png("palette not expanded".into())),
     };
-    if out.bit_depth != png::BitDepth::Eight {
-        return Err(InputError::Png("unsupported bit depth".into()));
-    }
+    let (bps, max) = match out.bit_depth {
+        png::BitDepth::Eight => (1usize, 255.0),
+        png::BitDepth::Sixteen => (2, 65535.0),
+        d => return Err(InputError::Png(format!("bit depth {d:?} not expanded"))),
+    };
     let line = out.line_size;
+    if (out.width as usize, out.height as usize) != (w, h)
+        || line < w * src_ch * bps
+        || buf.len() < h * line
+    {
+        return Err(InputError::Png(
+            "decoded frame does not match its header".into(),
+        ));
+    }
+    let sample = |row: &[u8], i: usize| -> f64 {
+        let v = if bps == 2 {
+            u16::from_be_bytes([row[2 * i], row[2 * i + 1]]) as f64
+        } else {
+            row[i] as f64
+        };
+        v / max
+    };
     let c = shape[0];
     let mut data = vec![0.0; c * h * w];
     for y in 0..h {
-        let row = &buf[y * line..y * line + w * src_ch];
+        let row = &buf[y * line..y * line + w * src_ch * bps];
         for x in 0..w {
-            let px = &row[x * src_ch..(x + 1) * src_ch];
+            let px = x * src_ch;
             let (r, g, b) = if src_ch >= 3 {
-                (px[0], px[1], px[2])
+                (sample(row, px), sample(row, px + 1), sample(row, px + 2))
             } else {
-                (px[0], px[0], px[0])
+                let v = sample(row, px);
+                (v, v, v)
             };
-            let f = |v: u8| f64::from(v) / 255.0;
             if c == 1 {
                 data[y * w + x] = if src_ch >= 3 {
-                    0.299 * f(r) + 0.587 * f(g) + 0.114 * f(b)
+                    0.299 * r + 0.587 * g + 0.114 * b
                 } else {
-                    f(r)
+                    r
                 };
             } else {
-                data[y * w + x] = f(r);
-                data[h * w + y * w + x] = f(g);
-                data[2 * h * w + y * w + x] = f(b);
+                data[y * w + x] = r;
+                data[h * w + y * w + x] = g;
+                data[2 * h * w + y * w + x] = b;
             }
         }
     }
@@ -325,6 +362,67 @@ mod tests {
             Err(InputError::Shape { .. })
         ));
         assert!(png_tensor(&gray[..gray.len() - 8], &[1, 2, 2]).is_err());
+    }
+
+    fn png_depth(
+        w: u32,
+        h: u32,
+        color: png::ColorType,
+        depth: png::BitDepth,
+        px: &[u8],
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut e = png::Encoder::new(&mut out, w, h);
+            e.set_color(color);
+            e.set_depth(depth);
+            if color == png::ColorType::Indexed {
+                e.set_palette(vec![0, 0, 0, 255, 128, 0]);
+            }
+            let mut wr = e.write_header().unwrap();
+            wr.write_image_data(px).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn png_every_bit_depth_at_full_precision() {
+        use png::{BitDepth as D, ColorType as C};
+        // 1-bit: 0b1010_0000 -> 1, 0, 1, 0 (values / 1).
+        let b = png_depth(4, 1, C::Grayscale, D::One, &[0b1010_0000]);
+        assert_eq!(
+            png_tensor(&b, &[1, 1, 4]).unwrap().data,
+            vec![1.0, 0.0, 1.0, 0.0]
+        );
+        // 2-bit: 0, 1, 2, 3 -> k / 3.
+        let b = png_depth(4, 1, C::Grayscale, D::Two, &[0b0001_1011]);
+        let t = png_tensor(&b, &[1, 1, 4]).unwrap();
+        for (k, v) in t.data.iter().enumerate() {
+            assert!((v - k as f64 / 3.0).abs() < 1e-12, "{t:?}");
+        }
+        // 4-bit: 5 and 15 -> / 15.
+        let b = png_depth(2, 1, C::Grayscale, D::Four, &[0x5f]);
+        let t = png_tensor(&b, &[1, 1, 2]).unwrap();
+        assert!((t.data[0] - 5.0 / 15.0).abs() < 1e-12 && t.data[1] == 1.0);
+        // 16-bit gray and RGB: v / 65535, not cut to 8 bits.
+        let b = png_depth(1, 1, C::Grayscale, D::Sixteen, &[0x12, 0x34]);
+        assert_eq!(
+            png_tensor(&b, &[1, 1, 1]).unwrap().data,
+            vec![0x1234 as f64 / 65535.0]
+        );
+        let b = png_depth(1, 1, C::Rgb, D::Sixteen, &[0, 1, 0x80, 0, 0xff, 0xff]);
+        let t = png_tensor(&b, &[3, 1, 1]).unwrap();
+        assert_eq!(t.data, vec![1.0 / 65535.0, 0x8000 as f64 / 65535.0, 1.0]);
+        // Palette: expanded to its colours.
+        let b = png_depth(2, 1, C::Indexed, D::Eight, &[0, 1]);
+        let t = png_tensor(&b, &[3, 1, 2]).unwrap();
+        assert_eq!(t.data, vec![0.0, 1.0, 0.0, 128.0 / 255.0, 0.0, 0.0]);
+        // 16-bit gray with alpha: the alpha is dropped.
+        let b = png_depth(1, 1, C::GrayscaleAlpha, D::Sixteen, &[0xff, 0xff, 0, 0]);
+        assert_eq!(png_tensor(&b, &[1, 1, 1]).unwrap().data, vec![1.0]);
+        // Size errors say CxHxW.
+        let e = png_tensor(&b, &[1, 2, 1]).unwrap_err().to_string();
+        assert!(e.contains("1x1x1") && e.contains("1x2x1"), "{e}");
     }
 
     #[test]

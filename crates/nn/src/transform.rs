@@ -280,10 +280,168 @@ pub fn fold_affine_into_act(graph: &Graph) -> Result<Graph, GraphError> {
     Ok(g)
 }
 
-/// [`fold_dirac`], [`fold_batch_norm`], then [`fold_affine_into_act`]: the
-/// inference form of a trained network.
+/// [`fold_dirac`], [`fold_batch_norm`], [`fold_affine_into_act`], then
+/// [`fold_affine_forward`]: the inference form of a trained network.
 pub fn fold_all(graph: &Graph) -> Result<Graph, GraphError> {
-    fold_affine_into_act(&fold_batch_norm(&fold_dirac(graph)?)?)
+    fold_affine_forward(&fold_affine_into_act(&fold_batch_norm(&fold_dirac(
+        graph,
+    )?)?)?)
+}
+
+/// A batch norm (an affine map: an input normalization, a per-element
+/// scale) whose only reader is a dense layer (through flattens) or a
+/// convolution without padding folds into that layer's weights and bias:
+/// `W (s x + t) + b = (W s) x + (W t + b)`, exact. (With zero padding the
+/// shift would reach the padded border, so a padded convolution keeps it.)
+#[allow(clippy::needless_range_loop)]
+pub fn fold_affine_forward(graph: &Graph) -> Result<Graph, GraphError> {
+    let shapes = graph.infer_shapes()?;
+    let mut g = graph.clone();
+    'outer: loop {
+        for bi in 0..g.nodes.len() {
+            let Op::BatchNorm(bn) = &g.nodes[bi].op else {
+                continue;
+            };
+            let out = g.nodes[bi].output.clone();
+            if out == g.output {
+                continue;
+            }
+            // Follow flattens to the one reader.
+            let mut chain = vec![];
+            let mut v = out.clone();
+            let reader = loop {
+                let cs = g.consumers(&v);
+                if cs.len() != 1 || v == g.output {
+                    break None;
+                }
+                let c = cs[0];
+                if matches!(c.op, Op::Flatten) {
+                    chain.push(c.name.clone());
+                    v = c.output.clone();
+                    continue;
+                }
+                break Some(c.name.clone());
+            };
+            let Some(reader) = reader else { continue };
+            let in_shape = &shapes[&g.nodes[bi].inputs[0]];
+            let (scale, shift) = bn.affine();
+            let c = scale.len();
+            let per = in_shape.iter().product::<usize>() / c.max(1);
+            let ri = g.nodes.iter().position(|n| n.name == reader).unwrap_or(0);
+            let ok = match &mut g.nodes[ri].op {
+                Op::Dense(d) => {
+                    let (o_n, i_n) = (d.weight.shape[0], d.weight.shape[1]);
+                    if i_n != c * per {
+                        false
+                    } else {
+                        let mut b = d.bias.clone().map_or(vec![0.0; o_n], |b| b.data);
+                        for o in 0..o_n {
+                            for j in 0..i_n {
+                                let w = &mut d.weight.data[o * i_n + j];
+                                b[o] += *w * shift[j / per];
+                                *w *= scale[j / per];
+                            }
+                        }
+                        d.bias = Some(Tensor::vector(b));
+                        true
+                    }
+                }
+                Op::Conv2d(cv)
+                    if chain.is_empty()
+                        && cv.pads == crate::graph::Pads::default()
+                        && in_shape.len() == 3
+                        && cv.weight.shape[1] == c =>
+                {
+                    let [co, ci, kh, kw] = [
+                        cv.weight.shape[0],
+                        c,
+                        cv.weight.shape[2],
+                        cv.weight.shape[3],
+                    ];
+                    let mut b = cv.bias.clone().map_or(vec![0.0; co], |b| b.data);
+                    for o in 0..co {
+                        for i in 0..ci {
+                            for k in 0..kh * kw {
+                                let w = &mut cv.weight.data[(o * ci + i) * kh * kw + k];
+                                b[o] += *w * shift[i];
+                                *w *= scale[i];
+                            }
+                        }
+                    }
+                    cv.bias = Some(Tensor::vector(b));
+                    true
+                }
+                _ => false,
+            };
+            if ok {
+                // The reader now reads what the batch norm read.
+                let src = g.nodes[bi].inputs[0].clone();
+                g.nodes.remove(bi);
+                for n in g.nodes.iter_mut() {
+                    for i in n.inputs.iter_mut() {
+                        if *i == out {
+                            *i = src.clone();
+                        }
+                    }
+                }
+                continue 'outer;
+            }
+        }
+        break;
+    }
+    g.infer_shapes()?;
+    Ok(g)
+}
+
+/// An activation range widened by [`calibrate_ranges`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeChange {
+    /// The activation node.
+    pub node: String,
+    /// The range the model stated.
+    pub stated: [f64; 2],
+    /// What its input reached on the calibration inputs.
+    pub observed: [f64; 2],
+    /// The range now recorded.
+    pub new: [f64; 2],
+}
+
+/// Relative margin added around an observed activation range.
+pub const RANGE_MARGIN: f64 = 0.1;
+
+/// Runs `inputs` through the model and widens every activation range that
+/// its inputs leave, to the union of the stated and observed ranges plus
+/// [`RANGE_MARGIN`] of the observed width on each side, so that a plan
+/// never states a range the model does not keep on these inputs. Ranges
+/// already covering what is observed are kept as they are. Returns the new
+/// graph and what changed (for a warning).
+pub fn calibrate_ranges(
+    graph: &Graph,
+    inputs: &[Tensor],
+) -> Result<(Graph, Vec<RangeChange>), crate::exec::ExecError> {
+    let obs = crate::exec::activation_input_ranges(graph, inputs)?;
+    let mut g = graph.clone();
+    let mut changes = Vec::new();
+    for n in g.nodes.iter_mut() {
+        let Op::PolyAct(p) = &mut n.op else { continue };
+        let Some(&o) = obs.get(&n.name) else { continue };
+        if !(o[0].is_finite() && o[1].is_finite()) {
+            continue;
+        }
+        if o[0] >= p.range[0] && o[1] <= p.range[1] {
+            continue;
+        }
+        let m = RANGE_MARGIN * (o[1] - o[0]).max(1e-6);
+        let new = [p.range[0].min(o[0] - m), p.range[1].max(o[1] + m)];
+        changes.push(RangeChange {
+            node: n.name.clone(),
+            stated: p.range,
+            observed: o,
+            new,
+        });
+        p.range = new;
+    }
+    Ok((g, changes))
 }
 
 #[cfg(test)]

@@ -34,11 +34,22 @@ pub struct ModelArgs {
     /// `residue bench ckks` JSON to calibrate the per-operation costs.
     #[arg(long)]
     pub calibrate: Option<PathBuf>,
+    /// When an activation's inputs leave the range the model states (on
+    /// the calibration inputs), write the model with measured ranges here
+    /// (ONNX) and use it; keygen, encrypt and infer then take this model.
+    #[arg(long)]
+    pub ranges_out: Option<PathBuf>,
 }
 
 impl ModelArgs {
-    /// Loads the model graph.
+    /// Loads the model graph and checks its activation ranges against the
+    /// calibration inputs (see [`check_ranges`]).
     pub fn graph(&self) -> Result<nn::Graph> {
+        let g = self.load()?;
+        check_ranges(g, self.ranges_out.as_deref())
+    }
+
+    fn load(&self) -> Result<nn::Graph> {
         match (&self.model, &self.zoo) {
             (Some(p), None) => {
                 nn::onnx::load(p).with_context(|| format!("loading model {}", p.display()))
@@ -94,6 +105,49 @@ impl ModelArgs {
                 keys,
             },
         ))
+    }
+}
+
+/// Runs the calibration inputs through the model: an activation whose
+/// inputs leave the range the model states gets a one-line warning (a
+/// model without recorded ranges is given `[-1, 1]` on import), and with
+/// `ranges_out` the model is written there with measured ranges and used,
+/// so that the plan never states a range the model does not keep.
+pub fn check_ranges(g: nn::Graph, ranges_out: Option<&Path>) -> Result<nn::Graph> {
+    let samples: Vec<nn::Tensor> = super::he::calibration_samples(&g, 8)
+        .into_iter()
+        .map(|d| nn::Tensor {
+            shape: g.input_shape.clone(),
+            data: d,
+        })
+        .collect();
+    let (fixed, changes) = nn::transform::calibrate_ranges(&g, &samples)
+        .context("running the calibration inputs through the model")?;
+    if changes.is_empty() {
+        return Ok(g);
+    }
+    for c in &changes {
+        eprintln!(
+            "warning: activation `{}`: inputs reach [{:.3}, {:.3}] on the calibration inputs, outside its stated range [{}, {}]",
+            c.node, c.observed[0], c.observed[1], c.stated[0], c.stated[1]
+        );
+    }
+    match ranges_out {
+        Some(p) => {
+            nn::onnx::save(&fixed, p)
+                .with_context(|| format!("writing the model with measured ranges to {}", p.display()))?;
+            eprintln!(
+                "wrote the model with measured activation ranges to {} (use it for keygen, encrypt and infer)",
+                p.display()
+            );
+            Ok(fixed)
+        }
+        None => {
+            eprintln!(
+                "warning: the plan keeps the stated ranges; pass --ranges-out MODEL.onnx to record measured ones"
+            );
+            Ok(g)
+        }
     }
 }
 

@@ -90,7 +90,18 @@ pub fn load_with(
     f.take(MAX_MODEL_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io)?;
-    import_with(&bytes, opts)
+    // Side files (external data) are looked up next to the model.
+    let base = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(std::path::Path::new("."));
+    import_inner(&bytes, Some(base), opts)
 }
 
 /// Imports ONNX model bytes with default options.
@@ -98,31 +109,112 @@ pub fn import(bytes: &[u8]) -> Result<Graph, OnnxError> {
     import_with(bytes, &ImportOptions::default())
 }
 
-/// Imports ONNX model bytes.
+/// Imports ONNX model bytes (a model whose weights sit in side files
+/// must be loaded from its path with [`load_with`]).
 pub fn import_with(bytes: &[u8], opts: &ImportOptions) -> Result<Graph, OnnxError> {
+    import_inner(bytes, None, opts)
+}
+
+fn import_inner(
+    bytes: &[u8],
+    base: Option<&std::path::Path>,
+    opts: &ImportOptions,
+) -> Result<Graph, OnnxError> {
     if bytes.len() as u64 > MAX_MODEL_BYTES {
         return Err(OnnxError::TooLarge {
             size: bytes.len() as u64,
             max: MAX_MODEL_BYTES,
         });
     }
-    let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| OnnxError::Parse(e.to_string()))?;
+    if bytes.is_empty() {
+        return Err(OnnxError::Parse("the file is empty (0 bytes)".into()));
+    }
+    let mut proto = ModelProto::parse_from_bytes(bytes)
+        .map_err(|e| OnnxError::Parse(one_line(&e.to_string())))?;
     let meta: HashMap<String, String> = proto
         .metadata_props
         .iter()
         .map(|e| (e.key.clone(), e.value.clone()))
         .collect();
+    let file_nodes = super::prepare::prepare(&mut proto, base)?;
+    let bytes = proto
+        .write_to_bytes()
+        .map_err(|e| OnnxError::Parse(one_line(&e.to_string())))?;
     // onnx-ir is not hardened against every malformed file: contain panics.
     let parsed = catch_unwind(AssertUnwindSafe(|| {
-        OnnxGraphBuilder::new().parse_bytes(bytes)
+        OnnxGraphBuilder::new().parse_bytes(&bytes)
     }))
     .map_err(|_| OnnxError::Parse("the ONNX parser panicked on this file".into()))?
-    .map_err(|e| OnnxError::Parse(e.to_string()))?;
-    let mut g = Importer::new(opts).run(&parsed)?;
+    .map_err(|e| OnnxError::Parse(one_line(&e.to_string())))?;
+    let names = align_names(&parsed, &file_nodes);
+    let mut g = Importer::new(opts, names).run(&parsed)?;
+    collapse_reshape_flatten(&mut g);
     g.sort()?;
     apply_meta(&mut g, &meta);
     g.infer_shapes()?;
     Ok(g)
+}
+
+/// Errors are printed on one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether an `onnx-ir` node type (`Conv2d`, `Linear`, ...) can come from
+/// a file operator (`Conv`, `MatMul`, ...).
+fn op_matches(ir: &str, file: &str) -> bool {
+    let ir = ir
+        .strip_suffix("1d")
+        .or_else(|| ir.strip_suffix("2d"))
+        .or_else(|| ir.strip_suffix("3d"))
+        .unwrap_or(ir);
+    ir.eq_ignore_ascii_case(file)
+        || (ir == "Linear" && matches!(file, "MatMul" | "Gemm"))
+        || file.starts_with(ir)
+        || ir.starts_with(file)
+}
+
+/// Maps `onnx-ir`'s node names (`conv2d1`, `relu1`) to the file's
+/// (`/conv/Conv`, `/Relu`) by walking both node lists in order
+/// (`onnx-ir` keeps the order and only drops or fuses nodes).
+fn align_names(
+    og: &onnx_ir::OnnxGraph,
+    file: &[super::prepare::FileNode],
+) -> HashMap<String, super::prepare::FileNode> {
+    let mut out = HashMap::new();
+    let mut j = 0;
+    for n in &og.nodes {
+        let ty = format!("{:?}", n.node_type());
+        if let Some(k) = (j..file.len()).find(|&k| op_matches(&ty, &file[k].op)) {
+            out.insert(n.name().to_string(), file[k].clone());
+            j = k + 1;
+        }
+    }
+    out
+}
+
+/// A reshape read only by flattens is the flatten itself.
+fn collapse_reshape_flatten(g: &mut Graph) {
+    loop {
+        let Some(i) = g.nodes.iter().position(|n| {
+            matches!(n.op, Op::Reshape { .. })
+                && n.output != g.output
+                && g.nodes
+                    .iter()
+                    .filter(|m| m.inputs.contains(&n.output))
+                    .all(|m| matches!(m.op, Op::Flatten))
+        }) else {
+            return;
+        };
+        let r = g.nodes.remove(i);
+        for m in g.nodes.iter_mut() {
+            for v in m.inputs.iter_mut() {
+                if *v == r.output {
+                    *v = r.inputs[0].clone();
+                }
+            }
+        }
+    }
 }
 
 /// A symbolic value during import.
@@ -139,11 +231,19 @@ enum Sym {
 
 struct Importer<'a> {
     opts: &'a ImportOptions,
+    /// `onnx-ir` node name -> the file's node.
+    names: HashMap<String, super::prepare::FileNode>,
+    /// Node names given so far.
+    used_names: std::collections::HashSet<String>,
     g: Graph,
     syms: HashMap<String, Sym>,
     shapes: HashMap<String, Vec<usize>>,
     /// How many ONNX nodes read each ONNX value.
     uses: HashMap<String, usize>,
+    /// The file's name of the node defining each ONNX value.
+    producers: HashMap<String, String>,
+    /// Whether every ONNX node reading a value is a `Flatten` (axis 1).
+    flatten_only: HashMap<String, bool>,
     acts: usize,
 }
 
@@ -186,13 +286,17 @@ fn trim(mut c: Vec<f64>) -> Vec<f64> {
 }
 
 impl<'a> Importer<'a> {
-    fn new(opts: &'a ImportOptions) -> Self {
+    fn new(opts: &'a ImportOptions, names: HashMap<String, super::prepare::FileNode>) -> Self {
         Self {
             opts,
+            names,
+            used_names: std::collections::HashSet::new(),
             g: Graph::new("imported", "input", vec![]),
             syms: HashMap::new(),
             shapes: HashMap::new(),
             uses: HashMap::new(),
+            flatten_only: HashMap::new(),
+            producers: HashMap::new(),
             acts: 0,
         }
     }
@@ -236,9 +340,11 @@ impl<'a> Importer<'a> {
             .insert(inp.name.clone(), Sym::Real(self.g.input.clone()));
 
         for n in &og.nodes {
+            let is_flatten = matches!(n, ONode::Flatten(f) if f.config.axis == 1);
             for a in n.inputs() {
                 if !a.name.is_empty() {
                     *self.uses.entry(a.name.clone()).or_default() += 1;
+                    *self.flatten_only.entry(a.name.clone()).or_insert(true) &= is_flatten;
                 }
             }
         }
@@ -260,7 +366,14 @@ impl<'a> Importer<'a> {
             .get(&out.name)
             .cloned()
             .ok_or_else(|| OnnxError::Output(format!("`{}` is never computed", out.name)))?;
-        let v = self.materialize("output", s)?;
+        let label = self.producers.get(&out.name).cloned();
+        let v = self.materialize_as("output", s, label.as_deref())?;
+        if v == self.g.input {
+            return Err(OnnxError::Output(format!(
+                "`{}` is the model input itself: the model computes nothing",
+                out.name
+            )));
+        }
         self.g.output = v;
         Ok(self.g)
     }
@@ -315,15 +428,34 @@ impl<'a> Importer<'a> {
 
     /// Turns a symbol into a value of our graph, adding an activation node
     /// for a pending polynomial.
-    fn materialize(&mut self, node: &str, s: Sym) -> R<String> {
+    /// Turns a symbol into a value of our graph (a pending polynomial
+    /// becomes a node, named `label` when given).
+    fn materialize_as(&mut self, node: &str, s: Sym, label: Option<&str>) -> R<String> {
         match s {
             Sym::Real(v) => Ok(v),
             Sym::Poly { src, coeffs } => {
                 if coeffs == [0.0, 1.0] {
                     return Ok(src);
                 }
+                if coeffs.len() == 2 {
+                    // `a x + b` is linear, not an activation: a uniform
+                    // per-channel affine (foldable into a neighbouring
+                    // linear layer).
+                    let shape = self.shapes[&src].clone();
+                    let c = shape.first().copied().unwrap_or(1);
+                    let name = match label {
+                        Some(l) => self.unique_name(l),
+                        None => self.unique_name(&format!("{}.affine", sanitize(node))),
+                    };
+                    let op = affine_bn(vec![coeffs[1]; c], vec![coeffs[0]; c]);
+                    self.used_names.remove(&name);
+                    return self.push_raw(&name, op, vec![src], &name);
+                }
                 self.acts += 1;
-                let name = format!("act{}", self.acts);
+                let name = match label {
+                    Some(l) => self.unique_name(l),
+                    None => self.unique_name(&format!("act{}", self.acts)),
+                };
                 let shape = self.shapes[&src].clone();
                 self.g.push(Node::new(
                     name.clone(),
@@ -348,7 +480,9 @@ impl<'a> Importer<'a> {
     /// Reads a computed (non-constant) input as a value of our graph.
     fn real_input(&mut self, node: &str, a: &Argument) -> R<String> {
         let s = self.sym(node, a)?;
-        let v = self.materialize(node, s.clone())?;
+        // A pending polynomial is named after the node that completed it.
+        let label = self.producers.get(&a.name).cloned();
+        let v = self.materialize_as(node, s.clone(), label.as_deref())?;
         if matches!(s, Sym::Poly { .. }) {
             self.syms.insert(a.name.clone(), Sym::Real(v.clone()));
         }
@@ -357,7 +491,7 @@ impl<'a> Importer<'a> {
 
     fn push(&mut self, name: &str, op: Op, inputs: Vec<String>, out_arg: &Argument) -> R<String> {
         let value = sanitize(&out_arg.name);
-        let node = Node::new(sanitize(name), op, inputs, value.clone());
+        let node = Node::new(self.unique_name(name), op, inputs, value.clone());
         let ins: Vec<&[usize]> = node
             .inputs
             .iter()
@@ -369,6 +503,18 @@ impl<'a> Importer<'a> {
         self.syms
             .insert(out_arg.name.clone(), Sym::Real(value.clone()));
         Ok(value)
+    }
+
+    /// `name`, made unique among our nodes.
+    fn unique_name(&mut self, name: &str) -> String {
+        let base = sanitize(name);
+        let mut v = base.clone();
+        let mut k = 1;
+        while !self.used_names.insert(v.clone()) {
+            k += 1;
+            v = format!("{base}#{k}");
+        }
+        v
     }
 
     fn alias(&mut self, node: &str, from: &Argument, to: &Argument) -> R<()> {
@@ -383,9 +529,16 @@ impl<'a> Importer<'a> {
     }
 
     fn node(&mut self, n: &ONode) -> R<()> {
-        let name = n.name().to_string();
+        // Errors and our node names use the file's names.
+        let (name, file_op, file_ceil) = match self.names.get(n.name()) {
+            Some(f) => (f.name.clone(), Some(f.op.clone()), f.ceil_mode),
+            None => (n.name().to_string(), None, false),
+        };
         let ins = n.inputs();
         let out = Self::out(&name, "node", n.outputs())?;
+        for o in n.outputs() {
+            self.producers.insert(o.name.clone(), name.clone());
+        }
         // Shape arithmetic (`Shape`, `Gather`, `Concat` ... feeding a
         // `Reshape`, as `x.view(x.size(0), -1)` exports) computes no image
         // data: skip it. Anything that later reads its result as data fails
@@ -520,9 +673,6 @@ impl<'a> Importer<'a> {
             }
             ONode::AveragePool2d(p) => {
                 let cfg = &p.config;
-                if cfg.ceil_mode {
-                    return Err(unsupported(&name, "AveragePool", "ceil_mode"));
-                }
                 if cfg.dilation != [1, 1] {
                     return Err(unsupported(&name, "AveragePool", "dilation other than 1"));
                 }
@@ -533,13 +683,252 @@ impl<'a> Importer<'a> {
                     return Err(unsupported(&name, "AveragePool", "auto_pad SAME_*"));
                 }
                 let x = self.real_input(&name, in0("AveragePool")?)?;
+                let mut pads = pads_of(&cfg.padding);
+                let xs = self.shapes[&x].clone();
+                if xs.len() != 3 {
+                    return Err(unsupported(
+                        &name,
+                        "AveragePool",
+                        "expects an [N, C, H, W] input",
+                    ));
+                }
+                // ceil_mode: extra windows over the bottom/right edge, each
+                // starting inside the input or its leading padding; they
+                // are windows over extra bottom/right padding. Their
+                // divisor counts the declared padding but not the extra
+                // (PyTorch and ONNX), fixed by a per-position scale.
+                let mut extra = [0usize; 2];
+                if cfg.ceil_mode || file_ceil {
+                    for (ax, (p0, p1)) in [(pads.top, pads.bottom), (pads.left, pads.right)]
+                        .into_iter()
+                        .enumerate()
+                    {
+                        let (inp, k, st) = (xs[ax + 1], cfg.kernel_size[ax], cfg.strides[ax]);
+                        let padded = inp + p0 + p1;
+                        if st == 0 || k == 0 || padded < k {
+                            break;
+                        }
+                        let mut o = (padded - k).div_ceil(st) + 1;
+                        if (o - 1) * st >= inp + p0 {
+                            o -= 1;
+                        }
+                        extra[ax] = ((o - 1) * st + k).saturating_sub(padded);
+                    }
+                }
+                let declared = pads;
+                pads.bottom += extra[0];
+                pads.right += extra[1];
                 let op = Op::AvgPool(AvgPool {
                     kernel: cfg.kernel_size,
                     stride: cfg.strides,
-                    pads: pads_of(&cfg.padding),
+                    pads,
                     count_include_pad: cfg.count_include_pad,
                 });
+                if extra == [0, 0] || !cfg.count_include_pad {
+                    self.push(&name, op, vec![x], out)?;
+                } else {
+                    let v = format!("{}.pool", sanitize(&out.name));
+                    let y = self.push_raw(&name, op, vec![x], &v)?;
+                    let ys = self.shapes[&y].clone();
+                    let [kh, kw] = cfg.kernel_size;
+                    let count = |o: usize, ax: usize, k: usize| {
+                        let start = o * cfg.strides[ax];
+                        let end = (start + k).min(
+                            xs[ax + 1]
+                                + if ax == 0 {
+                                    declared.top + declared.bottom
+                                } else {
+                                    declared.left + declared.right
+                                },
+                        );
+                        end.saturating_sub(start).max(1)
+                    };
+                    let mut scale = Vec::with_capacity(ys.iter().product());
+                    for _ in 0..ys[0] {
+                        for oy in 0..ys[1] {
+                            for ox in 0..ys[2] {
+                                scale.push(
+                                    (kh * kw) as f64 / (count(oy, 0, kh) * count(ox, 1, kw)) as f64,
+                                );
+                            }
+                        }
+                    }
+                    let mut dims = vec![1usize];
+                    dims.extend(&ys);
+                    let r = self.affine(
+                        &name,
+                        "AveragePool",
+                        Sym::Real(y),
+                        out,
+                        Some((dims, scale)),
+                        None,
+                        out,
+                    )?;
+                    self.syms.insert(out.name.clone(), r);
+                }
+            }
+            ONode::Slice(sl) => {
+                // `x[:, :, a::s, b::s]` (the ResNet "option A" shortcut's
+                // subsampling): a one-tap strided convolution.
+                let x = self.real_input(&name, in0("Slice")?)?;
+                let xs = self.shapes[&x].clone();
+                let stat = |v: &onnx_ir::slice::SliceInput, what: &str| match v {
+                    onnx_ir::slice::SliceInput::Static(v) => Ok(v.clone()),
+                    onnx_ir::slice::SliceInput::Runtime(_) => Err(unsupported(
+                        &name,
+                        "Slice",
+                        format!("{what} must be constant"),
+                    )),
+                };
+                let cfg = &sl.config;
+                let starts = stat(&cfg.starts, "starts")?;
+                let ends = stat(&cfg.ends, "ends")?;
+                let rank = xs.len() as i64 + 1;
+                let axes = match &cfg.axes {
+                    Some(a) => stat(a, "axes")?,
+                    None => (0..starts.len() as i64).collect(),
+                };
+                let steps = match &cfg.steps {
+                    Some(a) => stat(a, "steps")?,
+                    None => vec![1; starts.len()],
+                };
+                if xs.len() != 3
+                    || axes.len() != starts.len()
+                    || ends.len() != starts.len()
+                    || steps.len() != starts.len()
+                {
+                    return Err(unsupported(
+                        &name,
+                        "Slice",
+                        "only slicing an [N, C, H, W] value",
+                    ));
+                }
+                let mut start = [0usize; 2];
+                let mut step = [1usize; 2];
+                for i in 0..axes.len() {
+                    let ax = if axes[i] < 0 { axes[i] + rank } else { axes[i] };
+                    let dim = if ax >= 1 && ax < rank {
+                        xs[ax as usize - 1] as i64
+                    } else {
+                        0
+                    };
+                    let st = if starts[i] < 0 {
+                        starts[i] + dim
+                    } else {
+                        starts[i]
+                    };
+                    let keeps_all = steps[i] == 1 && st <= 0 && ends[i] >= dim;
+                    if ax == 2 || ax == 3 {
+                        if !(0..dim).contains(&st)
+                            || steps[i] < 1
+                            || st >= steps[i]
+                            || ends[i] < dim
+                        {
+                            return Err(unsupported(
+                                &name,
+                                "Slice",
+                                "only `start::step` subsampling (start < step) of H and W to their end",
+                            ));
+                        }
+                        start[ax as usize - 2] = st as usize;
+                        step[ax as usize - 2] = steps[i] as usize;
+                    } else if !keeps_all {
+                        return Err(unsupported(
+                            &name,
+                            "Slice",
+                            "slicing the batch or channel axis",
+                        ));
+                    }
+                }
+                let c = xs[0];
+                let [kh, kw] = [start[0] + 1, start[1] + 1];
+                let mut w = Tensor::zeros(vec![c, c, kh, kw]);
+                for o in 0..c {
+                    w.data[((o * c + o) * kh + start[0]) * kw + start[1]] = 1.0;
+                }
+                let op = Op::Conv2d(Conv2d {
+                    weight: w,
+                    bias: None,
+                    stride: step,
+                    pads: Pads::default(),
+                });
                 self.push(&name, op, vec![x], out)?;
+            }
+            ONode::Pad(pd) => {
+                // Zero channels added (the ResNet "option A" shortcut): an
+                // embedding of the channels, folded into the convolution
+                // before it when that is its only reader.
+                let cfg = &pd.config;
+                let pads = match &cfg.pads {
+                    onnx_ir::pad::PadInput::Static(p) => p.clone(),
+                    _ => return Err(unsupported(&name, "Pad", "pads must be constant")),
+                };
+                let zero = matches!(cfg.constant_value, onnx_ir::pad::ConstantValueInput::Static(v) if v == 0.0);
+                if cfg.mode != onnx_ir::pad::PadMode::Constant || !zero {
+                    return Err(unsupported(&name, "Pad", "only zero (constant) padding"));
+                }
+                let from = in0("Pad")?;
+                let x = self.real_input(&name, from)?;
+                let xs = self.shapes[&x].clone();
+                if pads.len() != xs.len() + 1
+                    || pads[0] != (0, 0)
+                    || pads[2..].iter().any(|p| *p != (0, 0))
+                    || xs.len() != 3
+                {
+                    return Err(unsupported(
+                        &name,
+                        "Pad",
+                        "only zero channels added to an [N, C, H, W] value (pad H and W in the convolution)",
+                    ));
+                }
+                let (p0, p1) = pads[1];
+                let c = xs[0];
+                let co = c.saturating_add(p0).saturating_add(p1);
+                if co > 1 << 16 {
+                    return Err(unsupported(&name, "Pad", format!("{co} channels")));
+                }
+                let embed = |w: &Tensor| {
+                    // Rows o of the new kernel: zero, then the old rows.
+                    let per = w.numel() / w.shape[0].max(1);
+                    let mut shape = w.shape.clone();
+                    shape[0] = co;
+                    let mut d = vec![0.0; co * per];
+                    d[p0 * per..(p0 + w.shape[0]) * per].copy_from_slice(&w.data);
+                    Tensor { shape, data: d }
+                };
+                let sole = self.uses.get(&from.name).copied().unwrap_or(0) == 1;
+                let prod = self.g.nodes.iter().position(|nd| nd.output == x);
+                if let (true, Some(pi)) = (sole, prod)
+                    && let Op::Conv2d(cv) = &mut self.g.nodes[pi].op
+                    && cv.weight.shape[0] == c
+                    && (cv.weight.numel() / c.max(1)).saturating_mul(co) <= 1 << 26
+                {
+                    cv.weight = embed(&cv.weight);
+                    if let Some(b) = &cv.bias {
+                        let mut nb = vec![0.0; co];
+                        nb[p0..p0 + c].copy_from_slice(&b.data);
+                        cv.bias = Some(Tensor::vector(nb));
+                    }
+                    let mut s = self.shapes[&x].clone();
+                    s[0] = co;
+                    self.shapes.insert(x.clone(), s);
+                    self.syms.insert(out.name.clone(), Sym::Real(x));
+                } else {
+                    if c.saturating_mul(co) > 1 << 26 {
+                        return Err(unsupported(&name, "Pad", format!("{c} -> {co} channels")));
+                    }
+                    let mut id = Tensor::zeros(vec![c, c, 1, 1]);
+                    for o in 0..c {
+                        id.data[o * c + o] = 1.0;
+                    }
+                    let op = Op::Conv2d(Conv2d {
+                        weight: embed(&id),
+                        bias: None,
+                        stride: [1, 1],
+                        pads: Pads::default(),
+                    });
+                    self.push(&name, op, vec![x], out)?;
+                }
             }
             ONode::GlobalAveragePool(_) => {
                 let x = self.real_input(&name, in0("GlobalAveragePool")?)?;
@@ -596,13 +985,22 @@ impl<'a> Importer<'a> {
                             }
                             // A shape computed from the input's shape: use
                             // the per-image shape onnx-ir inferred.
-                            _ => inferred_target(out).ok_or_else(|| {
-                                unsupported(
-                                    &name,
-                                    "Reshape",
-                                    "target shape is neither constant nor inferable",
-                                )
-                            })?,
+                            // Read only by flattens (`x.view(N, C, -1)`
+                            // then `flatten`): with the batch first, the
+                            // result is the flatten's, whatever the rest.
+                            _ => match inferred_target(out) {
+                                Some(t) => t,
+                                None if self.flatten_only.get(&out.name) == Some(&true) => {
+                                    vec![0, -1]
+                                }
+                                None => {
+                                    return Err(unsupported(
+                                        &name,
+                                        "Reshape",
+                                        "target shape is neither constant nor inferable from the input's shape",
+                                    ));
+                                }
+                            },
                         }
                     }
                 };
@@ -653,7 +1051,7 @@ impl<'a> Importer<'a> {
             other => {
                 return Err(unsupported(
                     &name,
-                    &format!("{:?}", other.node_type()),
+                    &file_op.unwrap_or_else(|| format!("{:?}", other.node_type())),
                     "operator not supported by Residue (not HE-friendly or not implemented)",
                 ));
             }
@@ -714,10 +1112,19 @@ impl<'a> Importer<'a> {
         };
         let result: Sym = match op {
             "Div" => {
-                let k = scalar(&b).filter(|k| *k != 0.0).ok_or_else(|| {
-                    unsupported(node, op, "only division by a nonzero scalar constant")
-                })?;
-                self.scale(node, op, a, 1.0 / k)?
+                if let Some(k) = scalar(&b).filter(|k| *k != 0.0) {
+                    self.scale(node, op, a, 1.0 / k)?
+                } else if let (Sym::Const { shape, data }, false) =
+                    (&b, matches!(a, Sym::Const { .. }))
+                {
+                    if data.iter().any(|v| *v == 0.0 || !v.is_finite()) {
+                        return Err(unsupported(node, op, "division by a constant with zeros"));
+                    }
+                    let inv = data.iter().map(|v| 1.0 / v).collect();
+                    self.affine(node, op, a, a_arg, Some((shape.clone(), inv)), None, out)?
+                } else {
+                    return Err(unsupported(node, op, "only division by a nonzero constant"));
+                }
             }
             "Mul" => {
                 if let Some(k) = scalar(&b) {
@@ -725,12 +1132,23 @@ impl<'a> Importer<'a> {
                 } else if let Some(k) = scalar(&a) {
                     self.scale(node, op, b, k)?
                 } else {
-                    if matches!(a, Sym::Const { .. }) || matches!(b, Sym::Const { .. }) {
-                        return Err(unsupported(
-                            node,
-                            op,
-                            "multiplication by a non-scalar constant (per-channel scales are not supported)",
-                        ));
+                    match (&a, &b) {
+                        (Sym::Const { .. }, Sym::Const { .. }) => {
+                            return Err(unsupported(node, op, "operation on constants only"));
+                        }
+                        (_, Sym::Const { shape, data }) => {
+                            let k = Some((shape.clone(), data.clone()));
+                            let r = self.affine(node, op, a, a_arg, k, None, out)?;
+                            self.syms.insert(out.name.clone(), r);
+                            return Ok(());
+                        }
+                        (Sym::Const { shape, data }, _) => {
+                            let k = Some((shape.clone(), data.clone()));
+                            let r = self.affine(node, op, b, b_arg, k, None, out)?;
+                            self.syms.insert(out.name.clone(), r);
+                            return Ok(());
+                        }
+                        _ => {}
                     }
                     let (sa, ca) = self.as_poly(node, op, a)?;
                     let (sb, cb) = self.as_poly(node, op, b)?;
@@ -770,14 +1188,17 @@ impl<'a> Importer<'a> {
                                 coeffs: poly_add(&c, &[kk], 1.0),
                             }
                         } else {
-                            if k_first && sign < 0.0 {
-                                return Err(unsupported(node, op, "constant minus tensor"));
-                            }
-                            let Sym::Const { data, .. } = k else {
+                            let Sym::Const { shape, data } = k else {
                                 unreachable!()
                             };
-                            let data: Vec<f64> = data.into_iter().map(|v| v * sign).collect();
-                            self.fold_bias(node, op, x, x_arg, data)?
+                            if k_first && sign < 0.0 {
+                                // k - x
+                                let minus = Some((vec![], vec![-1.0]));
+                                self.affine(node, op, x, x_arg, minus, Some((shape, data)), out)?
+                            } else {
+                                let data: Vec<f64> = data.into_iter().map(|v| v * sign).collect();
+                                self.affine(node, op, x, x_arg, None, Some((shape, data)), out)?
+                            }
                         }
                     }
                     _ => {
@@ -799,8 +1220,10 @@ impl<'a> Importer<'a> {
                                     "difference of two different values",
                                 ));
                             }
-                            let va = self.materialize(node, a)?;
-                            let vb = self.materialize(node, b)?;
+                            let la = self.producers.get(&a_arg.name).cloned();
+                            let lb = self.producers.get(&b_arg.name).cloned();
+                            let va = self.materialize_as(node, a, la.as_deref())?;
+                            let vb = self.materialize_as(node, b, lb.as_deref())?;
                             self.push(node, Op::Add, vec![va, vb], out)?;
                             return Ok(());
                         }
@@ -812,67 +1235,141 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    /// `x + bias` with a non-scalar constant: folds into the producing
-    /// conv or dense layer when nothing else reads its output.
-    fn fold_bias(
+    /// `scale * x + shift` with constants of any shape that broadcast to
+    /// `x`'s (NumPy rules, batch axis included). A per-channel map folds
+    /// into the producing conv or dense layer when nothing else reads its
+    /// output, else becomes a batch norm (per-channel affine); a map that
+    /// varies within a channel is a per-element affine on the flattened
+    /// value. A constant that would change `x`'s shape is refused.
+    #[allow(clippy::too_many_arguments)]
+    fn affine(
         &mut self,
         node: &str,
         op: &str,
         x: Sym,
         x_arg: &Argument,
-        data: Vec<f64>,
+        scale: Option<(Vec<usize>, Vec<f64>)>,
+        shift: Option<(Vec<usize>, Vec<f64>)>,
+        out: &Argument,
     ) -> R<Sym> {
-        let Sym::Real(v) = x else {
-            return Err(unsupported(
-                node,
-                op,
-                "adding a per-channel constant to an activation",
-            ));
-        };
-        if self.uses.get(&x_arg.name).copied().unwrap_or(0) != 1 {
-            return Err(unsupported(
-                node,
-                op,
-                "per-channel constant added to a shared value",
-            ));
-        }
-        let shape = self.shapes[&v].clone();
-        let Some(p) = self.g.nodes.iter_mut().find(|n| n.output == v) else {
-            return Err(unsupported(
-                node,
-                op,
-                "per-channel constant added to the input",
-            ));
-        };
-        let c = shape[0];
-        let per_channel = data.len() == c;
-        let (bias, n_out) = match &mut p.op {
-            Op::Conv2d(cv) => (&mut cv.bias, cv.weight.shape[0]),
-            Op::Dense(d) => (&mut d.bias, d.weight.shape[0]),
-            _ => {
-                return Err(unsupported(
+        let was_real = matches!(x, Sym::Real(_));
+        let label = self.producers.get(&x_arg.name).cloned();
+        let v = self.materialize_as(node, x, label.as_deref())?;
+        let s = self.shapes[&v].clone();
+        let mut onnx_shape = vec![1usize];
+        onnx_shape.extend(&s);
+        let n: usize = s.iter().product();
+        let full = |k: Option<(Vec<usize>, Vec<f64>)>, dflt: f64| -> R<Vec<f64>> {
+            let Some((kd, kv)) = k else {
+                return Ok(vec![dflt; n]);
+            };
+            if kv.iter().any(|v| !v.is_finite()) {
+                return Err(unsupported(node, op, "constant with non-finite values"));
+            }
+            super::prepare::expand_to(&kd, &kv, &onnx_shape).ok_or_else(|| {
+                unsupported(
                     node,
                     op,
-                    "per-channel constant not after a conv or dense layer",
-                ));
-            }
+                    format!(
+                        "a constant of shape {kd:?} broadcast with a value of shape [N, {}] does not keep that shape",
+                        s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })
         };
-        if !per_channel || n_out != c {
-            return Err(unsupported(
-                node,
-                op,
-                format!(
-                    "constant of {} elements does not match {c} channels",
-                    data.len()
-                ),
-            ));
+        let sc = full(scale, 1.0)?;
+        let sh = full(shift, 0.0)?;
+        // Per channel: constant over each channel's H x W.
+        let per = if s.len() == 3 { s[1] * s[2] } else { 1 };
+        let c = n / per.max(1);
+        let uniform = |t: &[f64]| {
+            (0..c).all(|ch| {
+                t[ch * per..(ch + 1) * per]
+                    .iter()
+                    .all(|&v| v == t[ch * per])
+            })
+        };
+        if (s.len() == 3 && !(uniform(&sc) && uniform(&sh))) || s.len() == 2 {
+            // Per element: flatten, per-element affine, reshape back.
+            let base = sanitize(node);
+            let flat = self.push_raw(
+                &format!("{base}.flatten"),
+                Op::Flatten,
+                vec![v],
+                &format!("{}.flat", sanitize(&out.name)),
+            )?;
+            let bn = affine_bn(sc, sh);
+            let y = self.push_raw(
+                &base,
+                bn,
+                vec![flat],
+                &format!("{}.affine", sanitize(&out.name)),
+            )?;
+            let r = self.push(
+                &format!("{base}.reshape"),
+                Op::Reshape { shape: s },
+                vec![y],
+                out,
+            )?;
+            return Ok(Sym::Real(r));
         }
-        let b = bias.get_or_insert_with(|| Tensor::zeros(vec![c]));
-        for (bv, dv) in b.data.iter_mut().zip(&data) {
-            *bv += dv;
+        let scv: Vec<f64> = (0..c).map(|ch| sc[ch * per]).collect();
+        let shv: Vec<f64> = (0..c).map(|ch| sh[ch * per]).collect();
+        // Fold into the producing conv / dense layer.
+        let sole = was_real && self.uses.get(&x_arg.name).copied().unwrap_or(0) == 1;
+        if sole && let Some(p) = self.g.nodes.iter_mut().find(|nd| nd.output == v) {
+            let target = match &mut p.op {
+                Op::Conv2d(cv) if cv.weight.shape.first() == Some(&c) => {
+                    Some((&mut cv.weight, &mut cv.bias))
+                }
+                Op::Dense(d) if d.weight.shape.first() == Some(&c) => {
+                    Some((&mut d.weight, &mut d.bias))
+                }
+                _ => None,
+            };
+            if let Some((w, b)) = target {
+                let per_out = w.numel() / c;
+                for (o, k) in scv.iter().enumerate() {
+                    w.data[o * per_out..(o + 1) * per_out]
+                        .iter_mut()
+                        .for_each(|x| *x *= k);
+                }
+                let b = b.get_or_insert_with(|| Tensor::zeros(vec![c]));
+                for o in 0..c {
+                    b.data[o] = b.data[o] * scv[o] + shv[o];
+                }
+                return Ok(Sym::Real(v));
+            }
         }
-        Ok(Sym::Real(v))
+        let r = self.push(node, affine_bn(scv, shv), vec![v], out)?;
+        Ok(Sym::Real(r))
     }
+
+    /// Pushes a node defining our value `value` (no ONNX argument).
+    fn push_raw(&mut self, name: &str, op: Op, inputs: Vec<String>, value: &str) -> R<String> {
+        let node = Node::new(self.unique_name(name), op, inputs, value.to_string());
+        let ins: Vec<&[usize]> = node
+            .inputs
+            .iter()
+            .map(|i| self.shapes[i].as_slice())
+            .collect();
+        let shape = crate::graph::infer_node(&node, &ins)?;
+        self.g.push(node);
+        self.shapes.insert(value.to_string(), shape);
+        Ok(value.to_string())
+    }
+}
+
+/// `y = scale * x + shift` as an inference batch norm.
+fn affine_bn(scale: Vec<f64>, shift: Vec<f64>) -> Op {
+    let c = scale.len();
+    Op::BatchNorm(BatchNorm {
+        gamma: Tensor::vector(scale),
+        beta: Tensor::vector(shift),
+        mean: Tensor::zeros(vec![c]),
+        var: Tensor::vector(vec![1.0; c]),
+        eps: 0.0,
+    })
 }
 
 /// Whether an ONNX value is shape arithmetic rather than image data.
@@ -895,12 +1392,24 @@ fn inferred_target(out: &Argument) -> Option<Vec<i64>> {
         // `[N, -1]`: with the batch kept, a rank-2 result is a flatten.
         return Some(vec![0, -1]);
     }
-    let dims = t.static_shape.as_ref()?;
-    let mut v = vec![-1i64];
-    for d in dims.get(1..)? {
-        v.push(i64::try_from((*d)?).ok()?);
+    // The batch copied, known dimensions as inferred, at most one unknown
+    // one (`reshape(N, C, -1)`) left to infer from the element count.
+    let dims = t.static_shape.clone().unwrap_or_else(|| vec![None; t.rank]);
+    if dims.len() != t.rank || t.rank < 2 {
+        return None;
     }
-    Some(v)
+    let mut v = vec![0i64];
+    let mut unknown = 0;
+    for d in &dims[1..] {
+        match d {
+            Some(d) => v.push(i64::try_from(*d).ok()?),
+            None => {
+                unknown += 1;
+                v.push(-1);
+            }
+        }
+    }
+    (unknown <= 1).then_some(v)
 }
 
 fn pads_of(p: &PaddingConfig2d) -> Pads {

@@ -9,6 +9,7 @@
 
 mod export;
 mod import;
+pub mod prepare;
 
 pub use export::{
     ExportOptions, ExportStyle, META_INPUT, META_NAME, META_NODES, NodeMeta, PolyStyle, export,
