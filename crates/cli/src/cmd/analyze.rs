@@ -134,8 +134,9 @@ pub fn check_ranges(g: nn::Graph, ranges_out: Option<&Path>) -> Result<nn::Graph
     }
     match ranges_out {
         Some(p) => {
-            nn::onnx::save(&fixed, p)
-                .with_context(|| format!("writing the model with measured ranges to {}", p.display()))?;
+            nn::onnx::save(&fixed, p).with_context(|| {
+                format!("writing the model with measured ranges to {}", p.display())
+            })?;
             eprintln!(
                 "wrote the model with measured activation ranges to {} (use it for keygen, encrypt and infer)",
                 p.display()
