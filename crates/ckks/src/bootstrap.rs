@@ -30,7 +30,7 @@ use crate::keys::{
     rotation_element,
 };
 use crate::keyswitch;
-use crate::linear::{EncodedTransform, LinearTransform};
+use crate::linear::{EncodedTransform, LinearTransform, signed_offset};
 use crate::params::Params;
 use crate::ring::Poly;
 use crate::sampling;
@@ -185,13 +185,13 @@ fn transforms(
     (c2s, s2c)
 }
 
-/// Offset `r` of an `n`-slot map as a signed rotation in (-n/2, n/2].
-fn signed_offset(r: usize, n: usize) -> i64 {
-    if r > n / 2 {
-        r as i64 - n as i64
-    } else {
-        r as i64
-    }
+/// (u + conj u, -i (u - conj u)): twice the real and imaginary parts of
+/// CoeffsToSlots' output, one conjugation.
+fn split_halves(eval: &Evaluator, u: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
+    let cj = eval.conjugate(u)?;
+    let re = eval.add(u, &cj)?;
+    let im = eval.neg(&eval.mul_by_i(&eval.sub(u, &cj)?));
+    Ok((re, im))
 }
 
 /// The `n`-slot map `t` as a `2n`-slot map on `n`-periodic input whose
@@ -515,10 +515,7 @@ impl Bootstrapper {
             ));
         }
         let u = self.c2s_transforms(eval, ct)?;
-        let cj = eval.conjugate(&u)?;
-        let re = eval.add(&u, &cj)?;
-        let im = eval.neg(&eval.mul_by_i(&eval.sub(&u, &cj)?));
-        Ok((re, im))
+        split_halves(eval, &u)
     }
 
     /// CoeffsToSlots for sparse packing with `slots <= N/4`: one ciphertext
@@ -537,9 +534,7 @@ impl Bootstrapper {
         let n = self.cfg.slots;
         let mut u = self.c2s_transforms(eval, ct)?;
         u.slots = 2 * n;
-        let cj = eval.conjugate(&u)?;
-        let re = eval.add(&u, &cj)?;
-        let im = eval.neg(&eval.mul_by_i(&eval.sub(&u, &cj)?));
+        let (re, im) = split_halves(eval, &u)?;
         eval.add(&re, &eval.rotate(&im, n as i64)?)
     }
 
@@ -807,11 +802,6 @@ mod tests {
             }
         }
     }
-}
-
-#[cfg(test)]
-mod key_tests {
-    use super::*;
 
     /// A packed sparse bootstrap needs about as many rotation keys as a
     /// full-slot one (its first SlotsToCoeffs map has twice the diagonals,

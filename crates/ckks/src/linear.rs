@@ -96,15 +96,11 @@ impl LinearTransform {
 
     /// The baby-step/giant-step split: (baby offsets, giant offset -> [(baby, diagonal offset)]).
     pub fn bsgs_plan(&self) -> (Vec<i64>, GiantSteps) {
-        let n = self.slots as i64;
         // signed offsets in (-n/2, n/2]
         let signed: Vec<(i64, usize)> = self
             .diags
             .keys()
-            .map(|&r| {
-                let s = r as i64;
-                (if s > n / 2 { s - n } else { s }, r)
-            })
+            .map(|&r| (signed_offset(r, self.slots), r))
             .collect();
         let unit = signed
             .iter()
@@ -190,6 +186,15 @@ impl LinearTransform {
             babies,
             giants,
         })
+    }
+}
+
+/// Offset `r` of a map on `n` slots as a signed rotation in (-n/2, n/2].
+pub(crate) fn signed_offset(r: usize, n: usize) -> i64 {
+    if r > n / 2 {
+        r as i64 - n as i64
+    } else {
+        r as i64
     }
 }
 

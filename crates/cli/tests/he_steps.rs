@@ -5,24 +5,9 @@
 //! (exit 101).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn residue(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_residue"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = residue(args);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+mod common;
+use common::{ok, residue};
 
 /// Fails cleanly: exit 1 (not 101), and the error is one line.
 fn refused(args: &[&str]) -> String {

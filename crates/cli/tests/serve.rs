@@ -12,22 +12,8 @@ use std::time::{Duration, Instant};
 
 use serve::client::Client;
 
-fn residue(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_residue"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = residue(args);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+mod common;
+use common::ok;
 
 /// A running `residue serve`, killed (SIGKILL) when dropped.
 struct Server {

@@ -93,12 +93,7 @@ pub fn run(args: Args) -> Result<()> {
             json: args.json,
         });
     }
-    if let Some(t) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()
-            .ok();
-    }
+    super::he::set_threads(args.threads);
     let model_path = args
         .model
         .clone()

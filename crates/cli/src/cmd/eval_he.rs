@@ -42,12 +42,7 @@ pub struct ImageResult {
 
 /// Runs the encrypted evaluation.
 pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet) -> Result<()> {
-    if let Some(t) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()
-            .ok();
-    }
+    super::he::set_threads(args.threads);
     let params = ckks::Params::named(&args.params)?;
     let n = args.images.min(set.len());
     let mut done: Vec<ImageResult> = Vec::new();

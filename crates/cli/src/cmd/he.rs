@@ -100,6 +100,17 @@ pub fn compile_for(
     Ok((plan, report))
 }
 
+/// Sizes rayon's global pool to `threads` (all cores when `None`); called
+/// once, before any parallel work (a second call is ignored).
+pub fn set_threads(threads: Option<usize>) {
+    if let Some(t) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .ok();
+    }
+}
+
 /// CPU seconds this process has used (user + system, all threads), from
 /// `/proc/self/stat` (10 ms resolution). On a busy machine a one-thread
 /// run's CPU time is close to what its wall time would be on a quiet one.

@@ -36,12 +36,7 @@ pub struct Args {
 
 /// Runs `residue infer`.
 pub fn run(args: Args) -> Result<()> {
-    if let Some(t) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()
-            .ok();
-    }
+    super::he::set_threads(args.threads);
     let (plan, params) = load_plan(&args.plan)?;
     let model = load_model(&args.model)?;
     let prep = runtime::Prepared::new(&plan, &model, &params)?;

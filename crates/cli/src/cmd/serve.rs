@@ -73,12 +73,7 @@ fn secs(what: &str, s: f64) -> Result<Duration> {
 
 /// Runs `residue serve`.
 pub fn run(args: Args) -> Result<()> {
-    if let Some(t) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()
-            .ok();
-    }
+    super::he::set_threads(args.threads);
     if args.plan.len() != args.model.len() {
         bail!(
             "{} --plan and {} --model: give them in pairs",
