@@ -490,16 +490,7 @@ impl<'a> Importer<'a> {
     }
 
     fn push(&mut self, name: &str, op: Op, inputs: Vec<String>, out_arg: &Argument) -> R<String> {
-        let value = sanitize(&out_arg.name);
-        let node = Node::new(self.unique_name(name), op, inputs, value.clone());
-        let ins: Vec<&[usize]> = node
-            .inputs
-            .iter()
-            .map(|i| self.shapes[i].as_slice())
-            .collect();
-        let shape = crate::graph::infer_node(&node, &ins)?;
-        self.g.push(node);
-        self.shapes.insert(value.clone(), shape);
+        let value = self.push_raw(name, op, inputs, &sanitize(&out_arg.name))?;
         self.syms
             .insert(out_arg.name.clone(), Sym::Real(value.clone()));
         Ok(value)
