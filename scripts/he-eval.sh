@@ -2,7 +2,7 @@
 # Encrypted accuracy at 128-bit security (n16-boot): the committed models on
 # the first IMAGES Fashion-MNIST test images, encrypted inference beside the
 # plaintext model. Resumable: each image's result is appended to
-# runs/he/eval-<model>-<params>.jsonl and skipped when the script runs again.
+# runs/he/eval-<model>-<params>-t<threads>.jsonl and skipped when the script runs again.
 # Needs about 15 GiB of free memory (stop training runs first).
 #   IMAGES=20 THREADS=2 scripts/he-eval.sh
 #   MODELS="resnet20" IMAGES=5 scripts/he-eval.sh
@@ -20,10 +20,10 @@ if [ -z "$BIN" ]; then
     BIN="${CARGO_TARGET_DIR:-target}/release/residue"
 fi
 for m in $MODELS; do
-    log="runs/he/eval-$m-$PARAMS.jsonl"
+    log="runs/he/eval-$m-$PARAMS-t$THREADS.jsonl"
     echo "== $(date -u +%FT%TZ) $m at $PARAMS, $IMAGES images, $THREADS threads (log $log)"
     "$BIN" eval --model "models/$m.onnx" --data $DATA --he --images "$IMAGES" \
         --params "$PARAMS" --threads "$THREADS" --log "$log"
     "$BIN" eval --model "models/$m.onnx" --data $DATA --he --images "$IMAGES" \
-        --params "$PARAMS" --log "$log" --json > "runs/he/eval-$m-$PARAMS.json"
+        --params "$PARAMS" --log "$log" --json > "runs/he/eval-$m-$PARAMS-t$THREADS.json"
 done

@@ -38,6 +38,15 @@ pub struct ImageResult {
     /// Peak resident memory of the process so far.
     #[serde(default)]
     pub peak_rss_bytes: Option<u64>,
+    /// Server CPU seconds (user + system, all threads) of the inference: on
+    /// a busy machine, a one-thread run's CPU time stands for its wall time
+    /// on a quiet one.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
+    /// Evaluation key bytes the server held (relinearization, rotation and
+    /// bootstrapping keys).
+    #[serde(default)]
+    pub eval_key_bytes: Option<u64>,
 }
 
 /// Runs the encrypted evaluation.
@@ -69,6 +78,9 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
         let prep = runtime::Prepared::new(&plan, model, &params)?;
         let needs = runtime::client::key_needs(&prep, &params)?;
         let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
+        let sizes = keys.sizes(&params, &needs);
+        let eval_key_bytes =
+            sizes.relin + sizes.galois_network + sizes.galois_bootstrap + sizes.bootstrap;
         let runtime::client::ClientKeys {
             secret,
             public,
@@ -100,8 +112,13 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             let ct = runtime::client::encrypt(&plan, &params, &public, &x.data)?;
             let bar = StepProgress::new(plan.nodes.len(), quiet);
             let t = Instant::now();
+            let cpu0 = super::he::cpu_seconds();
             let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|p| bar.update(p))?;
             let secs = t.elapsed().as_secs_f64();
+            let cpu = match (cpu0, super::he::cpu_seconds()) {
+                (Some(a), Some(b)) => Some(b - a),
+                _ => None,
+            };
             bar.finish();
             let he = runtime::client::decrypt(&params, &secret, &out)?;
             let r = ImageResult {
@@ -121,17 +138,20 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                 threads: rayon::current_num_threads(),
                 seconds_by_kind: stats.seconds.clone(),
                 peak_rss_bytes: peak_rss(),
+                cpu_seconds: cpu,
+                eval_key_bytes: Some(eval_key_bytes),
             };
             if !quiet {
                 eprintln!(
-                    "image {i} ({}/{}): label {}, plain {}, encrypted {}, logit error {:.2e}, {:.1} s",
+                    "image {i} ({}/{}): label {}, plain {}, encrypted {}, logit error {:.2e}, {:.1} s ({:.1} s CPU)",
                     k + 1,
                     todo.len(),
                     r.label,
                     r.plain_class,
                     r.he_class,
                     r.max_logit_error,
-                    r.seconds
+                    r.seconds,
+                    r.cpu_seconds.unwrap_or(f64::NAN)
                 );
             }
             if let Some(f) = &mut logf {
@@ -148,7 +168,13 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
     let agree = done.iter().filter(|r| r.he_class == r.plain_class).count();
     let max_err = done.iter().map(|r| r.max_logit_error).fold(0.0, f64::max);
     let mean_s = done.iter().map(|r| r.seconds).sum::<f64>() / total.max(1) as f64;
-    let rss = peak_rss();
+    let cpus: Vec<f64> = done.iter().filter_map(|r| r.cpu_seconds).collect();
+    let mean_cpu = (!cpus.is_empty()).then(|| cpus.iter().sum::<f64>() / cpus.len() as f64);
+    let rss = done
+        .iter()
+        .filter_map(|r| r.peak_rss_bytes)
+        .chain(peak_rss())
+        .max();
     if args.json {
         let v = serde_json::json!({
             "model": args.model.display().to_string(),
@@ -159,6 +185,9 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             "agreement": agree,
             "max_logit_error": max_err,
             "seconds_per_image": mean_s,
+            "cpu_seconds_per_image": mean_cpu,
+            "threads": done.first().map(|r| r.threads),
+            "eval_key_bytes": done.iter().find_map(|r| r.eval_key_bytes),
             "bootstraps_per_image": done.first().map(|r| r.bootstraps),
             "rotations_per_image": done.first().map(|r| r.rotations),
             "peak_rss_bytes": rss,
