@@ -1,5 +1,56 @@
 //! AVX-512 IFMA kernel for exact basis conversion (measured: the conversion
 //! dominates ModUp at N=2^15 with two-prime digits).
+//!
+//! The kernel can be switched off, so that the portable path is measured and
+//! tested on an IFMA host too: set `RESIDUE_NO_AVX512=1` in the environment
+//! (read once, at the first use) or call [`disable_avx512`].
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static DISABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns the AVX-512 kernels off for the rest of the process (the portable
+/// path gives the same results, exactly).
+pub fn disable_avx512() {
+    DISABLED.store(true, Ordering::Relaxed);
+}
+
+/// Whether the AVX-512 IFMA kernels run: the CPU has avx512f and avx512ifma,
+/// `RESIDUE_NO_AVX512` is unset (or empty or `0`), and [`disable_avx512`]
+/// was not called.
+pub fn avx512_enabled() -> bool {
+    static DETECTED: OnceLock<bool> = OnceLock::new();
+    let on = *DETECTED.get_or_init(|| {
+        let env_off = std::env::var("RESIDUE_NO_AVX512")
+            .map(|v| !v.is_empty() && v != "0")
+            .unwrap_or(false);
+        !env_off && cpu_has_ifma()
+    });
+    on && !DISABLED.load(Ordering::Relaxed)
+}
+
+/// The kernel path in use, for benchmark records: `"avx512-ifma"` or
+/// `"portable"` (tfhe-ntt picks its own NTT kernels from the CPU).
+pub fn kernel_path() -> &'static str {
+    if avx512_enabled() {
+        "avx512-ifma"
+    } else {
+        "portable"
+    }
+}
+
+fn cpu_has_ifma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512ifma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
 
 /// out[k] = (sum_i ys[i][k] * c_i) mod t for t < 2^51 and every ys[i][k] < `y_bound` <= 2^52.
 ///
@@ -22,14 +73,14 @@ pub(crate) fn lincomb_mod(
             && ys.len() <= 7
             && out.len().is_multiple_of(8)
             && ys.iter().all(|y| y.len() == out.len())
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512ifma")
+            && avx512_enabled()
         {
             let shoup: Vec<u64> = cs
                 .iter()
                 .map(|&c| (((c as u128) << 52) / t as u128) as u64)
                 .collect();
-            // SAFETY: the CPU supports avx512f and avx512ifma (checked above);
+            // SAFETY: the CPU supports avx512f and avx512ifma (checked by
+            // `avx512_enabled`, which requires `cpu_has_ifma`);
             // every slice has the length of `out`, a multiple of 8, so all
             // unaligned 8-lane loads and stores stay in bounds.
             unsafe { lincomb_ifma(out, ys, cs, &shoup, t) };

@@ -28,6 +28,7 @@ pub mod error;
 pub mod exec;
 pub mod files;
 pub mod he;
+pub mod noise;
 pub mod packing;
 pub mod paramset;
 pub mod prepare;

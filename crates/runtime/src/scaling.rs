@@ -171,7 +171,7 @@ pub fn simulate_with(
     let level = first.level_in as usize;
     let cts = packed
         .into_iter()
-        .map(|v| sim.encode(&v, level, sim.default_scale()))
+        .map(|v| sim.encrypt(&v, level, sim.default_scale()))
         .collect::<ckks::Result<Vec<_>>>()?;
     let (out, stats) = execute(sim, prep, cts, &|_| {})?;
     let last = plan.nodes.last().expect("non-empty plan");

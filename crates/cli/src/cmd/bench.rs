@@ -54,6 +54,10 @@ pub struct CkksArgs {
     /// slots runs EvalMod once instead of twice.
     #[arg(long)]
     pub slots: Option<usize>,
+    /// Turn the engine's AVX-512 IFMA kernels off (the portable path, as on
+    /// a CPU without AVX-512; the same as `RESIDUE_NO_AVX512=1`).
+    #[arg(long)]
+    pub no_avx512: bool,
 }
 
 /// One measurement.
@@ -65,6 +69,9 @@ pub struct Record {
     pub threads: usize,
     /// Median wall time in milliseconds.
     pub median_ms: f64,
+    /// The engine's kernel path: `avx512-ifma` or `portable`
+    /// (`ckks::kernel_path`).
+    pub kernels: &'static str,
     /// Bootstrap only: levels left for computation afterwards.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub levels_after: Option<usize>,
@@ -101,6 +108,7 @@ impl Record {
             op: op.to_string(),
             threads,
             median_ms,
+            kernels: ckks::kernel_path(),
             levels_after: None,
             precision_bits_mean: None,
             precision_bits_min: None,
@@ -386,6 +394,9 @@ pub fn run(args: Args) -> Result<()> {
     if a.reps == 0 {
         bail!("--reps must be at least 1");
     }
+    if a.no_avx512 {
+        ckks::disable_avx512();
+    }
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let thread_counts = match a.threads {
         Some(0) => bail!("--threads must be at least 1"),
@@ -408,7 +419,10 @@ pub fn run(args: Args) -> Result<()> {
         recs.extend(pool.install(|| bench_bootstrap(&a, t, &bar))?);
     }
     bar.finish_and_clear();
-    let table = markdown(&format!("`{}`", a.params), &recs);
+    let table = markdown(
+        &format!("`{}`, kernels {}", a.params, ckks::kernel_path()),
+        &recs,
+    );
     match &a.json {
         Some(p) if p.as_os_str() == "-" => println!("{}", serde_json::to_string_pretty(&recs)?),
         Some(p) => {

@@ -1,0 +1,82 @@
+//! The simulator with the engine's measured noise predicts the logit error
+//! of a real encrypted inference (small insecure bootstrappable set).
+//!
+//! Bound: the predicted and measured max logit errors agree within a factor
+//! of 8 either way. Both are maxima over ten logits of sums of many
+//! independent roundings, so they scatter by about 2x from run to run; a
+//! model off by the noise of a whole bootstrap or a missing rescale term is
+//! off by far more than 8x.
+
+mod common;
+
+use common::*;
+use runtime::Prepared;
+use runtime::client::{ClientKeys, decrypt, encrypt, key_needs};
+use runtime::sim::Simulator;
+
+fn check(name: &str) {
+    let p = ckks::Params::named("insecure-boot-n12-l9").unwrap();
+    let g = net(name, 8, 0.5, 5);
+    let samples: Vec<Vec<f64>> = (0..3).map(|s| input(8, s)).collect();
+    let plan = plan(&g, &p, &samples);
+    let prep = Prepared::new(&plan, &g, &p).unwrap();
+    let needs = key_needs(&prep, &p).unwrap();
+    let keys = ClientKeys::generate(&p, &needs).unwrap();
+    let backend =
+        runtime::server::backend(&p, &prep, keys.eval.clone(), keys.boot.clone()).unwrap();
+    let model = runtime::noise::measure(&backend, &keys.public, &keys.secret, 1).unwrap();
+    // Loose sanity bounds (the prediction below is the real check): a
+    // fresh encryption is some hundreds to thousands of units of 1/scale at
+    // N = 2^12, a rescale's rounding less; a bootstrap's error lies between
+    // 2^-40 and 2^-7.
+    assert!(
+        model.fresh_units > 1.0 && model.fresh_units < 1e5,
+        "{model:?}"
+    );
+    assert!(model.rescale_units < model.fresh_units, "{model:?}");
+    assert!(
+        model.bootstrap_abs > 1e-12 && model.bootstrap_abs < 1e-2,
+        "{model:?}"
+    );
+    assert!(
+        model.bootstrap_abs > 1e-12 && model.bootstrap_abs < 1e-2,
+        "{model:?}"
+    );
+    let x = input(8, 31);
+    let want = reference(&g, 8, &x);
+    let ct = encrypt(&plan, &p, &keys.public, &x).unwrap();
+    let (out, _) = runtime::server::infer(&backend, &prep, &ct, &|_| {}).unwrap();
+    let measured = max_err(&decrypt(&p, &keys.secret, &out).unwrap(), &want);
+    // The noiseless simulator is exact (to float rounding) ...
+    let (exact, _) = runtime::scaling::simulate(&prep, &p, &x).unwrap();
+    assert!(max_err(&exact, &want) < 1e-9, "{name}");
+    // ... so its error with injected noise is the prediction: the median
+    // over seeds of the max logit error.
+    let mut predicted: Vec<f64> = (0..5)
+        .map(|seed| {
+            let sim = Simulator::new(&p)
+                .with_slots(plan.params.slots)
+                .with_noise(model, seed);
+            let (got, _) = runtime::scaling::simulate_with(&sim, &prep, &x).unwrap();
+            max_err(&got, &want)
+        })
+        .collect();
+    predicted.sort_by(f64::total_cmp);
+    let predicted = predicted[2];
+    let ratio = measured / predicted;
+    eprintln!("{name}: {model:?}, measured {measured:.3e}, predicted {predicted:.3e}");
+    assert!(
+        (1.0 / 8.0..=8.0).contains(&ratio),
+        "{name}: measured {measured:.3e}, predicted {predicted:.3e} ({model:?})"
+    );
+}
+
+#[test]
+fn noise_model_predicts_resnet8_logit_error() {
+    check("resnet8");
+}
+
+#[test]
+fn noise_model_predicts_dirac_shared8_logit_error() {
+    check("dirac-shared8");
+}
