@@ -88,8 +88,18 @@ impl ParamSet {
     /// Bytes of one Galois (rotation) key, full (not seeded): `dnum` digits,
     /// each two polynomials over `QP` with 8-byte coefficients.
     pub fn galois_key_bytes(&self) -> u64 {
+        self.galois_key_bytes_at(self.q_primes.saturating_sub(1))
+    }
+
+    /// Bytes of one Galois key restricted to `level` (what the runtime
+    /// generates for a rotation used at most there): `ceil((level + 1) /
+    /// p_primes)` digits, each two polynomials over the primes `q_0..q_level`
+    /// and `P`, 8 bytes a coefficient.
+    pub fn galois_key_bytes_at(&self, level: u32) -> u64 {
         let n = 1u64 << self.log_n;
-        self.dnum() as u64 * 2 * (self.q_primes + self.p_primes) as u64 * n * 8
+        let level = level.min(self.q_primes.saturating_sub(1));
+        let digits = (level + 1).div_ceil(self.p_primes.max(1)) as u64;
+        digits * 2 * (level + 1 + self.p_primes) as u64 * n * 8
     }
 
     /// A hypothetical N = 2^16 set with `l_eff` computation levels at scale

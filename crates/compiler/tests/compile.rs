@@ -255,3 +255,24 @@ fn mnist_shaped_nets_compile() {
         assert!(plan.nodes.iter().all(|n| n.level_in >= n.depth));
     }
 }
+
+#[test]
+fn level_restricted_key_bytes_are_smaller_and_monotone() {
+    let p = ParamSet::n16_estimate(9);
+    let top = p.galois_key_bytes();
+    let mut last = 0;
+    for l in 0..p.q_primes {
+        let b = p.galois_key_bytes_at(l);
+        assert!(b > last, "level {l}");
+        assert!(b <= top, "level {l}");
+        last = b;
+    }
+    assert_eq!(p.galois_key_bytes_at(p.q_primes - 1), top);
+    // A key at level 9: ceil(10 / alpha) digits (alpha = P's primes), each
+    // two polynomials over 10 + alpha primes.
+    let a = p.p_primes as u64;
+    assert_eq!(
+        p.galois_key_bytes_at(9),
+        10u64.div_ceil(a) * 2 * (10 + a) * (1 << 16) * 8
+    );
+}

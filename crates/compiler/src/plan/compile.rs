@@ -222,6 +222,8 @@ pub fn compile_lowered(
     let boot_s = p.bootstrap_seconds(low.slots());
 
     let mut steps = BTreeSet::new();
+    // Highest level each network rotation step is used at.
+    let mut step_level: std::collections::BTreeMap<i64, u32> = Default::default();
     let mut nodes = Vec::with_capacity(g.len());
     let mut totals = OpCounts::default();
     let last = g.last_use();
@@ -237,6 +239,10 @@ pub fn compile_lowered(
     let mut layers = Vec::new();
     for (v, (n, l)) in g.nodes.iter().zip(&low.layers).enumerate() {
         steps.extend(l.cost.rotation_steps.iter().copied());
+        for &s in &l.cost.rotation_steps {
+            let e = step_level.entry(s).or_insert(0);
+            *e = (*e).max(lv[v].level_in);
+        }
         totals += l.cost.counts;
         nodes.push(PlanNode {
             name: n.name.clone(),
@@ -342,7 +348,18 @@ pub fn compile_lowered(
         plaintext_multiplies: totals.mul_plain,
         ciphertext_multiplies: totals.mul_relin,
         galois_keys,
-        galois_key_bytes: galois_keys * p.galois_key_bytes(),
+        // Network keys restricted to their levels (as the runtime makes
+        // them); bootstrapping's own keys counted at the top level (an upper
+        // bound: SlotsToCoeffs' keys are used lower).
+        galois_key_bytes: step_level
+            .values()
+            .map(|&l| p.galois_key_bytes_at(l))
+            .sum::<u64>()
+            + if boots > 0 {
+                p.bootstrap_rotation_keys as u64 * p.galois_key_bytes()
+            } else {
+                0
+            },
         estimated_seconds: est,
         bootstrap_seconds: boots as f64 * boot_s,
         skips,

@@ -94,7 +94,9 @@ pub struct Report {
     /// Galois keys (layer rotations, plus the bootstrapping's own if any
     /// bootstrap runs).
     pub galois_keys: u64,
-    /// Their memory in bytes.
+    /// Their memory in bytes: network rotation keys restricted to the
+    /// highest level each is used at (as the runtime generates them),
+    /// bootstrapping's keys counted at the top level (an upper bound).
     pub galois_key_bytes: u64,
     /// Estimated server time in seconds.
     pub estimated_seconds: f64,
@@ -184,7 +186,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "galois keys: {} ({:.2} GiB)",
+            "galois keys: {} (at most {:.2} GiB: network keys at the levels they are used at, bootstrapping keys counted at the top level)",
             self.galois_keys,
             self.galois_key_bytes as f64 / (1u64 << 30) as f64
         );
