@@ -197,3 +197,54 @@ fn batched_plans_and_tensors_are_checked() {
     let none: Vec<Vec<f64>> = Vec::new();
     assert!(encrypt_batch(&plan, &p, &keys.public, &none).is_err());
 }
+
+/// Server time of one image at B = 1 against a full batch at the largest
+/// B (insecure set, small nets; wall and process CPU seconds). Not a CI
+/// test: `cargo test -p runtime --release --test batch -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn timing_one_image_against_a_full_batch() {
+    let p = params();
+    let cpu = || -> f64 {
+        let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let rest = s.rfind(')').map(|i| &s[i + 2..]).unwrap_or("");
+        let f: Vec<f64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0.0))
+            .collect();
+        (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+    };
+    for name in ["resnet8", "dirac-shared8"] {
+        let g = net(name, 8, 0.5, 5);
+        for batch in [Batch::Fixed(1), Batch::Auto] {
+            let plan = plan_batched(&g, &p, &samples(), batch);
+            let b = plan.batch();
+            let prep = Prepared::new(&plan, &g, &p).unwrap();
+            let needs = key_needs(&prep, &p).unwrap();
+            let keys = ClientKeys::generate(&p, &needs).unwrap();
+            let backend =
+                runtime::server::backend(&p, &prep, keys.eval.clone(), keys.boot.clone()).unwrap();
+            let xs: Vec<Vec<f64>> = (0..b).map(|s| input(8, 20 + s)).collect();
+            let ct = encrypt_batch(&plan, &p, &keys.public, &xs).unwrap();
+            let mut best = (f64::INFINITY, f64::INFINITY);
+            for _ in 0..3 {
+                let (c0, t0) = (cpu(), std::time::Instant::now());
+                runtime::server::infer(&backend, &prep, &ct, &|_| {}).unwrap();
+                let (w, c) = (t0.elapsed().as_secs_f64(), cpu() - c0);
+                best = (best.0.min(w), best.1.min(c));
+            }
+            println!(
+                "{name}: batch {b} at {} slots, {} bootstraps: {:.2} s wall ({:.2} s CPU) per inference, \
+                 {:.2} s wall ({:.2} s CPU) per image, {} threads",
+                plan.params.slots,
+                plan.bootstraps,
+                best.0,
+                best.1,
+                best.0 / b as f64,
+                best.1 / b as f64,
+                rayon::current_num_threads()
+            );
+        }
+    }
+}
