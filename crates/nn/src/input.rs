@@ -505,4 +505,29 @@ mod tests {
         huge[9] = 0xff;
         assert!(npy_tensor(&huge, &[3, 2, 2]).is_err());
     }
+
+    #[test]
+    fn npy_stack_gives_one_tensor_per_image() {
+        let data: Vec<f32> = (0..24).map(|i| i as f32).collect();
+        let b = encode_npy_f32(&[2, 3, 2, 2], &data);
+        let ts = npy_batch(&b, &[3, 2, 2]).unwrap();
+        assert_eq!(ts.len(), 2);
+        assert_eq!(ts[1].data[0], 12.0);
+        // One image, with or without the leading 1.
+        let one = encode_npy_f32(&[3, 2, 2], &data[..12]);
+        assert_eq!(npy_batch(&one, &[3, 2, 2]).unwrap().len(), 1);
+        // A stack is not one image, and other shapes are refused.
+        assert!(npy_tensor(&b, &[3, 2, 2]).is_err());
+        assert!(matches!(
+            npy_batch(&b, &[2, 3, 2]),
+            Err(InputError::Shape { .. })
+        ));
+        let empty = encode_npy_f32(&[0, 3, 2, 2], &[]);
+        assert!(npy_batch(&empty, &[3, 2, 2]).is_err());
+        // A header claiming an enormous shape is refused, not allocated.
+        let mut big = b.clone();
+        let at = big.windows(4).position(|w| w == b"(2, ").unwrap();
+        big[at + 1] = b'9';
+        assert!(npy_batch(&big, &[3, 2, 2]).is_err());
+    }
 }
