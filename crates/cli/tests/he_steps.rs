@@ -268,3 +268,135 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     ]);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The logits of a `decrypt --json` result or `predict --json` output.
+fn logits(v: &serde_json::Value) -> Vec<f64> {
+    v["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+/// `residue encrypt` arguments with one `--input` per input.
+fn encrypt_args<'a>(
+    keys: &'a str,
+    plan: &'a str,
+    out: &'a str,
+    inputs: &[&'a str],
+) -> Vec<&'a str> {
+    let mut a = vec!["encrypt", "--keys", keys, "--plan", plan, "--out", out];
+    for i in inputs {
+        a.push("--input");
+        a.push(i);
+    }
+    a
+}
+
+#[test]
+fn batched_round_trip_of_two_images() {
+    let d = std::env::temp_dir().join(format!("residue-cli-batch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let p = |s: &str| d.join(s).display().to_string();
+    small_model(&d.join("m.onnx"), 0.0);
+    let xa: Vec<f32> = (0..64).map(|i| (i as f32 * 0.37).sin().abs()).collect();
+    let xb: Vec<f32> = (0..64).map(|i| (i as f32 * 0.11).cos().abs()).collect();
+    std::fs::write(d.join("a.npy"), nn::input::encode_npy_f32(&[1, 8, 8], &xa)).unwrap();
+    std::fs::write(d.join("b.npy"), nn::input::encode_npy_f32(&[1, 8, 8], &xb)).unwrap();
+    let both: Vec<f32> = xa.iter().chain(&xb).copied().collect();
+    std::fs::write(
+        d.join("ab.npy"),
+        nn::input::encode_npy_f32(&[2, 1, 8, 8], &both),
+    )
+    .unwrap();
+    let compile = |batch: &str, out: &str| {
+        ok(&[
+            "compile",
+            &p("m.onnx"),
+            "--params",
+            "insecure-n12",
+            "--batch",
+            batch,
+            "--out",
+            &p(out),
+        ])
+    };
+    compile("2", "plan.json");
+    compile("1", "plan1.json");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["params"]["batch"], 2);
+    ok(&[
+        "keygen",
+        "--plan",
+        &p("plan.json"),
+        "--model",
+        &p("m.onnx"),
+        "--out",
+        &p("keys"),
+    ]);
+    let keys = p("keys");
+    let (pa, pb, pab, plan2) = (p("a.npy"), p("b.npy"), p("ab.npy"), p("plan.json"));
+    let (x2, xs) = (p("x2.ct"), p("xs.ct"));
+    // Two files, and one [2, 1, 8, 8] stack.
+    ok(&encrypt_args(&keys, &plan2, &x2, &[&pa, &pb]));
+    ok(&encrypt_args(&keys, &plan2, &xs, &[&pab]));
+    let want: Vec<serde_json::Value> = [&pa, &pb]
+        .iter()
+        .map(|x| {
+            serde_json::from_str(&ok(&[
+                "predict",
+                "--model",
+                &p("m.onnx"),
+                "--input",
+                x,
+                "--json",
+            ]))
+            .unwrap()
+        })
+        .collect();
+    for (ct, out) in [(&x2, "y2.ct"), (&xs, "ys.ct")] {
+        ok(&infer_args(
+            &plan2,
+            &p("m.onnx"),
+            &p("keys/eval"),
+            ct,
+            &p(out),
+        ));
+        let v: serde_json::Value = serde_json::from_str(&ok(&[
+            "decrypt",
+            "--keys",
+            &keys,
+            "--input",
+            &p(out),
+            "--json",
+        ]))
+        .unwrap();
+        let results = v["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2);
+        assert_eq!(v["class"], results[0]["class"]);
+        for (r, w) in results.iter().zip(&want) {
+            assert_eq!(r["class"], w["class"]);
+            for (a, b) in logits(r).iter().zip(logits(w)) {
+                assert!((a - b).abs() < 1e-3, "{r} vs {w}");
+            }
+        }
+    }
+    // More images than the batch, and an input of another batch.
+    let e = refused(&encrypt_args(&keys, &plan2, &p("z.ct"), &[&pa, &pb, &pa]));
+    assert!(e.contains("at most 2"), "{e}");
+    let plan1 = p("plan1.json");
+    let x1 = p("x1.ct");
+    ok(&encrypt_args(&keys, &plan1, &x1, &[&pa]));
+    let e = refused(&infer_args(
+        &plan2,
+        &p("m.onnx"),
+        &p("keys/eval"),
+        &x1,
+        &p("z.ct"),
+    ));
+    assert!(e.contains("batch"), "{e}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -75,6 +75,9 @@ pub enum CompileError {
     /// Calibration data that cannot be used.
     #[error("calibration: {0}")]
     Calibration(String),
+    /// A batch that cannot be packed.
+    #[error("batch: {0}")]
+    Batch(String),
     /// A serialized plan that cannot be read.
     #[error("plan: {0}")]
     Plan(String),

@@ -33,6 +33,21 @@
 //! folded into the next dense layer), leaving channel `c` at
 //! `slot(c, 0, 0)`; the dense layer is then a linear map from those slots to
 //! slots `0..n` of a vector layout.
+//!
+//! # Batching
+//!
+//! A layout of batch `B` holds `B` images in each ciphertext of `slots`
+//! slots, *interleaved*: the single-image packing above is computed in a
+//! block of `P = slots / B` slots, and slot `s` of image `b` sits at
+//! `s * B + b`. A rotation by `k * B` then rotates every image's `P` slots
+//! cyclically and on its own (`(s + k) mod P` stays in image `b`), so every
+//! linear map, rotate-and-sum and polynomial of the single-image plan runs
+//! unchanged on all `B` images at once: the same diagonals (each value
+//! repeated `B` times), the same number of rotations with every step
+//! multiplied by `B`, the same levels and bootstraps. No step ever reads
+//! another image's slots. (Blocks at offsets `b * P` would not have this
+//! property: a diagonal whose offset wraps around `P` in one image reads
+//! the next image's block, so such layers need extra diagonals.)
 
 use std::collections::BTreeSet;
 
@@ -58,6 +73,18 @@ pub struct Layout {
     pub gap: usize,
     /// Slots per ciphertext.
     pub slots: usize,
+    /// Images per ciphertext, interleaved (see the module docs); 1 when
+    /// unbatched (then not written, so unbatched plans read as before).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub batch: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(b: &usize) -> bool {
+    *b == 1
 }
 
 impl Layout {
@@ -76,6 +103,7 @@ impl Layout {
             base_w: width,
             gap: 1,
             slots,
+            batch: 1,
         };
         l.check()?;
         Ok(l)
@@ -91,7 +119,31 @@ impl Layout {
             base_w: 1,
             gap: 1,
             slots,
+            batch: 1,
         }
+    }
+
+    /// The same packing with `batch` images interleaved in each ciphertext
+    /// (see the module docs): every image gets a block of
+    /// `slots / batch` slots.
+    ///
+    /// Errors: a batch that is not a power of two, or blocks too small for
+    /// the grid.
+    pub fn with_batch(self, batch: usize) -> Result<Self, CompileError> {
+        if batch == 0 || !batch.is_power_of_two() || batch > self.slots {
+            return Err(CompileError::Layout(format!(
+                "batch {batch} is not a power of two up to {} slots",
+                self.slots
+            )));
+        }
+        let l = Self { batch, ..self };
+        l.check()?;
+        Ok(l)
+    }
+
+    /// Slots of one image: `slots / batch`.
+    pub fn block(&self) -> usize {
+        self.slots / self.batch.max(1)
     }
 
     fn check(&self) -> Result<(), CompileError> {
@@ -99,10 +151,18 @@ impl Layout {
         if plane == 0 || self.slots == 0 || !self.slots.is_power_of_two() {
             return Err(CompileError::Layout("empty grid or bad slot count".into()));
         }
-        if plane > self.slots {
+        if self.batch == 0 || !self.batch.is_power_of_two() || self.batch > self.slots {
+            return Err(CompileError::Layout(format!(
+                "batch {} is not a power of two up to {} slots",
+                self.batch, self.slots
+            )));
+        }
+        if plane > self.block() {
             return Err(CompileError::Layout(format!(
                 "a {}x{} grid does not fit {} slots",
-                self.base_h, self.base_w, self.slots
+                self.base_h,
+                self.base_w,
+                self.block()
             )));
         }
         if self.height * self.gap > self.base_h || self.width * self.gap > self.base_w {
@@ -114,9 +174,9 @@ impl Layout {
         Ok(())
     }
 
-    /// Grids per ciphertext.
+    /// Grids per ciphertext (per image when batched).
     pub fn planes(&self) -> usize {
-        (self.slots / (self.base_h * self.base_w)).max(1)
+        (self.block() / (self.base_h * self.base_w).max(1)).max(1)
     }
 
     /// Channels per ciphertext.
@@ -126,16 +186,17 @@ impl Layout {
 
     /// The fewest slots (a power of two) that hold this tensor in the same
     /// single ciphertext and planes: the planes its channels occupy times
-    /// the grid, or a vector's length. A tensor that spills over several
-    /// ciphertexts needs all of `slots`.
+    /// the grid, or a vector's length, times the batch. A tensor that
+    /// spills over several ciphertexts needs all of `slots`.
     pub fn slots_needed(&self) -> usize {
         if self.cts() > 1 {
             return self.slots;
         }
         let planes = self.channels.div_ceil(self.gap * self.gap).max(1);
-        (planes * self.base_h * self.base_w)
+        ((planes * self.base_h * self.base_w)
             .next_power_of_two()
-            .min(self.slots)
+            .min(self.block()))
+            * self.batch.max(1)
     }
 
     /// Ciphertexts needed.
@@ -143,9 +204,33 @@ impl Layout {
         self.channels.div_ceil(self.channels_per_ct()).max(1)
     }
 
-    /// `(ciphertext, slot)` of channel `c` at pixel `(y, x)`; `y`, `x` may be
-    /// outside the map (for padding offsets), the formula extends linearly.
+    /// `(ciphertext, slot)` of channel `c` at pixel `(y, x)` of image 0;
+    /// `y`, `x` may be outside the map (for padding offsets), the formula
+    /// extends linearly. Image `b` of a batch is at `slot + b`
+    /// ([`Layout::slot_of`]).
     pub fn slot(&self, c: usize, y: i64, x: i64) -> (usize, i64) {
+        let (ct, s) = self.block_slot(c, y, x);
+        (ct, s * self.batch.max(1) as i64)
+    }
+
+    /// `(ciphertext, slot)` of channel `c` at pixel `(y, x)` of image `b`.
+    pub fn slot_of(&self, b: usize, c: usize, y: i64, x: i64) -> (usize, i64) {
+        let (ct, s) = self.slot(c, y, x);
+        (ct, s + b as i64)
+    }
+
+    /// The slot distance between vertically adjacent pixels.
+    pub fn row_stride(&self) -> i64 {
+        (self.gap * self.base_w * self.batch.max(1)) as i64
+    }
+
+    /// The slot distance between horizontally adjacent pixels.
+    pub fn col_stride(&self) -> i64 {
+        (self.gap * self.batch.max(1)) as i64
+    }
+
+    /// The position within one image's block (the unbatched formula).
+    fn block_slot(&self, c: usize, y: i64, x: i64) -> (usize, i64) {
         let g = self.gap as i64;
         let per = self.channels_per_ct();
         let ct = c / per;
@@ -374,7 +459,9 @@ pub fn linear_diagonals(
                     });
                     out.len() - 1
                 });
-                out[k].values[so as usize] += w;
+                for b in 0..lout.batch.max(1) {
+                    out[k].values[so as usize + b] += w;
+                }
             }
         }
     }
@@ -519,12 +606,12 @@ pub fn sum_schedule_steps(n: usize, stride: i64, slots: usize) -> Vec<i64> {
 
 /// Rotate-and-sum global average pool over `l` (level-free: the `1/(H*W)`
 /// factor goes into the next linear layer): a [`sum_schedule`] over the
-/// rows (stride `gap * base_w`), then over the columns (stride `gap`).
-/// Leaves channel `c` at `slot(c, 0, 0)` of the returned layout.
+/// rows (stride [`Layout::row_stride`]), then over the columns (stride
+/// [`Layout::col_stride`]). Leaves channel `c` at `slot(c, 0, 0)` of the
+/// returned layout.
 pub fn global_avg_pool(l: &Layout) -> Result<(Layout, LayerCost), CompileError> {
-    let g = l.gap as i64;
-    let rows = sum_schedule_steps(l.height, g * l.base_w as i64, l.slots);
-    let cols = sum_schedule_steps(l.width, g, l.slots);
+    let rows = sum_schedule_steps(l.height, l.row_stride(), l.slots);
+    let cols = sum_schedule_steps(l.width, l.col_stride(), l.slots);
     let per_ct = (rows.len() + cols.len()) as u64;
     let steps: BTreeSet<i64> = rows.into_iter().chain(cols).collect();
     let cts = l.cts() as u64;

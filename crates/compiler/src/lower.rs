@@ -122,6 +122,11 @@ impl Lowered {
         self.layers.first().map_or(0, |l| l.layout_in.slots)
     }
 
+    /// Images per ciphertext it was lowered for.
+    pub fn batch(&self) -> usize {
+        self.layers.first().map_or(1, |l| l.layout_in.batch)
+    }
+
     /// The fewest slots that hold every tensor of the net in as many
     /// ciphertexts as now ([`Layout::slots_needed`]).
     pub fn slots_needed(&self) -> usize {
@@ -208,6 +213,8 @@ struct Lowering<'g> {
     g: &'g Graph,
     shapes: Shapes,
     slots: usize,
+    /// Images per ciphertext.
+    batch: usize,
     /// Relative costs of a hoisted and a full rotation.
     weights: (f64, f64),
     level: LevelGraph,
@@ -236,17 +243,31 @@ fn unsupported(node: &str, msg: impl std::fmt::Display) -> CompileError {
 /// relative costs of a hoisted and a full rotation (they steer the
 /// baby-step/giant-step split).
 pub fn lower(g: &Graph, slots: usize, weights: (f64, f64)) -> Result<Lowered, CompileError> {
+    lower_batched(g, slots, 1, weights)
+}
+
+/// As [`lower`], with `batch` images interleaved in every ciphertext of
+/// `slots` slots ([`Layout::with_batch`]): each image gets `slots / batch`
+/// slots, and every layer costs what it costs for one image in that many
+/// slots (rotation steps times `batch`).
+pub fn lower_batched(
+    g: &Graph,
+    slots: usize,
+    batch: usize,
+    weights: (f64, f64),
+) -> Result<Lowered, CompileError> {
     let shapes = g.infer_shapes()?;
     let order = g.topo_order()?;
     let [c, h, w] = match g.input_shape.as_slice() {
         &[c, h, w] => [c, h, w],
         s => return Err(CompileError::Unsupported(format!("input shape {s:?}"))),
     };
-    let input_layout = Layout::image(c, h, w, slots)?;
+    let input_layout = Layout::image(c, h, w, slots)?.with_batch(batch)?;
     let mut s = Lowering {
         g,
         shapes,
         slots,
+        batch,
         weights,
         level: LevelGraph::new(&g.input, input_layout.cts() as u32),
         layers: Vec::new(),
@@ -617,7 +638,7 @@ impl Lowering<'_> {
                 }
             }
         }
-        let lout = Layout::vector(out, self.slots);
+        let lout = Layout::vector(out, self.slots).with_batch(self.batch)?;
         let cost = layout::linear_map(&x.layout, &lout, taps, self.weights)?;
         let step = LinearStep {
             op: LayerOp::Dense {

@@ -256,6 +256,7 @@ fn write_seeds() {
             params: p.name().to_string(),
             layout: compiler::layout::Layout::image(1, 8, 8, p.max_slots()).unwrap(),
             factor: 1.0,
+            images: 1,
         },
         cts: vec![ct],
     };

@@ -204,9 +204,73 @@ pub fn png_tensor(bytes: &[u8], shape: &[usize]) -> Result<Tensor, InputError> {
     })
 }
 
+/// Loads a PNG or `.npy` file (recognized by content) as one or more
+/// `[C, H, W]` tensors of the given shape: a `.npy` of shape `[B, C, H, W]`
+/// gives `B` of them ([`npy_batch`]), anything else one ([`load`]).
+pub fn load_batch(path: impl AsRef<Path>, shape: &[usize]) -> Result<Vec<Tensor>, InputError> {
+    let path = path.as_ref();
+    let bytes = read_capped(path)?;
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Ok(vec![png_tensor(&bytes, shape)?])
+    } else if bytes.starts_with(b"\x93NUMPY") {
+        npy_batch(&bytes, shape)
+    } else {
+        Err(InputError::UnknownFormat(path.display().to_string()))
+    }
+}
+
+/// Parses a `.npy` file as [`npy_tensor`] does, also accepting a stack of
+/// shape `[B, C, H, W]` (`B >= 1`, `[C, H, W]` equal to `shape`): one
+/// tensor per image.
+pub fn npy_batch(bytes: &[u8], shape: &[usize]) -> Result<Vec<Tensor>, InputError> {
+    let (dims, data) = npy_parse(bytes)?;
+    let images = match dims.as_slice() {
+        [b, rest @ ..] if rest == shape && *b >= 1 => *b,
+        d if d == shape => 1,
+        _ => {
+            return Err(InputError::Shape {
+                expected: shape.to_vec(),
+                got: dims,
+            });
+        }
+    };
+    let n: usize = shape.iter().product();
+    if data.len() != images * n {
+        return Err(InputError::Npy("data does not match its shape".into()));
+    }
+    Ok(data
+        .chunks_exact(n.max(1))
+        .map(|c| Tensor {
+            shape: shape.to_vec(),
+            data: c.to_vec(),
+        })
+        .collect())
+}
+
 /// Parses a `.npy` file holding little-endian `float32` (or `float64`) in C
 /// order, of shape `[C, H, W]` or `[1, C, H, W]` equal to `shape`.
 pub fn npy_tensor(bytes: &[u8], shape: &[usize]) -> Result<Tensor, InputError> {
+    let (dims, data) = npy_parse(bytes)?;
+    let per_image: Vec<usize> = match dims.as_slice() {
+        [1, rest @ ..] if rest.len() == 3 => rest.to_vec(),
+        d if d.len() == 3 => d.to_vec(),
+        _ => dims.clone(),
+    };
+    if per_image != shape {
+        return Err(InputError::Shape {
+            expected: shape.to_vec(),
+            got: dims,
+        });
+    }
+    Ok(Tensor {
+        shape: shape.to_vec(),
+        data,
+    })
+}
+
+/// The dimensions and values of a `.npy` file of little-endian floats in C
+/// order (sizes checked against the data, values finite).
+fn npy_parse(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>), InputError> {
     let bad = |m: &str| InputError::Npy(m.to_string());
     if bytes.len() < 10 || !bytes.starts_with(b"\x93NUMPY") {
         return Err(bad("missing magic"));
@@ -267,18 +331,11 @@ pub fn npy_tensor(bytes: &[u8], shape: &[usize]) -> Result<Tensor, InputError> {
             return Err(bad("too many dimensions"));
         }
     }
-    let per_image: Vec<usize> = match dims.as_slice() {
-        [1, rest @ ..] if rest.len() == 3 => rest.to_vec(),
-        d if d.len() == 3 => d.to_vec(),
-        _ => dims.clone(),
-    };
-    if per_image != shape {
-        return Err(InputError::Shape {
-            expected: shape.to_vec(),
-            got: dims,
-        });
-    }
-    let n: usize = shape.iter().product();
+    let n = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n.checked_mul(elem).is_some())
+        .ok_or_else(|| bad("shape too large"))?;
     let body = &bytes[end..];
     if body.len() != n * elem {
         return Err(InputError::Npy(format!(
@@ -299,10 +356,7 @@ pub fn npy_tensor(bytes: &[u8], shape: &[usize]) -> Result<Tensor, InputError> {
     if data.iter().any(|v| !v.is_finite()) {
         return Err(bad("non-finite values"));
     }
-    Ok(Tensor {
-        shape: shape.to_vec(),
-        data,
-    })
+    Ok((dims, data))
 }
 
 /// Encodes a `float32` `.npy` file (version 1.0) of the given shape; the
@@ -450,5 +504,30 @@ mod tests {
         huge[8] = 0xff;
         huge[9] = 0xff;
         assert!(npy_tensor(&huge, &[3, 2, 2]).is_err());
+    }
+
+    #[test]
+    fn npy_stack_gives_one_tensor_per_image() {
+        let data: Vec<f32> = (0..24).map(|i| i as f32).collect();
+        let b = encode_npy_f32(&[2, 3, 2, 2], &data);
+        let ts = npy_batch(&b, &[3, 2, 2]).unwrap();
+        assert_eq!(ts.len(), 2);
+        assert_eq!(ts[1].data[0], 12.0);
+        // One image, with or without the leading 1.
+        let one = encode_npy_f32(&[3, 2, 2], &data[..12]);
+        assert_eq!(npy_batch(&one, &[3, 2, 2]).unwrap().len(), 1);
+        // A stack is not one image, and other shapes are refused.
+        assert!(npy_tensor(&b, &[3, 2, 2]).is_err());
+        assert!(matches!(
+            npy_batch(&b, &[2, 3, 2]),
+            Err(InputError::Shape { .. })
+        ));
+        let empty = encode_npy_f32(&[0, 3, 2, 2], &[]);
+        assert!(npy_batch(&empty, &[3, 2, 2]).is_err());
+        // A header claiming an enormous shape is refused, not allocated.
+        let mut big = b.clone();
+        let at = big.windows(4).position(|w| w == b"(2, ").unwrap();
+        big[at + 1] = b'9';
+        assert!(npy_batch(&big, &[3, 2, 2]).is_err());
     }
 }

@@ -25,7 +25,7 @@ use crate::backend::Backend;
 use crate::error::{Result, RuntimeError};
 use crate::exec::execute;
 use crate::files::{EncryptedTensor, TensorKind, TensorMeta};
-use crate::packing::{pack, unpack};
+use crate::packing::{pack_batch, unpack_batch};
 use crate::prepare::{Prepared, plan_hash};
 use crate::sim::Simulator;
 use compiler::plan::CompiledPlan;
@@ -363,16 +363,36 @@ pub fn load_eval_keys(
 }
 
 /// Encrypts a `[C, H, W]` input for `plan` with the public key (the plan's
-/// input layout, value scale and level).
+/// input layout, value scale and level). For a batched plan this is a
+/// batch of one image ([`encrypt_batch`]).
 pub fn encrypt(
     plan: &CompiledPlan,
     params: &Arc<Params>,
     pk: &PublicKey,
     x: &[f64],
 ) -> Result<EncryptedTensor> {
-    let first = &plan.nodes[0];
+    encrypt_batch(plan, params, pk, &[x])
+}
+
+/// Encrypts 1 to `plan.batch()` `[C, H, W]` inputs into one tensor, image
+/// `b` interleaved at `slot + b` ([`crate::packing::pack_batch`]); fewer
+/// images than the batch leave the other places zero, and the tensor
+/// records how many are real.
+///
+/// Errors: no image or more than the batch, a wrong size or a non-finite
+/// value (naming the image).
+pub fn encrypt_batch<T: AsRef<[f64]>>(
+    plan: &CompiledPlan,
+    params: &Arc<Params>,
+    pk: &PublicKey,
+    xs: &[T],
+) -> Result<EncryptedTensor> {
+    let first = plan
+        .nodes
+        .first()
+        .ok_or_else(|| RuntimeError::Plan("a plan without steps".into()))?;
     let factor = plan.value_scales.first().copied().unwrap_or(1.0);
-    let packed = pack(&first.layout_out, x, factor)?;
+    let packed = pack_batch(&first.layout_out, xs, factor)?;
     let enc = Encoder::new(params.clone());
     let mut encryptor = Encryptor::new(params.clone());
     // Lazy levels: the input is encrypted at the lowest level it needs.
@@ -392,13 +412,33 @@ pub fn encrypt(
             params: params.name().to_string(),
             layout: first.layout_out,
             factor,
+            images: xs.len(),
         },
         cts,
     })
 }
 
-/// Decrypts a result tensor into logits.
+/// Decrypts a result tensor of one image into logits.
+///
+/// Errors: a result of several images (use [`decrypt_batch`]), or what
+/// [`decrypt_batch`] refuses.
 pub fn decrypt(params: &Arc<Params>, sk: &SecretKey, t: &EncryptedTensor) -> Result<Vec<f64>> {
+    if t.meta.images != 1 {
+        return Err(RuntimeError::Input(format!(
+            "the result holds {} images: decrypt it as a batch",
+            t.meta.images
+        )));
+    }
+    Ok(decrypt_batch(params, sk, t)?.remove(0))
+}
+
+/// Decrypts a result tensor into one logit vector per image it holds
+/// (`meta.images`, in the order they were encrypted).
+pub fn decrypt_batch(
+    params: &Arc<Params>,
+    sk: &SecretKey,
+    t: &EncryptedTensor,
+) -> Result<Vec<Vec<f64>>> {
     if t.meta.kind != TensorKind::Output {
         return Err(RuntimeError::Format(
             "this is an encrypted input, not a result".into(),
@@ -414,5 +454,5 @@ pub fn decrypt(params: &Arc<Params>, sk: &SecretKey, t: &EncryptedTensor) -> Res
             Ok(enc.decode(&pt).into_iter().map(|z| z.re).collect())
         })
         .collect::<ckks::Result<Vec<Vec<f64>>>>()?;
-    unpack(&t.meta.layout, &slots, t.meta.factor)
+    unpack_batch(&t.meta.layout, &slots, t.meta.factor, t.meta.images)
 }

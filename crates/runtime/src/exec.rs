@@ -395,15 +395,13 @@ pub fn linear<B: Backend>(
         .map(|v| (v, rots, pm))
 }
 
-/// Rotate-and-sum over the rows (stride `gap * base_w`), then the columns
-/// (stride `gap`) of one ciphertext ([`compiler::layout::sum_schedule`]).
+/// Rotate-and-sum over the rows (stride [`Layout::row_stride`]), then the
+/// columns (stride [`Layout::col_stride`]) of one ciphertext
+/// ([`compiler::layout::sum_schedule`]); per image when batched.
 fn global_pool<B: Backend>(b: &B, c: &B::Ct, l: &Layout) -> ckks::Result<(B::Ct, u64)> {
     let mut ct = c.clone();
     let mut rots = 0u64;
-    for (count, stride) in [
-        (l.height, (l.gap * l.base_w) as i64),
-        (l.width, l.gap as i64),
-    ] {
+    for (count, stride) in [(l.height, l.row_stride()), (l.width, l.col_stride())] {
         let x0 = ct.clone();
         for st in sum_schedule(count) {
             match st {

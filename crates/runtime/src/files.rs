@@ -3,7 +3,8 @@
 //! plan they belong to, so a server refuses an input made for another plan
 //! and a client knows how to read a result.
 //!
-//! Layout: magic `RSDT`, format version (u16 LE), kind (u8: 1 input,
+//! Layout: magic `RSDT`, format version (u16 LE: [`VERSION`] for a batched
+//! tensor, [`VERSION_UNBATCHED`] for one image, both read), kind (u8: 1 input,
 //! 2 output), metadata length (u32 LE, at most [`MAX_META`]) and metadata
 //! (JSON), ciphertext count (u32 LE, at most [`crate::prepare::MAX_CTS`]),
 //! then per ciphertext its length (u64 LE, at most the size of a
@@ -21,8 +22,20 @@ use crate::prepare::MAX_CTS;
 
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"RSDT";
-/// Format version.
-pub const VERSION: u16 = 1;
+/// Format version of batched tensors (`layout.batch > 1`; the metadata
+/// then records the batch in its layout and the images it holds). Older
+/// builds refuse these files.
+pub const VERSION: u16 = 2;
+/// Format version of unbatched tensors (the same bytes as before batching).
+pub const VERSION_UNBATCHED: u16 = 1;
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(b: &usize) -> bool {
+    *b == 1
+}
 /// Most bytes of metadata.
 pub const MAX_META: usize = 1 << 16;
 
@@ -49,6 +62,17 @@ pub struct TensorMeta {
     pub layout: Layout,
     /// Slots hold `value / factor`.
     pub factor: f64,
+    /// How many of the `layout.batch` interleaved images are real (the
+    /// first ones; the rest are zero). Not written when 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub images: usize,
+}
+
+impl TensorMeta {
+    /// Images per ciphertext of its layout.
+    pub fn batch(&self) -> usize {
+        self.layout.batch
+    }
 }
 
 /// An encrypted tensor: metadata and ciphertexts.
@@ -67,8 +91,13 @@ impl EncryptedTensor {
     /// Writes the tensor.
     pub fn write_to<W: Write>(&self, params: &Params, w: &mut W) -> Result<()> {
         let meta = serde_json::to_vec(&self.meta).map_err(|e| fmt_err(e.to_string()))?;
+        let version = if self.meta.layout.batch > 1 || self.meta.images > 1 {
+            VERSION
+        } else {
+            VERSION_UNBATCHED
+        };
         w.write_all(&MAGIC)?;
-        w.write_all(&VERSION.to_le_bytes())?;
+        w.write_all(&version.to_le_bytes())?;
         w.write_all(&[match self.meta.kind {
             TensorKind::Input => 1,
             TensorKind::Output => 2,
@@ -95,9 +124,9 @@ impl EncryptedTensor {
             return Err(fmt_err("not an encrypted tensor (bad magic)"));
         }
         let version = u16::from_le_bytes([head[4], head[5]]);
-        if version != VERSION {
+        if version != VERSION && version != VERSION_UNBATCHED {
             return Err(fmt_err(format!(
-                "encrypted tensor version {version}, expected {VERSION}"
+                "encrypted tensor version {version}, expected {VERSION_UNBATCHED} or {VERSION}"
             )));
         }
         let kind = match head[6] {
@@ -132,12 +161,26 @@ impl EncryptedTensor {
             || l.base_h == 0
             || l.base_w == 0
             || l.gap == 0
-            || l.base_h.saturating_mul(l.base_w) > l.slots
+            || l.batch == 0
+            || !l.batch.is_power_of_two()
+            || l.batch > l.slots
+            || l.base_h.saturating_mul(l.base_w) > l.slots / l.batch
             || !(meta.factor.is_finite() && meta.factor > 0.0)
         {
             return Err(fmt_err(
                 "metadata layout or factor invalid for this parameter set",
             ));
+        }
+        if meta.images == 0 || meta.images > l.batch {
+            return Err(fmt_err(format!(
+                "metadata claims {} images in a batch of {}",
+                meta.images, l.batch
+            )));
+        }
+        if version == VERSION_UNBATCHED && l.batch != 1 {
+            return Err(fmt_err(format!(
+                "a version-{VERSION_UNBATCHED} tensor cannot hold a batch"
+            )));
         }
         let want = l.channels.div_ceil(l.channels_per_ct().max(1)).max(1);
         let mut cnt = [0u8; 4];

@@ -21,7 +21,7 @@
 use compiler::LevelOpKind;
 use compiler::layout::{Layout, Tap};
 use compiler::lower::LayerOp;
-use compiler::plan::{CompiledPlan, PLAN_VERSION, linear_weights};
+use compiler::plan::{CompiledPlan, linear_weights};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, RuntimeError};
@@ -97,14 +97,14 @@ fn bad(m: impl Into<String>) -> RuntimeError {
 /// Checks a plan's structure against its parameter set (no model needed):
 /// format, version, indices, layouts, levels, depths, rotation steps.
 pub fn check_plan(plan: &CompiledPlan, params: &ckks::Params) -> Result<()> {
-    if plan.format != "residue-plan" || plan.version != PLAN_VERSION {
+    plan.check_version().map_err(|e| bad(e.to_string()))?;
+    let pp = &plan.params;
+    if pp.batch == 0 || !pp.batch.is_power_of_two() || pp.batch > pp.slots {
         return Err(bad(format!(
-            "not a version-{PLAN_VERSION} residue plan (format `{}`, version {})",
-            plan.format.escape_debug(),
-            plan.version
+            "batch {} is not a power of two up to {} slots",
+            pp.batch, pp.slots
         )));
     }
-    let pp = &plan.params;
     if pp.name != params.name() {
         return Err(bad(format!(
             "compiled for parameter set `{}`, not `{}`",
@@ -170,7 +170,7 @@ pub fn check_plan(plan: &CompiledPlan, params: &ckks::Params) -> Result<()> {
     for (i, node) in plan.nodes.iter().enumerate() {
         let at = |m: String| bad(format!("step {i} `{}`: {m}", node.name.escape_debug()));
         for l in [&node.layout_in, &node.layout_out] {
-            check_layout(l, slots).map_err(at)?;
+            check_layout(l, slots, pp.batch).map_err(at)?;
         }
         let want_inputs = match node.op {
             LayerOp::Input => 0,
@@ -265,7 +265,9 @@ pub fn check_plan(plan: &CompiledPlan, params: &ckks::Params) -> Result<()> {
     Ok(())
 }
 
-fn check_layout(l: &Layout, slots: usize) -> std::result::Result<(), String> {
+/// Checks one layout of a plan packing `slots` slots with `batch` images
+/// per ciphertext.
+pub fn check_layout(l: &Layout, slots: usize, batch: usize) -> std::result::Result<(), String> {
     let plane = l.base_h.checked_mul(l.base_w).unwrap_or(0);
     if l.slots != slots {
         return Err(format!(
@@ -273,7 +275,21 @@ fn check_layout(l: &Layout, slots: usize) -> std::result::Result<(), String> {
             l.slots
         ));
     }
-    if plane == 0 || plane > slots || l.gap == 0 || l.channels == 0 || l.height == 0 || l.width == 0
+    if l.batch != batch {
+        return Err(format!(
+            "layout for a batch of {}, the plan packs {batch}",
+            l.batch
+        ));
+    }
+    if batch == 0 || !batch.is_power_of_two() || batch > slots {
+        return Err(format!("batch {batch} is not a power of two up to {slots}"));
+    }
+    if plane == 0
+        || plane > slots / batch
+        || l.gap == 0
+        || l.channels == 0
+        || l.height == 0
+        || l.width == 0
     {
         return Err("empty or oversized layout".into());
     }

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use crate::backend::Backend;
 use crate::error::{Result, RuntimeError};
 use crate::exec::execute;
-use crate::packing::pack;
+use crate::packing::pack_batch;
 use crate::prepare::{Prepared, model_hash};
 use crate::sim::Simulator;
 
@@ -44,7 +44,8 @@ fn find(p: &mut [usize], mut x: usize) -> usize {
 }
 
 /// Returns `plan` bound to `folded` (its hash) with value scales
-/// calibrated on `samples` (each a `[C, H, W]` input, row-major).
+/// calibrated on `samples` (each a `[C, H, W]` input, row-major; a batched
+/// plan runs them a batch at a time).
 ///
 /// Errors: no samples, a sample of the wrong size, a plan that does not
 /// match the model, or a plan that still fails on the checked simulator
@@ -70,8 +71,11 @@ pub fn calibrate(
     let sim = Simulator::new(params)
         .with_slots(plan.params.slots)
         .unchecked();
+    // A batched plan runs its samples a batch at a time (every image is
+    // on its own slots, so the magnitudes are the same as one by one).
+    let batch = plan.batch().max(1);
     let runs = samples
-        .par_iter()
+        .par_chunks(batch)
         .map(|s| run_sim(&sim, &prep, s))
         .collect::<Result<Vec<_>>>()?;
     for out in runs {
@@ -145,29 +149,41 @@ pub fn calibrate(
     let prep = Prepared::from_folded(&out, folded, params)?;
     let sim = Simulator::new(params).with_slots(out.params.slots);
     samples
-        .par_iter()
+        .par_chunks(batch)
         .map(|s| run_sim(&sim, &prep, s).map(|_| ()))
         .collect::<Result<Vec<()>>>()?;
     Ok(out)
 }
 
-/// Runs a prepared plan on the simulator for one `[C, H, W]` input; the
-/// logits are in the returned stats' last step (see [`simulate`]).
-fn run_sim(sim: &Simulator, prep: &Prepared, x: &[f64]) -> Result<crate::exec::RunStats> {
-    let (_, stats) = simulate_with(sim, prep, x)?;
+/// Runs a prepared plan on the simulator for up to a batch of `[C, H, W]`
+/// inputs; the logits are in the returned stats' last step (see
+/// [`simulate`]).
+fn run_sim(sim: &Simulator, prep: &Prepared, xs: &[Vec<f64>]) -> Result<crate::exec::RunStats> {
+    let (_, stats) = simulate_batch_with(sim, prep, xs)?;
     Ok(stats)
 }
 
 /// Runs a prepared plan on a simulator for one `[C, H, W]` input and reads
-/// out the logits.
+/// out the logits (a batch of one for a batched plan).
 pub fn simulate_with(
     sim: &Simulator,
     prep: &Prepared,
     x: &[f64],
 ) -> Result<(Vec<f64>, crate::exec::RunStats)> {
+    let (mut logits, stats) = simulate_batch_with(sim, prep, &[x])?;
+    Ok((logits.remove(0), stats))
+}
+
+/// Runs a prepared plan on a simulator for 1 to `plan.batch()` `[C, H, W]`
+/// inputs at once and reads out each one's logits.
+pub fn simulate_batch_with<T: AsRef<[f64]>>(
+    sim: &Simulator,
+    prep: &Prepared,
+    xs: &[T],
+) -> Result<(Vec<Vec<f64>>, crate::exec::RunStats)> {
     let plan = &prep.plan;
     let first = &plan.nodes[0];
-    let packed = pack(&first.layout_out, x, prep.factors[0])?;
+    let packed = pack_batch(&first.layout_out, xs, prep.factors[0])?;
     let level = first.level_in as usize;
     let cts = packed
         .into_iter()
@@ -176,10 +192,11 @@ pub fn simulate_with(
     let (out, stats) = execute(sim, prep, cts, &|_| {})?;
     let last = plan.nodes.last().expect("non-empty plan");
     let slots: Vec<Vec<f64>> = out.into_iter().map(|c| c.values).collect();
-    let logits = crate::packing::unpack(
+    let logits = crate::packing::unpack_batch(
         &last.layout_out,
         &slots,
         *prep.factors.last().expect("factors"),
+        xs.len(),
     )?;
     Ok((logits, stats))
 }

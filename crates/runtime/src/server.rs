@@ -48,6 +48,13 @@ pub fn infer(
             "this is a result, not an encrypted input".into(),
         ));
     }
+    let want = prep.plan.batch();
+    if input.meta.layout.batch != want {
+        return Err(RuntimeError::Format(format!(
+            "the input holds a batch of {} image(s), the plan packs {want}",
+            input.meta.layout.batch
+        )));
+    }
     let h = plan_hash(&prep.plan);
     if input.meta.plan_hash != h {
         return Err(RuntimeError::Format(format!(
@@ -75,6 +82,7 @@ pub fn infer(
                 params: params.name().to_string(),
                 layout: last.layout_out,
                 factor: *prep.factors.last().expect("factors"),
+                images: input.meta.images,
             },
             cts: out,
         },

@@ -31,6 +31,10 @@ pub struct ModelArgs {
     /// (only ±2^k; fewer keys, more rotations).
     #[arg(long, default_value = "per-step")]
     pub keys: String,
+    /// Images per ciphertext: a power of two, or `auto` for as many as
+    /// fit the set's slots (one inference then serves that many images).
+    #[arg(long, default_value = "1")]
+    pub batch: String,
     /// `residue bench ckks` JSON to calibrate the per-operation costs.
     #[arg(long)]
     pub calibrate: Option<PathBuf>,
@@ -94,6 +98,10 @@ impl ModelArgs {
             "pow2" => KeyMode::PowersOfTwo,
             other => bail!("unknown key mode `{other}` (per-step, pow2)"),
         };
+        let batch: compiler::plan::Batch = self
+            .batch
+            .parse()
+            .with_context(|| format!("--batch {}", self.batch))?;
         let params = (self.params != "auto").then(|| self.params.clone());
         Ok((
             sets,
@@ -103,6 +111,7 @@ impl ModelArgs {
                 goal,
                 attribute_skips: true,
                 keys,
+                batch,
             },
         ))
     }

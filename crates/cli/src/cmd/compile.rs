@@ -37,8 +37,16 @@ pub fn run(args: Args) -> Result<()> {
     )
     .context("calibrating the plan's value scales")?;
     write_out(&args.out, &plan.to_json())?;
+    let per_image = if report.batch > 1 {
+        format!(
+            "; a batch of {} images, ~{:.1} s per image",
+            report.batch, report.estimated_seconds_per_image
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "plan for {} at {}: {} bootstraps, {} Galois keys, ~{:.1} s estimated ({})",
+        "plan for {} at {}: {} bootstraps, {} Galois keys, ~{:.1} s estimated ({}){per_image}",
         report.model,
         report.params,
         report.bootstraps,

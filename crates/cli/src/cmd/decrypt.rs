@@ -16,7 +16,9 @@ pub struct Args {
     /// Parameter set of the keys (default: read from the result's header).
     #[arg(long)]
     pub params: Option<String>,
-    /// Print JSON (`class`, `logits`).
+    /// Print JSON: `class` and `logits` of the first image, and `results`,
+    /// one `{ "class", "logits" }` per image (in the order encrypted; one
+    /// entry for an unbatched result).
     #[arg(long)]
     pub json: bool,
 }
@@ -42,16 +44,35 @@ pub fn run(args: Args) -> Result<()> {
     let (sk, _) = runtime::client::load_client_keys(&params, &args.keys)?;
     let t = runtime::files::EncryptedTensor::load(&params, &args.input)
         .with_context(|| format!("reading {}", args.input.display()))?;
-    let logits = runtime::client::decrypt(&params, &sk, &t)?;
-    let class = nn::exec::argmax(&logits);
+    let all = runtime::client::decrypt_batch(&params, &sk, &t)?;
+    let results: Vec<serde_json::Value> = all
+        .iter()
+        .map(|l| serde_json::json!({ "class": nn::exec::argmax(l), "logits": l }))
+        .collect();
     if args.json {
+        let first = &all[0];
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "class": class, "logits": logits }))?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "class": nn::exec::argmax(first),
+                "logits": first,
+                "results": results,
+            }))?
         );
     } else {
-        let l: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
-        println!("class {class}  logits [{}]", l.join(", "));
+        for (b, logits) in all.iter().enumerate() {
+            let l: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
+            let which = if all.len() > 1 {
+                format!("image {b}: ")
+            } else {
+                String::new()
+            };
+            println!(
+                "{which}class {}  logits [{}]",
+                nn::exec::argmax(logits),
+                l.join(", ")
+            );
+        }
     }
     Ok(())
 }

@@ -1,10 +1,11 @@
-//! `residue encrypt`: the client encrypts one input for a plan.
+//! `residue encrypt`: the client encrypts one input, or a batch of inputs
+//! for a batched plan, for a plan.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
-use super::he::{load_input, load_plan};
+use super::he::load_plan;
 
 /// Arguments of `residue encrypt`.
 #[derive(clap::Args)]
@@ -16,9 +17,11 @@ pub struct Args {
     #[arg(long)]
     pub plan: PathBuf,
     /// A PNG image (pixels scaled to [0, 1]) or a `.npy` float32 array of
-    /// the plan's input shape.
-    #[arg(long)]
-    pub input: PathBuf,
+    /// the plan's input shape `[C, H, W]`, or a `.npy` stack `[B, C, H, W]`.
+    /// Repeat for several images: a batched plan (`residue compile
+    /// --batch`) takes up to its batch in one encrypted tensor, in order.
+    #[arg(long, required = true)]
+    pub input: Vec<PathBuf>,
     /// The encrypted input to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -31,22 +34,44 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let (plan, params) = load_plan(&args.plan)?;
     let l = plan.nodes[0].layout_out;
-    let x = load_input(&args.input, &[l.channels, l.height, l.width])?;
+    let shape = [l.channels, l.height, l.width];
+    let mut xs = Vec::new();
+    for p in &args.input {
+        let ts = nn::input::load_batch(p, &shape)
+            .with_context(|| format!("loading input {}", p.display()))?;
+        xs.extend(ts.into_iter().map(|t| t.data));
+    }
+    let batch = plan.batch();
+    if xs.len() > batch {
+        bail!(
+            "{} images given, the plan takes at most {batch} at once (compile it with --batch)",
+            xs.len()
+        );
+    }
     let (_, pk) = runtime::client::load_client_keys(&params, &args.keys)?;
     let t = std::time::Instant::now();
-    let ct = runtime::client::encrypt(&plan, &params, &pk, &x)?;
+    let ct = runtime::client::encrypt_batch(&plan, &params, &pk, &xs)?;
     ct.save(&params, &args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
     let s = t.elapsed().as_secs_f64();
     if args.json {
         println!(
             "{}",
-            serde_json::json!({ "out": args.out.display().to_string(), "ciphertexts": ct.cts.len(), "seconds": s })
+            serde_json::json!({
+                "out": args.out.display().to_string(),
+                "ciphertexts": ct.cts.len(),
+                "images": xs.len(),
+                "batch": batch,
+                "seconds": s,
+            })
         );
     } else {
+        let what = match args.input.as_slice() {
+            [one] if xs.len() == 1 => one.display().to_string(),
+            _ => format!("{} images", xs.len()),
+        };
         println!(
-            "encrypted {} into {} ({} ciphertext(s), {s:.2} s)",
-            args.input.display(),
+            "encrypted {what} into {} ({} ciphertext(s), batch {batch}, {s:.2} s)",
             args.out.display(),
             ct.cts.len()
         );

@@ -33,6 +33,11 @@ pub struct Args {
     /// With `--he`: the parameter set.
     #[arg(long, default_value = "n16-boot")]
     pub params: String,
+    /// With `--he`: images per encrypted inference, a power of two or
+    /// `auto` (as many as fit the set's slots); the images run that many at
+    /// a time.
+    #[arg(long, default_value = "1")]
+    pub batch: String,
     /// With `--he`: worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

@@ -22,7 +22,8 @@ pub struct ImageResult {
     pub he_class: usize,
     /// max |logit difference|.
     pub max_logit_error: f64,
-    /// Server seconds.
+    /// Server seconds of the inference that computed it (the whole batch:
+    /// the image's latency).
     pub seconds: f64,
     /// Bootstraps done.
     pub bootstraps: u64,
@@ -47,6 +48,18 @@ pub struct ImageResult {
     /// bootstrapping keys).
     #[serde(default)]
     pub eval_key_bytes: Option<u64>,
+    /// Images per ciphertext of the plan (1: unbatched).
+    #[serde(default = "one")]
+    pub batch: usize,
+    /// Images the inference that computed it actually carried (at most
+    /// `batch`; fewer for the last, partial batch): `seconds /
+    /// batch_images` is its amortized time.
+    #[serde(default = "one")]
+    pub batch_images: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Runs the encrypted evaluation.
@@ -72,9 +85,18 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
         .filter(|i| !done.iter().any(|r| r.index == *i))
         .collect();
     let quiet = args.json;
+    let batch: compiler::plan::Batch = args
+        .batch
+        .parse()
+        .with_context(|| format!("--batch {}", args.batch))?;
     if !todo.is_empty() {
         let t = Instant::now();
-        let (plan, _) = compile_for(model, &params, &Default::default())?;
+        let opts = compiler::CompileOptions {
+            batch,
+            ..Default::default()
+        };
+        let (plan, _) = compile_for(model, &params, &opts)?;
+        let b = plan.batch();
         let prep = runtime::Prepared::new(&plan, model, &params)?;
         let needs = runtime::client::key_needs(&prep, &params)?;
         let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
@@ -90,7 +112,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
         let backend = runtime::server::backend(&params, &prep, eval, boot)?;
         if !quiet {
             eprintln!(
-                "compiled, calibrated and keyed in {:.1} s; {} images to run ({} already in the log)",
+                "compiled, calibrated and keyed in {:.1} s; {} images to run ({} already in the log), {b} per inference",
                 t.elapsed().as_secs_f64(),
                 todo.len(),
                 done.len()
@@ -106,10 +128,18 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             ),
             None => None,
         };
-        for (k, &i) in todo.iter().enumerate() {
-            let x = nn::exec::image_input(set, i);
-            let plain = nn::exec::run(model, &x)?.data;
-            let ct = runtime::client::encrypt(&plan, &params, &public, &x.data)?;
+        let mut k = 0usize;
+        for chunk in todo.chunks(b) {
+            let xs: Vec<nn::Tensor> = chunk
+                .iter()
+                .map(|&i| nn::exec::image_input(set, i))
+                .collect();
+            let plains = xs
+                .iter()
+                .map(|x| Ok(nn::exec::run(model, x)?.data))
+                .collect::<Result<Vec<_>>>()?;
+            let data: Vec<&[f64]> = xs.iter().map(|x| x.data.as_slice()).collect();
+            let ct = runtime::client::encrypt_batch(&plan, &params, &public, &data)?;
             let bar = StepProgress::new(plan.nodes.len(), quiet);
             let t = Instant::now();
             let cpu0 = super::he::cpu_seconds();
@@ -120,45 +150,51 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                 _ => None,
             };
             bar.finish();
-            let he = runtime::client::decrypt(&params, &secret, &out)?;
-            let r = ImageResult {
-                index: i,
-                label: set.labels[i] as usize,
-                plain_class: nn::exec::argmax(&plain),
-                he_class: nn::exec::argmax(&he),
-                max_logit_error: plain
-                    .iter()
-                    .zip(&he)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0, f64::max),
-                seconds: secs,
-                bootstraps: stats.bootstraps,
-                rotations: stats.rotations,
-                params: params.name().to_string(),
-                threads: rayon::current_num_threads(),
-                seconds_by_kind: stats.seconds.clone(),
-                peak_rss_bytes: peak_rss(),
-                cpu_seconds: cpu,
-                eval_key_bytes: Some(eval_key_bytes),
-            };
-            if !quiet {
-                eprintln!(
-                    "image {i} ({}/{}): label {}, plain {}, encrypted {}, logit error {:.2e}, {:.1} s ({:.1} s CPU)",
-                    k + 1,
-                    todo.len(),
-                    r.label,
-                    r.plain_class,
-                    r.he_class,
-                    r.max_logit_error,
-                    r.seconds,
-                    r.cpu_seconds.unwrap_or(f64::NAN)
-                );
+            let hes = runtime::client::decrypt_batch(&params, &secret, &out)?;
+            for ((&i, plain), he) in chunk.iter().zip(&plains).zip(&hes) {
+                k += 1;
+                let (plain, he) = (plain.as_slice(), he.as_slice());
+                let r = ImageResult {
+                    index: i,
+                    label: set.labels[i] as usize,
+                    plain_class: nn::exec::argmax(plain),
+                    he_class: nn::exec::argmax(he),
+                    max_logit_error: plain
+                        .iter()
+                        .zip(he)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0, f64::max),
+                    seconds: secs,
+                    bootstraps: stats.bootstraps,
+                    rotations: stats.rotations,
+                    params: params.name().to_string(),
+                    threads: rayon::current_num_threads(),
+                    seconds_by_kind: stats.seconds.clone(),
+                    peak_rss_bytes: peak_rss(),
+                    cpu_seconds: cpu,
+                    eval_key_bytes: Some(eval_key_bytes),
+                    batch: b,
+                    batch_images: chunk.len(),
+                };
+                if !quiet {
+                    eprintln!(
+                        "image {i} ({}/{}): label {}, plain {}, encrypted {}, logit error {:.2e}, {:.1} s ({:.1} s CPU)",
+                        k,
+                        todo.len(),
+                        r.label,
+                        r.plain_class,
+                        r.he_class,
+                        r.max_logit_error,
+                        r.seconds,
+                        r.cpu_seconds.unwrap_or(f64::NAN)
+                    );
+                }
+                if let Some(f) = &mut logf {
+                    writeln!(f, "{}", serde_json::to_string(&r)?)?;
+                    f.flush()?;
+                }
+                done.push(r);
             }
-            if let Some(f) = &mut logf {
-                writeln!(f, "{}", serde_json::to_string(&r)?)?;
-                f.flush()?;
-            }
-            done.push(r);
         }
     }
     done.retain(|r| r.index < n);
@@ -168,8 +204,21 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
     let agree = done.iter().filter(|r| r.he_class == r.plain_class).count();
     let max_err = done.iter().map(|r| r.max_logit_error).fold(0.0, f64::max);
     let mean_s = done.iter().map(|r| r.seconds).sum::<f64>() / total.max(1) as f64;
+    // Amortized: each inference's time shared by the images it carried.
+    let amortized_s = done
+        .iter()
+        .map(|r| r.seconds / r.batch_images.max(1) as f64)
+        .sum::<f64>()
+        / total.max(1) as f64;
     let cpus: Vec<f64> = done.iter().filter_map(|r| r.cpu_seconds).collect();
     let mean_cpu = (!cpus.is_empty()).then(|| cpus.iter().sum::<f64>() / cpus.len() as f64);
+    let cpus_amortized: Vec<f64> = done
+        .iter()
+        .filter_map(|r| r.cpu_seconds.map(|c| c / r.batch_images.max(1) as f64))
+        .collect();
+    let mean_cpu_amortized = (!cpus_amortized.is_empty())
+        .then(|| cpus_amortized.iter().sum::<f64>() / cpus_amortized.len() as f64);
+    let batch_used = done.iter().map(|r| r.batch).max().unwrap_or(1);
     let rss = done
         .iter()
         .filter_map(|r| r.peak_rss_bytes)
@@ -185,7 +234,10 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             "agreement": agree,
             "max_logit_error": max_err,
             "seconds_per_image": mean_s,
+            "amortized_seconds_per_image": amortized_s,
             "cpu_seconds_per_image": mean_cpu,
+            "amortized_cpu_seconds_per_image": mean_cpu_amortized,
+            "batch": batch_used,
             "threads": done.first().map(|r| r.threads),
             "eval_key_bytes": done.iter().find_map(|r| r.eval_key_bytes),
             "bootstraps_per_image": done.first().map(|r| r.bootstraps),
@@ -194,9 +246,14 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
+        let amortized = if batch_used > 1 {
+            format!(" ({amortized_s:.1} s amortized, batch {batch_used})")
+        } else {
+            String::new()
+        };
         println!(
             "{}: {total} images at {}: plaintext {correct_plain}/{total}, encrypted {correct_he}/{total}, \
-             argmax agreement {agree}/{total}, max logit error {max_err:.2e}, {mean_s:.1} s per image",
+             argmax agreement {agree}/{total}, max logit error {max_err:.2e}, {mean_s:.1} s per image{amortized}",
             args.model.display(),
             params.name()
         );

@@ -6,15 +6,15 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Baseline, Candidate, CompiledPlan, KeyMode, LayerReport, PLAN_VERSION, PlanNode, PlanParams,
-    Report, SkipReport, SkipsTotal, apply_key_mode,
+    Baseline, Candidate, CompiledPlan, KeyMode, LayerReport, PLAN_VERSION, PLAN_VERSION_UNBATCHED,
+    PlanNode, PlanParams, Report, SkipReport, SkipsTotal, apply_key_mode,
 };
 use crate::cost::{CkksOp, OpCounts};
 use crate::error::CompileError;
 use crate::level::{
     LevelBudget, LevelGraph, LevelOpKind, NodeId, Placement, SkipKind, lazy_levels,
 };
-use crate::lower::{Lowered, lower};
+use crate::lower::{Lowered, lower, lower_batched};
 use crate::params::ParamSet;
 use crate::placement::{Objective, Strategy, place};
 
@@ -28,6 +28,41 @@ pub enum Goal {
     Time,
     /// Number of ciphertext bootstraps.
     Count,
+}
+
+/// How many images each ciphertext carries ([`crate::layout`], batching).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Batch {
+    /// The largest power of two `B` with `B * P` at most the set's slots,
+    /// `P` the slots one image needs (1 when one image needs them all).
+    Auto,
+    /// Exactly this many (a power of two; 1: unbatched).
+    Fixed(usize),
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch::Fixed(1)
+    }
+}
+
+impl std::str::FromStr for Batch {
+    type Err = CompileError;
+
+    /// `auto` or a power of two.
+    fn from_str(s: &str) -> Result<Self, CompileError> {
+        if s == "auto" {
+            return Ok(Batch::Auto);
+        }
+        match s.parse::<usize>() {
+            Ok(b) if b >= 1 && b.is_power_of_two() => Ok(Batch::Fixed(b)),
+            _ => Err(CompileError::Batch(format!(
+                "`{}` is neither `auto` nor a power of two",
+                s.escape_debug()
+            ))),
+        }
+    }
 }
 
 /// How to compile.
@@ -45,6 +80,9 @@ pub struct CompileOptions {
     pub attribute_skips: bool,
     /// Rotation keys to generate.
     pub keys: KeyMode,
+    /// Images per ciphertext.
+    #[serde(default)]
+    pub batch: Batch,
 }
 
 impl Default for CompileOptions {
@@ -55,6 +93,7 @@ impl Default for CompileOptions {
             goal: Goal::Time,
             attribute_skips: true,
             keys: KeyMode::PerStep,
+            batch: Batch::Fixed(1),
         }
     }
 }
@@ -107,18 +146,51 @@ fn restrict(obj: &Objective, map: &[NodeId]) -> Objective {
     }
 }
 
-fn lower_for(g: &nn::Graph, p: &ParamSet, keys: KeyMode) -> Result<Lowered, CompileError> {
+fn lower_for(
+    g: &nn::Graph,
+    p: &ParamSet,
+    keys: KeyMode,
+    batch: Batch,
+) -> Result<Lowered, CompileError> {
     let top = p.l_eff;
     let w = (
         p.costs.at(CkksOp::RotateHoisted, top),
         p.costs.at(CkksOp::Rotate, top),
     );
     let mut low = lower(g, p.slots(), w)?;
-    // Sparse packing: the fewest slots that hold every tensor, where the
-    // set bootstraps sparse-packed ciphertexts (cheaper bootstraps; the
-    // linear layers cost the same).
-    if p.min_sparse_slots > 0 {
-        let n = low.slots_needed().max(p.min_sparse_slots);
+    // The slots one image needs (all of them if a tensor spills over
+    // several ciphertexts).
+    let need = low.slots_needed();
+    let b = match batch {
+        Batch::Auto => (p.slots() / need.max(1)).max(1),
+        Batch::Fixed(b) => b,
+    };
+    if b == 0 || !b.is_power_of_two() {
+        return Err(CompileError::Batch(format!("{b} is not a power of two")));
+    }
+    if b > 1 {
+        if need.saturating_mul(b) > p.slots() {
+            return Err(CompileError::Batch(format!(
+                "{b} images of {need} slots each do not fit the {} slots of `{}` (at most {})",
+                p.slots(),
+                p.name,
+                (p.slots() / need.max(1)).max(1)
+            )));
+        }
+        // Interleaved images: each gets a block of at least `need` slots,
+        // in ciphertexts the set can bootstrap.
+        let floor = if p.min_sparse_slots > 0 {
+            p.min_sparse_slots
+        } else {
+            p.slots()
+        };
+        let total = (need * b).max(floor).min(p.slots());
+        low = lower_batched(g, total, b, w)?;
+    } else if p.min_sparse_slots > 0 {
+        // Sparse packing: the fewest slots that hold every tensor, where the
+        // set bootstraps sparse-packed ciphertexts (cheaper bootstraps; the
+        // linear layers cost the same).
+        let n = need.max(p.min_sparse_slots);
         if n < p.slots() {
             low = lower(g, n, w)?;
         }
@@ -143,13 +215,13 @@ pub fn compile(
     let chosen: (&ParamSet, Lowered) = match &opts.params {
         Some(name) => {
             let p = ParamSet::find(sets, name)?;
-            (p, lower_for(g, p, opts.keys)?)
+            (p, lower_for(g, p, opts.keys, opts.batch)?)
         }
         None => {
             let mut best: Option<(f64, &ParamSet, Lowered)> = None;
             let mut last_err = None;
             for p in sets {
-                let low = match lower_for(g, p, opts.keys) {
+                let low = match lower_for(g, p, opts.keys, opts.batch) {
                     Ok(l) => l,
                     Err(e) => {
                         last_err = Some(e);
@@ -170,9 +242,11 @@ pub fn compile(
                             bootstraps: Some(nb),
                             estimated_seconds: Some(t),
                         });
+                        // Per image, so that sets of different batches compare.
+                        let per = low.batch() as f64;
                         let key = match opts.goal {
-                            Goal::Time => t,
-                            Goal::Count => nb as f64 + t * 1e-9,
+                            Goal::Time => t / per,
+                            Goal::Count => (nb as f64 + t * 1e-9) / per,
                         };
                         if best.as_ref().is_none_or(|(bt, _, _)| key < *bt) {
                             best = Some((key, p, low));
@@ -308,9 +382,15 @@ pub fn compile_lowered(
         None
     };
 
+    let batch = low.batch();
     let plan = CompiledPlan {
         format: "residue-plan".into(),
-        version: PLAN_VERSION,
+        // Unbatched plans keep the version-2 format byte for byte.
+        version: if batch > 1 {
+            PLAN_VERSION
+        } else {
+            PLAN_VERSION_UNBATCHED
+        },
         model: low.model.clone(),
         structure: low.structure().into(),
         params: PlanParams {
@@ -320,6 +400,7 @@ pub fn compile_lowered(
             l_eff: p.l_eff,
             input_level: p.input_level,
             log_scale: p.log_scale,
+            batch,
         },
         strategy: opts.strategy,
         goal: opts.goal,
@@ -361,6 +442,8 @@ pub fn compile_lowered(
                 0
             },
         estimated_seconds: est,
+        batch,
+        estimated_seconds_per_image: est / batch as f64,
         bootstrap_seconds: boots as f64 * boot_s,
         skips,
         candidates,

@@ -12,8 +12,23 @@ use crate::level::{LevelOpKind, NodeId, Placement, SkipKind};
 use crate::lower::LayerOp;
 use crate::placement::Strategy;
 
-/// Version of the plan format written by this build.
-pub const PLAN_VERSION: u32 = 2;
+/// Version of the plan format written by this build for batched plans
+/// (`params.batch > 1`, layouts with a `batch` field). Older builds refuse
+/// such plans instead of misreading them.
+pub const PLAN_VERSION: u32 = 3;
+
+/// Version written for unbatched plans (no `batch` field anywhere; the
+/// same bytes, hence the same plan hash, as before batching existed).
+/// Both versions are read.
+pub const PLAN_VERSION_UNBATCHED: u32 = 2;
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(b: &usize) -> bool {
+    *b == 1
+}
 
 /// The parameters a plan was compiled for (enough for the runtime and the
 /// client to check they use the same set).
@@ -31,6 +46,10 @@ pub struct PlanParams {
     pub input_level: u32,
     /// log2 of the scale every value is kept at after rescaling.
     pub log_scale: u32,
+    /// Images per ciphertext (interleaved; [`crate::layout`]). Not written
+    /// when 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub batch: usize,
 }
 
 /// One step of a plan.
@@ -81,7 +100,7 @@ pub struct PlanNode {
 pub struct CompiledPlan {
     /// Always `"residue-plan"`.
     pub format: String,
-    /// [`PLAN_VERSION`].
+    /// [`PLAN_VERSION`] (batched) or [`PLAN_VERSION_UNBATCHED`].
     pub version: u32,
     /// Model name.
     pub model: String,
@@ -119,17 +138,35 @@ impl CompiledPlan {
         serde_json::to_string_pretty(self).expect("plans serialize")
     }
 
-    /// Reads a plan, checking format and version.
+    /// Reads a plan, checking format and version ([`CompiledPlan::check_version`]).
     pub fn from_json(s: &str) -> Result<Self, CompileError> {
         let p: CompiledPlan =
             serde_json::from_str(s).map_err(|e| CompileError::Plan(e.to_string()))?;
-        if p.format != "residue-plan" || p.version != PLAN_VERSION {
+        p.check_version()?;
+        Ok(p)
+    }
+
+    /// Checks format and version: version [`PLAN_VERSION_UNBATCHED`] for
+    /// unbatched plans, [`PLAN_VERSION`] (batched or not).
+    pub fn check_version(&self) -> Result<(), CompileError> {
+        let ok = self.format == "residue-plan"
+            && (self.version == PLAN_VERSION
+                || (self.version == PLAN_VERSION_UNBATCHED && self.params.batch == 1));
+        if !ok {
             return Err(CompileError::Plan(format!(
-                "not a version-{PLAN_VERSION} residue plan (format `{}`, version {})",
-                p.format, p.version
+                "not a residue plan of version {PLAN_VERSION_UNBATCHED} (unbatched) or \
+                 {PLAN_VERSION} (format `{}`, version {}, batch {})",
+                self.format.escape_debug(),
+                self.version,
+                self.params.batch
             )));
         }
-        Ok(p)
+        Ok(())
+    }
+
+    /// Images per ciphertext.
+    pub fn batch(&self) -> usize {
+        self.params.batch
     }
 
     /// The placement it encodes.

@@ -25,6 +25,11 @@
 //! - `add`: drop both inputs to `level_in`, add; `tap`: identity;
 //! - then, if `bootstrap`, bootstrap the result (to `L_eff`).
 //!
+//! A batched plan (`params.batch = B > 1`) runs exactly these steps on `B`
+//! interleaved images at once ([`crate::layout`], batching): the client
+//! packs image `b` at `slot + b`, and every rotation step is already a
+//! multiple of `B`.
+//!
 //! `galois_steps` are exactly the rotation keys the steps use (bootstrapping
 //! keys not included). The test `tests/simulate.rs` runs plans this way on
 //! plaintext slot vectors and matches the reference executor.
@@ -46,8 +51,8 @@ mod keys;
 mod report;
 mod weights;
 
-pub use compile::{CompileOptions, Goal, compile, compile_lowered, time_objective};
-pub use format::{CompiledPlan, PLAN_VERSION, PlanNode, PlanParams};
+pub use compile::{Batch, CompileOptions, Goal, compile, compile_lowered, time_objective};
+pub use format::{CompiledPlan, PLAN_VERSION, PLAN_VERSION_UNBATCHED, PlanNode, PlanParams};
 pub use keys::{KeyMode, apply_key_mode, naf};
 pub use report::{Baseline, Candidate, LayerReport, Report, SkipReport, SkipsTotal};
 pub use weights::{LinearWeights, bias_slots, linear_weights};

@@ -7,6 +7,10 @@ use super::Goal;
 use crate::level::{LevelOpKind, SkipKind};
 use crate::placement::Strategy;
 
+fn one() -> usize {
+    1
+}
+
 /// One line of the per-layer report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerReport {
@@ -98,8 +102,15 @@ pub struct Report {
     /// highest level each is used at (as the runtime generates them),
     /// bootstrapping's keys counted at the top level (an upper bound).
     pub galois_key_bytes: u64,
-    /// Estimated server time in seconds.
+    /// Estimated server time in seconds (of one inference, which serves
+    /// `batch` images).
     pub estimated_seconds: f64,
+    /// Images per inference (interleaved in each ciphertext).
+    #[serde(default = "one")]
+    pub batch: usize,
+    /// `estimated_seconds / batch`: the amortized time per image.
+    #[serde(default)]
+    pub estimated_seconds_per_image: f64,
     /// Of which bootstrapping.
     pub bootstrap_seconds: f64,
     /// Per skip connection.
@@ -195,6 +206,13 @@ impl Report {
             "estimated time: {:.1} s ({:.1} s bootstrapping) [{}]",
             self.estimated_seconds, self.bootstrap_seconds, self.cost_source
         );
+        if self.batch > 1 {
+            let _ = writeln!(
+                s,
+                "batch: {} images per inference, {:.1} s per image amortized",
+                self.batch, self.estimated_seconds_per_image
+            );
+        }
         if let Some(b) = &self.greedy_baseline {
             let _ = writeln!(
                 s,

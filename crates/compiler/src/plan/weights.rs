@@ -142,14 +142,17 @@ pub fn linear_weights(g: &nn::Graph, node: &PlanNode) -> Result<LinearWeights, C
 }
 
 /// A per-channel bias as slot vectors of layout `l` (one per ciphertext):
-/// `bias[c]` at every pixel of channel `c`, zero elsewhere.
+/// `bias[c]` at every pixel of channel `c` of every image of the batch,
+/// zero elsewhere.
 pub fn bias_slots(l: &Layout, bias: &[f64]) -> Vec<Vec<f64>> {
     let mut v = vec![vec![0.0; l.slots]; l.cts()];
     for (c, &b) in bias.iter().enumerate().take(l.channels) {
         for y in 0..l.height {
             for x in 0..l.width {
                 let (ct, s) = l.slot(c, y as i64, x as i64);
-                v[ct][s as usize] = b;
+                for img in 0..l.batch.max(1) {
+                    v[ct][s as usize + img] = b;
+                }
             }
         }
     }

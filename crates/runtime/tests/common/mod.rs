@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use compiler::plan::{CompileOptions, CompiledPlan, compile};
+use compiler::plan::{Batch, CompileOptions, CompiledPlan, compile};
 use nn::Tensor;
 
 /// A zoo net of `name` on a 1x`size`x`size` input at width `width`, random
@@ -29,9 +29,20 @@ pub fn input(size: usize, seed: usize) -> Vec<f64> {
 
 /// Compiles `g` for `params` and calibrates its value scales on `samples`.
 pub fn plan(g: &nn::Graph, params: &Arc<ckks::Params>, samples: &[Vec<f64>]) -> CompiledPlan {
+    plan_batched(g, params, samples, Batch::Fixed(1))
+}
+
+/// As [`plan`], with `batch` images per ciphertext.
+pub fn plan_batched(
+    g: &nn::Graph,
+    params: &Arc<ckks::Params>,
+    samples: &[Vec<f64>],
+    batch: Batch,
+) -> CompiledPlan {
     let set = runtime::paramset::param_set(params);
     let opts = CompileOptions {
         params: Some(set.name.clone()),
+        batch,
         ..Default::default()
     };
     let (plan, _) = compile(g, &[set], &opts).unwrap();
