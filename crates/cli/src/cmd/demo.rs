@@ -32,15 +32,16 @@ pub struct Args {
     /// The input image (PNG) or `.npy`; default: a bundled test image.
     #[arg(long)]
     pub image: Option<PathBuf>,
-    /// Parameter set (a bootstrappable 128-bit set by default).
-    #[arg(long, default_value = "n16-boot")]
-    pub params: String,
+    /// Parameter set (default: the bootstrappable 128-bit `n16-boot`; with
+    /// `--primitives`, `n14-l7`).
+    #[arg(long)]
+    pub params: Option<String>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Instead: the old primitive check (rotate, multiply, add on one
-    /// ciphertext against plain arithmetic), at `--params` (default there:
-    /// n14-l7).
+    /// Instead: the primitive check (encode, encrypt, rotate, multiply,
+    /// rescale, add on one ciphertext at the set's working level, against
+    /// plain arithmetic).
     #[arg(long)]
     pub primitives: bool,
     /// Print JSON: `plain_class`, `he_class`, `max_logit_error`,
@@ -83,13 +84,8 @@ struct Report {
 /// Runs `residue demo`.
 pub fn run(args: Args) -> Result<()> {
     if args.primitives {
-        let params = if args.params == "n16-boot" {
-            "n14-l7".to_string()
-        } else {
-            args.params.clone()
-        };
         return super::primitives::run(super::primitives::Args {
-            params,
+            params: args.params.unwrap_or_else(|| "n14-l7".into()),
             json: args.json,
         });
     }
@@ -104,7 +100,7 @@ pub fn run(args: Args) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_IMAGE));
     let model = load_model(&model_path)?;
     let x = load_input(&image_path, &model.input_shape)?;
-    let params = ckks::Params::named(&args.params)?;
+    let params = ckks::Params::named(args.params.as_deref().unwrap_or("n16-boot"))?;
     let say = |s: String| {
         if !args.json {
             eprintln!("{s}");
