@@ -86,6 +86,7 @@ fn doc_files() -> Vec<PathBuf> {
     let mut files = vec![root.join("README.md")];
     for dir in [
         "docs",
+        "data",
         "crates/nn",
         "crates/train",
         "crates/ckks",

@@ -9,7 +9,7 @@ use compiler::plan::CompiledPlan;
 use indicatif::{ProgressBar, ProgressStyle};
 use runtime::Progress;
 
-/// The bundled Fashion-MNIST test images (first 64), used for calibration
+/// The bundled Fashion-MNIST test images (the first 500), used for calibration
 /// and the demo when no data set is installed.
 pub const SAMPLE_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
