@@ -363,7 +363,7 @@ impl DatasetKind {
     pub fn how_to_get(self) -> &'static str {
         match self {
             Self::FashionMnist => {
-                "`apt-get install dataset-fashion-mnist` (installs /usr/share/datasets/fashion-mnist), \
+                "`apt-get install dataset-fashion-mnist` puts it in /usr/share/datasets/fashion-mnist; \
                  or use the bundled 500 test images: --data fashion-mnist data/fashion-mnist-sample"
             }
             Self::Mnist => {

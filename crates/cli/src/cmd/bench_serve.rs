@@ -200,10 +200,12 @@ pub fn run(args: Args) -> Result<()> {
         params.name(),
         args.workers
     );
+    let bar = super::he::count_bar(args.clients * args.requests, "inferences");
     let start = Arc::new(std::sync::Barrier::new(args.clients));
     let t_first = Arc::new(std::sync::Mutex::new(None::<Instant>));
     let handles: Vec<_> = (0..args.clients)
         .map(|ci| {
+            let bar = bar.clone();
             let (c, params, plan, model, needs, start, t_first) = (
                 c.clone(),
                 params.clone(),
@@ -328,6 +330,7 @@ pub fn run(args: Args) -> Result<()> {
                             fail(&mut o, format!("request {r}: {e:#}"));
                         }
                     }
+                    bar.inc(1);
                 }
                 o
             })
@@ -351,6 +354,7 @@ pub fn run(args: Args) -> Result<()> {
         all.key_bytes = all.key_bytes.max(o.key_bytes);
         all.errors.extend(o.errors);
     }
+    bar.finish_and_clear();
     let wall = t_first
         .lock()
         .unwrap_or_else(|p| p.into_inner())

@@ -215,18 +215,28 @@ pub fn run(args: Args) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        println!("plaintext model: class {pc}  logits [{}]", f(&plain));
-        println!("encrypted:       class {hc}  logits [{}]", f(&he));
+        // Class names of the data set the model's training record names.
+        let kind = nn::data::TrainedOn::for_model(&model_path).and_then(|t| t.kind());
+        let named = |c: usize| match kind.and_then(|k| k.class_names().get(c).copied()) {
+            Some(n) => format!("{c} ({n})"),
+            None => c.to_string(),
+        };
         println!(
-            "max logit error {:.2e}; {} bootstraps ({} planned), {} rotations; security {} bits ({})",
+            "plaintext model: class {}  logits [{}]",
+            named(pc),
+            f(&plain)
+        );
+        println!("encrypted:       class {}  logits [{}]", named(hc), f(&he));
+        println!(
+            "max logit error {:.2e}; {} bootstraps ({} planned), {} rotations; security: {} ({})",
             err,
             stats.bootstraps,
             plan.bootstraps,
             stats.rotations,
             params
                 .security_bits()
-                .map(|b| b.to_string())
-                .unwrap_or_else(|| "NONE".into()),
+                .map(|b| format!("{b}-bit"))
+                .unwrap_or_else(|| "INSECURE, tests only".into()),
             params.name()
         );
         println!(

@@ -132,6 +132,20 @@ pub fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// A progress bar on stderr counting `len` items of `what` (images,
+/// requests), with elapsed time and an estimate of the time left; drawn
+/// only on a terminal, so logs and `--json` output stay clean.
+pub fn count_bar(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
 /// A progress bar over plan steps showing the layer, the bootstraps done
 /// of planned, the elapsed time and an estimate of the time left.
 pub struct StepProgress {
