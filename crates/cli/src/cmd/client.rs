@@ -103,9 +103,11 @@ pub fn run(args: Args) -> Result<()> {
             eprintln!("generating keys in {} ...", args.keys.display());
         }
         let needs = runtime::client::KeyNeeds::from(&info.key_needs);
+        let spin = super::he::spinner("generating keys", args.json);
         let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
         keys.save(&params, &args.keys)
             .with_context(|| format!("writing keys to {}", args.keys.display()))?;
+        spin.finish_and_clear();
         keygen_s = Some(t.elapsed().as_secs_f64());
     }
     let (sk, pk) = runtime::client::load_client_keys(&params, &args.keys)
@@ -125,9 +127,11 @@ pub fn run(args: Args) -> Result<()> {
             if !args.json {
                 eprintln!("uploading evaluation keys ...");
             }
+            let spin = super::he::spinner("uploading evaluation keys", args.json);
             let k = c
                 .upload_keys_for(model, &args.keys)
                 .context("uploading the evaluation keys")?;
+            spin.finish_and_clear();
             let r = Registration {
                 server: c.base().to_string(),
                 plan_hash: info.plan_hash.clone(),

@@ -115,8 +115,10 @@ pub fn run(args: Args) -> Result<()> {
         params.name()
     ));
     let t = Instant::now();
+    let spin = super::he::spinner("compiling and calibrating", args.json);
     let (plan, report) = compile_for(&model, &params, &Default::default())?;
     let prep = runtime::Prepared::new(&plan, &model, &params)?;
+    spin.finish_and_clear();
     sec.compile = t.elapsed().as_secs_f64();
     say(format!(
         "         {} steps, {} bootstraps planned, estimated {:.0} s ({:.1} s)",
@@ -139,7 +141,9 @@ pub fn run(args: Args) -> Result<()> {
             ""
         }
     ));
+    let spin = super::he::spinner("generating keys", args.json);
     let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
+    spin.finish_and_clear();
     sec.keygen = t.elapsed().as_secs_f64();
     let sizes = keys.sizes(&params, &needs);
     // The evaluation keys move to the server's side (no copy held).

@@ -146,6 +146,24 @@ pub fn count_bar(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
+/// A spinner on stderr with the elapsed time, for a long step that reports
+/// no progress of its own (key generation, upload, compilation); hidden
+/// when `quiet` and drawn only on a terminal. Clear it with
+/// `finish_and_clear` when the step ends.
+pub fn spinner(msg: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(msg.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
 /// A progress bar over plan steps showing the layer, the bootstraps done
 /// of planned, the elapsed time and an estimate of the time left.
 pub struct StepProgress {

@@ -44,10 +44,13 @@ pub fn run(args: Args) -> Result<()> {
             params.name()
         );
     }
+    let spin = super::he::spinner("generating keys", args.json);
     let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
     let gen_s = t.elapsed().as_secs_f64();
+    spin.set_message("writing keys");
     keys.save(&params, &args.out)
         .with_context(|| format!("writing keys to {}", args.out.display()))?;
+    spin.finish_and_clear();
     let sizes = keys.sizes(&params, &needs);
     let total_s = t.elapsed().as_secs_f64();
     if args.json {
