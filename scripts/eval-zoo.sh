@@ -10,8 +10,8 @@
 #   scripts/eval-zoo.sh            # writes models/results.json and docs/data/analyze-*.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p residue-cli
-bin=target/release/residue
+. scripts/common.sh
+bin=$(residue_bin --release)
 models=${MODELS:-"resnet20 dirac20 dirac-shared20"}
 out=models/results.json
 echo "[" > "$out.tmp"
