@@ -23,7 +23,13 @@ fn listed_sets() -> Vec<(String, u64)> {
         .iter()
         .map(|s| {
             (
-                s["name"].as_str().unwrap().to_string(),
+                {
+                    let name = s["name"].as_str().unwrap().to_string();
+                    let p = ckks::Params::named(&name).unwrap();
+                    let w = ckks::bootstrap::working_level(&p) as u64;
+                    assert_eq!(s["working_level"].as_u64(), Some(w), "{name}");
+                    name
+                },
                 s["log_n"].as_u64().unwrap(),
             )
         })

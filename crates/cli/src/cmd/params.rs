@@ -13,28 +13,40 @@ pub struct Args {
 
 /// Runs `residue params`.
 pub fn run(args: Args) -> Result<()> {
-    let mut sums = Vec::new();
+    let mut rows = Vec::new();
     for lit in PARAM_SETS {
         let p = Params::from_literal(lit.clone())?;
-        sums.push(p.summary());
+        rows.push((p.summary(), ckks::bootstrap::working_level(&p)));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&sums)?);
+        let list = rows
+            .iter()
+            .map(|(s, w)| {
+                let mut v = serde_json::to_value(s)?;
+                v["working_level"] = (*w).into();
+                Ok(v)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
     println!(
-        "{:<14} {:>5} {:>7} {:>9} {:>6} {:>6} {:>5}  description",
-        "name", "log_n", "log_qp", "security", "levels", "slots", "dnum"
+        "{:<20} {:>5} {:>7} {:>9} {:>6} {:>7} {:>6} {:>5}  description",
+        "name", "log_n", "log_qp", "security", "levels", "working", "slots", "dnum"
     );
-    for s in &sums {
+    for (s, w) in &rows {
         let sec = s
             .security_bits
             .map(|b| format!("{b}-bit"))
             .unwrap_or_else(|| "INSECURE".into());
         println!(
-            "{:<14} {:>5} {:>7.1} {:>9} {:>6} {:>6} {:>5}  {}",
-            s.name, s.log_n, s.log_qp, sec, s.levels, s.slots, s.dnum, s.description
+            "{:<20} {:>5} {:>7.1} {:>9} {:>6} {:>7} {:>6} {:>5}  {}",
+            s.name, s.log_n, s.log_qp, sec, s.levels, w, s.slots, s.dnum, s.description
         );
     }
+    println!(
+        "levels: the top level (primes - 1); working: where inputs are encrypted and \
+         computation runs (below the bootstrapping primes, for a set that bootstraps)"
+    );
     Ok(())
 }
