@@ -14,8 +14,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 nets="resnet20 dirac20 dirac-shared20"
 for m in $nets; do
-    "$bin" analyze --zoo "$m" --json - > "$tmp/$m.json" 2>/dev/null
-    "$bin" analyze --zoo "$m" --calibrate docs/data/bench-n16-boot.json --json - > "$tmp/$m-cal.json" 2>/dev/null
+    "$bin" analyze --zoo "$m" --json > "$tmp/$m.json" 2>/dev/null
+    "$bin" analyze --zoo "$m" --calibrate docs/data/bench-n16-boot.json --json > "$tmp/$m-cal.json" 2>/dev/null
 done
 python3 - "$tmp" $nets <<'PY'
 import json, sys

@@ -34,7 +34,7 @@ print(json.dumps({
 }) + ",")
 PY
     "$bin" analyze "models/$m.onnx" --params n16-boot \
-        --calibrate docs/data/bench-n16-boot.json --json "docs/data/analyze-$m.json" > /dev/null
+        --calibrate docs/data/bench-n16-boot.json --json-out "docs/data/analyze-$m.json" > /dev/null
 done
 # drop the trailing comma of the last entry
 sed -i '$ s/,$//' "$out.tmp"

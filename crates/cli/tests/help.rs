@@ -111,6 +111,8 @@ struct Mention {
     at: String,
     words: Vec<String>,
     flags: Vec<String>,
+    /// Flags written with a file-like word after them.
+    valued: Vec<(String, String)>,
 }
 
 /// Every `residue SUB ...` in `text`: in a code block, the rest of the line
@@ -131,6 +133,7 @@ fn mentions(file: &str, text: &str) -> Vec<Mention> {
             let code = t.split(" #").next().unwrap_or_default();
             if let Some(m) = out.last_mut() {
                 m.flags.extend(flags(code));
+                m.valued.extend(valued(code));
             }
             continues = code.trim_end().ends_with('\\') || continues;
             continue;
@@ -161,6 +164,7 @@ fn mentions(file: &str, text: &str) -> Vec<Mention> {
                     at: format!("{file}:{}", i + 1),
                     words,
                     flags: flags(span),
+                    valued: valued(span),
                 });
                 if in_code {
                     continues = true;
@@ -189,13 +193,51 @@ fn find_residue(s: &str) -> Option<usize> {
 
 /// The `--flags` of a command line.
 fn flags(s: &str) -> Vec<String> {
-    s.split(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | '|' | '='))
-        .filter(|w| w.starts_with("--") && w.len() > 2)
-        .map(|w| {
-            w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
-                .to_string()
-        })
+    flag_values(s).into_iter().map(|(f, _)| f).collect()
+}
+
+/// The `--flags` of a command line, each with the word after it when that
+/// word reads as a file argument (`FILE`, `-`, `x.json`, `out/`): a flag that
+/// takes no value must not be written with one.
+fn flag_values(s: &str) -> Vec<(String, Option<String>)> {
+    let words: Vec<&str> = s
+        .split(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | '|'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let Some(name) = w.strip_prefix("--").filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let name = name.split('=').next().unwrap_or_default();
+        let f = format!(
+            "--{}",
+            name.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        );
+        let value = words
+            .get(i + 1)
+            .map(|v| v.trim_end_matches(['`', ')', ',', ';']))
+            .filter(|v| *v == "FILE" || *v == "-" || v.ends_with(".json") || v.ends_with('/'))
+            .map(str::to_string);
+        out.push((f, value));
+    }
+    out
+}
+
+/// The flags of `s` written with a file-like value.
+fn valued(s: &str) -> Vec<(String, String)> {
+    flag_values(s)
+        .into_iter()
+        .filter_map(|(f, v)| v.map(|v| (f, v)))
         .collect()
+}
+
+/// Whether `flag` takes a value in `help` (`--out <OUT>`).
+fn takes_value(help: &str, flag: &str) -> bool {
+    help.lines().any(|l| {
+        l.split(", ")
+            .any(|part| part.trim_start().starts_with(&format!("{flag} <")))
+    })
 }
 
 #[test]
@@ -242,6 +284,15 @@ fn documented_commands_and_flags_exist() {
                 if !known && f != "--help" {
                     bad.push(format!(
                         "{}: `residue {}` has no flag {f}",
+                        m.at,
+                        cmd.join(" ")
+                    ));
+                }
+            }
+            for (f, v) in &m.valued {
+                if !takes_value(help, f) && help.contains(f.as_str()) {
+                    bad.push(format!(
+                        "{}: `residue {}` {f} takes no value, written with `{v}`",
                         m.at,
                         cmd.join(" ")
                     ));

@@ -41,6 +41,9 @@ pub struct Args {
     /// Print JSON (`class`, `logits`, ids, seconds).
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 /// What the client keeps about its upload (`KEYS/server.json`, mode 0600:
@@ -194,7 +197,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let logits = runtime::client::decrypt(&params, &sk, &result)?;
     let class = nn::exec::argmax(&logits);
-    if args.json {
+    if args.json || args.json_out.is_some() {
         let v = serde_json::json!({
             "class": class,
             "logits": logits,
@@ -213,8 +216,9 @@ pub fn run(args: Args) -> Result<()> {
                 "total": t_all.elapsed().as_secs_f64(),
             },
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         let l: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
         println!("class {class}  logits [{}]", l.join(", "));
         eprintln!(

@@ -19,6 +19,9 @@ pub struct Args {
     /// Print JSON (`class`, `logits`).
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 /// Runs `residue decrypt`.
@@ -44,12 +47,11 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("reading {}", args.input.display()))?;
     let logits = runtime::client::decrypt(&params, &sk, &t)?;
     let class = nn::exec::argmax(&logits);
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "class": class, "logits": logits }))?
-        );
-    } else {
+    if args.json || args.json_out.is_some() {
+        let v = serde_json::json!({ "class": class, "logits": logits });
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         let l: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
         println!("class {class}  logits [{}]", l.join(", "));
     }

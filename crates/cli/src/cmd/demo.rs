@@ -48,6 +48,9 @@ pub struct Args {
     /// `bootstraps`, `seconds` per step, `peak_rss_bytes`.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 #[derive(Serialize, Default)]
@@ -87,6 +90,7 @@ pub fn run(args: Args) -> Result<()> {
         return super::primitives::run(super::primitives::Args {
             params: args.params.unwrap_or_else(|| "n14-l7".into()),
             json: args.json,
+            json_out: args.json_out,
         });
     }
     super::he::set_threads(args.threads);
@@ -210,9 +214,10 @@ pub fn run(args: Args) -> Result<()> {
         peak_rss_bytes: peak_rss(),
         threads: rayon::current_num_threads(),
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-    } else {
+    if args.json || args.json_out.is_some() {
+        super::json::emit(args.json, args.json_out.as_deref(), &r)?;
+    }
+    if !args.json {
         let f = |v: &[f64]| {
             v.iter()
                 .map(|x| format!("{x:7.3}"))

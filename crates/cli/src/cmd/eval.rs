@@ -22,6 +22,9 @@ pub struct Args {
     /// Print JSON (`accuracy`, `correct`, `total`, ...) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
     /// Encrypted evaluation: the client encrypts each test image, the
     /// server runs the model on it, the client decrypts; reported beside
     /// the plaintext model on the same images.
@@ -116,7 +119,7 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("evaluating on the {} test set", kind.name()))?;
     bar.finish_and_clear();
     let (correct, total, accuracy) = (acc.correct, acc.total, acc.fraction());
-    if args.json {
+    if args.json || args.json_out.is_some() {
         let v = serde_json::json!({
             "model": args.model.display().to_string(),
             "dataset": kind.name(),
@@ -125,8 +128,9 @@ pub fn run(args: Args) -> Result<()> {
             "total": total,
             "seconds": start.elapsed().as_secs_f64(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         println!(
             "{}: {correct}/{total} correct, accuracy {:.2}% on the {} test set",
             args.model.display(),

@@ -175,7 +175,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
         .filter_map(|r| r.peak_rss_bytes)
         .chain(peak_rss())
         .max();
-    if args.json {
+    if args.json || args.json_out.is_some() {
         let v = serde_json::json!({
             "model": args.model.display().to_string(),
             "params": params.name(),
@@ -192,8 +192,9 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             "rotations_per_image": done.first().map(|r| r.rotations),
             "peak_rss_bytes": rss,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         println!(
             "{}: {total} images at {}: plaintext {correct_plain}/{total}, encrypted {correct_he}/{total}, \
              argmax agreement {agree}/{total}, max logit error {max_err:.2e}, {mean_s:.1} s per image",

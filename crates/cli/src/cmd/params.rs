@@ -1,5 +1,7 @@
 //! `residue params`: the named parameter sets and their security.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use ckks::params::{PARAM_SETS, Params};
 
@@ -9,6 +11,9 @@ pub struct Args {
     /// Print a JSON list instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 /// Runs `residue params`.
@@ -18,7 +23,7 @@ pub fn run(args: Args) -> Result<()> {
         let p = Params::from_literal(lit.clone())?;
         rows.push((p.summary(), ckks::bootstrap::working_level(&p)));
     }
-    if args.json {
+    if args.json || args.json_out.is_some() {
         let list = rows
             .iter()
             .map(|(s, w)| {
@@ -27,8 +32,10 @@ pub fn run(args: Args) -> Result<()> {
                 Ok(v)
             })
             .collect::<Result<Vec<_>>>()?;
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(());
+        super::json::emit(args.json, args.json_out.as_deref(), &list)?;
+        if args.json {
+            return Ok(());
+        }
     }
     println!(
         "{:<20} {:>5} {:>7} {:>9} {:>6} {:>7} {:>6} {:>5}  description",

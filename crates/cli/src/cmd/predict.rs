@@ -24,6 +24,9 @@ pub struct Args {
     /// Print JSON (`class`, `class_name`, `dataset`, `logits`) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 /// Runs `residue predict`.
@@ -45,15 +48,16 @@ pub fn run(args: Args) -> Result<()> {
         super::eval::warn_if_not_trained_on(&args.model, k);
     }
     let name = kind.and_then(|k| k.class_names().get(class).copied());
-    if args.json {
+    if args.json || args.json_out.is_some() {
         let v = serde_json::json!({
             "class": class,
             "class_name": name,
             "dataset": kind.map(|k| k.name()),
             "logits": y.data,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         let logits: Vec<String> = y.data.iter().map(|v| format!("{v:.4}")).collect();
         let label = match (name, kind) {
             (Some(n), Some(k)) => format!(" ({n}, {})", k.name()),

@@ -20,6 +20,8 @@ pub struct Args {
     pub params: String,
     /// Print JSON.
     pub json: bool,
+    /// Also write the JSON report here.
+    pub json_out: Option<std::path::PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -82,9 +84,8 @@ pub fn run(args: Args) -> Result<()> {
         max_abs_error: err,
         bound: MAX_ERROR,
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
-    } else {
+    super::json::emit(args.json, args.json_out.as_deref(), &rep)?;
+    if !args.json {
         println!(
             "{} on {} slots with `{}` ({}): max error {:.2e} ({:.1} bits), level {} -> {}",
             rep.computation,
