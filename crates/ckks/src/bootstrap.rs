@@ -142,6 +142,15 @@ pub fn levels_after(params: &Params, cfg: &BootstrapConfig) -> usize {
     params.max_level() - cfg.depth()
 }
 
+/// The level computation starts at, where a fresh input is encrypted:
+/// what a bootstrap leaves ([`levels_after`]) for a set that bootstraps,
+/// the top level otherwise. Above it sit the bootstrapping primes (large,
+/// 56-60 bits): rescaling by one of them against a 2^40 scale would
+/// collapse the scale, so ordinary computation never runs there.
+pub fn working_level(params: &Params) -> usize {
+    config_for(params).map_or(params.max_level(), |c| levels_after(params, &c))
+}
+
 /// Switching keys of the sparse-secret encapsulation.
 #[derive(Clone)]
 pub struct BootstrapKeys {
@@ -743,6 +752,27 @@ impl Bootstrapper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every named set rescales by primes of about its scale at and below its
+    /// working level, so the scale stays put there (the bootstrapping
+    /// primes, 56-60 bits, sit above it).
+    #[test]
+    fn working_level_primes_match_the_scale() {
+        for lit in crate::PARAM_SETS {
+            let p = Params::named(lit.name).unwrap();
+            let w = working_level(&p);
+            assert!(w >= 1 && w <= p.max_level(), "{}", lit.name);
+            for l in 1..=w {
+                let bits = lit.q_bits[l];
+                assert!(
+                    bits.abs_diff(lit.log_scale) <= 1,
+                    "{}: q_{l} has {bits} bits, scale 2^{}",
+                    lit.name,
+                    lit.log_scale
+                );
+            }
+        }
+    }
 
     fn vec_c(n: usize, seed: u64) -> Vec<Complex64> {
         (0..n)

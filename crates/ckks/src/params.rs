@@ -84,7 +84,7 @@ pub const PARAM_SETS: &[ParamsLiteral] = &[
     },
     ParamsLiteral {
         name: "insecure-boot-n12",
-        description: "bootstrapping test set (N=2^12, 2 levels after bootstrapping); NOT secure",
+        description: "bootstrapping test set (N=2^12, 3 levels after bootstrapping); NOT secure",
         log_n: 12,
         q_bits: &[
             60, 40, 40, // q0 + 2 computation levels

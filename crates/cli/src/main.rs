@@ -10,9 +10,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-/// Encrypted CNN inference with cheap skip connections.
+/// Encrypted CNN inference with cheap skip connections: CKKS-encrypted
+/// images through convolutional networks (start with `residue demo`).
 #[derive(Parser)]
-#[command(name = "residue", version, about)]
+#[command(name = "residue", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

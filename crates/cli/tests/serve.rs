@@ -733,7 +733,6 @@ fn the_load_test_reports_throughput_latency_memory_and_no_lost_answers() {
         "--workers",
         "2",
         "--json",
-        "-",
     ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["submitted"], 4, "{v}");

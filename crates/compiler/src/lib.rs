@@ -20,7 +20,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! DESIGN.md's worked example (fresh input at `L_eff`, ResNet-20, depth-3
+//! docs/design.md's worked example (fresh input at `L_eff`, ResNet-20, depth-3
 //! activations, `L_eff = 12`) comes out as 8 bootstraps for ResNet-20, 6
 //! for the Dirac chain, 6 or 7 for Dirac + shared sources ([`nets`],
 //! `tests/worked_example.rs`).

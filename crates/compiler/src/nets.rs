@@ -1,5 +1,5 @@
 //! Level graphs of the CIFAR ResNet family built directly from the level
-//! rules (no weights, one ciphertext per value), for DESIGN.md's worked
+//! rules (no weights, one ciphertext per value), for docs/design.md's worked
 //! example and for quick what-if studies of where skips and bootstraps go.
 //!
 //! Layer depths follow the worked example: every convolution, the average

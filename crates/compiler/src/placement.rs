@@ -3,7 +3,7 @@
 //!
 //! The dynamic program keeps, for every assignment of levels to the *live*
 //! values (produced but still read later), the cheapest way to get there.
-//! On a chain that is the `cost[level]` table of DESIGN.md; across a
+//! On a chain that is the `cost[level]` table of docs/design.md; across a
 //! residual block the fork value stays live, so the table becomes
 //! `cost[l_main][l_skip]`; a shared-source stage keeps its source tap live,
 //! which is the second level coordinate. Because every decision (bootstrap

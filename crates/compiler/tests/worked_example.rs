@@ -1,4 +1,4 @@
-//! DESIGN.md's worked example, derived from the level rules: fresh input at
+//! docs/design.md's worked example, derived from the level rules: fresh input at
 //! L_eff, post-activation ResNet-20 with 1x1 projections costing a level on
 //! the skip path, average pool and dense one level each.
 

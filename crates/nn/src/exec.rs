@@ -130,6 +130,16 @@ impl Accuracy {
 /// Runs `graph` on every image of `set` (in parallel, in chunks to bound
 /// memory) and counts argmax hits.
 pub fn evaluate(graph: &Graph, set: &crate::data::ImageSet) -> Result<Accuracy, ExecError> {
+    evaluate_with_progress(graph, set, &mut |_| {})
+}
+
+/// [`evaluate`], calling `done(n)` after each chunk of `n` images (for a
+/// progress bar).
+pub fn evaluate_with_progress(
+    graph: &Graph,
+    set: &crate::data::ImageSet,
+    done: &mut dyn FnMut(usize),
+) -> Result<Accuracy, ExecError> {
     let shape = vec![set.channels, set.height, set.width];
     if shape != graph.input_shape {
         return Err(ExecError::InputShape {
@@ -139,7 +149,7 @@ pub fn evaluate(graph: &Graph, set: &crate::data::ImageSet) -> Result<Accuracy, 
     }
     let mut correct = 0;
     let idx: Vec<usize> = (0..set.len()).collect();
-    for chunk in idx.chunks(1024) {
+    for chunk in idx.chunks(512) {
         let inputs: Vec<Tensor> = chunk.iter().map(|&i| image_input(set, i)).collect();
         let outs = run_batch(graph, &inputs)?;
         correct += outs
@@ -147,6 +157,7 @@ pub fn evaluate(graph: &Graph, set: &crate::data::ImageSet) -> Result<Accuracy, 
             .zip(chunk)
             .filter(|(o, i)| argmax(&o.data) == usize::from(set.labels[**i]))
             .count();
+        done(chunk.len());
     }
     Ok(Accuracy {
         correct,

@@ -166,9 +166,8 @@ pub fn check_ranges(g: nn::Graph, ranges_out: Option<&Path>) -> Result<nn::Graph
 pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Also write the report as JSON to this file (`-` for stdout only).
-    #[arg(long)]
-    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: super::json::JsonArgs,
 }
 
 /// Writes `s` to `path`, or stdout for `-`.
@@ -188,15 +187,10 @@ pub fn run(args: Args) -> Result<()> {
     let t = std::time::Instant::now();
     let (_plan, report) = compiler::compile(&graph, &sets, &opts)?;
     let took = t.elapsed();
-    match args.json.as_deref() {
-        Some(p) if p == Path::new("-") => {}
-        _ => {
-            print!("{}", report.to_text());
-            println!("compiled in {:.1} ms", took.as_secs_f64() * 1e3);
-        }
+    if !args.out.json {
+        print!("{}", report.to_text());
+        println!("compiled in {:.1} ms", took.as_secs_f64() * 1e3);
     }
-    if let Some(p) = &args.json {
-        write_out(p, &serde_json::to_string_pretty(&report)?)?;
-    }
+    args.out.emit(&report)?;
     Ok(())
 }

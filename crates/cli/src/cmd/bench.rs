@@ -39,9 +39,8 @@ pub struct CkksArgs {
     /// Repetitions per operation (the median is reported).
     #[arg(long, default_value_t = 7)]
     pub reps: usize,
-    /// Write the JSON records here (`-` for stdout).
-    #[arg(long)]
-    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: super::json::JsonArgs,
     /// Also write a markdown table here.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
@@ -423,14 +422,9 @@ pub fn run(args: Args) -> Result<()> {
         &format!("`{}`, kernels {}", a.params, ckks::kernel_path()),
         &recs,
     );
-    match &a.json {
-        Some(p) if p.as_os_str() == "-" => println!("{}", serde_json::to_string_pretty(&recs)?),
-        Some(p) => {
-            std::fs::write(p, serde_json::to_string_pretty(&recs)?)
-                .with_context(|| format!("writing {}", p.display()))?;
-            println!("{table}");
-        }
-        None => println!("{table}"),
+    a.out.emit(&recs)?;
+    if !a.out.json {
+        println!("{table}");
     }
     if let Some(p) = &a.markdown {
         std::fs::write(p, &table).with_context(|| format!("writing {}", p.display()))?;

@@ -43,9 +43,8 @@ pub struct Args {
     /// Store directory for the server (default: a fresh temporary one).
     #[arg(long)]
     pub store: Option<PathBuf>,
-    /// Write the JSON report here (`-` for stdout).
-    #[arg(long)]
-    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: super::json::JsonArgs,
     /// Write a markdown table here.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
@@ -200,10 +199,12 @@ pub fn run(args: Args) -> Result<()> {
         params.name(),
         args.workers
     );
+    let bar = super::he::count_bar(args.clients * args.requests, "inferences");
     let start = Arc::new(std::sync::Barrier::new(args.clients));
     let t_first = Arc::new(std::sync::Mutex::new(None::<Instant>));
     let handles: Vec<_> = (0..args.clients)
         .map(|ci| {
+            let bar = bar.clone();
             let (c, params, plan, model, needs, start, t_first) = (
                 c.clone(),
                 params.clone(),
@@ -328,6 +329,7 @@ pub fn run(args: Args) -> Result<()> {
                             fail(&mut o, format!("request {r}: {e:#}"));
                         }
                     }
+                    bar.inc(1);
                 }
                 o
             })
@@ -351,6 +353,7 @@ pub fn run(args: Args) -> Result<()> {
         all.key_bytes = all.key_bytes.max(o.key_bytes);
         all.errors.extend(o.errors);
     }
+    bar.finish_and_clear();
     let wall = t_first
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -395,22 +398,12 @@ pub fn run(args: Args) -> Result<()> {
         server_peak_rss_bytes: rss,
         errors: all.errors,
     };
-    let json = serde_json::to_string_pretty(&report)?;
-    match args.json.as_deref() {
-        Some(p) if p.as_os_str() == "-" => println!("{json}"),
-        Some(p) => std::fs::write(p, &json).with_context(|| format!("writing {}", p.display()))?,
-        None => {}
-    }
+    args.out.emit(&report)?;
     let md = markdown(&report);
     if let Some(p) = &args.markdown {
         std::fs::write(p, &md).with_context(|| format!("writing {}", p.display()))?;
     }
-    if args
-        .json
-        .as_deref()
-        .map(|p| p.as_os_str() != "-")
-        .unwrap_or(true)
-    {
+    if !args.out.json {
         print!("{md}");
     }
     if report.wrong > 0 || report.lost > 0 {

@@ -41,6 +41,9 @@ pub struct Args {
     /// Print JSON (`class`, `logits`, ids, seconds).
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 /// What the client keeps about its upload (`KEYS/server.json`, mode 0600:
@@ -103,9 +106,11 @@ pub fn run(args: Args) -> Result<()> {
             eprintln!("generating keys in {} ...", args.keys.display());
         }
         let needs = runtime::client::KeyNeeds::from(&info.key_needs);
+        let spin = super::he::spinner("generating keys", args.json);
         let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
         keys.save(&params, &args.keys)
             .with_context(|| format!("writing keys to {}", args.keys.display()))?;
+        spin.finish_and_clear();
         keygen_s = Some(t.elapsed().as_secs_f64());
     }
     let (sk, pk) = runtime::client::load_client_keys(&params, &args.keys)
@@ -125,9 +130,11 @@ pub fn run(args: Args) -> Result<()> {
             if !args.json {
                 eprintln!("uploading evaluation keys ...");
             }
+            let spin = super::he::spinner("uploading evaluation keys", args.json);
             let k = c
                 .upload_keys_for(model, &args.keys)
                 .context("uploading the evaluation keys")?;
+            spin.finish_and_clear();
             let r = Registration {
                 server: c.base().to_string(),
                 plan_hash: info.plan_hash.clone(),
@@ -190,7 +197,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let logits = runtime::client::decrypt(&params, &sk, &result)?;
     let class = nn::exec::argmax(&logits);
-    if args.json {
+    if args.json || args.json_out.is_some() {
         let v = serde_json::json!({
             "class": class,
             "logits": logits,
@@ -209,8 +216,9 @@ pub fn run(args: Args) -> Result<()> {
                 "total": t_all.elapsed().as_secs_f64(),
             },
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         let l: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
         println!("class {class}  logits [{}]", l.join(", "));
         eprintln!(

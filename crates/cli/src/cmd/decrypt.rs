@@ -21,6 +21,9 @@ pub struct Args {
     /// entry for an unbatched result).
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 /// Runs `residue decrypt`.
@@ -49,17 +52,16 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|l| serde_json::json!({ "class": nn::exec::argmax(l), "logits": l }))
         .collect();
-    if args.json {
+    if args.json || args.json_out.is_some() {
         let first = &all[0];
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "class": nn::exec::argmax(first),
-                "logits": first,
-                "results": results,
-            }))?
-        );
-    } else {
+        let v = serde_json::json!({
+            "class": nn::exec::argmax(first),
+            "logits": first,
+            "results": results,
+        });
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         for (b, logits) in all.iter().enumerate() {
             let l: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
             let which = if all.len() > 1 {

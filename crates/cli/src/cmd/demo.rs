@@ -32,21 +32,25 @@ pub struct Args {
     /// The input image (PNG) or `.npy`; default: a bundled test image.
     #[arg(long)]
     pub image: Option<PathBuf>,
-    /// Parameter set (a bootstrappable 128-bit set by default).
-    #[arg(long, default_value = "n16-boot")]
-    pub params: String,
+    /// Parameter set (default: the bootstrappable 128-bit `n16-boot`; with
+    /// `--primitives`, `n14-l7`).
+    #[arg(long)]
+    pub params: Option<String>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Instead: the old primitive check (rotate, multiply, add on one
-    /// ciphertext against plain arithmetic), at `--params` (default there:
-    /// n14-l7).
+    /// Instead: the primitive check (encode, encrypt, rotate, multiply,
+    /// rescale, add on one ciphertext at the set's working level, against
+    /// plain arithmetic).
     #[arg(long)]
     pub primitives: bool,
     /// Print JSON: `plain_class`, `he_class`, `max_logit_error`,
     /// `bootstraps`, `seconds` per step, `peak_rss_bytes`.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 #[derive(Serialize, Default)]
@@ -83,14 +87,10 @@ struct Report {
 /// Runs `residue demo`.
 pub fn run(args: Args) -> Result<()> {
     if args.primitives {
-        let params = if args.params == "n16-boot" {
-            "n14-l7".to_string()
-        } else {
-            args.params.clone()
-        };
         return super::primitives::run(super::primitives::Args {
-            params,
+            params: args.params.unwrap_or_else(|| "n14-l7".into()),
             json: args.json,
+            json_out: args.json_out,
         });
     }
     super::he::set_threads(args.threads);
@@ -104,7 +104,7 @@ pub fn run(args: Args) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_IMAGE));
     let model = load_model(&model_path)?;
     let x = load_input(&image_path, &model.input_shape)?;
-    let params = ckks::Params::named(&args.params)?;
+    let params = ckks::Params::named(args.params.as_deref().unwrap_or("n16-boot"))?;
     let say = |s: String| {
         if !args.json {
             eprintln!("{s}");
@@ -119,8 +119,10 @@ pub fn run(args: Args) -> Result<()> {
         params.name()
     ));
     let t = Instant::now();
+    let spin = super::he::spinner("compiling and calibrating", args.json);
     let (plan, report) = compile_for(&model, &params, &Default::default())?;
     let prep = runtime::Prepared::new(&plan, &model, &params)?;
+    spin.finish_and_clear();
     sec.compile = t.elapsed().as_secs_f64();
     say(format!(
         "         {} steps, {} bootstraps planned, estimated {:.0} s ({:.1} s)",
@@ -143,7 +145,9 @@ pub fn run(args: Args) -> Result<()> {
             ""
         }
     ));
+    let spin = super::he::spinner("generating keys", args.json);
     let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
+    spin.finish_and_clear();
     sec.keygen = t.elapsed().as_secs_f64();
     let sizes = keys.sizes(&params, &needs);
     // The evaluation keys move to the server's side (no copy held).
@@ -210,27 +214,38 @@ pub fn run(args: Args) -> Result<()> {
         peak_rss_bytes: peak_rss(),
         threads: rayon::current_num_threads(),
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-    } else {
+    if args.json || args.json_out.is_some() {
+        super::json::emit(args.json, args.json_out.as_deref(), &r)?;
+    }
+    if !args.json {
         let f = |v: &[f64]| {
             v.iter()
                 .map(|x| format!("{x:7.3}"))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        println!("plaintext model: class {pc}  logits [{}]", f(&plain));
-        println!("encrypted:       class {hc}  logits [{}]", f(&he));
+        // Class names of the data set the model's training record names.
+        let kind = nn::data::TrainedOn::for_model(&model_path).and_then(|t| t.kind());
+        let named = |c: usize| match kind.and_then(|k| k.class_names().get(c).copied()) {
+            Some(n) => format!("{c} ({n})"),
+            None => c.to_string(),
+        };
         println!(
-            "max logit error {:.2e}; {} bootstraps ({} planned), {} rotations; security {} bits ({})",
+            "plaintext model: class {}  logits [{}]",
+            named(pc),
+            f(&plain)
+        );
+        println!("encrypted:       class {}  logits [{}]", named(hc), f(&he));
+        println!(
+            "max logit error {:.2e}; {} bootstraps ({} planned), {} rotations; security: {} ({})",
             err,
             stats.bootstraps,
             plan.bootstraps,
             stats.rotations,
             params
                 .security_bits()
-                .map(|b| b.to_string())
-                .unwrap_or_else(|| "NONE".into()),
+                .map(|b| format!("{b}-bit"))
+                .unwrap_or_else(|| "INSECURE, tests only".into()),
             params.name()
         );
         println!(

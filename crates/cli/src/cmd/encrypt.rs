@@ -28,6 +28,9 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 /// Runs `residue encrypt`.
@@ -54,18 +57,17 @@ pub fn run(args: Args) -> Result<()> {
     ct.save(&params, &args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
     let s = t.elapsed().as_secs_f64();
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "out": args.out.display().to_string(),
-                "ciphertexts": ct.cts.len(),
-                "images": xs.len(),
-                "batch": batch,
-                "seconds": s,
-            })
-        );
-    } else {
+    if args.json || args.json_out.is_some() {
+        let v = serde_json::json!({
+            "out": args.out.display().to_string(),
+            "ciphertexts": ct.cts.len(),
+            "images": xs.len(),
+            "batch": batch,
+            "seconds": s,
+        });
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         let what = match args.input.as_slice() {
             [one] if xs.len() == 1 => one.display().to_string(),
             _ => format!("{} images", xs.len()),

@@ -22,6 +22,9 @@ pub struct Args {
     /// Print JSON (`accuracy`, `correct`, `total`, ...) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
     /// Encrypted evaluation: the client encrypts each test image, the
     /// server runs the model on it, the client decrypts; reported beside
     /// the plaintext model on the same images.
@@ -70,10 +73,29 @@ pub fn dataset_arg(data: &[String]) -> Result<(DatasetKind, PathBuf)> {
         Some(d) => PathBuf::from(d),
         None => match kind.default_dir() {
             Some(d) => d.to_path_buf(),
-            None => bail!("dataset `{name}` needs a directory: --data {name} DIR"),
+            None => bail!(
+                "dataset `{name}` needs a directory: --data {name} DIR (to get it: {})",
+                kind.how_to_get()
+            ),
         },
     };
     Ok((kind, dir))
+}
+
+/// Warns on stderr when the model's training record (`MODEL.train.json`)
+/// names another data set, input shape or normalization than `kind`: the
+/// accuracy of a Fashion-MNIST model on MNIST means nothing.
+pub fn warn_if_not_trained_on(model: &Path, kind: DatasetKind) {
+    if let Some(t) = nn::data::TrainedOn::for_model(model)
+        && let Some(why) = t.mismatch(kind)
+    {
+        eprintln!(
+            "warning: {} does not match the {} data ({why}; from {})",
+            model.display(),
+            kind.name(),
+            t.source.display()
+        );
+    }
 }
 
 /// Runs `residue eval`.
@@ -81,8 +103,15 @@ pub fn run(args: Args) -> Result<()> {
     let (kind, dir) = dataset_arg(&args.data)?;
     let graph = nn::onnx::load(&args.model)
         .with_context(|| format!("loading model {}", args.model.display()))?;
-    let mut set = load_test_set(kind, &dir)
-        .with_context(|| format!("loading {} test set from {}", kind.name(), dir.display()))?;
+    warn_if_not_trained_on(&args.model, kind);
+    let mut set = load_test_set(kind, &dir).with_context(|| {
+        format!(
+            "loading the {} test set from {} (to get it: {})",
+            kind.name(),
+            dir.display(),
+            kind.how_to_get()
+        )
+    })?;
     if let Some(n) = args.limit {
         set = set.take(n);
     }
@@ -90,10 +119,12 @@ pub fn run(args: Args) -> Result<()> {
         return super::eval_he::run(&args, &graph, &set);
     }
     let start = std::time::Instant::now();
-    let acc = nn::exec::evaluate(&graph, &set)
+    let bar = super::he::count_bar(set.len(), "images");
+    let acc = nn::exec::evaluate_with_progress(&graph, &set, &mut |n| bar.inc(n as u64))
         .with_context(|| format!("evaluating on the {} test set", kind.name()))?;
+    bar.finish_and_clear();
     let (correct, total, accuracy) = (acc.correct, acc.total, acc.fraction());
-    if args.json {
+    if args.json || args.json_out.is_some() {
         let v = serde_json::json!({
             "model": args.model.display().to_string(),
             "dataset": kind.name(),
@@ -102,8 +133,9 @@ pub fn run(args: Args) -> Result<()> {
             "total": total,
             "seconds": start.elapsed().as_secs_f64(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         println!(
             "{}: {correct}/{total} correct, accuracy {:.2}% on the {} test set",
             args.model.display(),

@@ -224,7 +224,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
         .filter_map(|r| r.peak_rss_bytes)
         .chain(peak_rss())
         .max();
-    if args.json {
+    if args.json || args.json_out.is_some() {
         let v = serde_json::json!({
             "model": args.model.display().to_string(),
             "params": params.name(),
@@ -244,8 +244,9 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             "rotations_per_image": done.first().map(|r| r.rotations),
             "peak_rss_bytes": rss,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         let amortized = if batch_used > 1 {
             format!(" ({amortized_s:.1} s amortized, batch {batch_used})")
         } else {

@@ -9,7 +9,7 @@ use compiler::plan::CompiledPlan;
 use indicatif::{ProgressBar, ProgressStyle};
 use runtime::Progress;
 
-/// The bundled Fashion-MNIST test images (first 64), used for calibration
+/// The bundled Fashion-MNIST test images (the first 500), used for calibration
 /// and the demo when no data set is installed.
 pub const SAMPLE_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -130,6 +130,38 @@ pub fn peak_rss() -> Option<u64> {
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// A progress bar on stderr counting `len` items of `what` (images,
+/// requests), with elapsed time and an estimate of the time left; drawn
+/// only on a terminal, so logs and `--json` output stay clean.
+pub fn count_bar(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// A spinner on stderr with the elapsed time, for a long step that reports
+/// no progress of its own (key generation, upload, compilation); hidden
+/// when `quiet` and drawn only on a terminal. Clear it with
+/// `finish_and_clear` when the step ends.
+pub fn spinner(msg: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(msg.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }
 
 /// A progress bar over plan steps showing the layer, the bootstraps done

@@ -32,6 +32,9 @@ pub struct Args {
     /// Print JSON (seconds, bootstraps, rotations, peak memory).
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 /// Runs `residue infer`.
@@ -52,7 +55,7 @@ pub fn run(args: Args) -> Result<()> {
     out.save(&params, &args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
     let rss = peak_rss();
-    if args.json {
+    if args.json || args.json_out.is_some() {
         let v = serde_json::json!({
             "params": params.name(),
             "seconds": stats.total_seconds,
@@ -67,8 +70,9 @@ pub fn run(args: Args) -> Result<()> {
             "peak_rss_bytes": rss,
             "threads": rayon::current_num_threads(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         println!(
             "inference in {:.1} s ({} bootstraps of {} planned, {} rotations; keys loaded in {load_s:.1} s), peak memory {:.2} GiB; result in {}",
             stats.total_seconds,

@@ -23,6 +23,9 @@ pub struct Args {
     /// Print JSON (key group sizes in bytes, seconds).
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 /// Runs `residue keygen`.
@@ -44,13 +47,16 @@ pub fn run(args: Args) -> Result<()> {
             params.name()
         );
     }
+    let spin = super::he::spinner("generating keys", args.json);
     let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
     let gen_s = t.elapsed().as_secs_f64();
+    spin.set_message("writing keys");
     keys.save(&params, &args.out)
         .with_context(|| format!("writing keys to {}", args.out.display()))?;
+    spin.finish_and_clear();
     let sizes = keys.sizes(&params, &needs);
     let total_s = t.elapsed().as_secs_f64();
-    if args.json {
+    if args.json || args.json_out.is_some() {
         let v = serde_json::json!({
             "params": params.name(),
             "out": args.out.display().to_string(),
@@ -59,8 +65,9 @@ pub fn run(args: Args) -> Result<()> {
             "keygen_seconds": gen_s,
             "seconds": total_s,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
         println!(
             "keys in {}: public {:.2} GiB, relin {:.2} GiB, {} Galois keys {:.2} GiB (network {:.2}, bootstrapping {:.2}), encapsulation {:.2} GiB; {:.1} s",

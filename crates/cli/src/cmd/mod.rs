@@ -12,6 +12,7 @@ pub mod eval;
 pub mod eval_he;
 pub mod he;
 pub mod infer;
+pub mod json;
 pub mod keygen;
 pub mod params;
 pub mod predict;

@@ -1,5 +1,7 @@
 //! `residue params`: the named parameter sets and their security.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use ckks::params::{PARAM_SETS, Params};
 
@@ -9,32 +11,49 @@ pub struct Args {
     /// Print a JSON list instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 /// Runs `residue params`.
 pub fn run(args: Args) -> Result<()> {
-    let mut sums = Vec::new();
+    let mut rows = Vec::new();
     for lit in PARAM_SETS {
         let p = Params::from_literal(lit.clone())?;
-        sums.push(p.summary());
+        rows.push((p.summary(), ckks::bootstrap::working_level(&p)));
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&sums)?);
-        return Ok(());
+    if args.json || args.json_out.is_some() {
+        let list = rows
+            .iter()
+            .map(|(s, w)| {
+                let mut v = serde_json::to_value(s)?;
+                v["working_level"] = (*w).into();
+                Ok(v)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        super::json::emit(args.json, args.json_out.as_deref(), &list)?;
+        if args.json {
+            return Ok(());
+        }
     }
     println!(
-        "{:<14} {:>5} {:>7} {:>9} {:>6} {:>6} {:>5}  description",
-        "name", "log_n", "log_qp", "security", "levels", "slots", "dnum"
+        "{:<20} {:>5} {:>7} {:>9} {:>6} {:>7} {:>6} {:>5}  description",
+        "name", "log_n", "log_qp", "security", "levels", "working", "slots", "dnum"
     );
-    for s in &sums {
+    for (s, w) in &rows {
         let sec = s
             .security_bits
             .map(|b| format!("{b}-bit"))
             .unwrap_or_else(|| "INSECURE".into());
         println!(
-            "{:<14} {:>5} {:>7.1} {:>9} {:>6} {:>6} {:>5}  {}",
-            s.name, s.log_n, s.log_qp, sec, s.levels, s.slots, s.dnum, s.description
+            "{:<20} {:>5} {:>7.1} {:>9} {:>6} {:>7} {:>6} {:>5}  {}",
+            s.name, s.log_n, s.log_qp, sec, s.levels, w, s.slots, s.dnum, s.description
         );
     }
+    println!(
+        "levels: the top level (primes - 1); working: where inputs are encrypted and \
+         computation runs (below the bootstrapping primes, for a set that bootstraps)"
+    );
     Ok(())
 }

@@ -1,8 +1,10 @@
-//! `residue predict`: the reference executor on one input.
+//! `residue predict`: the reference executor on one input; the class is
+//! named after the data set the model was trained on.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use nn::data::DatasetKind;
 
 /// Arguments of `residue predict`.
 #[derive(clap::Args)]
@@ -14,9 +16,17 @@ pub struct Args {
     /// shape [C, H, W] or [1, C, H, W].
     #[arg(long)]
     pub input: PathBuf,
-    /// Print JSON (`class`, `logits`) instead of text.
+    /// The data set whose class names to print (`fashion-mnist`, `mnist`,
+    /// `cifar10`); default: the one the model's training record
+    /// (`MODEL.train.json`) names.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Print JSON (`class`, `class_name`, `dataset`, `logits`) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to FILE (what `--json` prints).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 /// Runs `residue predict`.
@@ -27,12 +37,34 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("loading input {}", args.input.display()))?;
     let y = nn::exec::run(&graph, &x)?;
     let class = nn::exec::argmax(&y.data);
-    if args.json {
-        let v = serde_json::json!({ "class": class, "logits": y.data });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
+    let trained = nn::data::TrainedOn::for_model(&args.model);
+    let kind = match &args.data {
+        Some(name) => Some(DatasetKind::parse(name).with_context(|| {
+            format!("unknown dataset `{name}` (fashion-mnist, mnist, cifar10)")
+        })?),
+        None => trained.as_ref().and_then(|t| t.kind()),
+    };
+    if let Some(k) = args.data.as_ref().and(kind) {
+        super::eval::warn_if_not_trained_on(&args.model, k);
+    }
+    let name = kind.and_then(|k| k.class_names().get(class).copied());
+    if args.json || args.json_out.is_some() {
+        let v = serde_json::json!({
+            "class": class,
+            "class_name": name,
+            "dataset": kind.map(|k| k.name()),
+            "logits": y.data,
+        });
+        super::json::emit(args.json, args.json_out.as_deref(), &v)?;
+    }
+    if !args.json {
         let logits: Vec<String> = y.data.iter().map(|v| format!("{v:.4}")).collect();
-        println!("class {class}  logits [{}]", logits.join(", "));
+        let label = match (name, kind) {
+            (Some(n), Some(k)) => format!(" ({n}, {})", k.name()),
+            _ => " (class names unknown: no training record beside the model; say --data NAME)"
+                .to_string(),
+        };
+        println!("class {class}{label}  logits [{}]", logits.join(", "));
     }
     Ok(())
 }

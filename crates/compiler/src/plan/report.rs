@@ -258,6 +258,24 @@ impl Report {
                 }
             }
         }
+        s.push_str(LEGEND);
         s
     }
 }
+
+/// What the text report's columns and labels mean, printed once under it.
+pub const LEGEND: &str = "\
+legend:
+  lv A>B      ciphertext level before and after the layer (levels = rescales left;
+              a bootstrap refreshes to L_eff, the first line's set's working level)
+  boot<-      ciphertext bootstraps right before the layer, on its input
+  rot, ksw    rotations (hoisted included) and key switches (rotations + relinearizations)
+  sec         estimated seconds of the layer alone, from the costs the first line names
+  kinds       linear: convolution or dense, 1 level; activation: polynomial, its depth;
+              add: a skip connection's sum; tap: a copy of a value that only serves as a
+              bootstrap site for some of its consumers; free: pooling by rotate-and-sum or
+              a reshape, no level
+  placement   Optimal (exact search) or Greedy, minimising Time or bootstrap Count
+  skip kinds  mid-term: a residual block's own skip (ResNet); shared-source: one of
+              several additions that reuse one source (Dirac + shared-source nets)
+";
