@@ -24,7 +24,7 @@ fn main() {
     let sk = kg.secret_key();
     let keys = kg.bootstrap_keys(&sk, &cfg, &[]);
     let boot = Bootstrapper::new(params.clone(), cfg.clone(), keys.boot).unwrap();
-    let eval = Evaluator::new(params.clone(), Arc::new(keys.eval));
+    let eval = Evaluator::new(params.clone(), Arc::new(keys.eval)).expect("evaluator");
     let enc = Encoder::new(params.clone());
     let n = params.max_slots();
     let z: Vec<Complex64> = (0..n)

@@ -54,7 +54,7 @@ fn main() {
             relin: Some(kg.relin_key(&sk)),
             galois: Some(kg.galois_keys(&sk, &[1], false)),
         };
-        let ev = Evaluator::new(params.clone(), Arc::new(keys));
+        let ev = Evaluator::new(params.clone(), Arc::new(keys)).expect("evaluator");
         let enc = Encoder::new(params.clone());
         let pt = enc
             .encode_real(&[1.0, 2.0], lvl, params.default_scale(), 4)

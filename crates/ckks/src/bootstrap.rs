@@ -85,6 +85,67 @@ impl BootstrapConfig {
         2 * self.slots <= max_slots
     }
 
+    /// Fails with [`CkksError::InvalidSlots`] or
+    /// [`CkksError::InvalidParams`] unless `params` can run this
+    /// configuration and it can give the right result: a power-of-two slot
+    /// count in `2..=N/2`; at least one CoeffsToSlots and one SlotsToCoeffs
+    /// level; a finite K >= 1; a Chebyshev degree in `1..=1023`; at most 16
+    /// double angles; a Hamming weight in `1..=N`; a message ratio that
+    /// leaves a scale of at least 2^10 below q_0; and fewer levels than the
+    /// set has. Too few slots for the transform levels ([`min_slots`]) are
+    /// refused by [`Bootstrapper::new`].
+    pub fn check(&self, params: &Params) -> Result<()> {
+        if !self.slots.is_power_of_two() || self.slots > params.max_slots() || self.slots < 2 {
+            return Err(CkksError::InvalidSlots(self.slots));
+        }
+        let bad = |what: String| Err(CkksError::InvalidParams(format!("bootstrapping: {what}")));
+        if self.c2s_levels == 0 || self.s2c_levels == 0 {
+            return bad("CoeffsToSlots and SlotsToCoeffs need at least one level each".into());
+        }
+        if !(self.k.is_finite() && self.k >= 1.0) {
+            return bad(format!("K = {} is not a finite number >= 1", self.k));
+        }
+        if !(1..=1023).contains(&self.cheb_degree) {
+            return bad(format!(
+                "Chebyshev degree {} outside 1..=1023",
+                self.cheb_degree
+            ));
+        }
+        if self.double_angle > 16 {
+            return bad(format!("{} double angles (at most 16)", self.double_angle));
+        }
+        if self.h == 0 || self.h > params.n {
+            return bad(format!("Hamming weight {} outside 1..=N", self.h));
+        }
+        let log_q0 = (params.q[0] as f64).log2();
+        if self.log_message_ratio as f64 > log_q0 - 10.0 {
+            return bad(format!(
+                "message ratio 2^{} leaves less than 2^10 of scale below q_0 = 2^{log_q0:.1}",
+                self.log_message_ratio
+            ));
+        }
+        if self.depth() >= params.max_level() {
+            return bad(format!(
+                "{} levels needed, `{}` has {}",
+                self.depth(),
+                params.name(),
+                params.max_level()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The documented bound on the slot magnitudes of a bootstrap's input:
+    /// within it, every input keeps [`PRECISION_BITS`] whatever its
+    /// spectrum. Half of that error budget goes to the sine's departure from
+    /// the identity (`input_bound(self, PRECISION_BITS + 1)`), half to
+    /// EvalMod's noise. About 0.17 at full slots (`log_message_ratio` 8)
+    /// and 0.42 for sparse packing (10). The compiler scales values into it;
+    /// it cannot be checked on encrypted values.
+    pub fn input_bound(&self) -> f64 {
+        input_bound(self, PRECISION_BITS + 1.0)
+    }
+
     /// Levels consumed by EvalMod.
     pub fn evalmod_levels(&self) -> usize {
         crate::polyeval::depth(self.cheb_degree) + self.double_angle as usize
@@ -120,8 +181,14 @@ pub fn config_for(params: &Params) -> Option<BootstrapConfig> {
     .filter(|c| c.depth() < params.max_level())
 }
 
+/// The precision bootstrapping is documented to keep for every input whose
+/// slot magnitudes are within [`BootstrapConfig::input_bound`], whatever its
+/// spectrum: the largest absolute slot error is at most 2^-`PRECISION_BITS`
+/// (measured on the insecure N = 2^12 sets: `docs/benchmarks.md`).
+pub const PRECISION_BITS: f64 = 20.0;
+
 /// The bound B on slot magnitudes under which bootstrapping's EvalMod
-/// (sin(2 pi x) / (2 pi) in place of x) keeps an error below 2^-`bits` for
+/// (sin(2 pi x) / (2 pi) in place of x) keeps its error below 2^-`bits` for
 /// every input, constant vectors included: B^3 (2 pi)^2 / (6 * 2^(2r)) =
 /// 2^-bits with r = `log_message_ratio` (see [`Bootstrapper::bootstrap`]).
 /// The polynomial approximation and the noise add to this error.
@@ -158,9 +225,16 @@ pub struct BootstrapKeys {
     pub(crate) to_sparse: SwitchingKey,
     /// Encrypts s' under s.
     pub(crate) from_sparse: SwitchingKey,
+    /// [`Params::id`] of the set the keys were made (or read) for.
+    pub(crate) params_id: u64,
 }
 
 impl BootstrapKeys {
+    /// [`Params::id`] of the parameter set these keys belong to.
+    pub fn params_id(&self) -> u64 {
+        self.params_id
+    }
+
     /// Bytes of key material.
     pub fn size_bytes(&self) -> usize {
         self.to_sparse.size_bytes() + self.from_sparse.size_bytes()
@@ -199,7 +273,7 @@ fn transforms(
 fn split_halves(eval: &Evaluator, u: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
     let cj = eval.conjugate(u)?;
     let re = eval.add(u, &cj)?;
-    let im = eval.neg(&eval.mul_by_i(&eval.sub(u, &cj)?));
+    let im = eval.neg(&eval.mul_by_i(&eval.sub(u, &cj)?)?)?;
     Ok((re, im))
 }
 
@@ -340,6 +414,7 @@ impl KeyGenerator {
             boot: BootstrapKeys {
                 to_sparse,
                 from_sparse,
+                params_id: p.id,
             },
         }
     }
@@ -364,18 +439,18 @@ pub struct Bootstrapper {
 
 impl Bootstrapper {
     /// Prepares the encoded transforms and the EvalMod polynomial.
+    ///
+    /// Errors: keys of another parameter set ([`CkksError::ParamsMismatch`]),
+    /// a slot count that is not a power of two in `2..=N/2`
+    /// ([`CkksError::InvalidSlots`]), and a configuration the set cannot
+    /// run or that cannot be right ([`CkksError::InvalidParams`]; see
+    /// [`BootstrapConfig::check`]), including fewer slots than
+    /// [`min_slots`].
     pub fn new(params: Arc<Params>, cfg: BootstrapConfig, keys: BootstrapKeys) -> Result<Self> {
-        if !cfg.slots.is_power_of_two() || cfg.slots > params.max_slots() || cfg.slots < 2 {
-            return Err(CkksError::InvalidSlots(cfg.slots));
+        if keys.params_id != params.id {
+            return Err(CkksError::ParamsMismatch);
         }
-        if cfg.depth() >= params.max_level() {
-            return Err(CkksError::InvalidParams(format!(
-                "bootstrapping needs {} levels, `{}` has {}",
-                cfg.depth(),
-                params.name(),
-                params.max_level()
-            )));
-        }
+        cfg.check(&params)?;
         let top = params.max_level();
         let sigma = params.q[top - cfg.c2s_levels] as f64;
         let (c2s_t, s2c) = transforms(&params, &cfg, sigma);
@@ -420,9 +495,24 @@ impl Bootstrapper {
         })
     }
 
+    /// Fails with [`CkksError::ParamsMismatch`] unless `eval` and `ct`
+    /// belong to this bootstrapper's parameter set.
+    fn same_set(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<()> {
+        if eval.params().id != self.params.id || ct.params_id != self.params.id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        Ok(())
+    }
+
     /// The configuration.
     pub fn config(&self) -> &BootstrapConfig {
         &self.cfg
+    }
+
+    /// The documented bound on input slot magnitudes
+    /// ([`BootstrapConfig::input_bound`]).
+    pub fn input_bound(&self) -> f64 {
+        self.cfg.input_bound()
     }
 
     /// Levels left after a bootstrap.
@@ -455,6 +545,7 @@ impl Bootstrapper {
     /// ModRaise under the sparse secret and switch back: top-level ciphertext
     /// of t = Delta m + e + q_0 I with declared scale sigma.
     pub fn raise(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.same_set(eval, ct)?;
         let p = &self.params;
         if ct.degree() != 1 {
             return Err(CkksError::Degree(ct.degree(), 1));
@@ -501,6 +592,7 @@ impl Bootstrapper {
     /// The trace and the CoeffsToSlots transforms, before the real and
     /// imaginary parts are separated.
     fn c2s_transforms(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.same_set(eval, ct)?;
         let mut u = self.trace(eval, ct)?;
         for t in &self.c2s {
             u = t.apply(eval, &u)?;
@@ -549,6 +641,7 @@ impl Bootstrapper {
 
     /// EvalMod: sin(2 pi K y) for y = t / (q_0 K), i.e. 2 pi (t / q_0 mod 1) for small remainders.
     pub fn eval_mod(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.same_set(eval, ct)?;
         let opts = crate::polyeval::PolyEvalOptions {
             input_normalized: true,
             output_scale: Some(ct.scale),
@@ -557,7 +650,7 @@ impl Bootstrapper {
         let mut c = eval.eval_chebyshev(ct, &self.cheb, &opts)?;
         for _ in 0..self.cfg.double_angle {
             let sq = eval.rescale(&eval.square(&c)?)?;
-            c = eval.add_const(&eval.mul_int(&sq, 2), -1.0)?;
+            c = eval.add_const(&eval.mul_int_raw(&sq, 2), -1.0)?;
         }
         Ok(c)
     }
@@ -579,7 +672,7 @@ impl Bootstrapper {
                 "this bootstrapper packs both halves: use slots_to_coeffs_packed".into(),
             ));
         }
-        let w = eval.add(re, &eval.mul_by_i(im))?;
+        let w = eval.add(re, &eval.mul_by_i(im)?)?;
         self.s2c_transforms(eval, w, delta_in, out_scale)
     }
 
@@ -612,6 +705,7 @@ impl Bootstrapper {
         delta_in: f64,
         out_scale: f64,
     ) -> Result<Ciphertext> {
+        self.same_set(eval, &w)?;
         let key = (
             w.level,
             w.scale.to_bits(),
@@ -684,6 +778,7 @@ impl Bootstrapper {
     /// level 0 it is refused ([`CkksError::ScaleOutOfBounds`]): EvalMod
     /// would lose most of its precision on it.
     pub fn prescale(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.same_set(eval, ct)?;
         let target = self.params.q[0] as f64 / 2f64.powi(self.cfg.log_message_ratio as i32);
         let ct = if ct.scale > target * (1.0 + crate::evaluator::SCALE_TOLERANCE) {
             if ct.level == 0 {
@@ -703,7 +798,7 @@ impl Bootstrapper {
         if k < 2.0 {
             return Ok(ct);
         }
-        let mut out = eval.mul_int(&ct, k as i64);
+        let mut out = eval.mul_int_raw(&ct, k as i64);
         out.scale = ct.scale * k;
         Ok(out)
     }
@@ -713,22 +808,35 @@ impl Bootstrapper {
     ///
     /// # Input domain
     ///
-    /// The slot values must be bounded in magnitude by B. EvalMod computes
-    /// sin(2 pi x) / (2 pi) for x = m_k / 2^r (r = `log_message_ratio`, m_k a
-    /// coefficient of the message; |m_k| <= B whatever the spectrum, with
-    /// equality for a constant vector), whose relative error is about
-    /// (2 pi m_k / 2^r)^2 / 6: [`input_bound`] gives the B at which that
-    /// error stays below 2^-bits (0.21 for 20 bits at r = 8, full slots;
-    /// 0.53 at r = 10, sparse slots). Beyond 2^r / 4 the sine is no longer
-    /// monotone and the result is meaningless. Random vectors, whose
-    /// coefficients are about B / sqrt(slots), tolerate far larger B;
-    /// constant vectors (pooled features, biases) do not. Scale values into
-    /// the bound before bootstrapping (the compiler knows the ranges).
-    /// Encrypted values cannot be checked: this bound is the caller's.
+    /// Slot magnitudes must stay within [`Self::input_bound`] (about 0.17
+    /// at full slots, 0.42 for sparse packing); within it the largest
+    /// absolute slot error is at most 2^-[`PRECISION_BITS`] for every input,
+    /// whatever its spectrum (measured on the N = 2^12 sets with random,
+    /// constant and single-spike inputs: `docs/benchmarks.md`,
+    /// `cargo run --release -p ckks --example bootprec`).
+    ///
+    /// Why a bound, and why this one: EvalMod computes sin(2 pi x) / (2 pi)
+    /// for x = m_k / 2^r (r = `log_message_ratio`, m_k a coefficient of the
+    /// message; |m_k| <= B whatever the spectrum, with equality for a
+    /// constant vector, which puts all its energy in one coefficient), whose
+    /// relative error is about (2 pi m_k / 2^r)^2 / 6. At magnitude 1 a
+    /// constant keeps 13 bits at r = 8; random vectors, whose coefficients
+    /// are about B / sqrt(slots), keep far more. Beyond 2^r / 4 the sine is
+    /// no longer monotone and the result is meaningless. Scaling the input
+    /// by 2^-s is the same as raising r by s: the sine's error falls by
+    /// 2^-2s relative to the message, and EvalMod's noise, fixed in units
+    /// of q_0, grows by 2^s relative to it. The bound puts the sine's error
+    /// at 2^-21 for a constant vector, half the 20-bit budget, and leaves the
+    /// other half to the noise. Relative to the bound itself (what a caller
+    /// that scales its values into it sees) that is about 18.5 bits for a
+    /// constant vector at full slots.
+    ///
+    /// Encrypted values cannot be checked: the bound is the caller's (the
+    /// compiler knows the ranges and folds a factor into the previous
+    /// layer). What is checked: the parameter set of `eval` and `ct`, the
+    /// slot count, and the input scale ([`Self::prescale`]).
     pub fn bootstrap(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
-        if eval.params().id != self.params.id || ct.params_id != self.params.id {
-            return Err(CkksError::ParamsMismatch);
-        }
+        self.same_set(eval, ct)?;
         if ct.slots != self.cfg.slots {
             return Err(CkksError::Domain(format!(
                 "this bootstrapper refreshes {}-slot ciphertexts; ciphertext has {}",

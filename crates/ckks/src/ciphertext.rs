@@ -32,6 +32,27 @@ impl Ciphertext {
         self.params_id
     }
 
+    /// Fails unless the public fields agree with the polynomials for
+    /// `params` (a level the set has, `level + 1` limbs of degree N in
+    /// every component, a valid slot count): a caller may have edited them,
+    /// and a mismatch would index out of range.
+    pub(crate) fn check_shape(&self, params: &Params) -> Result<()> {
+        params.check_level(self.level)?;
+        let n = params.n;
+        if self
+            .c
+            .iter()
+            .any(|c| c.n != n || c.data.len() != n * (self.level + 1))
+        {
+            return Err(CkksError::Malformed(format!(
+                "ciphertext at level {} does not hold {} limbs of degree {n}",
+                self.level,
+                self.level + 1
+            )));
+        }
+        check_slots(params, self.slots)
+    }
+
     /// Number of components minus one (1 after relinearization).
     pub fn degree(&self) -> usize {
         self.c.len() - 1
@@ -41,6 +62,15 @@ impl Ciphertext {
     pub fn size_bytes(&self) -> usize {
         self.c.iter().map(|p| p.data.len() * 8).sum()
     }
+}
+
+/// Fails with [`CkksError::InvalidSlots`] unless `slots` is a power of two
+/// in `1..=N/2`.
+pub(crate) fn check_slots(params: &Params, slots: usize) -> Result<()> {
+    if slots == 0 || !slots.is_power_of_two() || slots > params.max_slots() {
+        return Err(CkksError::InvalidSlots(slots));
+    }
+    Ok(())
 }
 
 /// Encrypts plaintexts with a public or secret key.
@@ -64,6 +94,7 @@ impl Encryptor {
         if pk.params.id != p.id || pt.params_id != p.id {
             return Err(CkksError::ParamsMismatch);
         }
+        pt.check_shape(&p)?;
         let lvl = pt.level;
         let idx = p.q_idx(lvl);
         // v and the errors give the message away: zeroized on drop
@@ -91,6 +122,7 @@ impl Encryptor {
         if sk.params.id != p.id || pt.params_id != p.id {
             return Err(CkksError::ParamsMismatch);
         }
+        pt.check_shape(&p)?;
         let lvl = pt.level;
         let idx = p.q_idx(lvl);
         let a = sampling::uniform(&p, &idx, &mut self.rng);
@@ -130,6 +162,7 @@ impl<'a> Decryptor<'a> {
         if ct.c.is_empty() {
             return Err(CkksError::Degree(0, 1));
         }
+        ct.check_shape(p)?;
         let idx = p.q_idx(ct.level);
         let s = Zeroizing::new(self.sk.poly.prefix(ct.level + 1));
         // Horner: ((c_d s + c_{d-1}) s + ...) + c_0; every intermediate

@@ -29,6 +29,21 @@ pub struct Plaintext {
 }
 
 impl Plaintext {
+    /// Fails unless the public fields agree with the polynomial for
+    /// `params` (see [`Ciphertext::check_shape`](crate::Ciphertext)).
+    pub(crate) fn check_shape(&self, params: &Params) -> Result<()> {
+        params.check_level(self.level)?;
+        let n = params.n;
+        if self.poly.n != n || self.poly.data.len() != n * (self.level + 1) {
+            return Err(CkksError::Malformed(format!(
+                "plaintext at level {} does not hold {} limbs of degree {n}",
+                self.level,
+                self.level + 1
+            )));
+        }
+        crate::ciphertext::check_slots(params, self.slots)
+    }
+
     /// [`Params::id`] of the parameter set this plaintext belongs to.
     pub fn params_id(&self) -> u64 {
         self.params_id
@@ -228,20 +243,26 @@ impl Encoder {
         if pt.params_id != self.params.id {
             return Err(CkksError::ParamsMismatch);
         }
-        let coeffs = self.decode_coeffs(pt);
+        let coeffs = self.decode_coeffs(pt)?;
         self.coeffs_to_slots(&coeffs, pt.slots)
     }
 
-    /// Decodes a plaintext into its real polynomial coefficients (divided by its scale).
-    pub fn decode_coeffs(&self, pt: &Plaintext) -> Vec<f64> {
+    /// Decodes a plaintext into its real polynomial coefficients (divided by
+    /// its scale), refusing one of another parameter set
+    /// ([`CkksError::ParamsMismatch`]) or at a level the set does not have.
+    pub fn decode_coeffs(&self, pt: &Plaintext) -> Result<Vec<f64>> {
         let p = &self.params;
+        if pt.params_id != p.id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        pt.check_shape(p)?;
         let mut poly = pt.poly.clone();
         let idx = p.q_idx(pt.level);
         p.ring.intt_poly(&mut poly, &idx);
-        crate::crt::centered_to_f64(p, &poly, pt.level)
+        Ok(crate::crt::centered_to_f64(p, &poly, pt.level)
             .into_iter()
             .map(|c| c / pt.scale)
-            .collect()
+            .collect())
     }
 }
 

@@ -37,8 +37,16 @@ fn scales_match(a: f64, b: f64) -> bool {
 
 impl Evaluator {
     /// An evaluator with the given keys.
-    pub fn new(params: Arc<Params>, keys: Arc<EvaluationKeys>) -> Self {
-        Self { params, keys }
+    ///
+    /// Fails with [`CkksError::ParamsMismatch`] if the relinearization or
+    /// Galois keys belong to another parameter set than `params`.
+    pub fn new(params: Arc<Params>, keys: Arc<EvaluationKeys>) -> Result<Self> {
+        let relin = keys.relin.as_ref().map(|k| k.params.id);
+        let galois = keys.galois.as_ref().map(|k| k.params.id);
+        if relin.into_iter().chain(galois).any(|id| id != params.id) {
+            return Err(CkksError::ParamsMismatch);
+        }
+        Ok(Self { params, keys })
     }
 
     /// The parameter set.
@@ -78,14 +86,14 @@ impl Evaluator {
         if ct.c.is_empty() {
             return Err(CkksError::Degree(0, 1));
         }
-        self.params.check_level(ct.level)
+        ct.check_shape(&self.params)
     }
 
     fn own_pt(&self, pt: &Plaintext) -> Result<()> {
         if pt.params_id != self.params.id {
             return Err(CkksError::ParamsMismatch);
         }
-        self.params.check_level(pt.level)
+        pt.check_shape(&self.params)
     }
 
     /// Drops a ciphertext to a lower level (no rescale; scale unchanged).
@@ -196,13 +204,14 @@ impl Evaluator {
     }
 
     /// -a.
-    pub fn neg(&self, a: &Ciphertext) -> Ciphertext {
+    pub fn neg(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.own(a)?;
         let mut out = a.clone();
         let idx = self.params.q_idx(a.level);
         for c in &mut out.c {
             self.params.ring.neg_assign(c, &idx);
         }
-        out
+        Ok(out)
     }
 
     fn plain_at(&self, pt: &Plaintext, level: usize) -> Result<Poly> {
@@ -350,7 +359,20 @@ impl Evaluator {
     }
 
     /// ct * k for an integer k (no level used, scale unchanged).
-    pub fn mul_int(&self, ct: &Ciphertext, k: i64) -> Ciphertext {
+    ///
+    /// Fails with [`CkksError::ScaleOutOfBounds`] if `|k|` times the scale
+    /// leaves no room below the modulus for a message of magnitude 1 (the
+    /// product would wrap), as [`Params::check_scale`] with bound `|k|`.
+    pub fn mul_int(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
+        self.own(ct)?;
+        self.params
+            .check_scale(ct.scale, ct.level, k.unsigned_abs() as f64, "mul_int")?;
+        Ok(self.mul_int_raw(ct, k))
+    }
+
+    /// [`Self::mul_int`] for the engine's own integers (polynomial
+    /// evaluation, bootstrapping), whose operands it has checked.
+    pub(crate) fn mul_int_raw(&self, ct: &Ciphertext, k: i64) -> Ciphertext {
         let mut out = ct.clone();
         let r: Vec<u64> = (0..=ct.level)
             .map(|i| self.params.ring.moduli[i].from_i64(k))
@@ -363,7 +385,8 @@ impl Evaluator {
     }
 
     /// Multiplies every slot by i (multiplication by the monomial X^{N/2}; no level used).
-    pub fn mul_by_i(&self, ct: &Ciphertext) -> Ciphertext {
+    pub fn mul_by_i(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.own(ct)?;
         let p = &self.params;
         let n = p.n;
         // NTT of X^{N/2}, once per limb (shared by every component).
@@ -389,7 +412,7 @@ impl Evaluator {
                         .for_each(|(x, &y)| *x = m.mul(*x, y));
                 });
         }
-        out
+        Ok(out)
     }
 
     /// a * b without relinearization (degree 2 result).

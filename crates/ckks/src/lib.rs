@@ -13,13 +13,18 @@
 //! themselves are being encoded).
 //!
 //! - **Parameter identity.** Every [`Ciphertext`] and [`Plaintext`] carries
-//!   its set's [`Params::id`]. Every [`Evaluator`] operation that returns a
-//!   `Result` refuses an operand, plaintext or key (relinearization, Galois)
-//!   of another set with [`CkksError::ParamsMismatch`]; so do
-//!   [`Encryptor`] (key and plaintext), [`Decryptor`], [`Encoder::try_decode`]
-//!   and [`Wire::to_bytes`]. Readers tag what they read with the reader's set.
-//!   (`neg`, `mul_int` and `mul_by_i` return no `Result` and do not check.)
-//!   [`KeyGenerator`] makes keys for the set of the secret key it is given.
+//!   its set's [`Params::id`]. Every [`Evaluator`] operation refuses an
+//!   operand, plaintext or key (relinearization, Galois) of another set
+//!   with [`CkksError::ParamsMismatch`], and an operand whose public
+//!   `level` or `slots` field disagrees with its polynomials
+//!   ([`CkksError::Malformed`], [`CkksError::InvalidSlots`]); [`Evaluator::new`] refuses relinearization or
+//!   Galois keys of another set; so do [`Encryptor`] (key and plaintext),
+//!   [`Decryptor`], [`Encoder::try_decode`], [`Encoder::decode_coeffs`] and
+//!   [`Wire::to_bytes`] (bootstrapping keys included). Readers tag what they
+//!   read with the reader's set. ([`Encoder::decode`] returns an empty
+//!   vector for another set's plaintext.) [`KeyGenerator`] makes keys for
+//!   the set of the secret key it is given. A ciphertext of another ring
+//!   degree is refused the same way, never a panic.
 //! - **Levels.** An operand below the level an operation needs gives
 //!   [`CkksError::NotEnoughLevels`]; a level the set does not have (encode
 //!   above the top) gives [`CkksError::LevelAboveMax`] naming the maximum.
@@ -27,7 +32,8 @@
 //!   `encode` checks one ([`Params::check_scale`]): finite, at least 1, and
 //!   `log2(scale) < log2(Q_level) - 1` at the result's level (room for a
 //!   message of magnitude 1 and its sign): `mul`, `mul_relin`, `square`,
-//!   `mul_plain`, `mul_const`, `adjust` and polynomial evaluation refuse a
+//!   `mul_plain`, `mul_const`, `mul_int` (the scale times |k|), `adjust`
+//!   and polynomial evaluation refuse a
 //!   product beyond the modulus, `rescale` a result below 1, all with
 //!   [`CkksError::ScaleOutOfBounds`]. Additions need equal scales
 //!   ([`CkksError::ScaleMismatch`]). The magnitude of encrypted values
@@ -50,13 +56,21 @@
 //!   ([`CkksError::InvalidGaloisElement`]).
 //! - **Linear transforms.** Encoding refuses 0 or invalid slot counts and
 //!   diagonals of the wrong length.
-//! - **Bootstrapping.** [`bootstrap::Bootstrapper::new`] refuses slot counts
-//!   too small for the configured transform levels; `bootstrap` refuses
-//!   another set's ciphertext or evaluator, another slot count, and a
+//! - **Bootstrapping.** [`bootstrap::Bootstrapper::new`] refuses keys of
+//!   another set ([`CkksError::ParamsMismatch`]) and configurations that
+//!   cannot be right ([`bootstrap::BootstrapConfig::check`]: slot counts,
+//!   zero transform levels, K, degree, Hamming weight, message ratio, levels)
+//!   including slot counts too small for the configured transform levels
+//!   ([`bootstrap::min_slots`]); every slot count it accepts comes back
+//!   right. `bootstrap` and each of its stages (`prescale`, `raise`,
+//!   `coeffs_to_slots`, `eval_mod`, `slots_to_coeffs`) refuse another set's
+//!   ciphertext or evaluator; `bootstrap` refuses another slot count, and a
 //!   level-0 input whose scale is above q_0 / 2^`log_message_ratio` (an
 //!   input with a level to spare is lowered first). The bound on slot
-//!   magnitudes is documented on [`bootstrap::Bootstrapper::bootstrap`] and
-//!   computed by [`bootstrap::input_bound`]; it cannot be checked on
+//!   magnitudes within which every input keeps
+//!   [`bootstrap::PRECISION_BITS`] is
+//!   [`bootstrap::Bootstrapper::input_bound`] (documented on
+//!   [`bootstrap::Bootstrapper::bootstrap`]); it cannot be checked on
 //!   encrypted values.
 //! - **Serialized input** is checked field by field ([`serialize`]).
 

@@ -488,7 +488,7 @@ impl Engine<'_> {
         if self.basis == Basis::Chebyshev {
             // T_{a+b} = 2 T_a T_b - T_{a-b}
             if let Some(ev) = self.ev {
-                let mut ct = ev.mul_int(Self::ct(&v)?, 2);
+                let mut ct = ev.mul_int_raw(Self::ct(&v)?, 2);
                 ct = if a == b {
                     ev.add_const(&ct, -1.0)?
                 } else {
@@ -521,7 +521,7 @@ impl Engine<'_> {
         }
         let k = (self.q(v.level) / v.scale).floor();
         if k >= 2.0 && k < i64::MAX as f64 {
-            v.ct = Some(ev.mul_int(Self::ct(&v)?, k as i64));
+            v.ct = Some(ev.mul_int_raw(Self::ct(&v)?, k as i64));
             v.scale *= k;
             if let Some(ct) = v.ct.as_mut() {
                 ct.scale = v.scale;
@@ -645,7 +645,7 @@ impl Engine<'_> {
                 let x = self.power_or_input(1)?;
                 let ct = match self.ev {
                     Some(ev) => {
-                        let mut z = ev.mul_int(Self::ct(&x)?, 0);
+                        let mut z = ev.mul_int_raw(Self::ct(&x)?, 0);
                         z.scale = scale;
                         Some(ev.add_const(&z, c)?)
                     }

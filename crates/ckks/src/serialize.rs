@@ -1291,6 +1291,9 @@ impl Body for BootstrapKeys {
     const KIND: ObjectKind = ObjectKind::BootstrapKeys;
 
     fn check(&self, params: &Params) -> Result<()> {
+        if self.params_id != params.id {
+            return Err(CkksError::ParamsMismatch);
+        }
         check_switching_key_at(&self.to_sparse, params, 0, "to-sparse key")?;
         check_top_switching_key(&self.from_sparse, params, "from-sparse key")
     }
@@ -1318,6 +1321,7 @@ impl Body for BootstrapKeys {
         Ok(BootstrapKeys {
             to_sparse,
             from_sparse,
+            params_id: params.id,
         })
     }
 }

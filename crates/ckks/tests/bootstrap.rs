@@ -2,7 +2,7 @@
 //! pieces against plain arithmetic, and full bootstraps restoring levels.
 
 mod common;
-use ckks::bootstrap::{self, Bootstrapper};
+use ckks::bootstrap::{self, BootstrapConfig, Bootstrapper};
 use ckks::*;
 use common::{precision_bits, values};
 use std::sync::{Arc, OnceLock};
@@ -29,7 +29,7 @@ fn boot() -> &'static Boot {
         let boot = Bootstrapper::new(params.clone(), cfg, keys.boot.clone()).unwrap();
         Boot {
             enc: Encoder::new(params.clone()),
-            eval: Evaluator::new(params.clone(), Arc::new(keys.eval)),
+            eval: Evaluator::new(params.clone(), Arc::new(keys.eval)).unwrap(),
             params,
             sk,
             pk,
@@ -127,7 +127,7 @@ fn sparse_slot_bootstrap() {
     let sk = kg.secret_key();
     let keys = kg.bootstrap_keys(&sk, &cfg, &[]);
     let boot = Bootstrapper::new(p.clone(), cfg, keys.boot).unwrap();
-    let eval = Evaluator::new(p.clone(), Arc::new(keys.eval));
+    let eval = Evaluator::new(p.clone(), Arc::new(keys.eval)).unwrap();
     let z = values(slots, 5);
     let pt = b.enc.encode(&z, 0, p.default_scale(), slots).unwrap();
     let ct = Encryptor::new(p.clone()).encrypt_sk(&sk, &pt).unwrap();
@@ -157,7 +157,7 @@ fn sparse_bootstrap_at_each_size() {
         let sk = kg.secret_key();
         let keys = kg.bootstrap_keys(&sk, &cfg, &[]);
         let boot = Bootstrapper::new(p.clone(), cfg, keys.boot).unwrap();
-        let eval = Evaluator::new(p.clone(), Arc::new(keys.eval));
+        let eval = Evaluator::new(p.clone(), Arc::new(keys.eval)).unwrap();
         let z = values(slots, slots as u64);
         let pt = b.enc.encode(&z, 0, p.default_scale(), slots).unwrap();
         let ct = Encryptor::new(p.clone()).encrypt_sk(&sk, &pt).unwrap();
@@ -208,7 +208,7 @@ fn bootstrap_keys_round_trip() {
     assert!(err.to_string().contains("to-sparse key"), "{err}");
     // the deserialized keys bootstrap
     let boot = Bootstrapper::new(p.clone(), cfg, back).unwrap();
-    let eval = Evaluator::new(p.clone(), Arc::new(keys.eval));
+    let eval = Evaluator::new(p.clone(), Arc::new(keys.eval)).unwrap();
     let z = values(p.max_slots(), 3);
     let pt = b
         .enc
@@ -264,4 +264,156 @@ fn bootstrap_input_scale_is_checked() {
     let cfg = b.boot.config();
     let bound = bootstrap::input_bound(cfg, 20.0);
     assert!(bound > 0.1 && bound < 1.0, "{bound}");
+}
+
+/// Issue 17: within the documented input bound every input keeps
+/// `PRECISION_BITS` (20), whatever its spectrum: random slots, a constant
+/// vector (all its energy in one coefficient, where the sine departs most
+/// from the identity: 13 bits at magnitude 1 before the bound was stated)
+/// and a single spike; at full slots and at the fewest slots the
+/// constructor accepts (`min_slots`).
+#[test]
+fn precision_at_the_input_bound_for_every_spectrum() {
+    let b = boot();
+    let p = &b.params;
+    let max = p.max_slots();
+    let base = b.boot.config().clone();
+    let mut kg = KeyGenerator::with_seed(p.clone(), [12u8; 32]);
+    let sk = kg.secret_key();
+    for slots in [max, bootstrap::min_slots(&base)] {
+        let cfg = base.clone().with_slots(slots, max);
+        let keys = kg.bootstrap_keys(&sk, &cfg, &[]);
+        let boot = Bootstrapper::new(p.clone(), cfg, keys.boot).unwrap();
+        let eval = Evaluator::new(p.clone(), Arc::new(keys.eval)).unwrap();
+        let bound = boot.input_bound();
+        assert!(bound > 0.1 && bound < 1.0, "{bound}");
+        let c = |x: f64, y: f64| Complex64::new(x, y);
+        let random: Vec<_> = values(slots, 21)
+            .iter()
+            .map(|z| z * (bound / z.norm().max(1.0)))
+            .collect();
+        let inputs = [
+            ("random", random),
+            ("constant", vec![c(bound, 0.0); slots]),
+            ("constant -i", vec![c(0.0, -bound); slots]),
+            (
+                "spike",
+                (0..slots)
+                    .map(|j| c(if j == 1 { bound } else { 0.0 }, 0.0))
+                    .collect(),
+            ),
+        ];
+        for (what, z) in inputs {
+            let pt = b.enc.encode(&z, 0, p.default_scale(), slots).unwrap();
+            let ct = Encryptor::new(p.clone()).encrypt_sk(&sk, &pt).unwrap();
+            let out = boot.bootstrap(&eval, &ct).unwrap();
+            assert_eq!((out.level, out.slots), (boot.levels_after(), slots));
+            let got = b.enc.decode(&Decryptor::new(&sk).decrypt(&out).unwrap());
+            let bits = precision_bits(&got, &z);
+            eprintln!("{slots} slots, {what} at the bound {bound:.3}: {bits:.1} bits");
+            assert!(
+                bits >= bootstrap::PRECISION_BITS,
+                "{slots} slots, {what}: {bits:.1} bits"
+            );
+        }
+    }
+}
+
+/// Issue 17: bootstrapping keys, evaluators and ciphertexts of another
+/// parameter set are refused by the bootstrapper and each of its stages;
+/// configurations that cannot be right are refused at construction.
+#[test]
+fn bootstrapper_refuses_other_sets_and_bad_configurations() {
+    let b = boot();
+    let p = &b.params;
+    let cfg = b.boot.config().clone();
+    // keys made for a set of the same ring degree
+    let other = Params::named("insecure-boot-n12-l9").unwrap();
+    let mut kg = KeyGenerator::with_seed(other.clone(), [13u8; 32]);
+    let sk_o = kg.secret_key();
+    let ocfg = bootstrap::config_for(&other).unwrap();
+    let okeys = kg.bootstrap_keys(&sk_o, &ocfg, &[]);
+    assert!(matches!(
+        Bootstrapper::new(p.clone(), cfg.clone(), okeys.boot.clone()),
+        Err(CkksError::ParamsMismatch)
+    ));
+    assert!(matches!(
+        okeys.boot.to_bytes(p),
+        Err(CkksError::ParamsMismatch)
+    ));
+    // an evaluator of another set at every stage
+    let oeval = Evaluator::new(other.clone(), Arc::new(okeys.eval)).unwrap();
+    let ct = b.encrypt(&values(p.max_slots(), 2), 0, p.default_scale());
+    let mm = |r: Result<Ciphertext>| matches!(r, Err(CkksError::ParamsMismatch));
+    assert!(mm(b.boot.bootstrap(&oeval, &ct)));
+    assert!(mm(b.boot.prescale(&oeval, &ct)));
+    assert!(mm(b.boot.raise(&oeval, &ct)));
+    assert!(mm(b.boot.eval_mod(&oeval, &ct)));
+    assert!(matches!(
+        b.boot.coeffs_to_slots(&oeval, &ct),
+        Err(CkksError::ParamsMismatch)
+    ));
+    assert!(mm(b.boot.slots_to_coeffs(&oeval, &ct, &ct, 1e10, 1e12)));
+    // configurations that cannot be right
+    let bad = [
+        BootstrapConfig {
+            c2s_levels: 0,
+            ..cfg.clone()
+        },
+        BootstrapConfig {
+            s2c_levels: 0,
+            ..cfg.clone()
+        },
+        BootstrapConfig {
+            k: f64::NAN,
+            ..cfg.clone()
+        },
+        BootstrapConfig {
+            k: 0.0,
+            ..cfg.clone()
+        },
+        BootstrapConfig {
+            cheb_degree: 0,
+            ..cfg.clone()
+        },
+        BootstrapConfig {
+            h: 0,
+            ..cfg.clone()
+        },
+        BootstrapConfig {
+            h: p.n + 1,
+            ..cfg.clone()
+        },
+        BootstrapConfig {
+            log_message_ratio: 55,
+            ..cfg.clone()
+        },
+        BootstrapConfig {
+            double_angle: 40,
+            ..cfg.clone()
+        },
+        BootstrapConfig {
+            cheb_degree: 1 << 20,
+            ..cfg.clone()
+        },
+    ];
+    for c in bad {
+        assert!(
+            matches!(
+                Bootstrapper::new(p.clone(), c.clone(), b.keys.clone()),
+                Err(CkksError::InvalidParams(_))
+            ),
+            "{c:?} accepted"
+        );
+    }
+    for slots in [0usize, 3, 2 * p.max_slots()] {
+        let c = BootstrapConfig {
+            slots,
+            ..cfg.clone()
+        };
+        assert!(matches!(
+            Bootstrapper::new(p.clone(), c, b.keys.clone()),
+            Err(CkksError::InvalidSlots(_))
+        ));
+    }
 }

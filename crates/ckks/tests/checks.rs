@@ -49,6 +49,20 @@ fn products_beyond_the_modulus_are_refused() {
     assert!(c.eval.mul_relin(&y1, &y1).is_ok());
 }
 
+/// An integer multiple of the message beyond the modulus would wrap.
+#[test]
+fn integer_multiples_beyond_the_modulus_are_refused() {
+    let c = ctx();
+    let y = at(c, 0, c.params.default_scale(), 1);
+    // 2^45 * 2^10 on a 55-bit q_0: no room for the sign
+    assert!(out_of_bounds(c.eval.mul_int(&y, 1 << 10)));
+    assert!(out_of_bounds(c.eval.mul_int(&y, -(1 << 12))));
+    assert!(out_of_bounds(c.eval.mul_int(&y, i64::MIN)));
+    let got = c.decrypt(&c.eval.mul_int(&y, 3).unwrap());
+    let want: Vec<_> = values(c.slots(), 1).iter().map(|v| v * 3.0).collect();
+    assert!(precision_bits(&got, &want) > 20.0);
+}
+
 #[test]
 fn rescaling_below_scale_one_is_refused() {
     let c = ctx();
@@ -173,10 +187,26 @@ fn objects_of_another_parameter_set_are_refused() {
     assert!(mm(c.eval.rotate(&d, 1)));
     assert!(mm(c.eval.rescale(&d)));
     assert!(mm(c.eval.add(&a, &d)));
-    // an evaluator with another set's keys
-    let eval = Evaluator::new(c.params.clone(), o.eval.keys().clone());
-    assert!(mm(eval.rotate(&a, 1)));
-    assert!(mm(eval.mul_relin(&a, &a)));
+    // an evaluator with another set's keys is refused at construction
+    assert!(matches!(
+        Evaluator::new(c.params.clone(), o.eval.keys().clone()),
+        Err(CkksError::ParamsMismatch)
+    ));
+    let relin_only = EvaluationKeys {
+        relin: o.eval.keys().relin.clone(),
+        galois: c.eval.keys().galois.clone(),
+    };
+    assert!(Evaluator::new(c.params.clone(), Arc::new(relin_only)).is_err());
+    // operations that return no other value check the set too
+    assert!(mm(c.eval.neg(&b)));
+    assert!(mm(c.eval.mul_int(&b, 3)));
+    assert!(mm(c.eval.mul_by_i(&b)));
+    assert!(mm(c.eval.neg(&d)));
+    assert!(mm(c.eval.mul_by_i(&d)));
+    assert!(matches!(
+        c.enc.decode_coeffs(&pt_o),
+        Err(CkksError::ParamsMismatch)
+    ));
 }
 
 #[test]
@@ -232,7 +262,7 @@ fn linear_transform_with_zero_slots_is_refused_not_a_panic() {
 #[test]
 fn messages_say_what_is_missing() {
     let c = ctx();
-    let eval = Evaluator::new(c.params.clone(), Arc::new(EvaluationKeys::default()));
+    let eval = Evaluator::new(c.params.clone(), Arc::new(EvaluationKeys::default())).unwrap();
     let a = at(c, 2, c.params.default_scale(), 11);
     let e = eval.rotate(&a, 3).unwrap_err();
     let g = ckks::keys::rotation_element(&c.params, 3);
@@ -258,4 +288,42 @@ fn messages_say_what_is_missing() {
     assert_eq!(e, CkksError::LevelAboveMax { level: 7, max: 6 });
     assert!(e.to_string().contains("maximum level is 6"), "{e}");
     assert!(!e.to_string().contains("ciphertext"), "{e}");
+}
+
+/// A ciphertext or plaintext whose public `level` or `slots` field was
+/// edited is refused with a typed error, not an index panic.
+#[test]
+fn edited_public_fields_are_refused_not_a_panic() {
+    let c = ctx();
+    let a = at(c, 2, c.params.default_scale(), 12);
+    let mut up = a.clone();
+    up.level = 4;
+    assert!(matches!(c.eval.rescale(&up), Err(CkksError::Malformed(_))));
+    assert!(matches!(c.eval.neg(&up), Err(CkksError::Malformed(_))));
+    assert!(matches!(c.eval.add(&a, &up), Err(CkksError::Malformed(_))));
+    assert!(matches!(
+        Decryptor::new(&c.sk).decrypt(&up),
+        Err(CkksError::Malformed(_))
+    ));
+    let mut odd = a.clone();
+    odd.slots = 3;
+    assert!(matches!(
+        c.eval.rotate(&odd, 1),
+        Err(CkksError::InvalidSlots(3))
+    ));
+    let mut pt = c
+        .enc
+        .encode(&values(4, 1), 2, c.params.default_scale(), 4)
+        .unwrap();
+    pt.level = 5;
+    assert!(matches!(
+        c.eval.add_plain(&a, &pt),
+        Err(CkksError::Malformed(_))
+    ));
+    assert!(c.enc.try_decode(&pt).is_err());
+    assert!(
+        Encryptor::new(c.params.clone())
+            .encrypt_sk(&c.sk, &pt)
+            .is_err()
+    );
 }

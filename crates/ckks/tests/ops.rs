@@ -65,7 +65,7 @@ proptest! {
         let diff = c.decrypt(&c.eval.sub(&ca, &cb).unwrap());
         let want: Vec<_> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
         prop_assert!(precision_bits(&diff, &want) > FRESH_BITS - 1.0);
-        let neg = c.decrypt(&c.eval.neg(&ca));
+        let neg = c.decrypt(&c.eval.neg(&ca).unwrap());
         let want: Vec<_> = a.iter().map(|x| -x).collect();
         prop_assert!(precision_bits(&neg, &want) > FRESH_BITS);
     }
@@ -105,10 +105,10 @@ proptest! {
         let prod = c.eval.rescale(&c.eval.mul_const(&ca, k / 1000.0, ql).unwrap()).unwrap();
         let want: Vec<_> = a.iter().map(|x| x * (k / 1000.0)).collect();
         prop_assert!(precision_bits(&c.decrypt(&prod), &want) > MUL_BITS);
-        let got = c.decrypt(&c.eval.mul_int(&ca, m));
+        let got = c.decrypt(&c.eval.mul_int(&ca, m).unwrap());
         let want: Vec<_> = a.iter().map(|x| x * m as f64).collect();
         prop_assert!(precision_bits(&got, &want) > FRESH_BITS - 4.0);
-        let got = c.decrypt(&c.eval.mul_by_i(&ca));
+        let got = c.decrypt(&c.eval.mul_by_i(&ca).unwrap());
         let want: Vec<_> = a.iter().map(|x| x * Complex64::new(0.0, 1.0)).collect();
         prop_assert!(precision_bits(&got, &want) > FRESH_BITS);
     }
@@ -199,7 +199,7 @@ fn level_restricted_galois_keys() {
         relin: None,
         galois: Some(gk),
     };
-    let eval = Evaluator::new(p.clone(), std::sync::Arc::new(keys));
+    let eval = Evaluator::new(p.clone(), std::sync::Arc::new(keys)).unwrap();
     let a = values(n, 11);
     let pt = c
         .enc

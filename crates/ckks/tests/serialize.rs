@@ -268,7 +268,7 @@ fn evaluation_keys_round_trip_and_still_work() {
             galois: Some(gk2),
         },
     ] {
-        let eval = Evaluator::new(p.clone(), Arc::new(ks));
+        let eval = Evaluator::new(p.clone(), Arc::new(ks)).unwrap();
         let (a, b) = (fresh(6), fresh(7));
         let want = c.eval.mul_relin(&a, &b).unwrap();
         let got = eval.mul_relin(&a, &b).unwrap();
@@ -376,7 +376,7 @@ fn compact_keys_are_half_the_size_and_still_work() {
         err_msg(Compact::<EvaluationKeys>::from_bytes(&full, p)).contains("expected a compact")
     );
 
-    let eval = Evaluator::new(p.clone(), Arc::new(expanded));
+    let eval = Evaluator::new(p.clone(), Arc::new(expanded)).unwrap();
     let (va, vb) = (values(c.slots(), 11), values(c.slots(), 12));
     let (a, b) = (c.encrypt(&va), c.encrypt(&vb));
     let prod = c.decrypt(&eval.rescale(&eval.mul_relin(&a, &b).unwrap()).unwrap());
@@ -483,7 +483,8 @@ fn two_prime_digits_round_trip() {
     let eval = Evaluator::new(
         p.clone(),
         Arc::new(EvaluationKeys::from_bytes(&cb, p).unwrap()),
-    );
+    )
+    .unwrap();
     let n = c.slots();
     let va = values(n, 21);
     let a = c.encrypt(&va);
@@ -944,7 +945,7 @@ fn level_restricted_galois_keys_round_trip() {
         relin: None,
         galois: Some(expanded),
     };
-    let eval = Evaluator::new(p.clone(), Arc::new(keys));
+    let eval = Evaluator::new(p.clone(), Arc::new(keys)).unwrap();
     let n = c.slots();
     let a = values(n, 5);
     let pt = c.enc.encode(&a, 2, p.default_scale(), n).unwrap();

@@ -21,7 +21,7 @@ pub fn backend(
     boot: Option<BootstrapKeys>,
 ) -> Result<CkksBackend> {
     let needs_boot = prep.plan.nodes.iter().any(|n| n.bootstrap);
-    let evaluator = Evaluator::new(params.clone(), Arc::new(eval));
+    let evaluator = Evaluator::new(params.clone(), Arc::new(eval))?;
     let b = if needs_boot {
         let keys = boot.ok_or_else(|| {
             RuntimeError::Format("the plan bootstraps but no bootstrapping keys were given".into())

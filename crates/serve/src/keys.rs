@@ -350,7 +350,8 @@ mod tests {
                     relin: None,
                     galois: None,
                 }),
-            );
+            )
+            .unwrap();
             Arc::new(Loaded {
                 backend: CkksBackend::new(ev, None, p.max_slots()),
                 bytes,

@@ -25,7 +25,7 @@ impl Ctx {
         };
         Self {
             enc: Encoder::new(params.clone()),
-            eval: Evaluator::new(params.clone(), Arc::new(keys)),
+            eval: Evaluator::new(params.clone(), Arc::new(keys)).unwrap(),
             params,
             sk,
             pk,

@@ -159,7 +159,7 @@ fn bench_ckks(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Vec<Rec
         relin: Some(kg.relin_key(&sk)),
         galois: Some(kg.galois_keys(&sk, &steps, false)),
     };
-    let eval = Evaluator::new(params.clone(), Arc::new(keys));
+    let eval = Evaluator::new(params.clone(), Arc::new(keys))?;
     let vals: Vec<Complex64> = (0..n)
         .map(|i| Complex64::new((i as f64 * 0.01).sin(), 0.0))
         .collect();
@@ -244,7 +244,7 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
         + keys.boot.size_bytes();
     let boot = ckks::bootstrap::Bootstrapper::new(params.clone(), cfg, keys.boot)?;
     let keygen_s = t.elapsed().as_secs_f64();
-    let eval = Evaluator::new(params.clone(), Arc::new(keys.eval));
+    let eval = Evaluator::new(params.clone(), Arc::new(keys.eval))?;
     let enc = Encoder::new(params.clone());
     let z: Vec<Complex64> = (0..n)
         .map(|i| {

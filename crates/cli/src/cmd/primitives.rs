@@ -49,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
         relin: Some(kg.relin_key(&sk)),
         galois: Some(kg.galois_keys(&sk, &[1], false)),
     };
-    let eval = Evaluator::new(params.clone(), Arc::new(keys));
+    let eval = Evaluator::new(params.clone(), Arc::new(keys))?;
     let x: Vec<Complex64> = (0..n)
         .map(|i| Complex64::new((i as f64 * 0.001).sin(), 0.0))
         .collect();
