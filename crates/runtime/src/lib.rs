@@ -16,7 +16,7 @@
 //! - [`packing`]: input packing and output read-out, shared by client and
 //!   backends.
 //! - [`scaling`]: value scales that keep every bootstrap input within
-//!   [`BOOTSTRAP_INPUT_BOUND`].
+//!   [`prepare::bootstrap_input_bound`].
 //! - [`prepare`]: plan validation (untrusted input) and binding to a model.
 //! - [`client`], [`files`]: keys, encryption, decryption, file formats.
 
@@ -40,10 +40,11 @@ pub use error::{Result, RuntimeError};
 pub use exec::{Progress, RunStats, execute};
 pub use prepare::Prepared;
 
-/// Largest slot magnitude the runtime feeds a bootstrap. The engine's
-/// EvalMod approximates `t mod q_0` through `sin`, whose error grows with
-/// the message's share of `q_0`: at magnitude 1 a constant vector (all its
-/// energy in one coefficient, the worst case) keeps about 13 bits and
-/// random data far more, at 16 random data still holds and constants fail
-/// (measured on the engine; see `docs/benchmarks.md`).
+/// Fallback bound on bootstrap inputs, for a simulator of a set that does
+/// not bootstrap. Plans of bootstrappable sets use the engine's documented
+/// bound instead ([`prepare::bootstrap_input_bound`]): the engine's EvalMod
+/// approximates `t mod q_0` through `sin`, whose error grows with the
+/// message's share of `q_0`; at magnitude 1 a constant vector (all its
+/// energy in one coefficient, the worst case) keeps only about 13 bits,
+/// within the engine's bound every input keeps 20 (`docs/benchmarks.md`).
 pub const BOOTSTRAP_INPUT_BOUND: f64 = 1.0;

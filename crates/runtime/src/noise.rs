@@ -10,9 +10,10 @@
 //! - a linear step: that ciphertext times a plaintext of uniform values in
 //!   `[-1, 1]`, rescaled. Its error, less the fresh encryption's carried
 //!   through the product (subtracted in quadrature), is `rescale_units`;
-//! - a bootstrap of uniform values in `[-1, 1]` (the largest magnitudes the
-//!   value scaling lets reach a bootstrap, [`crate::BOOTSTRAP_INPUT_BOUND`])
-//!   at the backend's slot count: `bootstrap_abs`.
+//! - a bootstrap of uniform values in `[-B, B]`, B the largest magnitude
+//!   the value scaling lets reach a bootstrap
+//!   ([`crate::prepare::bootstrap_input_bound`]), at the backend's slot
+//!   count: `bootstrap_abs`.
 //!
 //! With these, [`crate::sim::Simulator::with_noise`] predicts the logit
 //! error of an encrypted inference (tested in `tests/noise.rs` against real
@@ -90,9 +91,11 @@ pub fn measure(
     let carried = fresh_units * (w.iter().map(|v| v * v).sum::<f64>() / slots as f64).sqrt();
     let rescale_units = (total * total - carried * carried).max(0.0).sqrt();
     let bootstrap_abs = if backend.levels_after_bootstrap().is_some() {
-        let low = encryptor.encrypt_pk(public, &enc.encode_real(&x, 0, scale, slots)?)?;
+        let b = crate::prepare::bootstrap_input_bound(&params, slots);
+        let xb: Vec<f64> = x.iter().map(|v| v * b).collect();
+        let low = encryptor.encrypt_pk(public, &enc.encode_real(&xb, 0, scale, slots)?)?;
         let out = backend.bootstrap(&low)?;
-        error_sd(&decode(&out)?, &x)
+        error_sd(&decode(&out)?, &xb)
     } else {
         0.0
     };

@@ -10,7 +10,7 @@
 //!
 //! Slots hold `value / factor` with one factor per plan step
 //! (`CompiledPlan::value_scales`), chosen by [`crate::scaling`] so that
-//! every slot stays within [`crate::BOOTSTRAP_INPUT_BOUND`]. The factors
+//! every slot stays within [`bootstrap_input_bound`]. The factors
 //! cost nothing: a linear step's weights are multiplied by
 //! `f_in / f_out` and its bias divided by `f_out`; a polynomial's
 //! coefficients become `c_k f_in^k / f_out`; additions and taps keep their
@@ -483,6 +483,17 @@ fn check_taps(taps: &[(Tap, f64)], node: &compiler::plan::PlanNode, i: usize) ->
         }
     }
     Ok(())
+}
+
+/// The largest slot magnitude the runtime lets reach a bootstrap of a
+/// `slots`-slot ciphertext under `params`: the engine's documented input
+/// bound ([`ckks::bootstrap::BootstrapConfig::input_bound`]: every input
+/// within it keeps [`ckks::bootstrap::PRECISION_BITS`] whatever its
+/// spectrum, constant vectors included; about 0.17 at full slots, 0.42 for
+/// sparse packing), or [`crate::BOOTSTRAP_INPUT_BOUND`] for a set that does
+/// not bootstrap or a slot count it does not bootstrap.
+pub fn bootstrap_input_bound(params: &ckks::Params, slots: usize) -> f64 {
+    bootstrap_config(params, slots).map_or(crate::BOOTSTRAP_INPUT_BOUND, |c| c.input_bound())
 }
 
 /// The bootstrapping configuration of `params` for ciphertexts of `slots`

@@ -1,7 +1,8 @@
 //! Value scales: how far each step's values are divided down in the slots.
 //!
 //! CKKS bootstrapping refreshes only slot values of bounded magnitude
-//! ([`crate::BOOTSTRAP_INPUT_BOUND`]), while a trained network's values
+//! ([`crate::prepare::bootstrap_input_bound`], the engine's documented
+//! bound), while a trained network's values
 //! reach tens (the shared-source adds' calibrated ranges reach ±52). Every
 //! step `v` therefore holds `value / f_v` in its slots, with `f_v` a power
 //! of two chosen here and folded into weights and coefficients at no level
@@ -14,8 +15,8 @@
 //! training data). Steps joined by additions and taps share one factor;
 //! a rotate-and-sum pool's factor is its input's divided by `H W`. Each
 //! group's factor is the smallest power of two that brings every member's
-//! need within its target: [`crate::BOOTSTRAP_INPUT_BOUND`] for values that
-//! are bootstrapped, [`OTHER_TARGET`] for the rest (which only need to stay
+//! need within its target: [`crate::prepare::bootstrap_input_bound`] for
+//! values that are bootstrapped, [`OTHER_TARGET`] for the rest (which only need to stay
 //! far below the modulus).
 
 use compiler::lower::LayerOp;
@@ -125,10 +126,11 @@ pub fn calibrate(
         }
     }
     let mut group_factor = vec![0.0f64; n];
+    let boot_bound = crate::prepare::bootstrap_input_bound(params, plan.params.slots);
     for v in 0..n {
         let root = find(&mut parent, anchor[v]);
         let target = if plan.nodes[v].bootstrap {
-            crate::BOOTSTRAP_INPUT_BOUND
+            boot_bound
         } else {
             OTHER_TARGET
         };

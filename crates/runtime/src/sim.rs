@@ -68,6 +68,9 @@ pub struct Simulator {
     /// Rotation keys: normalized step -> highest level; `None`: every step.
     keys: Option<BTreeMap<i64, usize>>,
     bootstrap_bound: f64,
+    /// The set's bootstrapping configuration and its slots, to restate the
+    /// input bound for a plan's slot count.
+    boot_cfg: Option<(ckks::bootstrap::BootstrapConfig, usize)>,
     checks: bool,
     noise: Option<(NoiseModel, Mutex<rand_chacha::ChaCha8Rng>)>,
     used: Mutex<BTreeMap<i64, usize>>,
@@ -85,8 +88,13 @@ impl Simulator {
             acc += q.log2();
             log_q.push(acc);
         }
-        let levels_after =
-            ckks::bootstrap::config_for(params).map(|c| ckks::bootstrap::levels_after(params, &c));
+        let cfg = ckks::bootstrap::config_for(params);
+        let levels_after = cfg
+            .as_ref()
+            .map(|c| ckks::bootstrap::levels_after(params, c));
+        let bootstrap_bound = cfg
+            .as_ref()
+            .map_or(crate::BOOTSTRAP_INPUT_BOUND, |c| c.input_bound());
         Self {
             slots: params.max_slots(),
             two_n: 2 * params.n as u64,
@@ -95,7 +103,8 @@ impl Simulator {
             default_scale: params.default_scale(),
             levels_after,
             keys: None,
-            bootstrap_bound: crate::BOOTSTRAP_INPUT_BOUND,
+            bootstrap_bound,
+            boot_cfg: cfg.map(|c| (c, params.max_slots())),
             checks: true,
             noise: None,
             used: Mutex::new(BTreeMap::new()),
@@ -103,9 +112,16 @@ impl Simulator {
     }
 
     /// Ciphertexts of `slots` slots (sparse packing, a power of two up to
-    /// N/2; a plan's `params.slots`).
+    /// N/2; a plan's `params.slots`). The bootstrap input bound becomes the
+    /// engine's for that slot count ([`crate::prepare::bootstrap_input_bound`]).
     pub fn with_slots(mut self, slots: usize) -> Self {
         self.slots = slots;
+        if let Some((c, max)) = &self.boot_cfg
+            && slots.is_power_of_two()
+            && slots <= *max
+        {
+            self.bootstrap_bound = c.clone().with_slots(slots, *max).input_bound();
+        }
         self
     }
 
