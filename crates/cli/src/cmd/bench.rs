@@ -262,11 +262,11 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
     let mut cpu: Vec<f64> = Vec::with_capacity(reps);
     for _ in 0..reps {
         let s = Instant::now();
-        let c = super::he::cpu_seconds();
+        let c = super::he::CpuClock::start();
         out = boot.bootstrap(&eval, &ct)?;
         times.push(s.elapsed().as_secs_f64() * 1e3);
-        if let (Some(a), Some(b)) = (c, super::he::cpu_seconds()) {
-            cpu.push((b - a) * 1e3);
+        if let Some(secs) = c.seconds() {
+            cpu.push(secs * 1e3);
         }
     }
     times.sort_by(f64::total_cmp);
@@ -301,15 +301,14 @@ fn bootstrap_stages(
     eval: &Evaluator,
     ct: &ckks::Ciphertext,
 ) -> Result<std::collections::BTreeMap<String, f64>> {
-    let cpu = || super::he::cpu_seconds().unwrap_or(f64::NAN);
     let mut t = Instant::now();
-    let mut c = cpu();
+    let mut c = super::he::CpuClock::start();
     let mut stages = std::collections::BTreeMap::new();
     let mut lap = |name: &str, stages: &mut std::collections::BTreeMap<String, f64>| {
         stages.insert(name.to_string(), t.elapsed().as_secs_f64() * 1e3);
-        stages.insert(format!("{name}_cpu"), (cpu() - c) * 1e3);
+        stages.insert(format!("{name}_cpu"), c.seconds().unwrap_or(f64::NAN) * 1e3);
         t = Instant::now();
-        c = cpu();
+        c = super::he::CpuClock::start();
     };
     let pre = boot.prescale(eval, ct)?;
     let raised = boot.raise(eval, &pre)?;

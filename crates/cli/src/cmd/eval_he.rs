@@ -142,13 +142,10 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             let ct = runtime::client::encrypt_batch(&plan, &params, &public, &data)?;
             let bar = StepProgress::new(plan.nodes.len(), quiet);
             let t = Instant::now();
-            let cpu0 = super::he::cpu_seconds();
+            let cpu_clock = super::he::CpuClock::start();
             let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|p| bar.update(p))?;
             let secs = t.elapsed().as_secs_f64();
-            let cpu = match (cpu0, super::he::cpu_seconds()) {
-                (Some(a), Some(b)) => Some(b - a),
-                _ => None,
-            };
+            let cpu = cpu_clock.seconds();
             bar.finish();
             let hes = runtime::client::decrypt_batch(&params, &secret, &out)?;
             for ((&i, plain), he) in chunk.iter().zip(&plains).zip(&hes) {

@@ -124,6 +124,22 @@ pub fn cpu_seconds() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// A stopwatch of process CPU time ([`cpu_seconds`]): `None` where
+/// `/proc/self/stat` cannot be read.
+pub struct CpuClock(Option<f64>);
+
+impl CpuClock {
+    /// Starts counting now.
+    pub fn start() -> Self {
+        Self(cpu_seconds())
+    }
+
+    /// CPU seconds since [`CpuClock::start`].
+    pub fn seconds(&self) -> Option<f64> {
+        Some(cpu_seconds()? - self.0?)
+    }
+}
+
 /// Peak resident memory of this process so far, in bytes (Linux).
 pub fn peak_rss() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
