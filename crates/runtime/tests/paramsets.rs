@@ -49,3 +49,33 @@ fn auto_chooses_only_buildable_secure_sets() {
     let n16 = sets.iter().find(|s| s.name == "n16-boot").unwrap();
     assert_ne!(n16.costs.source, "estimate");
 }
+
+/// The compiler prices rotation keys with `ParamSet::galois_key_bytes_at`
+/// (it cannot depend on the engine); the engine's keys restricted to a
+/// level must hold exactly that many bytes, at every level of a small set
+/// (leveled and bootstrappable), so `residue analyze`'s key memory is the
+/// runtime's.
+#[test]
+fn compiler_key_bytes_equal_engine_key_sizes_at_every_level() {
+    for name in ["insecure-n12", "insecure-boot-n12-l9"] {
+        let p = ckks::Params::named(name).unwrap();
+        let s = runtime::paramset::param_set(&p);
+        let mut kg = ckks::KeyGenerator::with_seed(p.clone(), [3u8; 32]);
+        let sk = kg.secret_key();
+        let g = ckks::keys::rotation_element(&p, 1);
+        for level in 0..=p.max_level() {
+            let keys = kg.galois_keys_at_levels(&sk, &[(g, level)]).unwrap();
+            assert_eq!(keys.level_of(g), Some(level), "{name} level {level}");
+            assert_eq!(
+                keys.size_bytes() as u64,
+                s.galois_key_bytes_at(level as u32),
+                "{name}: a rotation key at level {level}"
+            );
+        }
+        assert_eq!(
+            s.galois_key_bytes(),
+            s.galois_key_bytes_at(p.max_level() as u32),
+            "{name}"
+        );
+    }
+}
