@@ -3,7 +3,8 @@
 //! # Multiplexed packing
 //!
 //! A `[C, H, W]` feature map lives on a fixed *base grid* `Hb x Wb` (the
-//! input image size). At gap `g` (1 for the input, doubled by every stride-2
+//! input image size, or larger when some map of the network needs more:
+//! `Hb` is the largest `H * g` of any map, see [`crate::lower`]). At gap `g` (1 for the input, doubled by every stride-2
 //! layer) pixel `(y, x)` of channel `c` sits at grid position
 //! `(y*g + a, x*g + b)` where `(a, b)` enumerates the `g^2` channels that
 //! share one grid ("multiplexed", as in Lee et al., ICML 2022), so a
@@ -89,18 +90,37 @@ fn is_one(b: &usize) -> bool {
 
 impl Layout {
     /// The layout of an input image `[C, H, W]`: gap 1, base grid `H x W`.
+    ///
+    /// Errors: an empty grid, a slot count that is not a power of two, or a
+    /// grid larger than `slots`.
     pub fn image(
         channels: usize,
         height: usize,
         width: usize,
         slots: usize,
     ) -> Result<Self, CompileError> {
+        Self::image_on_grid(channels, height, width, [height, width], slots)
+    }
+
+    /// The layout of an input image `[C, H, W]` at gap 1 on a base grid of
+    /// `grid = [Hb, Wb]` pixels (at least `H x W`): a grid larger than the
+    /// image leaves room for later maps that are larger than the input
+    /// (padding wider than the kernel, ceil-mode pooling).
+    ///
+    /// Errors: as [`Layout::image`], or an image larger than the grid.
+    pub fn image_on_grid(
+        channels: usize,
+        height: usize,
+        width: usize,
+        grid: [usize; 2],
+        slots: usize,
+    ) -> Result<Self, CompileError> {
         let l = Self {
             channels,
             height,
             width,
-            base_h: height,
-            base_w: width,
+            base_h: grid[0],
+            base_w: grid[1],
             gap: 1,
             slots,
             batch: 1,
@@ -432,6 +452,30 @@ pub fn linear_diagonals(
     stride: usize,
     taps: &[(Tap, f64)],
 ) -> Vec<Diagonal> {
+    linear_diagonals_scaled(lin, lout, stride, taps, None)
+}
+
+/// As [`linear_diagonals`], every weight that reaches output element
+/// `(o, Y, X)` multiplied by `out_scale[(o*H + Y)*W + X]` (`H x W` the
+/// output map; `None`: 1): a linear map whose weights vary with the output
+/// pixel, such as an average pool whose divisor excludes the padding or an
+/// element-wise scale (identity taps).
+///
+/// Panics if `out_scale` has fewer than `C * H * W` values of `lout`
+/// (checked by the callers).
+pub fn linear_diagonals_scaled(
+    lin: &Layout,
+    lout: &Layout,
+    stride: usize,
+    taps: &[(Tap, f64)],
+    out_scale: Option<&[f64]>,
+) -> Vec<Diagonal> {
+    if let Some(f) = out_scale {
+        assert!(
+            f.len() >= lout.channels * lout.height * lout.width,
+            "one output factor per element"
+        );
+    }
     let slots = lin.slots as i64;
     let mut index: std::collections::HashMap<(usize, usize, i64), usize> =
         std::collections::HashMap::new();
@@ -459,8 +503,9 @@ pub fn linear_diagonals(
                     });
                     out.len() - 1
                 });
+                let f = out_scale.map_or(1.0, |f| f[(t.o * lout.height + yy) * lout.width + xx]);
                 for b in 0..lout.batch.max(1) {
-                    out[k].values[so as usize + b] += w;
+                    out[k].values[so as usize + b] += w * f;
                 }
             }
         }

@@ -8,7 +8,7 @@
 //!   fold into the activation polynomial); the scaling of an activation's
 //!   input range is uniform and folds into the polynomial's coefficients;
 //! - average pooling whose sole consumer is a convolution: composed into it
-//!   (one bigger, strided kernel);
+//!   (one bigger, strided kernel) unless its divisor excludes padding;
 //! - global average pooling: a level-free rotate-and-sum whose `1/(H W)`
 //!   goes into the following dense layer; flatten/reshape are free.
 //!
@@ -235,8 +235,33 @@ fn single_consumer<'g>(g: &'g Graph, value: &str) -> Option<&'g nn::Node> {
     }
 }
 
-fn unsupported(node: &str, msg: impl std::fmt::Display) -> CompileError {
-    CompileError::Unsupported(format!("node `{node}`: {msg}"))
+/// The node of the ONNX file an nn node came from: the importer names the
+/// nodes it adds for one file node `N` as `N.flatten`, `N.reshape` (a
+/// per-element affine) or `N#2` (a second node of the same name).
+pub fn file_node_name(name: &str) -> &str {
+    let base = name
+        .strip_suffix(".flatten")
+        .or_else(|| name.strip_suffix(".reshape"))
+        .unwrap_or(name);
+    match base.rsplit_once('#') {
+        Some((b, k)) if !b.is_empty() && !k.is_empty() && k.bytes().all(|c| c.is_ascii_digit()) => {
+            b
+        }
+        _ => base,
+    }
+}
+
+/// A refusal of nn node `n`, named as the file names it, with its operator
+/// (and the importer's node when that differs): one line.
+fn unsupported(n: &Node, msg: impl std::fmt::Display) -> CompileError {
+    let file = file_node_name(&n.name);
+    let what = if file == n.name {
+        n.op.kind().to_string()
+    } else {
+        format!("{} `{}`", n.op.kind(), n.name.escape_debug())
+    };
+    let msg = msg.to_string().replace('\n', " ");
+    CompileError::Unsupported(format!("node `{}` ({what}): {msg}", file.escape_debug()))
 }
 
 /// Lowers a graph for ciphertexts of `slots` slots. `weights` are the
@@ -262,7 +287,8 @@ pub fn lower_batched(
         &[c, h, w] => [c, h, w],
         s => return Err(CompileError::Unsupported(format!("input shape {s:?}"))),
     };
-    let input_layout = Layout::image(c, h, w, slots)?.with_batch(batch)?;
+    let grid = base_grid(g, &shapes, &order);
+    let input_layout = Layout::image_on_grid(c, h, w, grid, slots)?.with_batch(batch)?;
     let mut s = Lowering {
         g,
         shapes,
@@ -334,7 +360,7 @@ impl Lowering<'_> {
         self.vals
             .get(name)
             .cloned()
-            .ok_or_else(|| unsupported(&n.name, format!("reads unknown value `{name}`")))
+            .ok_or_else(|| unsupported(n, format!("reads unknown value `{name}`")))
     }
 
     fn shape(&self, value: &str) -> Vec<usize> {
@@ -391,11 +417,11 @@ impl Lowering<'_> {
     fn conv(&mut self, n: &Node, weight: &Tensor, stride: [usize; 2], pads: Pads) -> Lowers {
         let x = self.input(n, 0)?;
         if stride[0] != stride[1] {
-            return Err(unsupported(&n.name, "non-square stride"));
+            return Err(unsupported(n, "non-square stride"));
         }
         let (co, ci, kh, kw) = match weight.shape.as_slice() {
             &[a, b2, c2, d] => (a, b2, c2, d),
-            _ => return Err(unsupported(&n.name, "kernel must be 4-D")),
+            _ => return Err(unsupported(n, "kernel must be 4-D")),
         };
         let dirac = matches!(n.op, Op::DiracConv2d(_));
         let nonzero = |o: usize, ii: usize, ky: usize, kx: usize| {
@@ -405,7 +431,7 @@ impl Lowering<'_> {
                     .get(((o * ci + ii) * kh + ky) * kw + kx)
                     .is_some_and(|&v| v != 0.0)
         };
-        let [_, ho, wo] = shape3(&n.name, &self.shape(&n.output))?;
+        let [_, ho, wo] = shape3(n, &self.shape(&n.output))?;
         let mut taps = layout::conv_taps(co, ci, kh, kw, pads.top, pads.left, nonzero);
         let mut stride_total = stride[0];
         let mut lin = x.layout;
@@ -428,7 +454,7 @@ impl Lowering<'_> {
         }
         let lout = lin
             .strided(co, ho, wo, stride_total)
-            .map_err(|e| unsupported(&n.name, format!("output {co}x{ho}x{wo}: {e}")))?;
+            .map_err(|e| unsupported(n, format!("output {co}x{ho}x{wo}: {e}")))?;
         let cost = layout::linear_map(&lin, &lout, taps, self.weights)?;
         let op = LayerOp::Conv {
             kernel: [kh, kw],
@@ -511,12 +537,17 @@ impl Lowering<'_> {
     fn avg_pool(&mut self, n: &Node, ap: &AvgPool) -> Lowers {
         let x = self.input(n, 0)?;
         if ap.kernel[0] != ap.kernel[1] || ap.stride[0] != ap.stride[1] {
-            return Err(unsupported(&n.name, "non-square pooling"));
+            return Err(unsupported(n, "non-square pooling"));
         }
-        let [co, ho, wo] = shape3(&n.name, &self.shape(&n.output))?;
+        let [co, ho, wo] = shape3(n, &self.shape(&n.output))?;
         let to_conv = single_consumer(self.g, &n.output)
             .is_some_and(|c| matches!(c.op, Op::Conv2d(_) | Op::DiracConv2d(_)));
-        if to_conv && x.pending_pool.is_none() {
+        // A divisor that excludes the padding varies over the pooled map,
+        // which a composed kernel cannot express: such a pool is its own
+        // layer (per-output-pixel weights).
+        let p = &ap.pads;
+        let uniform = ap.count_include_pad || p.top + p.left + p.bottom + p.right == 0;
+        if to_conv && uniform && x.pending_pool.is_none() {
             // The pooled layout is only virtual (never materialized).
             let virt = Layout {
                 channels: co,
@@ -540,7 +571,7 @@ impl Lowering<'_> {
         let lout = x
             .layout
             .strided(co, ho, wo, ap.stride[0])
-            .map_err(|e| unsupported(&n.name, format!("output {co}x{ho}x{wo}: {e}")))?;
+            .map_err(|e| unsupported(n, format!("output {co}x{ho}x{wo}: {e}")))?;
         let taps = layout::pool_taps(co, ap.kernel[0], ap.kernel[1], ap.pads.top, ap.pads.left);
         let cost = layout::linear_map(&x.layout, &lout, taps, self.weights)?;
         let step = LinearStep {
@@ -611,8 +642,21 @@ impl Lowering<'_> {
             if let &[c2, h2, w2] = in_shape.as_slice() {
                 v.flat_of = Some([c2, h2, w2]);
             }
+        } else if let (&[c2, h2, w2], Some(of)) = (out_shape.as_slice(), x.flat_of) {
+            // Back to the map the vector is a flattened view of (a
+            // per-element affine between them): the slots never moved.
+            if of != [c2, h2, w2] {
+                return Err(unsupported(
+                    n,
+                    format!("reshape of a flattened {of:?} map to {out_shape:?}"),
+                ));
+            }
+            v.flat_of = None;
         } else if out_shape != in_shape {
-            return Err(unsupported(&n.name, "reshape to a non-vector shape"));
+            return Err(unsupported(
+                n,
+                format!("reshape of {in_shape:?} to the non-vector shape {out_shape:?}"),
+            ));
         }
         v.folded.push(n.name.clone());
         Ok(Some((n.output.clone(), v)))
@@ -623,7 +667,7 @@ impl Lowering<'_> {
         let x = self.input(n, 0)?;
         let (out, inp) = match d.weight.shape.as_slice() {
             &[o, i2] => (o, i2),
-            _ => return Err(unsupported(&n.name, "dense weight must be 2-D")),
+            _ => return Err(unsupported(n, "dense weight must be 2-D")),
         };
         // A plain vector is a 1x1 map of `inp` channels.
         let [h, w] = match x.flat_of {
@@ -664,7 +708,7 @@ impl Lowering<'_> {
             (a, c2, n.inputs[1].clone())
         };
         if main.layout != skip.layout {
-            return Err(unsupported(&n.name, "adds values packed differently"));
+            return Err(unsupported(n, "adds values packed differently"));
         }
         let uses = self.skip_uses.get(&skip_name).copied().unwrap_or(1);
         let other_readers = self.g.consumers(&skip_name).len() > 1;
@@ -725,7 +769,7 @@ impl Lowering<'_> {
     }
 }
 
-fn shape3(node: &str, s: &[usize]) -> Result<[usize; 3], CompileError> {
+fn shape3(node: &Node, s: &[usize]) -> Result<[usize; 3], CompileError> {
     match *s {
         [c, h, w] => Ok([c, h, w]),
         _ => Err(unsupported(
@@ -733,6 +777,44 @@ fn shape3(node: &str, s: &[usize]) -> Result<[usize; 3], CompileError> {
             format!("expected a [C, H, W] output, got {s:?}"),
         )),
     }
+}
+
+/// The base grid `[Hb, Wb]` every map of `g` fits on: the largest
+/// `H * gap` and `W * gap` over the input and every `[C, H, W]` value, the
+/// gap of a value being the product of the strides of the convolutions and
+/// pools on its path (as [`Layout::strided`] sets it; the input's grid for a
+/// net whose maps never outgrow it). A map larger than the input (padding
+/// wider than the kernel needs, a ceil-mode pool's extra windows) then
+/// still fits.
+fn base_grid(g: &Graph, shapes: &Shapes, order: &[usize]) -> [usize; 2] {
+    let mut gap: HashMap<&str, usize> = HashMap::new();
+    gap.insert(g.input.as_str(), 1);
+    let mut grid = match g.input_shape.as_slice() {
+        &[_, h, w] => [h, w],
+        _ => [1, 1],
+    };
+    for &i in order {
+        let n = &g.nodes[i];
+        let g_in = n
+            .inputs
+            .iter()
+            .filter_map(|v| gap.get(v.as_str()).copied())
+            .max()
+            .unwrap_or(1);
+        let g_out = match &n.op {
+            Op::Conv2d(c) => g_in.saturating_mul(c.stride[0].max(c.stride[1]).max(1)),
+            Op::DiracConv2d(d) => g_in.saturating_mul(d.stride[0].max(d.stride[1]).max(1)),
+            Op::AvgPool(ap) => g_in.saturating_mul(ap.stride[0].max(ap.stride[1]).max(1)),
+            Op::Dense(_) => 1,
+            _ => g_in,
+        };
+        if let Some(&[_, h, w]) = shapes.get(&n.output).map(Vec::as_slice) {
+            grid[0] = grid[0].max(h.saturating_mul(g_out));
+            grid[1] = grid[1].max(w.saturating_mul(g_out));
+        }
+        gap.insert(n.output.as_str(), g_out);
+    }
+    grid
 }
 
 /// For every value, how many additions read it as their skip input.

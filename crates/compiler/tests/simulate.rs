@@ -4,7 +4,7 @@
 //! logits with the reference executor. This checks lowering, layouts,
 //! weights and plan together.
 
-use compiler::layout::{SumStep, linear_diagonals, sum_schedule};
+use compiler::layout::{SumStep, sum_schedule};
 use compiler::lower::LayerOp;
 use compiler::params::ParamSet;
 use compiler::plan::{CompileOptions, CompiledPlan, bias_slots, compile, linear_weights};
@@ -80,7 +80,7 @@ fn run_plan(plan: &CompiledPlan, g: &nn::Graph, x: &Tensor) -> Vec<f64> {
             }
             _ => {
                 let lw = linear_weights(g, n).unwrap();
-                let diags = linear_diagonals(&lin, &lout, lw.stride, &lw.taps);
+                let diags = lw.diagonals(&lin, &lout);
                 let xs = &vals[n.inputs[0]];
                 let mut ys = match &lw.bias {
                     Some(b) => bias_slots(&lout, b),

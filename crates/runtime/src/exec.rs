@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use compiler::layout::{Layout, SumStep, bsgs_split, linear_diagonals, sum_schedule};
+use compiler::layout::{Layout, SumStep, bsgs_split, linear_diagonals_scaled, sum_schedule};
 use rayon::prelude::*;
 
 use crate::backend::Backend;
@@ -306,7 +306,13 @@ pub fn linear<B: Backend>(
     level: usize,
 ) -> ckks::Result<(Vec<B::Ct>, u64, u64)> {
     let slots = lin.slots;
-    let diags = linear_diagonals(lin, lout, step.stride, &step.taps);
+    let diags = linear_diagonals_scaled(
+        lin,
+        lout,
+        step.stride,
+        &step.taps,
+        step.out_scale.as_deref(),
+    );
     let nout = lout.cts();
     let mut babies: Vec<BTreeSet<i64>> = vec![BTreeSet::new(); xs.len()];
     let mut groups: BTreeMap<(usize, i64), Vec<Term>> = BTreeMap::new();

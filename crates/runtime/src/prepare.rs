@@ -53,8 +53,12 @@ pub struct LinearStep {
     pub taps: Vec<(Tap, f64)>,
     /// Total stride.
     pub stride: usize,
-    /// Per output channel bias divided by `f_out`.
+    /// Bias divided by `f_out`: per output channel (`C` values) or per
+    /// element (`C * H * W`), see [`compiler::plan::bias_slots`].
     pub bias: Option<Vec<f64>>,
+    /// Per output element factors multiplying the taps' weights
+    /// ([`compiler::plan::LinearWeights::out_scale`]).
+    pub out_scale: Option<Vec<f64>>,
     /// Baby-step span.
     pub bsgs_baby: usize,
     /// Centred split.
@@ -413,11 +417,13 @@ impl Prepared {
                 _ => {
                     let lw = linear_weights(folded, node)?;
                     check_taps(&lw.taps, node, i)?;
+                    check_elementwise(&lw, node, i)?;
                     let r = f_in / f_out;
                     Step::Linear(LinearStep {
                         taps: lw.taps.into_iter().map(|(t, w)| (t, w * r)).collect(),
                         stride: lw.stride,
                         bias: lw.bias.map(|b| b.into_iter().map(|v| v / f_out).collect()),
+                        out_scale: lw.out_scale,
                         bsgs_baby: node.bsgs_baby.max(1),
                         bsgs_centred: node.bsgs_centred,
                     })
@@ -460,6 +466,39 @@ pub fn natural_factors(plan: &CompiledPlan) -> Vec<f64> {
         });
     }
     f
+}
+
+/// Output factors and a per-element bias must cover the output map
+/// exactly (one per element of `[C, H, W]`) and be finite.
+fn check_elementwise(
+    lw: &compiler::plan::LinearWeights,
+    node: &compiler::plan::PlanNode,
+    i: usize,
+) -> Result<()> {
+    let l = &node.layout_out;
+    let n = l.channels * l.height * l.width;
+    let bad =
+        |m: String| RuntimeError::Model(format!("step {i} `{}`: {m}", node.name.escape_debug()));
+    if let Some(a) = &lw.out_scale {
+        if a.len() != n {
+            return Err(bad(format!(
+                "{} output factors for a {}x{}x{} map",
+                a.len(),
+                l.channels,
+                l.height,
+                l.width
+            )));
+        }
+        if a.iter().any(|v| !v.is_finite()) {
+            return Err(bad("non-finite output factor".into()));
+        }
+    }
+    if let Some(b) = &lw.bias
+        && b.iter().any(|v| !v.is_finite())
+    {
+        return Err(bad("non-finite bias".into()));
+    }
+    Ok(())
 }
 
 fn check_taps(taps: &[(Tap, f64)], node: &compiler::plan::PlanNode, i: usize) -> Result<()> {

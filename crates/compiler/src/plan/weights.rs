@@ -18,8 +18,31 @@ pub struct LinearWeights {
     pub taps: Vec<(Tap, f64)>,
     /// Total stride.
     pub stride: usize,
-    /// Per output channel bias (added at every pixel), if any.
+    /// Bias, if any: per output channel (`C` values, added at every pixel)
+    /// or per element (`C * H * W` values of the output map, row-major);
+    /// see [`bias_slots`].
     pub bias: Option<Vec<f64>>,
+    /// Per output element factors (`C * H * W` values of the output map,
+    /// row-major) multiplying every weight that reaches that element, if
+    /// any: an average pool whose divisor excludes the padding, or an
+    /// element-wise affine (a constant multiplied or added with
+    /// broadcasting that varies within a channel; identity taps). See
+    /// [`crate::layout::linear_diagonals_scaled`].
+    pub out_scale: Option<Vec<f64>>,
+}
+
+impl LinearWeights {
+    /// The plaintext diagonals of this step from layout `lin` to `lout`
+    /// ([`crate::layout::linear_diagonals_scaled`]).
+    pub fn diagonals(&self, lin: &Layout, lout: &Layout) -> Vec<layout::Diagonal> {
+        layout::linear_diagonals_scaled(
+            lin,
+            lout,
+            self.stride,
+            &self.taps,
+            self.out_scale.as_deref(),
+        )
+    }
 }
 
 fn find<'g>(g: &'g nn::Graph, name: &str) -> Result<&'g nn::Node, CompileError> {
@@ -68,6 +91,7 @@ pub fn linear_weights(g: &nn::Graph, node: &PlanNode) -> Result<LinearWeights, C
                 taps,
                 stride,
                 bias: c.bias.as_ref().map(|b| b.data.clone()),
+                out_scale: None,
             })
         }
         LayerOp::Dense { dims, pool_scale } => {
@@ -91,6 +115,7 @@ pub fn linear_weights(g: &nn::Graph, node: &PlanNode) -> Result<LinearWeights, C
                 taps,
                 stride: 1,
                 bias: d.bias.as_ref().map(|b| b.data.clone()),
+                out_scale: None,
             })
         }
         LayerOp::AvgPool { kernel, stride } => {
@@ -100,14 +125,43 @@ pub fn linear_weights(g: &nn::Graph, node: &PlanNode) -> Result<LinearWeights, C
             let Op::AvgPool(ap) = &n.op else {
                 return Err(bad("not an average pool"));
             };
-            let taps = layout::pool_taps(c, kernel[0], kernel[1], ap.pads.top, ap.pads.left)
+            let p = &ap.pads;
+            let padded = p.top + p.left + p.bottom + p.right > 0;
+            let exclude = !ap.count_include_pad && padded;
+            let f = if exclude { 1.0 } else { f };
+            let taps = layout::pool_taps(c, kernel[0], kernel[1], p.top, p.left)
                 .into_iter()
                 .map(|t| (t, f))
                 .collect();
+            // Excluding the padding from the divisor: 1 / (window pixels
+            // inside the input), per output pixel.
+            let out_scale = exclude.then(|| {
+                let (lin, lout) = (&node.layout_in, &node.layout_out);
+                let inside = |o: usize, k: usize, before: usize, n: usize| {
+                    (0..k)
+                        .filter(|&j| {
+                            let i = (o * stride + j) as i64 - before as i64;
+                            i >= 0 && i < n as i64
+                        })
+                        .count()
+                };
+                let mut v = Vec::with_capacity(lout.channels * lout.height * lout.width);
+                for _ in 0..lout.channels {
+                    for y in 0..lout.height {
+                        let ny = inside(y, kernel[0], p.top, lin.height);
+                        for x in 0..lout.width {
+                            let nx = inside(x, kernel[1], p.left, lin.width);
+                            v.push(1.0 / (ny * nx).max(1) as f64);
+                        }
+                    }
+                }
+                v
+            });
             Ok(LinearWeights {
                 taps,
                 stride: *stride,
                 bias: None,
+                out_scale,
             })
         }
         LayerOp::Affine => {
@@ -116,6 +170,36 @@ pub fn linear_weights(g: &nn::Graph, node: &PlanNode) -> Result<LinearWeights, C
                 return Err(bad("not a batch norm"));
             };
             let (a, b) = bn.affine();
+            let l = &node.layout_in;
+            let (c, hw) = (l.channels, l.height * l.width);
+            if hw > 1 && a.len() == c * hw && b.len() == c * hw {
+                // Per element of the map (a flattened view of it).
+                let taps = (0..c)
+                    .map(|ch| {
+                        let t = Tap {
+                            o: ch,
+                            i: ch,
+                            dy: 0,
+                            dx: 0,
+                        };
+                        (t, 1.0)
+                    })
+                    .collect();
+                return Ok(LinearWeights {
+                    taps,
+                    stride: 1,
+                    bias: Some(b),
+                    out_scale: Some(a),
+                });
+            }
+            if a.len() != c {
+                return Err(bad(&format!(
+                    "{} factors for a {c}x{}x{} map",
+                    a.len(),
+                    l.height,
+                    l.width
+                )));
+            }
             let taps = a
                 .iter()
                 .enumerate()
@@ -135,20 +219,34 @@ pub fn linear_weights(g: &nn::Graph, node: &PlanNode) -> Result<LinearWeights, C
                 taps,
                 stride: 1,
                 bias: Some(b),
+                out_scale: None,
             })
         }
         _ => Err(bad("not a linear step")),
     }
 }
 
-/// A per-channel bias as slot vectors of layout `l` (one per ciphertext):
-/// `bias[c]` at every pixel of channel `c` of every image of the batch,
-/// zero elsewhere.
+/// A bias as slot vectors of layout `l` (one per ciphertext), zero
+/// outside the map: a per-channel bias (`C` values) puts `bias[c]` at every
+/// pixel of channel `c`; a per-element bias (`C * H * W` values, row-major,
+/// when `H * W > 1`) puts `bias[(c*H + y)*W + x]` at pixel `(y, x)` of
+/// channel `c`; either for every image of the batch. Values beyond the
+/// map's channels are ignored.
 pub fn bias_slots(l: &Layout, bias: &[f64]) -> Vec<Vec<f64>> {
+    let (h, w) = (l.height, l.width);
+    let per_element = h * w > 1 && bias.len() == l.channels * h * w;
     let mut v = vec![vec![0.0; l.slots]; l.cts()];
-    for (c, &b) in bias.iter().enumerate().take(l.channels) {
-        for y in 0..l.height {
-            for x in 0..l.width {
+    for c in 0..l
+        .channels
+        .min(if per_element { l.channels } else { bias.len() })
+    {
+        for y in 0..h {
+            for x in 0..w {
+                let b = if per_element {
+                    bias[(c * h + y) * w + x]
+                } else {
+                    bias[c]
+                };
                 let (ct, s) = l.slot(c, y as i64, x as i64);
                 for img in 0..l.batch.max(1) {
                     v[ct][s as usize + img] = b;
