@@ -180,6 +180,12 @@ pub enum DataError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The file holds no images (an accuracy over none means nothing).
+    #[error("{what}: holds no images")]
+    Empty {
+        /// Which file.
+        what: String,
+    },
 }
 
 /// A labelled set of images of one shape, pixels as bytes.
@@ -463,7 +469,8 @@ pub fn parse_idx_labels(bytes: &[u8], what: &str) -> Result<Vec<u8>, DataError> 
 }
 
 /// Builds an [`ImageSet`] from parsed IDX images and labels, checking that
-/// the counts agree and every label is below `classes`.
+/// the counts agree, that there is at least one image, and that every label
+/// is below `classes`.
 pub fn idx_image_set(
     images: (usize, usize, usize, Vec<u8>),
     labels: Vec<u8>,
@@ -477,6 +484,9 @@ pub fn idx_image_set(
             images: n,
             labels: labels.len(),
         });
+    }
+    if n == 0 {
+        return Err(DataError::Empty { what: what.into() });
     }
     check_labels(&labels, classes, what)?;
     Ok(ImageSet {
@@ -606,8 +616,12 @@ pub fn load_idx_dir(dir: &Path) -> Result<Dataset, DataError> {
     })
 }
 
-/// Parses CIFAR-10 binary records (label byte + 3072 CHW pixel bytes each).
+/// Parses CIFAR-10 binary records (label byte + 3072 CHW pixel bytes each);
+/// at least one.
 pub fn parse_cifar10(bytes: &[u8], what: &str) -> Result<ImageSet, DataError> {
+    if bytes.is_empty() {
+        return Err(DataError::Empty { what: what.into() });
+    }
     if !bytes.len().is_multiple_of(CIFAR10_RECORD) {
         return Err(DataError::SizeMismatch {
             what: what.into(),
@@ -785,6 +799,11 @@ mod tests {
             idx_image_set(images, vec![0; 3], 10, "x"),
             Err(DataError::CountMismatch { .. })
         ));
+        // No images.
+        assert!(matches!(
+            idx_image_set((0, 28, 28, Vec::new()), Vec::new(), 10, "x"),
+            Err(DataError::Empty { .. })
+        ));
     }
 
     #[test]
@@ -851,6 +870,11 @@ mod tests {
         assert!(matches!(
             parse_cifar10(&bad, "x"),
             Err(DataError::BadLabel { .. })
+        ));
+        // An empty file is no test set.
+        assert!(matches!(
+            parse_cifar10(&[], "x"),
+            Err(DataError::Empty { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -340,13 +340,17 @@ pub fn load_eval_keys(
                 )));
             }
             K::EvaluationKeys | K::EvaluationKeysCompact => {
-                let k = EvaluationKeys::read_from(&mut open()?, params)
+                let mut r = open()?;
+                let k = EvaluationKeys::read_from(&mut r, params)
                     .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?;
+                at_end(&mut r, &path)?;
                 eval = Some(k);
             }
             K::BootstrapKeys => {
-                let k = BootstrapKeys::read_from(&mut open()?, params)
+                let mut r = open()?;
+                let k = BootstrapKeys::read_from(&mut r, params)
                     .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?;
+                at_end(&mut r, &path)?;
                 boot = Some(k);
             }
             other => {
@@ -360,6 +364,19 @@ pub fn load_eval_keys(
     let eval =
         eval.ok_or_else(|| RuntimeError::Format(format!("{}: no evaluation keys", dir.display())))?;
     Ok((eval, boot))
+}
+
+/// Refuses bytes after the one object a key file holds (a file with
+/// something appended is not the file keygen wrote).
+fn at_end(r: &mut impl std::io::Read, path: &Path) -> Result<()> {
+    let mut extra = [0u8; 1];
+    if r.read(&mut extra)? != 0 {
+        return Err(RuntimeError::Format(format!(
+            "{}: trailing bytes after the keys",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Encrypts a `[C, H, W]` input for `plan` with the public key (the plan's

@@ -194,6 +194,15 @@ fn key_directories_with_a_secret_or_garbage_are_refused() {
     let ek = std::fs::read(eval.join("eval.keys")).unwrap();
     std::fs::write(eval.join("eval.keys"), &ek[..ek.len() / 3]).unwrap();
     assert!(runtime::client::load_eval_keys(&p, &eval).is_err());
+    // Bytes appended after the keys.
+    let mut long = ek.clone();
+    long.extend_from_slice(&[7; 100]);
+    std::fs::write(eval.join("eval.keys"), &long).unwrap();
+    let e = match runtime::client::load_eval_keys(&p, &eval) {
+        Ok(_) => panic!("keys with trailing bytes were accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("trailing bytes"), "{e}");
     std::fs::write(eval.join("eval.keys"), b"not a key").unwrap();
     assert!(runtime::client::load_eval_keys(&p, &eval).is_err());
     std::fs::write(dir.join("secret.key"), b"").unwrap();
