@@ -40,14 +40,29 @@ pub struct TrainedOn {
     pub source: PathBuf,
 }
 
+/// Largest training record read, in bytes (16 MiB; committed records are a
+/// few KiB): a larger `X.train.json` counts as no record.
+pub const TRAIN_RECORD_MAX: u64 = 16 << 20;
+
 impl TrainedOn {
     /// The training record of the model at `model` (`X.onnx` →
     /// `X.train.json`), or `None` when there is none or it names no data
-    /// set. A record that cannot be read or parsed counts as none.
+    /// set. A record that cannot be read or parsed, or is larger than
+    /// [`TRAIN_RECORD_MAX`], counts as none.
     pub fn for_model(model: &Path) -> Option<Self> {
         let source = model.with_extension("train.json");
-        let text = std::fs::read_to_string(&source).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        // A record is a few KiB; a file beyond the cap is not one (read
+        // leniently: no record rather than an unbounded read).
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(&source).ok()?, TRAIN_RECORD_MAX + 1),
+            &mut text,
+        )
+        .ok()?;
+        if text.len() as u64 > TRAIN_RECORD_MAX {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
         let dataset = v["config"]["dataset"]
             .as_str()
             .or_else(|| v["dataset"].as_str())?
@@ -952,5 +967,27 @@ mod tests {
         let why = t.mismatch(DatasetKind::Cifar10).unwrap();
         assert!(why.contains("[3, 32, 32]"), "{why}");
         assert!(TrainedOn::for_model(Path::new("/nonexistent.onnx")).is_none());
+    }
+
+    /// A record larger than the cap is not read (no unbounded read of a
+    /// file beside an untrusted model); one just under it is.
+    #[test]
+    fn oversized_training_record_counts_as_none() {
+        let dir = std::env::temp_dir().join(format!("residue-trainrec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let model = dir.join("m.onnx");
+        let record = br#"{"dataset":"mnist","pad":""#;
+        let tail = br#""}"#;
+        let write = |len: u64| {
+            let mut b = record.to_vec();
+            b.resize(len as usize - tail.len(), b' ');
+            b.extend_from_slice(tail);
+            std::fs::write(model.with_extension("train.json"), &b).unwrap();
+        };
+        write(TRAIN_RECORD_MAX);
+        assert_eq!(TrainedOn::for_model(&model).unwrap().dataset, "mnist");
+        write(TRAIN_RECORD_MAX + 1);
+        assert!(TrainedOn::for_model(&model).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
