@@ -16,7 +16,10 @@
 #   REPO, REV   what to clone (default: this checkout, its HEAD)
 #
 # A fresh clone gets a fresh target directory inside the temporary one,
-# unless CARGO_TARGET_DIR is set (then that one is reused: faster, less fresh).
+# unless CARGO_TARGET_DIR is set (then that one is reused: faster, less fresh;
+# afterwards cargo may take its artifacts, which name the deleted temporary
+# clone's paths, as fresh for another checkout: `cargo clean -p` the crates
+# whose tests read fixtures, or use a target directory only for this check).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 dry=0 steps="" debug=0

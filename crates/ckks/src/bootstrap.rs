@@ -63,6 +63,14 @@ pub struct BootstrapConfig {
     /// two (sparse packing, period `slots`; a trace first projects the raised
     /// polynomial onto the subring the message lives in).
     pub slots: usize,
+    /// The share of the [`PRECISION_BITS`] error budget left to the sine's
+    /// departure from the identity, as bits: [`Self::input_bound`] is the
+    /// slot magnitude at which that departure is 2^-this; EvalMod's noise
+    /// takes the rest. Set per parameter set from its measured worst-slot
+    /// noise (`docs/benchmarks.md`, the bootprec example): 21 at N = 2^12
+    /// (noise about half the budget), 23.5 at N = 2^16 (noise 2^-20.1 to
+    /// 2^-20.3 worst slot with 8192 sparse slots: nearly all of it).
+    pub sine_error_bits: f64,
 }
 
 impl BootstrapConfig {
@@ -124,6 +132,12 @@ impl BootstrapConfig {
                 self.log_message_ratio
             ));
         }
+        if !(self.sine_error_bits.is_finite() && self.sine_error_bits > PRECISION_BITS) {
+            return bad(format!(
+                "sine error budget 2^-{} is not below the precision 2^-{PRECISION_BITS}",
+                self.sine_error_bits
+            ));
+        }
         if self.depth() >= params.max_level() {
             return bad(format!(
                 "{} levels needed, `{}` has {}",
@@ -137,13 +151,14 @@ impl BootstrapConfig {
 
     /// The documented bound on the slot magnitudes of a bootstrap's input:
     /// within it, every input keeps [`PRECISION_BITS`] whatever its
-    /// spectrum. Half of that error budget goes to the sine's departure from
-    /// the identity (`input_bound(self, PRECISION_BITS + 1)`), half to
-    /// EvalMod's noise. About 0.17 at full slots (`log_message_ratio` 8)
-    /// and 0.42 for sparse packing (10). The compiler scales values into it;
-    /// it cannot be checked on encrypted values.
+    /// spectrum. The sine's departure from the identity gets 2^-`sine_error_bits`
+    /// of that error budget (`input_bound(self, self.sine_error_bits)`),
+    /// EvalMod's noise the rest. At N = 2^12: about 0.17 at full slots
+    /// (`log_message_ratio` 8) and 0.42 for sparse packing (10); at
+    /// N = 2^16: 0.094 and 0.238. The compiler scales values into it; it
+    /// cannot be checked on encrypted values.
     pub fn input_bound(&self) -> f64 {
-        input_bound(self, PRECISION_BITS + 1.0)
+        input_bound(self, self.sine_error_bits)
     }
 
     /// Levels consumed by EvalMod.
@@ -168,12 +183,14 @@ pub fn config_for(params: &Params) -> Option<BootstrapConfig> {
         h: 32,
         log_message_ratio: 8,
         slots: params.max_slots(),
+        sine_error_bits: 23.5,
     };
     match params.name() {
         "n16-boot" | "n16-boot-l13" => Some(base),
         "insecure-boot-n12" | "insecure-boot-n12-l9" => Some(BootstrapConfig {
             c2s_levels: 3,
             s2c_levels: 2,
+            sine_error_bits: 21.0,
             ..base
         }),
         _ => None,
@@ -184,7 +201,8 @@ pub fn config_for(params: &Params) -> Option<BootstrapConfig> {
 /// The precision bootstrapping is documented to keep for every input whose
 /// slot magnitudes are within [`BootstrapConfig::input_bound`], whatever its
 /// spectrum: the largest absolute slot error is at most 2^-`PRECISION_BITS`
-/// (measured on the insecure N = 2^12 sets: `docs/benchmarks.md`).
+/// (measured on the insecure N = 2^12 sets and on `n16-boot` at full and
+/// 8192 slots: `docs/benchmarks.md`).
 pub const PRECISION_BITS: f64 = 20.0;
 
 /// The bound B on slot magnitudes under which bootstrapping's EvalMod
@@ -808,8 +826,9 @@ impl Bootstrapper {
     ///
     /// # Input domain
     ///
-    /// Slot magnitudes must stay within [`Self::input_bound`] (about 0.17
-    /// at full slots, 0.42 for sparse packing); within it the largest
+    /// Slot magnitudes must stay within [`Self::input_bound`] (at N = 2^12
+    /// about 0.17 at full slots, 0.42 for sparse packing; at N = 2^16 0.094
+    /// and 0.238); within it the largest
     /// absolute slot error is at most 2^-[`PRECISION_BITS`] for every input,
     /// whatever its spectrum (measured on the N = 2^12 sets with random,
     /// constant and single-spike inputs: `docs/benchmarks.md`,

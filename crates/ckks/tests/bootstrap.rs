@@ -396,6 +396,14 @@ fn bootstrapper_refuses_other_sets_and_bad_configurations() {
             cheb_degree: 1 << 20,
             ..cfg.clone()
         },
+        BootstrapConfig {
+            sine_error_bits: f64::NAN,
+            ..cfg.clone()
+        },
+        BootstrapConfig {
+            sine_error_bits: bootstrap::PRECISION_BITS,
+            ..cfg.clone()
+        },
     ];
     for c in bad {
         assert!(

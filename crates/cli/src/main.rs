@@ -55,6 +55,17 @@ enum Command {
 }
 
 fn main() {
+    // A reader that closes our stdout early (`residue params | head -1`) is
+    // not an error: `println!` panics on EPIPE, so end quietly instead, with
+    // the status a process killed by SIGPIPE has (128 + 13).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info.payload_as_str().unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

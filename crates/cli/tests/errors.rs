@@ -33,3 +33,63 @@ fn missing_files_give_one_line_without_repeats() {
         assert_eq!(err.matches("os error 2").count(), 1, "{args:?}: {err}");
     }
 }
+
+/// A reader that closes stdout early ends the command quietly (status 141,
+/// as when killed by SIGPIPE), never a panic (101) with a backtrace.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    use std::io::Read;
+    for args in [&["params"][..], &["params", "--json"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_residue"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // close the read end at once: the first write fails with EPIPE
+        drop(child.stdout.take());
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_ne!(status.code(), Some(101), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+/// `bench ckks --ops` names operations the benchmark has; an unknown one,
+/// or `bootstrap` on a set that does not bootstrap, is refused (it printed
+/// an empty table and exited 0).
+#[test]
+fn bench_refuses_unknown_operations() {
+    for (args, want) in [
+        (
+            &["bench", "ckks", "--params", "insecure-n12", "--ops", "frob"][..],
+            "unknown operation",
+        ),
+        (
+            &[
+                "bench",
+                "ckks",
+                "--params",
+                "insecure-n12",
+                "--ops",
+                "bootstrap",
+            ][..],
+            "does not bootstrap",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_residue"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}

@@ -203,7 +203,7 @@ fn batched_plans_and_tensors_are_checked() {
 /// test: `cargo test -p runtime --release --test batch -- --ignored
 /// --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a timing, not a check: run by hand with --release (see above)"]
 fn timing_one_image_against_a_full_batch() {
     let p = params();
     let cpu = || -> f64 {

@@ -392,6 +392,21 @@ pub fn run(args: Args) -> Result<()> {
     if a.reps == 0 {
         bail!("--reps must be at least 1");
     }
+    if let Some(ops) = &a.ops {
+        for op in ops {
+            if op == "bootstrap" {
+                let params = Params::named(&a.params)?;
+                if ckks::bootstrap::config_for(&params).is_none() {
+                    bail!("--ops bootstrap: `{}` does not bootstrap", a.params);
+                }
+            } else if !OPS.contains(&op.as_str()) {
+                bail!(
+                    "--ops {op}: unknown operation (known: {}, bootstrap)",
+                    OPS.join(", ")
+                );
+            }
+        }
+    }
     if a.no_avx512 {
         ckks::disable_avx512();
     }

@@ -66,6 +66,13 @@ pub fn calibration_samples(model: &nn::Graph, n: usize) -> Vec<Vec<f64>> {
             .map(|i| nn::exec::image_input(&set, i).data)
             .collect();
     }
+    if model.input_shape == [1, 28, 28] {
+        eprintln!(
+            "warning: the bundled calibration images ({SAMPLE_DIR}) are not there (the binary \
+             was built from a source tree that has moved); calibrating on synthetic inputs, \
+             whose value ranges may differ from real images'"
+        );
+    }
     let len: usize = model.input_shape.iter().product();
     (0..n)
         .map(|s| {
