@@ -9,13 +9,6 @@ use compiler::plan::CompiledPlan;
 use indicatif::{ProgressBar, ProgressStyle};
 use runtime::Progress;
 
-/// The bundled Fashion-MNIST test images (the first 500), used for calibration
-/// and the demo when no data set is installed.
-pub const SAMPLE_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../data/fashion-mnist-sample"
-);
-
 /// Most bytes of a plan file.
 const MAX_PLAN_BYTES: u64 = 64 << 20;
 
@@ -56,22 +49,40 @@ pub fn load_model(path: &Path) -> Result<nn::Graph> {
     nn::onnx::load(path).with_context(|| format!("loading model {}", path.display()))
 }
 
+/// The bundled sample's test images (the first 500 of Fashion-MNIST,
+/// `data/fashion-mnist-sample`), embedded in the binary so that calibration
+/// uses real images wherever the binary runs (after `cargo install`, in a
+/// container), not only beside the source tree.
+const SAMPLE_IMAGES_GZ: &[u8] =
+    include_bytes!("../../../../data/fashion-mnist-sample/t10k-images-idx3-ubyte.gz");
+
+/// The first `n` embedded sample images as `[1, 28, 28]` inputs in [0, 1]
+/// (pixel / 255, as `nn::exec::image_input`).
+fn embedded_samples(n: usize) -> Result<Vec<Vec<f64>>> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(SAMPLE_IMAGES_GZ)
+        .read_to_end(&mut raw)
+        .context("the embedded sample images")?;
+    let (count, rows, cols, pixels) = nn::data::parse_idx_images(&raw, "the embedded sample")?;
+    let len = rows * cols;
+    Ok(pixels
+        .chunks_exact(len)
+        .take(n.min(count))
+        .map(|img| img.iter().map(|&p| f64::from(p) / 255.0).collect())
+        .collect())
+}
+
 /// Calibration inputs: the first `n` images of the bundled Fashion-MNIST
-/// sample when the model takes 1x28x28, else deterministic inputs in [0, 1].
+/// sample (embedded) when the model takes 1x28x28, else deterministic
+/// inputs in [0, 1].
 pub fn calibration_samples(model: &nn::Graph, n: usize) -> Vec<Vec<f64>> {
-    if model.input_shape == [1, 28, 28]
-        && let Ok(set) = nn::data::load_idx_split(Path::new(SAMPLE_DIR), "t10k")
-    {
-        return (0..n.min(set.len()))
-            .map(|i| nn::exec::image_input(&set, i).data)
-            .collect();
-    }
     if model.input_shape == [1, 28, 28] {
-        eprintln!(
-            "warning: the bundled calibration images ({SAMPLE_DIR}) are not there (the binary \
-             was built from a source tree that has moved); calibrating on synthetic inputs, \
-             whose value ranges may differ from real images'"
-        );
+        match embedded_samples(n) {
+            Ok(s) if !s.is_empty() => return s,
+            Ok(_) => eprintln!("warning: the embedded calibration sample is empty"),
+            Err(e) => eprintln!("warning: calibration images: {e:#}; using synthetic inputs"),
+        }
     }
     let len: usize = model.input_shape.iter().product();
     (0..n)
@@ -251,4 +262,22 @@ pub fn load_input(path: &Path, shape: &[usize]) -> Result<Vec<f64>> {
     Ok(nn::input::load(path, shape)
         .with_context(|| format!("loading input {}", path.display()))?
         .data)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The embedded calibration images are the bundled sample's, pixel for
+    /// pixel, as `image_input` reads them from `data/`.
+    #[test]
+    fn embedded_samples_equal_the_bundled_files() {
+        let got = super::embedded_samples(5).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../data/fashion-mnist-sample");
+        let set = nn::data::load_idx_split(&dir, "t10k").unwrap();
+        assert_eq!(got.len(), 5);
+        for (i, g) in got.iter().enumerate() {
+            assert_eq!(g, &nn::exec::image_input(&set, i).data, "image {i}");
+        }
+        assert_eq!(super::embedded_samples(10_000).unwrap().len(), set.len());
+    }
 }
