@@ -20,6 +20,8 @@
 //! `cargo test -p residue-cli --test bad_inputs -- --nocapture` prints one
 //! line per run: command, input, case, outcome.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -357,57 +359,6 @@ fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|x| x.to_string()).collect()
 }
 
-/// conv, polynomial activation, global pool, dense: fits insecure-n12
-/// without bootstraps.
-fn small_model(path: &Path, c: usize, hw: usize) {
-    use nn::graph::{Conv2d, Dense, Pads, PolyAct};
-    use nn::{Graph, Node, Op, Tensor};
-    let t = |shape: Vec<usize>, seed: usize| {
-        let n: usize = shape.iter().product();
-        Tensor::new(
-            shape,
-            (0..n)
-                .map(|i| ((i + 31 * seed) as f64 * 0.618).fract() - 0.5)
-                .collect(),
-        )
-        .unwrap()
-    };
-    let mut g = Graph::new("small", "x", vec![c, hw, hw]);
-    g.push(Node::new(
-        "conv",
-        Op::Conv2d(Conv2d {
-            weight: t(vec![4, c, 3, 3], 1),
-            bias: Some(t(vec![4], 2)),
-            stride: [1, 1],
-            pads: Pads::uniform(1),
-        }),
-        vec!["x".into()],
-        "c",
-    ));
-    g.push(Node::new(
-        "act",
-        Op::PolyAct(PolyAct {
-            coeffs: vec![0.1, 1.0, 0.5],
-            range: [-3.0, 3.0],
-        }),
-        vec!["c".into()],
-        "a",
-    ));
-    g.push(Node::new("pool", Op::GlobalAvgPool, vec!["a".into()], "p"));
-    g.push(Node::new("flat", Op::Flatten, vec!["p".into()], "f"));
-    g.push(Node::new(
-        "fc",
-        Op::Dense(Dense {
-            weight: t(vec![10, 4], 3),
-            bias: Some(t(vec![10], 4)),
-        }),
-        vec!["f".into()],
-        "y",
-    ));
-    g.output = "y".into();
-    nn::onnx::save(&g, path).unwrap();
-}
-
 /// An 8-bit grayscale PNG.
 fn png_gray(w: u32, h: u32, px: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -462,9 +413,9 @@ fn fixture() -> &'static Fixture {
         std::fs::create_dir_all(&dir).unwrap();
         let f = Fixture { dir };
         let p = |x: &str| f.p(x);
-        small_model(&f.dir.join("m.onnx"), 1, 8);
-        small_model(&f.dir.join("m28.onnx"), 1, 28);
-        small_model(&f.dir.join("m32.onnx"), 3, 32);
+        common::small_model(&f.dir.join("m.onnx"), 1, 8, 0.0);
+        common::small_model(&f.dir.join("m28.onnx"), 1, 28, 0.0);
+        common::small_model(&f.dir.join("m32.onnx"), 3, 32, 0.0);
         let x: Vec<f32> = (0..64).map(|i| (i as f32 * 0.37).sin().abs()).collect();
         std::fs::write(
             f.dir.join("x.npy"),

@@ -4,7 +4,7 @@
 //! mismatched inputs: a non-zero exit with a one-line error, never a panic
 //! (exit 101).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 mod common;
 use common::{ok, residue};
@@ -43,57 +43,6 @@ fn infer_args<'a>(
     ]
 }
 
-fn small_model(path: &Path, bias: f64) {
-    use nn::graph::{Conv2d, Dense, Pads, PolyAct};
-    use nn::{Graph, Node, Op, Tensor};
-    let t = |shape: Vec<usize>, seed: usize| {
-        let n: usize = shape.iter().product();
-        Tensor::new(
-            shape,
-            (0..n)
-                .map(|i| ((i + 31 * seed) as f64 * 0.618).fract() - 0.5)
-                .collect(),
-        )
-        .unwrap()
-    };
-    let mut g = Graph::new("small", "x", vec![1, 8, 8]);
-    g.push(Node::new(
-        "conv",
-        Op::Conv2d(Conv2d {
-            weight: t(vec![4, 1, 3, 3], 1),
-            bias: Some(t(vec![4], 2)),
-            stride: [1, 1],
-            pads: Pads::uniform(1),
-        }),
-        vec!["x".into()],
-        "c",
-    ));
-    g.push(Node::new(
-        "act",
-        Op::PolyAct(PolyAct {
-            coeffs: vec![0.1, 1.0, 0.5],
-            range: [-3.0, 3.0],
-        }),
-        vec!["c".into()],
-        "a",
-    ));
-    g.push(Node::new("pool", Op::GlobalAvgPool, vec!["a".into()], "p"));
-    g.push(Node::new("flat", Op::Flatten, vec!["p".into()], "f"));
-    let mut b = t(vec![10], 4);
-    b.data[0] += bias;
-    g.push(Node::new(
-        "fc",
-        Op::Dense(Dense {
-            weight: t(vec![10, 4], 3),
-            bias: Some(b),
-        }),
-        vec!["f".into()],
-        "y",
-    ));
-    g.output = "y".into();
-    nn::onnx::save(&g, path).unwrap();
-}
-
 fn tmp() -> PathBuf {
     let d = std::env::temp_dir().join(format!("residue-cli-he-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -105,8 +54,8 @@ fn tmp() -> PathBuf {
 fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     let d = tmp();
     let p = |s: &str| d.join(s).display().to_string();
-    small_model(&d.join("m.onnx"), 0.0);
-    small_model(&d.join("other.onnx"), 1.0);
+    common::small_model(&d.join("m.onnx"), 1, 8, 0.0);
+    common::small_model(&d.join("other.onnx"), 1, 8, 1.0);
     let x: Vec<f32> = (0..64).map(|i| (i as f32 * 0.37).sin().abs()).collect();
     std::fs::write(d.join("x.npy"), nn::input::encode_npy_f32(&[1, 8, 8], &x)).unwrap();
 
@@ -300,7 +249,7 @@ fn batched_round_trip_of_two_images() {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     let p = |s: &str| d.join(s).display().to_string();
-    small_model(&d.join("m.onnx"), 0.0);
+    common::small_model(&d.join("m.onnx"), 1, 8, 0.0);
     let xa: Vec<f32> = (0..64).map(|i| (i as f32 * 0.37).sin().abs()).collect();
     let xb: Vec<f32> = (0..64).map(|i| (i as f32 * 0.11).cos().abs()).collect();
     std::fs::write(d.join("a.npy"), nn::input::encode_npy_f32(&[1, 8, 8], &xa)).unwrap();

@@ -1,5 +1,9 @@
-//! Running the `residue` binary from the CLI tests.
+//! Running the `residue` binary from the CLI tests, and the small model
+//! they share.
+// Each test file uses part of this module.
+#![allow(dead_code)]
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs `residue` with `args`.
@@ -19,4 +23,60 @@ pub fn ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A small model written to `path`: conv (4 channels, 3x3, pad 1),
+/// polynomial activation, global average pool, dense to 10 logits, on a
+/// `c` x `hw` x `hw` input; fits `insecure-n12` without bootstraps.
+/// Weights are deterministic; `bias_shift` moves the first logit's bias (a
+/// different model of the same shape).
+pub fn small_model(path: &Path, c: usize, hw: usize, bias_shift: f64) {
+    use nn::graph::{Conv2d, Dense, Pads, PolyAct};
+    use nn::{Graph, Node, Op, Tensor};
+    let t = |shape: Vec<usize>, seed: usize| {
+        let n: usize = shape.iter().product();
+        Tensor::new(
+            shape,
+            (0..n)
+                .map(|i| ((i + 31 * seed) as f64 * 0.618).fract() - 0.5)
+                .collect(),
+        )
+        .unwrap()
+    };
+    let mut g = Graph::new("small", "x", vec![c, hw, hw]);
+    g.push(Node::new(
+        "conv",
+        Op::Conv2d(Conv2d {
+            weight: t(vec![4, c, 3, 3], 1),
+            bias: Some(t(vec![4], 2)),
+            stride: [1, 1],
+            pads: Pads::uniform(1),
+        }),
+        vec!["x".into()],
+        "c",
+    ));
+    g.push(Node::new(
+        "act",
+        Op::PolyAct(PolyAct {
+            coeffs: vec![0.1, 1.0, 0.5],
+            range: [-3.0, 3.0],
+        }),
+        vec!["c".into()],
+        "a",
+    ));
+    g.push(Node::new("pool", Op::GlobalAvgPool, vec!["a".into()], "p"));
+    g.push(Node::new("flat", Op::Flatten, vec!["p".into()], "f"));
+    let mut b = t(vec![10], 4);
+    b.data[0] += bias_shift;
+    g.push(Node::new(
+        "fc",
+        Op::Dense(Dense {
+            weight: t(vec![10, 4], 3),
+            bias: Some(b),
+        }),
+        vec!["f".into()],
+        "y",
+    ));
+    g.output = "y".into();
+    nn::onnx::save(&g, path).unwrap();
 }
