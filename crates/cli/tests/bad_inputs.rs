@@ -529,20 +529,10 @@ fn fixture() -> &'static Fixture {
 
 /// `residue infer` writing `out.ct` beside the fixture.
 fn infer(f: &Fixture, plan: &str, model: &str, keys: &str, input: &str) -> Vec<String> {
-    args(&[
-        "infer",
-        "--plan",
-        plan,
-        "--model",
-        model,
-        "--eval-keys",
-        keys,
-        "--input",
-        input,
-        "--out",
-        &f.p("out.ct"),
-        "--json",
-    ])
+    let out = f.p("out.ct");
+    let mut a = args(&common::infer_args(plan, model, keys, input, &out));
+    a.push("--json".into());
+    a
 }
 
 /// Copies fixture files into a case directory.

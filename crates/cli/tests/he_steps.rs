@@ -20,29 +20,6 @@ fn refused(args: &[&str]) -> String {
     err
 }
 
-/// `residue infer` arguments (all paths).
-fn infer_args<'a>(
-    plan: &'a str,
-    model: &'a str,
-    keys: &'a str,
-    input: &'a str,
-    out: &'a str,
-) -> [&'a str; 11] {
-    [
-        "infer",
-        "--plan",
-        plan,
-        "--model",
-        model,
-        "--eval-keys",
-        keys,
-        "--input",
-        input,
-        "--out",
-        out,
-    ]
-}
-
 fn tmp() -> PathBuf {
     let d = std::env::temp_dir().join(format!("residue-cli-he-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -87,7 +64,7 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
         "--out",
         &p("x.ct"),
     ]);
-    ok(&infer_args(
+    ok(&common::infer_args(
         &p("plan.json"),
         &p("m.onnx"),
         &p("keys/eval"),
@@ -124,7 +101,7 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     }
 
     // A plan for another model.
-    refused(&infer_args(
+    refused(&common::infer_args(
         &p("plan.json"),
         &p("other.onnx"),
         &p("keys/eval"),
@@ -133,7 +110,7 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     ));
     // A secret key in the server's directory.
     std::fs::copy(d.join("keys/secret.key"), d.join("keys/eval/secret.key")).unwrap();
-    let e = refused(&infer_args(
+    let e = refused(&common::infer_args(
         &p("plan.json"),
         &p("m.onnx"),
         &p("keys/eval"),
@@ -160,7 +137,7 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     ];
     for (name, bytes) in &bad_cts {
         std::fs::write(d.join(name), bytes).unwrap();
-        refused(&infer_args(
+        refused(&common::infer_args(
             &p("plan.json"),
             &p("m.onnx"),
             &p("keys/eval"),
@@ -175,7 +152,7 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
         ("flip.json", flipped_plan),
     ] {
         std::fs::write(d.join(name), &bytes).unwrap();
-        let o = residue(&infer_args(
+        let o = residue(&common::infer_args(
             &p(name),
             &p("m.onnx"),
             &p("keys/eval"),
@@ -195,7 +172,7 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     }
     let ek = std::fs::read(d.join("keys/eval/eval.keys")).unwrap();
     std::fs::write(d.join("keys/eval/eval.keys"), &ek[..ek.len() / 2]).unwrap();
-    refused(&infer_args(
+    refused(&common::infer_args(
         &p("plan.json"),
         &p("m.onnx"),
         &p("keys/eval"),
@@ -307,7 +284,7 @@ fn batched_round_trip_of_two_images() {
         })
         .collect();
     for (ct, out) in [(&x2, "y2.ct"), (&xs, "ys.ct")] {
-        ok(&infer_args(
+        ok(&common::infer_args(
             &plan2,
             &p("m.onnx"),
             &p("keys/eval"),
@@ -339,7 +316,7 @@ fn batched_round_trip_of_two_images() {
     let plan1 = p("plan1.json");
     let x1 = p("x1.ct");
     ok(&encrypt_args(&keys, &plan1, &x1, &[&pa]));
-    let e = refused(&infer_args(
+    let e = refused(&common::infer_args(
         &plan2,
         &p("m.onnx"),
         &p("keys/eval"),

@@ -80,3 +80,26 @@ pub fn small_model(path: &Path, c: usize, hw: usize, bias_shift: f64) {
     g.output = "y".into();
     nn::onnx::save(&g, path).unwrap();
 }
+
+/// `residue infer` arguments (all paths).
+pub fn infer_args<'a>(
+    plan: &'a str,
+    model: &'a str,
+    keys: &'a str,
+    input: &'a str,
+    out: &'a str,
+) -> [&'a str; 11] {
+    [
+        "infer",
+        "--plan",
+        plan,
+        "--model",
+        model,
+        "--eval-keys",
+        keys,
+        "--input",
+        input,
+        "--out",
+        out,
+    ]
+}
