@@ -7,6 +7,7 @@
 #
 #   scripts/train-issue10.sh kd40            # distillation, ext16 -> 40 epochs
 #   scripts/train-issue10.sh pan8            # --post-add-norm from scratch, 8 epochs
+#   scripts/train-issue10.sh pan40           # pan8 continued to 40 epochs
 #   MAX_STEPS=300 scripts/train-issue10.sh kd40   # a pilot: stop after 300 steps
 #   FOREGROUND=1 ...                         # wait for the run instead
 #
@@ -17,6 +18,9 @@
 #         (checkpoints/ext16/resnet20, 90.66%), alpha 0.7, T 4.
 #   pan8  dirac-shared20 with the post-add normalization, from scratch, the
 #         8-epoch recipe of models/dirac-shared20 (83.22%; 72.53% after epoch 1).
+#   pan40 pan8's final checkpoint continued to 40 epochs (the cosine schedule
+#         stretches to 40), the budget of the ResNet-20 ext40 control
+#         (scripts/train-ext40.sh: 8 -> 16 -> 40 epochs the same way).
 # Progress: tail -f runs/issue10/<run>/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,8 +57,16 @@ for run in "$@"; do
         fi
         args=(--arch dirac-shared20 --epochs 8 --post-add-norm)
         ;;
+    pan40)
+        if [ ! -d "$dir/model.ckpt" ]; then
+            src=checkpoints/issue10/$run
+            [ -d "$src/model.ckpt" ] || src=checkpoints/issue10/pan8
+            cp -r "$src/model.ckpt" "$dir/"
+        fi
+        args=(--arch dirac-shared20 --epochs 40 --post-add-norm)
+        ;;
     *)
-        echo "unknown run $run (kd40, pan8)" >&2
+        echo "unknown run $run (kd40, pan8, pan40)" >&2
         exit 2
         ;;
     esac
