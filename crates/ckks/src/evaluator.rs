@@ -6,6 +6,7 @@ use crate::error::{CkksError, Result};
 use crate::keys::{GaloisKeys, RelinKey, conjugation_element, rotation_element};
 use crate::keyswitch::{self, Decomposed};
 use crate::params::Params;
+use crate::profile::{self, Kernel};
 use crate::ring::Poly;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -264,6 +265,7 @@ impl Evaluator {
         let mut out = self.drop_level(ct, l)?;
         let m = self.plain_at(pt, l)?;
         let idx = self.params.q_idx(l);
+        let _span = profile::span(Kernel::PlainMul);
         for c in &mut out.c {
             *c = self.params.ring.mul(c, &m, &idx);
         }
@@ -430,6 +432,7 @@ impl Evaluator {
         let (x, y) = self.aligned(a, b)?;
         let idx = self.params.q_idx(x.level);
         let r = &self.params.ring;
+        let _span = profile::span(Kernel::Tensor);
         let d0 = r.mul(&x.c[0], &y.c[0], &idx);
         let mut d1 = r.mul(&x.c[0], &y.c[1], &idx);
         r.mul_acc(&mut d1, &x.c[1], &y.c[0], &idx);
@@ -503,6 +506,7 @@ impl Evaluator {
         }
         let n = p.n;
         let ml = p.ring.moduli[l];
+        let _span = profile::span(Kernel::Rescale);
         let c =
             ct.c.iter()
                 .map(|poly| {

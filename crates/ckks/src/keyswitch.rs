@@ -6,6 +6,7 @@
 
 use crate::keys::SwitchingKey;
 use crate::params::Params;
+use crate::profile::{self, Kernel};
 use crate::ring::Poly;
 use rayon::prelude::*;
 
@@ -17,6 +18,7 @@ pub struct Decomposed {
 
 /// ModUp: decomposes an NTT-form polynomial at `level` into extended digits.
 pub(crate) fn decompose(p: &Params, c: &Poly, level: usize) -> Decomposed {
+    let _span = profile::span(Kernel::ModUp);
     let n = p.n;
     let ring = &p.ring;
     let qidx = p.q_idx(level);
@@ -57,6 +59,7 @@ pub(crate) fn decompose(p: &Params, c: &Poly, level: usize) -> Decomposed {
 
 /// Inner product of the digits with a switching key, over Q_l*P (NTT form).
 pub(crate) fn inner_product(p: &Params, d: &Decomposed, key: &SwitchingKey) -> (Poly, Poly) {
+    let _span = profile::span(Kernel::InnerProduct);
     let n = p.n;
     let qp = p.qp_idx(d.level);
     assert!(
@@ -92,6 +95,7 @@ pub(crate) fn inner_product(p: &Params, d: &Decomposed, key: &SwitchingKey) -> (
 
 /// ModDown: divides a Q_l*P polynomial (NTT form) by P with rounding, giving Q_l.
 pub(crate) fn mod_down(p: &Params, a: &Poly, level: usize) -> Poly {
+    let _span = profile::span(Kernel::ModDown);
     let n = p.n;
     let ring = &p.ring;
     let qidx = p.q_idx(level);

@@ -87,6 +87,7 @@ pub mod linear;
 pub mod modarith;
 pub mod params;
 pub mod polyeval;
+pub mod profile;
 pub mod ring;
 pub mod sampling;
 pub mod serialize;

@@ -2,6 +2,7 @@
 //! automorphisms, and exact basis conversion.
 
 use crate::modarith::Modulus;
+use crate::profile::{self, Kernel};
 use rayon::prelude::*;
 use tfhe_ntt::prime64::Plan;
 
@@ -130,12 +131,14 @@ impl Ring {
     /// Forward NTT of limb `i` of ring prime `mi`.
     #[inline]
     pub fn ntt(&self, mi: usize, buf: &mut [u64]) {
+        let _span = profile::span(Kernel::Ntt);
         self.plans[mi].fwd(buf);
     }
 
     /// Inverse NTT (normalized) with ring prime `mi`.
     #[inline]
     pub fn intt(&self, mi: usize, buf: &mut [u64]) {
+        let _span = profile::span(Kernel::Intt);
         self.plans[mi].inv(buf);
         self.plans[mi].normalize(buf);
     }
@@ -266,6 +269,7 @@ impl Ring {
 
     /// Applies an NTT-domain permutation to every limb.
     pub fn permute(&self, p: &Poly, perm: &[u32]) -> Poly {
+        let _span = profile::span(Kernel::Automorphism);
         let n = self.n;
         let mut out = Poly::zero(n, p.limbs());
         out.data
@@ -299,6 +303,7 @@ impl Ring {
         to: &[usize],
         outs: &mut [&mut [u64]],
     ) {
+        let _span = profile::span(Kernel::BasisConversion);
         let n = self.n;
         if let [single] = from {
             // One source prime: the centered lift is the conversion.

@@ -57,7 +57,27 @@ pub struct CkksArgs {
     /// a CPU without AVX-512; the same as `RESIDUE_NO_AVX512=1`).
     #[arg(long)]
     pub no_avx512: bool,
+    /// Bootstrap only: one more bootstrap with the engine's kernel profile
+    /// on (`ckks::profile`): milliseconds and calls of ModUp, inner
+    /// product, ModDown, automorphisms, NTTs, ... in each stage, as
+    /// `profile` in the JSON record and a table in the markdown.
+    #[arg(long)]
+    pub profile: bool,
 }
+
+/// Time and calls of one kernel in one bootstrap stage (`--profile`).
+#[derive(Serialize, Clone, Debug)]
+pub struct KernelTime {
+    /// Milliseconds summed over threads (inclusive: NTTs inside ModUp count
+    /// in both).
+    pub ms: f64,
+    /// Times the kernel ran.
+    pub calls: u64,
+}
+
+/// Stage -> kernel -> time (`--profile`).
+pub type Profile =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, KernelTime>>;
 
 /// One measurement.
 #[derive(Serialize, Clone, Debug)]
@@ -99,6 +119,11 @@ pub struct Record {
     /// `coeffs_to_slots`; `eval_mod`; `slots_to_coeffs`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stages_ms: Option<std::collections::BTreeMap<String, f64>>,
+    /// Bootstrap with `--profile` only: stage (`raise`, `coeffs_to_slots`,
+    /// `eval_mod`, `slots_to_coeffs`) -> kernel (`ckks::profile::Kernel`
+    /// names) -> milliseconds and calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
 }
 
 impl Record {
@@ -116,6 +141,7 @@ impl Record {
             slots: None,
             cpu_ms: None,
             stages_ms: None,
+            profile: None,
         }
     }
 }
@@ -271,7 +297,17 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
     }
     times.sort_by(f64::total_cmp);
     cpu.sort_by(f64::total_cmp);
-    let stages = bootstrap_stages(&boot, &eval, &ct)?;
+    let stages = bootstrap_stages(&boot, &eval, &ct, None)?;
+    let profile = if a.profile {
+        let mut prof = Profile::new();
+        ckks::profile::set_enabled(true);
+        let r = bootstrap_stages(&boot, &eval, &ct, Some(&mut prof));
+        ckks::profile::set_enabled(false);
+        r?;
+        Some(prof)
+    } else {
+        None
+    };
     let got = enc.decode(&Decryptor::new(&sk).decrypt(&out)?);
     let bits: Vec<f64> = got
         .iter()
@@ -289,24 +325,37 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
         keygen_s: Some(keygen_s),
         slots: Some(n),
         stages_ms: Some(stages),
+        profile,
         cpu_ms: cpu.get(cpu.len() / 2).copied(),
         ..Record::plain("bootstrap", threads, times[times.len() / 2])
     }))
 }
 
 /// One bootstrap through the public stages, timed (wall and, as
-/// `<stage>_cpu`, process CPU milliseconds).
+/// `<stage>_cpu`, process CPU milliseconds); with `profile`, the kernel
+/// profile of each stage too (the caller turns the profile on).
 fn bootstrap_stages(
     boot: &ckks::bootstrap::Bootstrapper,
     eval: &Evaluator,
     ct: &ckks::Ciphertext,
+    mut profile: Option<&mut Profile>,
 ) -> Result<std::collections::BTreeMap<String, f64>> {
+    ckks::profile::reset();
     let mut t = Instant::now();
     let mut c = super::he::CpuClock::start();
     let mut stages = std::collections::BTreeMap::new();
     let mut lap = |name: &str, stages: &mut std::collections::BTreeMap<String, f64>| {
         stages.insert(name.to_string(), t.elapsed().as_secs_f64() * 1e3);
         stages.insert(format!("{name}_cpu"), c.seconds().unwrap_or(f64::NAN) * 1e3);
+        if let Some(p) = profile.as_deref_mut() {
+            let kernels = ckks::profile::snapshot()
+                .into_iter()
+                .filter(|(_, _, calls)| *calls > 0)
+                .map(|(k, ms, calls)| (k.name().to_string(), KernelTime { ms, calls }))
+                .collect();
+            p.insert(name.to_string(), kernels);
+        }
+        ckks::profile::reset();
         t = Instant::now();
         c = super::he::CpuClock::start();
     };
@@ -379,6 +428,33 @@ pub fn markdown(title: &str, recs: &[Record]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        if let Some(p) = &r.profile {
+            s += &profile_markdown(p);
+        }
+    }
+    s
+}
+
+/// The `--profile` table: one row per kernel, one column per stage
+/// (milliseconds summed over threads; inclusive, so rows overlap).
+pub fn profile_markdown(p: &Profile) -> String {
+    const STAGES: [&str; 4] = ["raise", "coeffs_to_slots", "eval_mod", "slots_to_coeffs"];
+    let mut s = String::from(
+        "\n| kernel (ms, calls) | raise | coeffs_to_slots | eval_mod | slots_to_coeffs |\n\
+         |---|---:|---:|---:|---:|\n",
+    );
+    for k in ckks::profile::Kernel::ALL {
+        let cells: Vec<String> = STAGES
+            .iter()
+            .map(|st| match p.get(*st).and_then(|m| m.get(k.name())) {
+                Some(t) => format!("{:.0} ({})", t.ms, t.calls),
+                None => String::new(),
+            })
+            .collect();
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        s += &format!("| {} | {} |\n", k.name(), cells.join(" | "));
     }
     s
 }
