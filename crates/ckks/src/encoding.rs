@@ -157,6 +157,36 @@ impl Encoder {
         self.encode_coeffs(&coeffs, level, scale, slots)
     }
 
+    /// [`Self::encode`], plus the same integer polynomial's residues for the
+    /// P primes (NTT form, one limb per P prime): a plaintext that can
+    /// multiply ciphertext parts kept in the extended basis Q_l*P (double
+    /// hoisting in [`crate::linear`]).
+    pub(crate) fn encode_ext(
+        &self,
+        values: &[Complex64],
+        level: usize,
+        scale: f64,
+        slots: usize,
+    ) -> Result<(Plaintext, Poly)> {
+        let coeffs = self.slots_to_coeffs(values, slots)?;
+        let pt = self.encode_coeffs(&coeffs, level, scale, slots)?;
+        let p = &self.params;
+        let n = p.n;
+        let pidx = p.p_idx();
+        let mut ext = Poly::zero(n, pidx.len());
+        ext.data
+            .par_chunks_mut(n)
+            .zip(pidx.par_iter())
+            .for_each(|(limb, &mi)| {
+                let m = p.ring.moduli[mi];
+                limb.iter_mut()
+                    .zip(&coeffs)
+                    .for_each(|(o, &c)| *o = m.from_f64(c * scale));
+                p.ring.ntt(mi, limb);
+            });
+        Ok((pt, ext))
+    }
+
     /// Encodes real values (imaginary parts zero).
     pub fn encode_real(
         &self,

@@ -36,6 +36,14 @@ fn scales_match(a: f64, b: f64) -> bool {
     (a - b).abs() <= SCALE_TOLERANCE * a.abs().max(b.abs())
 }
 
+/// A rotation kept in the extended basis (see [`Evaluator::apply_galois_ext`]):
+/// `a0`, `a1` over Q_l*P (NTT form, Q limbs then P limbs), `c0` over Q_l.
+pub(crate) struct ExtRotation {
+    pub(crate) a0: Poly,
+    pub(crate) a1: Poly,
+    pub(crate) c0: Poly,
+}
+
 impl Evaluator {
     /// An evaluator with the given keys.
     ///
@@ -563,6 +571,33 @@ impl Evaluator {
         d: &Decomposed,
         g: u64,
     ) -> Result<Ciphertext> {
+        let p = &self.params;
+        let ext = self.apply_galois_ext(ct, d, g)?;
+        let mut c0 = keyswitch::mod_down(p, &ext.a0, ct.level);
+        let c1 = keyswitch::mod_down(p, &ext.a1, ct.level);
+        let idx = p.q_idx(ct.level);
+        p.ring.add_assign(&mut c0, &ext.c0, &idx);
+        Ok(Ciphertext {
+            c: vec![c0, c1],
+            level: ct.level,
+            scale: ct.scale,
+            slots: ct.slots,
+            params_id: self.params.id,
+        })
+    }
+
+    /// Galois element g applied to a ciphertext whose c_1 is decomposed, left
+    /// in the extended basis Q_l*P without the ModDown ("double hoisting",
+    /// Bossuat, Mouchet, Troncoso-Pastoriza, Hubaux, EUROCRYPT 2021, sec. 6):
+    /// the rotation is (ModDown(a0) + c0, ModDown(a1)), and since ModDown is
+    /// linear up to rounding, sums of plaintext multiples of such parts can
+    /// share one ModDown.
+    pub(crate) fn apply_galois_ext(
+        &self,
+        ct: &Ciphertext,
+        d: &Decomposed,
+        g: u64,
+    ) -> Result<ExtRotation> {
         self.own(ct)?;
         if ct.degree() != 1 {
             return Err(CkksError::Degree(ct.degree(), 1));
@@ -578,19 +613,10 @@ impl Evaluator {
         }
         let (a0, a1) = keyswitch::inner_product(p, d, key);
         let perm = p.ring.galois_perm_cached(g);
-        let a0 = p.ring.permute(&a0, &perm);
-        let a1 = p.ring.permute(&a1, &perm);
-        let mut c0 = keyswitch::mod_down(p, &a0, ct.level);
-        let c1 = keyswitch::mod_down(p, &a1, ct.level);
-        let idx = p.q_idx(ct.level);
-        p.ring
-            .add_assign(&mut c0, &p.ring.permute(&ct.c[0], &perm), &idx);
-        Ok(Ciphertext {
-            c: vec![c0, c1],
-            level: ct.level,
-            scale: ct.scale,
-            slots: ct.slots,
-            params_id: self.params.id,
+        Ok(ExtRotation {
+            a0: p.ring.permute(&a0, &perm),
+            a1: p.ring.permute(&a1, &perm),
+            c0: p.ring.permute(&ct.c[0], &perm),
         })
     }
 

@@ -10,7 +10,11 @@
 use crate::ciphertext::Ciphertext;
 use crate::encoding::{Encoder, Plaintext};
 use crate::error::{CkksError, Result};
-use crate::evaluator::Evaluator;
+use crate::evaluator::{Evaluator, ExtRotation};
+use crate::keyswitch;
+use crate::params::Params;
+use crate::profile::{self, Kernel};
+use crate::ring::{Poly, Ring};
 use rayon::prelude::*;
 use rustfft::num_complex::Complex64;
 use std::collections::BTreeMap;
@@ -176,7 +180,15 @@ impl LinearTransform {
             let mut enc_terms = Vec::new();
             for (j, r) in terms {
                 let d = rot(&self.diags[&r], -g);
-                enc_terms.push((j, enc.encode(&d, level, pt_scale, self.slots)?));
+                // Terms on a rotated baby also need the P residues: they
+                // multiply the baby while it is still in Q_l*P.
+                let (pt, ext) = if j == 0 {
+                    (enc.encode(&d, level, pt_scale, self.slots)?, None)
+                } else {
+                    let (pt, ext) = enc.encode_ext(&d, level, pt_scale, self.slots)?;
+                    (pt, Some(ext))
+                };
+                enc_terms.push((j, pt, ext));
             }
             giants.push((g, enc_terms));
         }
@@ -202,13 +214,139 @@ fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-/// A linear transform ready for one level: pre-rotated, encoded diagonals.
+/// A linear transform ready for one level: pre-rotated, encoded diagonals
+/// (those applied to a rotated baby step also with their P residues, for
+/// double hoisting).
 pub struct EncodedTransform {
     /// Level the input must be at.
     pub level: usize,
     out_scale: f64,
     babies: Vec<i64>,
-    giants: Vec<(i64, Vec<(i64, Plaintext)>)>,
+    giants: Vec<GiantTerms>,
+}
+
+/// One giant step: its offset and its (baby offset, diagonal, P residues of
+/// the diagonal when the baby is rotated) terms.
+type GiantTerms = (i64, Vec<(i64, Plaintext, Option<Poly>)>);
+
+/// A baby step of the double-hoisted evaluation.
+enum Baby {
+    /// No rotation: the input itself.
+    Input,
+    /// Rotated, kept in Q_l*P (no ModDown yet).
+    Ext(ExtRotation),
+}
+
+/// acc += a * b over the limbs `idx` (ring prime per limb), NTT form.
+fn mul_acc_limbs(ring: &Ring, acc: &mut [u64], a: &[u64], b: &[u64], idx: &[usize]) {
+    let n = ring.n;
+    acc.par_chunks_mut(n)
+        .zip(a.par_chunks(n))
+        .zip(b.par_chunks(n))
+        .zip(idx.par_iter())
+        .for_each(|(((c, x), y), &mi)| ring.mul_acc_slice(mi, c, x, y));
+}
+
+/// Sums of ciphertext parts with a Q_l part and a Q_l*P part still to be
+/// divided by P: the value is (q0 + ModDown(e0), q1 + ModDown(e1)).
+struct SplitSum {
+    q0: Poly,
+    q1: Poly,
+    e0: Option<Poly>,
+    e1: Option<Poly>,
+}
+
+impl SplitSum {
+    fn new(n: usize, level: usize) -> Self {
+        Self {
+            q0: Poly::zero(n, level + 1),
+            q1: Poly::zero(n, level + 1),
+            e0: None,
+            e1: None,
+        }
+    }
+
+    /// Adds `pt` (.) part, where a rotated part's Q_l*P halves take the
+    /// plaintext with its P residues `ext`.
+    fn add_product(
+        &mut self,
+        ring: &Ring,
+        p: &Params,
+        level: usize,
+        part: Part,
+        pt: &Plaintext,
+        ext: Option<&Poly>,
+    ) {
+        let n = p.n;
+        let q = level + 1;
+        let qidx = p.q_idx(level);
+        let ptq = &pt.poly.data[..q * n];
+        let _span = profile::span(Kernel::PlainMul);
+        match part {
+            Part::Input(ct) => {
+                mul_acc_limbs(ring, &mut self.q0.data, &ct.c[0].data[..q * n], ptq, &qidx);
+                mul_acc_limbs(ring, &mut self.q1.data, &ct.c[1].data[..q * n], ptq, &qidx);
+            }
+            Part::Ext(r) => {
+                let ext = ext.expect("P residues encoded for every rotated baby");
+                let pidx = p.p_idx();
+                let limbs = q + pidx.len();
+                mul_acc_limbs(ring, &mut self.q0.data, &r.c0.data, ptq, &qidx);
+                for (e, a) in [(&mut self.e0, &r.a0), (&mut self.e1, &r.a1)] {
+                    let e = e.get_or_insert_with(|| Poly::zero(n, limbs));
+                    let (eq, ep) = e.data.split_at_mut(q * n);
+                    let (aq, ap) = a.data.split_at(q * n);
+                    mul_acc_limbs(ring, eq, aq, ptq, &qidx);
+                    mul_acc_limbs(ring, ep, ap, &ext.data, &pidx);
+                }
+            }
+        }
+    }
+
+    /// Adds a part unmultiplied.
+    fn add(&mut self, ring: &Ring, p: &Params, level: usize, part: Part) {
+        let qidx = p.q_idx(level);
+        match part {
+            Part::Input(ct) => {
+                ring.add_assign(&mut self.q0, &ct.c[0], &qidx);
+                ring.add_assign(&mut self.q1, &ct.c[1], &qidx);
+            }
+            Part::Ext(r) => {
+                let qpidx = p.qp_idx(level);
+                ring.add_assign(&mut self.q0, &r.c0, &qidx);
+                match &mut self.e0 {
+                    Some(e) => ring.add_assign(e, &r.a0, &qpidx),
+                    None => self.e0 = Some(r.a0.clone()),
+                }
+                match &mut self.e1 {
+                    Some(e) => ring.add_assign(e, &r.a1, &qpidx),
+                    None => self.e1 = Some(r.a1.clone()),
+                }
+            }
+        }
+    }
+
+    /// (q0 + ModDown(e0), q1 + ModDown(e1)) over Q_l.
+    fn finish(self, p: &Params, level: usize) -> (Poly, Poly) {
+        let qidx = p.q_idx(level);
+        let (mut c0, mut c1) = (self.q0, self.q1);
+        if let Some(e) = self.e0 {
+            p.ring
+                .add_assign(&mut c0, &keyswitch::mod_down(p, &e, level), &qidx);
+        }
+        if let Some(e) = self.e1 {
+            p.ring
+                .add_assign(&mut c1, &keyswitch::mod_down(p, &e, level), &qidx);
+        }
+        (c0, c1)
+    }
+}
+
+/// A summand of [`SplitSum`].
+#[derive(Clone, Copy)]
+enum Part<'a> {
+    Input(&'a Ciphertext),
+    Ext(&'a ExtRotation),
 }
 
 impl EncodedTransform {
@@ -219,7 +357,125 @@ impl EncodedTransform {
     }
 
     /// Applies the map: one level is consumed.
+    ///
+    /// Double hoisting (Bossuat, Mouchet, Troncoso-Pastoriza, Hubaux,
+    /// EUROCRYPT 2021, sec. 6; Lattigo's `lintrans` evaluates this way): the
+    /// input's c_1 is decomposed once (ModUp) for every baby step; the baby
+    /// rotations stay in the extended basis Q_l*P, where each giant step's
+    /// sum of diagonal products is formed and divided by P once; each giant
+    /// rotation's key-switched part is likewise summed over all giant steps
+    /// in Q_l*P and divided by P once at the end. Per application this
+    /// costs one ModUp for the babies, one per nonzero giant step, and
+    /// 2 (giant steps + 1) ModDowns, against 2 (babies + giant steps) for
+    /// [`Self::apply_single_hoisted`], which computes the same map.
+    ///
+    /// Errors: the input below [`Self::level`], a missing rotation key, or
+    /// scales out of bounds.
     pub fn apply(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        if ct.level < self.level {
+            return Err(CkksError::NotEnoughLevels {
+                needed: self.level,
+                have: ct.level,
+            });
+        }
+        let ct = eval.drop_level(ct, self.level)?;
+        if ct.degree() != 1 {
+            return Err(CkksError::Degree(ct.degree(), 1));
+        }
+        let p = eval.params();
+        let ring = &p.ring;
+        let level = self.level;
+        let pt_scale = self
+            .giants
+            .first()
+            .and_then(|(_, t)| t.first())
+            .map(|(_, pt, _)| pt.scale)
+            .ok_or_else(|| CkksError::Domain("empty linear transform".into()))?;
+        p.check_scale(ct.scale * pt_scale, level, 1.0, "linear transform")?;
+        // Baby steps: one ModUp, no ModDown.
+        let elems = self
+            .babies
+            .iter()
+            .map(|&j| eval.rotation_for(&ct, j))
+            .collect::<Result<Vec<u64>>>()?;
+        let decomposed = if elems.iter().any(|&g| g != 1) {
+            Some(eval.decompose(&ct)?)
+        } else {
+            None
+        };
+        let babies = elems
+            .par_iter()
+            .map(|&g| match &decomposed {
+                Some(d) if g != 1 => Ok(Baby::Ext(eval.apply_galois_ext(&ct, d, g)?)),
+                _ => Ok(Baby::Input),
+            })
+            .collect::<Result<Vec<Baby>>>()?;
+        let baby = |j: i64| -> Part<'_> {
+            let i = self.babies.binary_search(&j).expect("baby step planned");
+            match &babies[i] {
+                Baby::Input => Part::Input(&ct),
+                Baby::Ext(r) => Part::Ext(r),
+            }
+        };
+        // Giant steps: each inner sum is divided by P once, then rotated
+        // with its own ModUp; the rotated parts stay in Q_l*P.
+        let scale = ct.scale * pt_scale;
+        let parts = self
+            .giants
+            .par_iter()
+            .map(
+                |(g, terms)| -> Result<(Option<ExtRotation>, Option<Ciphertext>)> {
+                    let mut sum = SplitSum::new(p.n, level);
+                    for (j, pt, ext) in terms {
+                        sum.add_product(ring, p, level, baby(*j), pt, ext.as_ref());
+                    }
+                    let (c0, c1) = sum.finish(p, level);
+                    let inner = Ciphertext {
+                        c: vec![c0, c1],
+                        level,
+                        scale,
+                        slots: ct.slots,
+                        params_id: p.id,
+                    };
+                    let ge = if *g != 0 {
+                        eval.rotation_for(&inner, *g)?
+                    } else {
+                        1
+                    };
+                    if ge == 1 {
+                        return Ok((None, Some(inner)));
+                    }
+                    let d = eval.decompose(&inner)?;
+                    Ok((Some(eval.apply_galois_ext(&inner, &d, ge)?), None))
+                },
+            )
+            .collect::<Result<Vec<_>>>()?;
+        let mut total = SplitSum::new(p.n, level);
+        for (ext, plain) in &parts {
+            if let Some(r) = ext {
+                total.add(ring, p, level, Part::Ext(r));
+            }
+            if let Some(c) = plain {
+                total.add(ring, p, level, Part::Input(c));
+            }
+        }
+        let (c0, c1) = total.finish(p, level);
+        let acc = Ciphertext {
+            c: vec![c0, c1],
+            level,
+            scale,
+            slots: ct.slots,
+            params_id: p.id,
+        };
+        let mut out = eval.rescale(&acc)?;
+        out.scale = self.out_scale;
+        Ok(out)
+    }
+
+    /// Applies the map with single hoisting: one ModUp shared by the baby
+    /// rotations, but each rotation divided by P on its own. The reference
+    /// [`Self::apply`] is tested and measured against.
+    pub fn apply_single_hoisted(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
         if ct.level < self.level {
             return Err(CkksError::NotEnoughLevels {
                 needed: self.level,
@@ -239,7 +495,7 @@ impl EncodedTransform {
             .par_iter()
             .map(|(g, terms)| {
                 let mut inner: Option<Ciphertext> = None;
-                for (j, pt) in terms {
+                for (j, pt, _) in terms {
                     let t = eval.mul_plain(baby(*j), pt)?;
                     inner = Some(match inner {
                         None => t,
