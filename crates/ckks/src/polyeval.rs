@@ -402,7 +402,9 @@ pub struct PolyEvalOptions {
 pub struct PolyPlan {
     /// Levels consumed (including the map to [-1, 1] if any).
     pub depth: usize,
-    /// Ciphertext-ciphertext multiplications (each with a relinearization).
+    /// Ciphertext-ciphertext multiplications. Products that meet at one
+    /// level share a relinearization (lazy relinearization), so there are
+    /// at most this many relinearizations.
     pub ct_mults: usize,
     /// log2 of the baby-step bound used.
     pub log_baby_steps: u32,
@@ -423,9 +425,22 @@ struct Val {
     scale: f64,
 }
 
+/// A sum not yet relinearized nor rescaled (lazy relinearization): `ct`
+/// (degree 1 or 2; absent in a dry run) at level `level + 1` with scale
+/// `scale * q_{level+1}`, plus the constant `c0`. Products and leaves that
+/// meet at the same level are summed in this form, so they share one
+/// relinearization and one rescale; [`Engine::finish`] turns it into the
+/// value at (`level`, `scale`).
+struct Pending {
+    ct: Option<Ciphertext>,
+    c0: f64,
+    level: usize,
+    scale: f64,
+}
+
 enum Node {
     Const(f64),
-    Ct(Val),
+    Sum(Pending),
 }
 
 /// One evaluation (or dry run, with `ev` absent) of a polynomial.
@@ -530,10 +545,16 @@ impl Engine<'_> {
         Ok(v)
     }
 
-    /// sum c_i T_i + c0 at exactly (`level`, `scale`): each T_i dropped to
+    /// sum c_i T_i + c0 for (`level`, `scale`), pending: each T_i dropped to
     /// level + 1, multiplied by c_i with a constant scale that brings it to
-    /// scale * q_{level+1}, summed, rescaled once.
-    fn leaf(&mut self, terms: &[(usize, f64)], c0: f64, level: usize, scale: f64) -> Result<Val> {
+    /// scale * q_{level+1}, summed (the one rescale comes in [`Self::finish`]).
+    fn leaf(
+        &mut self,
+        terms: &[(usize, f64)],
+        c0: f64,
+        level: usize,
+        scale: f64,
+    ) -> Result<Pending> {
         let m = level + 1;
         let common = scale * self.q(m);
         let mut acc: Option<Ciphertext> = None;
@@ -552,16 +573,57 @@ impl Engine<'_> {
                 });
             }
         }
-        let ct = match (self.ev, acc) {
-            (Some(ev), Some(s)) => {
-                let mut r = ev.rescale(&s)?;
-                r.scale = scale;
-                Some(ev.add_const(&r, c0)?)
+        if self.ev.is_some() && acc.is_none() {
+            return Err(internal("empty leaf"));
+        }
+        Ok(Pending {
+            ct: acc,
+            c0,
+            level,
+            scale,
+        })
+    }
+
+    /// T * h (h at level + 1) for (`level`, `scale`), pending: not
+    /// relinearized, not rescaled, its scale recorded as scale * q_{level+1}.
+    fn mul_pending(&mut self, t: &Val, h: &Val, level: usize, scale: f64) -> Result<Pending> {
+        self.mults += 1;
+        if t.level.min(h.level) != level + 1 {
+            return Err(internal("product off its level"));
+        }
+        let ct = match self.ev {
+            Some(ev) => {
+                let mut p = ev.mul(Self::ct(t)?, Self::ct(h)?)?;
+                p.scale = scale * self.q(level + 1);
+                Some(p)
             }
-            (Some(_), None) => return Err(internal("empty leaf")),
-            (None, _) => None,
+            None => None,
         };
-        Ok(Val { ct, level, scale })
+        Ok(Pending {
+            ct,
+            c0: 0.0,
+            level,
+            scale,
+        })
+    }
+
+    /// Relinearizes, rescales and adds the constant: the value at
+    /// (`p.level`, `p.scale`).
+    fn finish(&self, p: Pending) -> Result<Val> {
+        let ct = match self.ev {
+            Some(ev) => {
+                let s = p.ct.as_ref().ok_or_else(|| internal("missing sum"))?;
+                let mut r = ev.rescale(&ev.relinearize(s)?)?;
+                r.scale = p.scale;
+                Some(ev.add_const(&r, p.c0)?)
+            }
+            None => None,
+        };
+        Ok(Val {
+            ct,
+            level: p.level,
+            scale: p.scale,
+        })
     }
 
     /// Evaluates sum_i coeffs[i] T_i at exactly (`level`, `scale`).
@@ -585,7 +647,7 @@ impl Engine<'_> {
             .iter()
             .all(|&(i, _)| (i <= self.bs || i.is_power_of_two()) && power_depth(i) < budget);
         if leaf_ok {
-            return Ok(Node::Ct(self.leaf(&terms, coeffs[0], level, scale)?));
+            return Ok(Node::Sum(self.leaf(&terms, coeffs[0], level, scale)?));
         }
         let k = 1usize << (depth(deg) - 1);
         let (low, high) = match self.basis {
@@ -603,23 +665,27 @@ impl Engine<'_> {
         };
         let tk = self.power_or_input(k)?;
         let high_scale = scale * self.q(level + 1) / tk.scale;
-        let mut prod = match self.node(&high, level + 1, high_scale)? {
+        let mut sum = match self.node(&high, level + 1, high_scale)? {
             Node::Const(h) => self.leaf(&[(k, h)], 0.0, level, scale)?,
-            Node::Ct(h) => self.mul_rescale(&tk, &h)?,
+            Node::Sum(h) => {
+                let h = self.finish(h)?;
+                self.mul_pending(&tk, &h, level, scale)?
+            }
         };
-        prod.scale = scale;
-        if let Some(ct) = prod.ct.as_mut() {
-            ct.scale = scale;
+        // `low` lands at the same level: its products and leaves join this
+        // sum before the one relinearization and rescale.
+        match self.node(&low, level, scale)? {
+            Node::Const(c) => sum.c0 += c,
+            Node::Sum(v) => {
+                if let Some(ev) = self.ev {
+                    let a = sum.ct.as_ref().ok_or_else(|| internal("missing sum"))?;
+                    let b = v.ct.as_ref().ok_or_else(|| internal("missing sum"))?;
+                    sum.ct = Some(ev.add(a, b)?);
+                }
+                sum.c0 += v.c0;
+            }
         }
-        let low = self.node(&low, level, scale)?;
-        if let Some(ev) = self.ev {
-            let p = Self::ct(&prod)?;
-            prod.ct = Some(match &low {
-                Node::Const(c) => ev.add_const(p, *c)?,
-                Node::Ct(v) => ev.add(p, Self::ct(v)?)?,
-            });
-        }
-        Ok(Node::Ct(prod))
+        Ok(Node::Sum(sum))
     }
 
     fn power_or_input(&mut self, i: usize) -> Result<Val> {
@@ -638,7 +704,7 @@ impl Engine<'_> {
     fn run(&mut self, coeffs: &[f64], scale: f64) -> Result<Val> {
         let level = self.top - depth(highest_nonzero(coeffs));
         match self.node(coeffs, level, scale)? {
-            Node::Ct(v) => Ok(v),
+            Node::Sum(p) => self.finish(p),
             Node::Const(c) => {
                 // A constant polynomial: a trivial encryption of c at the
                 // input's level and the requested scale.
