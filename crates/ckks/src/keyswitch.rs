@@ -103,7 +103,7 @@ pub(crate) fn mod_down(p: &Params, a: &Poly, level: usize) -> Poly {
     ring.intt_poly(&mut pl, &pidx);
     let mut ext = ring.convert_exact(&pl, &pidx, &qidx);
     ring.ntt_poly(&mut ext, &qidx);
-    let mut out = a.prefix(level + 1);
+    let mut out = Poly::zero(n, level + 1);
     out.data
         .par_chunks_mut(n)
         .zip(ext.data.par_chunks(n))
@@ -111,10 +111,15 @@ pub(crate) fn mod_down(p: &Params, a: &Poly, level: usize) -> Poly {
         .for_each(|(i, (o, e))| {
             let m = ring.moduli[i];
             let w = p.p_inv_mod_q[i];
+            let x = a.limb(i);
+            // (x - e) w = x w + e (q - w) mod q, in one SIMD pass where one applies.
+            if crate::simd::lincomb_mod(o, &[x, e], m.value, &[w, m.neg(w)], m.value) {
+                return;
+            }
             let ws = m.shoup(w);
             o.iter_mut()
-                .zip(e)
-                .for_each(|(o, &e)| *o = m.mul_shoup(m.sub(*o, e), w, ws));
+                .zip(x.iter().zip(e))
+                .for_each(|(o, (&x, &e))| *o = m.mul_shoup(m.sub(x, e), w, ws));
         });
     out
 }
