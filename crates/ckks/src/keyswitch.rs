@@ -80,12 +80,11 @@ pub(crate) fn inner_product(p: &Params, d: &Decomposed, key: &SwitchingKey) -> (
         .zip(a1.data.par_chunks_mut(n))
         .zip(qp.par_iter().enumerate())
         .for_each(|((o0, o1), (k, &mi))| {
-            for (j, dj) in d.digits.iter().enumerate() {
-                let x = dj.limb(k);
-                let kl = key_limb(mi);
-                p.ring.mul_acc_slice(mi, o0, x, key.b[j].limb(kl));
-                p.ring.mul_acc_slice(mi, o1, x, key.a[j].limb(kl));
-            }
+            let kl = key_limb(mi);
+            let xs: Vec<&[u64]> = d.digits.iter().map(|dj| dj.limb(k)).collect();
+            let kb: Vec<&[u64]> = (0..xs.len()).map(|j| key.b[j].limb(kl)).collect();
+            let ka: Vec<&[u64]> = (0..xs.len()).map(|j| key.a[j].limb(kl)).collect();
+            p.ring.dot2_acc_slice(mi, o0, o1, &xs, &kb, &ka);
         });
     (a0, a1)
 }

@@ -204,13 +204,40 @@ impl Ring {
             .zip(a.data.par_chunks(n))
             .zip(b.data.par_chunks(n))
             .zip(idx.par_iter())
-            .for_each(|(((c, x), y), &mi)| self.plans[mi].mul_accumulate(c, x, y));
+            .for_each(|(((c, x), y), &mi)| self.mul_acc_slice(mi, c, x, y));
     }
 
     /// acc += a * b on single limbs of ring prime `mi` (NTT domain).
     #[inline]
     pub fn mul_acc_slice(&self, mi: usize, acc: &mut [u64], a: &[u64], b: &[u64]) {
-        self.plans[mi].mul_accumulate(acc, a, b);
+        if !crate::simd::dot_acc_mod([acc], &[a], [&[b]], self.moduli[mi].value) {
+            self.plans[mi].mul_accumulate(acc, a, b);
+        }
+    }
+
+    /// acc0 += sum_j xs[j] * k0[j] and acc1 += sum_j xs[j] * k1[j] on single
+    /// limbs of ring prime `mi` (NTT domain; the key-switching inner product).
+    pub fn dot2_acc_slice(
+        &self,
+        mi: usize,
+        acc0: &mut [u64],
+        acc1: &mut [u64],
+        xs: &[&[u64]],
+        k0: &[&[u64]],
+        k1: &[&[u64]],
+    ) {
+        if crate::simd::dot_acc_mod(
+            [&mut *acc0, &mut *acc1],
+            xs,
+            [k0, k1],
+            self.moduli[mi].value,
+        ) {
+            return;
+        }
+        for ((x, a), b) in xs.iter().zip(k0).zip(k1) {
+            self.plans[mi].mul_accumulate(acc0, x, a);
+            self.plans[mi].mul_accumulate(acc1, x, b);
+        }
     }
 
     /// a * b pointwise (NTT domain).

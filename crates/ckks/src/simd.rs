@@ -310,6 +310,120 @@ unsafe fn lincomb_fp(out: &mut [u64], ys: &[&[u64]], split: bool, cs: &[u64], t:
     }
 }
 
+/// outs[m][k] = (outs[m][k] + sum_j xs[j][k] * ks[m][j][k]) mod p, pointwise
+/// (NTT domain), for p < 2^50 and every input reduced mod p, with the AVX2
+/// kernel (the arithmetic of [`lincomb_fp`], with per-coefficient factors).
+/// `M` = 1 is tfhe-ntt's `mul_accumulate`; `M` = 2 is the key-switching inner
+/// product (each digit is loaded once for both outputs). Returns false (and
+/// writes nothing) when the AVX2 path is off, IFMA is on (tfhe-ntt's IFMA
+/// kernel runs), p is too large, or the shapes do not match.
+pub(crate) fn dot_acc_mod<const M: usize>(
+    outs: [&mut [u64]; M],
+    xs: &[&[u64]],
+    ks: [&[&[u64]]; M],
+    p: u64,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let n = outs.first().map_or(0, |o| o.len());
+        if M > 0
+            && p > 1
+            && p < FP_MODULUS_BOUND
+            && outs.iter().all(|o| o.len() == n)
+            && xs.iter().all(|x| x.len() == n)
+            && ks
+                .iter()
+                .all(|k| k.len() == xs.len() && k.iter().all(|k| k.len() == n))
+            && !avx512_enabled()
+            && avx2_enabled()
+        {
+            // SAFETY: the CPU supports avx2 and fma (`avx2_enabled`); every
+            // slice has length n (checked above), and the kernel loads and
+            // stores 4 lanes at k only for k + 4 <= n.
+            unsafe { dot_acc_fp(outs, xs, ks, p) };
+            return true;
+        }
+    }
+    let _ = (outs, xs, ks, p);
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_acc_fp<const M: usize>(
+    outs: [&mut [u64]; M],
+    xs: &[&[u64]],
+    ks: [&[&[u64]]; M],
+    p: u64,
+) {
+    use std::arch::x86_64::*;
+    let n = outs[0].len();
+    let magic_bits = _mm256_set1_epi64x(0x4330_0000_0000_0000);
+    let magic = _mm256_set1_pd(4503599627370496.0); // 2^52
+    let pf = p as f64;
+    let pv = _mm256_set1_pd(pf);
+    let pinv = _mm256_set1_pd(1.0 / pf);
+    let zero = _mm256_setzero_pd();
+    let round =
+        |x: __m256d| _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+    // Residue of y * c (y, c < p) with |r| < 0.875 p, exactly (see `lincomb_fp`).
+    let term = |y: __m256d, c: __m256d| {
+        let hi = _mm256_mul_pd(y, c);
+        let lo = _mm256_fmsub_pd(y, c, hi);
+        let q = round(_mm256_mul_pd(hi, pinv));
+        _mm256_add_pd(_mm256_fnmadd_pd(q, pv, hi), lo)
+    };
+    let fold = |acc: __m256d| _mm256_fnmadd_pd(round(_mm256_mul_pd(acc, pinv)), pv, acc);
+    let to_f64 =
+        |x: __m256i| _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(x, magic_bits)), magic);
+    // SAFETY (all loads): k + 4 <= n = len of every slice (checked by the caller).
+    let load = |s: &[u64], k: usize| unsafe {
+        to_f64(_mm256_loadu_si256(s.as_ptr().add(k) as *const __m256i))
+    };
+    let mut k = 0;
+    while k + 4 <= n {
+        let mut acc = [zero; M];
+        for m in 0..M {
+            acc[m] = load(outs[m], k);
+        }
+        // Bound of |acc| in units of p.
+        let mut bound = 1;
+        for (j, x) in xs.iter().enumerate() {
+            if bound >= 7 {
+                for a in acc.iter_mut() {
+                    *a = fold(*a);
+                }
+                bound = 1;
+            }
+            let xv = load(x, k);
+            for m in 0..M {
+                acc[m] = _mm256_add_pd(acc[m], term(xv, load(ks[m][j], k)));
+            }
+            bound += 1;
+        }
+        for m in 0..M {
+            let r = fold(acc[m]);
+            let r = _mm256_add_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, zero), pv));
+            let ri = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(r, magic)), magic_bits);
+            // SAFETY: k + 4 <= n = outs[m].len().
+            unsafe { _mm256_storeu_si256(outs[m].as_mut_ptr().add(k) as *mut __m256i, ri) };
+        }
+        k += 4;
+    }
+    let pw = p as u128;
+    for m in 0..M {
+        for kk in k..n {
+            let s = xs
+                .iter()
+                .zip(ks[m])
+                .fold(outs[m][kk] as u128 % pw, |a, (x, c)| {
+                    (a + (x[kk] as u128 % pw) * (c[kk] as u128 % pw)) % pw
+                });
+            outs[m][kk] = s as u64;
+        }
+    }
+}
+
 /// The scalar value of [`lincomb_mod`] at one position.
 pub(crate) fn lincomb_scalar(ys: &[&[u64]], cs: &[u64], t: u64, k: usize) -> u64 {
     let t = t as u128;
@@ -472,6 +586,45 @@ mod tests {
         // SAFETY: as above.
         unsafe { round_sum_scaled_avx2(&mut out, &refs, &[0.5]) };
         assert_eq!(out, vec![1, 2, 3, 1, 0, 4, 5]);
+    }
+
+    #[test]
+    fn fp_dot_acc_matches_scalar() {
+        if !cpu_has_avx2_fma() {
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(14);
+        for p in moduli() {
+            for terms in [0, 1, 2, 6, 7, 8, 15] {
+                for n in [0, 1, 3, 4, 5, 67] {
+                    let xs: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
+                    let k0: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
+                    let k1: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
+                    let a0 = values(&mut rng, n, p);
+                    let a1 = values(&mut rng, n, p);
+                    let xr: Vec<&[u64]> = xs.iter().map(|v| v.as_slice()).collect();
+                    let k0r: Vec<&[u64]> = k0.iter().map(|v| v.as_slice()).collect();
+                    let k1r: Vec<&[u64]> = k1.iter().map(|v| v.as_slice()).collect();
+                    let (mut o0, mut o1) = (a0.clone(), a1.clone());
+                    // SAFETY: the CPU has avx2 and fma; every slice has length n.
+                    unsafe { dot_acc_fp([&mut o0, &mut o1], &xr, [&k0r, &k1r], p) };
+                    let mut o2 = a0.clone();
+                    // SAFETY: as above.
+                    unsafe { dot_acc_fp([&mut o2], &xr, [&k0r], p) };
+                    for k in 0..n {
+                        let pw = p as u128;
+                        let want = |a: u64, ks: &[&[u64]]| {
+                            (0..terms).fold(a as u128, |s, j| {
+                                (s + xr[j][k] as u128 * ks[j][k] as u128) % pw
+                            }) as u64
+                        };
+                        assert_eq!(o0[k], want(a0[k], &k0r), "p={p} terms={terms} k={k}");
+                        assert_eq!(o1[k], want(a1[k], &k1r), "p={p} terms={terms} k={k}");
+                        assert_eq!(o2[k], o0[k]);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
