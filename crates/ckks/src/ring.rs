@@ -386,7 +386,7 @@ impl Ring {
         let mut v = vec![0u64; n];
         {
             let ys: Vec<&[u64]> = y.data.chunks(n).collect();
-            if !crate::simd::round_sum_scaled(&mut v, &ys, y_bound, &inv_b) {
+            if !crate::simd::round_sum_scaled(&mut v, &ys, &inv_b) {
                 v.par_iter_mut().enumerate().for_each(|(k, v)| {
                     *v = crate::simd::round_sum_scaled_scalar(&ys, &inv_b, k);
                 });

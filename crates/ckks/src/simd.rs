@@ -152,21 +152,15 @@ pub(crate) fn lincomb_mod(
 }
 
 /// out[k] = round(sum_i ys[i][k] as f64 * inv_b[i]) (summed in order of i,
-/// rounded half away from zero: the same value as the scalar expression) for
-/// every ys[i][k] < 2^52. Returns false (and writes nothing) without AVX2
-/// (or with it switched off) or when the bound or the shapes do not hold.
-pub(crate) fn round_sum_scaled(
-    out: &mut [u64],
-    ys: &[&[u64]],
-    y_bound: u64,
-    inv_b: &[f64],
-) -> bool {
+/// rounded half away from zero: the same value as the scalar expression)
+/// when the sum is below 2^52. Returns false (and writes nothing) without
+/// AVX2 (or with it switched off) or when the shapes do not hold.
+pub(crate) fn round_sum_scaled(out: &mut [u64], ys: &[&[u64]], inv_b: &[f64]) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         if !ys.is_empty()
             && ys.len() == inv_b.len()
             && ys.iter().all(|y| y.len() == out.len())
-            && y_bound <= (1 << 52)
             && inv_b.iter().all(|&x| x >= 0.0 && x.is_finite())
             && avx2_enabled()
         {
@@ -177,7 +171,7 @@ pub(crate) fn round_sum_scaled(
             return true;
         }
     }
-    let _ = (out, ys, y_bound, inv_b);
+    let _ = (out, ys, inv_b);
     false
 }
 
@@ -197,6 +191,8 @@ unsafe fn round_sum_scaled_avx2(out: &mut [u64], ys: &[&[u64]], inv_b: &[f64]) {
     let magic = _mm256_set1_pd(4503599627370496.0); // 2^52
     let half = _mm256_set1_pd(0.5);
     let one = _mm256_set1_pd(1.0);
+    let low32 = _mm256_set1_epi64x(0xFFFF_FFFF);
+    let two32 = _mm256_set1_pd(4294967296.0);
     let ibv: Vec<__m256d> = inv_b.iter().map(|&x| _mm256_set1_pd(x)).collect();
     let mut k = 0;
     while k + 4 <= n {
@@ -205,8 +201,18 @@ unsafe fn round_sum_scaled_avx2(out: &mut [u64], ys: &[&[u64]], inv_b: &[f64]) {
         for (y, &ib) in ys.iter().zip(&ibv) {
             // SAFETY: k + 4 <= n = y.len() (checked by the caller).
             let yv = unsafe { _mm256_loadu_si256(y.as_ptr().add(k) as *const __m256i) };
-            // y < 2^52: OR-ing it into the mantissa of 2^52 is exact.
-            let yf = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(yv, magic_bits)), magic);
+            // y as f64 (rounded to nearest, as `as f64`): the 32-bit halves
+            // convert exactly (OR-ed into the mantissa of 2^52), hi 2^32 is
+            // exact, and the one addition rounds the exact sum.
+            let lo = _mm256_sub_pd(
+                _mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(yv, low32), magic_bits)),
+                magic,
+            );
+            let hi = _mm256_sub_pd(
+                _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64::<32>(yv), magic_bits)),
+                magic,
+            );
+            let yf = _mm256_fmadd_pd(hi, two32, lo);
             s = _mm256_add_pd(s, _mm256_mul_pd(yf, ib));
         }
         // s >= 0: round half away from zero = floor(s) + (s - floor(s) >= 1/2),
@@ -562,7 +568,7 @@ mod tests {
             return;
         }
         let mut rng = ChaCha8Rng::seed_from_u64(13);
-        let bs = ntt_primes(&[50, 50, 49, 40], 1 << 12, &[]);
+        let bs = ntt_primes(&[60, 50, 49, 40], 1 << 12, &[]);
         for terms in 1..=4 {
             for n in [0, 1, 4, 7, 67] {
                 let ys: Vec<Vec<u64>> = bs[..terms]
