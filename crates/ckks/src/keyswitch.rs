@@ -83,12 +83,11 @@ pub(crate) fn inner_product(p: &Params, d: &Decomposed, key: &SwitchingKey) -> (
         .zip(a1.data.par_chunks_mut(n))
         .zip(qp.par_iter().enumerate())
         .for_each(|((o0, o1), (k, &mi))| {
-            for (j, dj) in d.digits.iter().enumerate() {
-                let x = dj.limb(k);
-                let kl = key_limb(mi);
-                p.ring.mul_acc_slice(mi, o0, x, key.b[j].limb(kl));
-                p.ring.mul_acc_slice(mi, o1, x, key.a[j].limb(kl));
-            }
+            let kl = key_limb(mi);
+            let xs: Vec<&[u64]> = d.digits.iter().map(|dj| dj.limb(k)).collect();
+            let kb: Vec<&[u64]> = (0..xs.len()).map(|j| key.b[j].limb(kl)).collect();
+            let ka: Vec<&[u64]> = (0..xs.len()).map(|j| key.a[j].limb(kl)).collect();
+            p.ring.dot2_acc_slice(mi, o0, o1, &xs, &kb, &ka);
         });
     (a0, a1)
 }
@@ -107,7 +106,7 @@ pub(crate) fn mod_down(p: &Params, a: &Poly, level: usize) -> Poly {
     ring.intt_poly(&mut pl, &pidx);
     let mut ext = ring.convert_exact(&pl, &pidx, &qidx);
     ring.ntt_poly(&mut ext, &qidx);
-    let mut out = a.prefix(level + 1);
+    let mut out = Poly::zero(n, level + 1);
     out.data
         .par_chunks_mut(n)
         .zip(ext.data.par_chunks(n))
@@ -115,10 +114,15 @@ pub(crate) fn mod_down(p: &Params, a: &Poly, level: usize) -> Poly {
         .for_each(|(i, (o, e))| {
             let m = ring.moduli[i];
             let w = p.p_inv_mod_q[i];
+            let x = a.limb(i);
+            // (x - e) w = x w + e (q - w) mod q, in one SIMD pass where one applies.
+            if crate::simd::lincomb_mod(o, &[x, e], m.value, &[w, m.neg(w)], m.value) {
+                return;
+            }
             let ws = m.shoup(w);
             o.iter_mut()
-                .zip(e)
-                .for_each(|(o, &e)| *o = m.mul_shoup(m.sub(*o, e), w, ws));
+                .zip(x.iter().zip(e))
+                .for_each(|(o, (&x, &e))| *o = m.mul_shoup(m.sub(x, e), w, ws));
         });
     out
 }

@@ -102,4 +102,4 @@ pub use params::{PARAM_SETS, Params, ParamsLiteral};
 pub use polyeval::{Chebyshev, Parity, PolyEvalOptions, PolyPlan, PowerSeries};
 pub use rustfft::num_complex::Complex64;
 pub use serialize::Wire;
-pub use simd::{avx512_enabled, disable_avx512, kernel_path};
+pub use simd::{avx2_enabled, avx512_enabled, disable_avx2, disable_avx512, kernel_path};

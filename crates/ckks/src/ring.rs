@@ -207,13 +207,40 @@ impl Ring {
             .zip(a.data.par_chunks(n))
             .zip(b.data.par_chunks(n))
             .zip(idx.par_iter())
-            .for_each(|(((c, x), y), &mi)| self.plans[mi].mul_accumulate(c, x, y));
+            .for_each(|(((c, x), y), &mi)| self.mul_acc_slice(mi, c, x, y));
     }
 
     /// acc += a * b on single limbs of ring prime `mi` (NTT domain).
     #[inline]
     pub fn mul_acc_slice(&self, mi: usize, acc: &mut [u64], a: &[u64], b: &[u64]) {
-        self.plans[mi].mul_accumulate(acc, a, b);
+        if !crate::simd::dot_acc_mod([acc], &[a], [&[b]], self.moduli[mi].value) {
+            self.plans[mi].mul_accumulate(acc, a, b);
+        }
+    }
+
+    /// acc0 += sum_j xs[j] * k0[j] and acc1 += sum_j xs[j] * k1[j] on single
+    /// limbs of ring prime `mi` (NTT domain; the key-switching inner product).
+    pub fn dot2_acc_slice(
+        &self,
+        mi: usize,
+        acc0: &mut [u64],
+        acc1: &mut [u64],
+        xs: &[&[u64]],
+        k0: &[&[u64]],
+        k1: &[&[u64]],
+    ) {
+        if crate::simd::dot_acc_mod(
+            [&mut *acc0, &mut *acc1],
+            xs,
+            [k0, k1],
+            self.moduli[mi].value,
+        ) {
+            return;
+        }
+        for ((x, a), b) in xs.iter().zip(k0).zip(k1) {
+            self.plans[mi].mul_accumulate(acc0, x, a);
+            self.plans[mi].mul_accumulate(acc1, x, b);
+        }
     }
 
     /// a * b pointwise (NTT domain).
@@ -309,9 +336,16 @@ impl Ring {
             // One source prime: the centered lift is the conversion.
             let b = self.moduli[*single];
             let half = b.value / 2;
+            let x = src.limb(0);
+            // For the SIMD kernels: o = x * 1 + [x > b/2] * (-b) mod t.
+            let above: Vec<u64> = x.iter().map(|&x| (x > half) as u64).collect();
             outs.par_iter_mut().zip(to.par_iter()).for_each(|(o, &ti)| {
                 let t = self.moduli[ti];
                 let b_mod = t.reduce(b.value);
+                let cs = [1 % t.value, t.neg(b_mod)];
+                if crate::simd::lincomb_mod(o, &[x, &above], b.value, &cs, t.value) {
+                    return;
+                }
                 for (o, &x) in o.iter_mut().zip(src.limb(0)) {
                     let r = t.reduce(x);
                     // x > b/2 stands for x - b
@@ -344,21 +378,25 @@ impl Ring {
             .for_each(|(i, (yo, xi))| {
                 let m = fm[i];
                 let w = inv_punct[i];
+                if crate::simd::lincomb_mod(yo, &[xi], m.value, &[w], m.value) {
+                    return;
+                }
                 let ws = m.shoup(w);
                 yo.iter_mut()
                     .zip(xi)
                     .for_each(|(yo, &x)| *yo = m.mul_shoup(x, w, ws));
             });
         let inv_b: Vec<f64> = fm.iter().map(|m| 1.0 / m.value as f64).collect();
-        let v: Vec<u64> = (0..n)
-            .into_par_iter()
-            .map(|k| {
-                let s: f64 = (0..from.len())
-                    .map(|i| y.data[i * n + k] as f64 * inv_b[i])
-                    .sum();
-                s.round() as u64
-            })
-            .collect();
+        let y_bound = fm.iter().map(|m| m.value).max().unwrap_or(0);
+        let mut v = vec![0u64; n];
+        {
+            let ys: Vec<&[u64]> = y.data.chunks(n).collect();
+            if !crate::simd::round_sum_scaled(&mut v, &ys, &inv_b) {
+                v.par_iter_mut().enumerate().for_each(|(k, v)| {
+                    *v = crate::simd::round_sum_scaled_scalar(&ys, &inv_b, k);
+                });
+            }
+        }
         outs.par_iter_mut().zip(to.par_iter()).for_each(|(o, &ti)| {
             let o: &mut [u64] = o;
             let t = self.moduli[ti];
@@ -376,14 +414,13 @@ impl Ring {
                 .collect();
             let b_mod = fm.iter().fold(1u64, |p, m| t.mul(p, t.reduce(m.value)));
             let nb = t.neg(b_mod);
-            // Fused IFMA kernel: one pass for sum_i y_i c_i + v (-B).
+            // Fused SIMD kernel (IFMA or AVX2): one pass for sum_i y_i c_i + v (-B).
             {
                 let mut ys: Vec<&[u64]> =
                     (0..fm.len()).map(|i| &y.data[i * n..(i + 1) * n]).collect();
                 ys.push(&v);
                 let mut cs = punct.clone();
                 cs.push(nb);
-                let y_bound = fm.iter().map(|m| m.value).max().unwrap_or(0);
                 if crate::simd::lincomb_mod(o, &ys, y_bound, &cs, t.value) {
                     return;
                 }
@@ -490,6 +527,48 @@ mod tests {
                 let mut out = r.permute(&fa, &perm);
                 r.intt(mi, &mut out.data);
                 assert_eq!(out.data, want, "g={g} prime {mi}");
+            }
+        }
+    }
+
+    /// Every source/target shape key switching uses (one- and two-prime
+    /// digits, 60-bit sources that the AVX2 kernel splits, 60-bit targets it
+    /// leaves to the portable path) and edge values: the result is exact
+    /// whichever kernel path runs.
+    #[test]
+    fn exact_conversion_every_shape() {
+        use rand::{Rng, SeedableRng};
+        let n = 64;
+        let ps = ntt_primes(&[60, 50, 50, 45, 60, 30], 2 * n as u64, &[]);
+        let r = Ring::new(n, &ps).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for from in [vec![0usize, 1], vec![1, 2], vec![1, 3, 5], vec![0], vec![2]] {
+            let to: Vec<usize> = (0..ps.len()).filter(|i| !from.contains(i)).collect();
+            let b: i128 = from.iter().map(|&i| ps[i] as i128).product();
+            // Floating-point rounding makes the conversion exact for |v| up
+            // to B/2 less a relative margin (about 2^-50 B), not at +-B/2 itself.
+            let lim = b / 2 - (b >> 20);
+            let vals: Vec<i128> = (0..n)
+                .map(|k| match k % 6 {
+                    0 => -lim,
+                    1 => lim,
+                    2 => 0,
+                    3 => -1,
+                    _ => rng.gen_range(-lim..=lim),
+                })
+                .collect();
+            let mut src = Poly::zero(n, from.len());
+            for (k, &v) in vals.iter().enumerate() {
+                for (j, &i) in from.iter().enumerate() {
+                    src.data[j * n + k] = v.rem_euclid(ps[i] as i128) as u64;
+                }
+            }
+            let out = r.convert_exact(&src, &from, &to);
+            for (k, &v) in vals.iter().enumerate() {
+                for (t, &ti) in to.iter().enumerate() {
+                    let want = v.rem_euclid(ps[ti] as i128) as u64;
+                    assert_eq!(out.data[t * n + k], want, "from {from:?} to {ti} k={k}");
+                }
             }
         }
     }

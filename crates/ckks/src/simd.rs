@@ -1,40 +1,74 @@
-//! AVX-512 IFMA kernel for exact basis conversion (measured: the conversion
-//! dominates ModUp at N=2^15 with two-prime digits).
+//! SIMD kernels for exact basis conversion and limb-wise modular arithmetic
+//! (measured: the conversion dominates ModUp at N=2^15 with two-prime digits).
 //!
-//! The kernel can be switched off, so that the portable path is measured and
-//! tested on an IFMA host too: set `RESIDUE_NO_AVX512=1` in the environment
-//! (read once, at the first use) or call [`disable_avx512`].
+//! Three paths, chosen at run time:
+//! - `avx512-ifma`: 52-bit integer multiply-add (AVX-512 IFMA);
+//! - `avx2`: double-precision FMA arithmetic (AVX2 + FMA), exact for moduli
+//!   below 2^50 (an error-free product `hi + lo = y * c` via FMA, a rounded
+//!   quotient, and an exact remainder);
+//! - `portable`: scalar code and tfhe-ntt's own vectorized multiply-accumulate.
+//!
+//! Every path gives the same results, exactly. The faster ones can be switched
+//! off, so that each path is measured and tested on one host: set
+//! `RESIDUE_NO_AVX512=1` (IFMA off: the AVX2 path, as on a CPU without
+//! AVX-512) or `RESIDUE_NO_AVX2=1` (both off: the portable path) in the
+//! environment (read once, at the first use), or call [`disable_avx512`] /
+//! [`disable_avx2`]. tfhe-ntt chooses its NTT kernels from the CPU by itself;
+//! `scripts/build-avx2-emulation.sh` builds it without its AVX-512 kernels.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static DISABLED: AtomicBool = AtomicBool::new(false);
+static AVX2_DISABLED: AtomicBool = AtomicBool::new(false);
 
-/// Turns the AVX-512 kernels off for the rest of the process (the portable
-/// path gives the same results, exactly).
+fn env_set(name: &str) -> bool {
+    std::env::var(name)
+        .map(|v| !v.is_empty() && v != "0")
+        .unwrap_or(false)
+}
+
+/// Turns the AVX-512 kernels off for the rest of the process (the AVX2 or
+/// portable path gives the same results, exactly).
 pub fn disable_avx512() {
     DISABLED.store(true, Ordering::Relaxed);
 }
 
+/// Turns the AVX2 and the AVX-512 kernels off for the rest of the process
+/// (the portable path gives the same results, exactly).
+pub fn disable_avx2() {
+    AVX2_DISABLED.store(true, Ordering::Relaxed);
+    DISABLED.store(true, Ordering::Relaxed);
+}
+
 /// Whether the AVX-512 IFMA kernels run: the CPU has avx512f and avx512ifma,
-/// `RESIDUE_NO_AVX512` is unset (or empty or `0`), and [`disable_avx512`]
-/// was not called.
+/// neither `RESIDUE_NO_AVX512` nor `RESIDUE_NO_AVX2` is set (to anything but
+/// empty or `0`), and neither [`disable_avx512`] nor [`disable_avx2`] was
+/// called.
 pub fn avx512_enabled() -> bool {
     static DETECTED: OnceLock<bool> = OnceLock::new();
     let on = *DETECTED.get_or_init(|| {
-        let env_off = std::env::var("RESIDUE_NO_AVX512")
-            .map(|v| !v.is_empty() && v != "0")
-            .unwrap_or(false);
-        !env_off && cpu_has_ifma()
+        !env_set("RESIDUE_NO_AVX512") && !env_set("RESIDUE_NO_AVX2") && cpu_has_ifma()
     });
     on && !DISABLED.load(Ordering::Relaxed)
 }
 
-/// The kernel path in use, for benchmark records: `"avx512-ifma"` or
-/// `"portable"` (tfhe-ntt picks its own NTT kernels from the CPU).
+/// Whether the AVX2 (double-precision FMA) kernels run where the IFMA ones do
+/// not: the CPU has avx2 and fma, `RESIDUE_NO_AVX2` is unset (or empty or
+/// `0`), and [`disable_avx2`] was not called.
+pub fn avx2_enabled() -> bool {
+    static DETECTED: OnceLock<bool> = OnceLock::new();
+    let on = *DETECTED.get_or_init(|| !env_set("RESIDUE_NO_AVX2") && cpu_has_avx2_fma());
+    on && !AVX2_DISABLED.load(Ordering::Relaxed)
+}
+
+/// The kernel path in use, for benchmark records: `"avx512-ifma"`, `"avx2"`
+/// or `"portable"` (tfhe-ntt picks its own NTT kernels from the CPU).
 pub fn kernel_path() -> &'static str {
     if avx512_enabled() {
         "avx512-ifma"
+    } else if avx2_enabled() {
+        "avx2"
     } else {
         "portable"
     }
@@ -52,12 +86,28 @@ fn cpu_has_ifma() -> bool {
     }
 }
 
-/// out[k] = (sum_i ys[i][k] * c_i) mod t for t < 2^51 and every ys[i][k] < `y_bound` <= 2^52.
+fn cpu_has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Moduli the double-precision kernels handle exactly: t < 2^50.
+pub(crate) const FP_MODULUS_BOUND: u64 = 1 << 50;
+
+/// out[k] = (sum_i ys[i][k] * c_i) mod t, for every ys[i][k] < `y_bound`.
 ///
-/// Each term is a 52-bit Shoup multiplication (result in [0, 2t)); the sum of
-/// at most 7 such terms stays below 2^53 before the final reduction.
-/// Returns false (and writes nothing) when the CPU lacks AVX-512 IFMA or the
-/// bounds do not hold, so the caller uses the portable path.
+/// IFMA path (t < 2^51, `y_bound` <= 2^52, at most 7 terms, lengths a
+/// multiple of 8): each term is a 52-bit Shoup multiplication (result in
+/// [0, 2t)); the sum stays below 2^53 before the final reduction.
+/// AVX2 path (t < 2^50, any `y_bound`, any length): see [`lincomb_fp`].
+/// Returns false (and writes nothing) when neither applies, so the caller
+/// uses the portable path.
 pub(crate) fn lincomb_mod(
     out: &mut [u64],
     ys: &[&[u64]],
@@ -67,12 +117,14 @@ pub(crate) fn lincomb_mod(
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if t < (1 << 51)
+        let shapes_ok =
+            !ys.is_empty() && ys.len() == cs.len() && ys.iter().all(|y| y.len() == out.len());
+        if shapes_ok
+            && t < (1 << 51)
             && y_bound <= (1 << 52)
-            && !ys.is_empty()
             && ys.len() <= 7
             && out.len().is_multiple_of(8)
-            && ys.iter().all(|y| y.len() == out.len())
+            && cs.iter().all(|&c| c < t)
             && avx512_enabled()
         {
             let shoup: Vec<u64> = cs
@@ -86,9 +138,305 @@ pub(crate) fn lincomb_mod(
             unsafe { lincomb_ifma(out, ys, cs, &shoup, t) };
             return true;
         }
+        if shapes_ok && t > 1 && t < FP_MODULUS_BOUND && !avx512_enabled() && avx2_enabled() {
+            // SAFETY: the CPU supports avx2 and fma (checked by `avx2_enabled`,
+            // which requires `cpu_has_avx2_fma`); every slice in `ys` has the
+            // length of `out` (checked above), and the kernel loads and stores
+            // 4 lanes at k only for k + 4 <= out.len().
+            unsafe { lincomb_fp(out, ys, y_bound > FP_MODULUS_BOUND, cs, t) };
+            return true;
+        }
     }
     let _ = (out, ys, y_bound, cs, t);
     false
+}
+
+/// out[k] = round(sum_i ys[i][k] as f64 * inv_b[i]) (summed in order of i,
+/// rounded half away from zero: the same value as the scalar expression)
+/// when the sum is below 2^52. Returns false (and writes nothing) without
+/// AVX2 (or with it switched off) or when the shapes do not hold.
+pub(crate) fn round_sum_scaled(out: &mut [u64], ys: &[&[u64]], inv_b: &[f64]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !ys.is_empty()
+            && ys.len() == inv_b.len()
+            && ys.iter().all(|y| y.len() == out.len())
+            && inv_b.iter().all(|&x| x >= 0.0 && x.is_finite())
+            && avx2_enabled()
+        {
+            // SAFETY: the CPU supports avx2 and fma (`avx2_enabled`); every
+            // slice has the length of `out`, and the kernel loads and stores 4
+            // lanes at k only for k + 4 <= out.len().
+            unsafe { round_sum_scaled_avx2(out, ys, inv_b) };
+            return true;
+        }
+    }
+    let _ = (out, ys, inv_b);
+    false
+}
+
+/// The scalar value of [`round_sum_scaled`] at one position.
+#[inline]
+pub(crate) fn round_sum_scaled_scalar(ys: &[&[u64]], inv_b: &[f64], k: usize) -> u64 {
+    let s: f64 = ys.iter().zip(inv_b).map(|(y, &ib)| y[k] as f64 * ib).sum();
+    s.round() as u64
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn round_sum_scaled_avx2(out: &mut [u64], ys: &[&[u64]], inv_b: &[f64]) {
+    use std::arch::x86_64::*;
+    let n = out.len();
+    let magic_bits = _mm256_set1_epi64x(0x4330_0000_0000_0000);
+    let magic = _mm256_set1_pd(4503599627370496.0); // 2^52
+    let half = _mm256_set1_pd(0.5);
+    let one = _mm256_set1_pd(1.0);
+    let low32 = _mm256_set1_epi64x(0xFFFF_FFFF);
+    let two32 = _mm256_set1_pd(4294967296.0);
+    let ibv: Vec<__m256d> = inv_b.iter().map(|&x| _mm256_set1_pd(x)).collect();
+    let mut k = 0;
+    while k + 4 <= n {
+        // Products then sums, in order (no FMA): as the scalar code.
+        let mut s = _mm256_setzero_pd();
+        for (y, &ib) in ys.iter().zip(&ibv) {
+            // SAFETY: k + 4 <= n = y.len() (checked by the caller).
+            let yv = unsafe { _mm256_loadu_si256(y.as_ptr().add(k) as *const __m256i) };
+            // y as f64 (rounded to nearest, as `as f64`): the 32-bit halves
+            // convert exactly (OR-ed into the mantissa of 2^52), hi 2^32 is
+            // exact, and the one addition rounds the exact sum.
+            let lo = _mm256_sub_pd(
+                _mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(yv, low32), magic_bits)),
+                magic,
+            );
+            let hi = _mm256_sub_pd(
+                _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64::<32>(yv), magic_bits)),
+                magic,
+            );
+            let yf = _mm256_fmadd_pd(hi, two32, lo);
+            s = _mm256_add_pd(s, _mm256_mul_pd(yf, ib));
+        }
+        // s >= 0: round half away from zero = floor(s) + (s - floor(s) >= 1/2),
+        // with s - floor(s) exact.
+        let f = _mm256_floor_pd(s);
+        let up = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(_mm256_sub_pd(s, f), half), one);
+        let r = _mm256_add_pd(f, up);
+        let ri = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(r, magic)), magic_bits);
+        // SAFETY: k + 4 <= n.
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(k) as *mut __m256i, ri) };
+        k += 4;
+    }
+    for (k, o) in out.iter_mut().enumerate().skip(k) {
+        *o = round_sum_scaled_scalar(ys, inv_b, k);
+    }
+}
+
+/// The AVX2 kernel of [`lincomb_mod`]: double-precision FMA arithmetic for
+/// t < 2^50.
+///
+/// Each term y * c (y < 2^50, c < t) is an error-free product hi + lo
+/// (hi = fl(y c), lo = fma(y, c, -hi), both integers); the quotient
+/// q = round(hi * fl(1/t)) is within 0.75 of hi / t (relative error of the
+/// product at most 2^-52, hi / t < 2^50), so hi - q t is an integer below
+/// 0.75 t in magnitude, computed exactly by one FMA, and |lo| <= 2^-53 y c < t / 8:
+/// the term's residue r = (hi - q t) + lo satisfies |r| < 0.875 t, exactly.
+/// At most 7 terms are summed (|sum| < 7 t < 2^53, exact) before a fold
+/// (the same rounded-quotient step: |acc| <= 0.6 t). Inputs with
+/// `split` (some y >= 2^50) enter as two terms: the low 32 bits times c and
+/// the high 32 bits times (2^32 c mod t). The final fold and one conditional
+/// addition of t give the residue in [0, t).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn lincomb_fp(out: &mut [u64], ys: &[&[u64]], split: bool, cs: &[u64], t: u64) {
+    use std::arch::x86_64::*;
+    let n = out.len();
+    let magic_bits = _mm256_set1_epi64x(0x4330_0000_0000_0000);
+    let magic = _mm256_set1_pd(4503599627370496.0); // 2^52
+    let low32 = _mm256_set1_epi64x(0xFFFF_FFFF);
+    let tf = t as f64;
+    let tv = _mm256_set1_pd(tf);
+    let tinv = _mm256_set1_pd(1.0 / tf);
+    let zero = _mm256_setzero_pd();
+    let cs: Vec<u64> = cs.iter().map(|&c| c % t).collect();
+    let c_lo: Vec<__m256d> = cs.iter().map(|&c| _mm256_set1_pd(c as f64)).collect();
+    let c_hi: Vec<__m256d> = cs
+        .iter()
+        .map(|&c| _mm256_set1_pd((((c as u128) << 32) % t as u128) as f64))
+        .collect();
+    // Residue of y * c with |r| < 0.875 t (see above).
+    let term = |y: __m256d, c: __m256d| {
+        let hi = _mm256_mul_pd(y, c);
+        let lo = _mm256_fmsub_pd(y, c, hi);
+        let q = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm256_mul_pd(hi, tinv),
+        );
+        _mm256_add_pd(_mm256_fnmadd_pd(q, tv, hi), lo)
+    };
+    // |acc| < 8 t -> |acc| <= 0.6 t, exactly.
+    let fold = |acc: __m256d| {
+        let q = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm256_mul_pd(acc, tinv),
+        );
+        _mm256_fnmadd_pd(q, tv, acc)
+    };
+    // u64 below 2^52 to f64, exactly.
+    let to_f64 =
+        |x: __m256i| _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(x, magic_bits)), magic);
+    let width = if split { 2 } else { 1 };
+    let mut k = 0;
+    while k + 4 <= n {
+        let mut acc = zero;
+        // Bound of |acc| in units of t.
+        let mut bound = 0;
+        for (i, y) in ys.iter().enumerate() {
+            // SAFETY: k + 4 <= n = y.len() (checked by the caller).
+            let yv = unsafe { _mm256_loadu_si256(y.as_ptr().add(k) as *const __m256i) };
+            if bound + width > 7 {
+                acc = fold(acc);
+                bound = 1;
+            }
+            if split {
+                let lo = to_f64(_mm256_and_si256(yv, low32));
+                let hi = to_f64(_mm256_srli_epi64::<32>(yv));
+                acc = _mm256_add_pd(acc, term(lo, c_lo[i]));
+                acc = _mm256_add_pd(acc, term(hi, c_hi[i]));
+            } else {
+                acc = _mm256_add_pd(acc, term(to_f64(yv), c_lo[i]));
+            }
+            bound += width;
+        }
+        let r = fold(acc);
+        let r = _mm256_add_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, zero), tv));
+        let ri = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(r, magic)), magic_bits);
+        // SAFETY: k + 4 <= n = out.len().
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(k) as *mut __m256i, ri) };
+        k += 4;
+    }
+    for (k, o) in out.iter_mut().enumerate().skip(k) {
+        *o = lincomb_scalar(ys, &cs, t, k);
+    }
+}
+
+/// outs[m][k] = (outs[m][k] + sum_j xs[j][k] * ks[m][j][k]) mod p, pointwise
+/// (NTT domain), for p < 2^50 and every input reduced mod p, with the AVX2
+/// kernel (the arithmetic of [`lincomb_fp`], with per-coefficient factors).
+/// `M` = 1 is tfhe-ntt's `mul_accumulate`; `M` = 2 is the key-switching inner
+/// product (each digit is loaded once for both outputs). Returns false (and
+/// writes nothing) when the AVX2 path is off, IFMA is on (tfhe-ntt's IFMA
+/// kernel runs), p is too large, or the shapes do not match.
+pub(crate) fn dot_acc_mod<const M: usize>(
+    outs: [&mut [u64]; M],
+    xs: &[&[u64]],
+    ks: [&[&[u64]]; M],
+    p: u64,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let n = outs.first().map_or(0, |o| o.len());
+        if M > 0
+            && p > 1
+            && p < FP_MODULUS_BOUND
+            && outs.iter().all(|o| o.len() == n)
+            && xs.iter().all(|x| x.len() == n)
+            && ks
+                .iter()
+                .all(|k| k.len() == xs.len() && k.iter().all(|k| k.len() == n))
+            && !avx512_enabled()
+            && avx2_enabled()
+        {
+            // SAFETY: the CPU supports avx2 and fma (`avx2_enabled`); every
+            // slice has length n (checked above), and the kernel loads and
+            // stores 4 lanes at k only for k + 4 <= n.
+            unsafe { dot_acc_fp(outs, xs, ks, p) };
+            return true;
+        }
+    }
+    let _ = (outs, xs, ks, p);
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_acc_fp<const M: usize>(
+    outs: [&mut [u64]; M],
+    xs: &[&[u64]],
+    ks: [&[&[u64]]; M],
+    p: u64,
+) {
+    use std::arch::x86_64::*;
+    let n = outs[0].len();
+    let magic_bits = _mm256_set1_epi64x(0x4330_0000_0000_0000);
+    let magic = _mm256_set1_pd(4503599627370496.0); // 2^52
+    let pf = p as f64;
+    let pv = _mm256_set1_pd(pf);
+    let pinv = _mm256_set1_pd(1.0 / pf);
+    let zero = _mm256_setzero_pd();
+    let round =
+        |x: __m256d| _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+    // Residue of y * c (y, c < p) with |r| < 0.875 p, exactly (see `lincomb_fp`).
+    let term = |y: __m256d, c: __m256d| {
+        let hi = _mm256_mul_pd(y, c);
+        let lo = _mm256_fmsub_pd(y, c, hi);
+        let q = round(_mm256_mul_pd(hi, pinv));
+        _mm256_add_pd(_mm256_fnmadd_pd(q, pv, hi), lo)
+    };
+    let fold = |acc: __m256d| _mm256_fnmadd_pd(round(_mm256_mul_pd(acc, pinv)), pv, acc);
+    let to_f64 =
+        |x: __m256i| _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(x, magic_bits)), magic);
+    // SAFETY (all loads): k + 4 <= n = len of every slice (checked by the caller).
+    let load = |s: &[u64], k: usize| unsafe {
+        to_f64(_mm256_loadu_si256(s.as_ptr().add(k) as *const __m256i))
+    };
+    let mut k = 0;
+    while k + 4 <= n {
+        let mut acc = [zero; M];
+        for m in 0..M {
+            acc[m] = load(outs[m], k);
+        }
+        // Bound of |acc| in units of p.
+        let mut bound = 1;
+        for (j, x) in xs.iter().enumerate() {
+            if bound >= 7 {
+                for a in acc.iter_mut() {
+                    *a = fold(*a);
+                }
+                bound = 1;
+            }
+            let xv = load(x, k);
+            for m in 0..M {
+                acc[m] = _mm256_add_pd(acc[m], term(xv, load(ks[m][j], k)));
+            }
+            bound += 1;
+        }
+        for m in 0..M {
+            let r = fold(acc[m]);
+            let r = _mm256_add_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, zero), pv));
+            let ri = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(r, magic)), magic_bits);
+            // SAFETY: k + 4 <= n = outs[m].len().
+            unsafe { _mm256_storeu_si256(outs[m].as_mut_ptr().add(k) as *mut __m256i, ri) };
+        }
+        k += 4;
+    }
+    let pw = p as u128;
+    for m in 0..M {
+        for kk in k..n {
+            let s = xs
+                .iter()
+                .zip(ks[m])
+                .fold(outs[m][kk] as u128 % pw, |a, (x, c)| {
+                    (a + (x[kk] as u128 % pw) * (c[kk] as u128 % pw)) % pw
+                });
+            outs[m][kk] = s as u64;
+        }
+    }
+}
+
+/// The scalar value of [`lincomb_mod`] at one position.
+pub(crate) fn lincomb_scalar(ys: &[&[u64]], cs: &[u64], t: u64, k: usize) -> u64 {
+    let t = t as u128;
+    let s = ys.iter().zip(cs).fold(0u128, |a, (y, &c)| {
+        (a + (y[k] as u128 % t) * (c as u128 % t)) % t
+    });
+    s as u64
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -126,6 +474,169 @@ unsafe fn lincomb_ifma(out: &mut [u64], ys: &[&[u64]], cs: &[u64], shoup: &[u64]
 mod tests {
     use super::*;
     use crate::modarith::{Modulus, ntt_primes};
+
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Random values below `bound` with the edge values 0, bound - 1 and
+    /// bound / 2 mixed in.
+    fn values(rng: &mut ChaCha8Rng, n: usize, bound: u64) -> Vec<u64> {
+        (0..n)
+            .map(|_| match rng.gen_range(0..6) {
+                0 => 0,
+                1 => bound - 1,
+                2 => bound / 2,
+                _ => rng.gen_range(0..bound),
+            })
+            .collect()
+    }
+
+    fn moduli() -> Vec<u64> {
+        let mut ts = vec![3, 17, (1 << 20) + 7, (1 << 49) + 1, (1 << 50) - 1];
+        ts.extend(ntt_primes(&[30, 40, 49, 50, 50], 1 << 12, &[]));
+        ts
+    }
+
+    #[test]
+    fn fp_lincomb_matches_scalar() {
+        if !cpu_has_avx2_fma() {
+            return; // no AVX2 on this CPU: nothing to compare
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for t in moduli() {
+            for y_bound in [t, 1 << 50, (1 << 50) + 1, 1 << 60, u64::MAX] {
+                for terms in [1, 2, 3, 7, 8, 15] {
+                    for n in [0, 1, 3, 4, 5, 8, 13, 67] {
+                        let ys: Vec<Vec<u64>> =
+                            (0..terms).map(|_| values(&mut rng, n, y_bound)).collect();
+                        let mut cs = values(&mut rng, terms, t);
+                        cs[0] = t - 1;
+                        let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
+                        let mut out = vec![u64::MAX; n];
+                        // SAFETY: the CPU has avx2 and fma (checked above);
+                        // every slice has length n.
+                        unsafe { lincomb_fp(&mut out, &refs, y_bound > FP_MODULUS_BOUND, &cs, t) };
+                        for (k, &o) in out.iter().enumerate() {
+                            assert_eq!(
+                                o,
+                                lincomb_scalar(&refs, &cs, t, k),
+                                "t={t} y_bound={y_bound} terms={terms} n={n} k={k}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ifma_lincomb_matches_scalar() {
+        if !cpu_has_ifma() {
+            return; // no IFMA on this CPU: nothing to compare
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let mut ts = moduli();
+        ts.push((1 << 51) - 1);
+        for t in ts {
+            for y_bound in [t, 1 << 50, 1 << 52] {
+                for terms in [1, 2, 3, 7] {
+                    for n in [0, 8, 64] {
+                        let ys: Vec<Vec<u64>> =
+                            (0..terms).map(|_| values(&mut rng, n, y_bound)).collect();
+                        let cs = values(&mut rng, terms, t);
+                        let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
+                        let shoup: Vec<u64> = cs
+                            .iter()
+                            .map(|&c| (((c as u128) << 52) / t as u128) as u64)
+                            .collect();
+                        let mut out = vec![u64::MAX; n];
+                        // SAFETY: the CPU has avx512f and avx512ifma (checked
+                        // above); every length is a multiple of 8.
+                        unsafe { lincomb_ifma(&mut out, &refs, &cs, &shoup, t) };
+                        for (k, &o) in out.iter().enumerate() {
+                            assert_eq!(o, lincomb_scalar(&refs, &cs, t, k), "t={t} k={k}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn round_sum_scaled_matches_scalar() {
+        if !cpu_has_avx2_fma() {
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let bs = ntt_primes(&[60, 50, 49, 40], 1 << 12, &[]);
+        for terms in 1..=4 {
+            for n in [0, 1, 4, 7, 67] {
+                let ys: Vec<Vec<u64>> = bs[..terms]
+                    .iter()
+                    .map(|&b| values(&mut rng, n, b))
+                    .collect();
+                let inv_b: Vec<f64> = bs[..terms].iter().map(|&b| 1.0 / b as f64).collect();
+                let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
+                let mut out = vec![u64::MAX; n];
+                // SAFETY: the CPU has avx2 and fma; every slice has length n.
+                unsafe { round_sum_scaled_avx2(&mut out, &refs, &inv_b) };
+                for (k, &o) in out.iter().enumerate() {
+                    assert_eq!(o, round_sum_scaled_scalar(&refs, &inv_b, k), "k={k}");
+                }
+            }
+        }
+        // Exact halves round away from zero, as f64::round.
+        let ys = [vec![1u64, 3, 5, 2, 0, 7, 9]];
+        let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
+        let mut out = vec![0u64; 7];
+        // SAFETY: as above.
+        unsafe { round_sum_scaled_avx2(&mut out, &refs, &[0.5]) };
+        assert_eq!(out, vec![1, 2, 3, 1, 0, 4, 5]);
+    }
+
+    #[test]
+    fn fp_dot_acc_matches_scalar() {
+        if !cpu_has_avx2_fma() {
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(14);
+        for p in moduli() {
+            for terms in [0, 1, 2, 6, 7, 8, 15] {
+                for n in [0, 1, 3, 4, 5, 67] {
+                    let xs: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
+                    let k0: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
+                    let k1: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
+                    let a0 = values(&mut rng, n, p);
+                    let a1 = values(&mut rng, n, p);
+                    let xr: Vec<&[u64]> = xs.iter().map(|v| v.as_slice()).collect();
+                    let k0r: Vec<&[u64]> = k0.iter().map(|v| v.as_slice()).collect();
+                    let k1r: Vec<&[u64]> = k1.iter().map(|v| v.as_slice()).collect();
+                    let (mut o0, mut o1) = (a0.clone(), a1.clone());
+                    // SAFETY: the CPU has avx2 and fma; every slice has length n.
+                    unsafe { dot_acc_fp([&mut o0, &mut o1], &xr, [&k0r, &k1r], p) };
+                    let mut o2 = a0.clone();
+                    // SAFETY: as above.
+                    unsafe { dot_acc_fp([&mut o2], &xr, [&k0r], p) };
+                    for k in 0..n {
+                        let pw = p as u128;
+                        let want = |a: u64, ks: &[&[u64]]| {
+                            (0..terms).fold(a as u128, |s, j| {
+                                (s + xr[j][k] as u128 * ks[j][k] as u128) % pw
+                            }) as u64
+                        };
+                        assert_eq!(o0[k], want(a0[k], &k0r), "p={p} terms={terms} k={k}");
+                        assert_eq!(o1[k], want(a1[k], &k1r), "p={p} terms={terms} k={k}");
+                        assert_eq!(o2[k], o0[k]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kernel_path_names_a_path() {
+        assert!(["avx512-ifma", "avx2", "portable"].contains(&kernel_path()));
+    }
 
     #[test]
     fn matches_scalar() {

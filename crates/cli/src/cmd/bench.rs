@@ -53,8 +53,9 @@ pub struct CkksArgs {
     /// slots runs EvalMod once instead of twice.
     #[arg(long)]
     pub slots: Option<usize>,
-    /// Turn the engine's AVX-512 IFMA kernels off (the portable path, as on
-    /// a CPU without AVX-512; the same as `RESIDUE_NO_AVX512=1`).
+    /// Turn the engine's AVX-512 IFMA kernels off (the AVX2 path, as on a
+    /// CPU without AVX-512; the same as `RESIDUE_NO_AVX512=1`;
+    /// `RESIDUE_NO_AVX2=1` selects the portable path).
     #[arg(long)]
     pub no_avx512: bool,
     /// Bootstrap only: one more bootstrap with the engine's kernel profile
@@ -88,7 +89,7 @@ pub struct Record {
     pub threads: usize,
     /// Median wall time in milliseconds.
     pub median_ms: f64,
-    /// The engine's kernel path: `avx512-ifma` or `portable`
+    /// The engine's kernel path: `avx512-ifma`, `avx2` or `portable`
     /// (`ckks::kernel_path`).
     pub kernels: &'static str,
     /// Bootstrap only: levels left for computation afterwards.
