@@ -5,7 +5,7 @@
 # only idle CPU. Resumable: re-run to continue from runs/ext40/<arch>/; a
 # later session first restores the committed snapshot:
 #   mkdir -p runs/ext40 && cp -rn checkpoints/ext40/* runs/ext40/
-# Progress: tail -f runs/ext40/<arch>/train.log
+# ARCHS="resnet20" runs only that one. Progress: tail -f runs/ext40/<arch>/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/ext40}
@@ -18,7 +18,7 @@ if [ -z "$BIN" ]; then
     mv -f "$RUNS/bin/residue-train.new" "$RUNS/bin/residue-train"
     BIN="$RUNS/bin/residue-train"
 fi
-for arch in resnet20 dirac-shared20; do
+for arch in ${ARCHS:-resnet20 dirac-shared20}; do
     mkdir -p "$RUNS/$arch"
     if [ ! -d "$RUNS/$arch/model.ckpt" ]; then
         src=checkpoints/ext40/$arch
