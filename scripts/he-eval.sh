@@ -6,6 +6,8 @@
 # Needs about 15 GiB of free memory (stop training runs first).
 #   IMAGES=20 THREADS=2 scripts/he-eval.sh
 #   MODELS="resnet20" IMAGES=5 scripts/he-eval.sh
+#   TAG=s7 ...    # a separate log (runs/he/eval-<model>-<params>-t<threads>-s7.jsonl),
+#                 # e.g. to measure a new engine without mixing it into an older log
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGES=${IMAGES:-20}
@@ -20,10 +22,11 @@ if [ -z "$BIN" ]; then
     BIN="${CARGO_TARGET_DIR:-target}/release/residue"
 fi
 for m in $MODELS; do
-    log="runs/he/eval-$m-$PARAMS-t$THREADS.jsonl"
+    base="runs/he/eval-$m-$PARAMS-t$THREADS${TAG:+-$TAG}"
+    log="$base.jsonl"
     echo "== $(date -u +%FT%TZ) $m at $PARAMS, $IMAGES images, $THREADS threads (log $log)"
     "$BIN" eval --model "models/$m.onnx" --data $DATA --he --images "$IMAGES" \
         --params "$PARAMS" --threads "$THREADS" --log "$log"
     "$BIN" eval --model "models/$m.onnx" --data $DATA --he --images "$IMAGES" \
-        --params "$PARAMS" --log "$log" --json > "runs/he/eval-$m-$PARAMS-t$THREADS.json"
+        --params "$PARAMS" --log "$log" --json > "$base.json"
 done
