@@ -24,8 +24,8 @@ pub fn param_set(params: &ckks::Params) -> ParamSet {
         ),
         None => (params.max_level() as u32, 0, 0),
     };
-    // Measured: 17.7 s for 30 limbs at N = 2^16 on one core (docs/benchmarks.md).
-    let boot_seconds = 17.7 / 30.0 * (lit_q + p_primes) as f64 * 2f64.powi(log_n as i32 - 16);
+    // Measured: 15.6 s for 30 limbs at N = 2^16 on one core (docs/benchmarks.md).
+    let boot_seconds = 15.6 / 30.0 * (lit_q + p_primes) as f64 * 2f64.powi(log_n as i32 - 16);
     let mut costs = CostTable::estimate(log_n, lit_q - 1, p_primes, boot_seconds);
     let records: Vec<_> = measured(params.name())
         .into_iter()
@@ -57,7 +57,10 @@ pub fn param_set(params: &ckks::Params) -> ParamSet {
 /// by default so that estimates are measured costs, not guesses.
 fn measured(name: &str) -> Vec<&'static str> {
     const OPS_N16: &str = include_str!("../../../docs/data/bench-n16-boot.json");
-    const BOOT_N16: &str = include_str!("../../../docs/data/boot16-lvlkeys.json");
+    // Session 7 engine (double hoisting, lazy relinearization): full-slot
+    // and 8192-slot bootstraps, 1 thread (docs/benchmarks.md, "Bootstrapping
+    // faster"). The l13 record is from the session-2 engine (slower).
+    const BOOT_N16: &str = include_str!("../../../docs/data/boot16-s7-t1.json");
     const BOOT_N16_L13: &str = include_str!("../../../docs/data/boot16-l13-lvlkeys.json");
     match name {
         "n16-boot" => vec![OPS_N16, BOOT_N16],
