@@ -186,7 +186,7 @@ pub fn config_for(params: &Params) -> Option<BootstrapConfig> {
         sine_error_bits: 23.5,
     };
     match params.name() {
-        "n16-boot" | "n16-boot-l13" => Some(base),
+        "n16-boot" | "n16-boot-l11" | "n16-boot-l13" => Some(base),
         "insecure-boot-n12" | "insecure-boot-n12-l9" => Some(BootstrapConfig {
             c2s_levels: 3,
             s2c_levels: 2,

@@ -124,6 +124,20 @@ pub const PARAM_SETS: &[ParamsLiteral] = &[
         log_scale: 40,
     },
     ParamsLiteral {
+        name: "n16-boot-l11",
+        description: "128-bit bootstrappable set: N=2^16, 11 levels at scale 2^40 for \
+                      computation, 15 more reserved for bootstrapping",
+        log_n: 16,
+        q_bits: &[
+            60, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, // q0 + 11 computation levels
+            40, 40, 40, // SlotsToCoeffs
+            60, 60, 60, 60, 60, 60, 60, 60, // EvalMod
+            56, 56, 56, 56, // CoeffsToSlots
+        ],
+        p_bits: &[61, 61, 61, 61, 61],
+        log_scale: 40,
+    },
+    ParamsLiteral {
         name: "n16-boot-l13",
         description: "128-bit bootstrappable set: N=2^16, 13 levels at scale 2^40 for \
                       computation, 15 more reserved for bootstrapping",
