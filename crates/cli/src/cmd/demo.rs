@@ -125,10 +125,11 @@ pub fn run(args: Args) -> Result<()> {
     spin.finish_and_clear();
     sec.compile = t.elapsed().as_secs_f64();
     say(format!(
-        "         {} steps, {} bootstraps planned, estimated {:.0} s ({:.1} s)",
+        "         {} steps, {} bootstraps planned; inference estimated at {:.0} s [{}]; compiled and calibrated in {:.1} s",
         plan.nodes.len(),
         plan.bootstraps,
         report.estimated_seconds,
+        report.cost_source,
         sec.compile
     ));
 
