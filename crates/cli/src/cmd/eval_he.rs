@@ -97,11 +97,20 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             batch,
             ..Default::default()
         };
+        if !quiet {
+            eprintln!(
+                "compiling, calibrating and generating keys at {} ...",
+                params.name()
+            );
+        }
+        let spin = super::he::spinner("compiling and calibrating", quiet);
         let (plan, _) = compile_for(model, &params, &opts)?;
         let b = plan.batch();
         let prep = runtime::Prepared::new(&plan, model, &params)?;
         let needs = runtime::client::key_needs(&prep, &params)?;
+        spin.set_message("generating keys");
         let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
+        spin.finish_and_clear();
         let sizes = keys.sizes(&params, &needs);
         let eval_key_bytes =
             sizes.relin + sizes.galois_network + sizes.galois_bootstrap + sizes.bootstrap;
