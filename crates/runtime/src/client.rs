@@ -299,6 +299,17 @@ pub fn load_eval_keys(
 ) -> Result<(EvaluationKeys, Option<BootstrapKeys>)> {
     let mut eval = None;
     let mut boot = None;
+    // `keygen`'s whole key directory (secret, public and `eval/`) given
+    // where its `eval/` is meant: name the right path instead of refusing
+    // whichever client key the scan meets first.
+    let sub = dir.join("eval");
+    if sub.is_dir() && (dir.join("public.key").is_file() || dir.join("secret.key").is_file()) {
+        return Err(RuntimeError::Format(format!(
+            "{}: a client key directory (public and secret keys); the server reads only its evaluation keys: pass {}",
+            dir.display(),
+            sub.display()
+        )));
+    }
     let entries = std::fs::read_dir(dir)
         .map_err(|e| RuntimeError::Format(format!("{}: {e}", dir.display())))?;
     for ent in entries {

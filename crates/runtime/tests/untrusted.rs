@@ -182,6 +182,12 @@ fn key_directories_with_a_secret_or_garbage_are_refused() {
     let eval = dir.join("eval");
     assert!(runtime::client::load_eval_keys(&p, &eval).is_ok());
     assert!(runtime::client::load_client_keys(&p, &dir).is_ok());
+    // The whole key directory where `eval/` is meant: the error names it.
+    let e = match runtime::client::load_eval_keys(&p, &dir) {
+        Ok(_) => panic!("a client key directory was read as evaluation keys"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains(&format!("pass {}", eval.display())), "{e}");
     // A secret key in the server's directory is refused.
     std::fs::copy(dir.join("secret.key"), eval.join("oops.key")).unwrap();
     let e = match runtime::client::load_eval_keys(&p, &eval) {

@@ -104,7 +104,7 @@ impl Store {
     #[cfg(not(feature = "s3"))]
     fn open_url(spec: &str) -> Result<Self, StoreError> {
         Err(StoreError::Open(format!(
-            "{spec}: only local directories in this build (rebuild with the `s3` feature for object-store URLs)"
+            "{spec}: only local directories in this build (for object-store URLs rebuild with `cargo build --release -p residue-cli --features s3`)"
         )))
     }
 

@@ -191,7 +191,7 @@ fn resnet8_learns_real_mnist_needs_data() {
         .unwrap_or_else(|| {
             panic!(
                 "RESIDUE_MNIST_DIR unset or not a directory: {}",
-                nn::data::DatasetKind::Mnist.how_to_get()
+                nn::data::DatasetKind::Mnist.test_data_hint()
             )
         });
     let _guard = serial();

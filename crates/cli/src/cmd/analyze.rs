@@ -70,17 +70,31 @@ impl ModelArgs {
     pub fn options(&self) -> Result<(Vec<ParamSet>, CompileOptions)> {
         // The engine's named sets are the only source of parameter facts.
         let mut sets = if self.params == "auto" {
-            runtime::paramset::bootstrappable_sets()
+            let mut sets = runtime::paramset::bootstrappable_sets();
+            for s in &mut sets {
+                s.costs.source = super::he::cost_label(&s.costs.source);
+            }
+            sets
         } else {
             let p = ckks::Params::named(&self.params)?;
-            vec![runtime::paramset::param_set(&p)]
+            vec![super::he::param_set(&p)]
         };
         if let Some(path) = &self.calibrate {
             let json = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
             let records = compiler::cost::CostTable::parse_bench(&json)?;
             for s in &mut sets {
-                s.costs.calibrate(&records, None);
+                if s.costs.calibrate(&records, None) > 0 {
+                    // Worded like the committed measurements' source
+                    // (`measured (calibrated, 1 thread, docs/data)`).
+                    let t = s.costs.threads;
+                    s.costs.source = format!(
+                        "measured ({}, {t} thread{}, {})",
+                        s.costs.source,
+                        if t == 1 { "" } else { "s" },
+                        path.display()
+                    );
+                }
             }
         }
         let strategy = match self.placement.as_str() {

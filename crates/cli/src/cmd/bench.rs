@@ -313,10 +313,24 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
     let bits: Vec<f64> = got
         .iter()
         .zip(&z)
-        .map(|(g, w)| -((g - w).norm().max(1e-30)).log2())
+        .map(|(g, w)| {
+            // A NaN slot stays NaN (`NaN.max(1e-30)` would claim ~100 bits).
+            let e = (g - w).norm();
+            if e.is_nan() {
+                f64::NAN
+            } else {
+                -(e.max(1e-30)).log2()
+            }
+        })
         .collect();
     let mean = bits.iter().sum::<f64>() / bits.len() as f64;
-    let min = bits.iter().copied().fold(f64::INFINITY, f64::min);
+    let min = bits.iter().copied().fold(f64::INFINITY, |m, b| {
+        if m.is_nan() || b.is_nan() {
+            f64::NAN
+        } else {
+            m.min(b)
+        }
+    });
     bar.inc(1);
     Ok(Some(Record {
         levels_after: Some(out.level),

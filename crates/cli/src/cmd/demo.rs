@@ -125,10 +125,11 @@ pub fn run(args: Args) -> Result<()> {
     spin.finish_and_clear();
     sec.compile = t.elapsed().as_secs_f64();
     say(format!(
-        "         {} steps, {} bootstraps planned, estimated {:.0} s ({:.1} s)",
+        "         {} steps, {} bootstraps planned; inference estimated at {:.0} s [{}]; compiled and calibrated in {:.1} s",
         plan.nodes.len(),
         plan.bootstraps,
         report.estimated_seconds,
+        report.cost_source,
         sec.compile
     ));
 
@@ -188,11 +189,9 @@ pub fn run(args: Args) -> Result<()> {
         &nn::Tensor::new(model.input_shape.clone(), x.clone()).map_err(anyhow::Error::msg)?,
     )?
     .data;
-    let err = plain
-        .iter()
-        .zip(&he)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    // NaN (never 0) when either side's logits are not finite.
+    let err = super::logit_error::max_abs_diff(&plain, &he);
+    let warnings = super::logit_error::warnings(&plain, &he);
     let (pc, hc) = (nn::exec::argmax(&plain), nn::exec::argmax(&he));
     let r = Report {
         model: model_path.display().to_string(),
@@ -258,6 +257,12 @@ pub fn run(args: Args) -> Result<()> {
             gib(r.peak_rss_bytes.unwrap_or(0)),
             r.threads
         );
+    }
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    if super::logit_error::all_finite(&plain) && !super::logit_error::all_finite(&he) {
+        bail!("the encrypted logits are not finite where the plaintext model's are");
     }
     if pc != hc {
         bail!("the encrypted class {hc} differs from the plaintext class {pc}");

@@ -120,9 +120,38 @@ pub fn run(args: Args) -> Result<()> {
     }
     let start = std::time::Instant::now();
     let bar = super::he::count_bar(set.len(), "images");
-    let acc = nn::exec::evaluate_with_progress(&graph, &set, &mut |n| bar.inc(n as u64))
-        .with_context(|| format!("evaluating on the {} test set", kind.name()))?;
+    // Not a terminal (the bar is not drawn): a line at the start, one about
+    // every 10 s and one at the end, so a log shows the run is alive.
+    use std::io::IsTerminal;
+    let lines = !args.json && !std::io::stderr().is_terminal();
+    let n = set.len();
+    if lines {
+        eprintln!(
+            "evaluating {} on {n} {} test images ...",
+            args.model.display(),
+            kind.name()
+        );
+    }
+    let (mut done, mut last) = (0usize, start);
+    let acc = nn::exec::evaluate_with_progress(&graph, &set, &mut |k| {
+        bar.inc(k as u64);
+        done += k;
+        if lines && last.elapsed().as_secs_f64() >= 10.0 && done < n {
+            last = std::time::Instant::now();
+            eprintln!(
+                "  {done}/{n} images, {:.0} s",
+                start.elapsed().as_secs_f64()
+            );
+        }
+    })
+    .with_context(|| format!("evaluating on the {} test set", kind.name()))?;
     bar.finish_and_clear();
+    if lines {
+        eprintln!(
+            "evaluated {n} images in {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
+    }
     let (correct, total, accuracy) = (acc.correct, acc.total, acc.fraction());
     if args.json || args.json_out.is_some() {
         let v = serde_json::json!({

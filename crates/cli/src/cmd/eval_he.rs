@@ -20,7 +20,9 @@ pub struct ImageResult {
     pub plain_class: usize,
     /// Decrypted class.
     pub he_class: usize,
-    /// max |logit difference|.
+    /// max |logit difference|; NaN (`null` in the log) when either side's
+    /// logits are not finite.
+    #[serde(deserialize_with = "super::logit_error::de_nan")]
     pub max_logit_error: f64,
     /// Server seconds of the inference that computed it (the whole batch:
     /// the image's latency).
@@ -95,11 +97,20 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             batch,
             ..Default::default()
         };
+        if !quiet {
+            eprintln!(
+                "compiling, calibrating and generating keys at {} ...",
+                params.name()
+            );
+        }
+        let spin = super::he::spinner("compiling and calibrating", quiet);
         let (plan, _) = compile_for(model, &params, &opts)?;
         let b = plan.batch();
         let prep = runtime::Prepared::new(&plan, model, &params)?;
         let needs = runtime::client::key_needs(&prep, &params)?;
+        spin.set_message("generating keys");
         let keys = runtime::client::ClientKeys::generate(&params, &needs)?;
+        spin.finish_and_clear();
         let sizes = keys.sizes(&params, &needs);
         let eval_key_bytes =
             sizes.relin + sizes.galois_network + sizes.galois_bootstrap + sizes.bootstrap;
@@ -156,11 +167,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                     label: set.labels[i] as usize,
                     plain_class: nn::exec::argmax(plain),
                     he_class: nn::exec::argmax(he),
-                    max_logit_error: plain
-                        .iter()
-                        .zip(he)
-                        .map(|(a, b)| (a - b).abs())
-                        .fold(0.0, f64::max),
+                    max_logit_error: super::logit_error::max_abs_diff(plain, he),
                     seconds: secs,
                     bootstraps: stats.bootstraps,
                     rotations: stats.rotations,
@@ -173,6 +180,9 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                     batch: b,
                     batch_images: chunk.len(),
                 };
+                for w in super::logit_error::warnings(plain, he) {
+                    eprintln!("image {i}: {w}");
+                }
                 if !quiet {
                     eprintln!(
                         "image {i} ({}/{}): label {}, plain {}, encrypted {}, logit error {:.2e}, {:.1} s ({:.1} s CPU)",
@@ -199,7 +209,9 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
     let correct_plain = done.iter().filter(|r| r.plain_class == r.label).count();
     let correct_he = done.iter().filter(|r| r.he_class == r.label).count();
     let agree = done.iter().filter(|r| r.he_class == r.plain_class).count();
-    let max_err = done.iter().map(|r| r.max_logit_error).fold(0.0, f64::max);
+    // NaN when any image's logits were not finite (a plain fold with
+    // f64::max would drop it).
+    let max_err = super::logit_error::nan_max(done.iter().map(|r| r.max_logit_error));
     let mean_s = done.iter().map(|r| r.seconds).sum::<f64>() / total.max(1) as f64;
     // Amortized: each inference's time shared by the images it carried.
     let amortized_s = done

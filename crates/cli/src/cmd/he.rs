@@ -94,13 +94,33 @@ pub fn calibration_samples(model: &nn::Graph, n: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// The compiler's view of `params` (`runtime::paramset::param_set`) with
+/// its cost source worded as every command prints it: `uncalibrated
+/// estimate` (the per-limb model) or `measured (...)`.
+pub fn param_set(params: &ckks::Params) -> compiler::params::ParamSet {
+    let mut set = runtime::paramset::param_set(params);
+    set.costs.source = cost_label(&set.costs.source);
+    set
+}
+
+/// The printed name of a cost table's source: the compiler's bare
+/// `estimate` is `uncalibrated estimate`; measured sources keep their
+/// wording.
+pub fn cost_label(source: &str) -> String {
+    if source == "estimate" {
+        "uncalibrated estimate".into()
+    } else {
+        source.to_string()
+    }
+}
+
 /// Compiles and calibrates a plan for `model` at parameter set `params`.
 pub fn compile_for(
     model: &nn::Graph,
     params: &Arc<ckks::Params>,
     opts: &compiler::CompileOptions,
 ) -> Result<(CompiledPlan, compiler::Report)> {
-    let set = runtime::paramset::param_set(params);
+    let set = param_set(params);
     let mut opts = opts.clone();
     opts.params = Some(set.name.clone());
     opts.attribute_skips = false;

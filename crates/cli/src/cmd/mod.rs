@@ -14,6 +14,7 @@ pub mod he;
 pub mod infer;
 pub mod json;
 pub mod keygen;
+pub mod logit_error;
 pub mod params;
 pub mod predict;
 pub mod primitives;
