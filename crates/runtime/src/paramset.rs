@@ -59,11 +59,14 @@ fn measured(name: &str) -> Vec<&'static str> {
     const OPS_N16: &str = include_str!("../../../docs/data/bench-n16-boot.json");
     // Session 7 engine (double hoisting, lazy relinearization): full-slot
     // and 8192-slot bootstraps, 1 thread (docs/benchmarks.md, "Bootstrapping
-    // faster"). The l13 record is from the session-2 engine (slower).
+    // faster"); the L_eff 11 and 13 sets the same way (full slots; L_eff
+    // 11 also 8192 slots).
     const BOOT_N16: &str = include_str!("../../../docs/data/boot16-s7-t1.json");
-    const BOOT_N16_L13: &str = include_str!("../../../docs/data/boot16-l13-lvlkeys.json");
+    const BOOT_N16_L11: &str = include_str!("../../../docs/data/boot16-l11-s7-t1.json");
+    const BOOT_N16_L13: &str = include_str!("../../../docs/data/boot16-l13-s7-t1.json");
     match name {
         "n16-boot" => vec![OPS_N16, BOOT_N16],
+        "n16-boot-l11" => vec![OPS_N16, BOOT_N16_L11],
         "n16-boot-l13" => vec![OPS_N16, BOOT_N16_L13],
         _ => Vec::new(),
     }
