@@ -73,7 +73,7 @@ fn every_listed_set_below_n16_round_trips() {
     }
 }
 
-/// The N = 2^16 sets (`n16-boot`, `n16-boot-l13`).
+/// The N = 2^16 sets (`n16-boot`, `n16-boot-l11`, `n16-boot-l13`).
 #[test]
 #[ignore = "N=2^16: about 4 s and 0.6-0.75 GB per set, not run by CI; run with `cargo test -p residue-cli --test params_roundtrip -- --ignored`"]
 fn every_listed_n16_set_round_trips() {
