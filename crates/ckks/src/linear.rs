@@ -342,6 +342,12 @@ impl SplitSum {
     }
 }
 
+/// A giant step's result: unrotated (over Q_l), or rotated and still in Q_l*P.
+enum GiantPart {
+    Plain(Ciphertext),
+    Ext(ExtRotation),
+}
+
 /// A summand of [`SplitSum`].
 #[derive(Clone, Copy)]
 enum Part<'a> {
@@ -420,54 +426,45 @@ impl EncodedTransform {
         // Giant steps: each inner sum is divided by P once, then rotated
         // with its own ModUp; the rotated parts stay in Q_l*P.
         let scale = ct.scale * pt_scale;
-        let parts = self
-            .giants
-            .par_iter()
-            .map(
-                |(g, terms)| -> Result<(Option<ExtRotation>, Option<Ciphertext>)> {
-                    let mut sum = SplitSum::new(p.n, level);
-                    for (j, pt, ext) in terms {
-                        sum.add_product(ring, p, level, baby(*j), pt, ext.as_ref());
-                    }
-                    let (c0, c1) = sum.finish(p, level);
-                    let inner = Ciphertext {
-                        c: vec![c0, c1],
-                        level,
-                        scale,
-                        slots: ct.slots,
-                        params_id: p.id,
-                    };
-                    let ge = if *g != 0 {
-                        eval.rotation_for(&inner, *g)?
-                    } else {
-                        1
-                    };
-                    if ge == 1 {
-                        return Ok((None, Some(inner)));
-                    }
-                    let d = eval.decompose(&inner)?;
-                    Ok((Some(eval.apply_galois_ext(&inner, &d, ge)?), None))
-                },
-            )
-            .collect::<Result<Vec<_>>>()?;
-        let mut total = SplitSum::new(p.n, level);
-        for (ext, plain) in &parts {
-            if let Some(r) = ext {
-                total.add(ring, p, level, Part::Ext(r));
-            }
-            if let Some(c) = plain {
-                total.add(ring, p, level, Part::Input(c));
-            }
-        }
-        let (c0, c1) = total.finish(p, level);
-        let acc = Ciphertext {
+        let at_level = |c0: Poly, c1: Poly| Ciphertext {
             c: vec![c0, c1],
             level,
             scale,
             slots: ct.slots,
             params_id: p.id,
         };
-        let mut out = eval.rescale(&acc)?;
+        let parts = self
+            .giants
+            .par_iter()
+            .map(|(g, terms)| -> Result<GiantPart> {
+                let mut sum = SplitSum::new(p.n, level);
+                for (j, pt, ext) in terms {
+                    sum.add_product(ring, p, level, baby(*j), pt, ext.as_ref());
+                }
+                let (c0, c1) = sum.finish(p, level);
+                let inner = at_level(c0, c1);
+                let ge = if *g != 0 {
+                    eval.rotation_for(&inner, *g)?
+                } else {
+                    1
+                };
+                if ge == 1 {
+                    return Ok(GiantPart::Plain(inner));
+                }
+                let d = eval.decompose(&inner)?;
+                Ok(GiantPart::Ext(eval.apply_galois_ext(&inner, &d, ge)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut total = SplitSum::new(p.n, level);
+        for part in &parts {
+            let part = match part {
+                GiantPart::Ext(r) => Part::Ext(r),
+                GiantPart::Plain(c) => Part::Input(c),
+            };
+            total.add(ring, p, level, part);
+        }
+        let (c0, c1) = total.finish(p, level);
+        let mut out = eval.rescale(&at_level(c0, c1))?;
         out.scale = self.out_scale;
         Ok(out)
     }
