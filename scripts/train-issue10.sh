@@ -21,6 +21,12 @@
 #   pan40 pan8's final checkpoint continued to 40 epochs (the cosine schedule
 #         stretches to 40), the budget of the ResNet-20 ext40 control
 #         (scripts/train-ext40.sh: 8 -> 16 -> 40 epochs the same way).
+#         Diverged in its epoch 10 (session 7), right after the learning-rate
+#         restart that continuing a finished cosine schedule causes.
+#   kdpan40 dirac-shared20 with the post-add normalization and distillation
+#         from the 16-epoch ResNet-20 (alpha 0.7, T 4), from scratch on one
+#         40-epoch cosine schedule (no restart: every run that diverged so
+#         far did so after one).
 # Progress: tail -f runs/issue10/<run>/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,8 +71,15 @@ for run in "$@"; do
         fi
         args=(--arch dirac-shared20 --epochs 40 --post-add-norm)
         ;;
+    kdpan40)
+        if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
+            cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
+        fi
+        args=(--arch dirac-shared20 --epochs 40 --post-add-norm --distill-teacher "$TEACHER"
+              --kd-alpha 0.7 --kd-temperature 4)
+        ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40)" >&2
         exit 2
         ;;
     esac

@@ -8,8 +8,9 @@
 //!   highest level computation starts from: its error in units of
 //!   `1 / scale` is `fresh_units`;
 //! - a linear step: that ciphertext times a plaintext of uniform values in
-//!   `[-1, 1]`, rescaled. Its error, less the fresh encryption's carried
-//!   through the product (subtracted in quadrature), is `rescale_units`;
+//!   `[-1, 1]`, rescaled. The error the rescale adds, measured directly
+//!   (the decrypted product after the rescale against the same product
+//!   decrypted before it), is `rescale_units`;
 //! - a bootstrap of uniform values in `[-B, B]`, B the largest magnitude
 //!   the value scaling lets reach a bootstrap
 //!   ([`crate::prepare::bootstrap_input_bound`]), at the backend's slot
@@ -83,13 +84,10 @@ pub fn measure(
     // The plaintext at the prime it is rescaled by, so the scale returns to
     // the default, as the runtime's linear steps do.
     let pt = backend.encode(&w, top, backend.prime(top))?;
-    let prod = backend.rescale(&backend.mul_plain(&ct, &pt)?)?;
-    let want: Vec<f64> = x.iter().zip(&w).map(|(a, b)| a * b).collect();
-    let total = error_sd(&decode(&prod)?, &want) * backend.scale(&prod);
-    // The fresh error times w (E[w^2] = 1/3 for uniform w), measured on
-    // these very values.
-    let carried = fresh_units * (w.iter().map(|v| v * v).sum::<f64>() / slots as f64).sqrt();
-    let rescale_units = (total * total - carried * carried).max(0.0).sqrt();
+    let prod = backend.mul_plain(&ct, &pt)?;
+    let before = decode(&prod)?;
+    let rescaled = backend.rescale(&prod)?;
+    let rescale_units = error_sd(&decode(&rescaled)?, &before) * backend.scale(&rescaled);
     let bootstrap_abs = if backend.levels_after_bootstrap().is_some() {
         let b = crate::prepare::bootstrap_input_bound(&params, slots);
         let xb: Vec<f64> = x.iter().map(|v| v * b).collect();

@@ -1,11 +1,14 @@
 //! The simulator with the engine's measured noise predicts the logit error
 //! of a real encrypted inference (small insecure bootstrappable set).
 //!
-//! Bound: the predicted and measured max logit errors agree within a factor
-//! of 8 either way. Both are maxima over ten logits of sums of many
-//! independent roundings, so they scatter by about 2x from run to run; a
-//! model off by the noise of a whole bootstrap or a missing rescale term is
-//! off by far more than 8x.
+//! Bound: the predicted and measured root-mean-square logit errors agree
+//! within a factor of 4 either way. One inference's logit errors are
+//! strongly correlated (one noise vector summed into all ten logits), so a
+//! single encryption's error scatters by more than 10x from run to run (CI
+//! once measured 10.8x below the prediction with the max over one
+//! inference); the RMS over six encryptions, and over eight noise seeds for
+//! the prediction, scatters by well under 2x. A model off by the noise of a
+//! whole bootstrap or a missing rescale term is off by far more than 4x.
 
 mod common;
 
@@ -38,37 +41,44 @@ fn check(name: &str) {
         model.bootstrap_abs > 1e-12 && model.bootstrap_abs < 1e-2,
         "{model:?}"
     );
-    assert!(
-        model.bootstrap_abs > 1e-12 && model.bootstrap_abs < 1e-2,
-        "{model:?}"
-    );
     let x = input(8, 31);
     let want = reference(&g, 8, &x);
-    let ct = encrypt(&plan, &p, &keys.public, &x).unwrap();
-    let (out, _) = runtime::server::infer(&backend, &prep, &ct, &|_| {}).unwrap();
-    let measured = max_err(&decrypt(&p, &keys.secret, &out).unwrap(), &want);
     // The noiseless simulator is exact (to float rounding) ...
     let (exact, _) = runtime::scaling::simulate(&prep, &p, &x).unwrap();
     assert!(max_err(&exact, &want) < 1e-9, "{name}");
-    // ... so its error with injected noise is the prediction: the median
-    // over seeds of the max logit error.
-    let mut predicted: Vec<f64> = (0..5)
-        .map(|seed| {
-            let sim = Simulator::new(&p)
-                .with_slots(plan.params.slots)
-                .with_noise(model, seed);
-            let (got, _) = runtime::scaling::simulate_with(&sim, &prep, &x).unwrap();
-            max_err(&got, &want)
-        })
-        .collect();
-    predicted.sort_by(f64::total_cmp);
-    let predicted = predicted[2];
+    // ... so its error with injected noise is the prediction.
+    let predicted = rms((0..8).map(|seed| {
+        let sim = Simulator::new(&p)
+            .with_slots(plan.params.slots)
+            .with_noise(model, seed);
+        let (got, _) = runtime::scaling::simulate_with(&sim, &prep, &x).unwrap();
+        sq_err(&got, &want)
+    }));
+    let measured = rms((0..6).map(|_| {
+        let ct = encrypt(&plan, &p, &keys.public, &x).unwrap();
+        let (out, _) = runtime::server::infer(&backend, &prep, &ct, &|_| {}).unwrap();
+        sq_err(&decrypt(&p, &keys.secret, &out).unwrap(), &want)
+    }));
     let ratio = measured / predicted;
-    eprintln!("{name}: {model:?}, measured {measured:.3e}, predicted {predicted:.3e}");
-    assert!(
-        (1.0 / 8.0..=8.0).contains(&ratio),
-        "{name}: measured {measured:.3e}, predicted {predicted:.3e} ({model:?})"
+    eprintln!(
+        "{name}: {model:?}, RMS logit error measured {measured:.3e}, predicted {predicted:.3e}"
     );
+    assert!(
+        (1.0 / 4.0..=4.0).contains(&ratio),
+        "{name}: RMS logit error measured {measured:.3e}, predicted {predicted:.3e} ({model:?})"
+    );
+}
+
+/// Sum of squared errors and their count, for an RMS over runs.
+fn sq_err(got: &[f64], want: &[f64]) -> (f64, usize) {
+    assert_eq!(got.len(), want.len());
+    let s = got.iter().zip(want).map(|(g, w)| (g - w).powi(2)).sum();
+    (s, want.len())
+}
+
+fn rms(parts: impl Iterator<Item = (f64, usize)>) -> f64 {
+    let (s, n) = parts.fold((0.0, 0), |(s, n), (a, b)| (s + a, n + b));
+    (s / n as f64).sqrt()
 }
 
 #[test]
