@@ -270,15 +270,73 @@ impl Evaluator {
         let l = ct.level.min(pt.level);
         self.params
             .check_scale(ct.scale * pt.scale, l, 1.0, "mul_plain")?;
-        let mut out = self.drop_level(ct, l)?;
-        let m = self.plain_at(pt, l)?;
-        let idx = self.params.q_idx(l);
         let _span = profile::span(Kernel::PlainMul);
-        for c in &mut out.c {
-            *c = self.params.ring.mul(c, &m, &idx);
+        let n = self.params.n;
+        let c =
+            ct.c.iter()
+                .map(|c| {
+                    let mut out = Poly::zero(n, l + 1);
+                    self.plain_mul_acc(&mut out, c, pt, l);
+                    out
+                })
+                .collect();
+        Ok(Ciphertext {
+            c,
+            level: l,
+            scale: ct.scale * pt.scale,
+            slots: ct.slots,
+            params_id: ct.params_id,
+        })
+    }
+
+    /// `acc += ct * pt` in place: the plaintext products of a linear
+    /// transform summed without a new ciphertext (and its copies) per term,
+    /// as [`Self::mul_plain`] then [`Self::add`] would make.
+    ///
+    /// `acc` must be at level `min(ct.level, pt.level)`, of `ct`'s degree,
+    /// with scale `ct.scale * pt.scale` (to [`SCALE_TOLERANCE`]); its slot
+    /// count becomes the larger of the two.
+    ///
+    /// # Errors
+    /// Another parameter set, malformed operands, a level or degree that
+    /// differs from the above ([`CkksError::Domain`]), a scale mismatch.
+    pub fn mul_plain_acc(
+        &self,
+        acc: &mut Ciphertext,
+        ct: &Ciphertext,
+        pt: &Plaintext,
+    ) -> Result<()> {
+        self.own(acc)?;
+        self.own(ct)?;
+        self.own_pt(pt)?;
+        let l = ct.level.min(pt.level);
+        if acc.level != l || acc.c.len() != ct.c.len() {
+            return Err(CkksError::Domain(format!(
+                "mul_plain_acc: accumulator of degree {} at level {}, product of degree {} at level {l}",
+                acc.c.len() - 1,
+                acc.level,
+                ct.c.len() - 1
+            )));
         }
-        out.scale *= pt.scale;
-        Ok(out)
+        if !scales_match(acc.scale, ct.scale * pt.scale) {
+            return Err(CkksError::ScaleMismatch(acc.scale, ct.scale * pt.scale));
+        }
+        let _span = profile::span(Kernel::PlainMul);
+        for (a, c) in acc.c.iter_mut().zip(&ct.c) {
+            self.plain_mul_acc(a, c, pt, l);
+        }
+        acc.slots = acc.slots.max(ct.slots);
+        Ok(())
+    }
+
+    /// `acc += c * pt` on limbs `0..=l` (shapes checked by the callers).
+    fn plain_mul_acc(&self, acc: &mut Poly, c: &Poly, pt: &Plaintext, l: usize) {
+        let n = self.params.n;
+        let r = &self.params.ring;
+        acc.data[..(l + 1) * n]
+            .par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, a)| r.mul_acc_slice(i, a, c.limb(i), pt.poly.limb(i)));
     }
 
     /// Residues of round(x) for the Q primes up to `level`.

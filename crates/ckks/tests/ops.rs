@@ -94,6 +94,34 @@ proptest! {
     }
 
     #[test]
+    fn mul_plain_acc_sums_products_in_place(seed in any::<u64>()) {
+        let c = ctx();
+        let (a, b) = (values(c.slots(), seed), values(c.slots(), seed ^ 3));
+        let (w1, w2) = (values(c.slots(), seed ^ 4), values(c.slots(), seed ^ 5));
+        let (ca, cb) = (c.encrypt(&a), c.encrypt(&b));
+        // plaintexts one level below the ciphertexts: the products land there
+        let lvl = ca.level - 1;
+        let ql = c.params.q[lvl] as f64;
+        let p1 = c.enc.encode(&w1, lvl, ql, c.slots()).unwrap();
+        let p2 = c.enc.encode(&w2, lvl, ql, c.slots()).unwrap();
+        let mut acc = c.eval.mul_plain(&ca, &p1).unwrap();
+        prop_assert_eq!(acc.level, lvl);
+        c.eval.mul_plain_acc(&mut acc, &cb, &p2).unwrap();
+        let sum = c.eval.rescale(&acc).unwrap();
+        prop_assert_eq!(sum.scale, ca.scale);
+        let want: Vec<_> = (0..c.slots()).map(|i| a[i] * w1[i] + b[i] * w2[i]).collect();
+        prop_assert!(precision_bits(&c.decrypt(&sum), &want) > MUL_BITS - 1.0);
+        // the same sum as mul_plain then add, to the last bit
+        let two = c.eval.add(&c.eval.mul_plain(&ca, &p1).unwrap(), &c.eval.mul_plain(&cb, &p2).unwrap()).unwrap();
+        prop_assert_eq!(c.decrypt(&c.eval.rescale(&two).unwrap()), c.decrypt(&sum));
+        // refused: an accumulator at another level, or of another scale
+        let mut high = c.encrypt(&a);
+        prop_assert!(c.eval.mul_plain_acc(&mut high, &cb, &p2).is_err());
+        let p3 = c.enc.encode(&w2, lvl, ql * 2.0, c.slots()).unwrap();
+        prop_assert!(matches!(c.eval.mul_plain_acc(&mut acc, &cb, &p3), Err(CkksError::ScaleMismatch(..))));
+    }
+
+    #[test]
     fn constant_ops(seed in any::<u64>(), k in -1000.0f64..1000.0, m in -8i64..8) {
         let c = ctx();
         let a = values(c.slots(), seed);

@@ -46,6 +46,22 @@ pub trait Backend: Sync {
     fn add_plain(&self, ct: &Self::Ct, pt: &Self::Pt) -> Result<Self::Ct>;
     /// `ct * pt` (scales multiply).
     fn mul_plain(&self, ct: &Self::Ct, pt: &Self::Pt) -> Result<Self::Ct>;
+    /// `acc + ct * pt`, `ct * pt` when there is no `acc` yet: one term of a
+    /// linear step's sum. The encrypted backend adds in place (no new
+    /// ciphertext per term); the default is [`Backend::mul_plain`] then
+    /// [`Backend::add`].
+    fn mul_plain_acc(
+        &self,
+        acc: Option<Self::Ct>,
+        ct: &Self::Ct,
+        pt: &Self::Pt,
+    ) -> Result<Self::Ct> {
+        let t = self.mul_plain(ct, pt)?;
+        match acc {
+            None => Ok(t),
+            Some(a) => self.add(&a, &t),
+        }
+    }
     /// Divides by `q_level`: one level down.
     fn rescale(&self, ct: &Self::Ct) -> Result<Self::Ct>;
     /// Rotates slots left by `k` (slot `s` receives slot `s + k`).

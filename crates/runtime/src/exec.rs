@@ -356,11 +356,7 @@ pub fn linear<B: Backend>(
             let mut acc: Option<B::Ct> = None;
             for (ci, bb, vals) in terms {
                 let pt = b.encode(&vals, level, pt_scale)?;
-                let t = b.mul_plain(&rotated_in[ci][&bb], &pt)?;
-                acc = Some(match acc {
-                    None => t,
-                    Some(a) => b.add(&a, &t)?,
-                });
+                acc = Some(b.mul_plain_acc(acc, &rotated_in[ci][&bb], &pt)?);
             }
             let acc = acc.expect("groups are never empty");
             let acc = if key.1 != 0 {

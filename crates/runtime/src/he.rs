@@ -83,6 +83,22 @@ impl Backend for CkksBackend {
     fn mul_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
         self.eval.mul_plain(ct, pt)
     }
+    fn mul_plain_acc(
+        &self,
+        acc: Option<Ciphertext>,
+        ct: &Ciphertext,
+        pt: &Plaintext,
+    ) -> Result<Ciphertext> {
+        match acc {
+            None => self.eval.mul_plain(ct, pt),
+            Some(mut a) if a.level == ct.level.min(pt.level) => {
+                self.eval.mul_plain_acc(&mut a, ct, pt)?;
+                Ok(a)
+            }
+            // Terms at different levels: aligned down by `add`.
+            Some(a) => self.eval.add(&a, &self.eval.mul_plain(ct, pt)?),
+        }
+    }
     fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
         self.eval.rescale(ct)
     }

@@ -160,12 +160,13 @@ fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
     t[t.len() / 2]
 }
 
-const OPS: [&str; 9] = [
+const OPS: [&str; 10] = [
     "encode",
     "encrypt",
     "decrypt",
     "add",
     "mul_plain",
+    "mul_plain_acc",
     "mul_relin",
     "rescale",
     "rotate",
@@ -220,6 +221,12 @@ fn bench_ckks(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Vec<Rec
             "mul_plain" => median_ms(r, || {
                 eval.mul_plain(&ct, &pt).unwrap();
             }),
+            "mul_plain_acc" => {
+                let mut acc = eval.mul_plain(&ct, &pt)?;
+                median_ms(r, || {
+                    eval.mul_plain_acc(&mut acc, &ct2, &pt).unwrap();
+                })
+            }
             "mul_relin" => median_ms(r, || {
                 eval.mul_relin(&ct, &ct2).unwrap();
             }),
