@@ -126,7 +126,7 @@ impl CostTable {
         let scale = 2f64.powi(log_n as i32 - 16);
         let per_limb_ms = |op: CkksOp| -> f64 {
             match op {
-                CkksOp::Encode => 1.5,
+                CkksOp::Encode => 0.55,
                 CkksOp::Encrypt => 3.0,
                 CkksOp::Decrypt => 0.8,
                 CkksOp::Add => 0.1,
@@ -267,8 +267,13 @@ pub struct OpCounts {
     pub rotations_hoisted: u64,
     /// Ciphertext x ciphertext multiplications (with relinearization).
     pub mul_relin: u64,
-    /// Plaintext (or scalar) multiplications.
+    /// Plaintext (or scalar) multiplications; in a linear step each also
+    /// accumulates into its sum in place (`ckks::Evaluator::mul_plain_acc`).
     pub mul_plain: u64,
+    /// Plaintexts encoded at run time (a linear step's diagonals, each
+    /// encoded where it is used: caching them all would not fit in memory).
+    #[serde(default)]
+    pub encodes: u64,
     /// Additions.
     pub adds: u64,
     /// Rescales.
@@ -292,6 +297,7 @@ impl OpCounts {
             + self.rotations_hoisted as f64 * t.at(CkksOp::RotateHoisted, level)
             + self.mul_relin as f64 * t.at(CkksOp::MulRelin, level)
             + self.mul_plain as f64 * t.at(CkksOp::MulPlain, level)
+            + self.encodes as f64 * t.at(CkksOp::Encode, level)
             + self.adds as f64 * t.at(CkksOp::Add, level)
             + self.rescales as f64 * t.at(CkksOp::Rescale, level)
     }
@@ -303,6 +309,7 @@ impl std::ops::AddAssign for OpCounts {
         self.rotations_hoisted += o.rotations_hoisted;
         self.mul_relin += o.mul_relin;
         self.mul_plain += o.mul_plain;
+        self.encodes += o.encodes;
         self.adds += o.adds;
         self.rescales += o.rescales;
     }

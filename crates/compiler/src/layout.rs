@@ -394,8 +394,10 @@ pub fn linear_map(
         rotations_hoisted: babies.iter().map(|b| nonzero(b) as u64).sum(),
         mul_relin: 0,
         mul_plain: pm as u64,
-        adds: pm.saturating_sub(nout) as u64
-            + giants.iter().map(|g| nonzero(g) as u64).sum::<u64>(),
+        // Each term encoded where it is used; terms accumulate in place
+        // (priced in `mul_plain`), giant-step groups are then added.
+        encodes: pm as u64,
+        adds: giants.iter().map(|g| nonzero(g) as u64).sum::<u64>(),
         rescales: nout as u64,
     };
     Ok(LayerCost {
@@ -716,6 +718,7 @@ pub fn poly_act(k: usize, cts: usize) -> LayerCost {
             rotations_hoisted: 0,
             mul_relin: relin as u64 * cts,
             mul_plain: (k as u64 + 1) * cts,
+            encodes: 0,
             adds: k as u64 * cts,
             rescales: (relin as u64 + 1) * cts,
         },

@@ -486,6 +486,7 @@ impl Lowering<'_> {
         let mut cost = layout::add(cts);
         cost.depth = 1;
         cost.counts.mul_plain = cts as u64;
+        cost.counts.encodes = cts as u64;
         cost.counts.rescales = cts as u64;
         let step = LinearStep {
             op: LayerOp::Affine,
@@ -604,6 +605,7 @@ impl Lowering<'_> {
         if !folded {
             cost.depth = 1;
             cost.counts.mul_plain += x.layout.cts() as u64;
+            cost.counts.encodes += x.layout.cts() as u64;
             cost.counts.rescales += x.layout.cts() as u64;
         }
         let kind = if folded {

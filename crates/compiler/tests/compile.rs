@@ -195,10 +195,11 @@ fn sparse_packing_uses_the_fewest_slots_and_their_bootstrap_cost() {
             .iter()
             .all(|n| n.layout_in.slots == 16384 && n.layout_out.cts() == 1)
     );
-    assert_eq!(plan.bootstraps, full.bootstraps);
-    // the same bootstraps at 9 s instead of 20 s (the linear layers cost
-    // the same or less: offsets modulo fewer slots)
-    let saved = 11.0 * plan.bootstraps as f64;
+    // The full plan's placement at 9 s a bootstrap instead of 20 s (the
+    // linear layers cost the same or less: offsets modulo fewer slots) is
+    // one the sparse plan could pick, so its optimum saves at least that
+    // much (it may bootstrap more often where bootstraps are cheaper).
+    let saved = 11.0 * full.bootstraps as f64;
     assert!(
         full_report.estimated_seconds - report.estimated_seconds >= saved - 1e-6,
         "{} vs {}",
