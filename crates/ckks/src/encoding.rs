@@ -10,9 +10,10 @@ use crate::error::{CkksError, Result};
 use crate::params::Params;
 use crate::ring::Poly;
 use rayon::prelude::*;
-use rustfft::FftPlanner;
 use rustfft::num_complex::Complex64;
-use std::sync::Arc;
+use rustfft::{Fft, FftPlanner};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 /// A plaintext: an RNS polynomial (NTT form) with its level, scale and slot count.
 #[derive(Clone, Debug)]
@@ -63,15 +64,61 @@ fn slot_positions(n: usize) -> Vec<usize> {
         .collect()
 }
 
+/// What the special FFT of one slot count needs, computed once per encoder:
+/// the slot permutation, rustfft's plans (their twiddles) and the twist
+/// `xi^-k / n` (computing these per call cost more than the FFT itself at
+/// 2^15 slots).
+struct SlotTables {
+    pos: Vec<usize>,
+    forward: Arc<dyn Fft<f64>>,
+    inverse: Arc<dyn Fft<f64>>,
+    /// `xi^-k / n`, k < n; decoding twists by `conj * n` (= `xi^k`).
+    twist: Vec<Complex64>,
+}
+
+impl SlotTables {
+    fn new(n: usize) -> Self {
+        let mut planner = FftPlanner::new();
+        Self {
+            pos: slot_positions(n),
+            forward: planner.plan_fft_forward(n),
+            inverse: planner.plan_fft_inverse(n),
+            twist: (0..n)
+                .map(|k| {
+                    let ang = -std::f64::consts::PI * k as f64 / (2 * n) as f64;
+                    Complex64::from_polar(1.0 / n as f64, ang)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Encodes and decodes slot vectors for one parameter set.
 pub struct Encoder {
     params: Arc<Params>,
+    /// Per slot count (a valid one: at most log2(N/2) + 1 entries).
+    tables: RwLock<BTreeMap<usize, Arc<SlotTables>>>,
 }
 
 impl Encoder {
     /// An encoder for `params`.
     pub fn new(params: Arc<Params>) -> Self {
-        Self { params }
+        Self {
+            params,
+            tables: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    /// The FFT tables of `slots` slots (already checked), made on first use.
+    fn tables(&self, slots: usize) -> Arc<SlotTables> {
+        if let Some(t) = self.tables.read().ok().and_then(|m| m.get(&slots).cloned()) {
+            return t;
+        }
+        let t = Arc::new(SlotTables::new(slots));
+        if let Ok(mut m) = self.tables.write() {
+            m.entry(slots).or_insert_with(|| t.clone());
+        }
+        t
     }
 
     /// The parameter set.
@@ -97,22 +144,20 @@ impl Encoder {
             });
         }
         let n = slots;
-        let pos = slot_positions(n);
+        let t = self.tables(n);
         let mut u = vec![Complex64::new(0.0, 0.0); n];
         for (j, v) in values.iter().enumerate() {
             if !v.re.is_finite() || !v.im.is_finite() {
                 return Err(CkksError::Encoding("non-finite value".into()));
             }
-            u[pos[j]] = *v;
+            u[t.pos[j]] = *v;
         }
         // w_k = (1/n) xi^{-k} sum_t u_t omega^{-kt}
-        FftPlanner::new().plan_fft_forward(n).process(&mut u);
+        t.forward.process(&mut u);
         let big_n = self.params.n;
         let gap = big_n / (2 * n);
         let mut coeffs = vec![0.0; big_n];
-        for (k, w) in u.iter().enumerate() {
-            let ang = -std::f64::consts::PI * k as f64 / (2 * n) as f64;
-            let tw = Complex64::from_polar(1.0 / n as f64, ang);
+        for (k, (w, tw)) in u.iter().zip(&t.twist).enumerate() {
             let w = w * tw;
             coeffs[k * gap] = w.re;
             coeffs[(k + n) * gap] = w.im;
@@ -133,16 +178,19 @@ impl Encoder {
             )));
         }
         let n = slots;
+        let t = self.tables(n);
         let gap = self.params.n / (2 * n);
-        let mut w: Vec<Complex64> = (0..n)
-            .map(|k| {
-                let ang = std::f64::consts::PI * k as f64 / (2 * n) as f64;
-                Complex64::new(coeffs[k * gap], coeffs[(k + n) * gap])
-                    * Complex64::from_polar(1.0, ang)
+        let nf = n as f64;
+        let mut w: Vec<Complex64> = t
+            .twist
+            .iter()
+            .enumerate()
+            .map(|(k, tw)| {
+                Complex64::new(coeffs[k * gap], coeffs[(k + n) * gap]) * (tw.conj() * nf)
             })
             .collect();
-        FftPlanner::new().plan_fft_inverse(n).process(&mut w);
-        Ok(slot_positions(n).into_iter().map(|t| w[t]).collect())
+        t.inverse.process(&mut w);
+        Ok(t.pos.iter().map(|&p| w[p]).collect())
     }
 
     /// Encodes complex values at `level` and `scale` into `slots` slots.
