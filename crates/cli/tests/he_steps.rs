@@ -100,6 +100,45 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
         assert!((a - b.as_f64().unwrap()).abs() < 1e-3, "{he:?} vs {pv}");
     }
 
+    // Keys of another keygen: refused by key pair, not answered with noise
+    // (found by a fresh user: both exited 0 with logits around 1e7).
+    ok(&[
+        "keygen",
+        "--plan",
+        &p("plan.json"),
+        "--model",
+        &p("m.onnx"),
+        "--out",
+        &p("keys2"),
+    ]);
+    let id = std::fs::read_to_string(d.join("keys/key.id")).unwrap();
+    assert_eq!(id.trim().len(), 32, "{id}");
+    assert_eq!(
+        id,
+        std::fs::read_to_string(d.join("keys/eval/key.id")).unwrap()
+    );
+    assert_ne!(id, std::fs::read_to_string(d.join("keys2/key.id")).unwrap());
+    let e = refused(&common::infer_args(
+        &p("plan.json"),
+        &p("m.onnx"),
+        &p("keys2/eval"),
+        &p("x.ct"),
+        &p("z.ct"),
+    ));
+    assert!(e.contains("key pair") && e.contains(id.trim()), "{e}");
+    let e = refused(&["decrypt", "--keys", &p("keys2"), "--input", &p("y.ct")]);
+    assert!(e.contains("key pair") && e.contains(id.trim()), "{e}");
+    // A key id that is not one.
+    std::fs::write(d.join("keys2/eval/key.id"), "not an id\n").unwrap();
+    let e = refused(&common::infer_args(
+        &p("plan.json"),
+        &p("m.onnx"),
+        &p("keys2/eval"),
+        &p("x.ct"),
+        &p("z.ct"),
+    ));
+    assert!(e.contains("key.id"), "{e}");
+
     // A plan for another model.
     refused(&common::infer_args(
         &p("plan.json"),
@@ -181,6 +220,8 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     ));
     std::fs::write(d.join("keys/secret.key"), b"garbage").unwrap();
     refused(&["decrypt", "--keys", &p("keys"), "--input", &p("y.ct")]);
+    // Encryption reads only the public key.
+    std::fs::write(d.join("keys/public.key"), b"garbage").unwrap();
     refused(&[
         "encrypt",
         "--keys",

@@ -251,6 +251,7 @@ fn write_seeds() {
     // Encrypted tensors: a ciphertext in the tensor envelope.
     let t = runtime::files::EncryptedTensor {
         meta: runtime::files::TensorMeta {
+            key_id: None,
             kind: runtime::files::TensorKind::Input,
             plan_hash: "00".repeat(32),
             params: p.name().to_string(),

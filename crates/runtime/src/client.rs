@@ -6,7 +6,11 @@
 //! - `public.key`: the public key (encryption);
 //! - `eval/eval.keys`: relinearization and Galois keys (server);
 //! - `eval/bootstrap.keys`: the sparse-secret encapsulation keys (server,
-//!   only if the plan bootstraps).
+//!   only if the plan bootstraps);
+//! - `key.id` and `eval/key.id`: the key pair's id ([`key_id`]), which every
+//!   encrypted tensor made with the pair records, so that a ciphertext
+//!   evaluated or decrypted with another pair's keys is refused rather than
+//!   answered with noise.
 //!
 //! The server reads only `eval/`, and refuses any file there that holds a
 //! secret key.
@@ -210,10 +214,17 @@ impl ClientKeys {
 
     /// Writes the key directory (see the module docs).
     pub fn save(&self, params: &Params, dir: &Path) -> Result<()> {
+        use std::io::Write;
         std::fs::create_dir_all(dir.join("eval"))?;
         let sk = self.secret.to_secret_bytes()?;
         write_private(&dir.join("secret.key"), &sk)?;
-        write_file(&dir.join("public.key"), |w| self.public.write_to(params, w))?;
+        let mut pk = Vec::new();
+        self.public.write_to(params, &mut pk)?;
+        write_file(&dir.join("public.key"), |w| w.write_all(&pk))?;
+        let id = key_id(&pk);
+        for d in [dir.to_path_buf(), dir.join("eval")] {
+            write_file(&d.join(KEY_ID_FILE), |w| writeln!(w, "{id}"))?;
+        }
         write_file(&dir.join("eval").join("eval.keys"), |w| {
             self.eval.write_to(params, w)
         })?;
@@ -261,21 +272,95 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Name of the key-id file in a key directory and in its `eval/`.
+pub const KEY_ID_FILE: &str = "key.id";
+
+/// A key pair's id: the first 16 bytes of the SHA-256 of its `public.key`
+/// file, in hex (32 characters). Public: it identifies the pair, and says
+/// nothing of the secret that the public key does not.
+pub fn key_id(public_key_file: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(public_key_file)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Fails unless `id` is a key id as [`key_id`] writes it.
+pub fn check_key_id(id: &str) -> Result<()> {
+    if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(RuntimeError::Format(
+            "a key id is 32 lowercase hex characters".into(),
+        ))
+    }
+}
+
+/// The key id of a key directory (a client's, or its `eval/`): its
+/// `key.id`, else computed from its `public.key`; `None` when it has
+/// neither (keys made before key ids).
+///
+/// # Errors
+/// A `key.id` that is not one, or an unreadable file.
+pub fn load_key_id(dir: &Path) -> Result<Option<String>> {
+    let f = dir.join(KEY_ID_FILE);
+    if f.is_file() {
+        let b = read_bounded(&f, 64)?;
+        let id = String::from_utf8_lossy(&b).trim_end().to_string();
+        check_key_id(&id).map_err(|e| RuntimeError::Format(format!("{}: {e}", f.display())))?;
+        return Ok(Some(id));
+    }
+    let p = dir.join("public.key");
+    if p.is_file() {
+        return Ok(Some(key_id(&std::fs::read(&p)?)));
+    }
+    Ok(None)
+}
+
+/// Refuses a tensor whose recorded key pair is not the one of `dir`'s keys
+/// (`what`: what `dir` holds, for the message). Passes when either side
+/// has no id (files from before key ids).
+///
+/// # Errors
+/// [`RuntimeError::Format`] naming both ids.
+pub fn check_same_keys(t: &EncryptedTensor, dir: &Path, what: &str) -> Result<()> {
+    if let (Some(a), Some(b)) = (&t.meta.key_id, load_key_id(dir)?)
+        && *a != b
+    {
+        return Err(RuntimeError::Format(format!(
+            "the ciphertext was encrypted under key pair {a}, the {what} in {} are of key pair {b}: use the keys of the keygen whose public key encrypted it",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Loads the client's secret and public keys from a key directory.
 pub fn load_client_keys(params: &Arc<Params>, dir: &Path) -> Result<(SecretKey, PublicKey)> {
+    Ok((load_secret_key(params, dir)?, load_public_key(params, dir)?))
+}
+
+/// Loads the secret key (`secret.key`) of a key directory: what decryption
+/// needs.
+pub fn load_secret_key(params: &Arc<Params>, dir: &Path) -> Result<SecretKey> {
     let skb = zeroize::Zeroizing::new(read_bounded(
         &dir.join("secret.key"),
         ckks::serialize::secret_key_size(params) as u64 + 4096,
     )?);
-    let sk = SecretKey::from_secret_bytes(&skb, params)
-        .map_err(|e| RuntimeError::Format(format!("{}: {e}", dir.join("secret.key").display())))?;
+    SecretKey::from_secret_bytes(&skb, params)
+        .map_err(|e| RuntimeError::Format(format!("{}: {e}", dir.join("secret.key").display())))
+}
+
+/// Loads the public key (`public.key`) of a key directory: what
+/// encryption needs.
+pub fn load_public_key(params: &Arc<Params>, dir: &Path) -> Result<PublicKey> {
     let pkb = read_bounded(
         &dir.join("public.key"),
         ckks::serialize::public_key_size(params, false) as u64 + 4096,
     )?;
-    let pk = PublicKey::from_bytes(&pkb, params)
-        .map_err(|e| RuntimeError::Format(format!("{}: {e}", dir.join("public.key").display())))?;
-    Ok((sk, pk))
+    PublicKey::from_bytes(&pkb, params)
+        .map_err(|e| RuntimeError::Format(format!("{}: {e}", dir.join("public.key").display())))
 }
 
 fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
@@ -283,8 +368,13 @@ fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
         .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?
         .len();
     if len > max {
+        let what = if path.file_name() == Some(std::ffi::OsStr::new(KEY_ID_FILE)) {
+            "a key id".to_string()
+        } else {
+            format!("a key of this parameter set (keys made for another set?), {max}")
+        };
         return Err(RuntimeError::Format(format!(
-            "{}: {len} bytes, more than a key of this set can be ({max})",
+            "{}: {len} bytes, more than {what}",
             path.display()
         )));
     }
@@ -315,6 +405,11 @@ pub fn load_eval_keys(
     for ent in entries {
         let path = ent?.path();
         if !path.is_file() {
+            continue;
+        }
+        if path.file_name() == Some(std::ffi::OsStr::new(KEY_ID_FILE)) {
+            // Not a key: checked to be exactly an id (it cannot hold one).
+            load_key_id(dir)?;
             continue;
         }
         let mut head = vec![0u8; 256];
@@ -441,6 +536,7 @@ pub fn encrypt_batch<T: AsRef<[f64]>>(
             layout: first.layout_out,
             factor,
             images: xs.len(),
+            key_id: None,
         },
         cts,
     })

@@ -66,6 +66,11 @@ pub struct TensorMeta {
     /// first ones; the rest are zero). Not written when 1.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub images: usize,
+    /// The key pair it was encrypted under ([`crate::client::key_id`]);
+    /// a result carries its input's. Absent in files written before key
+    /// ids, and where the encrypting side did not know it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 impl TensorMeta {
@@ -147,6 +152,9 @@ impl EncryptedTensor {
             serde_json::from_slice(&meta).map_err(|e| fmt_err(format!("bad metadata: {e}")))?;
         if meta.kind != kind {
             return Err(fmt_err("metadata kind differs from the header's"));
+        }
+        if let Some(k) = &meta.key_id {
+            crate::client::check_key_id(k).map_err(|e| fmt_err(format!("metadata: {e}")))?;
         }
         if meta.params != params.name() {
             return Err(fmt_err(format!(

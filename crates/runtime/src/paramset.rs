@@ -56,7 +56,9 @@ pub fn param_set(params: &ckks::Params) -> ParamSet {
 /// `residue bench ckks` records committed for a set (single-threaded), used
 /// by default so that estimates are measured costs, not guesses.
 fn measured(name: &str) -> Vec<&'static str> {
-    const OPS_N16: &str = include_str!("../../../docs/data/bench-n16-boot.json");
+    // Operations: session 8 (copy-free plaintext products, cached encoder
+    // tables), 1 thread; the bootstraps: session 7.
+    const OPS_N16: &str = include_str!("../../../docs/data/ops-n16-boot-s8-t1.json");
     // Session 7 engine (double hoisting, lazy relinearization): full-slot
     // and 8192-slot bootstraps, 1 thread (docs/benchmarks.md, "Bootstrapping
     // faster"); the L_eff 11 and 13 sets the same way (full slots; L_eff

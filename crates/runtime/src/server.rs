@@ -83,6 +83,7 @@ pub fn infer(
                 layout: last.layout_out,
                 factor: *prep.factors.last().expect("factors"),
                 images: input.meta.images,
+                key_id: input.meta.key_id.clone(),
             },
             cts: out,
         },

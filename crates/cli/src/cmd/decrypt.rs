@@ -44,9 +44,11 @@ pub fn run(args: Args) -> Result<()> {
         }
     };
     let params = ckks::Params::named(&name)?;
-    let (sk, _) = runtime::client::load_client_keys(&params, &args.keys)?;
     let t = runtime::files::EncryptedTensor::load(&params, &args.input)
         .with_context(|| format!("reading {}", args.input.display()))?;
+    runtime::client::check_same_keys(&t, &args.keys, "keys")
+        .with_context(|| format!("{}", args.input.display()))?;
+    let sk = runtime::client::load_secret_key(&params, &args.keys)?;
     let all = runtime::client::decrypt_batch(&params, &sk, &t)?;
     let results: Vec<serde_json::Value> = all
         .iter()

@@ -51,9 +51,10 @@ pub fn run(args: Args) -> Result<()> {
             xs.len()
         );
     }
-    let (_, pk) = runtime::client::load_client_keys(&params, &args.keys)?;
+    let pk = runtime::client::load_public_key(&params, &args.keys)?;
     let t = std::time::Instant::now();
-    let ct = runtime::client::encrypt_batch(&plan, &params, &pk, &xs)?;
+    let mut ct = runtime::client::encrypt_batch(&plan, &params, &pk, &xs)?;
+    ct.meta.key_id = runtime::client::load_key_id(&args.keys)?;
     ct.save(&params, &args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
     let s = t.elapsed().as_secs_f64();

@@ -44,9 +44,13 @@ pub fn run(args: Args) -> Result<()> {
     let model = load_model(&args.model)?;
     let prep = runtime::Prepared::new(&plan, &model, &params)?;
     let t0 = std::time::Instant::now();
-    let (eval, boot) = runtime::client::load_eval_keys(&params, &args.eval_keys)?;
+    // The small input first: a ciphertext of another key pair is refused
+    // before gigabytes of keys are read.
     let input = runtime::files::EncryptedTensor::load(&params, &args.input)
         .with_context(|| format!("reading {}", args.input.display()))?;
+    runtime::client::check_same_keys(&input, &args.eval_keys, "evaluation keys")
+        .with_context(|| format!("{}", args.input.display()))?;
+    let (eval, boot) = runtime::client::load_eval_keys(&params, &args.eval_keys)?;
     let backend = runtime::server::backend(&params, &prep, eval, boot)?;
     let load_s = t0.elapsed().as_secs_f64();
     let bar = StepProgress::new(plan.nodes.len(), args.json);
