@@ -292,13 +292,26 @@ fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
 }
 
 /// The server's keys, read from a directory that must hold only evaluation
-/// keys: every file's header is checked, and a secret key is refused.
+/// keys: every file's header is checked, a secret key is refused, and so
+/// is a second file of evaluation or bootstrapping keys.
 pub fn load_eval_keys(
     params: &Arc<Params>,
     dir: &Path,
 ) -> Result<(EvaluationKeys, Option<BootstrapKeys>)> {
     let mut eval = None;
     let mut boot = None;
+    // Where each was read: a second file of a kind is refused (which one
+    // was used would depend on the directory's order).
+    let mut eval_from: Option<std::path::PathBuf> = None;
+    let mut boot_from: Option<std::path::PathBuf> = None;
+    let twice = |first: &Option<std::path::PathBuf>, path: &Path| match first {
+        Some(f) => Err(RuntimeError::Format(format!(
+            "{}: holds the same kind of keys as {}: one file of each kind",
+            path.display(),
+            f.display()
+        ))),
+        None => Ok(()),
+    };
     // `keygen`'s whole key directory (secret, public and `eval/`) given
     // where its `eval/` is meant: name the right path instead of refusing
     // whichever client key the scan meets first.
@@ -351,18 +364,22 @@ pub fn load_eval_keys(
                 )));
             }
             K::EvaluationKeys | K::EvaluationKeysCompact => {
+                twice(&eval_from, &path)?;
                 let mut r = open()?;
                 let k = EvaluationKeys::read_from(&mut r, params)
                     .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?;
                 at_end(&mut r, &path)?;
                 eval = Some(k);
+                eval_from = Some(path.clone());
             }
             K::BootstrapKeys => {
+                twice(&boot_from, &path)?;
                 let mut r = open()?;
                 let k = BootstrapKeys::read_from(&mut r, params)
                     .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?;
                 at_end(&mut r, &path)?;
                 boot = Some(k);
+                boot_from = Some(path.clone());
             }
             other => {
                 return Err(RuntimeError::Format(format!(

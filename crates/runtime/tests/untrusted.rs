@@ -196,6 +196,15 @@ fn key_directories_with_a_secret_or_garbage_are_refused() {
     };
     assert!(e.contains("secret key"), "{e}");
     std::fs::remove_file(eval.join("oops.key")).unwrap();
+    // A second file of evaluation keys: which one would be used depends on
+    // the directory's order, so both are refused.
+    std::fs::copy(eval.join("eval.keys"), eval.join("copy.keys")).unwrap();
+    let e = match runtime::client::load_eval_keys(&p, &eval) {
+        Ok(_) => panic!("two evaluation key files were accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("same kind of keys"), "{e}");
+    std::fs::remove_file(eval.join("copy.keys")).unwrap();
     // Truncated and garbage key files.
     let ek = std::fs::read(eval.join("eval.keys")).unwrap();
     std::fs::write(eval.join("eval.keys"), &ek[..ek.len() / 3]).unwrap();
