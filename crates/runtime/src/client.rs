@@ -261,7 +261,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Loads the client's secret and public keys from a key directory.
+/// Loads the client's secret and public keys from a key directory and
+/// checks that they are a pair ([`check_key_pair`]).
 pub fn load_client_keys(params: &Arc<Params>, dir: &Path) -> Result<(SecretKey, PublicKey)> {
     let skb = zeroize::Zeroizing::new(read_bounded(
         &dir.join("secret.key"),
@@ -275,7 +276,44 @@ pub fn load_client_keys(params: &Arc<Params>, dir: &Path) -> Result<(SecretKey, 
     )?;
     let pk = PublicKey::from_bytes(&pkb, params)
         .map_err(|e| RuntimeError::Format(format!("{}: {e}", dir.join("public.key").display())))?;
+    check_key_pair(params, &sk, &pk).map_err(|e| {
+        RuntimeError::Format(format!(
+            "{} and {}: {e}",
+            dir.join("secret.key").display(),
+            dir.join("public.key").display()
+        ))
+    })?;
     Ok((sk, pk))
+}
+
+/// Largest coefficient (in units of the scale) a zero encrypted with the
+/// public key may decrypt to: fresh encryption noise is below 1e-8 at
+/// every set; a changed key coefficient of any consequence is far above.
+const KEY_PAIR_TOLERANCE: f64 = 1.0 / (1u64 << 20) as f64;
+
+/// Checks that `pk` is `sk`'s public key: a zero encrypted with it at the
+/// top level decrypts to (nearly) zero. A key file with a changed
+/// coefficient that still lies below its prime reads as a valid key, but
+/// the pair would encrypt what it cannot decrypt (or decrypt garbage);
+/// this refuses such a pair, and keys from two different key directories.
+pub fn check_key_pair(params: &Arc<Params>, sk: &SecretKey, pk: &PublicKey) -> Result<()> {
+    let enc = Encoder::new(params.clone());
+    let zero = enc.encode_real(
+        &[0.0],
+        params.max_level(),
+        params.default_scale(),
+        params.n / 2,
+    )?;
+    let ct = Encryptor::new(params.clone()).encrypt_pk(pk, &zero)?;
+    let back = enc.decode_coeffs(&Decryptor::new(sk).decrypt(&ct)?)?;
+    let worst = back.iter().fold(0.0f64, |m, c| m.max(c.abs()));
+    // NaN compares false: refused too
+    if worst.is_nan() || worst > KEY_PAIR_TOLERANCE {
+        return Err(RuntimeError::Format(format!(
+            "not a key pair: a zero encrypted with the public key decrypts to values up to {worst:.3e} (at most {KEY_PAIR_TOLERANCE:.1e}); a key file is damaged or from another key directory"
+        )));
+    }
+    Ok(())
 }
 
 fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {

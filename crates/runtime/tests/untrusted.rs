@@ -220,6 +220,22 @@ fn key_directories_with_a_secret_or_garbage_are_refused() {
     assert!(e.contains("trailing bytes"), "{e}");
     std::fs::write(eval.join("eval.keys"), b"not a key").unwrap();
     assert!(runtime::client::load_eval_keys(&p, &eval).is_err());
+    // A public key with two coefficients swapped (each still below its
+    // prime: a well-formed key) is not the secret key's.
+    let pk = std::fs::read(dir.join("public.key")).unwrap();
+    let body = 16 + pk[15] as usize + 4;
+    let mut swapped = pk.clone();
+    swapped[body..body + 8].copy_from_slice(&pk[body + 8..body + 16]);
+    swapped[body + 8..body + 16].copy_from_slice(&pk[body..body + 8]);
+    assert_ne!(swapped, pk);
+    std::fs::write(dir.join("public.key"), &swapped).unwrap();
+    let e = match runtime::client::load_client_keys(&p, &dir) {
+        Ok(_) => panic!("a public key of another secret was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("not a key pair"), "{e}");
+    std::fs::write(dir.join("public.key"), &pk).unwrap();
+    assert!(runtime::client::load_client_keys(&p, &dir).is_ok());
     std::fs::write(dir.join("secret.key"), b"").unwrap();
     assert!(runtime::client::load_client_keys(&p, &dir).is_err());
     let _ = std::fs::remove_dir_all(&dir);
