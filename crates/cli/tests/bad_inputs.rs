@@ -17,8 +17,28 @@
 //! a panic; a failing run prints exactly one `error: ` line (lines starting
 //! `warning: ` are diagnostics printed before it and are allowed).
 //!
+//! Commands and the inputs they are fed (13 commands, 18 kinds of input):
+//! - the ONNX model: `analyze`, `compile`, `keygen`, `infer`, `predict`,
+//!   `demo`, `serve`; the plan: `keygen`, `encrypt`, `infer`, `serve`,
+//!   `bench serve`;
+//! - the client's `secret.key` and `public.key`: `encrypt`, `decrypt`,
+//!   `client`; `eval/eval.keys`: `infer`, `client` (uploaded: refused by
+//!   the client's header check or by the server); `eval/bootstrap.keys`:
+//!   `infer` for a plan at a bootstrapping set (a fixture made on first
+//!   use, [`boot_fixture`]), also missing and with evaluation keys in its
+//!   place;
+//! - the encrypted input (`infer`) and result (`decrypt`);
+//! - PNG images and `.npy` arrays: `predict`, `encrypt`, `demo`, `client`;
+//! - `eval`'s data directories (IDX raw and gzipped, CIFAR-10), its
+//!   `--he --log` file; `--calibrate` bench records (`analyze`,
+//!   `compile`); a model's training record (`predict`, `eval`);
+//! - `residue client` against one real `residue serve` on a loopback port
+//!   ([`Server`], killed when dropped): its input and each file of its key
+//!   directory, `server.json` included; the server must outlive them all.
+//!
 //! `cargo test -p residue-cli --test bad_inputs -- --nocapture` prints one
-//! line per run: command, input, case, outcome.
+//! line per run: command, input, case, outcome (about 1000 runs, some 40 s
+//! on two cores).
 
 mod common;
 
@@ -275,8 +295,14 @@ fn json_cases(v: &[u8], edits: &[(&str, serde_json::Value, Want)]) -> Vec<Case> 
             };
         }
         *at = val.clone();
+        // a long value is named by its start and length
+        let shown = val.to_string();
+        let shown = match shown.char_indices().nth(12) {
+            Some((i, _)) if shown.len() > 24 => format!("{}..({} B)", &shown[..i], shown.len()),
+            _ => shown,
+        };
         c.push(case(
-            format!("{path}={val}"),
+            format!("{path}={shown}"),
             serde_json::to_vec(&d).unwrap(),
             *want,
         ));
@@ -286,6 +312,22 @@ fn json_cases(v: &[u8], edits: &[(&str, serde_json::Value, Want)]) -> Vec<Case> 
 
 /// A command's arguments for a case directory and the mutated file.
 type Args<'a> = dyn Fn(&Path, &Path) -> Vec<String> + 'a;
+
+/// Runs `residue args` (command `name` on case `case` of `input`), prints
+/// one line, and returns why the outcome breaks the rules, if it does.
+fn check(name: &str, input: &str, case: &str, want: Want, args: &[String]) -> Option<String> {
+    let o = run(args, name == "serve");
+    let verdict = judge(&o, want);
+    let last = o.stderr.lines().last().unwrap_or("");
+    println!(
+        "{name:12} {input:14} {case:28} {want:?} -> {} ({:.1} s){} | {}",
+        outcome_word(&o),
+        o.secs,
+        if verdict.is_some() { "  FAIL" } else { "" },
+        last.chars().take(150).collect::<String>()
+    );
+    verdict.map(|v| format!("{name} on {input} `{case}`: {v}"))
+}
 
 /// Writes each case as `dir/NAME/<file>` (with `setup` adding the files it
 /// sits beside) and runs each command on it; fails listing every case
@@ -297,7 +339,11 @@ fn exercise(
     setup: &dyn Fn(&Path),
     commands: &[(&str, &Args<'_>)],
 ) {
-    let root = fixture().dir.join("cases").join(input);
+    // tests run at once: one folder per input and first command
+    let root = fixture()
+        .dir
+        .join("cases")
+        .join(format!("{input}@{}", commands[0].0));
     let mut failures = Vec::new();
     for (i, c) in cases.iter().enumerate() {
         let d = root.join(format!("{i}"));
@@ -314,22 +360,7 @@ fn exercise(
             if *name == "bench serve" && c.want == MayPass {
                 continue;
             }
-            let args = args(&d, &path);
-            let o = run(&args, *name == "serve");
-            let verdict = judge(&o, c.want);
-            let last = o.stderr.lines().last().unwrap_or("");
-            println!(
-                "{name:12} {input:14} {:28} {:?} -> {} ({:.1} s){} | {}",
-                c.name,
-                c.want,
-                outcome_word(&o),
-                o.secs,
-                if verdict.is_some() { "  FAIL" } else { "" },
-                last.chars().take(150).collect::<String>()
-            );
-            if let Some(v) = verdict {
-                failures.push(format!("{name} on {input} `{}`: {v}", c.name));
-            }
+            failures.extend(check(name, input, &c.name, c.want, &args(&d, &path)));
         }
         std::fs::remove_dir_all(&d).ok();
     }
@@ -542,6 +573,73 @@ fn copy(d: &Path, files: &[&str]) {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(fixture().dir.join(x), to).unwrap();
     }
+}
+
+/// Links (or copies) fixture file `from` to `to` in a case directory: the
+/// large key files are not copied per case. Only for files the commands
+/// read (a write in place would go through to the fixture's file).
+fn link_to(d: &Path, from: &str, to: &str) {
+    let to = d.join(to);
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    let from = fixture().dir.join(from);
+    if std::fs::hard_link(&from, &to).is_err() {
+        std::fs::copy(from, to).unwrap();
+    }
+}
+
+/// The parameter set of the bootstrapping fixture: the smallest that
+/// bootstraps (the fixture's model needs one bootstrap there).
+const BOOT_PARAMS: &str = "insecure-boot-n12";
+
+/// A plan of the fixture's model at [`BOOT_PARAMS`], with at least one
+/// bootstrap, its keys (with `eval/bootstrap.keys`) and an encrypted
+/// input, in `boot/` beside the fixture; made on first use (a few
+/// seconds), only by the tests that need it.
+fn boot_fixture() -> &'static str {
+    static B: OnceLock<()> = OnceLock::new();
+    let f = fixture();
+    B.get_or_init(|| {
+        let p = |x: &str| f.p(&format!("boot/{x}"));
+        std::fs::create_dir_all(f.dir.join("boot")).unwrap();
+        ok(&args(&[
+            "compile",
+            &f.p("m.onnx"),
+            "--params",
+            BOOT_PARAMS,
+            "--out",
+            &p("plan.json"),
+        ]));
+        let plan: serde_json::Value = serde_json::from_slice(&f.read("boot/plan.json")).unwrap();
+        assert!(
+            plan["bootstraps"].as_u64().unwrap() >= 1,
+            "the plan at {BOOT_PARAMS} bootstraps: {}",
+            plan["bootstraps"]
+        );
+        ok(&args(&[
+            "keygen",
+            "--plan",
+            &p("plan.json"),
+            "--model",
+            &f.p("m.onnx"),
+            "--out",
+            &p("keys"),
+            "--json",
+        ]));
+        assert!(f.dir.join("boot/keys/eval/bootstrap.keys").is_file());
+        ok(&args(&[
+            "encrypt",
+            "--keys",
+            &p("keys"),
+            "--plan",
+            &p("plan.json"),
+            "--input",
+            &f.p("x.npy"),
+            "--out",
+            &p("x.ct"),
+            "--json",
+        ]));
+    });
+    "boot"
 }
 
 // ------------------------------------------------------------------ tests
@@ -964,8 +1062,24 @@ fn rsdu_cases(v: &[u8], count_at: &[usize]) -> Vec<Case> {
     c
 }
 
-/// The client's secret key, read by `decrypt`, and public key, read by
-/// `encrypt` (each command reads only the key it needs).
+/// Mutations of the client's `secret.key` or `public.key`; the public key
+/// also with its first two coefficients swapped (each below its prime: a
+/// well-formed key, of no secret the directory holds).
+fn client_key_cases(v: &[u8], file: &str) -> Vec<Case> {
+    let mut cases = rsdu_cases(v, &[0]);
+    if file == "public.key" {
+        let at = rsdu_body(v) + 4;
+        let mut b = v.to_vec();
+        b[at..at + 8].copy_from_slice(&v[at + 8..at + 16]);
+        b[at + 8..at + 16].copy_from_slice(&v[at..at + 8]);
+        cases.push(case("coefficients-swapped", b, Refused));
+    }
+    cases
+}
+
+/// The client's secret key, read by `decrypt` (with the public key beside
+/// it, checked to be its pair), and public key, read by `encrypt` (checked
+/// against the directory's `key.id`).
 #[test]
 fn client_keys() {
     let f = fixture();
@@ -974,8 +1088,9 @@ fn client_keys() {
     for (file, other) in [("secret.key", "public.key"), ("public.key", "secret.key")] {
         let v = f.read(&format!("keys/{file}"));
         // body: limb count u32, then coefficients (a flip may stay below
-        // its prime: a valid key of other values)
-        let cases = rsdu_cases(&v, &[0]);
+        // its prime, and one in a low byte changes the key by noise: a
+        // valid pair; a larger change is not a pair any more)
+        let cases = client_key_cases(&v, file);
         let encrypt: &Args = &|d, _| {
             args(&[
                 "encrypt",
@@ -995,7 +1110,7 @@ fn client_keys() {
             file,
             &format!("keys/{file}"),
             &cases,
-            &|d| copy(d, &[&format!("keys/{other}")]),
+            &|d| copy(d, &[&format!("keys/{other}"), "keys/key.id"]),
             &[if file == "secret.key" {
                 ("decrypt", decrypt)
             } else {
@@ -1005,16 +1120,13 @@ fn client_keys() {
     }
 }
 
-/// The server's evaluation keys, read by `infer`.
-#[test]
-fn evaluation_keys() {
-    let f = fixture();
-    let v = f.read("keys/eval/eval.keys");
+/// Mutations of an `eval.keys` file (of the leveled fixture's set, N = 4096).
+fn eval_keys_cases(v: &[u8]) -> Vec<Case> {
     // body: flags u8, relinearization key (digits u32, limbs u32, ...),
     // Galois keys (count u32, then per key: element u64, digits, limbs, ...)
-    let body = rsdu_body(&v);
-    let mut cases = rsdu_cases(&v, &[1, 5]);
-    cases.push(case("flags=0xff", patched(&v, body, &[0xff]), Refused));
+    let body = rsdu_body(v);
+    let mut cases = rsdu_cases(v, &[1, 5]);
+    cases.push(case("flags=0xff", patched(v, body, &[0xff]), Refused));
     let digits = u32::from_le_bytes(v[body + 1..body + 5].try_into().unwrap()) as usize;
     let limbs = u32::from_le_bytes(v[body + 5..body + 9].try_into().unwrap()) as usize;
     let galois = body + 9 + 2 * digits * limbs * 4096 * 8;
@@ -1022,13 +1134,21 @@ fn evaluation_keys() {
         ("galois-count=2^32-1", u32::MAX),
         ("galois-count=4096", 4096),
     ] {
-        cases.push(case(name, patched(&v, galois, &u32le(x)), Refused));
+        cases.push(case(name, patched(v, galois, &u32le(x)), Refused));
     }
     cases.push(case(
         "galois-element-even",
-        patched(&v, galois + 4, &2u64.to_le_bytes()),
+        patched(v, galois + 4, &2u64.to_le_bytes()),
         Refused,
     ));
+    cases
+}
+
+/// The server's evaluation keys, read by `infer`.
+#[test]
+fn evaluation_keys() {
+    let f = fixture();
+    let cases = eval_keys_cases(&f.read("keys/eval/eval.keys"));
     let p = |x: &str| f.p(x);
     let (plan, model, ct) = (p("plan.json"), p("m.onnx"), p("x.ct"));
     exercise(
@@ -1042,6 +1162,76 @@ fn evaluation_keys() {
             a
         })],
     );
+}
+
+/// The server's bootstrapping keys (`eval/bootstrap.keys`, beside a valid
+/// `eval.keys`), read by `infer` for a plan that bootstraps; also the file
+/// missing, and the evaluation keys where it belongs (two files of one
+/// kind).
+#[test]
+fn bootstrapping_keys() {
+    let f = fixture();
+    let b = boot_fixture();
+    let at = |x: &str| format!("{b}/{x}");
+    let v = f.read(&at("keys/eval/bootstrap.keys"));
+    // body: the to-sparse key (digits u32, limbs u32, its polynomials:
+    // level 0), then the from-sparse key (the same, at the top level)
+    let body = rsdu_body(&v);
+    let word = |i: usize| u32::from_le_bytes(v[i..i + 4].try_into().unwrap());
+    let second = 8 + 2 * word(body) as usize * word(body + 4) as usize * 4096 * 8;
+    let top_limbs = word(body + second + 4);
+    let mut cases = rsdu_cases(&v, &[0, 4, second, second + 4]);
+    cases.push(case(
+        format!("to-sparse-limbs={top_limbs}"),
+        patched(&v, body + 4, &u32le(top_limbs)),
+        Refused,
+    ));
+    cases.push(case(
+        "from-sparse-limbs=5",
+        patched(&v, body + second + 4, &v[body + 4..body + 8]),
+        Refused,
+    ));
+    // a client key where the bootstrapping keys belong; keys of another set
+    for (name, file) in [
+        ("public.key", at("keys/public.key")),
+        ("secret.key", at("keys/secret.key")),
+        ("leveled-eval.keys", "keys/eval/eval.keys".to_string()),
+    ] {
+        cases.push(case(name, f.read(&file), Refused));
+    }
+    let (plan, model, ct) = (f.p(&at("plan.json")), f.p("m.onnx"), f.p(&at("x.ct")));
+    let infer_in = |d: &Path| {
+        let mut a = infer(f, &plan, &model, &s(d.join("eval")), &ct);
+        a[10] = s(d.join("o.ct"));
+        a
+    };
+    let eval_keys = at("keys/eval/eval.keys");
+    exercise(
+        "bootstrap.keys",
+        "eval/bootstrap.keys",
+        &cases,
+        &|d| link_to(d, &eval_keys, "eval/eval.keys"),
+        &[("infer", &|d, _| infer_in(d))],
+    );
+    // Directories no single file's mutation makes.
+    let root = f.dir.join("cases/bootstrap.keys-dirs");
+    let mut failures = Vec::new();
+    for (name, boot) in [("missing", None), ("eval.keys-twice", Some(&eval_keys))] {
+        let d = root.join(name);
+        link_to(&d, &eval_keys, "eval/eval.keys");
+        if let Some(from) = boot {
+            link_to(&d, from, "eval/bootstrap.keys");
+        }
+        failures.extend(check(
+            "infer",
+            "bootstrap.keys",
+            name,
+            Refused,
+            &infer_in(&d),
+        ));
+        std::fs::remove_dir_all(&d).ok();
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// An encrypted tensor with its metadata replaced by `edit`ed metadata.
@@ -1194,33 +1384,33 @@ fn png_ihdr(v: &[u8], width: u32, height: u32, depth: u8) -> Vec<u8> {
     b
 }
 
-/// PNG images and `.npy` arrays, read by `predict`, `encrypt` and `demo`.
-#[test]
-fn images_and_arrays() {
-    let f = fixture();
-    let png = f.read("x.png");
+/// Mutations of the fixture's PNG image.
+fn png_cases(png: &[u8]) -> Vec<Case> {
     // signature, IHDR length, type, width, depth, CRC; the image data is
     // checked by zlib's and the chunk's checksums, but a flip elsewhere
     // (an ancillary byte) may pass; bytes after IEND are ignored.
-    let mut png_cases = standard(&png, &[0, 8, 12, 16, 19, 23, 24, 29], MayPass, MayPass);
+    let mut png_cases = standard(png, &[0, 8, 12, 16, 19, 23, 24, 29], MayPass, MayPass);
     // the last byte is IEND's checksum, not read once the image is decoded
     png_cases[3].want = MayPass;
     png_cases.push(case(
         "ihdr-2^31x2^31",
-        png_ihdr(&png, 1 << 31, 1 << 31, 8),
+        png_ihdr(png, 1 << 31, 1 << 31, 8),
         Refused,
     ));
-    png_cases.push(case("ihdr-8x65535", png_ihdr(&png, 8, 65535, 8), Refused));
-    png_cases.push(case("ihdr-depth-16", png_ihdr(&png, 8, 8, 16), Refused));
-    png_cases.push(case("ihdr-depth-3", png_ihdr(&png, 8, 8, 3), Refused));
+    png_cases.push(case("ihdr-8x65535", png_ihdr(png, 8, 65535, 8), Refused));
+    png_cases.push(case("ihdr-depth-16", png_ihdr(png, 8, 8, 16), Refused));
+    png_cases.push(case("ihdr-depth-3", png_ihdr(png, 8, 8, 3), Refused));
     // the first chunk after IHDR claims 2^31 - 1 bytes
     png_cases.push(case(
         "chunk-len-2^31",
-        patched(&png, 33, &0x7fff_ffffu32.to_be_bytes()),
+        patched(png, 33, &0x7fff_ffffu32.to_be_bytes()),
         Refused,
     ));
+    png_cases
+}
 
-    let npy = f.read("x.npy");
+/// Mutations of the fixture's `.npy` array.
+fn npy_cases(npy: &[u8]) -> Vec<Case> {
     let hlen = u16::from_le_bytes([npy[8], npy[9]]) as usize;
     let header = std::str::from_utf8(&npy[10..10 + hlen])
         .unwrap()
@@ -1229,7 +1419,7 @@ fn images_and_arrays() {
     // magic, version, header length, the dtype and shape texts; a flip in
     // the float data gives other values (or a NaN, refused).
     let mut npy_cases = standard(
-        &npy,
+        npy,
         &[
             0,
             6,
@@ -1273,7 +1463,7 @@ fn images_and_arrays() {
     ));
     npy_cases.push(case(
         "header-len-65535",
-        patched(&npy, 8, &[0xff, 0xff]),
+        patched(npy, 8, &[0xff, 0xff]),
         Refused,
     ));
     let mut v2 = with_header(&header, true);
@@ -1286,6 +1476,14 @@ fn images_and_arrays() {
         nn::input::encode_npy_f32(&[1 << 16, 1, 8, 8], &stack),
         Refused,
     ));
+    npy_cases
+}
+
+/// PNG images and `.npy` arrays, read by `predict`, `encrypt` and `demo`.
+#[test]
+fn images_and_arrays() {
+    let f = fixture();
+    let (png_cases, npy_cases) = (png_cases(&f.read("x.png")), npy_cases(&f.read("x.npy")));
 
     let p = |x: &str| f.p(x);
     let (model, keys, plan) = (p("m.onnx"), p("keys"), p("plan.json"));
@@ -1598,5 +1796,197 @@ fn json_side_files() {
                 "--json",
             ])
         })],
+    );
+}
+
+/// A `residue serve` for the fixture's plan on a free loopback port,
+/// killed when dropped (also when a test panics).
+struct Server {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Self {
+        use std::io::BufRead;
+        let f = fixture();
+        let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_residue"))
+            .args([
+                "serve",
+                "--plan",
+                &f.p("plan.json"),
+                "--model",
+                &f.p("m.onnx"),
+                "--store",
+                &s(dir.join("store")),
+                "--addr",
+                "127.0.0.1:0",
+                "--poll-secs",
+                "0.2",
+                "--threads",
+                "2",
+                "--key-cache-mib",
+                "128",
+            ])
+            .env("RAYON_NUM_THREADS", "2")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("starts residue serve");
+        let mut srv = Self {
+            child,
+            url: String::new(),
+        };
+        let mut line = String::new();
+        std::io::BufReader::new(srv.child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        srv.url = match line.trim().strip_prefix("listening on ") {
+            Some(u) => u.to_string(),
+            None => panic!(
+                "no address: {line:?}; log: {}",
+                std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+            ),
+        };
+        srv
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `residue client` against a real server: its input (the PNG and `.npy`
+/// cases) and each file of its key directory (`secret.key`, `public.key`,
+/// `eval/eval.keys`, uploaded and refused by the server or, in its header,
+/// by the client before sending it; `server.json`). The server must
+/// survive every case.
+#[test]
+fn client() {
+    use serde_json::json;
+    let f = fixture();
+    let dir = f.dir.join("client");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut srv = Server::start(&dir);
+    let url = srv.url.clone();
+    let client = |d: &Path, keys: &Path, input: &str| {
+        args(&[
+            "client",
+            "--server",
+            &url,
+            "--plan-out",
+            &s(d.join("plan.json")),
+            "--keys",
+            &s(keys),
+            "--input",
+            input,
+            "--timeout-secs",
+            "15",
+            "--json",
+        ])
+    };
+    // The fixture's keys, registered with the server (`server.json`).
+    for k in ["secret.key", "public.key"] {
+        copy_to(&dir, &format!("keys/{k}"), &format!("keys/{k}"));
+    }
+    link_to(&dir, "keys/eval/eval.keys", "keys/eval/eval.keys");
+    let keys = dir.join("keys");
+    ok(&client(&dir, &keys, &f.p("x.npy")));
+    let reg = f.read("client/keys/server.json");
+    let r: serde_json::Value = serde_json::from_slice(&reg).unwrap();
+    assert_eq!(r["server"], json!(url), "{r}");
+
+    // The input, with registered keys.
+    for (name, file, cases) in [
+        ("png", "x.png", png_cases(&f.read("x.png"))),
+        ("npy", "x.npy", npy_cases(&f.read("x.npy"))),
+    ] {
+        exercise(
+            name,
+            file,
+            &cases,
+            &|_| {},
+            &[("client", &|d, x| client(d, &keys, &s(x)))],
+        );
+    }
+    // A key directory: `files` of the registered one (links: the client
+    // only reads them; `server.json` is rewritten by a new upload, so it
+    // is copied).
+    let key_dir = |d: &Path, files: &[&str]| {
+        for x in files {
+            let from = format!("client/keys/{x}");
+            if *x == "server.json" {
+                copy_to(d, &from, &format!("keys/{x}"));
+            } else {
+                link_to(d, &from, &format!("keys/{x}"));
+            }
+        }
+    };
+    let npy = f.p("x.npy");
+    let run_client: &Args<'_> = &|d, _| client(d, &d.join("keys"), &npy);
+    for (file, others) in [
+        (
+            "secret.key",
+            ["public.key", "eval/eval.keys", "server.json"],
+        ),
+        (
+            "public.key",
+            ["secret.key", "eval/eval.keys", "server.json"],
+        ),
+    ] {
+        exercise(
+            file,
+            &format!("keys/{file}"),
+            &client_key_cases(&f.read(&format!("keys/{file}")), file),
+            &|d| key_dir(d, &others),
+            &[("client", run_client)],
+        );
+    }
+    // Without `server.json`, so that the keys are uploaded.
+    let mut eval_cases = eval_keys_cases(&f.read("keys/eval/eval.keys"));
+    eval_cases.push(case("secret.key", f.read("keys/secret.key"), Refused));
+    exercise(
+        "eval.keys",
+        "keys/eval/eval.keys",
+        &eval_cases,
+        &|d| key_dir(d, &["secret.key", "public.key"]),
+        &[("client", run_client)],
+    );
+    // A registration for another key, token, server or plan is not this
+    // one: the keys are uploaded again; one that is not a registration is
+    // refused.
+    let other = "0".repeat(32);
+    let reg_cases = json_cases(
+        &reg,
+        &[
+            ("key_id", json!(other), MayPass),
+            ("key_id", json!("../../v1/info"), Refused),
+            ("key_id", json!(1), Refused),
+            ("token", json!("0".repeat(64)), MayPass),
+            ("token", json!(""), Refused),
+            ("token", json!("x".repeat(1 << 20)), Refused),
+            ("server", json!("http://127.0.0.1:1"), MayPass),
+            ("plan_hash", json!("0".repeat(64)), MayPass),
+            ("plan_hash", json!(null), Refused),
+        ],
+    );
+    exercise(
+        "server.json",
+        "keys/server.json",
+        &reg_cases,
+        &|d| key_dir(d, &["secret.key", "public.key", "eval/eval.keys"]),
+        &[("client", run_client)],
+    );
+    // The registered keys still serve, and the server is alive.
+    ok(&client(&dir, &keys, &f.p("x.png")));
+    assert!(
+        srv.child.try_wait().unwrap().is_none(),
+        "the server died; log: {}",
+        std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
     );
 }

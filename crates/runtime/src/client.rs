@@ -336,9 +336,18 @@ pub fn check_same_keys(t: &EncryptedTensor, dir: &Path, what: &str) -> Result<()
     Ok(())
 }
 
-/// Loads the client's secret and public keys from a key directory.
+/// Loads the client's secret and public keys from a key directory and
+/// checks that they are a pair ([`check_key_pair`]).
 pub fn load_client_keys(params: &Arc<Params>, dir: &Path) -> Result<(SecretKey, PublicKey)> {
-    Ok((load_secret_key(params, dir)?, load_public_key(params, dir)?))
+    let (sk, pk) = (load_secret_key(params, dir)?, load_public_key(params, dir)?);
+    check_key_pair(params, &sk, &pk).map_err(|e| {
+        RuntimeError::Format(format!(
+            "{} and {}: {e}",
+            dir.join("secret.key").display(),
+            dir.join("public.key").display()
+        ))
+    })?;
+    Ok((sk, pk))
 }
 
 /// Loads the secret key (`secret.key`) of a key directory: what decryption
@@ -353,14 +362,57 @@ pub fn load_secret_key(params: &Arc<Params>, dir: &Path) -> Result<SecretKey> {
 }
 
 /// Loads the public key (`public.key`) of a key directory: what
-/// encryption needs.
+/// encryption needs. Where the directory has a `key.id`, the file must
+/// hash to it ([`key_id`]): a public key changed after keygen (a flipped
+/// coefficient still below its prime reads as a valid key, and would
+/// encrypt what the secret key cannot decrypt) is refused.
 pub fn load_public_key(params: &Arc<Params>, dir: &Path) -> Result<PublicKey> {
     let pkb = read_bounded(
         &dir.join("public.key"),
         ckks::serialize::public_key_size(params, false) as u64 + 4096,
     )?;
+    if dir.join(KEY_ID_FILE).is_file()
+        && let Some(id) = load_key_id(dir)?
+        && key_id(&pkb) != id
+    {
+        return Err(RuntimeError::Format(format!(
+            "{}: not the public key of key pair {id} ({}): damaged or from another key directory",
+            dir.join("public.key").display(),
+            dir.join(KEY_ID_FILE).display()
+        )));
+    }
     PublicKey::from_bytes(&pkb, params)
         .map_err(|e| RuntimeError::Format(format!("{}: {e}", dir.join("public.key").display())))
+}
+
+/// Largest coefficient (in units of the scale) a zero encrypted with the
+/// public key may decrypt to: fresh encryption noise is below 1e-8 at
+/// every set; a changed key coefficient of any consequence is far above.
+const KEY_PAIR_TOLERANCE: f64 = 1.0 / (1u64 << 20) as f64;
+
+/// Checks that `pk` is `sk`'s public key: a zero encrypted with it at the
+/// top level decrypts to (nearly) zero. A key file with a changed
+/// coefficient that still lies below its prime reads as a valid key, but
+/// the pair would encrypt what it cannot decrypt (or decrypt garbage);
+/// this refuses such a pair, and keys from two different key directories.
+pub fn check_key_pair(params: &Arc<Params>, sk: &SecretKey, pk: &PublicKey) -> Result<()> {
+    let enc = Encoder::new(params.clone());
+    let zero = enc.encode_real(
+        &[0.0],
+        params.max_level(),
+        params.default_scale(),
+        params.n / 2,
+    )?;
+    let ct = Encryptor::new(params.clone()).encrypt_pk(pk, &zero)?;
+    let back = enc.decode_coeffs(&Decryptor::new(sk).decrypt(&ct)?)?;
+    let worst = back.iter().fold(0.0f64, |m, c| m.max(c.abs()));
+    // NaN compares false: refused too
+    if worst.is_nan() || worst > KEY_PAIR_TOLERANCE {
+        return Err(RuntimeError::Format(format!(
+            "not a key pair: a zero encrypted with the public key decrypts to values up to {worst:.3e} (at most {KEY_PAIR_TOLERANCE:.1e}); a key file is damaged or from another key directory"
+        )));
+    }
+    Ok(())
 }
 
 fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
@@ -382,13 +434,26 @@ fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
 }
 
 /// The server's keys, read from a directory that must hold only evaluation
-/// keys: every file's header is checked, and a secret key is refused.
+/// keys: every file's header is checked, a secret key is refused, and so
+/// is a second file of evaluation or bootstrapping keys.
 pub fn load_eval_keys(
     params: &Arc<Params>,
     dir: &Path,
 ) -> Result<(EvaluationKeys, Option<BootstrapKeys>)> {
     let mut eval = None;
     let mut boot = None;
+    // Where each was read: a second file of a kind is refused (which one
+    // was used would depend on the directory's order).
+    let mut eval_from: Option<std::path::PathBuf> = None;
+    let mut boot_from: Option<std::path::PathBuf> = None;
+    let twice = |first: &Option<std::path::PathBuf>, path: &Path| match first {
+        Some(f) => Err(RuntimeError::Format(format!(
+            "{}: holds the same kind of keys as {}: one file of each kind",
+            path.display(),
+            f.display()
+        ))),
+        None => Ok(()),
+    };
     // `keygen`'s whole key directory (secret, public and `eval/`) given
     // where its `eval/` is meant: name the right path instead of refusing
     // whichever client key the scan meets first.
@@ -446,18 +511,22 @@ pub fn load_eval_keys(
                 )));
             }
             K::EvaluationKeys | K::EvaluationKeysCompact => {
+                twice(&eval_from, &path)?;
                 let mut r = open()?;
                 let k = EvaluationKeys::read_from(&mut r, params)
                     .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?;
                 at_end(&mut r, &path)?;
                 eval = Some(k);
+                eval_from = Some(path.clone());
             }
             K::BootstrapKeys => {
+                twice(&boot_from, &path)?;
                 let mut r = open()?;
                 let k = BootstrapKeys::read_from(&mut r, params)
                     .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?;
                 at_end(&mut r, &path)?;
                 boot = Some(k);
+                boot_from = Some(path.clone());
             }
             other => {
                 return Err(RuntimeError::Format(format!(

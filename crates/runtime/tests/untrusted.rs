@@ -196,6 +196,15 @@ fn key_directories_with_a_secret_or_garbage_are_refused() {
     };
     assert!(e.contains("secret key"), "{e}");
     std::fs::remove_file(eval.join("oops.key")).unwrap();
+    // A second file of evaluation keys: which one would be used depends on
+    // the directory's order, so both are refused.
+    std::fs::copy(eval.join("eval.keys"), eval.join("copy.keys")).unwrap();
+    let e = match runtime::client::load_eval_keys(&p, &eval) {
+        Ok(_) => panic!("two evaluation key files were accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("same kind of keys"), "{e}");
+    std::fs::remove_file(eval.join("copy.keys")).unwrap();
     // Truncated and garbage key files.
     let ek = std::fs::read(eval.join("eval.keys")).unwrap();
     std::fs::write(eval.join("eval.keys"), &ek[..ek.len() / 3]).unwrap();
@@ -211,6 +220,32 @@ fn key_directories_with_a_secret_or_garbage_are_refused() {
     assert!(e.contains("trailing bytes"), "{e}");
     std::fs::write(eval.join("eval.keys"), b"not a key").unwrap();
     assert!(runtime::client::load_eval_keys(&p, &eval).is_err());
+    // A public key with two coefficients swapped (each still below its
+    // prime: a well-formed key) is not the secret key's.
+    let pk = std::fs::read(dir.join("public.key")).unwrap();
+    let body = 16 + pk[15] as usize + 4;
+    let mut swapped = pk.clone();
+    swapped[body..body + 8].copy_from_slice(&pk[body + 8..body + 16]);
+    swapped[body + 8..body + 16].copy_from_slice(&pk[body..body + 8]);
+    assert_ne!(swapped, pk);
+    std::fs::write(dir.join("public.key"), &swapped).unwrap();
+    // ... refused by the key id keygen wrote, and without it by the pair
+    // check (keys made before key ids).
+    let e = match runtime::client::load_client_keys(&p, &dir) {
+        Ok(_) => panic!("a public key not hashing to key.id was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("not the public key of key pair"), "{e}");
+    let id = std::fs::read(dir.join("key.id")).unwrap();
+    std::fs::remove_file(dir.join("key.id")).unwrap();
+    let e = match runtime::client::load_client_keys(&p, &dir) {
+        Ok(_) => panic!("a public key of another secret was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("not a key pair"), "{e}");
+    std::fs::write(dir.join("key.id"), &id).unwrap();
+    std::fs::write(dir.join("public.key"), &pk).unwrap();
+    assert!(runtime::client::load_client_keys(&p, &dir).is_ok());
     std::fs::write(dir.join("secret.key"), b"").unwrap();
     assert!(runtime::client::load_client_keys(&p, &dir).is_err());
     let _ = std::fs::remove_dir_all(&dir);

@@ -47,6 +47,15 @@ pub enum ClientError {
     /// A local file could not be read.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A local key file is missing, unreadable or not the key it should
+    /// be (nothing of it was sent).
+    #[error("{path}: {msg}")]
+    KeyFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        msg: String,
+    },
 }
 
 impl ClientError {
@@ -235,20 +244,23 @@ impl Client {
 
     /// Uploads a key directory's evaluation keys (`eval/eval.keys`, then
     /// `eval/bootstrap.keys` if present), streamed from disk. `secret.key`
-    /// is never read.
+    /// is never read, and each file's header is checked before a byte is
+    /// sent: a file that is not the key it is named for (a secret key
+    /// copied there, an empty or foreign file) is refused here
+    /// ([`ClientError::KeyFile`]), not sent to the server.
     pub fn upload_keys(&self, key_dir: &Path) -> Res<KeyCreated> {
         self.upload_keys_for(None, key_dir)
     }
 
     /// As [`Client::upload_keys`], for the model named `model`.
     pub fn upload_keys_for(&self, model: Option<&str>, key_dir: &Path) -> Res<KeyCreated> {
-        let eval = std::fs::File::open(key_dir.join("eval").join("eval.keys"))?;
+        use ckks::serialize::ObjectKind as K;
+        let eval_path = key_dir.join("eval").join("eval.keys");
         let boot_path = key_dir.join("eval").join("bootstrap.keys");
+        let (eval, _) = open_key_file(&eval_path, &[K::EvaluationKeys, K::EvaluationKeysCompact])?;
         let body: Box<dyn Read> = if boot_path.exists() {
-            Box::new(
-                std::io::BufReader::new(eval)
-                    .chain(std::io::BufReader::new(std::fs::File::open(boot_path)?)),
-            )
+            let (boot, _) = open_key_file(&boot_path, &[K::BootstrapKeys])?;
+            Box::new(std::io::BufReader::new(eval).chain(std::io::BufReader::new(boot)))
         } else {
             Box::new(std::io::BufReader::new(eval))
         };
@@ -375,4 +387,37 @@ impl Client {
             std::thread::sleep(every);
         }
     }
+}
+
+/// Opens a key file whose header must be of one of `kinds`: the file
+/// (positioned at its start) and its header. Only the header is read.
+///
+/// Errors ([`ClientError::KeyFile`], naming the file): missing or
+/// unreadable, not a `ckks` object, or an object of another kind.
+pub fn open_key_file(
+    path: &Path,
+    kinds: &[ckks::serialize::ObjectKind],
+) -> Res<(std::fs::File, ckks::serialize::Header)> {
+    use std::io::{Seek, SeekFrom};
+    let err = |msg: String| ClientError::KeyFile {
+        path: path.display().to_string(),
+        msg,
+    };
+    let mut f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    // magic, version, kind, parameter id, name length, name (at most 64)
+    let mut head = Vec::with_capacity(80);
+    (&mut f)
+        .take(16 + ckks::serialize::MAX_NAME_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| err(e.to_string()))?;
+    let h = ckks::serialize::peek_header(&head).map_err(|e| err(e.to_string()))?;
+    if !kinds.contains(&h.kind) {
+        return Err(err(format!(
+            "holds a {}, where the {} belongs: not sent",
+            h.kind,
+            kinds.first().map_or("key", |k| k.name())
+        )));
+    }
+    f.seek(SeekFrom::Start(0)).map_err(|e| err(e.to_string()))?;
+    Ok((f, h))
 }

@@ -2,11 +2,17 @@
 //! server: fetch the plan, generate keys if the key directory has none,
 //! upload the evaluation keys once (the key id is reused later), encrypt,
 //! submit, follow progress, download, decrypt.
+//!
+//! Local files are read and checked as soon as the server's plan (their
+//! parameter set and shapes) is known, before keys are uploaded or an
+//! input is sent: the input, the client keys, the headers of the
+//! evaluation key files and `server.json`. A bad one fails with one error
+//! naming it.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use super::he::{StepProgress, load_input, load_plan};
@@ -56,8 +62,11 @@ struct Registration {
     token: String,
 }
 
+/// Writes `bytes` to `path` (mode 0600) through a temporary file renamed
+/// over it, so that an interrupted write leaves the old file or none.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
+    let tmp = path.with_extension("json.tmp");
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -65,7 +74,87 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    o.open(path)?.write_all(bytes)?;
+    o.open(&tmp)?.write_all(bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Most bytes of a `server.json` (a few hundred in practice).
+const MAX_REGISTRATION_BYTES: u64 = 64 << 10;
+
+/// The registration kept in `path`, if there is one. A file that is there
+/// but is not one (unreadable, oversized, not the JSON this command
+/// writes, ids that are not the server's) is an error: it is not silently
+/// replaced.
+fn read_registration(path: &Path) -> Result<Option<Registration>> {
+    let bad = |why: String| {
+        anyhow!(
+            "{}: {why}; delete it to upload the keys again",
+            path.display()
+        )
+    };
+    let len = match std::fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    if len > MAX_REGISTRATION_BYTES {
+        return Err(bad(format!(
+            "{len} bytes, not a registration (at most {MAX_REGISTRATION_BYTES})"
+        )));
+    }
+    let b = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let r: Registration =
+        serde_json::from_slice(&b).map_err(|e| bad(format!("not a registration: {e}")))?;
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !serve::store::valid_id(&r.key_id) {
+        return Err(bad(format!(
+            "key id {:?} is not a server's key id",
+            r.key_id
+        )));
+    }
+    if !hex(&r.token, 64) {
+        return Err(bad("the token is not 64 hex digits".into()));
+    }
+    if !hex(&r.plan_hash, 64) {
+        return Err(bad("the plan hash is not 64 hex digits".into()));
+    }
+    Ok(Some(r))
+}
+
+/// Checks the header of the evaluation key files in `dir/eval` (those
+/// present; `bootstrap.keys` must be when the plan bootstraps): the kind
+/// each is named for, at `params`.
+fn check_eval_key_files(params: &ckks::Params, dir: &Path, bootstraps: bool) -> Result<()> {
+    use ckks::serialize::ObjectKind as K;
+    let eval = dir.join("eval");
+    for (file, kinds, needed) in [
+        (
+            "eval.keys",
+            &[K::EvaluationKeys, K::EvaluationKeysCompact][..],
+            false,
+        ),
+        ("bootstrap.keys", &[K::BootstrapKeys][..], bootstraps),
+    ] {
+        let path = eval.join(file);
+        if !path.exists() {
+            if needed {
+                bail!(
+                    "{}: missing, and the plan bootstraps (generate the keys again: remove {})",
+                    path.display(),
+                    dir.join("secret.key").display()
+                );
+            }
+            continue;
+        }
+        let (_, h) = serve::client::open_key_file(&path, kinds)?;
+        h.check_params(params)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    }
     Ok(())
 }
 
@@ -115,14 +204,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     let (sk, pk) = runtime::client::load_client_keys(&params, &args.keys)
         .with_context(|| format!("keys in {}", args.keys.display()))?;
+    check_eval_key_files(&params, &args.keys, info.key_needs.bootstrap)?;
 
     // Upload once per server and plan; reuse the key id while the server
     // still has it.
     let reg_path = args.keys.join("server.json");
-    let known: Option<Registration> = std::fs::read(&reg_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .filter(|r: &Registration| r.server == c.base() && r.plan_hash == info.plan_hash);
+    let known = read_registration(&reg_path)?
+        .filter(|r| r.server == c.base() && r.plan_hash == info.plan_hash);
     let t = Instant::now();
     let (reg, reused) = match known {
         Some(r) if c.key(&r.key_id, &r.token).is_ok() => (r, true),
@@ -131,9 +219,12 @@ pub fn run(args: Args) -> Result<()> {
                 eprintln!("uploading evaluation keys ...");
             }
             let spin = super::he::spinner("uploading evaluation keys", args.json);
-            let k = c
-                .upload_keys_for(model, &args.keys)
-                .context("uploading the evaluation keys")?;
+            let k = c.upload_keys_for(model, &args.keys).with_context(|| {
+                format!(
+                    "uploading the evaluation keys in {}",
+                    args.keys.join("eval").display()
+                )
+            })?;
             spin.finish_and_clear();
             let r = Registration {
                 server: c.base().to_string(),

@@ -48,7 +48,13 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("reading {}", args.input.display()))?;
     runtime::client::check_same_keys(&t, &args.keys, "keys")
         .with_context(|| format!("{}", args.input.display()))?;
-    let sk = runtime::client::load_secret_key(&params, &args.keys)?;
+    // With the public key beside it, the secret key is checked to be its
+    // pair (a damaged secret key decrypts to noise).
+    let sk = if args.keys.join("public.key").is_file() {
+        runtime::client::load_client_keys(&params, &args.keys)?.0
+    } else {
+        runtime::client::load_secret_key(&params, &args.keys)?
+    };
     let all = runtime::client::decrypt_batch(&params, &sk, &t)?;
     let results: Vec<serde_json::Value> = all
         .iter()
