@@ -69,3 +69,46 @@ fn cost_sources_are_worded_alike() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("s estimated [uncalibrated estimate]"), "{err}");
 }
+
+/// A model that needs bootstraps, at a set that cannot bootstrap: `analyze`
+/// refuses as `compile` does (it printed an estimate with bootstraps that
+/// no command could run), with one line and exit 1; a model that needs
+/// none still analyzes there.
+#[test]
+fn analyze_refuses_bootstraps_at_a_set_without_them() {
+    let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+    let model = format!("{root}/models/dirac-shared20.onnx");
+    let plan = std::env::temp_dir().join(format!("residue-noboot-{}.json", std::process::id()));
+    let plan = plan.to_str().unwrap();
+    for set in ["n14-l7", "insecure-n12"] {
+        for args in [
+            vec!["analyze", &model, "--params", set],
+            vec!["analyze", &model, "--params", set, "--json"],
+            vec!["compile", &model, "--params", set, "--out", plan],
+        ] {
+            let o = common::residue(&args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+            assert!(
+                err.starts_with(&format!("error: `{set}` does not bootstrap")),
+                "{args:?}: {err}"
+            );
+            assert!(err.contains("--params n16-boot"), "{args:?}: {err}");
+            assert!(o.stdout.is_empty(), "{args:?}: printed a report");
+        }
+    }
+    assert!(!std::path::Path::new(plan).exists());
+    let small = std::env::temp_dir().join(format!("residue-noboot-{}.onnx", std::process::id()));
+    common::small_model(&small, 1, 8, 0.0);
+    let out = ok(&[
+        "analyze",
+        small.to_str().unwrap(),
+        "--params",
+        "insecure-n12",
+        "--json",
+    ]);
+    let _ = std::fs::remove_file(&small);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["bootstraps"], 0, "{out}");
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::analyze::{ModelArgs, write_out};
+use super::analyze::{ModelArgs, check_bootstraps, write_out};
 
 /// Arguments of `residue compile`.
 #[derive(clap::Args)]
@@ -25,6 +25,7 @@ pub fn run(args: Args) -> Result<()> {
     let (sets, mut opts) = args.model.options()?;
     opts.attribute_skips = false;
     let (plan, report) = compiler::compile(&graph, &sets, &opts)?;
+    check_bootstraps(&report)?;
     let params = ckks::Params::named(&plan.params.name)?;
     let folded = nn::transform::fold_all(&graph)?;
     let samples = super::he::calibration_samples(&graph, 8);

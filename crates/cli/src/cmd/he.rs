@@ -125,6 +125,7 @@ pub fn compile_for(
     opts.params = Some(set.name.clone());
     opts.attribute_skips = false;
     let (plan, report) = compiler::compile(model, &[set], &opts)?;
+    super::analyze::check_bootstraps(&report)?;
     let folded = nn::transform::fold_all(model)?;
     let samples = calibration_samples(model, 8);
     let plan = runtime::scaling::calibrate(
