@@ -112,3 +112,59 @@ fn analyze_refuses_bootstraps_at_a_set_without_them() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["bootstraps"], 0, "{out}");
 }
+
+/// `compile --json` prints the plan's figures as JSON on stdout, named and
+/// valued as `analyze --json` names them, plus the slots and where the
+/// plan went; `--json` with `--out -` (both on stdout) is refused.
+#[test]
+fn compile_json_matches_analyze() {
+    let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+    let model = format!("{root}/models/dirac-shared20.onnx");
+    let set = "insecure-boot-n12-l9";
+    let plan =
+        std::env::temp_dir().join(format!("residue-compile-json-{}.json", std::process::id()));
+    let plan = plan.to_str().unwrap();
+    let out = ok(&["compile", &model, "--params", set, "--out", plan, "--json"]);
+    let c: serde_json::Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("stdout is not only JSON ({e}): {out}"));
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
+    let _ = std::fs::remove_file(plan);
+    let a: serde_json::Value =
+        serde_json::from_str(&ok(&["analyze", &model, "--params", set, "--json"])).unwrap();
+    for key in [
+        "model",
+        "structure",
+        "params",
+        "cost_source",
+        "batch",
+        "l_eff",
+        "bootstraps",
+        "rotations",
+        "galois_keys",
+        "galois_key_bytes",
+        "estimated_seconds",
+        "estimated_seconds_per_image",
+    ] {
+        assert!(!c[key].is_null(), "compile --json lacks {key}: {out}");
+        assert_eq!(c[key], a[key], "{key}");
+    }
+    assert_eq!(c["params"], set);
+    assert!(c["bootstraps"].as_u64().unwrap() > 0, "{out}");
+    assert_eq!(c["slots"], written["params"]["slots"], "{out}");
+    assert_eq!(
+        c["steps"].as_u64().unwrap() as usize,
+        written["nodes"].as_array().unwrap().len()
+    );
+    assert_eq!(c["out"], plan);
+    assert!(c["seconds"].as_f64().unwrap() > 0.0);
+
+    let o = common::residue(&["compile", &model, "--params", set, "--out", "-", "--json"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--json and --out - both write to stdout"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+}
