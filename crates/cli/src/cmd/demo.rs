@@ -138,8 +138,11 @@ pub fn run(args: Args) -> Result<()> {
     let (model, model_name, trained) = model(args.model.as_deref())?;
     let (x, image_name) = image(args.image.as_deref(), &model.input_shape)?;
     let params = ckks::Params::named(args.params.as_deref().unwrap_or("n16-boot"))?;
+    // Step messages and progress on stderr, also with `--json` at a
+    // terminal (the JSON report alone goes to stdout).
+    let quiet = super::he::quiet_progress(args.json);
     let say = |s: String| {
-        if !args.json {
+        if !quiet {
             eprintln!("{s}");
         }
     };
