@@ -103,6 +103,9 @@ pub fn run(args: Args) -> Result<()> {
     if args.he && args.images == 0 {
         bail!("--images 0: give at least one test image to evaluate encrypted");
     }
+    if args.limit == Some(0) {
+        bail!("--limit 0: give at least one test image to evaluate");
+    }
     let (kind, dir) = dataset_arg(&args.data)?;
     let graph = nn::onnx::load(&args.model)
         .with_context(|| format!("loading model {}", args.model.display()))?;
