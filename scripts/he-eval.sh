@@ -6,6 +6,7 @@
 # Needs about 15 GiB of free memory (stop training runs first).
 #   IMAGES=20 THREADS=2 scripts/he-eval.sh
 #   MODELS="resnet20" IMAGES=5 scripts/he-eval.sh
+#   BIN=path/to/residue ...   # this binary instead of building one
 #   TAG=s7 ...    # a separate log (runs/he/eval-<model>-<params>-t<threads>-s7.jsonl),
 #                 # e.g. to measure a new engine without mixing it into an older log
 set -euo pipefail
@@ -15,12 +16,9 @@ THREADS=${THREADS:-2}
 PARAMS=${PARAMS:-n16-boot}
 MODELS=${MODELS:-"dirac-shared20 resnet20"}
 DATA=${DATA:-fashion-mnist}
+. scripts/common.sh
 mkdir -p runs/he
-BIN=${BIN:-}
-if [ -z "$BIN" ]; then
-    cargo build --release -p residue-cli
-    BIN="${CARGO_TARGET_DIR:-target}/release/residue"
-fi
+BIN=${BIN:-$(residue_bin --release)}
 for m in $MODELS; do
     base="runs/he/eval-$m-$PARAMS-t$THREADS${TAG:+-$TAG}"
     log="$base.jsonl"

@@ -69,3 +69,102 @@ fn cost_sources_are_worded_alike() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("s estimated [uncalibrated estimate]"), "{err}");
 }
+
+/// A model that needs bootstraps, at a set that cannot bootstrap: `analyze`
+/// refuses as `compile` does (it printed an estimate with bootstraps that
+/// no command could run), with one line and exit 1; a model that needs
+/// none still analyzes there.
+#[test]
+fn analyze_refuses_bootstraps_at_a_set_without_them() {
+    let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+    let model = format!("{root}/models/dirac-shared20.onnx");
+    let plan = std::env::temp_dir().join(format!("residue-noboot-{}.json", std::process::id()));
+    let plan = plan.to_str().unwrap();
+    for set in ["n14-l7", "insecure-n12"] {
+        for args in [
+            vec!["analyze", &model, "--params", set],
+            vec!["analyze", &model, "--params", set, "--json"],
+            vec!["compile", &model, "--params", set, "--out", plan],
+        ] {
+            let o = common::residue(&args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+            assert!(
+                err.starts_with(&format!("error: `{set}` does not bootstrap")),
+                "{args:?}: {err}"
+            );
+            assert!(err.contains("--params n16-boot"), "{args:?}: {err}");
+            assert!(o.stdout.is_empty(), "{args:?}: printed a report");
+        }
+    }
+    assert!(!std::path::Path::new(plan).exists());
+    let small = std::env::temp_dir().join(format!("residue-noboot-{}.onnx", std::process::id()));
+    common::small_model(&small, 1, 8, 0.0);
+    let out = ok(&[
+        "analyze",
+        small.to_str().unwrap(),
+        "--params",
+        "insecure-n12",
+        "--json",
+    ]);
+    let _ = std::fs::remove_file(&small);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["bootstraps"], 0, "{out}");
+}
+
+/// `compile --json` prints the plan's figures as JSON on stdout, named and
+/// valued as `analyze --json` names them, plus the slots and where the
+/// plan went; `--json` with `--out -` (both on stdout) is refused.
+#[test]
+fn compile_json_matches_analyze() {
+    let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+    let model = format!("{root}/models/dirac-shared20.onnx");
+    let set = "insecure-boot-n12-l9";
+    let plan =
+        std::env::temp_dir().join(format!("residue-compile-json-{}.json", std::process::id()));
+    let plan = plan.to_str().unwrap();
+    let out = ok(&["compile", &model, "--params", set, "--out", plan, "--json"]);
+    let c: serde_json::Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("stdout is not only JSON ({e}): {out}"));
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
+    let _ = std::fs::remove_file(plan);
+    let a: serde_json::Value =
+        serde_json::from_str(&ok(&["analyze", &model, "--params", set, "--json"])).unwrap();
+    for key in [
+        "model",
+        "structure",
+        "params",
+        "cost_source",
+        "batch",
+        "l_eff",
+        "bootstraps",
+        "rotations",
+        "galois_keys",
+        "galois_key_bytes",
+        "estimated_seconds",
+        "estimated_seconds_per_image",
+    ] {
+        assert!(!c[key].is_null(), "compile --json lacks {key}: {out}");
+        assert_eq!(c[key], a[key], "{key}");
+    }
+    assert_eq!(c["params"], set);
+    assert!(c["bootstraps"].as_u64().unwrap() > 0, "{out}");
+    assert_eq!(c["slots"], written["params"]["slots"], "{out}");
+    assert_eq!(
+        c["steps"].as_u64().unwrap() as usize,
+        written["nodes"].as_array().unwrap().len()
+    );
+    assert_eq!(c["out"], plan);
+    assert!(c["seconds"].as_f64().unwrap() > 0.0);
+
+    let o = common::residue(&["compile", &model, "--params", set, "--out", "-", "--json"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--json and --out - both write to stdout"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+}

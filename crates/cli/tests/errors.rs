@@ -93,3 +93,45 @@ fn bench_refuses_unknown_operations() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// `eval --he --images 0` and `eval --limit 0` are refused with one line
+/// (they printed "0/0", "-0.0 s per image", "accuracy 0.00%").
+#[test]
+fn eval_refuses_zero_images() {
+    let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+    let model = format!("{root}/models/dirac-shared20.onnx");
+    let sample = format!("{root}/data/fashion-mnist-sample");
+    let eval = [
+        "eval",
+        "--model",
+        &model,
+        "--data",
+        "fashion-mnist",
+        &sample,
+    ];
+    for (extra, want) in [
+        (
+            &[
+                "--he",
+                "--images",
+                "0",
+                "--params",
+                "insecure-boot-n12-l9",
+                "--json",
+            ][..],
+            "error: --images 0",
+        ),
+        (&["--limit", "0"][..], "error: --limit 0"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_residue"))
+            .args(eval)
+            .args(extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{extra:?}: {err}");
+        assert!(err.starts_with(want), "{extra:?}: {err}");
+        assert!(out.stdout.is_empty(), "{extra:?}");
+    }
+}

@@ -107,3 +107,35 @@ fn json_prints_what_json_out_writes() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An encrypted run with `--json` prints only the JSON report on stdout
+/// (progress and messages go to stderr): `eval --he` of a small model on
+/// one bundled test image at an insecure set.
+#[test]
+fn eval_he_json_stdout_is_only_json() {
+    let dir = std::env::temp_dir().join(format!("residue-json-he-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("m28.onnx");
+    common::small_model(&model, 1, 28, 0.0);
+    let sample = repo("data/fashion-mnist-sample");
+    let out = ok(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "fashion-mnist",
+        &sample,
+        "--he",
+        "--images",
+        "1",
+        "--params",
+        "insecure-n12",
+        "--json",
+    ]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("stdout is not only JSON ({e}): {out}"));
+    assert_eq!(v["images"], 1, "{out}");
+    assert_eq!(v["params"], "insecure-n12", "{out}");
+    assert_eq!(v["agreement"], 1, "{out}");
+}

@@ -2,10 +2,18 @@
 //!
 //! The compiler does not build rings or keys; it needs, per set, the level
 //! budget (`L_eff`, the fresh input level), the slot count, what rotation
-//! keys cost in memory, and a [`CostTable`]. The sets here describe the
-//! CKKS crate's named sets (`n16-boot`) and hypothetical N = 2^16 sets with
-//! `L_eff` 10..14 built the same way. **All timings are placeholder
-//! estimates** until calibrated with `residue bench ckks` JSON.
+//! keys cost in memory, and a [`CostTable`]. The built-in sets here
+//! ([`ParamSet::defaults`]: `n16-boot` and hypothetical N = 2^16 sets with
+//! `L_eff` 10..14 built the same way, for the compiler's own tests and
+//! examples) carry the per-limb estimate of [`CostTable::estimate`].
+//!
+//! The `residue` commands do not use them: they build each set from the
+//! engine's named set (`runtime::paramset::param_set`), whose costs are
+//! calibrated from the committed single-thread `residue bench ckks`
+//! measurements (`docs/data/`) for `n16-boot`, `n16-boot-l11` and
+//! `n16-boot-l13`, and are the per-limb estimate (printed as `uncalibrated
+//! estimate`) for the other sets; `--calibrate FILE` calibrates any set
+//! from `residue bench ckks` JSON ([`CostTable::calibrate`]).
 
 use serde::{Deserialize, Serialize};
 

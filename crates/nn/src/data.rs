@@ -59,10 +59,18 @@ impl TrainedOn {
             &mut text,
         )
         .ok()?;
+        Self::from_json(&text, source)
+    }
+
+    /// A training record from its JSON text (`source`: where it came
+    /// from, for messages), or `None` when it cannot be parsed, names no
+    /// data set, or is larger than [`TRAIN_RECORD_MAX`]. For a record
+    /// that is not a file beside the model (one embedded in a binary).
+    pub fn from_json(text: &[u8], source: PathBuf) -> Option<Self> {
         if text.len() as u64 > TRAIN_RECORD_MAX {
             return None;
         }
-        let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(text).ok()?;
         let dataset = v["config"]["dataset"]
             .as_str()
             .or_else(|| v["dataset"].as_str())?
@@ -1007,6 +1015,11 @@ mod tests {
         let why = t.mismatch(DatasetKind::Cifar10).unwrap();
         assert!(why.contains("[3, 32, 32]"), "{why}");
         assert!(TrainedOn::for_model(Path::new("/nonexistent.onnx")).is_none());
+        // The same record from its text (as a binary embeds it).
+        let text = std::fs::read(&t.source).unwrap();
+        let from_text = TrainedOn::from_json(&text, t.source.clone()).unwrap();
+        assert_eq!(from_text, t);
+        assert!(TrainedOn::from_json(b"{}", PathBuf::new()).is_none());
     }
 
     /// A record larger than the cap is not read (no unbounded read of a

@@ -175,6 +175,27 @@ pub fn check_ranges(g: nn::Graph, ranges_out: Option<&Path>) -> Result<nn::Graph
     }
 }
 
+/// Refuses a plan that bootstraps at a parameter set that cannot (a leveled
+/// set such as `n14-l7` or `insecure-n12`): the compiler places the
+/// bootstraps a model needs whatever the set, and `compile`, `demo` and
+/// `eval --he` could not run them.
+pub fn check_bootstraps(report: &compiler::Report) -> Result<()> {
+    if report.bootstraps == 0 {
+        return Ok(());
+    }
+    let params = ckks::Params::named(&report.params)?;
+    if ckks::bootstrap::config_for(&params).is_none() {
+        bail!(
+            "`{}` does not bootstrap, and {} would need {} bootstraps at its {} levels; choose a set that bootstraps, e.g. --params n16-boot (`residue params` lists them)",
+            report.params,
+            report.model,
+            report.bootstraps,
+            report.l_eff
+        );
+    }
+    Ok(())
+}
+
 /// Arguments of `residue analyze`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -201,6 +222,7 @@ pub fn run(args: Args) -> Result<()> {
     let t = std::time::Instant::now();
     let (_plan, report) = compiler::compile(&graph, &sets, &opts)?;
     let took = t.elapsed();
+    check_bootstraps(&report)?;
     if !args.out.json {
         print!("{}", report.to_text());
         println!("compiled in {:.1} ms", took.as_secs_f64() * 1e3);

@@ -4,32 +4,73 @@
 //! and the client decrypts; the plaintext model's class and logits beside
 //! the decrypted ones, with the time and memory of each step.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use super::he::{StepProgress, compile_for, load_input, load_model, peak_rss};
 
-/// The committed model the demo runs by default.
-pub const DEFAULT_MODEL: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../models/dirac-shared20.onnx"
-);
-/// The bundled test image (Fashion-MNIST test image 0, an ankle boot).
-pub const DEFAULT_IMAGE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../data/samples/fashion-mnist-0.png"
-);
+/// The committed model the demo runs by default (Dirac + shared-source
+/// 20, `models/dirac-shared20.onnx`), embedded in the binary so that plain
+/// `residue demo` runs wherever the binary does (after `cargo install`, in
+/// a container), not only beside the source tree.
+const BUNDLED_MODEL: &[u8] = include_bytes!("../../../../models/dirac-shared20.onnx");
+/// Its training record (`models/dirac-shared20.train.json`): the data set,
+/// for the class names.
+const BUNDLED_RECORD: &[u8] = include_bytes!("../../../../models/dirac-shared20.train.json");
+/// The bundled test image (Fashion-MNIST test image 0, an ankle boot;
+/// `data/samples/fashion-mnist-0.png`), embedded likewise.
+const BUNDLED_IMAGE: &[u8] = include_bytes!("../../../../data/samples/fashion-mnist-0.png");
+/// How the demo names the embedded model.
+const BUNDLED_MODEL_NAME: &str = "bundled dirac-shared20 (models/dirac-shared20.onnx)";
+/// How the demo names the embedded image.
+const BUNDLED_IMAGE_NAME: &str = "bundled fashion-mnist-0 (data/samples/fashion-mnist-0.png)";
+
+/// The demo's model: the file given, or the embedded one; with its name
+/// as printed and its training record, if any.
+fn model(path: Option<&Path>) -> Result<(nn::Graph, String, Option<nn::data::TrainedOn>)> {
+    Ok(match path {
+        Some(p) => (
+            load_model(p)?,
+            p.display().to_string(),
+            nn::data::TrainedOn::for_model(p),
+        ),
+        None => (
+            nn::onnx::import(BUNDLED_MODEL).context("loading the bundled model")?,
+            BUNDLED_MODEL_NAME.to_string(),
+            nn::data::TrainedOn::from_json(
+                BUNDLED_RECORD,
+                PathBuf::from("models/dirac-shared20.train.json"),
+            ),
+        ),
+    })
+}
+
+/// The demo's input: the file given, or the embedded image; with its name
+/// as printed.
+fn image(path: Option<&Path>, shape: &[usize]) -> Result<(Vec<f64>, String)> {
+    Ok(match path {
+        Some(p) => (load_input(p, shape)?, p.display().to_string()),
+        None => (
+            nn::input::png_tensor(BUNDLED_IMAGE, shape)
+                .context("loading the bundled image")?
+                .data,
+            BUNDLED_IMAGE_NAME.to_string(),
+        ),
+    })
+}
 
 /// Arguments of `residue demo`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model (ONNX); default: the committed Dirac + shared-source 20.
+    /// The model (ONNX); default: the committed Dirac + shared-source 20
+    /// (`models/dirac-shared20.onnx`, embedded in the binary).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// The input image (PNG) or `.npy`; default: a bundled test image.
+    /// The input image (PNG) or `.npy`; default: a bundled test image
+    /// (`data/samples/fashion-mnist-0.png`, embedded in the binary).
     #[arg(long)]
     pub image: Option<PathBuf>,
     /// Parameter set (default: the bootstrappable 128-bit `n16-boot`; with
@@ -94,19 +135,14 @@ pub fn run(args: Args) -> Result<()> {
         });
     }
     super::he::set_threads(args.threads);
-    let model_path = args
-        .model
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL));
-    let image_path = args
-        .image
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_IMAGE));
-    let model = load_model(&model_path)?;
-    let x = load_input(&image_path, &model.input_shape)?;
+    let (model, model_name, trained) = model(args.model.as_deref())?;
+    let (x, image_name) = image(args.image.as_deref(), &model.input_shape)?;
     let params = ckks::Params::named(args.params.as_deref().unwrap_or("n16-boot"))?;
+    // Step messages and progress on stderr, also with `--json` at a
+    // terminal (the JSON report alone goes to stdout).
+    let quiet = super::he::quiet_progress(args.json);
     let say = |s: String| {
-        if !args.json {
+        if !quiet {
             eprintln!("{s}");
         }
     };
@@ -114,8 +150,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut sec = Seconds::default();
 
     say(format!(
-        "[server] compiling {} for {} ...",
-        model_path.display(),
+        "[server] compiling {model_name} for {} ...",
         params.name()
     ));
     let t = Instant::now();
@@ -166,7 +201,7 @@ pub fn run(args: Args) -> Result<()> {
         sec.keygen
     ));
 
-    say(format!("[client] encrypting {} ...", image_path.display()));
+    say(format!("[client] encrypting {image_name} ..."));
     let t = Instant::now();
     let ct = runtime::client::encrypt(&plan, &params, &public, &x)?;
     sec.encrypt = t.elapsed().as_secs_f64();
@@ -194,8 +229,8 @@ pub fn run(args: Args) -> Result<()> {
     let warnings = super::logit_error::warnings(&plain, &he);
     let (pc, hc) = (nn::exec::argmax(&plain), nn::exec::argmax(&he));
     let r = Report {
-        model: model_path.display().to_string(),
-        image: image_path.display().to_string(),
+        model: model_name,
+        image: image_name,
         params: params.name().to_string(),
         security_bits: params.security_bits(),
         plain_class: pc,
@@ -224,7 +259,7 @@ pub fn run(args: Args) -> Result<()> {
                 .join(" ")
         };
         // Class names of the data set the model's training record names.
-        let kind = nn::data::TrainedOn::for_model(&model_path).and_then(|t| t.kind());
+        let kind = trained.as_ref().and_then(|t| t.kind());
         let named = |c: usize| match kind.and_then(|k| k.class_names().get(c).copied()) {
             Some(n) => format!("{c} ({n})"),
             None => c.to_string(),
@@ -268,4 +303,38 @@ pub fn run(args: Args) -> Result<()> {
         bail!("the encrypted class {hc} differs from the plaintext class {pc}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The embedded model, training record and image are the committed
+    /// files, byte for byte.
+    #[test]
+    fn bundled_files_equal_the_committed_ones() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for (rel, bytes) in [
+            ("models/dirac-shared20.onnx", super::BUNDLED_MODEL),
+            ("models/dirac-shared20.train.json", super::BUNDLED_RECORD),
+            ("data/samples/fashion-mnist-0.png", super::BUNDLED_IMAGE),
+        ] {
+            assert!(
+                std::fs::read(root.join(rel)).unwrap() == bytes,
+                "{rel} differs"
+            );
+        }
+        let (g, name, trained) = super::model(None).unwrap();
+        assert_eq!(g.input_shape, [1, 28, 28]);
+        assert_eq!(name, "bundled dirac-shared20 (models/dirac-shared20.onnx)");
+        assert_eq!(
+            trained.and_then(|t| t.kind()),
+            Some(nn::data::DatasetKind::FashionMnist)
+        );
+        let (x, _) = super::image(None, &g.input_shape).unwrap();
+        let file = crate::cmd::he::load_input(
+            &root.join("data/samples/fashion-mnist-0.png"),
+            &g.input_shape,
+        )
+        .unwrap();
+        assert_eq!(x, file);
+    }
 }

@@ -100,6 +100,12 @@ pub fn warn_if_not_trained_on(model: &Path, kind: DatasetKind) {
 
 /// Runs `residue eval`.
 pub fn run(args: Args) -> Result<()> {
+    if args.he && args.images == 0 {
+        bail!("--images 0: give at least one test image to evaluate encrypted");
+    }
+    if args.limit == Some(0) {
+        bail!("--limit 0: give at least one test image to evaluate");
+    }
     let (kind, dir) = dataset_arg(&args.data)?;
     let graph = nn::onnx::load(&args.model)
         .with_context(|| format!("loading model {}", args.model.display()))?;

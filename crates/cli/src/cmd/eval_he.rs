@@ -86,7 +86,9 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
     let todo: Vec<usize> = (0..n)
         .filter(|i| !done.iter().any(|r| r.index == *i))
         .collect();
-    let quiet = args.json;
+    // Progress and per-image lines on stderr, also with `--json` at a
+    // terminal (the JSON report alone goes to stdout).
+    let quiet = super::he::quiet_progress(args.json);
     let batch: compiler::plan::Batch = args
         .batch
         .parse()
@@ -103,7 +105,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                 params.name()
             );
         }
-        let spin = super::he::spinner("compiling and calibrating", quiet);
+        let spin = super::he::spinner("compiling and calibrating", args.json);
         let (plan, _) = compile_for(model, &params, &opts)?;
         let b = plan.batch();
         let prep = runtime::Prepared::new(&plan, model, &params)?;
@@ -151,7 +153,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                 .collect::<Result<Vec<_>>>()?;
             let data: Vec<&[f64]> = xs.iter().map(|x| x.data.as_slice()).collect();
             let ct = runtime::client::encrypt_batch(&plan, &params, &public, &data)?;
-            let bar = StepProgress::new(plan.nodes.len(), quiet);
+            let bar = StepProgress::new(plan.nodes.len(), args.json);
             let t = Instant::now();
             let cpu_clock = super::he::CpuClock::start();
             let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|p| bar.update(p))?;

@@ -125,6 +125,7 @@ pub fn compile_for(
     opts.params = Some(set.name.clone());
     opts.attribute_skips = false;
     let (plan, report) = compiler::compile(model, &[set], &opts)?;
+    super::analyze::check_bootstraps(&report)?;
     let folded = nn::transform::fold_all(model)?;
     let samples = calibration_samples(model, 8);
     let plan = runtime::scaling::calibrate(
@@ -200,12 +201,21 @@ pub fn count_bar(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
+/// Whether a command's progress on stderr is silenced: with `--json`
+/// (`json`) when stderr is not a terminal (a script capturing the run),
+/// never on a terminal. Progress and messages go to stderr, the JSON report
+/// to stdout, so a `--json` run at a terminal still shows where it is.
+pub fn quiet_progress(json: bool) -> bool {
+    use std::io::IsTerminal;
+    json && !std::io::stderr().is_terminal()
+}
+
 /// A spinner on stderr with the elapsed time, for a long step that reports
-/// no progress of its own (key generation, upload, compilation); hidden
-/// when `quiet` and drawn only on a terminal. Clear it with
+/// no progress of its own (key generation, upload, compilation); drawn only
+/// on a terminal (with or without `--json`: `json`). Clear it with
 /// `finish_and_clear` when the step ends.
-pub fn spinner(msg: &str, quiet: bool) -> ProgressBar {
-    if quiet {
+pub fn spinner(msg: &str, json: bool) -> ProgressBar {
+    if quiet_progress(json) {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner();
@@ -228,8 +238,11 @@ pub struct StepProgress {
 }
 
 impl StepProgress {
-    /// A bar for `steps` plan steps (hidden when `quiet`).
-    pub fn new(steps: usize, quiet: bool) -> Self {
+    /// A bar for `steps` plan steps: on a terminal a bar (with or without
+    /// `--json`: `json`), elsewhere a line per step, or nothing with
+    /// `--json` ([`quiet_progress`]).
+    pub fn new(steps: usize, json: bool) -> Self {
+        let quiet = quiet_progress(json);
         let bar = if quiet {
             ProgressBar::hidden()
         } else {
