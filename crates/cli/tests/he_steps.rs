@@ -128,6 +128,23 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     assert!(e.contains("key pair") && e.contains(id.trim()), "{e}");
     let e = refused(&["decrypt", "--keys", &p("keys2"), "--input", &p("y.ct")]);
     assert!(e.contains("key pair") && e.contains(id.trim()), "{e}");
+    // Without ids (a secret key copied alone, eval keys without key.id):
+    // the decryption is recognized as noise instead of printed.
+    std::fs::create_dir_all(d.join("sk2")).unwrap();
+    std::fs::copy(d.join("keys2/secret.key"), d.join("sk2/secret.key")).unwrap();
+    let e = refused(&["decrypt", "--keys", &p("sk2"), "--input", &p("y.ct")]);
+    assert!(e.contains("decrypts to noise"), "{e}");
+    std::fs::rename(d.join("keys2/eval/key.id"), d.join("keys2.id")).unwrap();
+    ok(&common::infer_args(
+        &p("plan.json"),
+        &p("m.onnx"),
+        &p("keys2/eval"),
+        &p("x.ct"),
+        &p("y2.ct"),
+    ));
+    let e = refused(&["decrypt", "--keys", &p("keys"), "--input", &p("y2.ct")]);
+    assert!(e.contains("decrypts to noise"), "{e}");
+    std::fs::rename(d.join("keys2.id"), d.join("keys2/eval/key.id")).unwrap();
     // A key id that is not one.
     std::fs::write(d.join("keys2/eval/key.id"), "not an id\n").unwrap();
     let e = refused(&common::infer_args(

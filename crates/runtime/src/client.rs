@@ -644,8 +644,29 @@ pub fn decrypt_batch(
         .iter()
         .map(|c| {
             let pt = dec.decrypt(c)?;
-            Ok(enc.decode(&pt).into_iter().map(|z| z.re).collect())
+            let v: Vec<f64> = enc.decode(&pt).into_iter().map(|z| z.re).collect();
+            check_not_noise(params, c, &v)?;
+            Ok(v)
         })
-        .collect::<ckks::Result<Vec<Vec<f64>>>>()?;
+        .collect::<Result<Vec<Vec<f64>>>>()?;
     unpack_batch(&t.meta.layout, &slots, t.meta.factor, t.meta.images)
+}
+
+/// Refuses a decryption that is noise: a ciphertext decrypted with the
+/// wrong secret key (or with a corrupted coefficient) gives slot values
+/// spread over the whole modulus, `q_0 / (2 * scale)` in magnitude, where
+/// a correct one stays far below (the runtime scales every value to about
+/// 1, and no value above `q_0 / (2 * scale)` can be decrypted at all). The
+/// bound is a sixteenth of that; the key-pair id catches mismatched keys
+/// first where the files carry one ([`check_same_keys`]), this catches
+/// them where they do not.
+fn check_not_noise(params: &Params, c: &ckks::Ciphertext, slots: &[f64]) -> Result<()> {
+    let bound = params.q[0] as f64 / (2.0 * c.scale) / 16.0;
+    let worst = slots.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if worst.is_nan() || worst > bound {
+        return Err(RuntimeError::Format(format!(
+            "the result decrypts to noise (slot values up to {worst:.3e}, at most {bound:.1e} for a valid result): the secret key is not the one whose public key encrypted the input, or the ciphertext is corrupted"
+        )));
+    }
+    Ok(())
 }
