@@ -112,7 +112,7 @@ pub fn run(args: Args) -> Result<()> {
         String::new()
     };
     eprintln!(
-        "plan for {} at {}: {} bootstraps, {} Galois keys, ~{:.1} s estimated [{}]{per_image}",
+        "plan for {} at {}: {} bootstraps, at most {} Galois keys, ~{:.1} s estimated [{}]{per_image}",
         report.model,
         report.params,
         report.bootstraps,

@@ -197,7 +197,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "galois keys: {} (at most {:.2} GiB: network keys at the levels they are used at, bootstrapping keys counted at the top level)",
+            "galois keys: at most {} and {:.2} GiB (an upper bound: network keys at the levels they are used at, bootstrapping keys counted at the top level; keygen makes only the rotations the plan runs)",
             self.galois_keys,
             self.galois_key_bytes as f64 / (1u64 << 30) as f64
         );
