@@ -524,28 +524,20 @@ fn fixture() -> &'static Fixture {
             "--out",
             &p("plan.json"),
         ]));
-        ok(&args(&[
-            "keygen",
-            "--plan",
-            &p("plan.json"),
-            "--model",
-            &p("m.onnx"),
-            "--out",
-            &p("keys"),
-            "--json",
-        ]));
-        ok(&args(&[
-            "encrypt",
-            "--keys",
-            &p("keys"),
-            "--plan",
-            &p("plan.json"),
-            "--input",
-            &p("x.npy"),
-            "--out",
-            &p("x.ct"),
-            "--json",
-        ]));
+        ok(&args(
+            &[
+                &common::keygen_args(&p("plan.json"), &p("m.onnx"), &p("keys"))[..],
+                &["--json"],
+            ]
+            .concat(),
+        ));
+        ok(&args(
+            &[
+                &common::encrypt_args(&p("keys"), &p("plan.json"), &p("x.ct"), &[&p("x.npy")])[..],
+                &["--json"],
+            ]
+            .concat(),
+        ));
         ok(&infer(
             &f,
             &p("plan.json"),
@@ -615,29 +607,28 @@ fn boot_fixture() -> &'static str {
             "the plan at {BOOT_PARAMS} bootstraps: {}",
             plan["bootstraps"]
         );
-        ok(&args(&[
-            "keygen",
-            "--plan",
-            &p("plan.json"),
-            "--model",
-            &f.p("m.onnx"),
-            "--out",
-            &p("keys"),
-            "--json",
-        ]));
+        ok(&args(
+            &[
+                &common::keygen_args(&p("plan.json"), &f.p("m.onnx"), &p("keys"))[..],
+                &["--json"],
+            ]
+            .concat(),
+        ));
         assert!(f.dir.join("boot/keys/eval/bootstrap.keys").is_file());
-        ok(&args(&[
-            "encrypt",
-            "--keys",
-            &p("keys"),
-            "--plan",
-            &p("plan.json"),
-            "--input",
-            &f.p("x.npy"),
-            "--out",
-            &p("x.ct"),
-            "--json",
-        ]));
+        ok(
+            &args(
+                &[
+                    &common::encrypt_args(
+                        &p("keys"),
+                        &p("plan.json"),
+                        &p("x.ct"),
+                        &[&f.p("x.npy")],
+                    )[..],
+                    &["--json"],
+                ]
+                .concat(),
+            ),
+        );
     });
     "boot"
 }

@@ -44,26 +44,17 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
         "--out",
         &p("plan.json"),
     ]);
-    ok(&[
-        "keygen",
-        "--plan",
+    ok(&common::keygen_args(
         &p("plan.json"),
-        "--model",
         &p("m.onnx"),
-        "--out",
         &p("keys"),
-    ]);
-    ok(&[
-        "encrypt",
-        "--keys",
+    ));
+    ok(&common::encrypt_args(
         &p("keys"),
-        "--plan",
         &p("plan.json"),
-        "--input",
-        &p("x.npy"),
-        "--out",
         &p("x.ct"),
-    ]);
+        &[&p("x.npy")],
+    ));
     ok(&common::infer_args(
         &p("plan.json"),
         &p("m.onnx"),
@@ -102,15 +93,11 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
 
     // Keys of another keygen: refused by key pair, not answered with noise
     // (found by a fresh user: both exited 0 with logits around 1e7).
-    ok(&[
-        "keygen",
-        "--plan",
+    ok(&common::keygen_args(
         &p("plan.json"),
-        "--model",
         &p("m.onnx"),
-        "--out",
         &p("keys2"),
-    ]);
+    ));
     let id = std::fs::read_to_string(d.join("keys/key.id")).unwrap();
     assert_eq!(id.trim().len(), 32, "{id}");
     assert_eq!(
@@ -239,17 +226,12 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     refused(&["decrypt", "--keys", &p("keys"), "--input", &p("y.ct")]);
     // Encryption reads only the public key.
     std::fs::write(d.join("keys/public.key"), b"garbage").unwrap();
-    refused(&[
-        "encrypt",
-        "--keys",
+    refused(&common::encrypt_args(
         &p("keys"),
-        "--plan",
         &p("plan.json"),
-        "--input",
-        &p("x.npy"),
-        "--out",
         &p("w.ct"),
-    ]);
+        &[&p("x.npy")],
+    ));
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -261,21 +243,6 @@ fn logits(v: &serde_json::Value) -> Vec<f64> {
         .iter()
         .map(|x| x.as_f64().unwrap())
         .collect()
-}
-
-/// `residue encrypt` arguments with one `--input` per input.
-fn encrypt_args<'a>(
-    keys: &'a str,
-    plan: &'a str,
-    out: &'a str,
-    inputs: &[&'a str],
-) -> Vec<&'a str> {
-    let mut a = vec!["encrypt", "--keys", keys, "--plan", plan, "--out", out];
-    for i in inputs {
-        a.push("--input");
-        a.push(i);
-    }
-    a
 }
 
 #[test]
@@ -312,21 +279,17 @@ fn batched_round_trip_of_two_images() {
     let plan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap();
     assert_eq!(plan["params"]["batch"], 2);
-    ok(&[
-        "keygen",
-        "--plan",
+    ok(&common::keygen_args(
         &p("plan.json"),
-        "--model",
         &p("m.onnx"),
-        "--out",
         &p("keys"),
-    ]);
+    ));
     let keys = p("keys");
     let (pa, pb, pab, plan2) = (p("a.npy"), p("b.npy"), p("ab.npy"), p("plan.json"));
     let (x2, xs) = (p("x2.ct"), p("xs.ct"));
     // Two files, and one [2, 1, 8, 8] stack.
-    ok(&encrypt_args(&keys, &plan2, &x2, &[&pa, &pb]));
-    ok(&encrypt_args(&keys, &plan2, &xs, &[&pab]));
+    ok(&common::encrypt_args(&keys, &plan2, &x2, &[&pa, &pb]));
+    ok(&common::encrypt_args(&keys, &plan2, &xs, &[&pab]));
     let want: Vec<serde_json::Value> = [&pa, &pb]
         .iter()
         .map(|x| {
@@ -369,11 +332,16 @@ fn batched_round_trip_of_two_images() {
         }
     }
     // More images than the batch, and an input of another batch.
-    let e = refused(&encrypt_args(&keys, &plan2, &p("z.ct"), &[&pa, &pb, &pa]));
+    let e = refused(&common::encrypt_args(
+        &keys,
+        &plan2,
+        &p("z.ct"),
+        &[&pa, &pb, &pa],
+    ));
     assert!(e.contains("at most 2"), "{e}");
     let plan1 = p("plan1.json");
     let x1 = p("x1.ct");
-    ok(&encrypt_args(&keys, &plan1, &x1, &[&pa]));
+    ok(&common::encrypt_args(&keys, &plan1, &x1, &[&pa]));
     let e = refused(&common::infer_args(
         &plan2,
         &p("m.onnx"),

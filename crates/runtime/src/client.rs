@@ -280,10 +280,7 @@ pub const KEY_ID_FILE: &str = "key.id";
 /// nothing of the secret that the public key does not.
 pub fn key_id(public_key_file: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(public_key_file)[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::prepare::hex(&Sha256::digest(public_key_file)[..16])
 }
 
 /// Fails unless `id` is a key id as [`key_id`] writes it.
@@ -304,11 +301,7 @@ pub fn check_key_id(id: &str) -> Result<()> {
 /// # Errors
 /// A `key.id` that is not one, or an unreadable file.
 pub fn load_key_id(dir: &Path) -> Result<Option<String>> {
-    let f = dir.join(KEY_ID_FILE);
-    if f.is_file() {
-        let b = read_bounded(&f, 64)?;
-        let id = String::from_utf8_lossy(&b).trim_end().to_string();
-        check_key_id(&id).map_err(|e| RuntimeError::Format(format!("{}: {e}", f.display())))?;
+    if let Some(id) = read_key_id_file(dir)? {
         return Ok(Some(id));
     }
     let p = dir.join("public.key");
@@ -316,6 +309,18 @@ pub fn load_key_id(dir: &Path) -> Result<Option<String>> {
         return Ok(Some(key_id(&std::fs::read(&p)?)));
     }
     Ok(None)
+}
+
+/// The id in `dir`'s `key.id` (checked to be one), `None` without the file.
+fn read_key_id_file(dir: &Path) -> Result<Option<String>> {
+    let f = dir.join(KEY_ID_FILE);
+    if !f.is_file() {
+        return Ok(None);
+    }
+    let b = read_bounded(&f, 64, "a key id")?;
+    let id = String::from_utf8_lossy(&b).trim_end().to_string();
+    check_key_id(&id).map_err(|e| RuntimeError::Format(format!("{}: {e}", f.display())))?;
+    Ok(Some(id))
 }
 
 /// Refuses a tensor whose recorded key pair is not the one of `dir`'s keys
@@ -356,6 +361,7 @@ pub fn load_secret_key(params: &Arc<Params>, dir: &Path) -> Result<SecretKey> {
     let skb = zeroize::Zeroizing::new(read_bounded(
         &dir.join("secret.key"),
         ckks::serialize::secret_key_size(params) as u64 + 4096,
+        KEY_OF_THIS_SET,
     )?);
     SecretKey::from_secret_bytes(&skb, params)
         .map_err(|e| RuntimeError::Format(format!("{}: {e}", dir.join("secret.key").display())))
@@ -370,9 +376,9 @@ pub fn load_public_key(params: &Arc<Params>, dir: &Path) -> Result<PublicKey> {
     let pkb = read_bounded(
         &dir.join("public.key"),
         ckks::serialize::public_key_size(params, false) as u64 + 4096,
+        KEY_OF_THIS_SET,
     )?;
-    if dir.join(KEY_ID_FILE).is_file()
-        && let Some(id) = load_key_id(dir)?
+    if let Some(id) = read_key_id_file(dir)?
         && key_id(&pkb) != id
     {
         return Err(RuntimeError::Format(format!(
@@ -415,18 +421,18 @@ pub fn check_key_pair(params: &Arc<Params>, sk: &SecretKey, pk: &PublicKey) -> R
     Ok(())
 }
 
-fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+/// How [`read_bounded`] names a key file's limit in its message.
+const KEY_OF_THIS_SET: &str = "a key of this parameter set (keys made for another set?)";
+
+/// Reads `path`, refusing a file over `max` bytes (`what`: what the file
+/// should hold, for the message).
+fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     let len = std::fs::metadata(path)
         .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?
         .len();
     if len > max {
-        let what = if path.file_name() == Some(std::ffi::OsStr::new(KEY_ID_FILE)) {
-            "a key id".to_string()
-        } else {
-            format!("a key of this parameter set (keys made for another set?), {max}")
-        };
         return Err(RuntimeError::Format(format!(
-            "{}: {len} bytes, more than {what}",
+            "{}: {len} bytes, more than {what}, {max}",
             path.display()
         )));
     }
@@ -440,20 +446,20 @@ pub fn load_eval_keys(
     params: &Arc<Params>,
     dir: &Path,
 ) -> Result<(EvaluationKeys, Option<BootstrapKeys>)> {
-    let mut eval = None;
-    let mut boot = None;
-    // Where each was read: a second file of a kind is refused (which one
-    // was used would depend on the directory's order).
-    let mut eval_from: Option<std::path::PathBuf> = None;
-    let mut boot_from: Option<std::path::PathBuf> = None;
-    let twice = |first: &Option<std::path::PathBuf>, path: &Path| match first {
-        Some(f) => Err(RuntimeError::Format(format!(
-            "{}: holds the same kind of keys as {}: one file of each kind",
-            path.display(),
-            f.display()
-        ))),
-        None => Ok(()),
-    };
+    // Each with the file it was read from: a second file of a kind is
+    // refused (which one was used would depend on the directory's order).
+    let mut eval: Option<(EvaluationKeys, std::path::PathBuf)> = None;
+    let mut boot: Option<(BootstrapKeys, std::path::PathBuf)> = None;
+    fn once<T>(first: &Option<(T, std::path::PathBuf)>, path: &Path) -> Result<()> {
+        match first {
+            Some((_, f)) => Err(RuntimeError::Format(format!(
+                "{}: holds the same kind of keys as {}: one file of each kind",
+                path.display(),
+                f.display()
+            ))),
+            None => Ok(()),
+        }
+    }
     // `keygen`'s whole key directory (secret, public and `eval/`) given
     // where its `eval/` is meant: name the right path instead of refusing
     // whichever client key the scan meets first.
@@ -474,7 +480,7 @@ pub fn load_eval_keys(
         }
         if path.file_name() == Some(std::ffi::OsStr::new(KEY_ID_FILE)) {
             // Not a key: checked to be exactly an id (it cannot hold one).
-            load_key_id(dir)?;
+            read_key_id_file(dir)?;
             continue;
         }
         let mut head = vec![0u8; 256];
@@ -511,22 +517,20 @@ pub fn load_eval_keys(
                 )));
             }
             K::EvaluationKeys | K::EvaluationKeysCompact => {
-                twice(&eval_from, &path)?;
+                once(&eval, &path)?;
                 let mut r = open()?;
                 let k = EvaluationKeys::read_from(&mut r, params)
                     .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?;
                 at_end(&mut r, &path)?;
-                eval = Some(k);
-                eval_from = Some(path.clone());
+                eval = Some((k, path.clone()));
             }
             K::BootstrapKeys => {
-                twice(&boot_from, &path)?;
+                once(&boot, &path)?;
                 let mut r = open()?;
                 let k = BootstrapKeys::read_from(&mut r, params)
                     .map_err(|e| RuntimeError::Format(format!("{}: {e}", path.display())))?;
                 at_end(&mut r, &path)?;
-                boot = Some(k);
-                boot_from = Some(path.clone());
+                boot = Some((k, path.clone()));
             }
             other => {
                 return Err(RuntimeError::Format(format!(
@@ -536,9 +540,9 @@ pub fn load_eval_keys(
             }
         }
     }
-    let eval =
+    let (eval, _) =
         eval.ok_or_else(|| RuntimeError::Format(format!("{}: no evaluation keys", dir.display())))?;
-    Ok((eval, boot))
+    Ok((eval, boot.map(|(b, _)| b)))
 }
 
 /// Refuses bytes after the one object a key file holds (a file with

@@ -42,7 +42,8 @@ pub fn plan_hash(plan: &CompiledPlan) -> String {
     hex(&Sha256::digest(plan.to_json().as_bytes()))
 }
 
-fn hex(b: &[u8]) -> String {
+/// Lowercase hex of bytes (hashes and ids).
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

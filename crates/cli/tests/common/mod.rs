@@ -103,3 +103,24 @@ pub fn infer_args<'a>(
         out,
     ]
 }
+
+/// `residue keygen` arguments for a plan and model, keys written to `out`.
+pub fn keygen_args<'a>(plan: &'a str, model: &'a str, out: &'a str) -> [&'a str; 7] {
+    ["keygen", "--plan", plan, "--model", model, "--out", out]
+}
+
+/// `residue encrypt` arguments: `inputs` (one or several images) under the
+/// keys in `keys` for `plan`, written to `out`.
+pub fn encrypt_args<'a>(
+    keys: &'a str,
+    plan: &'a str,
+    out: &'a str,
+    inputs: &[&'a str],
+) -> Vec<&'a str> {
+    let mut a = vec!["encrypt", "--keys", keys, "--plan", plan, "--out", out];
+    for i in inputs {
+        a.push("--input");
+        a.push(i);
+    }
+    a
+}
