@@ -414,40 +414,17 @@ impl Ring {
                 .collect();
             let b_mod = fm.iter().fold(1u64, |p, m| t.mul(p, t.reduce(m.value)));
             let nb = t.neg(b_mod);
-            // Fused SIMD kernel (IFMA or AVX2): one pass for sum_i y_i c_i + v (-B).
-            {
-                let mut ys: Vec<&[u64]> =
-                    (0..fm.len()).map(|i| &y.data[i * n..(i + 1) * n]).collect();
-                ys.push(&v);
-                let mut cs = punct.clone();
-                cs.push(nb);
-                if crate::simd::lincomb_mod(o, &ys, y_bound, &cs, t.value) {
-                    return;
-                }
+            // One pass for sum_i y_i c_i + v (-B): fused SIMD kernel (IFMA or
+            // AVX2) where it applies.
+            let mut ys: Vec<&[u64]> = (0..fm.len()).map(|i| &y.data[i * n..(i + 1) * n]).collect();
+            ys.push(&v);
+            let mut cs = punct;
+            cs.push(nb);
+            if crate::simd::lincomb_mod(o, &ys, y_bound, &cs, t.value) {
+                return;
             }
-            // SIMD path (tfhe-ntt's vectorized multiply-accumulate): reduce
-            // each y_i into [0, t), then o += y_i * c_i and o += v * (-B).
-            let mut red = vec![0u64; n];
-            let mut cst = vec![0u64; n];
-            let plan = &self.plans[ti];
-            for (i, &c) in punct.iter().enumerate() {
-                let yi = &y.data[i * n..(i + 1) * n];
-                if fm[i].value < 2 * t.value {
-                    let tv = t.value;
-                    red.iter_mut()
-                        .zip(yi)
-                        .for_each(|(r, &x)| *r = if x >= tv { x - tv } else { x });
-                } else {
-                    red.iter_mut().zip(yi).for_each(|(r, &x)| *r = t.reduce(x));
-                }
-                cst.fill(c);
-                plan.mul_accumulate(o, &red, &cst);
-            }
-            // v is tiny (at most |from|): add v * (-B) from a table.
-            let table: Vec<u64> = (0..=fm.len() as u64).map(|x| t.mul(x, nb)).collect();
-            o.iter_mut()
-                .zip(&v)
-                .for_each(|(o, &x)| *o = t.add(*o, table[x as usize]));
+            // Portable path: 128-bit lazy accumulation, one reduction per output.
+            crate::simd::lincomb_lazy(o, &ys, y_bound.max(fm.len() as u64 + 1), &cs, &t);
         });
     }
 }

@@ -102,9 +102,11 @@ pub(crate) const FP_MODULUS_BOUND: u64 = 1 << 50;
 
 /// out[k] = (sum_i ys[i][k] * c_i) mod t, for every ys[i][k] < `y_bound`.
 ///
-/// IFMA path (t < 2^51, `y_bound` <= 2^52, at most 7 terms, lengths a
-/// multiple of 8): each term is a 52-bit Shoup multiplication (result in
-/// [0, 2t)); the sum stays below 2^53 before the final reduction.
+/// IFMA path (t < 2^51, at most 7 terms, lengths a multiple of 8): each
+/// term is a 52-bit Shoup multiplication (result in [0, 2t)); inputs wider
+/// than 52 bits (`y_bound` > 2^52) enter as two such terms, the low 52 bits
+/// times c and the high bits times (2^52 c mod t); the sum stays below
+/// 32t < 2^56 before the final reduction.
 /// AVX2 path (t < 2^50, any `y_bound`, any length): see [`lincomb_fp`].
 /// Returns false (and writes nothing) when neither applies, so the caller
 /// uses the portable path.
@@ -121,21 +123,29 @@ pub(crate) fn lincomb_mod(
             !ys.is_empty() && ys.len() == cs.len() && ys.iter().all(|y| y.len() == out.len());
         if shapes_ok
             && t < (1 << 51)
-            && y_bound <= (1 << 52)
             && ys.len() <= 7
             && out.len().is_multiple_of(8)
             && cs.iter().all(|&c| c < t)
             && avx512_enabled()
         {
-            let shoup: Vec<u64> = cs
-                .iter()
-                .map(|&c| (((c as u128) << 52) / t as u128) as u64)
-                .collect();
-            // SAFETY: the CPU supports avx512f and avx512ifma (checked by
-            // `avx512_enabled`, which requires `cpu_has_ifma`);
-            // every slice has the length of `out`, a multiple of 8, so all
-            // unaligned 8-lane loads and stores stay in bounds.
-            unsafe { lincomb_ifma(out, ys, cs, &shoup, t) };
+            let shoup = |c: u64| (((c as u128) << 52) / t as u128) as u64;
+            let sh: Vec<u64> = cs.iter().map(|&c| shoup(c)).collect();
+            if y_bound <= (1 << 52) {
+                // SAFETY: the CPU supports avx512f and avx512ifma (checked by
+                // `avx512_enabled`, which requires `cpu_has_ifma`);
+                // every slice has the length of `out`, a multiple of 8, so all
+                // unaligned 8-lane loads and stores stay in bounds.
+                unsafe { lincomb_ifma::<false>(out, ys, cs, &sh, &[], &[], t) };
+            } else {
+                // Wider inputs: y = lo + 2^52 hi, and hi's constant is c 2^52 mod t.
+                let c_hi: Vec<u64> = cs
+                    .iter()
+                    .map(|&c| (((c as u128) << 52) % t as u128) as u64)
+                    .collect();
+                let sh_hi: Vec<u64> = c_hi.iter().map(|&c| shoup(c)).collect();
+                // SAFETY: as above.
+                unsafe { lincomb_ifma::<true>(out, ys, cs, &sh, &c_hi, &sh_hi, t) };
+            }
             return true;
         }
         if shapes_ok && t > 1 && t < FP_MODULUS_BOUND && !avx512_enabled() && avx2_enabled() {
@@ -430,6 +440,69 @@ unsafe fn dot_acc_fp<const M: usize>(
     }
 }
 
+/// Portable lazy kernel of [`lincomb_mod`] for any modulus below 2^62:
+/// out[k] = sum_i ys[i][k] * cs[i] mod t, every `ys[i][k] < y_bound`.
+///
+/// Products are summed as 128-bit integers and reduced once per output
+/// (Barrett with a 128-bit ratio, [`Modulus::reduce_u128`]), not once per
+/// term: a sum of products below `y_bound * t` fits in 128 bits for up to
+/// `u128::MAX / (y_bound * t)` terms (at least 31 for 61-bit inputs and
+/// constants); longer sums are folded to a residue at that interval. This
+/// is the path for targets or inputs too wide for the IFMA (t < 2^51) and
+/// AVX2 (t < 2^50) kernels, e.g. the 56-61-bit primes of the bootstrapping
+/// sets.
+pub(crate) fn lincomb_lazy(
+    out: &mut [u64],
+    ys: &[&[u64]],
+    y_bound: u64,
+    cs: &[u64],
+    t: &crate::modarith::Modulus,
+) {
+    debug_assert_eq!(ys.len(), cs.len());
+    let tv = t.value;
+    let cs: Vec<u64> = cs.iter().map(|&c| c % tv).collect();
+    let prod = (y_bound.max(1) as u128) * (tv as u128);
+    // Terms that may be added to a residue (< t) without overflow.
+    let cap = ((u128::MAX - tv as u128) / prod).max(1) as usize;
+    if ys.len() <= cap {
+        // Four outputs at a time: four independent 128-bit chains.
+        let n4 = out.len() / 4 * 4;
+        for (b, o) in out[..n4].chunks_exact_mut(4).enumerate() {
+            let k = 4 * b;
+            let mut acc = [0u128; 4];
+            for (y, &c) in ys.iter().zip(&cs) {
+                let y = &y[k..k + 4];
+                let c = c as u128;
+                acc[0] += y[0] as u128 * c;
+                acc[1] += y[1] as u128 * c;
+                acc[2] += y[2] as u128 * c;
+                acc[3] += y[3] as u128 * c;
+            }
+            for (o, a) in o.iter_mut().zip(acc) {
+                *o = t.reduce_u128(a);
+            }
+        }
+        for (k, o) in out.iter_mut().enumerate().skip(n4) {
+            let mut acc = 0u128;
+            for (y, &c) in ys.iter().zip(&cs) {
+                acc += y[k] as u128 * c as u128;
+            }
+            *o = t.reduce_u128(acc);
+        }
+        return;
+    }
+    for (k, o) in out.iter_mut().enumerate() {
+        let mut acc = 0u128;
+        for (chunk_y, chunk_c) in ys.chunks(cap).zip(cs.chunks(cap)) {
+            for (y, &c) in chunk_y.iter().zip(chunk_c) {
+                acc += y[k] as u128 * c as u128;
+            }
+            acc = t.reduce_u128(acc) as u128;
+        }
+        *o = acc as u64;
+    }
+}
+
 /// The scalar value of [`lincomb_mod`] at one position.
 pub(crate) fn lincomb_scalar(ys: &[&[u64]], cs: &[u64], t: u64, k: usize) -> u64 {
     let t = t as u128;
@@ -441,27 +514,47 @@ pub(crate) fn lincomb_scalar(ys: &[&[u64]], cs: &[u64], t: u64, k: usize) -> u64
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512ifma")]
-unsafe fn lincomb_ifma(out: &mut [u64], ys: &[&[u64]], cs: &[u64], shoup: &[u64], t: u64) {
+unsafe fn lincomb_ifma<const SPLIT: bool>(
+    out: &mut [u64],
+    ys: &[&[u64]],
+    cs: &[u64],
+    shoup: &[u64],
+    cs_hi: &[u64],
+    shoup_hi: &[u64],
+    t: u64,
+) {
     use std::arch::x86_64::*;
     let mask52 = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
     let tv = _mm512_set1_epi64(t as i64);
     let zero = _mm512_setzero_si512();
-    let cv: Vec<__m512i> = cs.iter().map(|&c| _mm512_set1_epi64(c as i64)).collect();
-    let sv: Vec<__m512i> = shoup.iter().map(|&c| _mm512_set1_epi64(c as i64)).collect();
+    let splat =
+        |v: &[u64]| -> Vec<__m512i> { v.iter().map(|&c| _mm512_set1_epi64(c as i64)).collect() };
+    let (cv, sv, chv, shv) = (splat(cs), splat(shoup), splat(cs_hi), splat(shoup_hi));
+    // One 52-bit Shoup product y c mod t, in [0, 2t), for y < 2^52.
+    let term = |y: __m512i, c: __m512i, s: __m512i| {
+        let qhat = _mm512_madd52hi_epu64(zero, y, s);
+        let lo1 = _mm512_madd52lo_epu64(zero, y, c);
+        let lo2 = _mm512_madd52lo_epu64(zero, qhat, tv);
+        _mm512_and_si512(_mm512_sub_epi64(lo1, lo2), mask52)
+    };
     for k in (0..out.len()).step_by(8) {
         let mut acc = zero;
         for (i, y) in ys.iter().enumerate() {
             // SAFETY: k + 8 <= len for every slice (checked by the caller).
             let yv = unsafe { _mm512_loadu_si512(y.as_ptr().add(k) as *const _) };
-            let qhat = _mm512_madd52hi_epu64(zero, yv, sv[i]);
-            let lo1 = _mm512_madd52lo_epu64(zero, yv, cv[i]);
-            let lo2 = _mm512_madd52lo_epu64(zero, qhat, tv);
-            let r = _mm512_and_si512(_mm512_sub_epi64(lo1, lo2), mask52);
-            acc = _mm512_add_epi64(acc, r);
+            if SPLIT {
+                // madd52 reads only the low 52 bits of y: the high bits enter
+                // as their own term.
+                let hi = _mm512_srli_epi64::<52>(yv);
+                acc = _mm512_add_epi64(acc, term(yv, cv[i], sv[i]));
+                acc = _mm512_add_epi64(acc, term(hi, chv[i], shv[i]));
+            } else {
+                acc = _mm512_add_epi64(acc, term(yv, cv[i], sv[i]));
+            }
         }
-        // acc < 2 t * terms < 8 * 2^51: subtract t up to 15 times would be too
-        // many; reduce by 8t, 4t, 2t, t (each: min(x, x - m) in unsigned).
-        for m in [8u64, 4, 2, 1] {
+        // acc < 2t per term: at most 14 terms (7 split inputs), below 32t <
+        // 2^56. Reduce by 16t, 8t, 4t, 2t, t (each: min(x, x - m) unsigned).
+        for m in [16u64, 8, 4, 2, 1] {
             let mv = _mm512_set1_epi64((m * t) as i64);
             acc = _mm512_min_epu64(acc, _mm512_sub_epi64(acc, mv));
         }
@@ -529,32 +622,67 @@ mod tests {
         }
     }
 
+    /// The portable lazy kernel, including sums long enough to be folded
+    /// part-way (61-bit inputs and constants: 31 terms per fold) and the
+    /// largest values every operand can take.
+    #[test]
+    fn lazy_lincomb_matches_scalar() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let mut ts = moduli();
+        ts.extend(ntt_primes(&[56, 60, 61, 61], 1 << 12, &[]));
+        ts.push((1 << 62) - 57);
+        for t in ts {
+            let m = crate::modarith::Modulus::new(t);
+            for y_bound in [t, 1 << 52, 1 << 61, 1 << 62] {
+                for terms in [1, 2, 6, 31, 32, 33, 70] {
+                    let n = 9;
+                    let ys: Vec<Vec<u64>> =
+                        (0..terms).map(|_| values(&mut rng, n, y_bound)).collect();
+                    let mut cs = values(&mut rng, terms, t);
+                    cs[0] = t - 1;
+                    let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
+                    let mut out = vec![u64::MAX; n];
+                    lincomb_lazy(&mut out, &refs, y_bound, &cs, &m);
+                    for (k, &o) in out.iter().enumerate() {
+                        assert_eq!(
+                            o,
+                            lincomb_scalar(&refs, &cs, t, k),
+                            "t={t} y_bound={y_bound} terms={terms} k={k}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The IFMA kernel through its dispatcher, for inputs below 2^52 and
+    /// wider ones (split into two terms each), up to 7 terms of the
+    /// largest values.
     #[test]
     fn ifma_lincomb_matches_scalar() {
-        if !cpu_has_ifma() {
-            return; // no IFMA on this CPU: nothing to compare
+        if !avx512_enabled() {
+            return; // no IFMA on this CPU (or turned off): nothing to compare
         }
         let mut rng = ChaCha8Rng::seed_from_u64(12);
         let mut ts = moduli();
         ts.push((1 << 51) - 1);
         for t in ts {
-            for y_bound in [t, 1 << 50, 1 << 52] {
+            for y_bound in [t, 1 << 50, 1 << 52, (1 << 52) + 1, 1 << 61, u64::MAX] {
                 for terms in [1, 2, 3, 7] {
                     for n in [0, 8, 64] {
                         let ys: Vec<Vec<u64>> =
                             (0..terms).map(|_| values(&mut rng, n, y_bound)).collect();
-                        let cs = values(&mut rng, terms, t);
+                        let mut cs = values(&mut rng, terms, t);
+                        cs[0] = t - 1;
                         let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
-                        let shoup: Vec<u64> = cs
-                            .iter()
-                            .map(|&c| (((c as u128) << 52) / t as u128) as u64)
-                            .collect();
                         let mut out = vec![u64::MAX; n];
-                        // SAFETY: the CPU has avx512f and avx512ifma (checked
-                        // above); every length is a multiple of 8.
-                        unsafe { lincomb_ifma(&mut out, &refs, &cs, &shoup, t) };
+                        assert!(lincomb_mod(&mut out, &refs, y_bound, &cs, t));
                         for (k, &o) in out.iter().enumerate() {
-                            assert_eq!(o, lincomb_scalar(&refs, &cs, t, k), "t={t} k={k}");
+                            assert_eq!(
+                                o,
+                                lincomb_scalar(&refs, &cs, t, k),
+                                "t={t} y_bound={y_bound} terms={terms} k={k}"
+                            );
                         }
                     }
                 }

@@ -1,11 +1,7 @@
 //! `residue`: one binary for every step of encrypted CNN inference.
 
+mod alloc;
 mod cmd;
-
-/// Ciphertext-sized buffers are allocated and freed constantly; mimalloc keeps
-/// them mapped instead of paying page faults on every allocation (measured).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -55,6 +51,7 @@ enum Command {
 }
 
 fn main() {
+    alloc::configure();
     // A reader that closes our stdout early (`residue params | head -1`) is
     // not an error: `println!` panics on EPIPE, so end quietly instead, with
     // the status a process killed by SIGPIPE has (128 + 13).
