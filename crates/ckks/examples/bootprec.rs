@@ -77,7 +77,7 @@ fn main() {
                     .collect(),
             ),
             (
-                "constant B + random B/2",
+                "values in [B/2, B]",
                 (0..slots)
                     .map(|_| c(bound * (0.5 + 0.5 * next().abs()), 0.0))
                     .collect(),

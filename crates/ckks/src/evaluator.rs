@@ -383,7 +383,8 @@ impl Evaluator {
     /// The constant is checked as [`crate::Encoder::encode`] checks a value:
     /// `const_scale` finite and at least 1, `c * const_scale` finite, below
     /// the modulus and not rounded to 0 (unless c is 0); the result's scale
-    /// is checked as every product's is.
+    /// times `|c|` (a message of magnitude 1 multiplied by c) must stay below
+    /// the modulus, as [`Self::mul_int`] checks `|k|`.
     pub fn mul_const(&self, ct: &Ciphertext, c: f64, const_scale: f64) -> Result<Ciphertext> {
         self.own(ct)?;
         if !c.is_finite() {
@@ -401,6 +402,14 @@ impl Evaluator {
                 "constant {c} rounds to 0 at scale {const_scale}"
             )));
         }
+        // A message of magnitude 1 times c at the product's scale must stay
+        // below the modulus, as mul_int checks |k| (the product would wrap).
+        self.params.check_scale(
+            ct.scale * const_scale,
+            ct.level,
+            c.abs(),
+            "mul_const (product)",
+        )?;
         self.mul_const_raw(ct, c, const_scale)
     }
 

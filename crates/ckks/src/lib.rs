@@ -44,7 +44,9 @@
 //!   coefficients than N, a scale below 1, and scaled values beyond the
 //!   modulus ([`CkksError::Encoding`]). `add_const` checks `c * scale` the
 //!   same way; `mul_const` checks `c` and `const_scale` (finite, at least 1,
-//!   `c * const_scale` in range and not rounded to 0 unless `c` is 0).
+//!   `c * const_scale` in range and not rounded to 0 unless `c` is 0) and
+//!   the product's scale times `|c|` below the modulus, as `mul_int` does
+//!   with `|k|`.
 //! - **Polynomials.** `eval_chebyshev` and `eval_power` check the output
 //!   scale as above, with the sum of the coefficients' magnitudes (a bound on
 //!   the output) as the message bound, and the levels they need.
@@ -55,7 +57,9 @@
 //!   Key generation refuses Galois elements that are even, 1 or >= 2N
 //!   ([`CkksError::InvalidGaloisElement`]).
 //! - **Linear transforms.** Encoding refuses 0 or invalid slot counts and
-//!   diagonals of the wrong length.
+//!   diagonals of the wrong length; an encoded transform carries its set's
+//!   id, and applying it with another set's evaluator is
+//!   [`CkksError::ParamsMismatch`].
 //! - **Bootstrapping.** [`bootstrap::Bootstrapper::new`] refuses keys of
 //!   another set ([`CkksError::ParamsMismatch`]) and configurations that
 //!   cannot be right ([`bootstrap::BootstrapConfig::check`]: slot counts,

@@ -197,6 +197,7 @@ impl LinearTransform {
             out_scale,
             babies,
             giants,
+            params_id: params.id,
         })
     }
 }
@@ -223,6 +224,9 @@ pub struct EncodedTransform {
     out_scale: f64,
     babies: Vec<i64>,
     giants: Vec<GiantTerms>,
+    /// [`Params::id`](crate::params::Params::id) of the set the diagonals
+    /// were encoded for: applying them with another set's evaluator is refused.
+    params_id: u64,
 }
 
 /// One giant step: its offset and its (baby offset, diagonal, P residues of
@@ -362,6 +366,23 @@ impl EncodedTransform {
             + self.giants.iter().filter(|(g, _)| *g != 0).count()
     }
 
+    /// Fails with [`CkksError::ParamsMismatch`] unless the diagonals were
+    /// encoded for the evaluator's parameter set (another set's plaintexts
+    /// would index limbs that do not exist, or decrypt to noise), and with
+    /// `NotEnoughLevels` if the input is below the transform's level.
+    fn check_for(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<()> {
+        if self.params_id != eval.params().id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        if ct.level < self.level {
+            return Err(CkksError::NotEnoughLevels {
+                needed: self.level,
+                have: ct.level,
+            });
+        }
+        Ok(())
+    }
+
     /// Applies the map: one level is consumed.
     ///
     /// Double hoisting (Bossuat, Mouchet, Troncoso-Pastoriza, Hubaux,
@@ -378,12 +399,7 @@ impl EncodedTransform {
     /// Errors: the input below [`Self::level`], a missing rotation key, or
     /// scales out of bounds.
     pub fn apply(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
-        if ct.level < self.level {
-            return Err(CkksError::NotEnoughLevels {
-                needed: self.level,
-                have: ct.level,
-            });
-        }
+        self.check_for(eval, ct)?;
         let ct = eval.drop_level(ct, self.level)?;
         if ct.degree() != 1 {
             return Err(CkksError::Degree(ct.degree(), 1));
@@ -473,12 +489,7 @@ impl EncodedTransform {
     /// rotations, but each rotation divided by P on its own. The reference
     /// [`Self::apply`] is tested and measured against.
     pub fn apply_single_hoisted(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
-        if ct.level < self.level {
-            return Err(CkksError::NotEnoughLevels {
-                needed: self.level,
-                have: ct.level,
-            });
-        }
+        self.check_for(eval, ct)?;
         let ct = eval.drop_level(ct, self.level)?;
         let rotated = eval.rotate_hoisted(&ct, &self.babies)?;
         let baby = |j: i64| {

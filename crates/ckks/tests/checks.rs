@@ -44,6 +44,11 @@ fn products_beyond_the_modulus_are_refused() {
     let pt = c.enc.encode(&values(4, 2), 0, s, c.slots()).unwrap();
     assert!(out_of_bounds(c.eval.mul_plain(&y, &pt)));
     assert!(out_of_bounds(c.eval.mul_const(&y, 1.0, s)));
+    // a constant whose product with the message wraps, though the scales
+    // fit: 2^45 * 1 * 1024 on a 55-bit q_0 decrypted to about 0 before
+    assert!(out_of_bounds(c.eval.mul_const(&y, 1024.0, 1.0)));
+    assert!(out_of_bounds(c.eval.mul_const(&y, -1e5, 1.0)));
+    assert!(c.eval.mul_const(&y, 3.0, 1.0).is_ok());
     // the same products one level up fit
     let y1 = at(c, 1, s, 1);
     assert!(c.eval.mul_relin(&y1, &y1).is_ok());
@@ -203,6 +208,20 @@ fn objects_of_another_parameter_set_are_refused() {
     assert!(mm(c.eval.mul_by_i(&b)));
     assert!(mm(c.eval.neg(&d)));
     assert!(mm(c.eval.mul_by_i(&d)));
+    // encoded linear transforms carry their set too: another set of the same
+    // ring degree decrypted to about 1e17, another degree panicked
+    let transform = |slots: usize| {
+        let mut t = LinearTransform::scalar(slots, Complex64::new(1.0, 0.0));
+        t.add_diagonal(1, vec![Complex64::new(0.5, 0.0); slots]);
+        t
+    };
+    for x in [o, &small] {
+        let et = transform(x.slots()).encode(&x.enc, 2, s, s).unwrap();
+        assert!(mm(et.apply(&c.eval, &a)));
+        assert!(mm(et.apply_single_hoisted(&c.eval, &a)));
+    }
+    let own = transform(c.slots()).encode(&c.enc, 2, s, s).unwrap();
+    assert!(own.apply(&c.eval, &a).is_ok());
     assert!(matches!(
         c.enc.decode_coeffs(&pt_o),
         Err(CkksError::ParamsMismatch)

@@ -24,8 +24,8 @@ pub fn param_set(params: &ckks::Params) -> ParamSet {
         ),
         None => (params.max_level() as u32, 0, 0),
     };
-    // Measured: 15.6 s for 30 limbs at N = 2^16 on one core (docs/benchmarks.md).
-    let boot_seconds = 15.6 / 30.0 * (lit_q + p_primes) as f64 * 2f64.powi(log_n as i32 - 16);
+    // Measured: 12.0 s for 30 limbs at N = 2^16 on one core (docs/benchmarks.md).
+    let boot_seconds = 12.0 / 30.0 * (lit_q + p_primes) as f64 * 2f64.powi(log_n as i32 - 16);
     let mut costs = CostTable::estimate(log_n, lit_q - 1, p_primes, boot_seconds);
     let records: Vec<_> = measured(params.name())
         .into_iter()
@@ -56,16 +56,15 @@ pub fn param_set(params: &ckks::Params) -> ParamSet {
 /// `residue bench ckks` records committed for a set (single-threaded), used
 /// by default so that estimates are measured costs, not guesses.
 fn measured(name: &str) -> Vec<&'static str> {
-    // Operations: session 8 (copy-free plaintext products, cached encoder
-    // tables), 1 thread; the bootstraps: session 7.
-    const OPS_N16: &str = include_str!("../../../docs/data/ops-n16-boot-s8-t1.json");
-    // Session 7 engine (double hoisting, lazy relinearization): full-slot
-    // and 8192-slot bootstraps, 1 thread (docs/benchmarks.md, "Bootstrapping
-    // faster"); the L_eff 11 and 13 sets the same way (full slots; L_eff
-    // 11 also 8192 slots).
-    const BOOT_N16: &str = include_str!("../../../docs/data/boot16-s7-t1.json");
-    const BOOT_N16_L11: &str = include_str!("../../../docs/data/boot16-l11-s7-t1.json");
-    const BOOT_N16_L13: &str = include_str!("../../../docs/data/boot16-l13-s7-t1.json");
+    // Session 9 engine (lazy basis conversion, SIMD rescale, mimalloc
+    // arenas kept 100 s): operations and bootstraps, 1 thread, measured
+    // with everything else paused (docs/benchmarks.md, "Bootstrapping in
+    // 12 s"): n16-boot and n16-boot-l11 full-slot and 8192-slot
+    // bootstraps, n16-boot-l13 full slots.
+    const OPS_N16: &str = include_str!("../../../docs/data/ops-n16-boot-s9-t1.json");
+    const BOOT_N16: &str = include_str!("../../../docs/data/boot16-s9-t1.json");
+    const BOOT_N16_L11: &str = include_str!("../../../docs/data/boot16-l11-s9-t1.json");
+    const BOOT_N16_L13: &str = include_str!("../../../docs/data/boot16-l13-s9-t1.json");
     match name {
         "n16-boot" => vec![OPS_N16, BOOT_N16],
         "n16-boot-l11" => vec![OPS_N16, BOOT_N16_L11],
