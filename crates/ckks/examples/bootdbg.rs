@@ -41,8 +41,8 @@ fn main() {
             .fold(0.0, f64::max);
         println!(
             "{label}: level {} scale 2^{:.2} max|.| {mx:.4} first {:.6}",
-            c.level,
-            c.scale.log2(),
+            c.level(),
+            c.scale().log2(),
             v[0]
         );
         v
@@ -76,8 +76,8 @@ fn main() {
     println!(
         "  one EvalMod: {:.0} ms (level {} -> {})",
         t.elapsed().as_secs_f64() * 1e3,
-        re.level,
-        em2.level
+        re.level(),
+        em2.level()
     );
     let out = boot.bootstrap(&eval, &ct).unwrap();
     let v = show("out", &out);

@@ -16,21 +16,58 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 /// A plaintext: an RNS polynomial (NTT form) with its level, scale and slot count.
+///
+/// The metadata is read-only outside this crate, as for
+/// [`Ciphertext`](crate::Ciphertext): read it with [`Plaintext::level`],
+/// [`Plaintext::scale`] and [`Plaintext::slots`].
+///
+/// ```
+/// let params = ckks::Params::named("insecure-n10").unwrap();
+/// let pt = ckks::Encoder::new(params.clone())
+///     .encode_real(&[1.0], 1, params.default_scale(), 4)
+///     .unwrap();
+/// assert_eq!((pt.level(), pt.scale(), pt.slots()), (1, params.default_scale(), 4));
+/// ```
+///
+/// ```compile_fail,E0616
+/// # let params = ckks::Params::named("insecure-n10").unwrap();
+/// let mut pt = ckks::Encoder::new(params.clone())
+///     .encode_real(&[1.0], 1, params.default_scale(), 4)
+///     .unwrap();
+/// pt.level = 0; // error[E0616]: field `level` of struct `Plaintext` is private
+/// ```
 #[derive(Clone, Debug)]
 pub struct Plaintext {
     pub(crate) poly: Poly,
     /// Level (limbs q_0..q_level present).
-    pub level: usize,
+    pub(crate) level: usize,
     /// Scale the message was multiplied by.
-    pub scale: f64,
+    pub(crate) scale: f64,
     /// Number of complex slots encoded.
-    pub slots: usize,
+    pub(crate) slots: usize,
     /// [`Params::id`] of the set the plaintext belongs to.
     pub(crate) params_id: u64,
 }
 
 impl Plaintext {
-    /// Fails unless the public fields agree with the polynomial for
+    /// Level: the plaintext lives modulo q_0 * ... * q_level (`level + 1`
+    /// RNS limbs).
+    pub fn level(&self) -> usize {
+        self.level
+    }
+
+    /// Scale Δ the message was multiplied by before rounding (a plain
+    /// factor, not log2).
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// Number of complex slots encoded (a power of two, at most N/2).
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Fails unless the metadata agrees with the polynomial for
     /// `params` (see [`Ciphertext::check_shape`](crate::Ciphertext)).
     pub(crate) fn check_shape(&self, params: &Params) -> Result<()> {
         params.check_level(self.level)?;

@@ -15,8 +15,8 @@
 //! - **Parameter identity.** Every [`Ciphertext`] and [`Plaintext`] carries
 //!   its set's [`Params::id`]. Every [`Evaluator`] operation refuses an
 //!   operand, plaintext or key (relinearization, Galois) of another set
-//!   with [`CkksError::ParamsMismatch`], and an operand whose public
-//!   `level` or `slots` field disagrees with its polynomials
+//!   with [`CkksError::ParamsMismatch`], and an operand whose level or
+//!   slot count disagrees with its polynomials
 //!   ([`CkksError::Malformed`], [`CkksError::InvalidSlots`]); [`Evaluator::new`] refuses relinearization or
 //!   Galois keys of another set; so do [`Encryptor`] (key and plaintext),
 //!   [`Decryptor`], [`Encoder::try_decode`], [`Encoder::decode_coeffs`] and
@@ -25,6 +25,13 @@
 //!   vector for another set's plaintext.) [`KeyGenerator`] makes keys for
 //!   the set of the secret key it is given. A ciphertext of another ring
 //!   degree is refused the same way, never a panic.
+//! - **Metadata.** A ciphertext's or plaintext's level, scale and slot
+//!   count are read-only outside this crate ([`Ciphertext::level`],
+//!   [`Ciphertext::scale`], [`Ciphertext::slots`], and the same on
+//!   [`Plaintext`]): only the crate's operations set them, and the one
+//!   public way to change a scale, [`Ciphertext::set_scale`], checks the new
+//!   scale as `encode` does (see **Scales**) against the ciphertext's own
+//!   parameter set.
 //! - **Levels.** An operand below the level an operation needs gives
 //!   [`CkksError::NotEnoughLevels`]; a level the set does not have (encode
 //!   above the top) gives [`CkksError::LevelAboveMax`] naming the maximum.

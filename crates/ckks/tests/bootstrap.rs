@@ -68,7 +68,7 @@ fn coeffs_to_slots_then_back_is_identity() {
     let sigma = p.q[top - cfg.c2s_levels] as f64;
     let ct = b.encrypt(&z, top, sigma);
     let (re, im) = b.boot.coeffs_to_slots(&b.eval, &ct).unwrap();
-    assert_eq!(re.level, top - cfg.c2s_levels);
+    assert_eq!(re.level(), top - cfg.c2s_levels);
     let delta = sigma / (2.0 * std::f64::consts::PI * cfg.k);
     // SlotsToCoeffs keys serve only the levels below EvalMod
     let low = bootstrap::s2c_level(p, cfg);
@@ -85,8 +85,8 @@ fn coeffs_to_slots_then_back_is_identity() {
         .boot
         .slots_to_coeffs(&b.eval, &re, &im, delta, p.default_scale())
         .unwrap();
-    assert_eq!(out.level, bootstrap::levels_after(p, cfg));
-    assert_eq!(out.scale, p.default_scale());
+    assert_eq!(out.level(), bootstrap::levels_after(p, cfg));
+    assert_eq!(out.scale(), p.default_scale());
     let bits = precision_bits(&b.decrypt(&out), &z);
     assert!(bits > 20.0, "{bits} bits");
 }
@@ -100,9 +100,9 @@ fn bootstrap_restores_levels_and_precision() {
     let z = values(n, 7);
     let ct = b.encrypt(&z, 0, p.default_scale());
     let out = b.boot.bootstrap(&b.eval, &ct).unwrap();
-    assert_eq!(out.level, b.boot.levels_after());
-    assert!(out.level >= 2);
-    assert_eq!(out.scale, p.default_scale());
+    assert_eq!(out.level(), b.boot.levels_after());
+    assert!(out.level() >= 2);
+    assert_eq!(out.scale(), p.default_scale());
     let got = b.decrypt(&out);
     let bits = precision_bits(&got, &z);
     eprintln!("bootstrap precision: {bits:.1} bits (min over slots)");
@@ -132,8 +132,8 @@ fn sparse_slot_bootstrap() {
     let pt = b.enc.encode(&z, 0, p.default_scale(), slots).unwrap();
     let ct = Encryptor::new(p.clone()).encrypt_sk(&sk, &pt).unwrap();
     let out = boot.bootstrap(&eval, &ct).unwrap();
-    assert_eq!(out.slots, slots);
-    assert_eq!(out.level, boot.levels_after());
+    assert_eq!(out.slots(), slots);
+    assert_eq!(out.level(), boot.levels_after());
     let got = b.enc.decode(&Decryptor::new(&sk).decrypt(&out).unwrap());
     let bits = precision_bits(&got, &z);
     eprintln!("sparse bootstrap precision: {bits:.1} bits");
@@ -162,7 +162,7 @@ fn sparse_bootstrap_at_each_size() {
         let pt = b.enc.encode(&z, 0, p.default_scale(), slots).unwrap();
         let ct = Encryptor::new(p.clone()).encrypt_sk(&sk, &pt).unwrap();
         let out = boot.bootstrap(&eval, &ct).unwrap();
-        assert_eq!((out.slots, out.level), (slots, boot.levels_after()));
+        assert_eq!((out.slots(), out.level()), (slots, boot.levels_after()));
         let got = b.enc.decode(&Decryptor::new(&sk).decrypt(&out).unwrap());
         let bits = precision_bits(&got, &z);
         eprintln!(
@@ -257,7 +257,7 @@ fn bootstrap_input_scale_is_checked() {
     ));
     let ct1 = b.encrypt(&v, 1, high);
     let out = b.boot.bootstrap(&b.eval, &ct1).unwrap();
-    assert_eq!(out.level, b.boot.levels_after());
+    assert_eq!(out.level(), b.boot.levels_after());
     let bits = precision_bits(&b.decrypt(&out), &v);
     assert!(bits > 15.0, "{bits:.1} bits");
     // the documented bound on slot magnitudes
@@ -307,7 +307,7 @@ fn precision_at_the_input_bound_for_every_spectrum() {
             let pt = b.enc.encode(&z, 0, p.default_scale(), slots).unwrap();
             let ct = Encryptor::new(p.clone()).encrypt_sk(&sk, &pt).unwrap();
             let out = boot.bootstrap(&eval, &ct).unwrap();
-            assert_eq!((out.level, out.slots), (boot.levels_after(), slots));
+            assert_eq!((out.level(), out.slots()), (boot.levels_after(), slots));
             let got = b.enc.decode(&Decryptor::new(&sk).decrypt(&out).unwrap());
             let bits = precision_bits(&got, &z);
             eprintln!("{slots} slots, {what} at the bound {bound:.3}: {bits:.1} bits");

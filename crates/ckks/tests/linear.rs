@@ -52,9 +52,9 @@ fn check(c: &Ctx, t: &LinearTransform, seed: u64) {
     let want = t.apply_plain(&v);
     let double = e.apply(&c.eval, &ct).unwrap();
     let single = e.apply_single_hoisted(&c.eval, &ct).unwrap();
-    assert_eq!(double.level, level - 1);
-    assert_eq!(double.level, single.level);
-    assert_eq!(double.scale, single.scale);
+    assert_eq!(double.level(), level - 1);
+    assert_eq!(double.level(), single.level());
+    assert_eq!(double.scale(), single.scale());
     let gd = c.decrypt(&double);
     let gs = c.decrypt(&single);
     let (bd, bs) = (

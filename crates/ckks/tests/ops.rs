@@ -75,7 +75,7 @@ proptest! {
         let c = ctx();
         let (a, b) = (values(c.slots(), seed), values(c.slots(), seed ^ 2));
         let ca = c.encrypt(&a);
-        let lvl = ca.level;
+        let lvl = ca.level();
         let pb = c.enc.encode(&b, lvl, c.params.default_scale(), c.slots()).unwrap();
         let got = c.decrypt(&c.eval.add_plain(&ca, &pb).unwrap());
         let want: Vec<_> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
@@ -87,8 +87,8 @@ proptest! {
         let ql = c.params.q[lvl] as f64;
         let pb = c.enc.encode(&b, lvl, ql, c.slots()).unwrap();
         let prod = c.eval.rescale(&c.eval.mul_plain(&ca, &pb).unwrap()).unwrap();
-        prop_assert_eq!(prod.scale, ca.scale);
-        prop_assert_eq!(prod.level, lvl - 1);
+        prop_assert_eq!(prod.scale(), ca.scale());
+        prop_assert_eq!(prod.level(), lvl - 1);
         let want: Vec<_> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
         prop_assert!(precision_bits(&c.decrypt(&prod), &want) > MUL_BITS);
     }
@@ -100,15 +100,15 @@ proptest! {
         let (w1, w2) = (values(c.slots(), seed ^ 4), values(c.slots(), seed ^ 5));
         let (ca, cb) = (c.encrypt(&a), c.encrypt(&b));
         // plaintexts one level below the ciphertexts: the products land there
-        let lvl = ca.level - 1;
+        let lvl = ca.level() - 1;
         let ql = c.params.q[lvl] as f64;
         let p1 = c.enc.encode(&w1, lvl, ql, c.slots()).unwrap();
         let p2 = c.enc.encode(&w2, lvl, ql, c.slots()).unwrap();
         let mut acc = c.eval.mul_plain(&ca, &p1).unwrap();
-        prop_assert_eq!(acc.level, lvl);
+        prop_assert_eq!(acc.level(), lvl);
         c.eval.mul_plain_acc(&mut acc, &cb, &p2).unwrap();
         let sum = c.eval.rescale(&acc).unwrap();
-        prop_assert_eq!(sum.scale, ca.scale);
+        prop_assert_eq!(sum.scale(), ca.scale());
         let want: Vec<_> = (0..c.slots()).map(|i| a[i] * w1[i] + b[i] * w2[i]).collect();
         prop_assert!(precision_bits(&c.decrypt(&sum), &want) > MUL_BITS - 1.0);
         // the same sum as mul_plain then add, to the last bit
@@ -129,7 +129,7 @@ proptest! {
         let got = c.decrypt(&c.eval.add_const(&ca, k).unwrap());
         let want: Vec<_> = a.iter().map(|x| x + k).collect();
         prop_assert!(precision_bits(&got, &want) > FRESH_BITS - 10.0);
-        let ql = c.params.q[ca.level] as f64;
+        let ql = c.params.q[ca.level()] as f64;
         let prod = c.eval.rescale(&c.eval.mul_const(&ca, k / 1000.0, ql).unwrap()).unwrap();
         let want: Vec<_> = a.iter().map(|x| x * (k / 1000.0)).collect();
         prop_assert!(precision_bits(&c.decrypt(&prod), &want) > MUL_BITS);
@@ -155,8 +155,8 @@ proptest! {
         let mut acc = prod;
         let mut want_acc = want;
         for _ in 0..3 {
-            let cb2 = c.eval.drop_level(&cb, acc.level).unwrap();
-            let cb2 = c.eval.mul_const(&cb2, 1.0, acc.scale / cb2.scale).unwrap();
+            let cb2 = c.eval.drop_level(&cb, acc.level()).unwrap();
+            let cb2 = c.eval.mul_const(&cb2, 1.0, acc.scale() / cb2.scale()).unwrap();
             acc = c.eval.rescale(&c.eval.mul_relin(&acc, &cb2).unwrap()).unwrap();
             want_acc = want_acc.iter().zip(&b).map(|(x, y)| x * y).collect();
         }
@@ -306,7 +306,7 @@ fn add_aligns_levels() {
     let ca = c.encrypt(&a);
     let cb = c.eval.drop_level(&c.encrypt(&b), 1).unwrap();
     let s = c.eval.add(&ca, &cb).unwrap();
-    assert_eq!(s.level, 1);
+    assert_eq!(s.level(), 1);
     let want: Vec<_> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
     assert!(precision_bits(&c.decrypt(&s), &want) > FRESH_BITS - 1.0);
 }

@@ -97,8 +97,12 @@ fn run_cheb(
     let ct = encrypt_real(c, &input, level);
     let out = c.eval.eval_chebyshev(&ct, p, opts).unwrap();
     let d = p.depth(opts.input_normalized);
-    assert_eq!(out.level, level - d, "output level");
-    assert_eq!(out.scale, opts.output_scale.unwrap_or(ct.scale), "scale");
+    assert_eq!(out.level(), level - d, "output level");
+    assert_eq!(
+        out.scale(),
+        opts.output_scale.unwrap_or(ct.scale()),
+        "scale"
+    );
     let plan = p.plan(opts).unwrap();
     assert_eq!(plan.depth, d);
     let got = c.decrypt(&out);
@@ -360,8 +364,8 @@ fn input_scale_far_below_the_primes() {
             ..Default::default()
         };
         let out = c.eval.eval_chebyshev(&ct, &p, &opts).unwrap();
-        assert_eq!(out.level, 0);
-        assert_eq!(out.scale, 2f64.powi(45));
+        assert_eq!(out.level(), 0);
+        assert_eq!(out.scale(), 2f64.powi(45));
         let want: Vec<f64> = xs.iter().map(|&x| sigmoid(x)).collect();
         let err = max_err(&c.decrypt(&out), &want);
         eprintln!("sigmoid deg 31 from scale 2^30 (normalized: {normalized}): total err {err:.3e}");
@@ -384,8 +388,8 @@ fn every_baby_step_bound_gives_the_same_result() {
             ..Default::default()
         };
         let out = c.eval.eval_chebyshev(&ct, &p, &opts).unwrap();
-        assert_eq!(out.level, 1);
-        assert_eq!(out.scale, ct.scale);
+        assert_eq!(out.level(), 1);
+        assert_eq!(out.scale(), ct.scale());
         let err = max_err(&c.decrypt(&out), &plain);
         eprintln!("log bs {l}: {:?} err {err:.3e}", p.plan(&opts).unwrap());
         assert!(err < HE_ERR);
@@ -401,7 +405,7 @@ fn constant_polynomial() {
         .eval
         .eval_chebyshev(&ct, &p, &PolyEvalOptions::default())
         .unwrap();
-    assert_eq!(out.level, 4);
+    assert_eq!(out.level(), 4);
     assert!(max_err(&c.decrypt(&out), &vec![0.75; c.slots()]) < 1e-9);
 }
 
@@ -427,8 +431,8 @@ fn power_basis_small_activations() {
             .eval
             .eval_power(&ct, &p, &PolyEvalOptions::default())
             .unwrap();
-        assert_eq!(out.level, 6 - d);
-        assert_eq!(out.scale, ct.scale);
+        assert_eq!(out.level(), 6 - d);
+        assert_eq!(out.scale(), ct.scale());
         let plain: Vec<f64> = decrypt_real(c, &ct).iter().map(|&x| p.eval(x)).collect();
         let err = max_err(&c.decrypt(&out), &plain);
         eprintln!(
@@ -451,7 +455,7 @@ fn power_basis_at_level_two_and_complex_slots() {
         .eval
         .eval_power(&ct, &p, &PolyEvalOptions::default())
         .unwrap();
-    assert_eq!(out.level, 0);
+    assert_eq!(out.level(), 0);
     let want: Vec<Complex64> = v
         .iter()
         .map(|z| 0.25 - 0.5 * z + 0.75 * z * z + 0.5 * z * z * z)
@@ -480,8 +484,8 @@ fn every_degree_lands_at_its_level() {
             .eval
             .eval_chebyshev(&ct, &p, &PolyEvalOptions::default())
             .unwrap();
-        assert_eq!(out.level, 5 - depth(d), "degree {d}");
-        assert_eq!(out.scale, ct.scale);
+        assert_eq!(out.level(), 5 - depth(d), "degree {d}");
+        assert_eq!(out.scale(), ct.scale());
         let plain: Vec<f64> = held.iter().map(|&x| p.eval(x)).collect();
         let err = max_err(&c.decrypt(&out), &plain);
         eprintln!("degree {d}: {err:.3e}");
@@ -511,8 +515,8 @@ proptest! {
         let xs = points(c.slots(), -1.0, 1.0, seed ^ 5);
         let ct = encrypt_real(c, &xs, 6);
         let out = c.eval.eval_chebyshev(&ct, &p, &PolyEvalOptions::default()).unwrap();
-        prop_assert_eq!(out.level, 6 - depth(p.degree()));
-        prop_assert_eq!(out.scale, ct.scale);
+        prop_assert_eq!(out.level(), 6 - depth(p.degree()));
+        prop_assert_eq!(out.scale(), ct.scale());
         let plain: Vec<f64> = decrypt_real(c, &ct).iter().map(|&x| p.eval(x)).collect();
         let err = max_err(&c.decrypt(&out), &plain);
         eprintln!("random degree {} parity {:?}: err {err:.3e}", p.degree(), p.parity());

@@ -147,13 +147,13 @@ fn ciphertext_round_trip() {
     for ct in [a, deg2, low] {
         let bytes = ct.to_bytes(p).unwrap();
         assert_eq!(bytes.len(), ct.serialized_size(p));
-        assert_eq!(bytes.len(), ciphertext_size(p, ct.level, ct.degree()));
+        assert_eq!(bytes.len(), ciphertext_size(p, ct.level(), ct.degree()));
         let back = Ciphertext::from_bytes(&bytes, p).unwrap();
         assert_eq!(
-            (back.level, back.slots, back.degree()),
-            (ct.level, ct.slots, ct.degree())
+            (back.level(), back.slots(), back.degree()),
+            (ct.level(), ct.slots(), ct.degree())
         );
-        assert_eq!(back.scale.to_bits(), ct.scale.to_bits());
+        assert_eq!(back.scale().to_bits(), ct.scale().to_bits());
         assert_eq!(back.to_bytes(p).unwrap(), bytes);
         assert_eq!(c.decrypt(&back), c.decrypt(&ct));
         // The stream reader leaves what follows untouched.
@@ -176,7 +176,7 @@ fn plaintext_round_trip() {
     assert_eq!(bytes.len(), plaintext_size(p, 2));
     assert_eq!(bytes.len(), pt.serialized_size(p));
     let back = Plaintext::from_bytes(&bytes, p).unwrap();
-    assert_eq!((back.level, back.slots), (2, 8));
+    assert_eq!((back.level(), back.slots()), (2, 8));
     assert_eq!(c.enc.decode(&back), c.enc.decode(&pt));
     assert_eq!(back.to_bytes(p).unwrap(), bytes);
 }

@@ -665,7 +665,7 @@ pub fn decrypt_batch(
 /// first where the files carry one ([`check_same_keys`]), this catches
 /// them where they do not.
 fn check_not_noise(params: &Params, c: &ckks::Ciphertext, slots: &[f64]) -> Result<()> {
-    let bound = params.q[0] as f64 / (2.0 * c.scale) / 16.0;
+    let bound = params.q[0] as f64 / (2.0 * c.scale()) / 16.0;
     let worst = slots.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     if worst.is_nan() || worst > bound {
         return Err(RuntimeError::Format(format!(

@@ -217,10 +217,11 @@ impl EncryptedTensor {
                 .map_err(|_| fmt_err(format!("truncated ciphertext {i}")))?;
             let ct = Ciphertext::from_bytes(&buf, params)
                 .map_err(|e| fmt_err(format!("ciphertext {i}: {e}")))?;
-            if ct.slots != l.slots {
+            if ct.slots() != l.slots {
                 return Err(fmt_err(format!(
                     "ciphertext {i} has {} slots, its layout {}",
-                    ct.slots, l.slots
+                    ct.slots(),
+                    l.slots
                 )));
             }
             cts.push(ct);

@@ -49,10 +49,10 @@ impl Backend for CkksBackend {
         self.slots
     }
     fn level(&self, ct: &Ciphertext) -> usize {
-        ct.level
+        ct.level()
     }
     fn scale(&self, ct: &Ciphertext) -> f64 {
-        ct.scale
+        ct.scale()
     }
     fn prime(&self, level: usize) -> f64 {
         self.params.q[level.min(self.params.q.len() - 1)] as f64
@@ -91,7 +91,7 @@ impl Backend for CkksBackend {
     ) -> Result<Ciphertext> {
         match acc {
             None => self.eval.mul_plain(ct, pt),
-            Some(mut a) if a.level == ct.level.min(pt.level) => {
+            Some(mut a) if a.level() == ct.level().min(pt.level()) => {
                 self.eval.mul_plain_acc(&mut a, ct, pt)?;
                 Ok(a)
             }
@@ -134,9 +134,10 @@ impl Backend for CkksBackend {
                 // that every bootstrap finds its SlotsToCoeffs encoding in the
                 // bootstrapper's cache (keyed by the exact input scale).
                 let d = self.params.default_scale();
-                if ct.scale != d && (ct.scale - d).abs() <= ckks::evaluator::SCALE_TOLERANCE * d {
+                let s = ct.scale();
+                if s != d && (s - d).abs() <= ckks::evaluator::SCALE_TOLERANCE * d {
                     let mut c = ct.clone();
-                    c.scale = d;
+                    c.set_scale(&self.params, d)?;
                     return b.bootstrap(&self.eval, &c);
                 }
                 b.bootstrap(&self.eval, ct)

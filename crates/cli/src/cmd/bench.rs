@@ -340,7 +340,7 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
     });
     bar.inc(1);
     Ok(Some(Record {
-        levels_after: Some(out.level),
+        levels_after: Some(out.level()),
         precision_bits_mean: Some(mean),
         precision_bits_min: Some(min),
         key_bytes: Some(key_bytes),
@@ -390,13 +390,13 @@ fn bootstrap_stages(
         lap("coeffs_to_slots", &mut stages);
         let v = boot.eval_mod(eval, &v)?;
         lap("eval_mod", &mut stages);
-        boot.slots_to_coeffs_packed(eval, &v, pre.scale, default)?;
+        boot.slots_to_coeffs_packed(eval, &v, pre.scale(), default)?;
     } else {
         let (re, im) = boot.coeffs_to_slots(eval, &raised)?;
         lap("coeffs_to_slots", &mut stages);
         let (re, im) = (boot.eval_mod(eval, &re)?, boot.eval_mod(eval, &im)?);
         lap("eval_mod", &mut stages);
-        boot.slots_to_coeffs(eval, &re, &im, pre.scale, default)?;
+        boot.slots_to_coeffs(eval, &re, &im, pre.scale(), default)?;
     }
     lap("slots_to_coeffs", &mut stages);
     Ok(stages)

@@ -64,7 +64,7 @@ pub fn run(args: Args) -> Result<()> {
     // 0.5 * x at the product's scale: multiply by 0.5 with a scale factor
     // chosen so that after the rescale both terms carry the same scale.
     let ql = params.q[lvl] as f64;
-    let half = eval.rescale(&eval.mul_const(&ct, 0.5, prod.scale * ql / ct.scale)?)?;
+    let half = eval.rescale(&eval.mul_const(&ct, 0.5, prod.scale() * ql / ct.scale())?)?;
     let y = eval.add(&prod, &half)?;
     let got = enc.decode(&Decryptor::new(&sk).decrypt(&y)?);
     let want: Vec<Complex64> = (0..n).map(|i| x[(i + 1) % n] * x[i] + x[i] * 0.5).collect();
@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<()> {
         slots: n,
         computation: "y = rotate(x, 1) * x + 0.5 * x",
         level_in: lvl,
-        level_out: y.level,
+        level_out: y.level(),
         precision_bits: -err.log2(),
         max_abs_error: err,
         bound: MAX_ERROR,
