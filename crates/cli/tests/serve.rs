@@ -349,6 +349,61 @@ fn raw(addr: &str, head: &str, body: &[u8], close_early: bool) -> String {
     out.lines().next().unwrap_or("").to_string()
 }
 
+/// Sends a whole raw HTTP request (`Connection: close` added) and returns
+/// the status line, the headers (lowercase names) and the body.
+fn raw_full(addr: &str, method_path: &str) -> (String, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "{method_path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or("").to_string();
+    let headers = lines
+        .map(|l| l.to_lowercase())
+        .collect::<Vec<_>>()
+        .join("\n");
+    (status, headers, body.to_string())
+}
+
+/// Checks that an answer is `status` with a one-line JSON error body.
+fn json_error(addr: &str, method_path: &str, status: u16) -> (String, String) {
+    let (line, headers, body) = raw_full(addr, method_path);
+    assert!(
+        line.contains(&format!(" {status} ")),
+        "{method_path}: {line} {body}"
+    );
+    assert!(
+        headers.contains("content-type: application/json"),
+        "{method_path}: {headers}"
+    );
+    assert!(!body.trim_end().contains('\n'), "{method_path}: {body:?}");
+    let v: serde_json::Value = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("{method_path}: not JSON ({e}): {body:?}"));
+    let msg = v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{method_path}: no error field: {body}"));
+    assert!(!msg.is_empty(), "{method_path}: {body}");
+    (msg.to_string(), headers)
+}
+
+/// The entries of `store/keys` (key ids, and anything else left there).
+fn key_entries(store: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(store.join("keys"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 fn status(r: Result<impl std::fmt::Debug, serve::client::ClientError>) -> u16 {
     match r {
         Ok(v) => panic!("expected an error, got {v:?}"),
@@ -425,7 +480,16 @@ fn two_clients_round_trip_reuse_keys_and_cannot_use_each_others() {
     assert_eq!(status(c.delete_key(&ka, &tb)), 404);
     c.delete_job(ja, &ta).unwrap();
     assert_eq!(status(c.job(ja, &ta)), 404);
+    let store = fx.dir.join("store");
+    assert!(
+        !store.join("jobs").join(ja).exists(),
+        "a deleted job's folder"
+    );
     c.delete_key(&ka, &ta).unwrap();
+    assert!(
+        !store.join("keys").join(&ka).exists(),
+        "a deleted key's folder"
+    );
     assert_eq!(status(c.key(&ka, &ta)), 404);
     assert_eq!(status(c.submit(&ka, &ta, b"x")), 404);
     // The client notices and uploads again.
@@ -505,6 +569,18 @@ fn bad_bodies_get_4xx_and_the_server_keeps_serving() {
     let line = raw(&s.addr(), "this is not http\r\n\r\n", b"", false);
     assert!(!line.contains(" 200 "), "{line}");
 
+    // Refused uploads left nothing in the store: the one key set accepted
+    // is all there is under keys/ (a body cut off by the connection
+    // closing is cleaned up once the server notices).
+    let store = fx.dir.join("store");
+    let t0 = Instant::now();
+    while key_entries(&store) != std::slice::from_ref(&key)
+        && t0.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(key_entries(&store), std::slice::from_ref(&key));
+
     // Still serving: a real job runs and is right.
     assert_eq!(c.health().unwrap()["status"], "ok");
     let job = c.submit(&key, &token, &input).unwrap();
@@ -521,6 +597,101 @@ fn bad_bodies_get_4xx_and_the_server_keeps_serving() {
     fx.check_result("k", 0, &c.result(&job, &token).unwrap());
     let m = c.metrics().unwrap();
     assert!(m.contains("residue_key_uploads_refused_total"), "{m}");
+}
+
+#[test]
+fn requests_axum_refuses_get_one_line_json_errors() {
+    let fx = Fixture::new("json", "insecure-n12", false, 0);
+    let s = Server::start(&fx, &fx.dir.join("store"), &[]);
+    let a = s.addr();
+    // A query string that does not deserialize.
+    let (m, _) = json_error(&a, "GET /v1/info?model=a&model=b", 400);
+    assert!(m.contains("query"), "{m}");
+    // A path segment that is not UTF-8.
+    json_error(&a, "GET /v1/jobs/%FF%FE", 400);
+    // Methods a path does not have: 405 with Allow.
+    let (m, h) = json_error(&a, "PUT /v1/keys", 405);
+    assert!(m.contains("PUT") && m.contains("/v1/keys"), "{m}");
+    assert!(h.contains("allow: post"), "{h}");
+    let (_, h) = json_error(&a, "POST /health", 405);
+    assert!(h.contains("allow: get"), "{h}");
+    json_error(&a, "DELETE /v1/plan", 405);
+    // Unknown routes.
+    json_error(&a, "GET /nope", 404);
+    json_error(&a, "GET /v1/keys/x/y/z", 404);
+    // What the service answers itself stays as it was.
+    let (m, _) = json_error(&a, "GET /v1/jobs/0123", 401);
+    assert!(m.contains("Authorization"), "{m}");
+    let (line, _, body) = raw_full(&a, "GET /health");
+    assert!(line.contains(" 200 "), "{line}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["status"],
+        "ok"
+    );
+    let m = s.client().metrics().unwrap();
+    assert!(m.contains("status=\"405\""), "{m}");
+}
+
+#[test]
+fn a_client_whose_server_goes_away_names_its_job_and_how_to_fetch_it() {
+    let fx = Fixture::new("gone", "insecure-n12", false, 1);
+    let store = fx.dir.join("store");
+    // An API-only server: it accepts the job and runs none.
+    let mut front = Server::start(&fx, &store, &["--worker-id", "front", "--workers", "0"]);
+    let client = fx
+        .client_cmd(&front.url, "k", 0)
+        .args(["--timeout-secs", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the job is in the store, the server goes away.
+    let t0 = Instant::now();
+    let job = loop {
+        let ids: Vec<String> = std::fs::read_dir(store.join("jobs"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| store.join("jobs").join(n).join("meta.json").exists())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(j) = ids.into_iter().next() {
+            break j;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "no job submitted");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    front.kill();
+    let o = client.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let (key, token) = reg(&fx, "k");
+    let last = err.lines().last().unwrap_or("");
+    assert!(last.starts_with("error: "), "{err}");
+    for want in [
+        format!("job {job} (key {key})"),
+        format!("/v1/jobs/{job}/result"),
+        "server.json".to_string(),
+        "residue decrypt".to_string(),
+    ] {
+        assert!(last.contains(&want), "{want:?} not in {last}");
+    }
+    assert!(!last.contains(&token), "the token is not printed: {last}");
+    // What it says works: another server on the store runs the job, and
+    // its result is fetched with the token and decrypted.
+    let s = Server::start(&fx, &store, &["--worker-id", "w"]);
+    let c = s.client();
+    let st = c
+        .wait(
+            &job,
+            &token,
+            Duration::from_millis(100),
+            Duration::from_secs(300),
+            |_| {},
+        )
+        .unwrap();
+    assert_eq!(st.state, serve::jobs::JobState::Done, "{st:?}");
+    fx.check_result("k", 0, &c.result(&job, &token).unwrap());
 }
 
 #[test]

@@ -22,7 +22,9 @@
 //! `Authorization: Bearer <token>`. A key or job that exists under another
 //! token answers `404`, as one that does not exist. Errors are one-line
 //! JSON, `{"error": "..."}`, with a 4xx status for anything the request got
-//! wrong.
+//! wrong: also those the framework gives itself (a query string or path
+//! that does not deserialize, `405` with `Allow` for a method a path does
+//! not have, a timeout's `408`), which [`router`] rewrites.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -113,7 +115,65 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(rest)
         .fallback(|| async { ApiError::not_found("no such endpoint (see /v1/info)") })
         .layer(middleware::from_fn_with_state(app.clone(), count))
+        .layer(middleware::from_fn(json_errors))
         .with_state(app)
+}
+
+/// Most bytes of an error answer's body [`json_errors`] reads back.
+const MAX_ERROR_BODY: usize = 4096;
+
+/// Makes every error answer the one-line JSON error: those axum and tower
+/// produce themselves (a query string or path that does not deserialize,
+/// `405` for a method a path does not have, a timeout's `408`, a body
+/// limit's `413`) come as plain text or with no body; their status and
+/// headers (`Allow`, `Retry-After`) are kept and the text, or the status's
+/// reason, becomes `{"error": "..."}`. Answers that are JSON already (every
+/// [`ApiError`]) pass as they are.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let r = next.run(req).await;
+    let status = r.status();
+    let is_json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return r;
+    }
+    let (parts, body) = r.into_parts();
+    let text = axum::body::to_bytes(body, MAX_ERROR_BODY)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let allow = parts
+        .headers
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    let shown: String = path.chars().take(200).collect();
+    let message = if status == StatusCode::METHOD_NOT_ALLOWED {
+        format!(
+            "{method} is not allowed on {shown}{}",
+            allow
+                .map(|a| format!(" (allowed: {a})"))
+                .unwrap_or_else(|| " (the Allow header lists what is)".into())
+        )
+    } else if !text.is_empty() {
+        text
+    } else if status == StatusCode::REQUEST_TIMEOUT {
+        "the request ran past its time limit".to_string()
+    } else {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    };
+    let mut out = ApiError::new(status, message).into_response();
+    for h in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&h) {
+            out.headers_mut().insert(h, v.clone());
+        }
+    }
+    out
 }
 
 async fn count(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
@@ -262,10 +322,102 @@ async fn upload_keys_inner(
     }
     let id = new_id();
     let token = new_id() + &new_id();
+    // A refused upload leaves nothing in the store (no blob, no staged
+    // part, no empty `keys/<id>/` folder), nor does one cut short by its
+    // time limit or by the client going away (the handler is dropped).
+    let mut discard = Discard::new(&app.store, paths::key_dir(&id));
+    let (backend, total) = match store_keys(app, model, &id, &token, body).await {
+        Ok(r) => {
+            discard.keep();
+            r
+        }
+        Err(e) => {
+            discard.now().await;
+            return Err(e);
+        }
+    };
+    app.cache.insert(
+        &id,
+        Arc::new(Loaded {
+            backend,
+            bytes: total,
+        }),
+    );
+    app.metrics.key_uploads.fetch_add(1, Ordering::Relaxed);
+    app.metrics
+        .key_bytes_uploaded
+        .fetch_add(total, Ordering::Relaxed);
+    tracing::info!("keys {id}: {total} bytes accepted");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(KeyCreated {
+            key_id: id,
+            token,
+            bytes: total,
+        }),
+    )
+        .into_response())
+}
+
+/// Removes a key upload's folder unless kept: at once with
+/// [`Discard::now`], or from a task if dropped armed (the request was
+/// cancelled).
+struct Discard {
+    store: Option<crate::Store>,
+    dir: String,
+}
+
+impl Discard {
+    fn new(store: &crate::Store, dir: String) -> Self {
+        Self {
+            store: Some(store.clone()),
+            dir,
+        }
+    }
+
+    /// The upload is stored: nothing to remove.
+    fn keep(&mut self) {
+        self.store = None;
+    }
+
+    /// Removes the folder now.
+    async fn now(&mut self) {
+        if let Some(s) = self.store.take() {
+            s.remove_all(&self.dir).await;
+        }
+    }
+}
+
+impl Drop for Discard {
+    fn drop(&mut self) {
+        if let Some(s) = self.store.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let dir = std::mem::take(&mut self.dir);
+            rt.spawn(async move {
+                // After the dropped upload's own cleanup of its staged part.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                s.remove_all(&dir).await;
+            });
+        }
+    }
+}
+
+/// Streams a key upload into `keys/<id>/keys.bin` while validating it and
+/// writes its record: the engine's keys and the bytes stored. On an error
+/// the caller removes what is left.
+async fn store_keys(
+    app: &Arc<App>,
+    model: Arc<ServedModel>,
+    id: &str,
+    token: &str,
+    body: Body,
+) -> Res<(runtime::he::CkksBackend, u64)> {
+    let max = app.cfg.max_key_bytes;
     let upload = app
         .store
         .object_store()
-        .put_multipart(&paths::key_blob(&id))
+        .put_multipart(&paths::key_blob(id))
         .await
         .map_err(|e| ApiError::internal(format!("store: {e}")))?;
     let mut w = WriteMultipart::new_with_chunk_size(upload, 8 << 20);
@@ -314,9 +466,13 @@ async fn upload_keys_inner(
         let _ = tx.send(Err(std::io::Error::other("upload stopped"))).await;
     }
     drop(tx);
-    let parsed = parser
-        .await
-        .map_err(|e| ApiError::internal(format!("key validation: {e}")))?;
+    let parsed = match parser.await {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = w.abort().await;
+            return Err(ApiError::internal(format!("key validation: {e}")));
+        }
+    };
     let backend = match (failure, parsed) {
         (Some(f), _) => {
             let _ = w.abort().await;
@@ -334,35 +490,15 @@ async fn upload_keys_inner(
         .await
         .map_err(|e| ApiError::internal(format!("store: {e}")))?;
     let meta = KeyMeta {
-        key_id: id.clone(),
-        token_sha256: token_hash(&token),
+        key_id: id.to_string(),
+        token_sha256: token_hash(token),
         params: params_name,
         plan_hash,
         bytes: total,
         created_unix: now_unix(),
     };
-    app.store.put_json(&paths::key_meta(&id), &meta).await?;
-    app.cache.insert(
-        &id,
-        Arc::new(Loaded {
-            backend,
-            bytes: total,
-        }),
-    );
-    app.metrics.key_uploads.fetch_add(1, Ordering::Relaxed);
-    app.metrics
-        .key_bytes_uploaded
-        .fetch_add(total, Ordering::Relaxed);
-    tracing::info!("keys {id}: {total} bytes accepted");
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(KeyCreated {
-            key_id: id,
-            token,
-            bytes: total,
-        }),
-    )
-        .into_response())
+    app.store.put_json(&paths::key_meta(id), &meta).await?;
+    Ok((backend, total))
 }
 
 async fn key_info(
@@ -536,6 +672,7 @@ async fn delete_key(
     // The record first: from then on the key does not exist for anyone.
     app.store.delete(&paths::key_meta(&m.key_id)).await?;
     app.store.delete(&paths::key_blob(&m.key_id)).await?;
+    app.store.remove_empty_dir(&paths::key_dir(&m.key_id)).await;
     app.cache.remove(&m.key_id);
     tracing::info!("keys {}: deleted by their owner", m.key_id);
     Ok(StatusCode::NO_CONTENT)
@@ -558,5 +695,6 @@ async fn delete_job(
     for n in 1..=m.attempts {
         app.store.delete(&paths::job_claim(&m.job_id, n)).await?;
     }
+    app.store.remove_empty_dir(&paths::job_dir(&m.job_id)).await;
     Ok(StatusCode::NO_CONTENT)
 }

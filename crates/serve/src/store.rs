@@ -34,6 +34,9 @@ use crate::error::StoreError;
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
     desc: String,
+    /// The directory of a local store (whose objects' folders stay behind
+    /// when the objects are deleted).
+    local_root: Option<std::path::PathBuf>,
 }
 
 /// Whether `s` is a valid id (32 lowercase hex digits).
@@ -79,6 +82,7 @@ impl Store {
         Ok(Self {
             inner: Arc::new(fs),
             desc: format!("directory {dir}"),
+            local_root: Some(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.into())),
         })
     }
 
@@ -98,6 +102,7 @@ impl Store {
         Ok(Self {
             inner,
             desc: spec.to_string(),
+            local_root: None,
         })
     }
 
@@ -113,6 +118,7 @@ impl Store {
         Self {
             inner: Arc::new(object_store::memory::InMemory::new()),
             desc: "memory".into(),
+            local_root: None,
         }
     }
 
@@ -217,6 +223,35 @@ impl Store {
         }
     }
 
+    /// Removes the folder `dir` (`keys/<id>`, `jobs/<id>`: one record's,
+    /// never a shared one) of a local store once its objects are gone: the
+    /// file system keeps an empty directory where an object store keeps
+    /// nothing. A folder that still holds anything, or none, is left as
+    /// it is.
+    pub async fn remove_empty_dir(&self, dir: &str) {
+        if let Some(root) = &self.local_root {
+            let _ = tokio::fs::remove_dir(root.join(dir)).await;
+        }
+    }
+
+    /// Removes everything under `dir` (one record's folder, `keys/<id>`,
+    /// that nobody else writes to): its objects and, in a local store, the
+    /// folder itself with any staged part of an unfinished upload.
+    pub async fn remove_all(&self, dir: &str) {
+        let p = Path::from(dir);
+        let mut found: Vec<Path> = Vec::new();
+        let mut list = self.inner.list(Some(&p));
+        while let Some(Ok(m)) = list.next().await {
+            found.push(m.location);
+        }
+        for o in found {
+            let _ = self.delete(&o).await;
+        }
+        if let Some(root) = &self.local_root {
+            let _ = tokio::fs::remove_dir_all(root.join(dir)).await;
+        }
+    }
+
     /// Deletes an object (missing is fine).
     pub async fn delete(&self, path: &Path) -> Result<(), StoreError> {
         match self.inner.delete(path).await {
@@ -230,6 +265,14 @@ impl Store {
 pub mod paths {
     use object_store::path::Path;
 
+    /// `keys/<id>`: the folder of a key set's objects.
+    pub fn key_dir(id: &str) -> String {
+        format!("keys/{id}")
+    }
+    /// `jobs/<id>`: the folder of a job's objects.
+    pub fn job_dir(id: &str) -> String {
+        format!("jobs/{id}")
+    }
     /// `keys/<id>/meta.json`.
     pub fn key_meta(id: &str) -> Path {
         Path::from(format!("keys/{id}/meta.json"))
@@ -293,5 +336,40 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn a_discarded_upload_and_deleted_records_leave_no_folders() {
+        let dir = std::env::temp_dir().join(format!("residue-store-test-{}", new_id()));
+        let s = Store::open(&dir.display().to_string()).unwrap();
+        // An upload cut short: a staged part in keys/<id>/.
+        let id = new_id();
+        let mut up = s
+            .object_store()
+            .put_multipart(&paths::key_blob(&id))
+            .await
+            .unwrap();
+        up.put_part(PutPayload::from(vec![1u8; 100])).await.unwrap();
+        assert!(dir.join(paths::key_dir(&id)).exists());
+        s.remove_all(&paths::key_dir(&id)).await;
+        assert!(!dir.join(paths::key_dir(&id)).exists());
+        drop(up);
+        assert!(s.list_ids("keys").await.unwrap().is_empty());
+        // A finished record, deleted object by object, then its folder.
+        let id = new_id();
+        s.put_json(&paths::job_meta(&id), &serde_json::json!({}))
+            .await
+            .unwrap();
+        s.delete(&paths::job_meta(&id)).await.unwrap();
+        assert!(dir.join(paths::job_dir(&id)).exists());
+        s.remove_empty_dir(&paths::job_dir(&id)).await;
+        assert!(!dir.join(paths::job_dir(&id)).exists());
+        // A folder that still holds something stays.
+        s.put_json(&paths::job_meta(&id), &serde_json::json!({}))
+            .await
+            .unwrap();
+        s.remove_empty_dir(&paths::job_dir(&id)).await;
+        assert_eq!(s.list_ids("jobs").await.unwrap(), vec![id]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -158,6 +158,28 @@ fn check_eval_key_files(params: &ckks::Params, dir: &Path, bootstraps: bool) -> 
     Ok(())
 }
 
+/// The error of a submitted job whose result this run could not get (the
+/// server went away, the wait timed out): it names the job and its key and
+/// says how to get the result later, step by step. The token is not
+/// printed: it is in `KEYS/server.json`.
+fn fetch_later(
+    args: &Args,
+    c: &serve::client::Client,
+    job: &str,
+    key_id: &str,
+    e: serve::client::ClientError,
+) -> anyhow::Error {
+    let keys = args.keys.display();
+    let s = c.base();
+    anyhow!(
+        "{e}; job {job} (key {key_id}) was submitted and stays in the server's store: \
+         fetch its result later, TOKEN being the token in {keys}/server.json, with \
+         `curl -s -H \"Authorization: Bearer $TOKEN\" {s}/v1/jobs/{job}` (until its state is done), \
+         `curl -sf -H \"Authorization: Bearer $TOKEN\" {s}/v1/jobs/{job}/result > y.ct` and \
+         `residue decrypt --keys {keys} --input y.ct` (docs/deploy.md: the same steps one by one)"
+    )
+}
+
 /// Runs `residue client`.
 pub fn run(args: Args) -> Result<()> {
     let t_all = Instant::now();
@@ -246,6 +268,9 @@ pub fn run(args: Args) -> Result<()> {
 
     let t = Instant::now();
     let job = c.submit_patiently(&reg.key_id, &reg.token, &buf, Duration::from_secs(600))?;
+    // From here on the job is the server's: whatever goes wrong on this
+    // side, say which job it is and how to fetch its result later.
+    let later = |e: serve::client::ClientError| fetch_later(&args, &c, &job, &reg.key_id, e);
     let bar = StepProgress::new(info.steps, args.json);
     let mut last = None;
     let status = c.wait(
@@ -268,15 +293,16 @@ pub fn run(args: Args) -> Result<()> {
                 elapsed: s.progress.elapsed_seconds,
             })
         },
-    )?;
+    );
     bar.finish();
+    let status = status.map_err(later)?;
     if status.state != serve::jobs::JobState::Done {
         bail!(
             "job {job} failed on the server: {}",
             status.error.unwrap_or_default()
         );
     }
-    let out = c.result(&job, &reg.token)?;
+    let out = c.result(&job, &reg.token).map_err(later)?;
     let server_s = t.elapsed().as_secs_f64();
     let result = runtime::files::EncryptedTensor::read_from(&mut out.as_slice(), &params)
         .context("the server's result")?;

@@ -41,8 +41,9 @@ pub struct Args {
     #[arg(long, default_value_t = 65536)]
     pub max_key_mib: u64,
     /// This worker's id, stable across restarts (default: host name and
-    /// port): a restarted worker takes its unfinished jobs back at once.
-    #[arg(long)]
+    /// port; in a container, set `RESIDUE_WORKER_ID`): a restarted worker
+    /// takes its unfinished jobs back at once.
+    #[arg(long, env = "RESIDUE_WORKER_ID")]
     pub worker_id: Option<String>,
     /// Seconds after which a silent worker's jobs are taken over.
     #[arg(long, default_value_t = 15.0)]
@@ -109,7 +110,9 @@ pub fn run(args: Args) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.addr))?;
         let addr = listener.local_addr()?;
-        let worker_id = args.worker_id.clone().unwrap_or_else(|| {
+        let given = args.worker_id.clone().filter(|s| !s.trim().is_empty());
+        let defaulted = given.is_none();
+        let worker_id = given.unwrap_or_else(|| {
             let host = std::fs::read_to_string("/etc/hostname")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "host".into());
@@ -140,8 +143,15 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
         eprintln!(
-            "worker `{}` with {} worker(s), store {desc}",
-            app.cfg.worker_id, app.cfg.workers,
+            "worker `{}` with {} worker(s), store {desc}{}",
+            app.cfg.worker_id,
+            app.cfg.workers,
+            if defaulted {
+                " (worker id from the host name: give a stable one with --worker-id or \
+                 RESIDUE_WORKER_ID so that a restart takes its jobs back at once)"
+            } else {
+                ""
+            },
         );
         println!("listening on http://{addr}");
         use std::io::Write;
