@@ -582,40 +582,30 @@ impl Evaluator {
         let n = p.n;
         let _span = profile::span(Kernel::Rescale);
         let lower: Vec<usize> = (0..l).collect();
-        let c = ct
-            .c
-            .iter()
-            .map(|poly| {
-                // The top limb's centered value, lifted to q_0..q_{l-1}
-                // (one SIMD pass per limb where a kernel applies).
-                let mut last = Poly {
-                    n,
-                    data: poly.limb(l).to_vec(),
-                };
-                p.ring.intt(l, &mut last.data);
-                let mut lifted = p.ring.convert_exact(&last, &[l], &lower);
-                p.ring.ntt_poly(&mut lifted, &lower);
-                let mut out = Poly::zero(n, l);
-                out.data
-                    .par_chunks_mut(n)
-                    .zip(lifted.data.par_chunks(n))
-                    .enumerate()
-                    .for_each(|(i, (o, t))| {
-                        let m = p.ring.moduli[i];
-                        let w = p.q_inv[l][i];
-                        let x = poly.limb(i);
-                        // (x - t) w = x w + t (q - w) mod q.
-                        if crate::simd::lincomb_mod(o, &[x, t], m.value, &[w, m.neg(w)], m.value) {
-                            return;
-                        }
-                        let ws = m.shoup(w);
-                        o.iter_mut()
-                            .zip(x.iter().zip(t))
-                            .for_each(|(o, (&x, &t))| *o = m.mul_shoup(m.sub(x, t), w, ws));
-                    });
-                out
-            })
-            .collect();
+        let c =
+            ct.c.iter()
+                .map(|poly| {
+                    // The top limb's centered value, lifted to q_0..q_{l-1}
+                    // (one SIMD pass per limb where a kernel applies).
+                    let mut last = Poly {
+                        n,
+                        data: poly.limb(l).to_vec(),
+                    };
+                    p.ring.intt(l, &mut last.data);
+                    let mut lifted = p.ring.convert_exact(&last, &[l], &lower);
+                    p.ring.ntt_poly(&mut lifted, &lower);
+                    let mut out = Poly::zero(n, l);
+                    out.data
+                        .par_chunks_mut(n)
+                        .zip(lifted.data.par_chunks(n))
+                        .enumerate()
+                        .for_each(|(i, (o, t))| {
+                            p.ring
+                                .sub_mul_const_slice(i, o, poly.limb(i), t, p.q_inv[l][i])
+                        });
+                    out
+                })
+                .collect();
         Ok(Ciphertext {
             c,
             level: l - 1,

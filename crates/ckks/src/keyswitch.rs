@@ -111,19 +111,7 @@ pub(crate) fn mod_down(p: &Params, a: &Poly, level: usize) -> Poly {
         .par_chunks_mut(n)
         .zip(ext.data.par_chunks(n))
         .enumerate()
-        .for_each(|(i, (o, e))| {
-            let m = ring.moduli[i];
-            let w = p.p_inv_mod_q[i];
-            let x = a.limb(i);
-            // (x - e) w = x w + e (q - w) mod q, in one SIMD pass where one applies.
-            if crate::simd::lincomb_mod(o, &[x, e], m.value, &[w, m.neg(w)], m.value) {
-                return;
-            }
-            let ws = m.shoup(w);
-            o.iter_mut()
-                .zip(x.iter().zip(e))
-                .for_each(|(o, (&x, &e))| *o = m.mul_shoup(m.sub(x, e), w, ws));
-        });
+        .for_each(|(i, (o, e))| ring.sub_mul_const_slice(i, o, a.limb(i), e, p.p_inv_mod_q[i]));
     out
 }
 

@@ -276,6 +276,21 @@ impl Ring {
             });
     }
 
+    /// out = (x - e) * w mod q on single limbs of ring prime `mi`, for a
+    /// reduced constant w: one SIMD pass (x w + e (q - w)) where a kernel
+    /// applies. The last step of ModDown (w = P^-1) and of rescaling
+    /// (w = q_l^-1).
+    pub fn sub_mul_const_slice(&self, mi: usize, out: &mut [u64], x: &[u64], e: &[u64], w: u64) {
+        let m = self.moduli[mi];
+        if crate::simd::lincomb_mod(out, &[x, e], m.value, &[w, m.neg(w)], m.value) {
+            return;
+        }
+        let ws = m.shoup(w);
+        out.iter_mut()
+            .zip(x.iter().zip(e))
+            .for_each(|(o, (&x, &e))| *o = m.mul_shoup(m.sub(x, e), w, ws));
+    }
+
     /// NTT-domain permutation realizing X -> X^g (g odd): out[j] = in[perm[j]].
     pub fn galois_perm(&self, g: u64) -> Vec<u32> {
         let two_n = 2 * self.n as u64;

@@ -464,34 +464,29 @@ pub(crate) fn lincomb_lazy(
     let prod = (y_bound.max(1) as u128) * (tv as u128);
     // Terms that may be added to a residue (< t) without overflow.
     let cap = ((u128::MAX - tv as u128) / prod).max(1) as usize;
-    if ys.len() <= cap {
-        // Four outputs at a time: four independent 128-bit chains.
-        let n4 = out.len() / 4 * 4;
-        for (b, o) in out[..n4].chunks_exact_mut(4).enumerate() {
-            let k = 4 * b;
-            let mut acc = [0u128; 4];
-            for (y, &c) in ys.iter().zip(&cs) {
-                let y = &y[k..k + 4];
-                let c = c as u128;
-                acc[0] += y[0] as u128 * c;
-                acc[1] += y[1] as u128 * c;
-                acc[2] += y[2] as u128 * c;
-                acc[3] += y[3] as u128 * c;
-            }
-            for (o, a) in o.iter_mut().zip(acc) {
-                *o = t.reduce_u128(a);
-            }
+    // Four outputs at a time (four independent 128-bit chains) when the
+    // whole sum fits without a fold; the rest one at a time.
+    let n4 = if ys.len() <= cap {
+        out.len() / 4 * 4
+    } else {
+        0
+    };
+    for (b, o) in out[..n4].chunks_exact_mut(4).enumerate() {
+        let k = 4 * b;
+        let mut acc = [0u128; 4];
+        for (y, &c) in ys.iter().zip(&cs) {
+            let y = &y[k..k + 4];
+            let c = c as u128;
+            acc[0] += y[0] as u128 * c;
+            acc[1] += y[1] as u128 * c;
+            acc[2] += y[2] as u128 * c;
+            acc[3] += y[3] as u128 * c;
         }
-        for (k, o) in out.iter_mut().enumerate().skip(n4) {
-            let mut acc = 0u128;
-            for (y, &c) in ys.iter().zip(&cs) {
-                acc += y[k] as u128 * c as u128;
-            }
-            *o = t.reduce_u128(acc);
+        for (o, a) in o.iter_mut().zip(acc) {
+            *o = t.reduce_u128(a);
         }
-        return;
     }
-    for (k, o) in out.iter_mut().enumerate() {
+    for (k, o) in out.iter_mut().enumerate().skip(n4) {
         let mut acc = 0u128;
         for (chunk_y, chunk_c) in ys.chunks(cap).zip(cs.chunks(cap)) {
             for (y, &c) in chunk_y.iter().zip(chunk_c) {

@@ -89,6 +89,21 @@ impl Drop for Server {
 }
 
 /// A model, its plan at `params`, inputs and their plaintext answers.
+/// Follows a job (every 100 ms, at most 300 s) and asserts it finished.
+fn wait_done(c: &Client, job: &str, token: &str) -> serve::jobs::JobStatus {
+    let st = c
+        .wait(
+            job,
+            token,
+            Duration::from_millis(100),
+            Duration::from_secs(300),
+            |_| {},
+        )
+        .unwrap();
+    assert_eq!(st.state, serve::jobs::JobState::Done, "{st:?}");
+    st
+}
+
 struct Fixture {
     dir: PathBuf,
     /// Per input `xI.npy`: plaintext class and logits.
@@ -584,16 +599,7 @@ fn bad_bodies_get_4xx_and_the_server_keeps_serving() {
     // Still serving: a real job runs and is right.
     assert_eq!(c.health().unwrap()["status"], "ok");
     let job = c.submit(&key, &token, &input).unwrap();
-    let st = c
-        .wait(
-            &job,
-            &token,
-            Duration::from_millis(100),
-            Duration::from_secs(300),
-            |_| {},
-        )
-        .unwrap();
-    assert_eq!(st.state, serve::jobs::JobState::Done, "{st:?}");
+    wait_done(&c, &job, &token);
     fx.check_result("k", 0, &c.result(&job, &token).unwrap());
     let m = c.metrics().unwrap();
     assert!(m.contains("residue_key_uploads_refused_total"), "{m}");
@@ -681,16 +687,7 @@ fn a_client_whose_server_goes_away_names_its_job_and_how_to_fetch_it() {
     // its result is fetched with the token and decrypted.
     let s = Server::start(&fx, &store, &["--worker-id", "w"]);
     let c = s.client();
-    let st = c
-        .wait(
-            &job,
-            &token,
-            Duration::from_millis(100),
-            Duration::from_secs(300),
-            |_| {},
-        )
-        .unwrap();
-    assert_eq!(st.state, serve::jobs::JobState::Done, "{st:?}");
+    wait_done(&c, &job, &token);
     fx.check_result("k", 0, &c.result(&job, &token).unwrap());
 }
 
@@ -858,31 +855,18 @@ fn servers_on_one_store_serve_each_others_keys_and_jobs() {
     let (ca, cb, cf) = (a.client(), b.client(), front.client());
     let (ka, ta, xa) = fx.keys_and_input(&ca, "ka", 0);
     let (kb, tb, xb) = fx.keys_and_input(&cb, "kb", 1);
-    let wait = |c: &Client, j: &str, t: &str| {
-        let st = c
-            .wait(
-                j,
-                t,
-                Duration::from_millis(100),
-                Duration::from_secs(300),
-                |_| {},
-            )
-            .unwrap();
-        assert_eq!(st.state, serve::jobs::JobState::Done, "{st:?}");
-        st
-    };
     // Keys uploaded to A, job submitted to B (and the other way round).
     let j = cb.submit(&ka, &ta, &xa).unwrap();
-    let st = wait(&cb, &j, &ta);
+    let st = wait_done(&cb, &j, &ta);
     assert_eq!(st.worker.as_deref(), Some("b"));
     fx.check_result("ka", 0, &ca.result(&j, &ta).unwrap());
     let j = ca.submit(&kb, &tb, &xb).unwrap();
-    assert_eq!(wait(&ca, &j, &tb).worker.as_deref(), Some("a"));
+    assert_eq!(wait_done(&ca, &j, &tb).worker.as_deref(), Some("a"));
     fx.check_result("kb", 1, &cb.result(&j, &tb).unwrap());
     assert!(cb.metrics().unwrap().contains("residue_key_loads_total 1"));
     // Through the API-only server.
     let j = cf.submit(&kb, &tb, &xb).unwrap();
-    let st = wait(&cf, &j, &tb);
+    let st = wait_done(&cf, &j, &tb);
     assert!(matches!(st.worker.as_deref(), Some("a" | "b")), "{st:?}");
     fx.check_result("kb", 1, &cf.result(&j, &tb).unwrap());
 }
