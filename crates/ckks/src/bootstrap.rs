@@ -30,7 +30,7 @@ use crate::keys::{
     rotation_element,
 };
 use crate::keyswitch;
-use crate::linear::{EncodedTransform, LinearTransform, signed_offset};
+use crate::linear::{DiagonalStorage, EncodedTransform, LinearTransform, signed_offset};
 use crate::params::Params;
 use crate::ring::Poly;
 use crate::sampling;
@@ -453,6 +453,7 @@ pub struct Bootstrapper {
     /// scale): deterministic for a given input, so encoded once.
     s2c_cache: std::sync::Mutex<std::collections::HashMap<S2cKey, Arc<Vec<EncodedTransform>>>>,
     cheb: crate::polyeval::Chebyshev,
+    storage: DiagonalStorage,
 }
 
 impl Bootstrapper {
@@ -465,6 +466,21 @@ impl Bootstrapper {
     /// [`BootstrapConfig::check`]), including fewer slots than
     /// [`min_slots`].
     pub fn new(params: Arc<Params>, cfg: BootstrapConfig, keys: BootstrapKeys) -> Result<Self> {
+        Self::with_storage(params, cfg, keys, DiagonalStorage::Ntt)
+    }
+
+    /// [`Self::new`], holding the CoeffsToSlots and SlotsToCoeffs diagonals
+    /// as `storage` says: [`DiagonalStorage::Coefficients`] keeps about
+    /// 1/25 of their memory at `n16-boot` (gigabytes at N = 2^16) and
+    /// expands each diagonal at every bootstrap (one NTT per limb and
+    /// diagonal); the results are bit-identical. Same errors as
+    /// [`Self::new`].
+    pub fn with_storage(
+        params: Arc<Params>,
+        cfg: BootstrapConfig,
+        keys: BootstrapKeys,
+        storage: DiagonalStorage,
+    ) -> Result<Self> {
         if keys.params_id != params.id {
             return Err(CkksError::ParamsMismatch);
         }
@@ -491,7 +507,7 @@ impl Bootstrapper {
         let c2s = c2s_t
             .iter()
             .enumerate()
-            .map(|(i, t)| t.encode(&enc, top - i, sigma, sigma))
+            .map(|(i, t)| t.encode_with(&enc, top - i, sigma, sigma, storage))
             .collect::<Result<Vec<_>>>()?;
         let r = cfg.double_angle;
         let k = cfg.k;
@@ -510,6 +526,7 @@ impl Bootstrapper {
             s2c,
             s2c_cache: Default::default(),
             cheb,
+            storage,
         })
     }
 
@@ -520,6 +537,27 @@ impl Bootstrapper {
             return Err(CkksError::ParamsMismatch);
         }
         Ok(())
+    }
+
+    /// Bytes held by the encoded CoeffsToSlots diagonals and by the
+    /// SlotsToCoeffs encodings cached so far (one per input level and scale
+    /// seen).
+    pub fn transform_bytes(&self) -> usize {
+        let c2s: usize = self.c2s.iter().map(|t| t.size_bytes()).sum();
+        let s2c: usize = self
+            .s2c_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .flat_map(|v| v.iter())
+            .map(|t| t.size_bytes())
+            .sum();
+        c2s + s2c
+    }
+
+    /// The diagonal storage in use.
+    pub fn storage(&self) -> DiagonalStorage {
+        self.storage
     }
 
     /// The configuration.
@@ -782,7 +820,7 @@ impl Bootstrapper {
             } else {
                 scale * ratio
             };
-            out.push(t.encode(&enc, level - i, scale, next)?);
+            out.push(t.encode_with(&enc, level - i, scale, next, self.storage)?);
             scale = next;
         }
         Ok(out)

@@ -293,6 +293,47 @@ impl Encoder {
         slots: usize,
     ) -> Result<Plaintext> {
         let p = &self.params;
+        let ints = self.rounded(coeffs, level, scale, slots)?;
+        let n = p.n;
+        let mut poly = Poly::zero(n, level + 1);
+        poly.data
+            .par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, limb)| {
+                let m = p.ring.moduli[i];
+                match &ints {
+                    Some(ints) => limb
+                        .iter_mut()
+                        .zip(ints)
+                        .for_each(|(o, &c)| *o = m.from_i64(c)),
+                    None => limb
+                        .iter_mut()
+                        .zip(coeffs)
+                        .for_each(|(o, &c)| *o = m.from_f64(c * scale)),
+                }
+                p.ring.ntt(i, limb);
+            });
+        Ok(Plaintext {
+            poly,
+            level,
+            scale,
+            slots,
+            params_id: p.id,
+        })
+    }
+
+    /// Checks `coeffs` for [`Self::encode_coeffs`] at `level` and `scale`
+    /// and rounds them once for all limbs (rounding is a libm call per
+    /// coefficient on a baseline x86-64 build): `None` for magnitudes from
+    /// 2^62, which take the exact wide path of `Modulus::from_f64` per limb.
+    fn rounded(
+        &self,
+        coeffs: &[f64],
+        level: usize,
+        scale: f64,
+        slots: usize,
+    ) -> Result<Option<Vec<i64>>> {
+        let p = &self.params;
         if level > p.max_level() {
             return Err(CkksError::LevelAboveMax {
                 level,
@@ -323,37 +364,21 @@ impl Encoder {
                 max.log2()
             )));
         }
-        let n = p.n;
-        let mut poly = Poly::zero(n, level + 1);
-        // Rounded once for all limbs, then reduced per limb (rounding is a
-        // libm call per coefficient on a baseline x86-64 build); magnitudes
-        // from 2^62 take the exact wide path of `Modulus::from_f64`.
-        let ints: Option<Vec<i64>> =
-            (max < 4.0e18).then(|| coeffs.iter().map(|&c| (c * scale).round() as i64).collect());
-        poly.data
-            .par_chunks_mut(n)
-            .enumerate()
-            .for_each(|(i, limb)| {
-                let m = p.ring.moduli[i];
-                match &ints {
-                    Some(ints) => limb
-                        .iter_mut()
-                        .zip(ints)
-                        .for_each(|(o, &c)| *o = m.from_i64(c)),
-                    None => limb
-                        .iter_mut()
-                        .zip(coeffs)
-                        .for_each(|(o, &c)| *o = m.from_f64(c * scale)),
-                }
-                p.ring.ntt(i, limb);
-            });
-        Ok(Plaintext {
-            poly,
-            level,
-            scale,
-            slots,
-            params_id: p.id,
-        })
+        Ok((max < 4.0e18).then(|| coeffs.iter().map(|&c| (c * scale).round() as i64).collect()))
+    }
+
+    /// The integer polynomial [`Self::encode`] would reduce into limbs:
+    /// `round(scale * coefficient)`, `None` where a magnitude reaches 2^62.
+    /// Same errors as [`Self::encode`].
+    pub(crate) fn integer_coeffs(
+        &self,
+        values: &[Complex64],
+        level: usize,
+        scale: f64,
+        slots: usize,
+    ) -> Result<Option<Vec<i64>>> {
+        let coeffs = self.slots_to_coeffs(values, slots)?;
+        self.rounded(&coeffs, level, scale, slots)
     }
 
     /// Decodes a plaintext into its slot values (divided by its scale).

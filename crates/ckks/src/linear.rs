@@ -17,6 +17,7 @@ use crate::profile::{self, Kernel};
 use crate::ring::{Poly, Ring};
 use rayon::prelude::*;
 use rustfft::num_complex::Complex64;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A linear map on `slots` complex slots, stored by diagonals (offset in [0, slots)).
@@ -151,12 +152,37 @@ impl LinearTransform {
 
     /// Encodes the pre-rotated diagonals at `level`, so that applying the map
     /// and rescaling multiplies the ciphertext's scale by `out_scale / in_scale`.
+    ///
+    /// The diagonals are held in NTT form ([`DiagonalStorage::Ntt`]); see
+    /// [`Self::encode_with`].
     pub fn encode(
         &self,
         enc: &Encoder,
         level: usize,
         in_scale: f64,
         out_scale: f64,
+    ) -> Result<EncodedTransform> {
+        self.encode_with(enc, level, in_scale, out_scale, DiagonalStorage::Ntt)
+    }
+
+    /// [`Self::encode`], holding the diagonals as `storage` says. Both
+    /// storages give bit-identical results: a diagonal kept as integer
+    /// coefficients is the same plaintext, reduced and transformed when it
+    /// is used. A diagonal whose scaled coefficients reach 2^62 is kept in
+    /// NTT form either way.
+    ///
+    /// Errors: a diagonal of another length than the map's slots
+    /// ([`CkksError::Domain`]), an input scale below 1
+    /// ([`CkksError::ScaleOutOfBounds`]), a level the set does not have, and
+    /// scaled coefficients beyond the modulus at `level`
+    /// ([`CkksError::Encoding`]).
+    pub fn encode_with(
+        &self,
+        enc: &Encoder,
+        level: usize,
+        in_scale: f64,
+        out_scale: f64,
+        storage: DiagonalStorage,
     ) -> Result<EncodedTransform> {
         let params = enc.params();
         enc.check_slots(self.slots)?;
@@ -180,25 +206,127 @@ impl LinearTransform {
             let mut enc_terms = Vec::new();
             for (j, r) in terms {
                 let d = rot(&self.diags[&r], -g);
-                // Terms on a rotated baby also need the P residues: they
-                // multiply the baby while it is still in Q_l*P.
-                let (pt, ext) = if j == 0 {
-                    (enc.encode(&d, level, pt_scale, self.slots)?, None)
-                } else {
-                    let (pt, ext) = enc.encode_ext(&d, level, pt_scale, self.slots)?;
-                    (pt, Some(ext))
+                let ints = match storage {
+                    DiagonalStorage::Ntt => None,
+                    DiagonalStorage::Coefficients => {
+                        enc.integer_coeffs(&d, level, pt_scale, self.slots)?
+                    }
                 };
-                enc_terms.push((j, pt, ext));
+                let diag = match ints {
+                    Some(c) => Diagonal::Coeffs(c),
+                    // Terms on a rotated baby also need the P residues: they
+                    // multiply the baby while it is still in Q_l*P.
+                    None if j == 0 => Diagonal::Ntt {
+                        pt: enc.encode(&d, level, pt_scale, self.slots)?,
+                        ext: None,
+                    },
+                    None => {
+                        let (pt, ext) = enc.encode_ext(&d, level, pt_scale, self.slots)?;
+                        Diagonal::Ntt { pt, ext: Some(ext) }
+                    }
+                };
+                enc_terms.push((j, diag));
             }
             giants.push((g, enc_terms));
         }
         Ok(EncodedTransform {
             level,
             out_scale,
+            pt_scale,
+            slots: self.slots,
             babies,
             giants,
             params_id: params.id,
         })
+    }
+}
+
+/// How an [`EncodedTransform`] holds its diagonals between applications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DiagonalStorage {
+    /// NTT form on every limb a product needs (Q_l, plus P for rotated
+    /// babies): `(level + 1)` or `(level + 1 + K)` words per coefficient,
+    /// nothing to compute at application.
+    #[default]
+    Ntt,
+    /// The plaintext's integer coefficients, one `i64` each: 1/(level + 1 + K)
+    /// of the memory; each application reduces every diagonal modulo each
+    /// limb's prime and transforms it (one NTT per limb and diagonal).
+    Coefficients,
+}
+
+/// One encoded diagonal (see [`DiagonalStorage`]).
+enum Diagonal {
+    /// NTT form over Q_l, with the P residues for a rotated baby.
+    Ntt { pt: Plaintext, ext: Option<Poly> },
+    /// Rounded scaled coefficients (|c| < 2^62).
+    Coeffs(Vec<i64>),
+}
+
+/// The NTT form of integer coefficients modulo ring prime `mi`.
+fn expand_limb(ring: &Ring, mi: usize, ints: &[i64]) -> Vec<u64> {
+    let m = ring.moduli[mi];
+    let mut v = vec![0u64; ring.n];
+    v.iter_mut()
+        .zip(ints)
+        .for_each(|(o, &c)| *o = m.from_i64(c));
+    ring.ntt(mi, &mut v);
+    v
+}
+
+impl Diagonal {
+    /// Bytes held.
+    fn size_bytes(&self) -> usize {
+        match self {
+            Diagonal::Ntt { pt, ext } => {
+                8 * (pt.poly.data.len() + ext.as_ref().map_or(0, |e| e.data.len()))
+            }
+            Diagonal::Coeffs(c) => 8 * c.len(),
+        }
+    }
+
+    /// NTT values on the `k`-th Q limb (ring prime `mi`), `n` coefficients.
+    fn q_limb(&self, ring: &Ring, k: usize, mi: usize, n: usize) -> Cow<'_, [u64]> {
+        match self {
+            Diagonal::Ntt { pt, .. } => Cow::Borrowed(&pt.poly.data[k * n..(k + 1) * n]),
+            Diagonal::Coeffs(c) => Cow::Owned(expand_limb(ring, mi, c)),
+        }
+    }
+
+    /// NTT values on the `j`-th P limb (ring prime `mi`).
+    fn p_limb(&self, ring: &Ring, j: usize, mi: usize, n: usize) -> Cow<'_, [u64]> {
+        match self {
+            Diagonal::Ntt { ext, .. } => {
+                let ext = ext
+                    .as_ref()
+                    .expect("P residues encoded for every rotated baby");
+                Cow::Borrowed(&ext.data[j * n..(j + 1) * n])
+            }
+            Diagonal::Coeffs(c) => Cow::Owned(expand_limb(ring, mi, c)),
+        }
+    }
+
+    /// The diagonal as a plaintext at `level` (the single-hoisted
+    /// reference path).
+    fn plaintext(&self, p: &Params, level: usize, scale: f64, slots: usize) -> Cow<'_, Plaintext> {
+        match self {
+            Diagonal::Ntt { pt, .. } => Cow::Borrowed(pt),
+            Diagonal::Coeffs(c) => {
+                let n = p.n;
+                let mut poly = Poly::zero(n, level + 1);
+                poly.data
+                    .par_chunks_mut(n)
+                    .enumerate()
+                    .for_each(|(k, limb)| limb.copy_from_slice(&expand_limb(&p.ring, k, c)));
+                Cow::Owned(Plaintext {
+                    poly,
+                    level,
+                    scale,
+                    slots,
+                    params_id: p.id,
+                })
+            }
+        }
     }
 }
 
@@ -222,6 +350,10 @@ pub struct EncodedTransform {
     /// Level the input must be at.
     pub level: usize,
     out_scale: f64,
+    /// Scale every diagonal was encoded at.
+    pt_scale: f64,
+    /// Slots the map acts on.
+    slots: usize,
     babies: Vec<i64>,
     giants: Vec<GiantTerms>,
     /// [`Params::id`](crate::params::Params::id) of the set the diagonals
@@ -229,9 +361,8 @@ pub struct EncodedTransform {
     params_id: u64,
 }
 
-/// One giant step: its offset and its (baby offset, diagonal, P residues of
-/// the diagonal when the baby is rotated) terms.
-type GiantTerms = (i64, Vec<(i64, Plaintext, Option<Poly>)>);
+/// One giant step: its offset and its (baby offset, diagonal) terms.
+type GiantTerms = (i64, Vec<(i64, Diagonal)>);
 
 /// A baby step of the double-hoisted evaluation.
 enum Baby {
@@ -239,16 +370,6 @@ enum Baby {
     Input,
     /// Rotated, kept in Q_l*P (no ModDown yet).
     Ext(ExtRotation),
-}
-
-/// acc += a * b over the limbs `idx` (ring prime per limb), NTT form.
-fn mul_acc_limbs(ring: &Ring, acc: &mut [u64], a: &[u64], b: &[u64], idx: &[usize]) {
-    let n = ring.n;
-    acc.par_chunks_mut(n)
-        .zip(a.par_chunks(n))
-        .zip(b.par_chunks(n))
-        .zip(idx.par_iter())
-        .for_each(|(((c, x), y), &mi)| ring.mul_acc_slice(mi, c, x, y));
 }
 
 /// Sums of ciphertext parts with a Q_l part and a Q_l*P part still to be
@@ -270,39 +391,67 @@ impl SplitSum {
         }
     }
 
-    /// Adds `pt` (.) part, where a rotated part's Q_l*P halves take the
-    /// plaintext with its P residues `ext`.
-    fn add_product(
-        &mut self,
-        ring: &Ring,
-        p: &Params,
-        level: usize,
-        part: Part,
-        pt: &Plaintext,
-        ext: Option<&Poly>,
-    ) {
+    /// Adds `diag` (.) part, limb by limb (a diagonal held as coefficients
+    /// is expanded one limb at a time, each limb used for every product on
+    /// it), where a rotated part's Q_l*P halves take the diagonal with its
+    /// P residues.
+    fn add_product(&mut self, ring: &Ring, p: &Params, level: usize, part: Part, diag: &Diagonal) {
         let n = p.n;
         let q = level + 1;
         let qidx = p.q_idx(level);
-        let ptq = &pt.poly.data[..q * n];
         let _span = profile::span(Kernel::PlainMul);
         match part {
             Part::Input(ct) => {
-                mul_acc_limbs(ring, &mut self.q0.data, &ct.c[0].data[..q * n], ptq, &qidx);
-                mul_acc_limbs(ring, &mut self.q1.data, &ct.c[1].data[..q * n], ptq, &qidx);
+                self.q0
+                    .data
+                    .par_chunks_mut(n)
+                    .zip(self.q1.data.par_chunks_mut(n))
+                    .zip(ct.c[0].data[..q * n].par_chunks(n))
+                    .zip(ct.c[1].data[..q * n].par_chunks(n))
+                    .enumerate()
+                    .for_each(|(k, (((s0, s1), x0), x1))| {
+                        let mi = qidx[k];
+                        let d = diag.q_limb(ring, k, mi, n);
+                        ring.mul_acc_slice(mi, s0, x0, &d);
+                        ring.mul_acc_slice(mi, s1, x1, &d);
+                    });
             }
             Part::Ext(r) => {
-                let ext = ext.expect("P residues encoded for every rotated baby");
                 let pidx = p.p_idx();
                 let limbs = q + pidx.len();
-                mul_acc_limbs(ring, &mut self.q0.data, &r.c0.data, ptq, &qidx);
-                for (e, a) in [(&mut self.e0, &r.a0), (&mut self.e1, &r.a1)] {
-                    let e = e.get_or_insert_with(|| Poly::zero(n, limbs));
-                    let (eq, ep) = e.data.split_at_mut(q * n);
-                    let (aq, ap) = a.data.split_at(q * n);
-                    mul_acc_limbs(ring, eq, aq, ptq, &qidx);
-                    mul_acc_limbs(ring, ep, ap, &ext.data, &pidx);
-                }
+                let e0 = self.e0.get_or_insert_with(|| Poly::zero(n, limbs));
+                let e1 = self.e1.get_or_insert_with(|| Poly::zero(n, limbs));
+                let (e0q, e0p) = e0.data.split_at_mut(q * n);
+                let (e1q, e1p) = e1.data.split_at_mut(q * n);
+                let (a0q, a0p) = r.a0.data.split_at(q * n);
+                let (a1q, a1p) = r.a1.data.split_at(q * n);
+                self.q0
+                    .data
+                    .par_chunks_mut(n)
+                    .zip(e0q.par_chunks_mut(n))
+                    .zip(e1q.par_chunks_mut(n))
+                    .zip(r.c0.data[..q * n].par_chunks(n))
+                    .zip(a0q.par_chunks(n))
+                    .zip(a1q.par_chunks(n))
+                    .enumerate()
+                    .for_each(|(k, (((((s0, s1), s2), x0), x1), x2))| {
+                        let mi = qidx[k];
+                        let d = diag.q_limb(ring, k, mi, n);
+                        ring.mul_acc_slice(mi, s0, x0, &d);
+                        ring.mul_acc_slice(mi, s1, x1, &d);
+                        ring.mul_acc_slice(mi, s2, x2, &d);
+                    });
+                e0p.par_chunks_mut(n)
+                    .zip(e1p.par_chunks_mut(n))
+                    .zip(a0p.par_chunks(n))
+                    .zip(a1p.par_chunks(n))
+                    .enumerate()
+                    .for_each(|(j, (((s1, s2), x1), x2))| {
+                        let mi = pidx[j];
+                        let d = diag.p_limb(ring, j, mi, n);
+                        ring.mul_acc_slice(mi, s1, x1, &d);
+                        ring.mul_acc_slice(mi, s2, x2, &d);
+                    });
             }
         }
     }
@@ -360,6 +509,15 @@ enum Part<'a> {
 }
 
 impl EncodedTransform {
+    /// Bytes held by the encoded diagonals.
+    pub fn size_bytes(&self) -> usize {
+        self.giants
+            .iter()
+            .flat_map(|(_, t)| t.iter())
+            .map(|(_, d)| d.size_bytes())
+            .sum()
+    }
+
     /// Number of key switches one application costs (hoisted babies count once each).
     pub fn key_switches(&self) -> usize {
         self.babies.iter().filter(|&&b| b != 0).count()
@@ -407,12 +565,10 @@ impl EncodedTransform {
         let p = eval.params();
         let ring = &p.ring;
         let level = self.level;
-        let pt_scale = self
-            .giants
-            .first()
-            .and_then(|(_, t)| t.first())
-            .map(|(_, pt, _)| pt.scale)
-            .ok_or_else(|| CkksError::Domain("empty linear transform".into()))?;
+        if self.giants.is_empty() {
+            return Err(CkksError::Domain("empty linear transform".into()));
+        }
+        let pt_scale = self.pt_scale;
         p.check_scale(ct.scale * pt_scale, level, 1.0, "linear transform")?;
         // Baby steps: one ModUp, no ModDown.
         let elems = self
@@ -454,8 +610,8 @@ impl EncodedTransform {
             .par_iter()
             .map(|(g, terms)| -> Result<GiantPart> {
                 let mut sum = SplitSum::new(p.n, level);
-                for (j, pt, ext) in terms {
-                    sum.add_product(ring, p, level, baby(*j), pt, ext.as_ref());
+                for (j, diag) in terms {
+                    sum.add_product(ring, p, level, baby(*j), diag);
                 }
                 let (c0, c1) = sum.finish(p, level);
                 let inner = at_level(c0, c1);
@@ -503,8 +659,9 @@ impl EncodedTransform {
             .par_iter()
             .map(|(g, terms)| {
                 let mut inner: Option<Ciphertext> = None;
-                for (j, pt, _) in terms {
-                    let t = eval.mul_plain(baby(*j), pt)?;
+                for (j, diag) in terms {
+                    let pt = diag.plaintext(eval.params(), self.level, self.pt_scale, self.slots);
+                    let t = eval.mul_plain(baby(*j), &pt)?;
                     inner = Some(match inner {
                         None => t,
                         Some(x) => eval.add(&x, &t)?,

@@ -140,6 +140,33 @@ fn sparse_slot_bootstrap() {
     assert!(bits > 19.0, "{bits} bits");
 }
 
+/// A bootstrapper holding its DFT diagonals as integer coefficients gives
+/// the same ciphertext, bit for bit, as one holding them in NTT form, from
+/// a fraction of the memory (SlotsToCoeffs encodings included once used).
+#[test]
+fn coefficient_storage_bootstraps_bit_identically() {
+    use ckks::linear::DiagonalStorage;
+    let b = boot();
+    let p = &b.params;
+    let cfg = bootstrap::config_for(p).unwrap();
+    let compact = Bootstrapper::with_storage(
+        p.clone(),
+        cfg,
+        b.keys.clone(),
+        DiagonalStorage::Coefficients,
+    )
+    .unwrap();
+    assert_eq!(compact.storage(), DiagonalStorage::Coefficients);
+    let z = values(p.max_slots(), 31);
+    let ct = b.encrypt(&z, 0, p.default_scale());
+    let x = b.boot.bootstrap(&b.eval, &ct).unwrap();
+    let y = compact.bootstrap(&b.eval, &ct).unwrap();
+    assert!(x.to_bytes(p).unwrap() == y.to_bytes(p).unwrap());
+    let (full, small) = (b.boot.transform_bytes(), compact.transform_bytes());
+    eprintln!("transform bytes: NTT form {full}, coefficients {small}");
+    assert!(small * 8 < full, "{small} vs {full}");
+}
+
 /// Sparse packing at 2^11 (full), 2^9 and 2^7 slots of the N = 2^12
 /// set: slots <= N/4 pack both coefficient halves into one ciphertext
 /// (one EvalMod), N/2 does not; all keep 19 bits (min over slots) and land

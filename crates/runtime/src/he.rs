@@ -39,6 +39,11 @@ impl CkksBackend {
     pub fn params(&self) -> &Arc<Params> {
         &self.params
     }
+
+    /// The bootstrapper, if the plan bootstraps.
+    pub fn bootstrapper(&self) -> Option<&Bootstrapper> {
+        self.boot.as_ref()
+    }
 }
 
 impl Backend for CkksBackend {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use ckks::bootstrap::{BootstrapKeys, Bootstrapper};
+use ckks::linear::DiagonalStorage;
 use ckks::{EvaluationKeys, Evaluator, Params};
 
 use crate::error::{Result, RuntimeError};
@@ -13,12 +14,26 @@ use crate::he::CkksBackend;
 use crate::prepare::{Prepared, plan_hash};
 
 /// Builds the CKKS backend from evaluation keys (and bootstrapping keys if
-/// the plan bootstraps).
+/// the plan bootstraps), bootstrapping's diagonals in NTT form.
 pub fn backend(
     params: &Arc<Params>,
     prep: &Prepared,
     eval: EvaluationKeys,
     boot: Option<BootstrapKeys>,
+) -> Result<CkksBackend> {
+    backend_with_storage(params, prep, eval, boot, DiagonalStorage::Ntt)
+}
+
+/// [`backend`], with bootstrapping's CoeffsToSlots and SlotsToCoeffs
+/// diagonals held as `storage` says ([`DiagonalStorage::Coefficients`]:
+/// gigabytes less at N = 2^16, each diagonal expanded at every bootstrap;
+/// bit-identical results).
+pub fn backend_with_storage(
+    params: &Arc<Params>,
+    prep: &Prepared,
+    eval: EvaluationKeys,
+    boot: Option<BootstrapKeys>,
+    storage: DiagonalStorage,
 ) -> Result<CkksBackend> {
     let needs_boot = prep.plan.nodes.iter().any(|n| n.bootstrap);
     let evaluator = Evaluator::new(params.clone(), Arc::new(eval))?;
@@ -27,11 +42,26 @@ pub fn backend(
             RuntimeError::Format("the plan bootstraps but no bootstrapping keys were given".into())
         })?;
         let cfg = crate::prepare::bootstrap_config(params, prep.plan.params.slots)?;
-        Some(Bootstrapper::new(params.clone(), cfg, keys)?)
+        Some(Bootstrapper::with_storage(
+            params.clone(),
+            cfg,
+            keys,
+            storage,
+        )?)
     } else {
         None
     };
     Ok(CkksBackend::new(evaluator, b, prep.plan.params.slots))
+}
+
+/// Bootstrapping's diagonal storage for a server that asks for low memory
+/// (`--low-memory`: integer coefficients) or not (NTT form).
+pub fn storage(low_memory: bool) -> DiagonalStorage {
+    if low_memory {
+        DiagonalStorage::Coefficients
+    } else {
+        DiagonalStorage::Ntt
+    }
 }
 
 /// Runs the plan on an encrypted input; checks that the input was made for

@@ -44,6 +44,32 @@ fn round_trip(name: &str) {
         let ct = EncryptedTensor::read_from(&mut buf.as_slice(), &p).unwrap();
         let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|_| {}).unwrap();
         assert_eq!(stats.bootstraps, plan.bootstraps);
+        if s == 0 {
+            // `--low-memory`: the same result, bit for bit.
+            let low = runtime::server::backend_with_storage(
+                &p,
+                &prep,
+                keys.eval.clone(),
+                keys.boot.clone(),
+                runtime::server::storage(true),
+            )
+            .unwrap();
+            let (o2, _) = runtime::server::infer(&low, &prep, &ct, &|_| {}).unwrap();
+            let bytes = |t: &EncryptedTensor| {
+                let mut b = Vec::new();
+                t.write_to(&p, &mut b).unwrap();
+                b
+            };
+            assert!(
+                bytes(&out) == bytes(&o2),
+                "{name}: low-memory result differs"
+            );
+            let (a, b) = (
+                backend.bootstrapper().unwrap().transform_bytes(),
+                low.bootstrapper().unwrap().transform_bytes(),
+            );
+            assert!(b * 4 < a, "{name}: transform bytes {b} vs {a}");
+        }
         let got = decrypt(&p, &keys.secret, &out).unwrap();
         let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
         let err = max_err(&got, &want);

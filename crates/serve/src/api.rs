@@ -424,10 +424,17 @@ async fn store_keys(
     let (tx, mut reader) = ChanReader::new(8);
     let plan_hash = model.plan_hash.clone();
     let params_name = model.params.name().to_string();
+    let storage = runtime::server::storage(app.cfg.low_memory);
     let parser = tokio::task::spawn_blocking(move || {
         let keys = parse_keys(&mut reader, &model.params, &model.needs)?;
-        let backend = runtime::server::backend(&model.params, &model.prep, keys.0, keys.1)
-            .map_err(|e| e.to_string())?;
+        let backend = runtime::server::backend_with_storage(
+            &model.params,
+            &model.prep,
+            keys.0,
+            keys.1,
+            storage,
+        )
+        .map_err(|e| e.to_string())?;
         Ok::<_, String>(backend)
     });
     let mut total = 0u64;

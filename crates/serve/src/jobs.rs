@@ -207,6 +207,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Time limit of a key upload.
     pub upload_timeout: Duration,
+    /// Hold bootstrapping's diagonals as integer coefficients (gigabytes
+    /// less per cached client at N = 2^16, a few percent slower; see
+    /// `runtime::server::backend_with_storage`).
+    pub low_memory: bool,
 }
 
 impl Default for Config {
@@ -222,6 +226,7 @@ impl Default for Config {
             max_attempts: 3,
             request_timeout: Duration::from_secs(60),
             upload_timeout: Duration::from_secs(3600),
+            low_memory: false,
         }
     }
 }
@@ -601,10 +606,17 @@ impl App {
                 }
             }
         });
+        let storage = runtime::server::storage(self.cfg.low_memory);
         let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, String> {
             let (eval, boot) = parse_keys(&mut reader, &model.params, &model.needs)?;
-            let backend = runtime::server::backend(&model.params, &model.prep, eval, boot)
-                .map_err(|e| e.to_string())?;
+            let backend = runtime::server::backend_with_storage(
+                &model.params,
+                &model.prep,
+                eval,
+                boot,
+                storage,
+            )
+            .map_err(|e| e.to_string())?;
             Ok(Loaded {
                 backend,
                 bytes: meta.bytes,

@@ -64,6 +64,11 @@ pub struct CkksArgs {
     /// `profile` in the JSON record and a table in the markdown.
     #[arg(long)]
     pub profile: bool,
+    /// Bootstrap only: hold the DFT diagonals as integer coefficients
+    /// (`residue infer --low-memory`): less memory, each diagonal expanded
+    /// at every bootstrap.
+    #[arg(long)]
+    pub low_memory: bool,
 }
 
 /// Time and calls of one kernel in one bootstrap stage (`--profile`).
@@ -125,6 +130,14 @@ pub struct Record {
     /// names) -> milliseconds and calls.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
+    /// Bootstrap only: bytes of the encoded CoeffsToSlots and
+    /// SlotsToCoeffs diagonals after the runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transform_bytes: Option<usize>,
+    /// Bootstrap only: whether the diagonals were held as coefficients
+    /// (`--low-memory`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub low_memory: Option<bool>,
 }
 
 impl Record {
@@ -143,6 +156,8 @@ impl Record {
             cpu_ms: None,
             stages_ms: None,
             profile: None,
+            transform_bytes: None,
+            low_memory: None,
         }
     }
 }
@@ -276,7 +291,12 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
     let key_bytes = keys.eval.relin.as_ref().map_or(0, |k| k.size_bytes())
         + keys.eval.galois.as_ref().map_or(0, |k| k.size_bytes())
         + keys.boot.size_bytes();
-    let boot = ckks::bootstrap::Bootstrapper::new(params.clone(), cfg, keys.boot)?;
+    let boot = ckks::bootstrap::Bootstrapper::with_storage(
+        params.clone(),
+        cfg,
+        keys.boot,
+        runtime::server::storage(a.low_memory),
+    )?;
     let keygen_s = t.elapsed().as_secs_f64();
     let eval = Evaluator::new(params.clone(), Arc::new(keys.eval))?;
     let enc = Encoder::new(params.clone());
@@ -349,6 +369,8 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
         stages_ms: Some(stages),
         profile,
         cpu_ms: cpu.get(cpu.len() / 2).copied(),
+        transform_bytes: Some(boot.transform_bytes()),
+        low_memory: Some(a.low_memory),
         ..Record::plain("bootstrap", threads, times[times.len() / 2])
     }))
 }
