@@ -97,11 +97,7 @@ impl ModelArgs {
                 }
             }
         }
-        let strategy = match self.placement.as_str() {
-            "optimal" => Strategy::Optimal,
-            "greedy" => Strategy::Greedy,
-            other => bail!("unknown placement `{other}` (optimal, greedy)"),
-        };
+        let strategy = parse_placement(&self.placement)?;
         let goal = match self.goal.as_str() {
             "time" => Goal::Time,
             "count" => Goal::Count,
@@ -128,6 +124,23 @@ impl ModelArgs {
                 batch,
             },
         ))
+    }
+}
+
+/// Parses `--placement`: `optimal` or `greedy`.
+pub fn parse_placement(s: &str) -> Result<Strategy> {
+    match s {
+        "optimal" => Ok(Strategy::Optimal),
+        "greedy" => Ok(Strategy::Greedy),
+        other => bail!("unknown placement `{other}` (optimal, greedy)"),
+    }
+}
+
+/// The name `--placement` takes for `s`.
+pub fn placement_name(s: Strategy) -> &'static str {
+    match s {
+        Strategy::Optimal => "optimal",
+        Strategy::Greedy => "greedy",
     }
 }
 
