@@ -125,6 +125,8 @@ fn draw_accuracy<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("encrypted latency per image (s, measured)")
         .y_desc("encrypted accuracy (%)")
+        .light_line_style(RGBColor(240, 240, 240))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .label_style((FAMILY, 14))
         .axis_desc_style((FAMILY, 16))
         .draw()
@@ -243,12 +245,16 @@ fn draw_timelines<DB: DrawingBackend>(
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(45)
-            .build_cartesian_2d(0f64..steps as f64, 0f64..(top as f64 + 1.0))
+            // Headroom above the top level for the legend.
+            .build_cartesian_2d(0f64..steps as f64, 0f64..(top as f64 * 1.45 + 1.0))
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc("plan step")
             .y_desc("level")
+            .light_line_style(WHITE)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style((FAMILY, 13))
             .axis_desc_style((FAMILY, 14))
             .disable_x_mesh()
