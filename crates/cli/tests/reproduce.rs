@@ -74,7 +74,11 @@ fn check_png(path: &Path) {
 
 fn check_svg(path: &Path) {
     let s = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(s.contains("<svg") && s.trim_end().ends_with("</svg>"), "{}", path.display());
+    assert!(
+        s.contains("<svg") && s.trim_end().ends_with("</svg>"),
+        "{}",
+        path.display()
+    );
     assert!(s.contains("<text"), "{}: no text", path.display());
 }
 
@@ -142,8 +146,14 @@ fn reproduce_one_model_and_resume() {
         check_svg(&Path::new(&out).join(format!("{f}.svg")));
     }
     let md = std::fs::read_to_string(format!("{out}/results.md")).unwrap();
-    assert!(md.contains("| dirac20 | chain | insecure-boot-n12-l9 | optimal |"), "{md}");
-    assert!(md.contains("residue reproduce --params insecure-boot-n12-l9"), "{md}");
+    assert!(
+        md.contains("| dirac20 | chain | insecure-boot-n12-l9 | optimal |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("residue reproduce --params insecure-boot-n12-l9"),
+        "{md}"
+    );
     assert!(md.contains("CPU kernel path `"), "{md}");
     assert!(md.contains("](accuracy-latency.svg)"), "{md}");
     assert!(md.contains("Insecure parameter set"), "{md}");
@@ -174,7 +184,10 @@ fn reproduce_one_model_and_resume() {
     let o = run(&args3);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("holds results of other `dirac20` weights"), "{err}");
+    assert!(
+        err.contains("holds results of other `dirac20` weights"),
+        "{err}"
+    );
 }
 
 /// Two small models (no bootstraps at this set, so seconds each), both
@@ -230,7 +243,12 @@ fn reproduce_two_models_both_placements() {
     // No bootstrap either way: one plan, measured once.
     assert_eq!(recs[1]["same_plan_as"], "optimal", "{}", recs[1]);
     assert_eq!(recs[1]["latency_s"], recs[0]["latency_s"]);
-    assert!(!Path::new(&format!("{out}/small-a/he-insecure-boot-n12-l9-greedy.jsonl")).exists());
+    assert!(
+        !Path::new(&format!(
+            "{out}/small-a/he-insecure-boot-n12-l9-greedy.jsonl"
+        ))
+        .exists()
+    );
     let md = std::fs::read_to_string(format!("{out}/results.md")).unwrap();
     assert!(md.contains("measured once"), "{md}");
     check_png(&Path::new(&out).join("timeline-insecure-boot-n12-l9.png"));
@@ -252,16 +270,16 @@ fn reproduce_refuses_bad_input() {
             vec!["--params", "no-such-set"],
             "error: --params no-such-set: ",
         ),
-        (vec!["--placement", "fast"], "error: unknown placement `fast`"),
+        (
+            vec!["--placement", "fast"],
+            "error: unknown placement `fast`",
+        ),
         (vec!["--plain-limit", "0"], "error: --plain-limit 0"),
         (
             vec!["--baseline", "resnet99"],
             "error: --baseline resnet99: not one of the models",
         ),
-        (
-            vec!["--params", "insecure-n12"],
-            "error: compiling",
-        ),
+        (vec!["--params", "insecure-n12"], "error: compiling"),
     ] {
         let mut a = vec!["--out", &out, "--models", &model];
         a.extend(args.iter().copied());

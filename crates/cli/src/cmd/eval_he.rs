@@ -84,7 +84,10 @@ pub fn read_log(log: &std::path::Path, params: &str, placement: &str) -> Result<
     for (i, line) in s.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let r: ImageResult = serde_json::from_str(line)
             .with_context(|| format!("{} line {}", log.display(), i + 1))?;
-        if r.params == params && r.placement == placement && !done.iter().any(|d: &ImageResult| d.index == r.index) {
+        if r.params == params
+            && r.placement == placement
+            && !done.iter().any(|d: &ImageResult| d.index == r.index)
+        {
             done.push(r);
         }
     }

@@ -19,8 +19,8 @@ const FAMILY: &str = "sans-serif";
 /// Registers the embedded font as plotters' `sans-serif` (once).
 pub fn register_font() -> Result<()> {
     static ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let ok =
-        *ONCE.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    let ok = *ONCE
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
     if ok {
         Ok(())
     } else {
@@ -275,9 +275,15 @@ fn draw_timelines<DB: DrawingBackend>(
             }))
             .map_err(err)?
             .label("level through a step (in to out)")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2)));
-        let boots: Vec<(usize, &Step)> =
-            t.steps.iter().enumerate().filter(|(_, s)| s.bootstrap).collect();
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2))
+            });
+        let boots: Vec<(usize, &Step)> = t
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.bootstrap)
+            .collect();
         chart
             .draw_series(boots.iter().map(|&(i, s)| {
                 PathElement::new(
@@ -297,13 +303,19 @@ fn draw_timelines<DB: DrawingBackend>(
             }))
             .map_err(err)?;
         chart
-            .draw_series(t.steps.iter().enumerate().filter(|(_, s)| s.skip).map(|(i, s)| {
-                TriangleMarker::new(
-                    (i as f64 + 1.0, f64::from(s.level_out)),
-                    6,
-                    green.filled(),
-                )
-            }))
+            .draw_series(
+                t.steps
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.skip)
+                    .map(|(i, s)| {
+                        TriangleMarker::new(
+                            (i as f64 + 1.0, f64::from(s.level_out)),
+                            6,
+                            green.filled(),
+                        )
+                    }),
+            )
             .map_err(err)?
             .label("skip addition (result at the lower input's level)")
             .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 6, green.filled()));
@@ -379,7 +391,13 @@ mod tests {
     #[test]
     fn pareto_front() {
         // (latency, accuracy): 1 is beaten by 0 (faster and as good), 3 by 2.
-        let p = [(1.0, 90.0), (2.0, 90.0), (3.0, 95.0), (4.0, 94.0), (0.5, 80.0)];
+        let p = [
+            (1.0, 90.0),
+            (2.0, 90.0),
+            (3.0, 95.0),
+            (4.0, 94.0),
+            (0.5, 80.0),
+        ];
         assert_eq!(pareto(&p), vec![4, 0, 2]);
         // Equal points: one of them.
         assert_eq!(pareto(&[(1.0, 1.0), (1.0, 1.0)]).len(), 1);

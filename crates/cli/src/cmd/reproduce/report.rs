@@ -28,7 +28,10 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
 }
 
 fn mib(b: Option<u64>) -> String {
-    b.map_or_else(|| "-".into(), |b| format!("{:.1}", b as f64 / (1u64 << 20) as f64))
+    b.map_or_else(
+        || "-".into(),
+        |b| format!("{:.1}", b as f64 / (1u64 << 20) as f64),
+    )
 }
 
 fn ratio(x: Option<f64>) -> String {
@@ -87,14 +90,22 @@ pub fn write(
     let _ = writeln!(s, "```\n{}\n```\n", ctx.command);
     let (cpu, cores) = &ctx.machine;
     let threads: Vec<String> = {
-        let mut t: Vec<String> = records.iter().filter_map(|r| r.threads).map(|t| t.to_string()).collect();
+        let mut t: Vec<String> = records
+            .iter()
+            .filter_map(|r| r.threads)
+            .map(|t| t.to_string())
+            .collect();
         t.dedup();
         t
     };
     let _ = writeln!(
         s,
         "Machine: {cpu}, {cores} cores; encrypted runs with {} thread(s); CPU kernel path `{}`.\n",
-        if threads.is_empty() { "-".into() } else { threads.join(", ") },
+        if threads.is_empty() {
+            "-".into()
+        } else {
+            threads.join(", ")
+        },
         ctx.kernels
     );
     if records.iter().any(|r| r.params.starts_with("insecure")) {
@@ -108,7 +119,11 @@ pub fn write(
         "Plaintext accuracy: the reference executor on {plain} of the {} {} test images{}. Encrypted: the first {} test images, each encrypted, run by the server with evaluation keys only, and decrypted (`residue eval --he`). Latency: mean server seconds per image (one image per inference). Estimated: the compiler's figure for the same plan (`residue analyze`). Bootstraps: ciphertext bootstraps per inference (measured), and in brackets the plan steps whose result is bootstrapped. Speed-up: {}'s measured latency over the model's, same parameter set and placement (estimated in brackets).\n",
         ctx.test_images,
         ctx.dataset,
-        if plain < ctx.test_images { " (`--plain-limit`)" } else { "" },
+        if plain < ctx.test_images {
+            " (`--plain-limit`)"
+        } else {
+            ""
+        },
         records.iter().map(|r| r.images).min().unwrap_or(0),
         ctx.baseline,
     );
