@@ -80,22 +80,7 @@ impl ModelArgs {
             vec![super::he::param_set(&p)]
         };
         if let Some(path) = &self.calibrate {
-            let json = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let records = compiler::cost::CostTable::parse_bench(&json)?;
-            for s in &mut sets {
-                if s.costs.calibrate(&records, None) > 0 {
-                    // Worded like the committed measurements' source
-                    // (`measured (calibrated, 1 thread, docs/data)`).
-                    let t = s.costs.threads;
-                    s.costs.source = format!(
-                        "measured ({}, {t} thread{}, {})",
-                        s.costs.source,
-                        if t == 1 { "" } else { "s" },
-                        path.display()
-                    );
-                }
-            }
+            calibrate_sets(&mut sets, path)?;
         }
         let strategy = parse_placement(&self.placement)?;
         let goal = match self.goal.as_str() {
@@ -125,6 +110,28 @@ impl ModelArgs {
             },
         ))
     }
+}
+
+/// Prices `sets` with the `residue bench ckks` records in `path`
+/// (`--calibrate`).
+pub fn calibrate_sets(sets: &mut [ParamSet], path: &Path) -> Result<()> {
+    let json =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let records = compiler::cost::CostTable::parse_bench(&json)?;
+    for s in sets {
+        if s.costs.calibrate(&records, None) > 0 {
+            // Worded like the committed measurements' source
+            // (`measured (calibrated, 1 thread, docs/data)`).
+            let t = s.costs.threads;
+            s.costs.source = format!(
+                "measured ({}, {t} thread{}, {})",
+                s.costs.source,
+                if t == 1 { "" } else { "s" },
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Parses `--placement`: `optimal` or `greedy`.

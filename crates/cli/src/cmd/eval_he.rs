@@ -349,10 +349,15 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             String::new()
         };
         println!(
-            "{}: {total} images at {}: plaintext {correct_plain}/{total}, encrypted {correct_he}/{total}, \
+            "{}: {total} images at {}{}: plaintext {correct_plain}/{total}, encrypted {correct_he}/{total}, \
              argmax agreement {agree}/{total}, max logit error {max_err:.2e}, {mean_s:.1} s per image{amortized}",
             args.model.display(),
-            params.name()
+            params.name(),
+            if strategy == compiler::placement::Strategy::Greedy {
+                " (greedy placement)"
+            } else {
+                ""
+            }
         );
     }
     Ok(())

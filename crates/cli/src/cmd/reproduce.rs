@@ -60,6 +60,10 @@ pub struct Args {
     /// default: the first model with mid-term skips, else the first).
     #[arg(long)]
     pub baseline: Option<String>,
+    /// `residue bench ckks` JSON to price the compiler's estimates with
+    /// (as `residue analyze --calibrate`).
+    #[arg(long, value_name = "FILE")]
+    pub calibrate: Option<PathBuf>,
     /// Dataset name and, optionally, its directory (as `residue eval`).
     #[arg(long, num_args = 1..=2, value_names = ["NAME", "DIR"], default_value = "fashion-mnist")]
     pub data: Vec<String>,
@@ -67,9 +71,11 @@ pub struct Args {
     /// whole test set).
     #[arg(long, value_name = "N")]
     pub plain_limit: Option<usize>,
-    /// Print the results (what `DIR/results.json` holds) as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`: print the results (what `DIR/results.json` holds) as JSON
+    /// on stdout instead of the table; `--json-out FILE`: also write them
+    /// to FILE.
+    #[command(flatten)]
+    pub report: super::json::JsonArgs,
 }
 
 /// One model variant at one parameter set and placement: a record of
@@ -122,6 +128,9 @@ pub struct Record {
     /// The compiler's estimate per image (`residue analyze`, same set and
     /// placement).
     pub estimated_s: f64,
+    /// What the estimate is priced with (`uncalibrated estimate`, or
+    /// `measured (...)`: the engine's timings it was calibrated with).
+    pub estimate_source: String,
     /// Peak resident memory of the encrypted run (the `eval --he`
     /// processes).
     pub peak_mem_bytes: Option<u64>,
@@ -181,6 +190,8 @@ pub struct Compiled {
     pub structure: String,
     /// Estimated seconds per image.
     pub estimated_s: f64,
+    /// What the estimate is priced with.
+    pub cost_source: String,
     /// Ciphertext bootstraps planned.
     pub bootstraps: u64,
     /// Key switches planned.
@@ -229,7 +240,12 @@ fn params_list(s: &str) -> Result<Vec<String>> {
 
 /// Compiles `graph` for `params` (a name or `auto`) with `strategy`, as
 /// `residue analyze` does.
-fn compile(graph: &nn::Graph, params: &str, strategy: Strategy) -> Result<Compiled> {
+fn compile(
+    graph: &nn::Graph,
+    params: &str,
+    strategy: Strategy,
+    calibrate: Option<&Path>,
+) -> Result<Compiled> {
     let (sets, name) = if params == "auto" {
         let mut sets = runtime::paramset::bootstrappable_sets();
         for s in &mut sets {
@@ -240,6 +256,10 @@ fn compile(graph: &nn::Graph, params: &str, strategy: Strategy) -> Result<Compil
         let p = ckks::Params::named(params)?;
         (vec![super::he::param_set(&p)], Some(params.to_string()))
     };
+    let mut sets = sets;
+    if let Some(path) = calibrate {
+        super::analyze::calibrate_sets(&mut sets, path)?;
+    }
     let opts = compiler::CompileOptions {
         params: name,
         strategy,
@@ -251,6 +271,7 @@ fn compile(graph: &nn::Graph, params: &str, strategy: Strategy) -> Result<Compil
         params: report.params.clone(),
         structure: report.structure.clone(),
         estimated_s: report.estimated_seconds_per_image,
+        cost_source: report.cost_source.clone(),
         bootstraps: report.bootstraps,
         key_switches: report.key_switches,
         l_eff: report.l_eff,
@@ -574,16 +595,18 @@ pub fn run(args: Args) -> Result<()> {
     let models = load_models(&args)?;
     // Everything the compiler can say, before any long run: a model or set
     // that cannot work fails now, not after an hour.
-    let quiet = super::he::quiet_progress(args.json);
+    let quiet = super::he::quiet_progress(args.report.json);
     let mut compiled: Vec<Vec<Vec<Compiled>>> = Vec::new();
     for m in &models {
         let mut per_params = Vec::new();
         for p in &params {
             let mut per_strategy = Vec::new();
             for &s in &strategies {
-                per_strategy.push(compile(&m.graph, p, s).with_context(|| {
-                    format!("compiling {} for {p} ({})", m.file, placement_name(s))
-                })?);
+                per_strategy.push(
+                    compile(&m.graph, p, s, args.calibrate.as_deref()).with_context(|| {
+                        format!("compiling {} for {p} ({})", m.file, placement_name(s))
+                    })?,
+                );
             }
             per_params.push(per_strategy);
         }
@@ -706,6 +729,7 @@ pub fn run(args: Args) -> Result<()> {
                     latency_s: sum.seconds_per_image,
                     cpu_s: sum.cpu_seconds_per_image,
                     estimated_s: c.estimated_s,
+                    estimate_source: c.cost_source.clone(),
                     peak_mem_bytes: sum.peak_rss_bytes,
                     key_bytes: sum.eval_key_bytes,
                     threads: sum.threads,
@@ -754,9 +778,8 @@ pub fn run(args: Args) -> Result<()> {
             figures.join(", ")
         );
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&records)?);
-    } else {
+    args.report.emit(&records)?;
+    if !args.report.json {
         print!("{}", report::table(&records));
     }
     Ok(())
@@ -809,6 +832,7 @@ mod tests {
             latency_s: latency,
             cpu_s: None,
             estimated_s: est,
+            estimate_source: String::new(),
             peak_mem_bytes: None,
             key_bytes: None,
             threads: None,

@@ -129,6 +129,10 @@ pub fn write(
     );
     s.push_str(&table(records));
     s.push('\n');
+    let mut sources: Vec<&str> = records.iter().map(|r| r.estimate_source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let _ = writeln!(s, "Estimates priced with: {}.\n", sources.join("; "));
     for n in notes {
         let _ = writeln!(s, "- {n}");
     }
