@@ -746,29 +746,41 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
     }
-    // The timelines: each parameter set's plans at the first placement.
-    let timelines: Vec<(String, Vec<plots::Timeline>)> = params
-        .iter()
-        .enumerate()
-        .map(|(pi, p)| {
+    // The timelines: each parameter set's plans at the first placement
+    // (`timeline-<params>`), and at a second one where any model's plan
+    // differs from the first's (`timeline-<params>-<placement>`).
+    let mut timelines: Vec<(String, Vec<plots::Timeline>)> = Vec::new();
+    for (pi, p) in params.iter().enumerate() {
+        for (si, &s) in strategies.iter().enumerate() {
+            if si > 0
+                && (0..models.len())
+                    .all(|mi| compiled[mi][pi][si].sites() == compiled[mi][pi][0].sites())
+            {
+                continue;
+            }
             let t = models
                 .iter()
                 .enumerate()
                 .map(|(mi, m)| {
-                    let c = &compiled[mi][pi][0];
+                    let c = &compiled[mi][pi][si];
                     plots::Timeline {
                         model: m.stem.clone(),
                         structure: c.structure.clone(),
                         params: c.params.clone(),
-                        placement: placement_name(strategies[0]).to_string(),
+                        placement: placement_name(s).to_string(),
                         l_eff: c.l_eff,
                         steps: c.steps.clone(),
                     }
                 })
                 .collect();
-            (p.clone(), t)
-        })
-        .collect();
+            let name = if si == 0 {
+                p.clone()
+            } else {
+                format!("{p}-{}", placement_name(s))
+            };
+            timelines.push((name, t));
+        }
+    }
     let figures = plots::write_all(&args.out, &records, &timelines)?;
     report::write(&args.out, &ctx, &records, &notes, &figures)?;
     if !quiet {

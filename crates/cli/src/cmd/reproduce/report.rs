@@ -144,6 +144,8 @@ pub fn write(
         let png = f.trim_end_matches(".svg").to_string() + ".png";
         let what = if f.starts_with("accuracy") {
             "Encrypted accuracy against measured latency, one curve per family, the Pareto front dashed and ringed"
+        } else if f.ends_with("-greedy.svg") {
+            "Per-step levels and bootstraps of each model's plan, greedy placement"
         } else {
             "Per-step levels and bootstraps of each model's plan"
         };
