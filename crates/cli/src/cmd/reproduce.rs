@@ -141,6 +141,9 @@ pub struct Record {
     /// The baseline's measured latency over this one's (same parameter
     /// set and placement).
     pub speedup_vs_resnet: Option<f64>,
+    /// The same from the measured CPU seconds (steadier than wall time on
+    /// a busy machine).
+    pub cpu_speedup_vs_resnet: Option<f64>,
     /// The same from the compiler's estimates.
     pub estimated_speedup_vs_resnet: Option<f64>,
     /// The baseline model's stem.
@@ -560,7 +563,8 @@ fn command_line() -> String {
 /// Fills in the speed-ups over the baseline (same parameter set as asked
 /// and placement).
 fn speedups(records: &mut [Record], requested: &[String]) {
-    let base: Vec<Option<(f64, f64)>> = (0..records.len())
+    type Base = (f64, Option<f64>, f64);
+    let base: Vec<Option<Base>> = (0..records.len())
         .map(|i| {
             let r = &records[i];
             records
@@ -569,12 +573,13 @@ fn speedups(records: &mut [Record], requested: &[String]) {
                 .find(|(b, q)| {
                     b.model == r.baseline && **q == requested[i] && b.placement == r.placement
                 })
-                .map(|(b, _)| (b.latency_s, b.estimated_s))
+                .map(|(b, _)| (b.latency_s, b.cpu_s, b.estimated_s))
         })
         .collect();
     for (r, b) in records.iter_mut().zip(base) {
-        r.speedup_vs_resnet = b.map(|(l, _)| l / r.latency_s);
-        r.estimated_speedup_vs_resnet = b.map(|(_, e)| e / r.estimated_s);
+        r.speedup_vs_resnet = b.map(|(l, _, _)| l / r.latency_s);
+        r.cpu_speedup_vs_resnet = b.and_then(|(_, c, _)| Some(c? / r.cpu_s?));
+        r.estimated_speedup_vs_resnet = b.map(|(_, _, e)| e / r.estimated_s);
     }
 }
 
@@ -734,6 +739,7 @@ pub fn run(args: Args) -> Result<()> {
                     key_bytes: sum.eval_key_bytes,
                     threads: sum.threads,
                     speedup_vs_resnet: None,
+                    cpu_speedup_vs_resnet: None,
                     estimated_speedup_vs_resnet: None,
                     baseline: baseline.clone(),
                     same_plan_as,
@@ -849,6 +855,7 @@ mod tests {
             key_bytes: None,
             threads: None,
             speedup_vs_resnet: None,
+            cpu_speedup_vs_resnet: None,
             estimated_speedup_vs_resnet: None,
             baseline: "resnet20".into(),
             same_plan_as: None,

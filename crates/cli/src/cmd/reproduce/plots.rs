@@ -190,8 +190,14 @@ fn draw_accuracy<DB: DrawingBackend>(
         )
         .map_err(err)?;
     let several_sets = records.iter().any(|r| r.params != records[0].params);
+    // Labels of points close together are stacked, not drawn over each
+    // other: each label goes one line above those of the earlier points
+    // within 6% of the axes.
+    let near = |a: (f64, f64), b: (f64, f64)| {
+        (a.0 - b.0).abs() < 0.06 * x_max && (a.1 - b.1).abs() < 0.06 * (y_max - y_min)
+    };
     chart
-        .draw_series(records.iter().zip(&pts).map(|(r, &p)| {
+        .draw_series(records.iter().zip(&pts).enumerate().map(|(i, (r, &p))| {
             let mut label = r.model.clone();
             if r.placement == "greedy" {
                 label.push_str(" (greedy)");
@@ -199,7 +205,8 @@ fn draw_accuracy<DB: DrawingBackend>(
             if several_sets {
                 label = format!("{label} @ {}", r.params);
             }
-            EmptyElement::at(p) + Text::new(label, (8, -18), (FAMILY, 13).into_font())
+            let row = pts[..i].iter().filter(|&&q| near(p, q)).count() as i32;
+            EmptyElement::at(p) + Text::new(label, (8, -18 - 15 * row), (FAMILY, 13).into_font())
         }))
         .map_err(err)?;
     chart
@@ -233,7 +240,7 @@ fn draw_timelines<DB: DrawingBackend>(
     for (area, t) in panels.iter().zip(timelines) {
         let sites = t.steps.iter().filter(|s| s.bootstrap).count();
         let caption = format!(
-            "{} ({}): {sites} bootstraps at {}, {} placement, L_eff {}",
+            "{}, {}: {sites} bootstraps at {}, {} placement, L_eff {}",
             t.model,
             family_name(&t.structure),
             t.params,
