@@ -43,7 +43,7 @@ pub struct Args {
     /// model, the bootstrappable set with the least estimated time).
     #[arg(long, default_value = "n16-boot")]
     pub params: String,
-    /// Worker threads of the encrypted runs (default: all cores).
+    /// Worker threads, plaintext and encrypted (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Directory for the results, logs and plots; a rerun with the same
@@ -596,6 +596,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     let strategies = placements(&args.placement)?;
     let params = params_list(&args.params)?;
+    // The plaintext evaluation's threads; each encrypted run gets
+    // `--threads` of its own.
+    super::he::set_threads(args.threads);
     let (kind, data_dir) = super::eval::dataset_arg(&args.data)?;
     let models = load_models(&args)?;
     // Everything the compiler can say, before any long run: a model or set
@@ -659,7 +662,6 @@ pub fn run(args: Args) -> Result<()> {
     for (m, dir) in models.iter().zip(&dirs) {
         plain.push(plain_accuracy(dir, m, &set, kind, quiet)?);
     }
-    super::he::set_threads(args.threads);
 
     let ctx = report::Context {
         command: command_line(),
