@@ -191,11 +191,19 @@ fn draw_accuracy<DB: DrawingBackend>(
         .map_err(err)?;
     let several_sets = records.iter().any(|r| r.params != records[0].params);
     // Labels of points close together are stacked, not drawn over each
-    // other: each label goes one line above those of the earlier points
-    // within 6% of the axes.
+    // other: each label takes the lowest line that no earlier point within
+    // 8% of the axes has taken.
     let near = |a: (f64, f64), b: (f64, f64)| {
-        (a.0 - b.0).abs() < 0.06 * x_max && (a.1 - b.1).abs() < 0.06 * (y_max - y_min)
+        (a.0 - b.0).abs() < 0.08 * x_max && (a.1 - b.1).abs() < 0.08 * (y_max - y_min)
     };
+    let mut rows: Vec<i32> = Vec::new();
+    for (i, &p) in pts.iter().enumerate() {
+        let taken: Vec<i32> = (0..i)
+            .filter(|&j| near(p, pts[j]))
+            .map(|j| rows[j])
+            .collect();
+        rows.push((0..).find(|r| !taken.contains(r)).unwrap_or(0));
+    }
     chart
         .draw_series(records.iter().zip(&pts).enumerate().map(|(i, (r, &p))| {
             let mut label = r.model.clone();
@@ -205,7 +213,7 @@ fn draw_accuracy<DB: DrawingBackend>(
             if several_sets {
                 label = format!("{label} @ {}", r.params);
             }
-            let row = pts[..i].iter().filter(|&&q| near(p, q)).count() as i32;
+            let row = rows[i];
             EmptyElement::at(p) + Text::new(label, (8, -18 - 15 * row), (FAMILY, 13).into_font())
         }))
         .map_err(err)?;

@@ -102,13 +102,18 @@ pub fn write(
     };
     let _ = writeln!(
         s,
-        "Machine: {cpu}, {cores} cores; encrypted runs with {} thread(s); CPU kernel path `{}`.\n",
+        "Machine: {cpu}, {cores} cores; encrypted runs with {} thread(s); CPU kernel path `{}`; {}.\n",
         if threads.is_empty() {
             "-".into()
         } else {
             threads.join(", ")
         },
-        ctx.kernels
+        ctx.kernels,
+        if cfg!(debug_assertions) {
+            "a debug build of `residue` (timings are not the release build's)"
+        } else {
+            "a release build of `residue`"
+        }
     );
     if records.iter().any(|r| r.params.starts_with("insecure")) {
         s.push_str(
