@@ -293,3 +293,60 @@ fn reproduce_refuses_bad_input() {
     // Nothing was written.
     assert!(!Path::new(&out).exists());
 }
+
+/// `eval --he --placement`: the log records the placement, and a run at
+/// one placement does not count another's images as done.
+#[test]
+fn eval_he_log_is_per_placement() {
+    let dir = TempDir::new("eval-placement");
+    let model = dir.path("small.onnx");
+    common::small_model(Path::new(&model), 1, 28, 0.0);
+    let log = dir.path("eval.jsonl");
+    let sample = repo("data/fashion-mnist-sample");
+    let eval = |placement: &str| {
+        Command::new(env!("CARGO_BIN_EXE_residue"))
+            .args([
+                "eval",
+                "--model",
+                &model,
+                "--data",
+                "fashion-mnist",
+                &sample,
+            ])
+            .args(["--he", "--images", "1", "--params", "insecure-n12"])
+            .args(["--placement", placement, "--log", &log, "--json"])
+            .output()
+            .unwrap()
+    };
+    let placements = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["placement"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    for (p, want) in [
+        ("optimal", vec!["optimal"]),
+        ("greedy", vec!["optimal", "greedy"]),
+        ("greedy", vec!["optimal", "greedy"]),
+        ("optimal", vec!["optimal", "greedy"]),
+    ] {
+        let o = eval(p);
+        assert!(o.status.success(), "{p}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["placement"], p);
+        assert_eq!(v["images"], 1);
+        assert_eq!(placements(), want, "after {p}");
+    }
+    let o = eval("fast");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: unknown placement `fast` (optimal, greedy)")
+            && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+}
