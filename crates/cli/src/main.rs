@@ -45,6 +45,9 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Classify one input (PNG or .npy) with an ONNX model.
     Predict(cmd::predict::Args),
+    /// The skip-connection result, measured: ResNet against Dirac and
+    /// Dirac + shared-source, plaintext and encrypted, with plots.
+    Reproduce(cmd::reproduce::Args),
     /// Train an HE-friendly CNN in plaintext (needs the `train` feature).
     #[cfg(feature = "train")]
     Train(cmd::train::Args),
@@ -108,6 +111,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Client(a) => cmd::client::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a),
+        Command::Reproduce(a) => cmd::reproduce::run(a),
         #[cfg(feature = "train")]
         Command::Train(a) => cmd::train::run(a),
     }

@@ -80,28 +80,9 @@ impl ModelArgs {
             vec![super::he::param_set(&p)]
         };
         if let Some(path) = &self.calibrate {
-            let json = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let records = compiler::cost::CostTable::parse_bench(&json)?;
-            for s in &mut sets {
-                if s.costs.calibrate(&records, None) > 0 {
-                    // Worded like the committed measurements' source
-                    // (`measured (calibrated, 1 thread, docs/data)`).
-                    let t = s.costs.threads;
-                    s.costs.source = format!(
-                        "measured ({}, {t} thread{}, {})",
-                        s.costs.source,
-                        if t == 1 { "" } else { "s" },
-                        path.display()
-                    );
-                }
-            }
+            calibrate_sets(&mut sets, path)?;
         }
-        let strategy = match self.placement.as_str() {
-            "optimal" => Strategy::Optimal,
-            "greedy" => Strategy::Greedy,
-            other => bail!("unknown placement `{other}` (optimal, greedy)"),
-        };
+        let strategy = parse_placement(&self.placement)?;
         let goal = match self.goal.as_str() {
             "time" => Goal::Time,
             "count" => Goal::Count,
@@ -128,6 +109,45 @@ impl ModelArgs {
                 batch,
             },
         ))
+    }
+}
+
+/// Prices `sets` with the `residue bench ckks` records in `path`
+/// (`--calibrate`).
+pub fn calibrate_sets(sets: &mut [ParamSet], path: &Path) -> Result<()> {
+    let json =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let records = compiler::cost::CostTable::parse_bench(&json)?;
+    for s in sets {
+        if s.costs.calibrate(&records, None) > 0 {
+            // Worded like the committed measurements' source
+            // (`measured (calibrated, 1 thread, docs/data)`).
+            let t = s.costs.threads;
+            s.costs.source = format!(
+                "measured ({}, {t} thread{}, {})",
+                s.costs.source,
+                if t == 1 { "" } else { "s" },
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Parses `--placement`: `optimal` or `greedy`.
+pub fn parse_placement(s: &str) -> Result<Strategy> {
+    match s {
+        "optimal" => Ok(Strategy::Optimal),
+        "greedy" => Ok(Strategy::Greedy),
+        other => bail!("unknown placement `{other}` (optimal, greedy)"),
+    }
+}
+
+/// The name `--placement` takes for `s`.
+pub fn placement_name(s: Strategy) -> &'static str {
+    match s {
+        Strategy::Optimal => "optimal",
+        Strategy::Greedy => "greedy",
     }
 }
 

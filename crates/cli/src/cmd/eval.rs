@@ -36,6 +36,10 @@ pub struct Args {
     /// With `--he`: the parameter set.
     #[arg(long, default_value = "n16-boot")]
     pub params: String,
+    /// With `--he`: bootstrap placement, `optimal` (dynamic program) or
+    /// `greedy` (as `residue compile --placement`).
+    #[arg(long, default_value = "optimal")]
+    pub placement: String,
     /// With `--he`: images per encrypted inference, a power of two or
     /// `auto` (as many as fit the set's slots); the images run that many at
     /// a time.
@@ -45,7 +49,8 @@ pub struct Args {
     #[arg(long)]
     pub threads: Option<usize>,
     /// With `--he`: a JSONL file of per-image results; images already in it
-    /// are not run again (resume a long run).
+    /// (at the same parameter set and placement) are not run again (resume
+    /// a long run).
     #[arg(long)]
     pub log: Option<PathBuf>,
 }
@@ -102,6 +107,9 @@ pub fn warn_if_not_trained_on(model: &Path, kind: DatasetKind) {
 pub fn run(args: Args) -> Result<()> {
     if args.he && args.images == 0 {
         bail!("--images 0: give at least one test image to evaluate encrypted");
+    }
+    if args.he {
+        super::analyze::parse_placement(&args.placement)?;
     }
     if args.limit == Some(0) {
         bail!("--limit 0: give at least one test image to evaluate");

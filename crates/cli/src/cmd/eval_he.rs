@@ -33,6 +33,10 @@ pub struct ImageResult {
     pub rotations: u64,
     /// Parameter set.
     pub params: String,
+    /// Bootstrap placement of the plan (`optimal` or `greedy`; logs from
+    /// before the field existed were all `optimal`).
+    #[serde(default = "optimal")]
+    pub placement: String,
     /// Threads.
     pub threads: usize,
     /// Server seconds by kind of work (linear, activation, bootstrap, ...).
@@ -64,25 +68,122 @@ fn one() -> usize {
     1
 }
 
+fn optimal() -> String {
+    "optimal".into()
+}
+
+/// Reads the per-image results of a `--log` file made at parameter set
+/// `params` with placement `placement` (lines of other runs are skipped; a
+/// missing file is an empty log).
+pub fn read_log(log: &std::path::Path, params: &str, placement: &str) -> Result<Vec<ImageResult>> {
+    let mut done = Vec::new();
+    if !log.exists() {
+        return Ok(done);
+    }
+    let s = std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+    for (i, line) in s.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let r: ImageResult = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}", log.display(), i + 1))?;
+        if r.params == params
+            && r.placement == placement
+            && !done.iter().any(|d: &ImageResult| d.index == r.index)
+        {
+            done.push(r);
+        }
+    }
+    Ok(done)
+}
+
+/// What a set of per-image results adds up to (the `--json` report of
+/// `eval --he`, and what `residue reproduce` reads back from a log).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Images.
+    pub images: usize,
+    /// Plaintext model correct.
+    pub correct_plain: usize,
+    /// Decrypted class correct.
+    pub correct_he: usize,
+    /// Decrypted class equal to the plaintext model's.
+    pub agreement: usize,
+    /// Largest logit error (NaN when any image's logits were not finite).
+    pub max_logit_error: f64,
+    /// Mean server seconds per image (each image's inference).
+    pub seconds_per_image: f64,
+    /// Mean amortized seconds per image (each inference shared by the
+    /// images it carried).
+    pub amortized_seconds_per_image: f64,
+    /// Mean server CPU seconds per image.
+    pub cpu_seconds_per_image: Option<f64>,
+    /// Mean amortized CPU seconds per image.
+    pub amortized_cpu_seconds_per_image: Option<f64>,
+    /// Images per ciphertext.
+    pub batch: usize,
+    /// Threads.
+    pub threads: Option<usize>,
+    /// Evaluation key bytes.
+    pub eval_key_bytes: Option<u64>,
+    /// Ciphertext bootstraps of one inference.
+    pub bootstraps_per_image: Option<u64>,
+    /// Rotations of one inference.
+    pub rotations_per_image: Option<u64>,
+    /// Peak resident memory of the processes that ran them.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl Summary {
+    /// Adds up `done`; `extra_rss` (this process's peak, when it ran some
+    /// of them) joins the peak memory.
+    pub fn of(done: &[ImageResult], extra_rss: Option<u64>) -> Self {
+        let total = done.len();
+        let mean = |x: f64| x / total.max(1) as f64;
+        let cpus: Vec<f64> = done.iter().filter_map(|r| r.cpu_seconds).collect();
+        let cpus_amortized: Vec<f64> = done
+            .iter()
+            .filter_map(|r| r.cpu_seconds.map(|c| c / r.batch_images.max(1) as f64))
+            .collect();
+        let avg = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        Self {
+            images: total,
+            correct_plain: done.iter().filter(|r| r.plain_class == r.label).count(),
+            correct_he: done.iter().filter(|r| r.he_class == r.label).count(),
+            agreement: done.iter().filter(|r| r.he_class == r.plain_class).count(),
+            // NaN when any image's logits were not finite (a plain fold
+            // with f64::max would drop it).
+            max_logit_error: super::logit_error::nan_max(done.iter().map(|r| r.max_logit_error)),
+            seconds_per_image: mean(done.iter().map(|r| r.seconds).sum::<f64>()),
+            amortized_seconds_per_image: mean(
+                done.iter()
+                    .map(|r| r.seconds / r.batch_images.max(1) as f64)
+                    .sum::<f64>(),
+            ),
+            cpu_seconds_per_image: avg(&cpus),
+            amortized_cpu_seconds_per_image: avg(&cpus_amortized),
+            batch: done.iter().map(|r| r.batch).max().unwrap_or(1),
+            threads: done.first().map(|r| r.threads),
+            eval_key_bytes: done.iter().find_map(|r| r.eval_key_bytes),
+            bootstraps_per_image: done.first().map(|r| r.bootstraps),
+            rotations_per_image: done.first().map(|r| r.rotations),
+            peak_rss_bytes: done
+                .iter()
+                .filter_map(|r| r.peak_rss_bytes)
+                .chain(extra_rss)
+                .max(),
+        }
+    }
+}
+
 /// Runs the encrypted evaluation.
 pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet) -> Result<()> {
     super::he::set_threads(args.threads);
     let params = ckks::Params::named(&args.params)?;
+    let strategy = super::analyze::parse_placement(&args.placement)?;
+    let placement = super::analyze::placement_name(strategy);
     let n = args.images.min(set.len());
-    let mut done: Vec<ImageResult> = Vec::new();
-    if let Some(log) = &args.log
-        && log.exists()
-    {
-        let s =
-            std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
-        for (i, line) in s.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let r: ImageResult = serde_json::from_str(line)
-                .with_context(|| format!("{} line {}", log.display(), i + 1))?;
-            if r.params == params.name() {
-                done.push(r);
-            }
-        }
-    }
+    let mut done: Vec<ImageResult> = match &args.log {
+        Some(log) => read_log(log, params.name(), placement)?,
+        None => Vec::new(),
+    };
     let todo: Vec<usize> = (0..n)
         .filter(|i| !done.iter().any(|r| r.index == *i))
         .collect();
@@ -97,11 +198,12 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
         let t = Instant::now();
         let opts = compiler::CompileOptions {
             batch,
+            strategy,
             ..Default::default()
         };
         if !quiet {
             eprintln!(
-                "compiling, calibrating and generating keys at {} ...",
+                "compiling ({placement} placement), calibrating and generating keys at {} ...",
                 params.name()
             );
         }
@@ -174,6 +276,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                     bootstraps: stats.bootstraps,
                     rotations: stats.rotations,
                     params: params.name().to_string(),
+                    placement: placement.to_string(),
                     threads: rayon::current_num_threads(),
                     seconds_by_kind: stats.seconds.clone(),
                     peak_rss_bytes: peak_rss(),
@@ -207,38 +310,20 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
         }
     }
     done.retain(|r| r.index < n);
-    let total = done.len();
-    let correct_plain = done.iter().filter(|r| r.plain_class == r.label).count();
-    let correct_he = done.iter().filter(|r| r.he_class == r.label).count();
-    let agree = done.iter().filter(|r| r.he_class == r.plain_class).count();
-    // NaN when any image's logits were not finite (a plain fold with
-    // f64::max would drop it).
-    let max_err = super::logit_error::nan_max(done.iter().map(|r| r.max_logit_error));
-    let mean_s = done.iter().map(|r| r.seconds).sum::<f64>() / total.max(1) as f64;
-    // Amortized: each inference's time shared by the images it carried.
-    let amortized_s = done
-        .iter()
-        .map(|r| r.seconds / r.batch_images.max(1) as f64)
-        .sum::<f64>()
-        / total.max(1) as f64;
-    let cpus: Vec<f64> = done.iter().filter_map(|r| r.cpu_seconds).collect();
-    let mean_cpu = (!cpus.is_empty()).then(|| cpus.iter().sum::<f64>() / cpus.len() as f64);
-    let cpus_amortized: Vec<f64> = done
-        .iter()
-        .filter_map(|r| r.cpu_seconds.map(|c| c / r.batch_images.max(1) as f64))
-        .collect();
-    let mean_cpu_amortized = (!cpus_amortized.is_empty())
-        .then(|| cpus_amortized.iter().sum::<f64>() / cpus_amortized.len() as f64);
-    let batch_used = done.iter().map(|r| r.batch).max().unwrap_or(1);
-    let rss = done
-        .iter()
-        .filter_map(|r| r.peak_rss_bytes)
-        .chain(peak_rss())
-        .max();
+    let sum = Summary::of(&done, peak_rss());
+    let total = sum.images;
+    let (correct_plain, correct_he, agree) = (sum.correct_plain, sum.correct_he, sum.agreement);
+    let (max_err, mean_s, amortized_s) = (
+        sum.max_logit_error,
+        sum.seconds_per_image,
+        sum.amortized_seconds_per_image,
+    );
+    let batch_used = sum.batch;
     if args.json || args.json_out.is_some() {
         let v = serde_json::json!({
             "model": args.model.display().to_string(),
             "params": params.name(),
+            "placement": placement,
             "images": total,
             "accuracy_plain": correct_plain as f64 / total.max(1) as f64,
             "accuracy_he": correct_he as f64 / total.max(1) as f64,
@@ -246,14 +331,14 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             "max_logit_error": max_err,
             "seconds_per_image": mean_s,
             "amortized_seconds_per_image": amortized_s,
-            "cpu_seconds_per_image": mean_cpu,
-            "amortized_cpu_seconds_per_image": mean_cpu_amortized,
+            "cpu_seconds_per_image": sum.cpu_seconds_per_image,
+            "amortized_cpu_seconds_per_image": sum.amortized_cpu_seconds_per_image,
             "batch": batch_used,
-            "threads": done.first().map(|r| r.threads),
-            "eval_key_bytes": done.iter().find_map(|r| r.eval_key_bytes),
-            "bootstraps_per_image": done.first().map(|r| r.bootstraps),
-            "rotations_per_image": done.first().map(|r| r.rotations),
-            "peak_rss_bytes": rss,
+            "threads": sum.threads,
+            "eval_key_bytes": sum.eval_key_bytes,
+            "bootstraps_per_image": sum.bootstraps_per_image,
+            "rotations_per_image": sum.rotations_per_image,
+            "peak_rss_bytes": sum.peak_rss_bytes,
         });
         super::json::emit(args.json, args.json_out.as_deref(), &v)?;
     }
@@ -264,10 +349,15 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             String::new()
         };
         println!(
-            "{}: {total} images at {}: plaintext {correct_plain}/{total}, encrypted {correct_he}/{total}, \
+            "{}: {total} images at {}{}: plaintext {correct_plain}/{total}, encrypted {correct_he}/{total}, \
              argmax agreement {agree}/{total}, max logit error {max_err:.2e}, {mean_s:.1} s per image{amortized}",
             args.model.display(),
-            params.name()
+            params.name(),
+            if strategy == compiler::placement::Strategy::Greedy {
+                " (greedy placement)"
+            } else {
+                ""
+            }
         );
     }
     Ok(())

@@ -18,6 +18,7 @@ pub mod logit_error;
 pub mod params;
 pub mod predict;
 pub mod primitives;
+pub mod reproduce;
 pub mod serve;
 #[cfg(feature = "train")]
 pub mod train;

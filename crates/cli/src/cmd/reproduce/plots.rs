@@ -1,0 +1,420 @@
+//! The figures of `residue reproduce`, as SVG and PNG (plotters; text in
+//! the PNGs drawn with an embedded font, so no system font library is
+//! needed): encrypted accuracy against latency with the Pareto front, and
+//! the per-step level and bootstrap timelines of the compiled plans.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use super::Record;
+
+/// Liberation Sans (SIL Open Font License 1.1; `crates/cli/assets/fonts`).
+const FONT: &[u8] = include_bytes!("../../../assets/fonts/LiberationSans-Regular.ttf");
+const FAMILY: &str = "sans-serif";
+
+/// Registers the embedded font as plotters' `sans-serif` (once).
+pub fn register_font() -> Result<()> {
+    static ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *ONCE
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!("the embedded plot font could not be read"))
+    }
+}
+
+/// One plan step, for the timeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    /// Level it runs at.
+    pub level_in: u32,
+    /// Level of its result.
+    pub level_out: u32,
+    /// Whether its result is bootstrapped.
+    pub bootstrap: bool,
+    /// Level its consumers see.
+    pub level_after: u32,
+    /// A skip addition.
+    pub skip: bool,
+}
+
+/// One model's compiled plan, for the timeline.
+pub struct Timeline {
+    /// Model stem.
+    pub model: String,
+    /// Skip structure.
+    pub structure: String,
+    /// Parameter set.
+    pub params: String,
+    /// Placement.
+    pub placement: String,
+    /// Levels after a bootstrap.
+    pub l_eff: u32,
+    /// Its steps.
+    pub steps: Vec<Step>,
+}
+
+fn err(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!("drawing a plot: {e}")
+}
+
+/// Colours by family, fixed so every figure agrees.
+fn family_color(structure: &str) -> RGBColor {
+    match structure {
+        "resnet" => RGBColor(214, 39, 40),
+        "chain" => RGBColor(31, 119, 180),
+        "shared-source" => RGBColor(44, 160, 44),
+        _ => RGBColor(148, 103, 189),
+    }
+}
+
+/// The family's name in a legend.
+fn family_name(structure: &str) -> &str {
+    match structure {
+        "resnet" => "ResNet (mid-term skips)",
+        "chain" => "Dirac (no skips)",
+        "shared-source" => "Dirac + shared-source skips",
+        other => other,
+    }
+}
+
+/// Indices of the records no other record beats on both axes (lower or
+/// equal latency and higher or equal accuracy, one of them strictly), by
+/// latency.
+pub fn pareto(points: &[(f64, f64)]) -> Vec<usize> {
+    let mut front: Vec<usize> = (0..points.len())
+        .filter(|&i| {
+            let (xi, yi) = points[i];
+            !points
+                .iter()
+                .any(|&(x, y)| x <= xi && y >= yi && (x < xi || y > yi))
+        })
+        .collect();
+    front.sort_by(|&a, &b| points[a].0.total_cmp(&points[b].0));
+    front.dedup_by(|a, b| points[*a] == points[*b]);
+    front
+}
+
+fn draw_accuracy<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    records: &[Record],
+    title: &str,
+) -> Result<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let pts: Vec<(f64, f64)> = records
+        .iter()
+        .map(|r| (r.latency_s, 100.0 * r.accuracy_he))
+        .collect();
+    let x_max = pts.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-3) * 1.25;
+    let y_lo = pts.iter().map(|p| p.1).fold(100.0, f64::min);
+    let y_min = ((y_lo - 5.0) / 5.0).floor().max(0.0) * 5.0;
+    let y_max = 101.0;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FAMILY, 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..x_max, y_min..y_max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("encrypted latency per image (s, measured)")
+        .y_desc("encrypted accuracy (%)")
+        .light_line_style(RGBColor(240, 240, 240))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .label_style((FAMILY, 14))
+        .axis_desc_style((FAMILY, 16))
+        .draw()
+        .map_err(err)?;
+    let mut families: Vec<&str> = Vec::new();
+    for r in records {
+        if !families.contains(&r.structure.as_str()) {
+            families.push(&r.structure);
+        }
+    }
+    for fam in families {
+        let color = family_color(fam);
+        let mut curve: Vec<(f64, f64)> = records
+            .iter()
+            .zip(&pts)
+            .filter(|(r, _)| r.structure == fam)
+            .map(|(_, p)| *p)
+            .collect();
+        curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(LineSeries::new(curve.clone(), color.stroke_width(2)))
+            .map_err(err)?
+            .label(family_name(fam))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        for (r, &p) in records.iter().zip(&pts).filter(|(r, _)| r.structure == fam) {
+            if r.placement == "greedy" {
+                chart
+                    .draw_series(std::iter::once(TriangleMarker::new(p, 7, color.filled())))
+                    .map_err(err)?;
+            } else {
+                chart
+                    .draw_series(std::iter::once(Circle::new(p, 5, color.filled())))
+                    .map_err(err)?;
+            }
+        }
+    }
+    let front = pareto(&pts);
+    let step: Vec<(f64, f64)> = front
+        .iter()
+        .enumerate()
+        .flat_map(|(k, &i)| {
+            let p = pts[i];
+            match k {
+                0 => vec![p],
+                _ => vec![(p.0, pts[front[k - 1]].1), p],
+            }
+        })
+        .collect();
+    chart
+        .draw_series(DashedLineSeries::new(step, 6, 4, BLACK.stroke_width(1)))
+        .map_err(err)?
+        .label("Pareto front (ringed)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(1)));
+    chart
+        .draw_series(
+            front
+                .iter()
+                .map(|&i| Circle::new(pts[i], 10, BLACK.stroke_width(2))),
+        )
+        .map_err(err)?;
+    let several_sets = records.iter().any(|r| r.params != records[0].params);
+    // Labels of points close together are stacked, not drawn over each
+    // other: each label takes the lowest line that no earlier point within
+    // 8% of the axes has taken.
+    let near = |a: (f64, f64), b: (f64, f64)| {
+        (a.0 - b.0).abs() < 0.08 * x_max && (a.1 - b.1).abs() < 0.08 * (y_max - y_min)
+    };
+    let mut rows: Vec<i32> = Vec::new();
+    for (i, &p) in pts.iter().enumerate() {
+        let taken: Vec<i32> = (0..i)
+            .filter(|&j| near(p, pts[j]))
+            .map(|j| rows[j])
+            .collect();
+        rows.push((0..).find(|r| !taken.contains(r)).unwrap_or(0));
+    }
+    chart
+        .draw_series(records.iter().zip(&pts).enumerate().map(|(i, (r, &p))| {
+            let mut label = r.model.clone();
+            if r.placement == "greedy" {
+                label.push_str(" (greedy)");
+            }
+            if several_sets {
+                label = format!("{label} @ {}", r.params);
+            }
+            let row = rows[i];
+            EmptyElement::at(p) + Text::new(label, (8, -18 - 15 * row), (FAMILY, 13).into_font())
+        }))
+        .map_err(err)?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FAMILY, 14))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+fn draw_timelines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    timelines: &[Timeline],
+) -> Result<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let steps = timelines.iter().map(|t| t.steps.len()).max().unwrap_or(1);
+    let top = timelines
+        .iter()
+        .flat_map(|t| {
+            t.steps
+                .iter()
+                .flat_map(|s| [s.level_in, s.level_after])
+                .chain([t.l_eff])
+        })
+        .max()
+        .unwrap_or(1);
+    let panels = root.split_evenly((timelines.len().max(1), 1));
+    for (area, t) in panels.iter().zip(timelines) {
+        let sites = t.steps.iter().filter(|s| s.bootstrap).count();
+        let caption = format!(
+            "{}, {}: {sites} bootstraps at {}, {} placement, L_eff {}",
+            t.model,
+            family_name(&t.structure),
+            t.params,
+            t.placement,
+            t.l_eff
+        );
+        let mut chart = ChartBuilder::on(area)
+            .caption(caption, (FAMILY, 17))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(45)
+            // Headroom above the top level for the legend.
+            .build_cartesian_2d(0f64..steps as f64, 0f64..(top as f64 * 1.45 + 1.0))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("plan step")
+            .y_desc("level")
+            .light_line_style(WHITE)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .label_style((FAMILY, 13))
+            .axis_desc_style((FAMILY, 14))
+            .disable_x_mesh()
+            .draw()
+            .map_err(err)?;
+        let blue = RGBColor(31, 119, 180);
+        let red = RGBColor(214, 39, 40);
+        let green = RGBColor(44, 160, 44);
+        chart
+            .draw_series(t.steps.iter().enumerate().map(|(i, s)| {
+                PathElement::new(
+                    vec![
+                        (i as f64, f64::from(s.level_in)),
+                        (i as f64 + 1.0, f64::from(s.level_out)),
+                    ],
+                    blue.stroke_width(2),
+                )
+            }))
+            .map_err(err)?
+            .label("level through a step (in to out)")
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2))
+            });
+        let boots: Vec<(usize, &Step)> = t
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.bootstrap)
+            .collect();
+        chart
+            .draw_series(boots.iter().map(|&(i, s)| {
+                PathElement::new(
+                    vec![
+                        (i as f64 + 1.0, f64::from(s.level_out)),
+                        (i as f64 + 1.0, f64::from(s.level_after)),
+                    ],
+                    red.stroke_width(2),
+                )
+            }))
+            .map_err(err)?
+            .label("bootstrap (back to L_eff)")
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, red.filled()));
+        chart
+            .draw_series(boots.iter().map(|&(i, s)| {
+                Circle::new((i as f64 + 1.0, f64::from(s.level_after)), 4, red.filled())
+            }))
+            .map_err(err)?;
+        chart
+            .draw_series(
+                t.steps
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.skip)
+                    .map(|(i, s)| {
+                        TriangleMarker::new(
+                            (i as f64 + 1.0, f64::from(s.level_out)),
+                            6,
+                            green.filled(),
+                        )
+                    }),
+            )
+            .map_err(err)?
+            .label("skip addition (result at the lower input's level)")
+            .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 6, green.filled()));
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FAMILY, 12))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Draws one figure as `DIR/NAME.svg` and `DIR/NAME.png`.
+macro_rules! both {
+    ($dir:expr, $name:expr, $size:expr, |$root:ident| $draw:expr) => {{
+        let svg = $dir.join(format!("{}.svg", $name));
+        {
+            let $root = SVGBackend::new(&svg, $size).into_drawing_area();
+            $draw?;
+            $root.present().map_err(err)?;
+        }
+        let png = $dir.join(format!("{}.png", $name));
+        {
+            let $root = BitMapBackend::new(&png, $size).into_drawing_area();
+            $draw?;
+            $root.present().map_err(err)?;
+        }
+    }};
+}
+
+/// Writes every figure into `dir`; returns their file names.
+pub fn write_all(
+    dir: &Path,
+    records: &[Record],
+    timelines: &[(String, Vec<Timeline>)],
+) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    if !records.is_empty() {
+        let images = records.iter().map(|r| r.images).min().unwrap_or(0);
+        let mut sets: Vec<&str> = records.iter().map(|r| r.params.as_str()).collect();
+        sets.dedup();
+        let title = format!(
+            "Encrypted accuracy against latency ({images} test image{}, {})",
+            if images == 1 { "" } else { "s" },
+            sets.join(", ")
+        );
+        both!(dir, "accuracy-latency", (960, 620), |root| draw_accuracy(
+            &root, records, &title
+        ));
+        names.push("accuracy-latency.svg".into());
+        names.push("accuracy-latency.png".into());
+    }
+    for (params, t) in timelines {
+        if t.is_empty() {
+            continue;
+        }
+        let name = format!("timeline-{params}");
+        let height = 60 + 280 * t.len() as u32;
+        both!(dir, &name, (1200, height), |root| draw_timelines(&root, t));
+        names.push(format!("{name}.svg"));
+        names.push(format!("{name}.png"));
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pareto;
+
+    #[test]
+    fn pareto_front() {
+        // (latency, accuracy): 1 is beaten by 0 (faster and as good), 3 by 2.
+        let p = [
+            (1.0, 90.0),
+            (2.0, 90.0),
+            (3.0, 95.0),
+            (4.0, 94.0),
+            (0.5, 80.0),
+        ];
+        assert_eq!(pareto(&p), vec![4, 0, 2]);
+        // Equal points: one of them.
+        assert_eq!(pareto(&[(1.0, 1.0), (1.0, 1.0)]).len(), 1);
+    }
+}
