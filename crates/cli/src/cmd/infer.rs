@@ -35,7 +35,9 @@ pub struct Args {
     /// bit-identical.
     #[arg(long)]
     pub low_memory: bool,
-    /// Print JSON (seconds, bootstraps, rotations, peak memory).
+    /// Print JSON (seconds, bootstraps, rotations, peak memory,
+    /// `low_memory` and `bootstrap_transform_bytes`: the encoded DFT
+    /// diagonals held).
     #[arg(long)]
     pub json: bool,
     /// Also write the JSON report to FILE (what `--json` prints).
@@ -92,12 +94,24 @@ pub fn run(args: Args) -> Result<()> {
     }
     if !args.json {
         println!(
-            "inference in {:.1} s ({} bootstraps of {} planned, {} rotations; keys loaded in {load_s:.1} s), peak memory {:.2} GiB; result in {}",
+            "inference in {:.1} s ({} bootstraps of {} planned, {} rotations; keys loaded in {load_s:.1} s), peak memory {:.2} GiB{}; result in {}",
             stats.total_seconds,
             stats.bootstraps,
             plan.bootstraps,
             stats.rotations,
             rss.unwrap_or(0) as f64 / (1u64 << 30) as f64,
+            match backend.bootstrapper() {
+                Some(b) => format!(
+                    " (bootstrapping's diagonals {:.2} GiB, {})",
+                    b.transform_bytes() as f64 / (1u64 << 30) as f64,
+                    if args.low_memory {
+                        "as coefficients: --low-memory"
+                    } else {
+                        "NTT form"
+                    }
+                ),
+                None => String::new(),
+            },
             args.out.display()
         );
     }

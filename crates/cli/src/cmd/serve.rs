@@ -149,9 +149,14 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
         eprintln!(
-            "worker `{}` with {} worker(s), store {desc}{}",
+            "worker `{}` with {} worker(s), store {desc}, bootstrapping's diagonals {}{}",
             app.cfg.worker_id,
             app.cfg.workers,
+            if app.cfg.low_memory {
+                "as coefficients (--low-memory)"
+            } else {
+                "in NTT form"
+            },
             if defaulted {
                 " (worker id from the host name: give a stable one with --worker-id or \
                  RESIDUE_WORKER_ID so that a restart takes its jobs back at once)"
