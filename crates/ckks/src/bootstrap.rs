@@ -447,11 +447,63 @@ pub struct Bootstrapper {
     cfg: BootstrapConfig,
     keys: BootstrapKeys,
     sigma: f64,
-    c2s: Vec<EncodedTransform>,
-    s2c: Vec<LinearTransform>,
+    c2s: Arc<Vec<EncodedTransform>>,
+    s2c: Arc<Vec<LinearTransform>>,
     /// SlotsToCoeffs encodings by (input level, input scale, delta_in, output
     /// scale): deterministic for a given input, so encoded once.
-    s2c_cache: std::sync::Mutex<std::collections::HashMap<S2cKey, Arc<Vec<EncodedTransform>>>>,
+    s2c_cache: Arc<S2cCache>,
+    cheb: crate::polyeval::Chebyshev,
+    storage: DiagonalStorage,
+}
+
+impl BootstrapTransforms {
+    /// How the diagonals are held.
+    pub fn storage(&self) -> DiagonalStorage {
+        self.storage
+    }
+
+    /// The slots the bootstrapper refreshes.
+    pub fn slots(&self) -> usize {
+        self.cfg.slots
+    }
+
+    /// [`Params::id`] of the set they were encoded for.
+    pub fn params_id(&self) -> u64 {
+        self.params.id
+    }
+
+    /// Bytes of the encoded diagonals (as [`Bootstrapper::transform_bytes`]).
+    pub fn size_bytes(&self) -> usize {
+        let c2s: usize = self.c2s.iter().map(|t| t.size_bytes()).sum();
+        let s2c: usize = self
+            .s2c_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .flat_map(|v| v.iter())
+            .map(|t| t.size_bytes())
+            .sum();
+        c2s + s2c
+    }
+}
+
+type S2cCache = std::sync::Mutex<std::collections::HashMap<S2cKey, Arc<Vec<EncodedTransform>>>>;
+
+/// What a [`Bootstrapper`] holds besides its keys: the encoded DFT
+/// diagonals (CoeffsToSlots, and the SlotsToCoeffs encodings made so far)
+/// and the EvalMod polynomial. They depend on the parameter set, the
+/// configuration and the [`DiagonalStorage`] only, so bootstrappers of
+/// several clients' keys can share one copy
+/// ([`Bootstrapper::transforms`], [`Bootstrapper::from_transforms`]):
+/// gigabytes per client at N = 2^16 in NTT form.
+#[derive(Clone)]
+pub struct BootstrapTransforms {
+    params: Arc<Params>,
+    cfg: BootstrapConfig,
+    sigma: f64,
+    c2s: Arc<Vec<EncodedTransform>>,
+    s2c: Arc<Vec<LinearTransform>>,
+    s2c_cache: Arc<S2cCache>,
     cheb: crate::polyeval::Chebyshev,
     storage: DiagonalStorage,
 }
@@ -522,11 +574,54 @@ impl Bootstrapper {
             cfg,
             keys,
             sigma,
-            c2s,
-            s2c,
+            c2s: Arc::new(c2s),
+            s2c: Arc::new(s2c),
             s2c_cache: Default::default(),
             cheb,
             storage,
+        })
+    }
+
+    /// Whether this bootstrapper and `other` hold the same encoded
+    /// diagonals (one copy, [`Self::from_transforms`]).
+    pub fn shares_transforms_with(&self, other: &Bootstrapper) -> bool {
+        Arc::ptr_eq(&self.c2s, &other.c2s) && Arc::ptr_eq(&self.s2c_cache, &other.s2c_cache)
+    }
+
+    /// The key-independent part of this bootstrapper, to share with
+    /// bootstrappers of other keys ([`Self::from_transforms`]).
+    pub fn transforms(&self) -> BootstrapTransforms {
+        BootstrapTransforms {
+            params: self.params.clone(),
+            cfg: self.cfg.clone(),
+            sigma: self.sigma,
+            c2s: self.c2s.clone(),
+            s2c: self.s2c.clone(),
+            s2c_cache: self.s2c_cache.clone(),
+            cheb: self.cheb.clone(),
+            storage: self.storage,
+        }
+    }
+
+    /// A bootstrapper for `keys` that shares `t`'s encoded diagonals (and
+    /// SlotsToCoeffs cache) instead of encoding its own; the same results
+    /// as [`Self::with_storage`] with `t`'s set, configuration and storage.
+    ///
+    /// Errors: keys of another parameter set ([`CkksError::ParamsMismatch`]).
+    pub fn from_transforms(t: &BootstrapTransforms, keys: BootstrapKeys) -> Result<Self> {
+        if keys.params_id != t.params.id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        Ok(Self {
+            params: t.params.clone(),
+            cfg: t.cfg.clone(),
+            keys,
+            sigma: t.sigma,
+            c2s: t.c2s.clone(),
+            s2c: t.s2c.clone(),
+            s2c_cache: t.s2c_cache.clone(),
+            cheb: t.cheb.clone(),
+            storage: t.storage,
         })
     }
 
@@ -543,16 +638,7 @@ impl Bootstrapper {
     /// SlotsToCoeffs encodings cached so far (one per input level and scale
     /// seen).
     pub fn transform_bytes(&self) -> usize {
-        let c2s: usize = self.c2s.iter().map(|t| t.size_bytes()).sum();
-        let s2c: usize = self
-            .s2c_cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .flat_map(|v| v.iter())
-            .map(|t| t.size_bytes())
-            .sum();
-        c2s + s2c
+        self.transforms().size_bytes()
     }
 
     /// The diagonal storage in use.
@@ -650,7 +736,7 @@ impl Bootstrapper {
     fn c2s_transforms(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
         self.same_set(eval, ct)?;
         let mut u = self.trace(eval, ct)?;
-        for t in &self.c2s {
+        for t in self.c2s.iter() {
             u = t.apply(eval, &u)?;
         }
         Ok(u)

@@ -100,3 +100,62 @@ fn resnet8_encrypted_matches_reference() {
 fn dirac_shared8_encrypted_matches_reference() {
     round_trip("dirac-shared8");
 }
+
+/// A server's clients share one copy of bootstrapping's diagonals
+/// (`runtime::server::SharedTransforms`): the second client's backend
+/// encodes nothing, and its results (under its own keys) still match the
+/// reference; the first client's result equals the unshared backend's bit
+/// for bit.
+#[test]
+fn clients_share_bootstrapping_diagonals() {
+    let p = params();
+    let g = net("dirac-shared8", 8, 0.5, 5);
+    let samples: Vec<Vec<f64>> = (0..3).map(|s| input(8, s)).collect();
+    let plan = plan(&g, &p, &samples);
+    let prep = Prepared::new(&plan, &g, &p).unwrap();
+    let needs = key_needs(&prep, &p).unwrap();
+    let shared = runtime::server::SharedTransforms::default();
+    let storage = runtime::server::storage(false);
+    let bytes = |t: &EncryptedTensor| {
+        let mut b = Vec::new();
+        t.write_to(&p, &mut b).unwrap();
+        b
+    };
+    let mut backends = Vec::new();
+    for client in 0..2 {
+        let keys = ClientKeys::generate(&p, &needs).unwrap();
+        let b = runtime::server::backend_shared(
+            &p,
+            &prep,
+            keys.eval.clone(),
+            keys.boot.clone(),
+            storage,
+            &shared,
+        )
+        .unwrap();
+        let x = input(8, 40 + client);
+        let want = reference(&g, 8, &x);
+        let ct = encrypt(&plan, &p, &keys.public, &x).unwrap();
+        let (out, _) = runtime::server::infer(&b, &prep, &ct, &|_| {}).unwrap();
+        let got = decrypt(&p, &keys.secret, &out).unwrap();
+        let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
+        assert!(max_err(&got, &want) <= 1e-2 * scale, "client {client}");
+        assert_eq!(nn::exec::argmax(&got), nn::exec::argmax(&want));
+        if client == 0 {
+            let own =
+                runtime::server::backend(&p, &prep, keys.eval.clone(), keys.boot.clone()).unwrap();
+            let (o2, _) = runtime::server::infer(&own, &prep, &ct, &|_| {}).unwrap();
+            assert!(
+                bytes(&out) == bytes(&o2),
+                "shared diagonals changed the result"
+            );
+        }
+        backends.push(b);
+    }
+    let (a, b) = (
+        backends[0].bootstrapper().unwrap(),
+        backends[1].bootstrapper().unwrap(),
+    );
+    assert!(a.shares_transforms_with(b));
+    assert_eq!(shared.bytes(), a.transform_bytes());
+}

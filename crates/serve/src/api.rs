@@ -427,12 +427,13 @@ async fn store_keys(
     let storage = runtime::server::storage(app.cfg.low_memory);
     let parser = tokio::task::spawn_blocking(move || {
         let keys = parse_keys(&mut reader, &model.params, &model.needs)?;
-        let backend = runtime::server::backend_with_storage(
+        let backend = runtime::server::backend_shared(
             &model.params,
             &model.prep,
             keys.0,
             keys.1,
             storage,
+            &model.transforms,
         )
         .map_err(|e| e.to_string())?;
         Ok::<_, String>(backend)

@@ -609,12 +609,13 @@ impl App {
         let storage = runtime::server::storage(self.cfg.low_memory);
         let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, String> {
             let (eval, boot) = parse_keys(&mut reader, &model.params, &model.needs)?;
-            let backend = runtime::server::backend_with_storage(
+            let backend = runtime::server::backend_shared(
                 &model.params,
                 &model.prep,
                 eval,
                 boot,
                 storage,
+                &model.transforms,
             )
             .map_err(|e| e.to_string())?;
             Ok(Loaded {

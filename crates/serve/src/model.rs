@@ -89,6 +89,9 @@ pub struct ServedModel {
     /// Most bytes of an encrypted input: header, metadata and the layout's
     /// ciphertexts at the set's top level.
     pub max_input_bytes: u64,
+    /// Bootstrapping's encoded diagonals, shared by every client's backend
+    /// (made with the first).
+    pub transforms: runtime::server::SharedTransforms,
 }
 
 impl ServedModel {
@@ -114,6 +117,7 @@ impl ServedModel {
             prep: Arc::new(prep),
             needs,
             max_input_bytes,
+            transforms: Default::default(),
         })
     }
 
