@@ -443,17 +443,9 @@ type S2cKey = (usize, u64, u64, u64);
 
 /// Bootstraps ciphertexts of one parameter set (server side).
 pub struct Bootstrapper {
-    params: Arc<Params>,
-    cfg: BootstrapConfig,
     keys: BootstrapKeys,
-    sigma: f64,
-    c2s: Arc<Vec<EncodedTransform>>,
-    s2c: Arc<Vec<LinearTransform>>,
-    /// SlotsToCoeffs encodings by (input level, input scale, delta_in, output
-    /// scale): deterministic for a given input, so encoded once.
-    s2c_cache: Arc<S2cCache>,
-    cheb: crate::polyeval::Chebyshev,
-    storage: DiagonalStorage,
+    /// Everything else: shareable with bootstrappers of other keys.
+    t: BootstrapTransforms,
 }
 
 impl BootstrapTransforms {
@@ -503,6 +495,8 @@ pub struct BootstrapTransforms {
     sigma: f64,
     c2s: Arc<Vec<EncodedTransform>>,
     s2c: Arc<Vec<LinearTransform>>,
+    /// SlotsToCoeffs encodings by (input level, input scale, delta_in, output
+    /// scale): deterministic for a given input, so encoded once.
     s2c_cache: Arc<S2cCache>,
     cheb: crate::polyeval::Chebyshev,
     storage: DiagonalStorage,
@@ -570,37 +564,30 @@ impl Bootstrapper {
             cfg.cheb_degree,
         )?;
         Ok(Self {
-            params,
-            cfg,
             keys,
-            sigma,
-            c2s: Arc::new(c2s),
-            s2c: Arc::new(s2c),
-            s2c_cache: Default::default(),
-            cheb,
-            storage,
+            t: BootstrapTransforms {
+                params,
+                cfg,
+                sigma,
+                c2s: Arc::new(c2s),
+                s2c: Arc::new(s2c),
+                s2c_cache: Default::default(),
+                cheb,
+                storage,
+            },
         })
     }
 
     /// Whether this bootstrapper and `other` hold the same encoded
     /// diagonals (one copy, [`Self::from_transforms`]).
     pub fn shares_transforms_with(&self, other: &Bootstrapper) -> bool {
-        Arc::ptr_eq(&self.c2s, &other.c2s) && Arc::ptr_eq(&self.s2c_cache, &other.s2c_cache)
+        Arc::ptr_eq(&self.t.c2s, &other.t.c2s) && Arc::ptr_eq(&self.t.s2c_cache, &other.t.s2c_cache)
     }
 
     /// The key-independent part of this bootstrapper, to share with
     /// bootstrappers of other keys ([`Self::from_transforms`]).
     pub fn transforms(&self) -> BootstrapTransforms {
-        BootstrapTransforms {
-            params: self.params.clone(),
-            cfg: self.cfg.clone(),
-            sigma: self.sigma,
-            c2s: self.c2s.clone(),
-            s2c: self.s2c.clone(),
-            s2c_cache: self.s2c_cache.clone(),
-            cheb: self.cheb.clone(),
-            storage: self.storage,
-        }
+        self.t.clone()
     }
 
     /// A bootstrapper for `keys` that shares `t`'s encoded diagonals (and
@@ -612,23 +599,13 @@ impl Bootstrapper {
         if keys.params_id != t.params.id {
             return Err(CkksError::ParamsMismatch);
         }
-        Ok(Self {
-            params: t.params.clone(),
-            cfg: t.cfg.clone(),
-            keys,
-            sigma: t.sigma,
-            c2s: t.c2s.clone(),
-            s2c: t.s2c.clone(),
-            s2c_cache: t.s2c_cache.clone(),
-            cheb: t.cheb.clone(),
-            storage: t.storage,
-        })
+        Ok(Self { keys, t: t.clone() })
     }
 
     /// Fails with [`CkksError::ParamsMismatch`] unless `eval` and `ct`
     /// belong to this bootstrapper's parameter set.
     fn same_set(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<()> {
-        if eval.params().id != self.params.id || ct.params_id != self.params.id {
+        if eval.params().id != self.t.params.id || ct.params_id != self.t.params.id {
             return Err(CkksError::ParamsMismatch);
         }
         Ok(())
@@ -638,32 +615,32 @@ impl Bootstrapper {
     /// SlotsToCoeffs encodings cached so far (one per input level and scale
     /// seen).
     pub fn transform_bytes(&self) -> usize {
-        self.transforms().size_bytes()
+        self.t.size_bytes()
     }
 
     /// The diagonal storage in use.
     pub fn storage(&self) -> DiagonalStorage {
-        self.storage
+        self.t.storage
     }
 
     /// The configuration.
     pub fn config(&self) -> &BootstrapConfig {
-        &self.cfg
+        &self.t.cfg
     }
 
     /// The documented bound on input slot magnitudes
     /// ([`BootstrapConfig::input_bound`]).
     pub fn input_bound(&self) -> f64 {
-        self.cfg.input_bound()
+        self.t.cfg.input_bound()
     }
 
     /// Levels left after a bootstrap.
     pub fn levels_after(&self) -> usize {
-        levels_after(&self.params, &self.cfg)
+        levels_after(&self.t.params, &self.t.cfg)
     }
 
     fn mod_raise(&self, c: &Poly) -> Poly {
-        let p = &self.params;
+        let p = &self.t.params;
         let n = p.n;
         let mut c0 = c.limb(0).to_vec();
         p.ring.intt(0, &mut c0);
@@ -688,7 +665,7 @@ impl Bootstrapper {
     /// of t = Delta m + e + q_0 I with declared scale sigma.
     pub fn raise(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
         self.same_set(eval, ct)?;
-        let p = &self.params;
+        let p = &self.t.params;
         if ct.degree() != 1 {
             return Err(CkksError::Degree(ct.degree(), 1));
         }
@@ -706,8 +683,8 @@ impl Bootstrapper {
         Ok(Ciphertext {
             c: vec![c0, b1],
             level: top,
-            scale: self.sigma,
-            slots: self.cfg.slots,
+            scale: self.t.sigma,
+            slots: self.t.cfg.slots,
             params_id: p.id,
         })
     }
@@ -716,10 +693,10 @@ impl Bootstrapper {
     /// slots (sum of the automorphisms fixing it); multiplies coefficients by N/(2 slots).
     fn trace(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
         let mut x = ct.clone();
-        for r in trace_rotations(&self.params, &self.cfg) {
+        for r in trace_rotations(&self.t.params, &self.t.cfg) {
             // by a multiple of the slot count: not reduced modulo it, as
             // `rotate` would (the raised polynomial is not yet periodic)
-            let g = rotation_element(&self.params, r);
+            let g = rotation_element(&self.t.params, r);
             x = eval.add(&x, &eval.apply_galois(&x, g)?)?;
         }
         Ok(x)
@@ -728,7 +705,7 @@ impl Bootstrapper {
     /// Whether this bootstrapper packs both coefficient halves into one
     /// ciphertext for EvalMod ([`BootstrapConfig::packed`]).
     pub fn is_packed(&self) -> bool {
-        self.cfg.packed(self.params.max_slots())
+        self.t.cfg.packed(self.t.params.max_slots())
     }
 
     /// The trace and the CoeffsToSlots transforms, before the real and
@@ -736,7 +713,7 @@ impl Bootstrapper {
     fn c2s_transforms(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
         self.same_set(eval, ct)?;
         let mut u = self.trace(eval, ct)?;
-        for t in self.c2s.iter() {
+        for t in self.t.c2s.iter() {
             u = t.apply(eval, &u)?;
         }
         Ok(u)
@@ -774,7 +751,7 @@ impl Bootstrapper {
                 "this bootstrapper does not pack: use coeffs_to_slots".into(),
             ));
         }
-        let n = self.cfg.slots;
+        let n = self.t.cfg.slots;
         let mut u = self.c2s_transforms(eval, ct)?;
         u.slots = 2 * n;
         let (re, im) = split_halves(eval, &u)?;
@@ -789,8 +766,8 @@ impl Bootstrapper {
             output_scale: Some(ct.scale),
             ..Default::default()
         };
-        let mut c = eval.eval_chebyshev(ct, &self.cheb, &opts)?;
-        for _ in 0..self.cfg.double_angle {
+        let mut c = eval.eval_chebyshev(ct, &self.t.cheb, &opts)?;
+        for _ in 0..self.t.cfg.double_angle {
             let sq = eval.rescale(&eval.square(&c)?)?;
             c = eval.add_const(&eval.mul_int_raw(&sq, 2), -1.0)?;
         }
@@ -836,7 +813,7 @@ impl Bootstrapper {
             ));
         }
         let mut w = v.clone();
-        w.slots = 2 * self.cfg.slots;
+        w.slots = 2 * self.t.cfg.slots;
         self.s2c_transforms(eval, w, delta_in, out_scale)
     }
 
@@ -855,6 +832,7 @@ impl Bootstrapper {
             out_scale.to_bits(),
         );
         let cached = self
+            .t
             .s2c_cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -864,7 +842,8 @@ impl Bootstrapper {
             Some(e) => e,
             None => {
                 let e = Arc::new(self.encode_s2c(w.level, w.scale, delta_in, out_scale)?);
-                self.s2c_cache
+                self.t
+                    .s2c_cache
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(key, e.clone());
@@ -876,7 +855,7 @@ impl Bootstrapper {
             x = t.apply(eval, &x)?;
             // after a packed bootstrap's first transform the message is
             // `slots`-periodic again
-            x.slots = self.cfg.slots;
+            x.slots = self.t.cfg.slots;
         }
         Ok(x)
     }
@@ -888,15 +867,15 @@ impl Bootstrapper {
         delta_in: f64,
         out_scale: f64,
     ) -> Result<Vec<EncodedTransform>> {
-        let enc = Encoder::new(self.params.clone());
-        let factor = self.params.q[0] as f64 / (2.0 * std::f64::consts::PI * delta_in);
+        let enc = Encoder::new(self.t.params.clone());
+        let factor = self.t.params.q[0] as f64 / (2.0 * std::f64::consts::PI * delta_in);
         // Spread the scale change evenly over the transforms, so that no
         // diagonal is encoded at a tiny plaintext scale (precision).
-        let steps = self.s2c.len();
+        let steps = self.t.s2c.len();
         let ratio = (out_scale / in_scale).powf(1.0 / steps as f64);
         let mut scale = in_scale;
         let mut out = Vec::with_capacity(steps);
-        for (i, t) in self.s2c.iter().enumerate() {
+        for (i, t) in self.t.s2c.iter().enumerate() {
             let mut t = t.clone();
             if i == 0 {
                 t.scale(Complex64::new(factor, 0.0));
@@ -906,7 +885,7 @@ impl Bootstrapper {
             } else {
                 scale * ratio
             };
-            out.push(t.encode_with(&enc, level - i, scale, next, self.storage)?);
+            out.push(t.encode_with(&enc, level - i, scale, next, self.t.storage)?);
             scale = next;
         }
         Ok(out)
@@ -921,14 +900,14 @@ impl Bootstrapper {
     /// would lose most of its precision on it.
     pub fn prescale(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
         self.same_set(eval, ct)?;
-        let target = self.params.q[0] as f64 / 2f64.powi(self.cfg.log_message_ratio as i32);
+        let target = self.t.params.q[0] as f64 / 2f64.powi(self.t.cfg.log_message_ratio as i32);
         let ct = if ct.scale > target * (1.0 + crate::evaluator::SCALE_TOLERANCE) {
             if ct.level == 0 {
                 return Err(CkksError::ScaleOutOfBounds(format!(
                     "bootstrap: level-0 input at scale 2^{:.1}, above q_0 / 2^{} = 2^{:.1}; \
                      bootstrap it at level >= 1 (its scale is lowered first) or at a lower scale",
                     ct.scale.log2(),
-                    self.cfg.log_message_ratio,
+                    self.t.cfg.log_message_ratio,
                     target.log2()
                 )));
             }
@@ -980,10 +959,10 @@ impl Bootstrapper {
     /// slot count, and the input scale ([`Self::prescale`]).
     pub fn bootstrap(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
         self.same_set(eval, ct)?;
-        if ct.slots != self.cfg.slots {
+        if ct.slots != self.t.cfg.slots {
             return Err(CkksError::Domain(format!(
                 "this bootstrapper refreshes {}-slot ciphertexts; ciphertext has {}",
-                self.cfg.slots, ct.slots
+                self.t.cfg.slots, ct.slots
             )));
         }
         let ct = self.prescale(eval, ct)?;
@@ -991,12 +970,12 @@ impl Bootstrapper {
         if self.is_packed() {
             let v = self.coeffs_to_slots_packed(eval, &raised)?;
             let v = self.eval_mod(eval, &v)?;
-            return self.slots_to_coeffs_packed(eval, &v, ct.scale, self.params.default_scale());
+            return self.slots_to_coeffs_packed(eval, &v, ct.scale, self.t.params.default_scale());
         }
         let (re, im) = self.coeffs_to_slots(eval, &raised)?;
         let re = self.eval_mod(eval, &re)?;
         let im = self.eval_mod(eval, &im)?;
-        self.slots_to_coeffs(eval, &re, &im, ct.scale, self.params.default_scale())
+        self.slots_to_coeffs(eval, &re, &im, ct.scale, self.t.params.default_scale())
     }
 }
 
