@@ -137,6 +137,18 @@ pub struct Encoder {
     tables: RwLock<BTreeMap<usize, Arc<SlotTables>>>,
 }
 
+/// `out` (N coefficients) = the NTT form of the integer polynomial `ints`
+/// modulo ring prime `mi` (missing high coefficients are zero): one limb of
+/// an encoded plaintext.
+pub(crate) fn ntt_of_ints(ring: &crate::ring::Ring, mi: usize, ints: &[i64], out: &mut [u64]) {
+    let m = ring.moduli[mi];
+    out.fill(0);
+    out.iter_mut()
+        .zip(ints)
+        .for_each(|(o, &c)| *o = m.from_i64(c));
+    ring.ntt(mi, out);
+}
+
 impl Encoder {
     /// An encoder for `params`.
     pub fn new(params: Arc<Params>) -> Self {
@@ -302,16 +314,14 @@ impl Encoder {
             .for_each(|(i, limb)| {
                 let m = p.ring.moduli[i];
                 match &ints {
-                    Some(ints) => limb
-                        .iter_mut()
-                        .zip(ints)
-                        .for_each(|(o, &c)| *o = m.from_i64(c)),
-                    None => limb
-                        .iter_mut()
-                        .zip(coeffs)
-                        .for_each(|(o, &c)| *o = m.from_f64(c * scale)),
+                    Some(ints) => ntt_of_ints(&p.ring, i, ints, limb),
+                    None => {
+                        limb.iter_mut()
+                            .zip(coeffs)
+                            .for_each(|(o, &c)| *o = m.from_f64(c * scale));
+                        p.ring.ntt(i, limb);
+                    }
                 }
-                p.ring.ntt(i, limb);
             });
         Ok(Plaintext {
             poly,

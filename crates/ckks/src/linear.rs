@@ -8,7 +8,7 @@
 //! need their own key switch.
 
 use crate::ciphertext::Ciphertext;
-use crate::encoding::{Encoder, Plaintext};
+use crate::encoding::{Encoder, Plaintext, ntt_of_ints};
 use crate::error::{CkksError, Result};
 use crate::evaluator::{Evaluator, ExtRotation};
 use crate::keyswitch;
@@ -265,12 +265,8 @@ enum Diagonal {
 
 /// The NTT form of integer coefficients modulo ring prime `mi`.
 fn expand_limb(ring: &Ring, mi: usize, ints: &[i64]) -> Vec<u64> {
-    let m = ring.moduli[mi];
     let mut v = vec![0u64; ring.n];
-    v.iter_mut()
-        .zip(ints)
-        .for_each(|(o, &c)| *o = m.from_i64(c));
-    ring.ntt(mi, &mut v);
+    ntt_of_ints(ring, mi, ints, &mut v);
     v
 }
 
@@ -317,7 +313,7 @@ impl Diagonal {
                 poly.data
                     .par_chunks_mut(n)
                     .enumerate()
-                    .for_each(|(k, limb)| limb.copy_from_slice(&expand_limb(&p.ring, k, c)));
+                    .for_each(|(k, limb)| ntt_of_ints(&p.ring, k, c, limb));
                 Cow::Owned(Plaintext {
                     poly,
                     level,
