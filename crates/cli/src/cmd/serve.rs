@@ -37,9 +37,10 @@ pub struct Args {
     /// store when used).
     #[arg(long, default_value_t = 4096)]
     pub key_cache_mib: u64,
-    /// Hold bootstrapping's DFT diagonals as integer coefficients:
-    /// gigabytes less per client's loaded keys at N = 2^16, a few percent
-    /// more time per bootstrap; results bit-identical.
+    /// Hold bootstrapping's DFT diagonals as integer coefficients: about
+    /// 2.5 GiB less per served model at N = 2^16 (one copy is shared by
+    /// every client's keys), a few percent more time per bootstrap;
+    /// results bit-identical.
     #[arg(long)]
     pub low_memory: bool,
     /// Largest key upload, in MiB.
