@@ -752,7 +752,10 @@ impl Evaluator {
     }
 
     /// Several rotations of one ciphertext sharing one decomposition (steps
-    /// modulo the ciphertext's slot count, as [`Self::rotate`]).
+    /// modulo the ciphertext's slot count, as [`Self::rotate`]); the
+    /// rotations run in parallel on the current rayon pool (each also
+    /// splits its limbs), which is how a linear layer's baby steps use
+    /// several cores.
     pub fn rotate_hoisted(&self, ct: &Ciphertext, steps: &[i64]) -> Result<Vec<Ciphertext>> {
         let elems = steps
             .iter()
@@ -760,7 +763,7 @@ impl Evaluator {
             .collect::<Result<Vec<_>>>()?;
         let d = self.decompose(ct)?;
         elems
-            .into_iter()
+            .into_par_iter()
             .map(|g| {
                 if g == 1 {
                     Ok(ct.clone())

@@ -168,3 +168,42 @@ fn compile_json_matches_analyze() {
     );
     assert!(o.stdout.is_empty());
 }
+
+/// `--threads T` prices the estimate from the committed measurements at T
+/// threads: two threads cost less than one (both measured at `n16-boot`),
+/// the source says so, and a count with no measurements is a one-line
+/// error naming the counts that exist.
+#[test]
+fn threads_price_the_estimate() {
+    let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+    let model = format!("{root}/models/dirac-shared20.onnx");
+    let est = |t: &str| -> f64 {
+        let out = ok(&[
+            "analyze",
+            &model,
+            "--params",
+            "n16-boot",
+            "--threads",
+            t,
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let src = v["cost_source"].as_str().unwrap_or_default().to_string();
+        let want = if t == "1" { "1 thread," } else { "2 threads," };
+        assert!(src.contains(want), "{src}");
+        v["estimated_seconds_per_image"].as_f64().unwrap()
+    };
+    let (one, two) = (est("1"), est("2"));
+    assert!(
+        two < one && two > one / 2.5,
+        "1 thread {one} s, 2 threads {two} s"
+    );
+    let o = common::residue(&["analyze", &model, "--params", "n16-boot", "--threads", "3"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no 3-thread measurements") && err.contains("[1, 2]"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

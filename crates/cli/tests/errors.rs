@@ -135,3 +135,41 @@ fn eval_refuses_zero_images() {
         assert!(out.stdout.is_empty(), "{extra:?}");
     }
 }
+
+/// `--low-memory` (the old spelling of the default `--diagonals
+/// coefficients`) together with `--diagonals ntt` is refused in one line by
+/// every command that takes them, before any file is read.
+#[test]
+fn contradictory_diagonal_flags_are_refused() {
+    let contradiction = ["--low-memory", "--diagonals", "ntt"];
+    for cmd in [
+        &[
+            "infer",
+            "--plan",
+            "p",
+            "--model",
+            "m",
+            "--eval-keys",
+            "k",
+            "--input",
+            "i",
+            "--out",
+            "o",
+        ][..],
+        &["demo"][..],
+        &["eval", "--model", "m", "--data", "fashion-mnist", "--he"][..],
+        &["reproduce", "--out", "/nonexistent/residue-test"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_residue"))
+            .args(cmd)
+            .args(contradiction)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{cmd:?}: {err}");
+        assert!(
+            err.contains("contradicts --diagonals ntt") && err.trim().lines().count() == 1,
+            "{cmd:?}: {err}"
+        );
+    }
+}

@@ -177,10 +177,14 @@ impl CostTable {
 
     /// Rescales the table to measured numbers: for every op with a record
     /// (with `threads` threads, or the most threads recorded if `None`), the
-    /// whole level curve is multiplied so that it passes through the
-    /// measurement (at its `level`, default the table's top level, which is
-    /// where `residue bench ckks` measures). The level shape of the estimate
-    /// is kept. Returns how many ops were calibrated.
+    /// level curve passes through the measurements (each at its `level`,
+    /// default the table's top level, where `residue bench ckks` measures
+    /// without `--levels`). With one measured level the estimate's level
+    /// shape is kept (the whole curve multiplied); with several, the curve
+    /// is linear in the level between them (key switching's cost falls
+    /// faster than the limb count: fewer digits at low levels), and keeps
+    /// the estimate's shape beyond them. Returns how many ops were
+    /// calibrated.
     pub fn calibrate(&mut self, records: &[BenchRecord], threads: Option<u32>) -> usize {
         let mut used = 0;
         let ok = |r: &&BenchRecord| {
@@ -205,27 +209,53 @@ impl CostTable {
             }
         }
         for op in CkksOp::ALL {
-            let rec = records
+            let recs: Vec<&BenchRecord> = records
                 .iter()
                 .filter(ok)
                 .filter(|r| {
                     CkksOp::from_name(&r.op) == Some(op)
                         && (op != CkksOp::Bootstrap || r.slots.is_none() || r.slots == full_slots)
                 })
-                .max_by_key(|r| r.threads);
-            let Some(rec) = rec else { continue };
-            let level = rec.level.unwrap_or(self.max_level).min(self.max_level);
-            let cur = self.at(op, level);
-            let target = rec.median_ms / 1000.0;
-            if let Some(v) = self.seconds.get_mut(&op) {
-                if cur > 0.0 {
-                    v.iter_mut().for_each(|x| *x *= target / cur);
-                } else {
-                    v.iter_mut().for_each(|x| *x = target);
-                }
-                used += 1;
-                self.threads = rec.threads;
+                .collect();
+            let Some(t) = recs.iter().map(|r| r.threads).max() else {
+                continue;
+            };
+            // Measured points (level, seconds), one per level (the last
+            // record of a level wins), sorted by level.
+            let mut pts: Vec<(u32, f64)> = Vec::new();
+            for r in recs.iter().filter(|r| r.threads == t) {
+                let level = r.level.unwrap_or(self.max_level).min(self.max_level);
+                pts.retain(|p| p.0 != level);
+                pts.push((level, r.median_ms / 1000.0));
             }
+            pts.sort_by_key(|p| p.0);
+            let Some(v) = self.seconds.get(&op) else {
+                continue;
+            };
+            let shape = v.clone();
+            let scaled = |l: usize, (pl, ps): (u32, f64)| {
+                let cur = shape.get(pl as usize).copied().unwrap_or(0.0);
+                if cur > 0.0 { shape[l] * ps / cur } else { ps }
+            };
+            let new: Vec<f64> = (0..shape.len())
+                .map(|l| {
+                    let (first, last) = (pts[0], pts[pts.len() - 1]);
+                    if op == CkksOp::Bootstrap || pts.len() == 1 || l as u32 <= first.0 {
+                        scaled(l, first)
+                    } else if l as u32 >= last.0 {
+                        scaled(l, last)
+                    } else {
+                        // Between two measured levels: linear in the level.
+                        let i = pts.iter().rposition(|p| p.0 <= l as u32).unwrap_or(0);
+                        let ((l0, s0), (l1, s1)) = (pts[i], pts[i + 1]);
+                        let f = (l as f64 - l0 as f64) / (l1 as f64 - l0 as f64);
+                        s0 + f * (s1 - s0)
+                    }
+                })
+                .collect();
+            self.seconds.insert(op, new);
+            used += 1;
+            self.threads = t;
         }
         if used > 0 {
             self.source = if used == CkksOp::ALL.len() {

@@ -164,6 +164,35 @@ fn calibration_rescales_the_table() {
     assert!((t.at(CkksOp::Add, 9) - 0.002).abs() < 1e-12);
 }
 
+/// Records at several levels (`residue bench ckks --levels`): the curve
+/// passes through each, is linear in the level between them, and keeps the
+/// estimate's shape below the lowest and above the highest.
+#[test]
+fn calibration_interpolates_between_measured_levels() {
+    let mut t = CostTable::estimate(16, 24, 5, 20.0);
+    let shape = t.clone();
+    let json = r#"[{"op":"rotate","threads":1,"median_ms":30.0,"level":3},
+                   {"op":"rotate","threads":1,"median_ms":70.0,"level":7},
+                   {"op":"rotate","threads":1,"median_ms":160.0},
+                   {"op":"rotate","threads":2,"median_ms":1.0,"level":5}]"#;
+    let recs = CostTable::parse_bench(json).unwrap();
+    assert_eq!(t.calibrate(&recs, Some(1)), 1);
+    let at = |l| t.at(CkksOp::Rotate, l) * 1e3;
+    assert!((at(3) - 30.0).abs() < 1e-9 && (at(7) - 70.0).abs() < 1e-9);
+    assert!((at(24) - 160.0).abs() < 1e-9, "the top-level record");
+    assert!(
+        (at(5) - 50.0).abs() < 1e-9,
+        "halfway between levels 3 and 7"
+    );
+    let want = 30.0 * shape.at(CkksOp::Rotate, 1) / shape.at(CkksOp::Rotate, 3);
+    assert!((at(1) - want).abs() < 1e-9, "below: the estimate's shape");
+    for l in 1..24 {
+        assert!(at(l) < at(l + 1), "increasing at {l}");
+    }
+    // Other ops are untouched.
+    assert_eq!(t.at(CkksOp::Add, 4), shape.at(CkksOp::Add, 4));
+}
+
 /// Sparse bootstraps: measured per slot count, the full-slot record
 /// calibrates the table, and a set that bootstraps sparse-packed
 /// ciphertexts gets a plan packed into the fewest slots that hold every

@@ -11,8 +11,17 @@ use compiler::params::ParamSet;
 /// Costs are the committed `residue bench ckks` measurements where the set
 /// has them (`docs/data/`), else the compiler's per-limb estimate with the
 /// bootstrap scaled from the measured `n16-boot` figure by ring degree and
-/// limb count.
+/// limb count. Priced for one thread; [`param_set_threads`] for more.
 pub fn param_set(params: &ckks::Params) -> ParamSet {
+    param_set_threads(params, 1).expect("one-thread costs always exist")
+}
+
+/// [`param_set`] priced for `threads` worker threads: the committed
+/// `residue bench ckks` records measured with that many threads. One thread
+/// always has a table (measured, or the per-limb estimate); for more,
+/// `None` unless both the operations and the bootstrap were measured at
+/// that thread count for this set (see [`measured_threads`]).
+pub fn param_set_threads(params: &ckks::Params, threads: u32) -> Option<ParamSet> {
     let lit_q = params.q.len() as u32;
     let p_primes = params.p.len() as u32;
     let log_n = params.n.trailing_zeros();
@@ -27,16 +36,18 @@ pub fn param_set(params: &ckks::Params) -> ParamSet {
     // Measured: 12.0 s for 30 limbs at N = 2^16 on one core (docs/benchmarks.md).
     let boot_seconds = 12.0 / 30.0 * (lit_q + p_primes) as f64 * 2f64.powi(log_n as i32 - 16);
     let mut costs = CostTable::estimate(log_n, lit_q - 1, p_primes, boot_seconds);
-    let records: Vec<_> = measured(params.name())
-        .into_iter()
-        .filter_map(|json| CostTable::parse_bench(json).ok())
-        .flatten()
-        .collect();
+    let records = records(params.name(), threads);
     if !records.is_empty() {
-        costs.calibrate(&records, Some(1));
-        costs.source = format!("measured ({}, 1 thread, docs/data)", costs.source);
+        costs.calibrate(&records, Some(threads));
+        costs.source = format!(
+            "measured ({}, {threads} thread{}, docs/data)",
+            costs.source,
+            if threads == 1 { "" } else { "s" }
+        );
+    } else if threads != 1 {
+        return None;
     }
-    ParamSet {
+    Some(ParamSet {
         name: params.name().to_string(),
         description: params.summary().description,
         log_n,
@@ -50,12 +61,30 @@ pub fn param_set(params: &ckks::Params) -> ParamSet {
         in_ckks: true,
         min_sparse_slots,
         costs,
-    }
+    })
 }
 
-/// `residue bench ckks` records committed for a set (single-threaded), used
+/// Thread counts with committed measurements for the set named `name`
+/// (always including 1: the estimate stands in where nothing is measured).
+pub fn measured_threads(name: &str) -> Vec<u32> {
+    let mut t = vec![1];
+    t.extend((2..=64).filter(|&n| !records(name, n).is_empty()));
+    t
+}
+
+/// The committed records for the set `name` at `threads` threads.
+fn records(name: &str, threads: u32) -> Vec<compiler::cost::BenchRecord> {
+    measured(name, threads)
+        .into_iter()
+        .filter_map(|json| CostTable::parse_bench(json).ok())
+        .flatten()
+        .filter(|r| r.threads == threads)
+        .collect()
+}
+
+/// `residue bench ckks` records committed for a set at a thread count, used
 /// by default so that estimates are measured costs, not guesses.
-fn measured(name: &str) -> Vec<&'static str> {
+fn measured(name: &str, threads: u32) -> Vec<&'static str> {
     // Session 9 engine (lazy basis conversion, SIMD rescale, mimalloc
     // arenas kept 100 s): operations and bootstraps, 1 thread, measured
     // with everything else paused (docs/benchmarks.md, "Bootstrapping in
@@ -65,10 +94,29 @@ fn measured(name: &str) -> Vec<&'static str> {
     const BOOT_N16: &str = include_str!("../../../docs/data/boot16-s9-t1.json");
     const BOOT_N16_L11: &str = include_str!("../../../docs/data/boot16-l11-s9-t1.json");
     const BOOT_N16_L13: &str = include_str!("../../../docs/data/boot16-l13-s9-t1.json");
-    match name {
-        "n16-boot" => vec![OPS_N16, BOOT_N16],
-        "n16-boot-l11" => vec![OPS_N16, BOOT_N16_L11],
-        "n16-boot-l13" => vec![OPS_N16, BOOT_N16_L13],
+    // Session 11: the same with two threads, all in one quiet window
+    // (scripts/measure/s11-t2.sh): operations at n16-boot (as for one
+    // thread, they price all three sets) and each set's full-slot and
+    // 8192-slot bootstraps.
+    const OPS_N16_T2: &str = include_str!("../../../docs/data/ops-n16-boot-s11-t2.json");
+    const BOOT_N16_T2: &str = include_str!("../../../docs/data/boot16-s11-t2.json");
+    const BOOT_N16_L11_T2: &str = include_str!("../../../docs/data/boot16-l11-s11-t2.json");
+    const BOOT_N16_L13_T2: &str = include_str!("../../../docs/data/boot16-l13-s11-t2.json");
+    // Session 11: the leveled operations at levels 1 to 13 and 24, 1 and 2
+    // threads (scripts/measure/s11-levels.sh): the compiler interpolates
+    // between levels instead of scaling the top-level figure by limb count
+    // (which priced Dirac + shared-source 20's linear layers at 1.64x what
+    // they measured). Listed after the top-level files: their level-24
+    // records win.
+    const LEVELS_T1: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s11-t1.json");
+    const LEVELS_T2: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s11-t2.json");
+    match (name, threads) {
+        ("n16-boot", 1) => vec![OPS_N16, LEVELS_T1, BOOT_N16],
+        ("n16-boot-l11", 1) => vec![OPS_N16, LEVELS_T1, BOOT_N16_L11],
+        ("n16-boot-l13", 1) => vec![OPS_N16, LEVELS_T1, BOOT_N16_L13],
+        ("n16-boot", 2) => vec![OPS_N16_T2, LEVELS_T2, BOOT_N16_T2],
+        ("n16-boot-l11", 2) => vec![OPS_N16_T2, LEVELS_T2, BOOT_N16_L11_T2],
+        ("n16-boot-l13", 2) => vec![OPS_N16_T2, LEVELS_T2, BOOT_N16_L13_T2],
         _ => Vec::new(),
     }
 }
@@ -76,11 +124,17 @@ fn measured(name: &str) -> Vec<&'static str> {
 /// The compiler's view of every bootstrappable engine set that is secure
 /// (the sets `--params auto` chooses among).
 pub fn bootstrappable_sets() -> Vec<ParamSet> {
+    bootstrappable_sets_threads(1)
+}
+
+/// [`bootstrappable_sets`] priced for `threads` threads: the sets measured
+/// at that thread count (all of them for one thread).
+pub fn bootstrappable_sets_threads(threads: u32) -> Vec<ParamSet> {
     ckks::PARAM_SETS
         .iter()
         .filter(|l| !l.name.starts_with(ckks::params::INSECURE_PREFIX))
         .filter_map(|l| ckks::Params::named(l.name).ok())
         .filter(|p| ckks::bootstrap::config_for(p).is_some())
-        .map(|p| param_set(&p))
+        .filter_map(|p| param_set_threads(&p, threads))
         .collect()
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ckks::bootstrap::{BootstrapKeys, BootstrapTransforms, Bootstrapper};
-use ckks::linear::DiagonalStorage;
+pub use ckks::linear::DiagonalStorage;
 use ckks::{EvaluationKeys, Evaluator, Params};
 
 use crate::error::{Result, RuntimeError};
@@ -13,15 +13,23 @@ use crate::files::{EncryptedTensor, TensorKind, TensorMeta};
 use crate::he::CkksBackend;
 use crate::prepare::{Prepared, plan_hash};
 
+/// How an inference server holds bootstrapping's DFT diagonals unless told
+/// otherwise: as integer coefficients. At `n16-boot` (full slots) that is
+/// about 2.4 GiB less than NTT form, and a whole CIFAR-shaped ResNet-20
+/// inference measured no slower (79.2 s against 79.4 s on two threads;
+/// one full-slot bootstrap alone is about 6% slower: docs/benchmarks.md).
+pub const DEFAULT_STORAGE: DiagonalStorage = DiagonalStorage::Coefficients;
+
 /// Builds the CKKS backend from evaluation keys (and bootstrapping keys if
-/// the plan bootstraps), bootstrapping's diagonals in NTT form.
+/// the plan bootstraps), bootstrapping's diagonals held as
+/// [`DEFAULT_STORAGE`] says.
 pub fn backend(
     params: &Arc<Params>,
     prep: &Prepared,
     eval: EvaluationKeys,
     boot: Option<BootstrapKeys>,
 ) -> Result<CkksBackend> {
-    backend_with_storage(params, prep, eval, boot, DiagonalStorage::Ntt)
+    backend_with_storage(params, prep, eval, boot, DEFAULT_STORAGE)
 }
 
 /// [`backend`], with bootstrapping's CoeffsToSlots and SlotsToCoeffs
@@ -113,16 +121,6 @@ fn build(
         None
     };
     Ok(CkksBackend::new(evaluator, b, prep.plan.params.slots))
-}
-
-/// Bootstrapping's diagonal storage for a server that asks for low memory
-/// (`--low-memory`: integer coefficients) or not (NTT form).
-pub fn storage(low_memory: bool) -> DiagonalStorage {
-    if low_memory {
-        DiagonalStorage::Coefficients
-    } else {
-        DiagonalStorage::Ntt
-    }
 }
 
 /// Runs the plan on an encrypted input; checks that the input was made for

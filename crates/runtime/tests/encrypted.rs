@@ -45,28 +45,30 @@ fn round_trip(name: &str) {
         let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|_| {}).unwrap();
         assert_eq!(stats.bootstraps, plan.bootstraps);
         if s == 0 {
-            // `--low-memory`: the same result, bit for bit.
-            let low = runtime::server::backend_with_storage(
+            // The default holds the diagonals as coefficients; NTT form
+            // (`--diagonals ntt`) gives the same result, bit for bit.
+            assert_eq!(
+                runtime::server::DEFAULT_STORAGE,
+                runtime::server::DiagonalStorage::Coefficients
+            );
+            let ntt = runtime::server::backend_with_storage(
                 &p,
                 &prep,
                 keys.eval.clone(),
                 keys.boot.clone(),
-                runtime::server::storage(true),
+                runtime::server::DiagonalStorage::Ntt,
             )
             .unwrap();
-            let (o2, _) = runtime::server::infer(&low, &prep, &ct, &|_| {}).unwrap();
+            let (o2, _) = runtime::server::infer(&ntt, &prep, &ct, &|_| {}).unwrap();
             let bytes = |t: &EncryptedTensor| {
                 let mut b = Vec::new();
                 t.write_to(&p, &mut b).unwrap();
                 b
             };
-            assert!(
-                bytes(&out) == bytes(&o2),
-                "{name}: low-memory result differs"
-            );
+            assert!(bytes(&out) == bytes(&o2), "{name}: NTT-form result differs");
             let (a, b) = (
+                ntt.bootstrapper().unwrap().transform_bytes(),
                 backend.bootstrapper().unwrap().transform_bytes(),
-                low.bootstrapper().unwrap().transform_bytes(),
             );
             assert!(b * 4 < a, "{name}: transform bytes {b} vs {a}");
         }
@@ -115,7 +117,7 @@ fn clients_share_bootstrapping_diagonals() {
     let prep = Prepared::new(&plan, &g, &p).unwrap();
     let needs = key_needs(&prep, &p).unwrap();
     let shared = runtime::server::SharedTransforms::default();
-    let storage = runtime::server::storage(false);
+    let storage = runtime::server::DEFAULT_STORAGE;
     let bytes = |t: &EncryptedTensor| {
         let mut b = Vec::new();
         t.write_to(&p, &mut b).unwrap();

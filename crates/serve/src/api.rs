@@ -424,7 +424,7 @@ async fn store_keys(
     let (tx, mut reader) = ChanReader::new(8);
     let plan_hash = model.plan_hash.clone();
     let params_name = model.params.name().to_string();
-    let storage = runtime::server::storage(app.cfg.low_memory);
+    let storage = app.cfg.storage;
     let parser = tokio::task::spawn_blocking(move || {
         let keys = parse_keys(&mut reader, &model.params, &model.needs)?;
         let backend = runtime::server::backend_shared(

@@ -207,10 +207,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Time limit of a key upload.
     pub upload_timeout: Duration,
-    /// Hold bootstrapping's diagonals as integer coefficients (gigabytes
-    /// less per cached client at N = 2^16, a few percent slower; see
-    /// `runtime::server::backend_with_storage`).
-    pub low_memory: bool,
+    /// How bootstrapping's diagonals are held (default
+    /// `runtime::server::DEFAULT_STORAGE`, integer coefficients; see
+    /// `runtime::server::backend_with_storage`). One copy per served model.
+    pub storage: runtime::server::DiagonalStorage,
 }
 
 impl Default for Config {
@@ -226,7 +226,7 @@ impl Default for Config {
             max_attempts: 3,
             request_timeout: Duration::from_secs(60),
             upload_timeout: Duration::from_secs(3600),
-            low_memory: false,
+            storage: runtime::server::DEFAULT_STORAGE,
         }
     }
 }
@@ -606,7 +606,7 @@ impl App {
                 }
             }
         });
-        let storage = runtime::server::storage(self.cfg.low_memory);
+        let storage = self.cfg.storage;
         let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, String> {
             let (eval, boot) = parse_keys(&mut reader, &model.params, &model.needs)?;
             let backend = runtime::server::backend_shared(

@@ -38,6 +38,12 @@ pub struct ModelArgs {
     /// `residue bench ckks` JSON to calibrate the per-operation costs.
     #[arg(long)]
     pub calibrate: Option<PathBuf>,
+    /// Price the estimate for this many worker threads: the committed
+    /// `residue bench ckks` measurements at that count (1 and 2 for the
+    /// `n16-boot` sets), or with `--calibrate`, that file's records at that
+    /// count. Default: 1 (with `--calibrate`: the file's most threads).
+    #[arg(long)]
+    pub threads: Option<u32>,
     /// When an activation's inputs leave the range the model states (on
     /// the calibration inputs), write the model with measured ranges here
     /// (ONNX) and use it; keygen, encrypt and infer then take this model.
@@ -69,19 +75,29 @@ impl ModelArgs {
     /// Parameter sets (calibrated if asked) and compile options.
     pub fn options(&self) -> Result<(Vec<ParamSet>, CompileOptions)> {
         // The engine's named sets are the only source of parameter facts.
-        let mut sets = if self.params == "auto" {
-            let mut sets = runtime::paramset::bootstrappable_sets();
-            for s in &mut sets {
-                s.costs.source = super::he::cost_label(&s.costs.source);
-            }
+        if self.threads == Some(0) {
+            bail!("--threads 0: give at least one thread");
+        }
+        let sets = if let Some(path) = &self.calibrate {
+            let mut sets = if self.params == "auto" {
+                super::he::bootstrappable_sets(1)?
+            } else {
+                vec![super::he::param_set(&*ckks::Params::named(&self.params)?)]
+            };
+            calibrate_sets(&mut sets, path, self.threads)?;
             sets
         } else {
-            let p = ckks::Params::named(&self.params)?;
-            vec![super::he::param_set(&p)]
+            let t = self.threads.unwrap_or(1);
+            if self.params == "auto" {
+                super::he::bootstrappable_sets(t)?
+            } else {
+                vec![super::he::param_set_threads(
+                    &*ckks::Params::named(&self.params)?,
+                    t,
+                )?]
+            }
         };
-        if let Some(path) = &self.calibrate {
-            calibrate_sets(&mut sets, path)?;
-        }
+
         let strategy = parse_placement(&self.placement)?;
         let goal = match self.goal.as_str() {
             "time" => Goal::Time,
@@ -113,13 +129,22 @@ impl ModelArgs {
 }
 
 /// Prices `sets` with the `residue bench ckks` records in `path`
-/// (`--calibrate`).
-pub fn calibrate_sets(sets: &mut [ParamSet], path: &Path) -> Result<()> {
+/// (`--calibrate`): those measured with `threads` threads, or (`None`) the
+/// most threads each operation was measured with.
+pub fn calibrate_sets(sets: &mut [ParamSet], path: &Path, threads: Option<u32>) -> Result<()> {
     let json =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let records = compiler::cost::CostTable::parse_bench(&json)?;
+    if let Some(t) = threads
+        && !records.iter().any(|r| r.threads == t)
+    {
+        bail!(
+            "{} has no record measured with {t} thread(s)",
+            path.display()
+        );
+    }
     for s in sets {
-        if s.costs.calibrate(&records, None) > 0 {
+        if s.costs.calibrate(&records, threads) > 0 {
             // Worded like the committed measurements' source
             // (`measured (calibrated, 1 thread, docs/data)`).
             let t = s.costs.threads;

@@ -48,6 +48,13 @@ pub struct CkksArgs {
     /// for bootstrappable sets).
     #[arg(long, value_delimiter = ',')]
     pub ops: Option<Vec<String>>,
+    /// Levels to measure the leveled operations at (comma-separated, each
+    /// at least 1; default: the set's top level). An operation at level `l` works on
+    /// `l + 1` limbs, and key switching on `ceil((l + 1) / |P|)` digits, so
+    /// its cost falls faster than linearly with the level: the compiler
+    /// interpolates between measured levels (`compiler::cost::CostTable::calibrate`).
+    #[arg(long, value_delimiter = ',')]
+    pub levels: Option<Vec<usize>>,
     /// Bootstrap only: slots of the refreshed ciphertext (a power of two up
     /// to N/2; default N/2, full packing). Sparse packing with at most N/4
     /// slots runs EvalMod once instead of twice.
@@ -64,9 +71,9 @@ pub struct CkksArgs {
     /// `profile` in the JSON record and a table in the markdown.
     #[arg(long)]
     pub profile: bool,
-    /// Bootstrap only: hold the DFT diagonals as integer coefficients
-    /// (`residue infer --low-memory`): less memory, each diagonal expanded
-    /// at every bootstrap.
+    /// Bootstrap only: hold the DFT diagonals as integer coefficients (what
+    /// `residue infer` does by default) instead of the engine's NTT form:
+    /// less memory, each diagonal expanded at every bootstrap.
     #[arg(long)]
     pub low_memory: bool,
 }
@@ -94,6 +101,9 @@ pub struct Record {
     pub threads: usize,
     /// Median wall time in milliseconds.
     pub median_ms: f64,
+    /// Level the operation ran at (`--levels`; absent: the top level).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<usize>,
     /// The engine's kernel path: `avx512-ifma`, `avx2` or `portable`
     /// (`ckks::kernel_path`).
     pub kernels: &'static str,
@@ -146,6 +156,7 @@ impl Record {
             op: op.to_string(),
             threads,
             median_ms,
+            level: None,
             kernels: ckks::kernel_path(),
             levels_after: None,
             precision_bits_mean: None,
@@ -190,8 +201,31 @@ const OPS: [&str; 10] = [
 
 fn bench_ckks(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Vec<Record>> {
     let params = Params::named(&a.params)?;
+    let top = params.max_level();
+    match &a.levels {
+        None => bench_ckks_at(a, &params, top, None, threads, bar),
+        Some(levels) => {
+            let mut out = Vec::new();
+            for &l in levels {
+                out.extend(bench_ckks_at(a, &params, l, Some(l), threads, bar)?);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The leveled operations on ciphertexts at level `lvl` (`level`: what the
+/// records say, `None` for the top level by default).
+fn bench_ckks_at(
+    a: &CkksArgs,
+    params: &Arc<Params>,
+    lvl: usize,
+    level: Option<usize>,
+    threads: usize,
+    bar: &ProgressBar,
+) -> Result<Vec<Record>> {
+    let params = params.clone();
     let n = params.max_slots();
-    let lvl = params.max_level();
     let scale = params.default_scale();
     let enc = Encoder::new(params.clone());
     let mut kg = KeyGenerator::new(params.clone());
@@ -211,6 +245,7 @@ fn bench_ckks(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Vec<Rec
     let ct = encryptor.encrypt_pk(&pk, &pt)?;
     let ct2 = encryptor.encrypt_pk(&pk, &pt)?;
     let prod = eval.mul_relin(&ct, &ct2)?;
+    let at = level.map_or(String::new(), |l| format!(" at level {l}"));
     let dec = Decryptor::new(&sk);
     let mut out = Vec::new();
     for op in OPS {
@@ -218,7 +253,7 @@ fn bench_ckks(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Vec<Rec
             bar.inc(1);
             continue;
         }
-        bar.set_message(format!("{op} ({threads} threads)"));
+        bar.set_message(format!("{op}{at} ({threads} threads)"));
         let r = a.reps;
         let ms = match op {
             "encode" => median_ms(r, || {
@@ -258,7 +293,9 @@ fn bench_ckks(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Vec<Rec
             }
             _ => unreachable!(),
         };
-        out.push(Record::plain(op, threads, ms));
+        let mut rec = Record::plain(op, threads, ms);
+        rec.level = level;
+        out.push(rec);
         bar.inc(1);
     }
     Ok(out)
@@ -295,7 +332,11 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
         params.clone(),
         cfg,
         keys.boot,
-        runtime::server::storage(a.low_memory),
+        if a.low_memory {
+            runtime::server::DiagonalStorage::Coefficients
+        } else {
+            runtime::server::DiagonalStorage::Ntt
+        },
     )?;
     let keygen_s = t.elapsed().as_secs_f64();
     let eval = Evaluator::new(params.clone(), Arc::new(keys.eval))?;
@@ -429,10 +470,10 @@ pub fn markdown(title: &str, recs: &[Record]) -> String {
     let mut threads: Vec<usize> = recs.iter().map(|r| r.threads).collect();
     threads.sort_unstable();
     threads.dedup();
-    let mut ops: Vec<&str> = Vec::new();
+    let mut ops: Vec<(&str, Option<usize>)> = Vec::new();
     for r in recs {
-        if !ops.contains(&r.op.as_str()) {
-            ops.push(&r.op);
+        if !ops.contains(&(r.op.as_str(), r.level)) {
+            ops.push((&r.op, r.level));
         }
     }
     let mut s = format!("### {title}\n\n| op |");
@@ -442,10 +483,16 @@ pub fn markdown(title: &str, recs: &[Record]) -> String {
     s += "\n|---|";
     s += &"---:|".repeat(threads.len());
     s += "\n";
-    for op in ops {
-        s += &format!("| {op} |");
+    for (op, level) in ops {
+        match level {
+            Some(l) => s += &format!("| {op} (level {l}) |"),
+            None => s += &format!("| {op} |"),
+        }
         for t in &threads {
-            match recs.iter().find(|r| r.op == op && r.threads == *t) {
+            match recs
+                .iter()
+                .find(|r| r.op == op && r.level == level && r.threads == *t)
+            {
                 Some(r) => s += &format!(" {:.3} |", r.median_ms),
                 None => s += " |",
             }
@@ -537,7 +584,15 @@ pub fn run(args: Args) -> Result<()> {
         None if all > 1 => vec![1, all],
         None => vec![1],
     };
-    let bar = ProgressBar::new(((OPS.len() + 1) * thread_counts.len()) as u64);
+    let top = Params::named(&a.params)?.max_level();
+    if let Some(l) = a.levels.iter().flatten().find(|&&l| l > top || l == 0) {
+        bail!(
+            "--levels {l}: give levels 1 to {top} of `{}` (a product needs a level below it to rescale into)",
+            a.params
+        );
+    }
+    let per_threads = OPS.len() * a.levels.as_ref().map_or(1, |v| v.len().max(1)) + 1;
+    let bar = ProgressBar::new((per_threads * thread_counts.len()) as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed}]")
             .expect("valid template"),

@@ -85,6 +85,8 @@ pub struct Args {
     /// plain arithmetic).
     #[arg(long)]
     pub primitives: bool,
+    #[command(flatten)]
+    pub diagonals: super::he::DiagonalArgs,
     /// Print JSON: `plain_class`, `he_class`, `max_logit_error`,
     /// `bootstraps`, `seconds` per step, `peak_rss_bytes`.
     #[arg(long)]
@@ -123,10 +125,12 @@ struct Report {
     infer_seconds_by_kind: std::collections::BTreeMap<String, f64>,
     peak_rss_bytes: Option<u64>,
     threads: usize,
+    diagonals: &'static str,
 }
 
 /// Runs `residue demo`.
 pub fn run(args: Args) -> Result<()> {
+    let storage = args.diagonals.storage()?;
     if args.primitives {
         return super::primitives::run(super::primitives::Args {
             params: args.params.unwrap_or_else(|| "n14-l7".into()),
@@ -207,7 +211,7 @@ pub fn run(args: Args) -> Result<()> {
     sec.encrypt = t.elapsed().as_secs_f64();
 
     say("[server] inference on the ciphertext (evaluation keys only) ...".into());
-    let backend = runtime::server::backend(&params, &prep, eval, boot)?;
+    let backend = runtime::server::backend_with_storage(&params, &prep, eval, boot, storage)?;
     let bar = StepProgress::new(plan.nodes.len(), args.json);
     let t = Instant::now();
     let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|p| bar.update(p))?;
@@ -247,6 +251,7 @@ pub fn run(args: Args) -> Result<()> {
         infer_seconds_by_kind: stats.seconds.clone(),
         peak_rss_bytes: peak_rss(),
         threads: rayon::current_num_threads(),
+        diagonals: args.diagonals.name(),
     };
     if args.json || args.json_out.is_some() {
         super::json::emit(args.json, args.json_out.as_deref(), &r)?;

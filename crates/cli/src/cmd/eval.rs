@@ -53,6 +53,9 @@ pub struct Args {
     /// a long run).
     #[arg(long)]
     pub log: Option<PathBuf>,
+    /// With `--he`: bootstrapping's diagonals.
+    #[command(flatten)]
+    pub diagonals: super::he::DiagonalArgs,
 }
 
 /// Loads the test split of a dataset.
@@ -110,6 +113,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     if args.he {
         super::analyze::parse_placement(&args.placement)?;
+        args.diagonals.storage()?;
     }
     if args.limit == Some(0) {
         bail!("--limit 0: give at least one test image to evaluate");

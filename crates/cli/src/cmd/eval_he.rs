@@ -62,6 +62,10 @@ pub struct ImageResult {
     /// batch_images` is its amortized time.
     #[serde(default = "one")]
     pub batch_images: usize,
+    /// How bootstrapping's diagonals were held (`coefficients` or `ntt`;
+    /// absent in logs from before the field existed, which were `ntt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagonals: Option<String>,
 }
 
 fn one() -> usize {
@@ -176,6 +180,7 @@ impl Summary {
 /// Runs the encrypted evaluation.
 pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet) -> Result<()> {
     super::he::set_threads(args.threads);
+    let storage = args.diagonals.storage()?;
     let params = ckks::Params::named(&args.params)?;
     let strategy = super::analyze::parse_placement(&args.placement)?;
     let placement = super::analyze::placement_name(strategy);
@@ -224,7 +229,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             eval,
             boot,
         } = keys;
-        let backend = runtime::server::backend(&params, &prep, eval, boot)?;
+        let backend = runtime::server::backend_with_storage(&params, &prep, eval, boot, storage)?;
         if !quiet {
             eprintln!(
                 "compiled, calibrated and keyed in {:.1} s; {} images to run ({} already in the log), {b} per inference",
@@ -284,6 +289,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                     eval_key_bytes: Some(eval_key_bytes),
                     batch: b,
                     batch_images: chunk.len(),
+                    diagonals: Some(args.diagonals.name().to_string()),
                 };
                 for w in super::logit_error::warnings(plain, he) {
                     eprintln!("image {i}: {w}");

@@ -103,6 +103,40 @@ pub fn param_set(params: &ckks::Params) -> compiler::params::ParamSet {
     set
 }
 
+/// [`param_set`] priced for `threads` threads from the committed
+/// measurements at that count; an error names the counts that exist.
+pub fn param_set_threads(
+    params: &ckks::Params,
+    threads: u32,
+) -> Result<compiler::params::ParamSet> {
+    let mut set = runtime::paramset::param_set_threads(params, threads).with_context(|| {
+        format!(
+            "no {threads}-thread measurements are committed for `{}` (measured: {:?} threads); \
+             price it with --calibrate FILE from `residue bench ckks --threads {threads}`",
+            params.name(),
+            runtime::paramset::measured_threads(params.name())
+        )
+    })?;
+    set.costs.source = cost_label(&set.costs.source);
+    Ok(set)
+}
+
+/// Every secure bootstrappable set priced for `threads` threads (those
+/// measured at that count); an error if none is.
+pub fn bootstrappable_sets(threads: u32) -> Result<Vec<compiler::params::ParamSet>> {
+    let mut sets = runtime::paramset::bootstrappable_sets_threads(threads);
+    if sets.is_empty() {
+        bail!(
+            "no bootstrappable set has {threads}-thread measurements committed; \
+             price one with --params NAME --calibrate FILE"
+        );
+    }
+    for s in &mut sets {
+        s.costs.source = cost_label(&s.costs.source);
+    }
+    Ok(sets)
+}
+
 /// The printed name of a cost table's source: the compiler's bare
 /// `estimate` is `uncalibrated estimate`; measured sources keep their
 /// wording.
@@ -312,5 +346,55 @@ mod tests {
             assert_eq!(g, &nn::exec::image_input(&set, i).data, "image {i}");
         }
         assert_eq!(super::embedded_samples(10_000).unwrap().len(), set.len());
+    }
+}
+
+/// How bootstrapping's DFT diagonals are held (`--diagonals`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Diagonals {
+    /// Integer coefficients, expanded to each limb's NTT at every use:
+    /// about 2.4 GiB less at N = 2^16 (full slots); a whole ResNet-20
+    /// inference measured no slower, one full-slot bootstrap alone about
+    /// 6% slower (docs/benchmarks.md).
+    Coefficients,
+    /// NTT form: the fastest bootstrap, the most memory.
+    Ntt,
+}
+
+/// `--diagonals` of the commands that run an encrypted inference (`infer`,
+/// `demo`, `eval --he`, `reproduce`, `serve`); `--low-memory` is its old
+/// spelling, kept for scripts.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct DiagonalArgs {
+    /// How bootstrapping's DFT diagonals are held: `coefficients` (the
+    /// default: the least memory; measured no slower for a whole
+    /// inference) or `ntt` (about 2.4 GiB more at N = 2^16, one full-slot
+    /// bootstrap about 6% faster). Results are bit-identical.
+    #[arg(long, value_enum, default_value_t = Diagonals::Coefficients)]
+    pub diagonals: Diagonals,
+    /// The same as `--diagonals coefficients` (the default).
+    #[arg(long, hide = true)]
+    pub low_memory: bool,
+}
+
+impl DiagonalArgs {
+    /// The engine's storage; `--low-memory` together with `--diagonals ntt`
+    /// is refused.
+    pub fn storage(&self) -> Result<ckks::linear::DiagonalStorage> {
+        match (self.diagonals, self.low_memory) {
+            (Diagonals::Ntt, true) => {
+                bail!("--low-memory (coefficients) contradicts --diagonals ntt")
+            }
+            (Diagonals::Ntt, false) => Ok(ckks::linear::DiagonalStorage::Ntt),
+            (Diagonals::Coefficients, _) => Ok(ckks::linear::DiagonalStorage::Coefficients),
+        }
+    }
+
+    /// The name `--json` reports (`diagonals`).
+    pub fn name(&self) -> &'static str {
+        match self.diagonals {
+            Diagonals::Coefficients => "coefficients",
+            Diagonals::Ntt => "ntt",
+        }
     }
 }

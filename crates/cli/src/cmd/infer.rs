@@ -29,14 +29,11 @@ pub struct Args {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Hold bootstrapping's DFT diagonals as integer coefficients instead
-    /// of NTT form: gigabytes less memory at N = 2^16, a few percent more
-    /// time (each diagonal is expanded at every bootstrap); the result is
-    /// bit-identical.
-    #[arg(long)]
-    pub low_memory: bool,
+    #[command(flatten)]
+    pub diagonals: super::he::DiagonalArgs,
     /// Print JSON (seconds, bootstraps, rotations, peak memory,
-    /// `low_memory` and `bootstrap_transform_bytes`: the encoded DFT
+    /// `diagonals` (`coefficients` or `ntt`), `low_memory` (true for
+    /// coefficients) and `bootstrap_transform_bytes`: the encoded DFT
     /// diagonals held).
     #[arg(long)]
     pub json: bool,
@@ -48,6 +45,7 @@ pub struct Args {
 /// Runs `residue infer`.
 pub fn run(args: Args) -> Result<()> {
     super::he::set_threads(args.threads);
+    let storage = args.diagonals.storage()?;
     let (plan, params) = load_plan(&args.plan)?;
     let model = load_model(&args.model)?;
     let prep = runtime::Prepared::new(&plan, &model, &params)?;
@@ -59,13 +57,7 @@ pub fn run(args: Args) -> Result<()> {
     runtime::client::check_same_keys(&input, &args.eval_keys, "evaluation keys")
         .with_context(|| format!("{}", args.input.display()))?;
     let (eval, boot) = runtime::client::load_eval_keys(&params, &args.eval_keys)?;
-    let backend = runtime::server::backend_with_storage(
-        &params,
-        &prep,
-        eval,
-        boot,
-        runtime::server::storage(args.low_memory),
-    )?;
+    let backend = runtime::server::backend_with_storage(&params, &prep, eval, boot, storage)?;
     let load_s = t0.elapsed().as_secs_f64();
     let bar = StepProgress::new(plan.nodes.len(), args.json);
     let (out, stats) = runtime::server::infer(&backend, &prep, &input, &|p| bar.update(p))?;
@@ -86,7 +78,8 @@ pub fn run(args: Args) -> Result<()> {
             "rotations": stats.rotations,
             "seconds_by_kind": stats.seconds,
             "peak_rss_bytes": rss,
-            "low_memory": args.low_memory,
+            "diagonals": args.diagonals.name(),
+            "low_memory": storage == runtime::server::DiagonalStorage::Coefficients,
             "bootstrap_transform_bytes": backend.bootstrapper().map(|b| b.transform_bytes()),
             "threads": rayon::current_num_threads(),
         });
@@ -104,10 +97,10 @@ pub fn run(args: Args) -> Result<()> {
                 Some(b) => format!(
                     " (bootstrapping's diagonals {:.2} GiB, {})",
                     b.transform_bytes() as f64 / (1u64 << 30) as f64,
-                    if args.low_memory {
-                        "as coefficients: --low-memory"
+                    if storage == runtime::server::DiagonalStorage::Coefficients {
+                        "as coefficients"
                     } else {
-                        "NTT form"
+                        "NTT form: --diagonals ntt"
                     }
                 ),
                 None => String::new(),

@@ -71,6 +71,9 @@ pub struct Args {
     /// whole test set).
     #[arg(long, value_name = "N")]
     pub plain_limit: Option<usize>,
+    /// Bootstrapping's diagonals in every encrypted run.
+    #[command(flatten)]
+    pub diagonals: super::he::DiagonalArgs,
     /// `--json`: print the results (what `DIR/results.json` holds) as JSON
     /// on stdout instead of the table; `--json-out FILE`: also write them
     /// to FILE.
@@ -242,26 +245,29 @@ fn params_list(s: &str) -> Result<Vec<String>> {
 }
 
 /// Compiles `graph` for `params` (a name or `auto`) with `strategy`, as
-/// `residue analyze` does.
+/// `residue analyze` does, priced for `threads` threads where the
+/// committed measurements have that count (else for one thread; the
+/// record's `estimate_source` says which).
 fn compile(
     graph: &nn::Graph,
     params: &str,
     strategy: Strategy,
     calibrate: Option<&Path>,
+    threads: u32,
 ) -> Result<Compiled> {
     let (sets, name) = if params == "auto" {
-        let mut sets = runtime::paramset::bootstrappable_sets();
-        for s in &mut sets {
-            s.costs.source = super::he::cost_label(&s.costs.source);
-        }
+        let sets = super::he::bootstrappable_sets(threads)
+            .or_else(|_| super::he::bootstrappable_sets(1))?;
         (sets, None)
     } else {
         let p = ckks::Params::named(params)?;
-        (vec![super::he::param_set(&p)], Some(params.to_string()))
+        let set =
+            super::he::param_set_threads(&p, threads).unwrap_or_else(|_| super::he::param_set(&p));
+        (vec![set], Some(params.to_string()))
     };
     let mut sets = sets;
     if let Some(path) = calibrate {
-        super::analyze::calibrate_sets(&mut sets, path)?;
+        super::analyze::calibrate_sets(&mut sets, path, None)?;
     }
     let opts = compiler::CompileOptions {
         params: name,
@@ -488,6 +494,7 @@ fn encrypted(
             .args(["--params", params])
             .args(["--placement", placement])
             .args(["--batch", "1"])
+            .args(["--diagonals", args.diagonals.name()])
             .arg("--log")
             .arg(log);
         if let Some(t) = args.threads {
@@ -585,6 +592,7 @@ fn speedups(records: &mut [Record], requested: &[String]) {
 
 /// Runs `residue reproduce`.
 pub fn run(args: Args) -> Result<()> {
+    args.diagonals.storage()?;
     if args.images == 0 {
         bail!("--images 0: give at least one test image to evaluate encrypted");
     }
@@ -604,6 +612,11 @@ pub fn run(args: Args) -> Result<()> {
     // Everything the compiler can say, before any long run: a model or set
     // that cannot work fails now, not after an hour.
     let quiet = super::he::quiet_progress(args.report.json);
+    // The estimates are priced for the threads the encrypted runs use.
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        as u32;
     let mut compiled: Vec<Vec<Vec<Compiled>>> = Vec::new();
     for m in &models {
         let mut per_params = Vec::new();
@@ -611,9 +624,9 @@ pub fn run(args: Args) -> Result<()> {
             let mut per_strategy = Vec::new();
             for &s in &strategies {
                 per_strategy.push(
-                    compile(&m.graph, p, s, args.calibrate.as_deref()).with_context(|| {
-                        format!("compiling {} for {p} ({})", m.file, placement_name(s))
-                    })?,
+                    compile(&m.graph, p, s, args.calibrate.as_deref(), threads).with_context(
+                        || format!("compiling {} for {p} ({})", m.file, placement_name(s)),
+                    )?,
                 );
             }
             per_params.push(per_strategy);

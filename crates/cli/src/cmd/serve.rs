@@ -37,12 +37,10 @@ pub struct Args {
     /// store when used).
     #[arg(long, default_value_t = 4096)]
     pub key_cache_mib: u64,
-    /// Hold bootstrapping's DFT diagonals as integer coefficients: about
-    /// 2.5 GiB less per served model at N = 2^16 (one copy is shared by
-    /// every client's keys), a few percent more time per bootstrap;
-    /// results bit-identical.
-    #[arg(long)]
-    pub low_memory: bool,
+    /// (One copy of the diagonals per served model, shared by every
+    /// client's keys.)
+    #[command(flatten)]
+    pub diagonals: super::he::DiagonalArgs,
     /// Largest key upload, in MiB.
     #[arg(long, default_value_t = 65536)]
     pub max_key_mib: u64,
@@ -135,7 +133,7 @@ pub fn run(args: Args) -> Result<()> {
             max_attempts: args.max_attempts.max(1),
             request_timeout: secs("request-timeout-secs", args.request_timeout_secs)?,
             upload_timeout: secs("upload-timeout-secs", args.upload_timeout_secs)?,
-            low_memory: args.low_memory,
+            storage: args.diagonals.storage()?,
         };
         let desc = store.describe().to_string();
         let app = serve::App::new(served, store, cfg).map_err(anyhow::Error::msg)?;
@@ -153,10 +151,10 @@ pub fn run(args: Args) -> Result<()> {
             "worker `{}` with {} worker(s), store {desc}, bootstrapping's diagonals {}{}",
             app.cfg.worker_id,
             app.cfg.workers,
-            if app.cfg.low_memory {
-                "as coefficients (--low-memory)"
+            if app.cfg.storage == runtime::server::DiagonalStorage::Coefficients {
+                "as coefficients"
             } else {
-                "in NTT form"
+                "in NTT form (--diagonals ntt)"
             },
             if defaulted {
                 " (worker id from the host name: give a stable one with --worker-id or \
