@@ -27,6 +27,10 @@
 #         from the 16-epoch ResNet-20 (alpha 0.7, T 4), from scratch on one
 #         40-epoch cosine schedule (no restart: every run that diverged so
 #         far did so after one).
+#   kdpan40t kdpan40 with the 40-epoch ResNet-20 as teacher
+#         (checkpoints/ext40/resnet20, 92.62%) instead of the 16-epoch one
+#         (90.66%): kdpan40 ended near its teacher's accuracy (90.2-90.4%
+#         from epoch 24 on), so the teacher may be what limits it.
 # Progress: tail -f runs/issue10/<run>/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,8 +82,16 @@ for run in "$@"; do
         args=(--arch dirac-shared20 --epochs 40 --post-add-norm --distill-teacher "$TEACHER"
               --kd-alpha 0.7 --kd-temperature 4)
         ;;
+    kdpan40t)
+        if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
+            cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
+        fi
+        args=(--arch dirac-shared20 --epochs 40 --post-add-norm
+              --distill-teacher checkpoints/ext40/resnet20/model.ckpt
+              --kd-alpha 0.7 --kd-temperature 4)
+        ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40, kdpan40)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t)" >&2
         exit 2
         ;;
     esac
