@@ -70,6 +70,35 @@ fn key_modes_run_as_planned_on_the_simulator() {
     }
 }
 
+/// Batched plans: steps are multiples of the batch, and so are the terms
+/// of their decompositions.
+#[test]
+fn batched_plans_decompose_too() {
+    let p = params();
+    let g = net("dirac-shared8", 8, 0.5, 5);
+    let xs: Vec<Vec<f64>> = (0..4).map(|s| input(8, 30 + s)).collect();
+    for mode in [KeyMode::PowersOfTwo, KeyMode::Budget(u64::MAX)] {
+        let (plan, report) =
+            plan_with_keys_batched(&g, &p, &samples(), mode, compiler::plan::Batch::Fixed(4));
+        assert_eq!(plan.batch(), 4);
+        assert!(plan.galois_steps.iter().all(|s| s % 4 == 0), "{mode}");
+        let prep = Prepared::new(&plan, &g, &p).unwrap();
+        let needs = key_needs(&prep, &p).unwrap();
+        let made: Vec<i64> = needs.rotations.keys().copied().collect();
+        assert_eq!(made, plan.galois_steps, "{mode}");
+        let sim = Simulator::new(&p)
+            .with_slots(plan.params.slots)
+            .with_keys(needs.rotations.iter().map(|(&k, &l)| (k, l)));
+        let (got, stats) = runtime::scaling::simulate_batch_with(&sim, &prep, &xs).unwrap();
+        assert_eq!(stats.rotations, report.rotations, "{mode}");
+        for (x, y) in xs.iter().zip(&got) {
+            let want = reference(&g, 8, x);
+            let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
+            assert!(max_err(y, &want) <= 1e-6 * scale, "{mode}");
+        }
+    }
+}
+
 #[test]
 fn a_plan_within_a_small_key_budget_runs_encrypted() {
     let p = params();

@@ -58,10 +58,22 @@ pub fn plan_with_keys(
     samples: &[Vec<f64>],
     keys: KeyMode,
 ) -> (CompiledPlan, Report) {
+    plan_with_keys_batched(g, params, samples, keys, Batch::Fixed(1))
+}
+
+/// As [`plan_with_keys`], with `batch` images per ciphertext.
+pub fn plan_with_keys_batched(
+    g: &nn::Graph,
+    params: &Arc<ckks::Params>,
+    samples: &[Vec<f64>],
+    keys: KeyMode,
+    batch: Batch,
+) -> (CompiledPlan, Report) {
     let set = runtime::paramset::param_set(params);
     let opts = CompileOptions {
         params: Some(set.name.clone()),
         keys,
+        batch,
         ..Default::default()
     };
     let (plan, report) = compile(g, &[set], &opts).unwrap();
