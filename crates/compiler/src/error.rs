@@ -78,6 +78,10 @@ pub enum CompileError {
     /// A batch that cannot be packed.
     #[error("batch: {0}")]
     Batch(String),
+    /// Rotation keys that cannot be chosen: a key-memory budget below what
+    /// the `±2^k` keys alone need, or a decomposition without its keys.
+    #[error("rotation keys: {0}")]
+    KeyBudget(String),
     /// A serialized plan that cannot be read.
     #[error("plan: {0}")]
     Plan(String),

@@ -50,7 +50,7 @@
 //! property: a diagonal whose offset wraps around `P` in one image reads
 //! the next image's block, so such layers need extra diagonals.)
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -313,6 +313,33 @@ pub struct LayerCost {
     pub bsgs_baby: usize,
     /// Whether the split is centred (see [`bsgs_split`]).
     pub bsgs_centred: bool,
+    /// Every rotation the runtime performs for the layer, grouped as it
+    /// performs them (per-step keys; `crate::plan::RotationKeys::counts`
+    /// gives the counts under another key set).
+    #[serde(default, skip_serializing_if = "RotationUses::is_empty")]
+    pub rotation_uses: RotationUses,
+}
+
+/// The rotations of one layer as the runtime groups them: what the counts
+/// of a layer under any set of rotation keys follow from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationUses {
+    /// Hoisted batches: per input ciphertext of a linear map, its distinct
+    /// nonzero baby steps (signed, in `(-slots/2, slots/2]`), rotated off
+    /// one shared decomposition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hoisted: Vec<Vec<i64>>,
+    /// Full rotations (giant steps, rotate-and-sum): signed step -> how
+    /// many times.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub full: BTreeMap<i64, u64>,
+}
+
+impl RotationUses {
+    /// No rotation at all.
+    pub fn is_empty(&self) -> bool {
+        self.hoisted.is_empty() && self.full.is_empty()
+    }
 }
 
 /// The distinct diagonal offsets `d` (in `0..slots`) of the linear map
@@ -388,6 +415,22 @@ pub fn linear_map(
             }
         }
     }
+    let mut uses = RotationUses::default();
+    for set in &babies {
+        let b: Vec<i64> = set
+            .iter()
+            .filter(|&&d| d != 0)
+            .map(|&d| signed_step(d, slots))
+            .collect();
+        if !b.is_empty() {
+            uses.hoisted.push(b);
+        }
+    }
+    for set in &giants {
+        for &d in set.iter().filter(|&&d| d != 0) {
+            *uses.full.entry(signed_step(d, slots)).or_default() += 1;
+        }
+    }
     let pm: usize = diag.iter().map(|d| d.len()).sum();
     let counts = OpCounts {
         rotations: giants.iter().map(|g| nonzero(g) as u64).sum(),
@@ -406,6 +449,7 @@ pub fn linear_map(
         rotation_steps: steps,
         bsgs_baby: n1,
         bsgs_centred: centred,
+        rotation_uses: uses,
     })
 }
 
@@ -660,8 +704,12 @@ pub fn global_avg_pool(l: &Layout) -> Result<(Layout, LayerCost), CompileError> 
     let rows = sum_schedule_steps(l.height, l.row_stride(), l.slots);
     let cols = sum_schedule_steps(l.width, l.col_stride(), l.slots);
     let per_ct = (rows.len() + cols.len()) as u64;
-    let steps: BTreeSet<i64> = rows.into_iter().chain(cols).collect();
     let cts = l.cts() as u64;
+    let mut full = BTreeMap::new();
+    for &k in rows.iter().chain(&cols) {
+        *full.entry(k).or_insert(0u64) += cts;
+    }
+    let steps: BTreeSet<i64> = rows.into_iter().chain(cols).collect();
     let out = Layout {
         height: 1,
         width: 1,
@@ -679,6 +727,10 @@ pub fn global_avg_pool(l: &Layout) -> Result<(Layout, LayerCost), CompileError> 
             rotation_steps: steps,
             bsgs_baby: 0,
             bsgs_centred: false,
+            rotation_uses: RotationUses {
+                hoisted: Vec::new(),
+                full,
+            },
         },
     ))
 }
@@ -726,6 +778,7 @@ pub fn poly_act(k: usize, cts: usize) -> LayerCost {
         rotation_steps: BTreeSet::new(),
         bsgs_baby: 0,
         bsgs_centred: false,
+        rotation_uses: RotationUses::default(),
     }
 }
 
@@ -740,5 +793,6 @@ pub fn add(cts: usize) -> LayerCost {
         rotation_steps: BTreeSet::new(),
         bsgs_baby: 0,
         bsgs_centred: false,
+        rotation_uses: RotationUses::default(),
     }
 }

@@ -10,11 +10,17 @@
 //! rescale per output ciphertext, and plaintext diagonals encoded at the
 //! step's level with scale `q_level * Delta / scale_in` so that every value
 //! leaves the step at exactly the default scale `Delta`.
+//!
+//! Rotations run with the plan's keys ([`RotationKeys::of_plan`]): a step
+//! without a key runs as its decomposition into steps with one
+//! ([`rotate_keyed`], [`rotate_hoisted_keyed`]), exactly as the compiler
+//! counted it, so [`RunStats::rotations`] equals the plan's rotations.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use compiler::layout::{Layout, SumStep, bsgs_split, linear_diagonals_scaled, sum_schedule};
+use compiler::plan::{MissingKey, RotationKeys};
 use rayon::prelude::*;
 
 use crate::backend::Backend;
@@ -43,7 +49,8 @@ pub struct Progress<'a> {
 pub struct RunStats {
     /// Ciphertext bootstraps done.
     pub bootstraps: u64,
-    /// Rotations (hoisted included).
+    /// Rotations (hoisted included; a rotation run as a decomposition
+    /// counts each of its terms).
     pub rotations: u64,
     /// Plaintext multiplications.
     pub plaintext_multiplies: u64,
@@ -109,6 +116,7 @@ pub fn execute<B: Backend>(
             uses[u] += 1;
         }
     }
+    let keys = RotationKeys::of_plan(plan);
     let start = Instant::now();
     let mut stats = RunStats {
         max_abs: vec![None; n],
@@ -181,7 +189,7 @@ pub fn execute<B: Backend>(
                 let v = x
                     .iter()
                     .map(|c| {
-                        let (r, k) = global_pool(b, c, l)?;
+                        let (r, k) = global_pool(b, c, l, &keys)?;
                         rots += k;
                         Ok(r)
                     })
@@ -192,8 +200,9 @@ pub fn execute<B: Backend>(
             }
             Step::Linear(step) => {
                 let x = fetch(node.inputs[0])?;
-                let (v, rots, pm) = linear(b, &x, &node.layout_in, &node.layout_out, step, lv)
-                    .map_err(|e| step_err(prep, i, e))?;
+                let (v, rots, pm) =
+                    linear(b, &x, &node.layout_in, &node.layout_out, step, lv, &keys)
+                        .map_err(|e| step_err(prep, i, e))?;
                 stats.rotations += rots;
                 stats.plaintext_multiplies += pm;
                 (v, "linear")
@@ -295,8 +304,11 @@ fn rotated(v: &[f64], r: i64) -> Vec<f64> {
     (0..n).map(|s| v[(s + r).rem_euclid(n) as usize]).collect()
 }
 
-/// One linear step; returns the output ciphertexts, rotations and
-/// plaintext multiplications done.
+/// One linear step with the rotation keys `keys`; returns the output
+/// ciphertexts, rotations and plaintext multiplications done.
+///
+/// Errors: the backend's, and a rotation that `keys` cannot run
+/// ([`rotate_keyed`]).
 pub fn linear<B: Backend>(
     b: &B,
     xs: &[B::Ct],
@@ -304,6 +316,7 @@ pub fn linear<B: Backend>(
     lout: &Layout,
     step: &LinearStep,
     level: usize,
+    keys: &RotationKeys,
 ) -> ckks::Result<(Vec<B::Ct>, u64, u64)> {
     let slots = lin.slots;
     let diags = linear_diagonals_scaled(
@@ -343,13 +356,15 @@ pub fn linear<B: Backend>(
         .zip(&babies)
         .map(|(x, set)| {
             let ks: Vec<i64> = set.iter().copied().collect();
-            rots += ks.iter().filter(|&&k| k != 0).count() as u64;
-            let r = b.rotate_hoisted(x, &ks)?;
+            let (r, n) = rotate_hoisted_keyed(b, keys, x, &ks)?;
+            rots += n;
             Ok(ks.into_iter().zip(r).collect())
         })
         .collect::<ckks::Result<_>>()?;
     let pm: u64 = groups.values().map(|t| t.len() as u64).sum();
-    rots += groups.keys().filter(|(_, g)| *g != 0).count() as u64;
+    for (_, g) in groups.keys() {
+        rots += keys.terms(*g).map_err(missing)?.len() as u64;
+    }
     let parts: Vec<((usize, i64), B::Ct)> = groups
         .into_par_iter()
         .map(|(key, terms)| {
@@ -360,7 +375,7 @@ pub fn linear<B: Backend>(
             }
             let acc = acc.expect("groups are never empty");
             let acc = if key.1 != 0 {
-                b.rotate(&acc, key.1)?
+                rotate_keyed(b, keys, &acc, key.1)?.0
             } else {
                 acc
             };
@@ -400,7 +415,12 @@ pub fn linear<B: Backend>(
 /// Rotate-and-sum over the rows (stride [`Layout::row_stride`]), then the
 /// columns (stride [`Layout::col_stride`]) of one ciphertext
 /// ([`compiler::layout::sum_schedule`]); per image when batched.
-fn global_pool<B: Backend>(b: &B, c: &B::Ct, l: &Layout) -> ckks::Result<(B::Ct, u64)> {
+fn global_pool<B: Backend>(
+    b: &B,
+    c: &B::Ct,
+    l: &Layout,
+    keys: &RotationKeys,
+) -> ckks::Result<(B::Ct, u64)> {
     let mut ct = c.clone();
     let mut rots = 0u64;
     for (count, stride) in [(l.height, l.row_stride()), (l.width, l.col_stride())] {
@@ -408,16 +428,110 @@ fn global_pool<B: Backend>(b: &B, c: &B::Ct, l: &Layout) -> ckks::Result<(B::Ct,
         for st in sum_schedule(count) {
             match st {
                 SumStep::Double(m) => {
-                    let r = b.rotate(&ct, m as i64 * stride)?;
+                    let (r, n) = rotate_keyed(b, keys, &ct, m as i64 * stride)?;
                     ct = b.add(&ct, &r)?;
+                    rots += n;
                 }
                 SumStep::AddOne => {
-                    let r = b.rotate(&ct, stride)?;
+                    let (r, n) = rotate_keyed(b, keys, &ct, stride)?;
                     ct = b.add(&x0, &r)?;
+                    rots += n;
                 }
             }
-            rots += 1;
         }
     }
     Ok((ct, rots))
+}
+
+/// A rotation the keys cannot run, as the engine's error type (the step
+/// wraps it with its name).
+fn missing(e: MissingKey) -> ckks::CkksError {
+    ckks::CkksError::Domain(e.to_string())
+}
+
+/// Applies `terms` (the decomposition of a rotation by `k`) to `ct` one by
+/// one; a backend error of a decomposed rotation names `k` too.
+fn chain<B: Backend>(
+    b: &B,
+    mut ct: B::Ct,
+    k: i64,
+    terms: &[i64],
+    composed: bool,
+) -> ckks::Result<B::Ct> {
+    for &t in terms {
+        ct = b.rotate(&ct, t).map_err(|e| {
+            if composed {
+                ckks::CkksError::Domain(format!("rotation by {k} (run as {terms:?}): {e}"))
+            } else {
+                e
+            }
+        })?;
+    }
+    Ok(ct)
+}
+
+/// Rotates `ct` left by `k` with the keys `keys`: one rotation when `k`
+/// has a key, else one per term of its decomposition
+/// ([`RotationKeys::terms`]). Returns the result and the rotations done.
+///
+/// Errors: a term without a key in `keys` (`CkksError::Domain` naming the
+/// step and the term), and the backend's (a missing key among the
+/// backend's own keys: `MissingRotationKey`, or `Domain` naming the
+/// decomposed step).
+pub fn rotate_keyed<B: Backend>(
+    b: &B,
+    keys: &RotationKeys,
+    ct: &B::Ct,
+    k: i64,
+) -> ckks::Result<(B::Ct, u64)> {
+    let terms = keys.terms(k).map_err(missing)?;
+    let n = terms.len() as u64;
+    Ok((chain(b, ct.clone(), k, &terms, n > 1)?, n))
+}
+
+/// Rotations of `ct` by every step of `ks` (one result per step, 0
+/// included) with the keys `keys`: the steps with a key and the first term
+/// of the others' decompositions hoisted ([`Backend::rotate_hoisted`]), the
+/// remaining terms as full rotations ([`RotationKeys::hoisted`]). Returns
+/// the results and the rotations done.
+///
+/// Errors: as [`rotate_keyed`].
+pub fn rotate_hoisted_keyed<B: Backend>(
+    b: &B,
+    keys: &RotationKeys,
+    ct: &B::Ct,
+    ks: &[i64],
+) -> ckks::Result<(Vec<B::Ct>, u64)> {
+    let h = keys.hoisted(ks).map_err(missing)?;
+    let mut n = h.hoisted.len() as u64;
+    let mut base: BTreeMap<i64, B::Ct> = h
+        .hoisted
+        .iter()
+        .copied()
+        .zip(b.rotate_hoisted(ct, &h.hoisted)?)
+        .collect();
+    // How many results start from each hoisted rotation: the last one takes
+    // it instead of a copy.
+    let mut left: BTreeMap<i64, usize> = BTreeMap::new();
+    for (first, _) in &h.chains {
+        *left.entry(*first).or_default() += 1;
+    }
+    let mut starts = Vec::with_capacity(ks.len());
+    for (first, rest) in &h.chains {
+        n += rest.len() as u64;
+        let c = left.get_mut(first).expect("counted above");
+        *c -= 1;
+        let start = match (*first, *c) {
+            (0, _) => ct.clone(),
+            (f, 0) => base.remove(&f).expect("hoisted above"),
+            (f, _) => base[&f].clone(),
+        };
+        starts.push(start);
+    }
+    let out = starts
+        .into_par_iter()
+        .zip(ks.par_iter().zip(&h.chains))
+        .map(|(start, (&k, (_, rest)))| chain(b, start, k, rest, !rest.is_empty()))
+        .collect::<ckks::Result<Vec<_>>>()?;
+    Ok((out, n))
 }

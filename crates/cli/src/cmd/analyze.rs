@@ -28,9 +28,17 @@ pub struct ModelArgs {
     #[arg(long, default_value = "time")]
     pub goal: String,
     /// Rotation keys: `per-step` (one per rotation step used) or `pow2`
-    /// (only ±2^k; fewer keys, more rotations).
+    /// (only ±2^k; fewer keys, more rotations: each other step runs as a
+    /// sum of ±2^k rotations).
     #[arg(long, default_value = "per-step")]
     pub keys: String,
+    /// Rotation keys within a memory budget: at most BYTES of the network's
+    /// Galois keys (bootstrapping's own not counted), e.g. `2GiB`, `500MB`
+    /// or plain bytes. Keeps the ±2^k keys, then per-step keys for the
+    /// steps that save the most time per byte; other rotations run as sums
+    /// of ±2^k steps. An error if below what `--keys pow2` needs.
+    #[arg(long, value_name = "BYTES", conflicts_with = "keys")]
+    pub key_memory: Option<String>,
     /// Images per ciphertext: a power of two, or `auto` for as many as
     /// fit the set's slots (one inference then serves that many images).
     #[arg(long, default_value = "1")]
@@ -104,10 +112,11 @@ impl ModelArgs {
             "count" => Goal::Count,
             other => bail!("unknown goal `{other}` (time, count)"),
         };
-        let keys = match self.keys.as_str() {
-            "per-step" => KeyMode::PerStep,
-            "pow2" => KeyMode::PowersOfTwo,
-            other => bail!("unknown key mode `{other}` (per-step, pow2)"),
+        let keys = match (&self.key_memory, self.keys.as_str()) {
+            (Some(m), _) => KeyMode::Budget(parse_bytes(m)?),
+            (None, "per-step") => KeyMode::PerStep,
+            (None, "pow2") => KeyMode::PowersOfTwo,
+            (None, other) => bail!("unknown key mode `{other}` (per-step, pow2)"),
         };
         let batch: compiler::plan::Batch = self
             .batch
@@ -157,6 +166,42 @@ pub fn calibrate_sets(sets: &mut [ParamSet], path: &Path, threads: Option<u32>) 
         }
     }
     Ok(())
+}
+
+/// Parses a byte count (`--key-memory`): plain bytes, or a number (decimals
+/// allowed) with a suffix `B`, `KB`/`MB`/`GB`/`TB` (powers of 1000) or
+/// `KiB`/`MiB`/`GiB`/`TiB` (powers of 1024), case-insensitive.
+///
+/// Errors: anything else, or more than `u64::MAX` bytes.
+pub fn parse_bytes(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => bail!("`{s}`: not a byte count (e.g. 2GiB, 500MB, 1048576)"),
+    };
+    if let Ok(n) = num.parse::<u64>() {
+        return n
+            .checked_mul(mult)
+            .with_context(|| format!("`{s}`: more than {} bytes", u64::MAX));
+    }
+    match num.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 && x * (mult as f64) < u64::MAX as f64 => {
+            Ok((x * mult as f64).round() as u64)
+        }
+        _ => bail!("`{s}`: not a byte count (e.g. 2GiB, 500MB, 1048576)"),
+    }
 }
 
 /// Parses `--placement`: `optimal` or `greedy`.
@@ -274,4 +319,21 @@ pub fn run(args: Args) -> Result<()> {
     }
     args.out.emit(&report)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_counts_parse_with_suffixes() {
+        assert_eq!(parse_bytes("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_bytes("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_bytes("500MB").unwrap(), 500_000_000);
+        assert_eq!(parse_bytes("1.5 kib").unwrap(), 1536);
+        assert_eq!(parse_bytes("7b").unwrap(), 7);
+        for bad in ["", "GiB", "1.2.3", "-1", "5 XB", "99999999999TiB"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -46,6 +46,10 @@ struct Summary<'a> {
     rotations: u64,
     galois_keys: u64,
     galois_key_bytes: u64,
+    /// The network's rotation keys (`--keys`, `--key-memory`): keys and
+    /// bytes, bootstrapping's own not included.
+    network_galois_keys: u64,
+    network_key_bytes: u64,
     estimated_seconds: f64,
     estimated_seconds_per_image: f64,
     /// Where the plan was written (`-`: stdout).
@@ -93,6 +97,8 @@ pub fn run(args: Args) -> Result<()> {
             rotations: report.rotations,
             galois_keys: report.galois_keys,
             galois_key_bytes: report.galois_key_bytes,
+            network_galois_keys: report.network_galois_keys,
+            network_key_bytes: report.network_key_bytes,
             estimated_seconds: report.estimated_seconds,
             estimated_seconds_per_image: report.estimated_seconds_per_image,
             out: args.out.display().to_string(),

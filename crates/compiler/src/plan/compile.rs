@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Baseline, Candidate, CompiledPlan, KeyMode, LayerReport, PLAN_VERSION, PLAN_VERSION_UNBATCHED,
-    PlanNode, PlanParams, Report, SkipReport, SkipsTotal, apply_key_mode,
+    PlanNode, PlanParams, Report, SkipReport, SkipsTotal, apply_keys, budget_keys,
+    network_key_bytes, pow2_keys,
 };
 use crate::cost::{CkksOp, OpCounts};
 use crate::error::CompileError;
@@ -146,12 +147,9 @@ fn restrict(obj: &Objective, map: &[NodeId]) -> Objective {
     }
 }
 
-fn lower_for(
-    g: &nn::Graph,
-    p: &ParamSet,
-    keys: KeyMode,
-    batch: Batch,
-) -> Result<Lowered, CompileError> {
+/// Lowers `g` for `p` (per-step rotation counts; the key mode is applied
+/// by [`keyed`]).
+fn lower_for(g: &nn::Graph, p: &ParamSet, batch: Batch) -> Result<Lowered, CompileError> {
     let top = p.l_eff;
     let w = (
         p.costs.at(CkksOp::RotateHoisted, top),
@@ -195,8 +193,43 @@ fn lower_for(
             low = lower(g, n, w)?;
         }
     }
-    apply_key_mode(&mut low, keys);
     Ok(low)
+}
+
+/// `low` (as lowered: per-step counts) under `opts.keys`: the net with its
+/// rotation counts and steps rewritten for the keys chosen
+/// ([`apply_keys`]) and, for a budget, the placement the keys were chosen
+/// at: that of the `±2^k` keys alone (what `--keys pow2` compiles to,
+/// whatever the budget; the keys' levels, hence their bytes, follow from
+/// it).
+///
+/// Errors: a budget below what the `±2^k` keys need; placement errors.
+fn keyed(
+    low: &Lowered,
+    p: &ParamSet,
+    opts: &CompileOptions,
+) -> Result<(Lowered, Option<Placement>), CompileError> {
+    let mut out = low.clone();
+    match opts.keys {
+        KeyMode::PerStep => Ok((out, None)),
+        KeyMode::PowersOfTwo => {
+            apply_keys(&mut out, &pow2_keys(low))?;
+            Ok((out, None))
+        }
+        KeyMode::Budget(max) => {
+            apply_keys(&mut out, &pow2_keys(low))?;
+            let b = budget(p);
+            let sol = place(&out.level, b, &objective(&out, p, opts.goal), opts.strategy)?;
+            let levels: Vec<u32> = lazy_levels(&out.level, b, &sol.placement)?
+                .iter()
+                .map(|l| l.level_in)
+                .collect();
+            let keys = budget_keys(low, &levels, p, max)?;
+            let mut out = low.clone();
+            apply_keys(&mut out, &keys)?;
+            Ok((out, Some(sol.placement)))
+        }
+    }
 }
 
 /// Compiles a model: returns the plan and its report. The model is first
@@ -215,24 +248,26 @@ pub fn compile(
     let chosen: (&ParamSet, Lowered) = match &opts.params {
         Some(name) => {
             let p = ParamSet::find(sets, name)?;
-            (p, lower_for(g, p, opts.keys, opts.batch)?)
+            (p, lower_for(g, p, opts.batch)?)
         }
         None => {
             let mut best: Option<(f64, &ParamSet, Lowered)> = None;
             let mut last_err = None;
             for p in sets {
-                let low = match lower_for(g, p, opts.keys, opts.batch) {
+                let low = match lower_for(g, p, opts.batch) {
                     Ok(l) => l,
                     Err(e) => {
                         last_err = Some(e);
                         continue;
                     }
                 };
-                let obj = objective(&low, p, opts.goal);
-                let res = place(&low.level, budget(p), &obj, opts.strategy).and_then(|s| {
-                    let t =
-                        time_objective(&low, p).evaluate(&low.level, budget(p), &s.placement)?;
-                    Ok((t, ct_boots(&low.level, &s.placement)))
+                // Priced under the key mode (the net as lowered is what
+                // `compile_lowered` takes).
+                let res = keyed(&low, p, opts).and_then(|(kl, _)| {
+                    let obj = objective(&kl, p, opts.goal);
+                    let s = place(&kl.level, budget(p), &obj, opts.strategy)?;
+                    let t = time_objective(&kl, p).evaluate(&kl.level, budget(p), &s.placement)?;
+                    Ok((t, ct_boots(&kl.level, &s.placement)))
                 });
                 match res {
                     Ok((t, nb)) => {
@@ -278,19 +313,39 @@ pub fn compile(
     compile_lowered(&low, p, opts, candidates)
 }
 
-/// Places bootstraps on an already lowered net and builds plan and report.
+/// Places bootstraps on an already lowered net (as [`crate::lower::lower`]
+/// gives it: per-step rotation counts), applies `opts.keys` and builds plan
+/// and report.
+///
+/// Under [`KeyMode::Budget`] the keys are chosen at the levels of the
+/// placement for the `±2^k` keys alone (so that the budget's floor is what
+/// `--keys pow2` reports); bootstraps are then placed again for the
+/// rotations the chosen keys give, and that placement is kept unless it
+/// moves keys to levels where they no longer fit the budget.
+///
+/// Errors: a key budget below what the `±2^k` keys need
+/// ([`CompileError::KeyBudget`]); placement errors.
 pub fn compile_lowered(
     low: &Lowered,
     p: &ParamSet,
     opts: &CompileOptions,
     candidates: Vec<Candidate>,
 ) -> Result<(CompiledPlan, Report), CompileError> {
+    let (keyed_low, chosen_at) = keyed(low, p, opts)?;
+    let low = &keyed_low;
     let g = &low.level;
     let b = budget(p);
     let obj = objective(low, p, opts.goal);
     let tobj = time_objective(low, p);
-    let sol = place(g, b, &obj, opts.strategy)?;
-    let lv = lazy_levels(g, b, &sol.placement)?;
+    let mut sol = place(g, b, &obj, opts.strategy)?;
+    let mut lv = lazy_levels(g, b, &sol.placement)?;
+    if let (KeyMode::Budget(max), Some(at)) = (opts.keys, chosen_at) {
+        let levels: Vec<u32> = lv.iter().map(|l| l.level_in).collect();
+        if network_key_bytes(low, &levels, p) > max {
+            lv = lazy_levels(g, b, &at)?;
+            sol.placement = at;
+        }
+    }
     let est = tobj.evaluate(g, b, &sol.placement)?;
     let boots = ct_boots(g, &sol.placement);
     let boot_s = p.bootstrap_seconds(low.slots());
@@ -359,6 +414,8 @@ pub fn compile_lowered(
         }
     }
     let galois_steps: Vec<i64> = steps.into_iter().collect();
+    let network_bytes: u64 = step_level.values().map(|&l| p.galois_key_bytes_at(l)).sum();
+    let network_keys = galois_steps.len() as u64;
     let galois_keys = galois_steps.len() as u64
         + if boots > 0 {
             p.bootstrap_rotation_keys as u64
@@ -429,13 +486,13 @@ pub fn compile_lowered(
         plaintext_multiplies: totals.mul_plain,
         ciphertext_multiplies: totals.mul_relin,
         galois_keys,
+        keys: opts.keys,
+        network_galois_keys: network_keys,
+        network_key_bytes: network_bytes,
         // Network keys restricted to their levels (as the runtime makes
         // them); bootstrapping's own keys counted at the top level (an upper
         // bound: SlotsToCoeffs' keys are used lower).
-        galois_key_bytes: step_level
-            .values()
-            .map(|&l| p.galois_key_bytes_at(l))
-            .sum::<u64>()
+        galois_key_bytes: network_bytes
             + if boots > 0 {
                 p.bootstrap_rotation_keys as u64 * p.galois_key_bytes()
             } else {

@@ -31,7 +31,10 @@
 //! multiple of `B`.
 //!
 //! `galois_steps` are exactly the rotation keys the steps use (bootstrapping
-//! keys not included). The test `tests/simulate.rs` runs plans this way on
+//! keys not included). Under a key mode other than per-step, a rotation by
+//! a step that is not among them runs as its decomposition into steps that
+//! are ([`RotationKeys`]; the plan's counts already are those of the
+//! decompositions). The test `tests/simulate.rs` runs plans this way on
 //! plaintext slot vectors and matches the reference executor.
 //!
 //! # Where things are
@@ -41,8 +44,9 @@
 //! - the report: `report.rs` ([`Report`] and its parts, [`Report::to_text`]);
 //! - compilation: `compile.rs` ([`compile`], [`compile_lowered`],
 //!   [`CompileOptions`], [`Goal`], the objectives);
-//! - rotation key modes: `keys.rs` ([`KeyMode`], [`naf`],
-//!   [`apply_key_mode`]);
+//! - rotation keys: `keys.rs` ([`KeyMode`], [`naf`], [`RotationKeys`]: how
+//!   a rotation runs with the keys that exist; [`apply_keys`],
+//!   [`budget_keys`]);
 //! - layer weights: `weights.rs` ([`linear_weights`], [`bias_slots`]).
 
 mod compile;
@@ -53,6 +57,9 @@ mod weights;
 
 pub use compile::{Batch, CompileOptions, Goal, compile, compile_lowered, time_objective};
 pub use format::{CompiledPlan, PLAN_VERSION, PLAN_VERSION_UNBATCHED, PlanNode, PlanParams};
-pub use keys::{KeyMode, apply_key_mode, naf};
+pub use keys::{
+    HoistedRotations, KeyMode, MissingKey, RotationKeys, apply_keys, budget_keys, naf,
+    network_key_bytes, pow2_keys,
+};
 pub use report::{Baseline, Candidate, LayerReport, Report, SkipReport, SkipsTotal};
 pub use weights::{LinearWeights, bias_slots, linear_weights};

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Goal;
+use super::{Goal, KeyMode};
 use crate::level::{LevelOpKind, SkipKind};
 use crate::placement::Strategy;
 
@@ -102,6 +102,17 @@ pub struct Report {
     /// highest level each is used at (as the runtime generates them),
     /// bootstrapping's keys counted at the top level (an upper bound).
     pub galois_key_bytes: u64,
+    /// Which rotation keys the network uses (`--keys`, `--key-memory`).
+    #[serde(default)]
+    pub keys: KeyMode,
+    /// The network's Galois keys (the plan's `galois_steps`; bootstrapping's
+    /// own not included).
+    #[serde(default)]
+    pub network_galois_keys: u64,
+    /// Their bytes, each at the highest level it is used at (what keygen
+    /// makes, and what [`KeyMode::Budget`] bounds).
+    #[serde(default)]
+    pub network_key_bytes: u64,
     /// Estimated server time in seconds (of one inference, which serves
     /// `batch` images).
     pub estimated_seconds: f64,
@@ -200,6 +211,13 @@ impl Report {
             "galois keys: at most {} and {:.2} GiB (an upper bound: network keys at the levels they are used at, bootstrapping keys counted at the top level; keygen makes only the rotations the plan runs)",
             self.galois_keys,
             self.galois_key_bytes as f64 / (1u64 << 30) as f64
+        );
+        let _ = writeln!(
+            s,
+            "rotation keys ({}): {} network keys, {:.1} MiB (bootstrapping's own not included)",
+            self.keys,
+            self.network_galois_keys,
+            self.network_key_bytes as f64 / (1u64 << 20) as f64
         );
         let _ = writeln!(
             s,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use compiler::plan::{Batch, CompileOptions, CompiledPlan, compile};
+use compiler::plan::{Batch, CompileOptions, CompiledPlan, KeyMode, Report, compile};
 use nn::Tensor;
 
 /// A zoo net of `name` on a 1x`size`x`size` input at width `width`, random
@@ -48,6 +48,38 @@ pub fn plan_batched(
     let (plan, _) = compile(g, &[set], &opts).unwrap();
     let folded = nn::transform::fold_all(g).unwrap();
     runtime::scaling::calibrate(&plan, &folded, params, samples, 2.0).unwrap()
+}
+
+/// As [`plan`], with rotation keys `keys`; also returns the compiler's
+/// report.
+pub fn plan_with_keys(
+    g: &nn::Graph,
+    params: &Arc<ckks::Params>,
+    samples: &[Vec<f64>],
+    keys: KeyMode,
+) -> (CompiledPlan, Report) {
+    plan_with_keys_batched(g, params, samples, keys, Batch::Fixed(1))
+}
+
+/// As [`plan_with_keys`], with `batch` images per ciphertext.
+pub fn plan_with_keys_batched(
+    g: &nn::Graph,
+    params: &Arc<ckks::Params>,
+    samples: &[Vec<f64>],
+    keys: KeyMode,
+    batch: Batch,
+) -> (CompiledPlan, Report) {
+    let set = runtime::paramset::param_set(params);
+    let opts = CompileOptions {
+        params: Some(set.name.clone()),
+        keys,
+        batch,
+        ..Default::default()
+    };
+    let (plan, report) = compile(g, &[set], &opts).unwrap();
+    let folded = nn::transform::fold_all(g).unwrap();
+    let plan = runtime::scaling::calibrate(&plan, &folded, params, samples, 2.0).unwrap();
+    (plan, report)
 }
 
 /// The reference logits.
