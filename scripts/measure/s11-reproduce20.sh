@@ -7,4 +7,5 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=${B:-target-rt/release/residue}
 OUT=${OUT:-runs/reproduce-s11}
-exec $B reproduce --images 20 --params n16-boot --placement optimal --threads 1 --out "$OUT"
+exec $B reproduce --images 20 --params n16-boot --placement optimal --threads 1 --out "$OUT" \
+    --models models/resnet20.onnx,models/dirac-shared20.onnx,models/dirac20.onnx

@@ -170,14 +170,15 @@ fn compile_json_matches_analyze() {
 }
 
 /// `--threads T` prices the estimate from the committed measurements at T
-/// threads: two threads cost less than one (both measured at `n16-boot`),
+/// threads: two threads cost less than one (both measured at `n16-boot`)
+/// for the same plan,
 /// the source says so, and a count with no measurements is a one-line
 /// error naming the counts that exist.
 #[test]
 fn threads_price_the_estimate() {
     let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
     let model = format!("{root}/models/dirac-shared20.onnx");
-    let est = |t: &str| -> f64 {
+    let est = |t: &str| -> (f64, u64) {
         let out = ok(&[
             "analyze",
             &model,
@@ -191,9 +192,15 @@ fn threads_price_the_estimate() {
         let src = v["cost_source"].as_str().unwrap_or_default().to_string();
         let want = if t == "1" { "1 thread," } else { "2 threads," };
         assert!(src.contains(want), "{src}");
-        v["estimated_seconds_per_image"].as_f64().unwrap()
+        (
+            v["estimated_seconds_per_image"].as_f64().unwrap(),
+            v["rotations"].as_u64().unwrap(),
+        )
     };
-    let (one, two) = (est("1"), est("2"));
+    let ((one, r1), (two, r2)) = (est("1"), est("2"));
+    // The plan priced is the one the runtime commands compile (one-thread
+    // layouts), whatever the thread count priced.
+    assert_eq!(r1, r2, "rotations at 1 and 2 threads");
     assert!(
         two < one && two > one / 2.5,
         "1 thread {one} s, 2 threads {two} s"

@@ -60,6 +60,13 @@ pub struct ParamSet {
     /// Per-operation costs, by level over the whole Q chain (computation
     /// runs at levels `0..=l_eff`; `residue bench ckks` measures at the top).
     pub costs: CostTable,
+    /// Seconds of a hoisted and of a full rotation at `l_eff` that steer
+    /// the choice of layouts (baby/giant splits), when they must come from
+    /// another table than `costs`: a set priced for several threads keeps
+    /// the layouts of its one-thread table, so that its estimate is of the
+    /// plan the runtime commands compile. `None`: from `costs`.
+    #[serde(default)]
+    pub layout_costs: Option<(f64, f64)>,
 }
 
 impl ParamSet {
@@ -146,6 +153,7 @@ impl ParamSet {
             in_ckks: l_eff == 9,
             min_sparse_slots: 0,
             costs: CostTable::estimate(16, q_primes - 1, p_primes, boot_seconds),
+            layout_costs: None,
         }
     }
 

@@ -47,6 +47,19 @@ pub fn param_set_threads(params: &ckks::Params, threads: u32) -> Option<ParamSet
     } else if threads != 1 {
         return None;
     }
+    // Layouts as the one-thread table chooses them: every command that
+    // compiles a plan to run (`compile`, `eval --he`, `demo`, `reproduce`)
+    // prices with one thread, so a T-thread estimate is of that plan.
+    let layout_costs = if threads == 1 {
+        None
+    } else {
+        let one = param_set_threads(params, 1).expect("one-thread costs always exist");
+        let at = |op| one.costs.at(op, l_eff);
+        Some((
+            at(compiler::cost::CkksOp::RotateHoisted),
+            at(compiler::cost::CkksOp::Rotate),
+        ))
+    };
     Some(ParamSet {
         name: params.name().to_string(),
         description: params.summary().description,
@@ -61,6 +74,7 @@ pub fn param_set_threads(params: &ckks::Params, threads: u32) -> Option<ParamSet
         in_ckks: true,
         min_sparse_slots,
         costs,
+        layout_costs,
     })
 }
 

@@ -151,10 +151,10 @@ fn restrict(obj: &Objective, map: &[NodeId]) -> Objective {
 /// by [`keyed`]).
 fn lower_for(g: &nn::Graph, p: &ParamSet, batch: Batch) -> Result<Lowered, CompileError> {
     let top = p.l_eff;
-    let w = (
+    let w = p.layout_costs.unwrap_or((
         p.costs.at(CkksOp::RotateHoisted, top),
         p.costs.at(CkksOp::Rotate, top),
-    );
+    ));
     let mut low = lower(g, p.slots(), w)?;
     // The slots one image needs (all of them if a tensor spills over
     // several ciphertexts).
