@@ -372,8 +372,9 @@ pub struct DiagonalArgs {
     /// bootstrap about 6% faster). Results are bit-identical.
     #[arg(long, value_enum, default_value_t = Diagonals::Coefficients)]
     pub diagonals: Diagonals,
-    /// The same as `--diagonals coefficients` (the default).
-    #[arg(long, hide = true)]
+    /// The same as `--diagonals coefficients`, the default (session 10's
+    /// spelling, kept for scripts).
+    #[arg(long)]
     pub low_memory: bool,
 }
 
