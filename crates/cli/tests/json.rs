@@ -42,7 +42,12 @@ fn every_json_flag_is_a_switch_with_a_json_out_beside_it() {
     for (cmd, help) in &cmds {
         let line = |flag: &str| {
             help.lines()
-                .find(|l| l.trim_start().starts_with(&format!("{flag} ")))
+                .find(|l| {
+                    // `--flag  description` or, in clap's long layout,
+                    // `--flag` alone with the description below.
+                    let t = l.trim();
+                    t == flag || t.starts_with(&format!("{flag} "))
+                })
                 .unwrap_or_else(|| panic!("{cmd:?}: no {flag}: {help}"))
                 .to_string()
         };
