@@ -6,7 +6,6 @@ use ckks::bootstrap::Bootstrapper;
 use ckks::{
     Ciphertext, Encoder, Evaluator, Params, Plaintext, PolyEvalOptions, PowerSeries, Result,
 };
-use rayon::prelude::*;
 
 use crate::backend::Backend;
 
@@ -111,17 +110,8 @@ impl Backend for CkksBackend {
         self.eval.rotate(ct, k)
     }
     fn rotate_hoisted(&self, ct: &Ciphertext, ks: &[i64]) -> Result<Vec<Ciphertext>> {
-        let d = self.eval.decompose(ct)?;
-        ks.par_iter()
-            .map(|&k| {
-                let g = self.eval.rotation_for(ct, k)?;
-                if g == 1 {
-                    Ok(ct.clone())
-                } else {
-                    self.eval.apply_galois_hoisted(ct, &d, g)
-                }
-            })
-            .collect()
+        // The engine's: one decomposition, the rotations in parallel.
+        self.eval.rotate_hoisted(ct, ks)
     }
     fn poly(&self, ct: &Ciphertext, coeffs: &[f64], out_scale: f64) -> Result<Ciphertext> {
         let p = PowerSeries::new(coeffs.to_vec())?;

@@ -202,16 +202,39 @@ const OPS: [&str; 10] = [
 fn bench_ckks(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Vec<Record>> {
     let params = Params::named(&a.params)?;
     let top = params.max_level();
+    // One key set for every level.
+    let mut kg = KeyGenerator::new(params.clone());
+    let sk = kg.secret_key();
+    let pk = kg.public_key(&sk);
+    let steps: Vec<i64> = (1..=8).collect();
+    let keys = EvaluationKeys {
+        relin: Some(kg.relin_key(&sk)),
+        galois: Some(kg.galois_keys(&sk, &steps, false)),
+    };
+    let k = BenchKeys {
+        eval: Evaluator::new(params.clone(), Arc::new(keys))?,
+        sk,
+        pk,
+        steps,
+    };
     match &a.levels {
-        None => bench_ckks_at(a, &params, top, None, threads, bar),
+        None => bench_ckks_at(a, &params, &k, top, None, threads, bar),
         Some(levels) => {
             let mut out = Vec::new();
             for &l in levels {
-                out.extend(bench_ckks_at(a, &params, l, Some(l), threads, bar)?);
+                out.extend(bench_ckks_at(a, &params, &k, l, Some(l), threads, bar)?);
             }
             Ok(out)
         }
     }
+}
+
+/// The keys and evaluator every level's measurements share.
+struct BenchKeys {
+    sk: ckks::SecretKey,
+    pk: ckks::PublicKey,
+    eval: Evaluator,
+    steps: Vec<i64>,
 }
 
 /// The leveled operations on ciphertexts at level `lvl` (`level`: what the
@@ -219,6 +242,7 @@ fn bench_ckks(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Vec<Rec
 fn bench_ckks_at(
     a: &CkksArgs,
     params: &Arc<Params>,
+    k: &BenchKeys,
     lvl: usize,
     level: Option<usize>,
     threads: usize,
@@ -228,25 +252,22 @@ fn bench_ckks_at(
     let n = params.max_slots();
     let scale = params.default_scale();
     let enc = Encoder::new(params.clone());
-    let mut kg = KeyGenerator::new(params.clone());
-    let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
-    let steps: Vec<i64> = (1..=8).collect();
-    let keys = EvaluationKeys {
-        relin: Some(kg.relin_key(&sk)),
-        galois: Some(kg.galois_keys(&sk, &steps, false)),
-    };
-    let eval = Evaluator::new(params.clone(), Arc::new(keys))?;
+    let BenchKeys {
+        sk,
+        pk,
+        eval,
+        steps,
+    } = k;
     let vals: Vec<Complex64> = (0..n)
         .map(|i| Complex64::new((i as f64 * 0.01).sin(), 0.0))
         .collect();
     let pt = enc.encode(&vals, lvl, scale, n)?;
     let mut encryptor = Encryptor::new(params.clone());
-    let ct = encryptor.encrypt_pk(&pk, &pt)?;
-    let ct2 = encryptor.encrypt_pk(&pk, &pt)?;
+    let ct = encryptor.encrypt_pk(pk, &pt)?;
+    let ct2 = encryptor.encrypt_pk(pk, &pt)?;
     let prod = eval.mul_relin(&ct, &ct2)?;
     let at = level.map_or(String::new(), |l| format!(" at level {l}"));
-    let dec = Decryptor::new(&sk);
+    let dec = Decryptor::new(sk);
     let mut out = Vec::new();
     for op in OPS {
         if !wanted(a, op) {
@@ -260,7 +281,7 @@ fn bench_ckks_at(
                 enc.encode(&vals, lvl, scale, n).unwrap();
             }),
             "encrypt" => median_ms(r, || {
-                encryptor.encrypt_pk(&pk, &pt).unwrap();
+                encryptor.encrypt_pk(pk, &pt).unwrap();
             }),
             "decrypt" => median_ms(r, || {
                 enc.decode(&dec.decrypt(&ct).unwrap());
@@ -288,7 +309,7 @@ fn bench_ckks_at(
             }),
             "rotate_hoisted" => {
                 median_ms(r, || {
-                    eval.rotate_hoisted(&ct, &steps).unwrap();
+                    eval.rotate_hoisted(&ct, steps).unwrap();
                 }) / steps.len() as f64
             }
             _ => unreachable!(),

@@ -98,9 +98,7 @@ pub fn calibration_samples(model: &nn::Graph, n: usize) -> Vec<Vec<f64>> {
 /// its cost source worded as every command prints it: `uncalibrated
 /// estimate` (the per-limb model) or `measured (...)`.
 pub fn param_set(params: &ckks::Params) -> compiler::params::ParamSet {
-    let mut set = runtime::paramset::param_set(params);
-    set.costs.source = cost_label(&set.costs.source);
-    set
+    param_set_threads(params, 1).expect("one-thread costs always exist")
 }
 
 /// [`param_set`] priced for `threads` threads from the committed
