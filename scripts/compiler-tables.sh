@@ -23,7 +23,7 @@ tmp, nets = sys.argv[1], sys.argv[2:]
 load = lambda n: json.load(open(f"{tmp}/{n}.json"))
 r = load(nets[0])
 print(f"Zoo at `{r['params']}` (L_eff {r['l_eff']}), costs: {r['cost_source']}\n")
-print("| model | bootstraps | rotations | key switches | Galois keys (at most) | est. s |")
+print("| model | bootstraps | rotations | key switches | Galois keys (as keygen makes them) | est. s |")
 print("|---|---:|---:|---:|---:|---:|")
 for n in nets:
     r = load(n)

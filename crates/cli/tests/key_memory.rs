@@ -72,3 +72,55 @@ fn key_memory_trades_key_bytes_for_rotations() {
         assert!(!o.status.success(), "{bad}");
     }
 }
+
+/// What keygen makes for a budgeted plan is within the budget and is what
+/// `compile` reported (session 11's keygen made 259 MB for a 100 MB plan:
+/// keys bootstrapping also holds were counted differently).
+#[test]
+fn keygen_makes_what_the_budget_allowed() {
+    let dir = std::env::temp_dir().join(format!("residue-keymem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = format!(
+        "{}/../../models/dirac-shared20.onnx",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let plan = dir.join("plan.json");
+    let keys = dir.join("keys");
+    let budget = 100_000_000u64;
+    let c: serde_json::Value = serde_json::from_str(&ok(&[
+        "compile",
+        &model,
+        "--params",
+        "insecure-boot-n12-l9",
+        "--key-memory",
+        "100MB",
+        "--out",
+        plan.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(c["galois_keys_exact"], true);
+    let k: serde_json::Value = serde_json::from_str(&ok(&[
+        "keygen",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--model",
+        &model,
+        "--out",
+        keys.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    let sizes = &k["sizes"];
+    assert!(field(sizes, "galois_network") <= budget, "{sizes}");
+    assert_eq!(
+        field(sizes, "galois_network"),
+        field(&c, "network_key_bytes")
+    );
+    assert_eq!(field(sizes, "galois_keys"), field(&c, "galois_keys"));
+    assert_eq!(
+        field(sizes, "galois_network") + field(sizes, "galois_bootstrap"),
+        field(&c, "galois_key_bytes")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,6 +15,8 @@
 //! estimate`) for the other sets; `--calibrate FILE` calibrates any set
 //! from `residue bench ckks` JSON ([`CostTable::calibrate`]).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::cost::CostTable;
@@ -67,6 +69,15 @@ pub struct ParamSet {
     /// plan the runtime commands compile. `None`: from `costs`.
     #[serde(default)]
     pub layout_costs: Option<(f64, f64)>,
+    /// The Galois keys bootstrapping makes for itself, by the slot count it
+    /// bootstraps: each key's Galois element with the highest level its key
+    /// serves, as keygen makes them (the engine's CoeffsToSlots, trace and
+    /// conjugation keys at the top level, SlotsToCoeffs' lower). Empty for
+    /// hypothetical sets: their bootstrapping keys are then estimated as
+    /// [`Self::bootstrap_rotation_keys`] keys at the top level. Not
+    /// serialized (a set read back estimates).
+    #[serde(skip)]
+    pub bootstrap_galois: BTreeMap<usize, BTreeMap<u64, u32>>,
 }
 
 impl ParamSet {
@@ -117,6 +128,48 @@ impl ParamSet {
         digits * 2 * (level + 1 + self.p_primes) as u64 * n * 8
     }
 
+    /// The Galois element of a rotation by `step` slots: `5^step mod 2N`,
+    /// `step` taken modulo `N/2` (the order of 5), as the engine's keys are
+    /// indexed.
+    pub fn rotation_element(&self, step: i64) -> u64 {
+        let two_n = 2u64 << self.log_n;
+        let mut e = step.rem_euclid(1i64 << (self.log_n - 1)) as u64;
+        let (mut r, mut b) = (1u64, 5u64);
+        while e > 0 {
+            if e & 1 == 1 {
+                r = r * b % two_n;
+            }
+            b = b * b % two_n;
+            e >>= 1;
+        }
+        r
+    }
+
+    /// Bootstrapping's own Galois keys (element -> highest level) when it
+    /// bootstraps `slots` slots, if this set knows them.
+    pub fn bootstrap_keys(&self, slots: usize) -> Option<&BTreeMap<u64, u32>> {
+        self.bootstrap_galois.get(&slots.min(self.slots()))
+    }
+
+    /// Bytes a network rotation key for `step`, used at levels up to
+    /// `level`, adds to the Galois keys when bootstrapping of `boot_slots`
+    /// slots also runs (`None`: the plan does not bootstrap): nothing when
+    /// bootstrapping has a key for the same element at `level` or above
+    /// (keygen keeps one key per element, the higher), the difference when
+    /// its key is lower, the whole key otherwise. This is what keygen's
+    /// network key bytes count and what a key budget bounds.
+    pub fn network_key_bytes_at(&self, step: i64, level: u32, boot_slots: Option<usize>) -> u64 {
+        let own = self.galois_key_bytes_at(level);
+        match boot_slots
+            .and_then(|s| self.bootstrap_keys(s))
+            .and_then(|k| k.get(&self.rotation_element(step)))
+        {
+            Some(&b) if b >= level => 0,
+            Some(&b) => own - self.galois_key_bytes_at(b),
+            None => own,
+        }
+    }
+
     /// A hypothetical N = 2^16 set with `l_eff` computation levels at scale
     /// 2^40, laid out like `n16-boot` (60-bit q0, 15 bootstrapping primes).
     pub fn n16_estimate(l_eff: u32) -> Self {
@@ -154,6 +207,7 @@ impl ParamSet {
             min_sparse_slots: 0,
             costs: CostTable::estimate(16, q_primes - 1, p_primes, boot_seconds),
             layout_costs: None,
+            bootstrap_galois: BTreeMap::new(),
         }
     }
 

@@ -49,12 +49,41 @@ pub struct KeyNeeds {
 }
 
 impl KeyNeeds {
-    /// Bytes the network's rotation keys will take (each at its level).
+    /// Bytes the network's rotation keys add to bootstrapping's (each at
+    /// the highest level it is used at, less what bootstrapping's key for
+    /// the same Galois element holds): what [`ClientKeys::sizes`] reports as
+    /// `galois_network` and the compiler as `network_key_bytes`.
     pub fn network_key_bytes(&self, params: &Params) -> u64 {
+        let boot = self.bootstrap_galois(params);
         self.rotations
-            .values()
-            .map(|&l| single_key_bytes(params, l))
+            .iter()
+            .map(|(&k, &l)| added_key_bytes(params, l, boot.get(&rotation_element(params, k))))
             .sum()
+    }
+
+    /// Bootstrapping's own Galois keys (element -> level) for this plan's
+    /// slots; empty if it does not bootstrap.
+    fn bootstrap_galois(&self, params: &Params) -> BTreeMap<u64, usize> {
+        if !self.bootstrap {
+            return BTreeMap::new();
+        }
+        crate::prepare::bootstrap_config(params, self.slots)
+            .map(|cfg| {
+                ckks::bootstrap::galois_levels(params, &cfg)
+                    .into_iter()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Bytes a network key at `level` adds where bootstrapping holds a key for
+/// the same element at `boot` (keygen keeps the higher of the two).
+fn added_key_bytes(params: &Params, level: usize, boot: Option<&usize>) -> u64 {
+    match boot {
+        Some(&b) if b >= level => 0,
+        Some(&b) => single_key_bytes(params, level) - single_key_bytes(params, b),
+        None => single_key_bytes(params, level),
     }
 }
 
@@ -97,9 +126,12 @@ pub struct KeySizes {
     pub public: u64,
     /// Relinearization key.
     pub relin: u64,
-    /// Galois keys of the network's rotations.
+    /// What the network's rotation keys add to bootstrapping's Galois keys
+    /// ([`KeyNeeds::network_key_bytes`]: a key bootstrapping also has
+    /// counts only for the levels beyond bootstrapping's).
     pub galois_network: u64,
-    /// Galois keys of bootstrapping (and conjugation).
+    /// Galois keys of bootstrapping (and conjugation), at bootstrapping's
+    /// own levels.
     pub galois_bootstrap: u64,
     /// Encapsulation keys.
     pub bootstrap: u64,
@@ -178,10 +210,11 @@ impl ClientKeys {
     /// Key sizes by group.
     pub fn sizes(&self, params: &Params, needs: &KeyNeeds) -> KeySizes {
         let g = self.eval.galois.as_ref();
-        let net: std::collections::BTreeSet<u64> = needs
+        let boot = needs.bootstrap_galois(params);
+        let net: BTreeMap<u64, usize> = needs
             .rotations
-            .keys()
-            .map(|&k| rotation_element(params, k))
+            .iter()
+            .map(|(&k, &l)| (rotation_element(params, k), l))
             .collect();
         let mut s = KeySizes {
             public: (2 * (params.max_level() + 1) * params.n * 8) as u64,
@@ -202,8 +235,13 @@ impl ClientKeys {
             s.galois_keys = g.elements().len() as u64;
             for e in g.elements() {
                 let one = single_key_bytes(params, g.level_of(e).unwrap_or(0));
-                if net.contains(&e) {
-                    s.galois_network += one;
+                let b = boot.get(&e).copied();
+                if net.contains_key(&e) {
+                    // What bootstrapping's key for `e` would hold; the rest
+                    // is the network's.
+                    let theirs = b.map_or(0, |b| single_key_bytes(params, b).min(one));
+                    s.galois_bootstrap += theirs;
+                    s.galois_network += one - theirs;
                 } else {
                     s.galois_bootstrap += one;
                 }

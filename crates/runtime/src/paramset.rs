@@ -2,6 +2,9 @@
 //! (one source of truth: levels, `L_eff`, slots and key sizes come from
 //! `ckks`, never from a hand-kept copy).
 
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+
 use compiler::cost::CostTable;
 use compiler::params::ParamSet;
 
@@ -61,6 +64,7 @@ pub fn param_set_threads(params: &ckks::Params, threads: u32) -> Option<ParamSet
         ))
     };
     Some(ParamSet {
+        bootstrap_galois: bootstrap_galois(params),
         name: params.name().to_string(),
         description: params.summary().description,
         log_n,
@@ -76,6 +80,34 @@ pub fn param_set_threads(params: &ckks::Params, threads: u32) -> Option<ParamSet
         costs,
         layout_costs,
     })
+}
+
+/// Bootstrapping's own Galois keys for every slot count the set bootstraps
+/// (`ckks::bootstrap::galois_levels`, what keygen makes), computed once per
+/// set and process.
+fn bootstrap_galois(params: &ckks::Params) -> BTreeMap<usize, BTreeMap<u64, u32>> {
+    type Keys = BTreeMap<usize, BTreeMap<u64, u32>>;
+    static CACHE: OnceLock<Mutex<BTreeMap<u64, Keys>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(k) = cache.lock().ok().and_then(|c| c.get(&params.id).cloned()) {
+        return k;
+    }
+    let Some(cfg) = ckks::bootstrap::config_for(params) else {
+        return BTreeMap::new();
+    };
+    let max = params.max_slots();
+    let keys: Keys = std::iter::successors(Some(ckks::bootstrap::min_slots(&cfg)), |&s| {
+        (2 * s <= max).then_some(2 * s)
+    })
+    .map(|s| {
+        let levels = ckks::bootstrap::galois_levels(params, &cfg.clone().with_slots(s, max));
+        (s, levels.into_iter().map(|(g, l)| (g, l as u32)).collect())
+    })
+    .collect();
+    if let Ok(mut c) = cache.lock() {
+        c.insert(params.id, keys.clone());
+    }
+    keys
 }
 
 /// Thread counts with committed measurements for the set named `name`

@@ -112,6 +112,20 @@ fn a_plan_within_a_small_key_budget_runs_encrypted() {
     let needs = key_needs(&prep, &p).unwrap();
     assert_eq!(needs.network_key_bytes(&p), report.network_key_bytes);
     let keys = ClientKeys::generate(&p, &needs).unwrap();
+    // What keygen made is what the budget bounded and the report counted
+    // (session 11 counted network keys bootstrapping also holds at the
+    // network's levels: the plan for 100 MB made 259 MB of keys).
+    assert!(plan.bootstraps > 0);
+    let sizes = keys.sizes(&p, &needs);
+    assert_eq!(sizes.galois_network, report.network_key_bytes);
+    assert!(sizes.galois_network <= budget);
+    assert!(report.galois_keys_exact);
+    assert!(report.network_shared_keys > 0);
+    assert_eq!(sizes.galois_keys, report.galois_keys);
+    assert_eq!(
+        sizes.galois_network + sizes.galois_bootstrap,
+        report.galois_key_bytes
+    );
     let backend =
         runtime::server::backend(&p, &prep, keys.eval.clone(), keys.boot.clone()).unwrap();
     let x = input(8, 20);
@@ -171,4 +185,48 @@ fn a_missing_decomposition_key_is_a_clear_error() {
         err.starts_with("step ") && err.contains(&format!("rotation by {gone}")),
         "{err}"
     );
+}
+
+/// At the 128-bit set, without generating keys (gigabytes): the report's
+/// Galois key count and bytes are those of the keys keygen would make, the
+/// network's keys plus bootstrapping's for the plan's slots, one per Galois
+/// element at the higher level (`ClientKeys::generate` merges them so).
+#[test]
+fn n16_boot_key_totals_are_what_keygen_makes() {
+    let p = ckks::Params::named("n16-boot").unwrap();
+    let set = runtime::paramset::param_set(&p);
+    // A damped activation: twenty layers of the amplifying test nets
+    // overflow.
+    let mut cfg = nn::zoo::ZooConfig::from_name("dirac-shared20", 1, [28, 28], 10).unwrap();
+    cfg.width = 0.5;
+    cfg.act = nn::graph::PolyAct {
+        coeffs: vec![0.0, 0.5, 0.05],
+        range: [-4.0, 4.0],
+    };
+    let g = nn::zoo::build_random(&cfg, 5).unwrap();
+    for mode in [KeyMode::PerStep, KeyMode::PowersOfTwo] {
+        let (plan, report) = plan_with_keys(&g, &p, &[input(28, 1)], mode);
+        assert!(plan.bootstraps > 0 && report.galois_keys_exact);
+        let prep = Prepared::new(&plan, &g, &p).unwrap();
+        let needs = key_needs(&prep, &p).unwrap();
+        assert_eq!(needs.network_key_bytes(&p), report.network_key_bytes);
+        let cfg = runtime::prepare::bootstrap_config(&p, needs.slots).unwrap();
+        let mut all: std::collections::BTreeMap<u64, usize> =
+            ckks::bootstrap::galois_levels(&p, &cfg)
+                .into_iter()
+                .collect();
+        let boot_keys = all.len();
+        for (&k, &l) in &needs.rotations {
+            let e = all.entry(ckks::keys::rotation_element(&p, k)).or_insert(l);
+            *e = (*e).max(l);
+        }
+        let shared = boot_keys + needs.rotations.len() - all.len();
+        assert_eq!(shared as u64, report.network_shared_keys, "{mode}");
+        assert_eq!(all.len() as u64, report.galois_keys, "{mode}");
+        let bytes: u64 = all
+            .values()
+            .map(|&l| set.galois_key_bytes_at(l as u32))
+            .sum();
+        assert_eq!(bytes, report.galois_key_bytes, "{mode}");
+    }
 }

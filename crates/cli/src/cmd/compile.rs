@@ -44,11 +44,16 @@ struct Summary<'a> {
     steps: usize,
     bootstraps: u64,
     rotations: u64,
+    /// Galois keys keygen makes, and their bytes (exact unless
+    /// `galois_keys_exact` is false: then an upper bound).
     galois_keys: u64,
     galois_key_bytes: u64,
-    /// The network's rotation keys (`--keys`, `--key-memory`): keys and
-    /// bytes, bootstrapping's own not included.
+    galois_keys_exact: bool,
+    /// The network's rotation keys (`--keys`, `--key-memory`), how many of
+    /// them bootstrapping has too, and the bytes they add to
+    /// bootstrapping's (what `--key-memory` bounds).
     network_galois_keys: u64,
+    network_shared_keys: u64,
     network_key_bytes: u64,
     estimated_seconds: f64,
     estimated_seconds_per_image: f64,
@@ -97,7 +102,9 @@ pub fn run(args: Args) -> Result<()> {
             rotations: report.rotations,
             galois_keys: report.galois_keys,
             galois_key_bytes: report.galois_key_bytes,
+            galois_keys_exact: report.galois_keys_exact,
             network_galois_keys: report.network_galois_keys,
+            network_shared_keys: report.network_shared_keys,
             network_key_bytes: report.network_key_bytes,
             estimated_seconds: report.estimated_seconds,
             estimated_seconds_per_image: report.estimated_seconds_per_image,
@@ -118,10 +125,15 @@ pub fn run(args: Args) -> Result<()> {
         String::new()
     };
     eprintln!(
-        "plan for {} at {}: {} bootstraps, at most {} Galois keys, ~{:.1} s estimated [{}]{per_image}",
+        "plan for {} at {}: {} bootstraps, {}{} Galois keys, ~{:.1} s estimated [{}]{per_image}",
         report.model,
         report.params,
         report.bootstraps,
+        if report.galois_keys_exact {
+            ""
+        } else {
+            "at most "
+        },
         report.galois_keys,
         report.estimated_seconds,
         report.cost_source

@@ -176,7 +176,7 @@ pub fn run(args: Args) -> Result<()> {
     let t = Instant::now();
     let needs = runtime::client::key_needs(&prep, &params)?;
     say(format!(
-        "         {} network rotation keys ({:.2} GiB at their levels){}",
+        "         {} network rotation keys (adding {:.2} GiB at their levels){}",
         needs.rotations.len(),
         gib(needs.network_key_bytes(&params)),
         if needs.bootstrap {

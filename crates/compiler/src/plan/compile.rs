@@ -224,7 +224,8 @@ fn keyed(
                 .iter()
                 .map(|l| l.level_in)
                 .collect();
-            let keys = budget_keys(low, &levels, p, max)?;
+            let boots = ct_boots(&out.level, &sol.placement) > 0;
+            let keys = budget_keys(low, &levels, p, max, boots)?;
             let mut out = low.clone();
             apply_keys(&mut out, &keys)?;
             Ok((out, Some(sol.placement)))
@@ -341,7 +342,7 @@ pub fn compile_lowered(
     let mut lv = lazy_levels(g, b, &sol.placement)?;
     if let (KeyMode::Budget(max), Some(at)) = (opts.keys, chosen_at) {
         let levels: Vec<u32> = lv.iter().map(|l| l.level_in).collect();
-        if network_key_bytes(low, &levels, p) > max {
+        if network_key_bytes(low, &levels, p, ct_boots(g, &sol.placement) > 0) > max {
             lv = lazy_levels(g, b, &at)?;
             sol.placement = at;
         }
@@ -414,14 +415,13 @@ pub fn compile_lowered(
         }
     }
     let galois_steps: Vec<i64> = steps.into_iter().collect();
-    let network_bytes: u64 = step_level.values().map(|&l| p.galois_key_bytes_at(l)).sum();
+    let boot_slots = (boots > 0).then(|| low.slots());
+    let network_bytes: u64 = step_level
+        .iter()
+        .map(|(&k, &l)| p.network_key_bytes_at(k, l, boot_slots))
+        .sum();
     let network_keys = galois_steps.len() as u64;
-    let galois_keys = galois_steps.len() as u64
-        + if boots > 0 {
-            p.bootstrap_rotation_keys as u64
-        } else {
-            0
-        };
+    let galois = galois_key_totals(p, &step_level, boot_slots);
 
     let (skips, skips_total) = if opts.attribute_skips {
         skip_costs(g, b, &obj, &tobj, opts.strategy, (boots, est))?
@@ -485,19 +485,13 @@ pub fn compile_lowered(
         rescales: totals.rescales,
         plaintext_multiplies: totals.mul_plain,
         ciphertext_multiplies: totals.mul_relin,
-        galois_keys,
+        galois_keys: galois.keys,
+        galois_keys_exact: galois.exact,
         keys: opts.keys,
         network_galois_keys: network_keys,
+        network_shared_keys: galois.shared,
         network_key_bytes: network_bytes,
-        // Network keys restricted to their levels (as the runtime makes
-        // them); bootstrapping's own keys counted at the top level (an upper
-        // bound: SlotsToCoeffs' keys are used lower).
-        galois_key_bytes: network_bytes
-            + if boots > 0 {
-                p.bootstrap_rotation_keys as u64 * p.galois_key_bytes()
-            } else {
-                0
-            },
+        galois_key_bytes: galois.bytes,
         estimated_seconds: est,
         batch,
         estimated_seconds_per_image: est / batch as f64,
@@ -553,4 +547,60 @@ fn skip_costs(
         });
     }
     Ok((skips, skips_total))
+}
+
+/// Galois keys of a plan in all: [`Report::galois_keys`] and its bytes.
+struct GaloisTotals {
+    keys: u64,
+    bytes: u64,
+    /// Whether bootstrapping's keys are known (else estimated).
+    exact: bool,
+    /// Network keys bootstrapping already holds.
+    shared: u64,
+}
+
+/// The Galois keys keygen makes for a plan whose network rotation steps are
+/// `step_level` (step -> highest level used) and which bootstraps
+/// `boot_slots` slots (`None`: no bootstrap): one key per Galois element at
+/// the highest level either needs. Exact where the set knows
+/// bootstrapping's keys ([`ParamSet::bootstrap_keys`]); else bootstrapping's
+/// are estimated as [`ParamSet::bootstrap_rotation_keys`] keys at the top
+/// level, none shared (an upper bound).
+fn galois_key_totals(
+    p: &ParamSet,
+    step_level: &std::collections::BTreeMap<i64, u32>,
+    boot_slots: Option<usize>,
+) -> GaloisTotals {
+    let net_bytes = |l: u32| p.galois_key_bytes_at(l);
+    match boot_slots.map(|s| p.bootstrap_keys(s)) {
+        None => GaloisTotals {
+            keys: step_level.len() as u64,
+            bytes: step_level.values().map(|&l| net_bytes(l)).sum(),
+            exact: true,
+            shared: 0,
+        },
+        Some(Some(boot)) => {
+            let mut all = boot.clone();
+            let mut shared = 0;
+            for (&k, &l) in step_level {
+                let g = p.rotation_element(k);
+                shared += u64::from(all.contains_key(&g));
+                let e = all.entry(g).or_insert(l);
+                *e = (*e).max(l);
+            }
+            GaloisTotals {
+                keys: all.len() as u64,
+                bytes: all.values().map(|&l| net_bytes(l)).sum(),
+                exact: true,
+                shared,
+            }
+        }
+        Some(None) => GaloisTotals {
+            keys: step_level.len() as u64 + p.bootstrap_rotation_keys as u64,
+            bytes: step_level.values().map(|&l| net_bytes(l)).sum::<u64>()
+                + p.bootstrap_rotation_keys as u64 * p.galois_key_bytes(),
+            exact: false,
+            shared: 0,
+        },
+    }
 }

@@ -20,8 +20,12 @@
 //! kept (a budget below their bytes is an error); on top of them, per-step
 //! keys for the steps that save the most estimated rotation time per key
 //! byte. A step used `u` times (at level `l` each) whose NAF has `t` terms
-//! saves about `u (t - 1)` full rotations at `l`; its key costs
-//! [`ParamSet::galois_key_bytes_at`] at the highest level it is used at.
+//! saves about `u (t - 1)` full rotations at `l`; its key costs what it
+//! adds to the Galois keys, [`ParamSet::network_key_bytes_at`]: the key at
+//! the highest level it is used at, less what bootstrapping's key for the
+//! same Galois element already holds when the plan bootstraps (many `±2^k`
+//! keys are also CoeffsToSlots' and SlotsToCoeffs' keys; keygen keeps one
+//! key per element, at the higher level).
 //! Steps are taken in that order while the total stays within the budget,
 //! stopping at the first that does not fit (so a larger budget keys a
 //! superset of steps and never gives more rotations). A `±2^k` key that no
@@ -51,10 +55,11 @@ pub enum KeyMode {
     /// non-adjacent-form decomposition (module docs). Least key memory,
     /// most rotations.
     PowersOfTwo,
-    /// At most this many bytes of the network's Galois keys, each counted
-    /// at the highest level it is used at (as keygen makes them);
-    /// bootstrapping's own keys are not counted (the report's
-    /// `network_key_bytes` is what the budget bounds, `galois_key_bytes`
+    /// At most this many bytes of Galois keys added by the network's
+    /// rotations, each key counted at the highest level it is used at (as
+    /// keygen makes them) and less what bootstrapping's own key for the same
+    /// element holds (the report's `network_key_bytes`, and keygen's
+    /// `galois_network`, are what the budget bounds; `galois_key_bytes`
     /// adds bootstrapping's). The `±2^k` keys the decompositions need, then
     /// per-step keys by time saved per byte (module docs). Compiling fails
     /// ([`CompileError::KeyBudget`]) if the budget is below what
@@ -308,10 +313,12 @@ pub fn pow2_keys(low: &Lowered) -> RotationKeys {
     RotationKeys::only(low.slots(), terms)
 }
 
-/// Bytes of the network's Galois keys a net rewritten by [`apply_keys`]
-/// needs when layer `v` runs at `levels[v]`: each key of a layer's
-/// `rotation_steps` counted once, at the highest level it is used at.
-pub fn network_key_bytes(low: &Lowered, levels: &[u32], p: &ParamSet) -> u64 {
+/// Bytes the network's Galois keys add for a net rewritten by
+/// [`apply_keys`] when layer `v` runs at `levels[v]`: each key of a layer's
+/// `rotation_steps` counted once, at the highest level it is used at, less
+/// what bootstrapping's own keys already hold when the plan bootstraps
+/// (`bootstraps`; [`ParamSet::network_key_bytes_at`]).
+pub fn network_key_bytes(low: &Lowered, levels: &[u32], p: &ParamSet, bootstraps: bool) -> u64 {
     let mut at: BTreeMap<i64, u32> = BTreeMap::new();
     for (l, &lv) in low.layers.iter().zip(levels) {
         for &s in &l.cost.rotation_steps {
@@ -319,11 +326,16 @@ pub fn network_key_bytes(low: &Lowered, levels: &[u32], p: &ParamSet) -> u64 {
             *e = (*e).max(lv);
         }
     }
-    at.values().map(|&l| p.galois_key_bytes_at(l)).sum()
+    let boot = bootstraps.then(|| low.slots());
+    at.iter()
+        .map(|(&k, &l)| p.network_key_bytes_at(k, l, boot))
+        .sum()
 }
 
 /// The keys of [`KeyMode::Budget`] for a net (as lowered: per-step counts)
-/// whose layer `v` runs at `levels[v]` (module docs).
+/// whose layer `v` runs at `levels[v]` (module docs); with `bootstraps`,
+/// keys bootstrapping already holds cost nothing (or their difference,
+/// [`ParamSet::network_key_bytes_at`]).
 ///
 /// Errors: `max_bytes` below what the `±2^k` keys alone need
 /// ([`CompileError::KeyBudget`]).
@@ -332,7 +344,9 @@ pub fn budget_keys(
     levels: &[u32],
     p: &ParamSet,
     max_bytes: u64,
+    bootstraps: bool,
 ) -> Result<RotationKeys, CompileError> {
+    let boot = bootstraps.then(|| low.slots());
     let slots = low.slots();
     let norm = RotationKeys::only(slots, []);
     let uses = step_uses(low);
@@ -372,7 +386,7 @@ pub fn budget_keys(
                 n as f64 * (terms.len() - 1) as f64 * p.costs.at(CkksOp::Rotate, lv)
             })
             .sum();
-        let bytes = p.galois_key_bytes_at(level).max(1) as f64;
+        let bytes = p.network_key_bytes_at(k, level, boot).max(1) as f64;
         cands.push(Cand {
             step: k,
             level,
@@ -380,12 +394,12 @@ pub fn budget_keys(
             terms: added,
         });
     }
-    let key_bytes = |m: &BTreeMap<u32, u64>| {
+    let key_bytes = |t: i64, m: &BTreeMap<u32, u64>| {
         m.keys()
             .next_back()
-            .map_or(0, |&l| p.galois_key_bytes_at(l))
+            .map_or(0, |&l| p.network_key_bytes_at(t, l, boot))
     };
-    let mut total: u64 = key_levels.values().map(key_bytes).sum();
+    let mut total: u64 = key_levels.iter().map(|(&t, m)| key_bytes(t, m)).sum();
     if total > max_bytes {
         return Err(CompileError::KeyBudget(format!(
             "{max_bytes} bytes of rotation keys is below the {total} bytes ({:.1} MiB) the ±2^k keys \
@@ -421,13 +435,13 @@ pub fn budget_keys(
         let touched: BTreeSet<i64> = c.terms.iter().map(|&(t, _)| t).collect();
         let before: u64 = touched
             .iter()
-            .map(|t| key_levels.get(t).map_or(0, key_bytes))
+            .map(|&t| key_levels.get(&t).map_or(0, |m| key_bytes(t, m)))
             .sum();
         let after: u64 = touched
             .iter()
-            .map(|t| next.get(t).map_or(0, key_bytes))
+            .map(|&t| next.get(&t).map_or(0, |m| key_bytes(t, m)))
             .sum();
-        let t = total - before + after + p.galois_key_bytes_at(c.level);
+        let t = total - before + after + p.network_key_bytes_at(c.step, c.level, boot);
         if t > max_bytes {
             break;
         }

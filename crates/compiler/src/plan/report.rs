@@ -95,13 +95,17 @@ pub struct Report {
     pub plaintext_multiplies: u64,
     /// Ciphertext multiplications.
     pub ciphertext_multiplies: u64,
-    /// Galois keys (layer rotations, plus the bootstrapping's own if any
-    /// bootstrap runs).
+    /// Galois keys keygen makes (layer rotations, plus the bootstrapping's
+    /// own if any bootstrap runs; one key per Galois element).
     pub galois_keys: u64,
-    /// Their memory in bytes: network rotation keys restricted to the
-    /// highest level each is used at (as the runtime generates them),
-    /// bootstrapping's keys counted at the top level (an upper bound).
+    /// Their memory in bytes, each key restricted to the highest level it
+    /// is used at (as keygen makes them).
     pub galois_key_bytes: u64,
+    /// Whether `galois_keys` and `galois_key_bytes` are exact (the set
+    /// knows bootstrapping's keys); else an upper bound, bootstrapping's
+    /// keys estimated at the top level.
+    #[serde(default)]
+    pub galois_keys_exact: bool,
     /// Which rotation keys the network uses (`--keys`, `--key-memory`).
     #[serde(default)]
     pub keys: KeyMode,
@@ -109,8 +113,13 @@ pub struct Report {
     /// own not included).
     #[serde(default)]
     pub network_galois_keys: u64,
-    /// Their bytes, each at the highest level it is used at (what keygen
-    /// makes, and what [`KeyMode::Budget`] bounds).
+    /// How many of them bootstrapping holds too (one key serves both).
+    #[serde(default)]
+    pub network_shared_keys: u64,
+    /// Bytes the network's keys add to bootstrapping's: each at the
+    /// highest level it is used at, less what bootstrapping's key for the
+    /// same element holds (what keygen reports as `galois_network`, and
+    /// what [`KeyMode::Budget`] bounds).
     #[serde(default)]
     pub network_key_bytes: u64,
     /// Estimated server time in seconds (of one inference, which serves
@@ -206,17 +215,27 @@ impl Report {
             self.plaintext_multiplies,
             self.ciphertext_multiplies
         );
+        if self.galois_keys_exact {
+            let _ = writeln!(
+                s,
+                "galois keys: {} and {:.2} GiB (each at the highest level it is used at, as keygen makes them)",
+                self.galois_keys,
+                self.galois_key_bytes as f64 / (1u64 << 30) as f64
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "galois keys: at most {} and {:.2} GiB (an upper bound: bootstrapping's keys estimated at the top level)",
+                self.galois_keys,
+                self.galois_key_bytes as f64 / (1u64 << 30) as f64
+            );
+        }
         let _ = writeln!(
             s,
-            "galois keys: at most {} and {:.2} GiB (an upper bound: network keys at the levels they are used at, bootstrapping keys counted at the top level; keygen makes only the rotations the plan runs)",
-            self.galois_keys,
-            self.galois_key_bytes as f64 / (1u64 << 30) as f64
-        );
-        let _ = writeln!(
-            s,
-            "rotation keys ({}): {} network keys, {:.1} MiB (bootstrapping's own not included)",
+            "rotation keys ({}): {} network keys ({} shared with bootstrapping), adding {:.1} MiB to bootstrapping's",
             self.keys,
             self.network_galois_keys,
+            self.network_shared_keys,
             self.network_key_bytes as f64 / (1u64 << 20) as f64
         );
         let _ = writeln!(
