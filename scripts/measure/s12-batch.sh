@@ -4,6 +4,7 @@
 # two threads, and Dirac + shared-source 20 at batch 4 on one thread, with
 # this session's default (coefficient-held diagonals). Everything else
 # paused while each runs (quiet.sh). Start with `setsid nohup`.
+# JOBS="resnet20:1 dirac20:1" for the one-thread rows (run second).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=${B:-target-rt/release/residue}
@@ -21,7 +22,7 @@ run() { # model threads
     scripts/measure/quiet.sh CONT
     tail -2 "$D/eval-$m-t$t-b4.out"
 }
-run resnet20 2
-run dirac20 2
-run dirac-shared20 1
+for job in ${JOBS:-resnet20:2 dirac20:2 dirac-shared20:1}; do
+    run "${job%%:*}" "${job##*:}"
+done
 echo "== $(date -u +%T) done"
