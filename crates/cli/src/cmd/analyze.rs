@@ -118,10 +118,12 @@ impl ModelArgs {
             (None, "pow2") => KeyMode::PowersOfTwo,
             (None, other) => bail!("unknown key mode `{other}` (per-step, pow2)"),
         };
-        let batch: compiler::plan::Batch = self
-            .batch
-            .parse()
-            .with_context(|| format!("--batch {}", self.batch))?;
+        let batch: compiler::plan::Batch = self.batch.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "--batch `{}`: neither `auto` nor a power of two",
+                self.batch.escape_debug()
+            )
+        })?;
         let params = (self.params != "auto").then(|| self.params.clone());
         Ok((
             sets,
@@ -241,8 +243,12 @@ pub fn check_ranges(g: nn::Graph, ranges_out: Option<&Path>) -> Result<nn::Graph
     }
     for c in &changes {
         eprintln!(
-            "warning: activation `{}`: inputs reach [{:.3}, {:.3}] on the calibration inputs, outside its stated range [{}, {}]",
-            c.node, c.observed[0], c.observed[1], c.stated[0], c.stated[1]
+            "warning: activation `{}`: inputs reach [{}, {}] on the calibration inputs, outside its stated range [{}, {}]",
+            c.node,
+            bound(c.observed[0]),
+            bound(c.observed[1]),
+            c.stated[0],
+            c.stated[1]
         );
     }
     match ranges_out {
@@ -335,5 +341,15 @@ mod tests {
         for bad in ["", "GiB", "1.2.3", "-1", "5 XB", "99999999999TiB"] {
             assert!(parse_bytes(bad).is_err(), "{bad}");
         }
+    }
+}
+
+/// A range bound as printed: three decimals, or scientific notation when
+/// large (random-weight zoo nets reach 1e300 and beyond).
+fn bound(v: f64) -> String {
+    if v.abs() >= 1e6 {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.3}")
     }
 }

@@ -47,7 +47,9 @@ pub fn run(args: Args) -> Result<()> {
     let batch = plan.batch();
     if xs.len() > batch {
         bail!(
-            "{} images given, the plan takes at most {batch} at once (compile it with --batch)",
+            "{} images given, the plan takes at most {batch} at once: encrypt them in groups of \
+             {batch}, or compile with a larger --batch if the slots hold it (`--batch auto` packs \
+             the most that fit)",
             xs.len()
         );
     }

@@ -195,10 +195,12 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
     // Progress and per-image lines on stderr, also with `--json` at a
     // terminal (the JSON report alone goes to stdout).
     let quiet = super::he::quiet_progress(args.json);
-    let batch: compiler::plan::Batch = args
-        .batch
-        .parse()
-        .with_context(|| format!("--batch {}", args.batch))?;
+    let batch: compiler::plan::Batch = args.batch.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--batch `{}`: neither `auto` nor a power of two",
+            args.batch.escape_debug()
+        )
+    })?;
     if !todo.is_empty() {
         let t = Instant::now();
         let opts = compiler::CompileOptions {

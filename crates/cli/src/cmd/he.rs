@@ -108,12 +108,23 @@ pub fn param_set_threads(
     threads: u32,
 ) -> Result<compiler::params::ParamSet> {
     let mut set = runtime::paramset::param_set_threads(params, threads).with_context(|| {
-        format!(
-            "no {threads}-thread measurements are committed for `{}` (measured: {:?} threads); \
-             price it with --calibrate FILE from `residue bench ckks --threads {threads}`",
-            params.name(),
-            runtime::paramset::measured_threads(params.name())
-        )
+        let one = runtime::paramset::param_set(params);
+        if one.costs.source.starts_with("measured") {
+            format!(
+                "no {threads}-thread measurements are committed for `{}` (measured: {:?} threads); \
+                 price it with --calibrate FILE from `residue bench ckks --threads {threads}`",
+                params.name(),
+                runtime::paramset::measured_threads(params.name())
+            )
+        } else {
+            format!(
+                "`{}` has no committed measurements at all: its estimate is the uncalibrated \
+                 per-limb one, for one thread (drop --threads); or price it with --calibrate FILE \
+                 from `residue bench ckks --params {} --threads {threads}`",
+                params.name(),
+                params.name()
+            )
+        }
     })?;
     set.costs.source = cost_label(&set.costs.source);
     Ok(set)
