@@ -327,6 +327,16 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// A range bound as printed: three decimals, or scientific notation when
+/// large (random-weight zoo nets reach 1e300 and beyond).
+fn bound(v: f64) -> String {
+    if v.abs() >= 1e6 {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_bytes;
@@ -341,15 +351,5 @@ mod tests {
         for bad in ["", "GiB", "1.2.3", "-1", "5 XB", "99999999999TiB"] {
             assert!(parse_bytes(bad).is_err(), "{bad}");
         }
-    }
-}
-
-/// A range bound as printed: three decimals, or scientific notation when
-/// large (random-weight zoo nets reach 1e300 and beyond).
-fn bound(v: f64) -> String {
-    if v.abs() >= 1e6 {
-        format!("{v:.3e}")
-    } else {
-        format!("{v:.3}")
     }
 }
