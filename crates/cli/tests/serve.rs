@@ -938,3 +938,41 @@ fn one_server_serves_two_models_by_name() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no model named"));
 }
+
+/// Several images per request: a server of a batched plan answers three
+/// images sent by one `residue client` (repeated `--input`), each as the
+/// plaintext model does; more than the batch is refused in one line.
+#[test]
+fn a_batched_plan_serves_several_images_per_request() {
+    let fx = Fixture::new("batch", "insecure-n12", false, 3);
+    ok(&[
+        "compile",
+        &fx.p("m.onnx"),
+        "--params",
+        "insecure-n12",
+        "--batch",
+        "4",
+        "--out",
+        &fx.p("plan.json"),
+    ]);
+    let s = Server::start(&fx, &fx.dir.join("store"), &[]);
+    let mut c = fx.client_cmd(&s.url, "kb", 0);
+    c.args(["--input", &fx.p("x1.npy"), "--input", &fx.p("x2.npy")]);
+    let o = c.output().unwrap();
+    let v = fx.check_client_output(&o, 0);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    for (i, r) in results.iter().enumerate() {
+        fx.check(i, r["class"].as_u64().unwrap(), &floats(&r["logits"]));
+    }
+    // Five images for a batch of four: one line, nothing sent.
+    let mut c = fx.client_cmd(&s.url, "kb", 0);
+    for i in [1, 2, 0, 1] {
+        c.args(["--input", &fx.p(&format!("x{i}.npy"))]);
+    }
+    let o = c.output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("at most 4 per request"), "{err}");
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
-use super::he::{StepProgress, load_input, load_plan};
+use super::he::{StepProgress, load_plan};
 
 /// Arguments of `residue client`.
 #[derive(clap::Args)]
@@ -35,16 +35,19 @@ pub struct Args {
     #[arg(long)]
     pub keys: PathBuf,
     /// A PNG image (pixels scaled to [0, 1]) or a `.npy` float32 array of
-    /// the plan's input shape.
-    #[arg(long)]
-    pub input: PathBuf,
+    /// the plan's input shape, or of shape [B,C,H,W] for several images.
+    /// Repeat for several images: a server whose plan is batched (`residue
+    /// compile --batch`) runs up to its batch in one request, in order.
+    #[arg(long, required = true)]
+    pub input: Vec<PathBuf>,
     /// Also write the encrypted result here.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Seconds to wait for the result.
     #[arg(long, default_value_t = 3600.0)]
     pub timeout_secs: f64,
-    /// Print JSON (`class`, `logits`, ids, seconds).
+    /// Print JSON (`class`, `logits` of the first image, `results`: one
+    /// `{ "class", "logits" }` per image, ids, seconds).
     #[arg(long)]
     pub json: bool,
     /// Also write the JSON report to FILE (what `--json` prints).
@@ -207,7 +210,21 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let l = plan.nodes[0].layout_out;
-    let x = load_input(&args.input, &[l.channels, l.height, l.width])?;
+    let shape = [l.channels, l.height, l.width];
+    let mut xs = Vec::new();
+    for p in &args.input {
+        let ts = nn::input::load_batch(p, &shape)
+            .with_context(|| format!("loading input {}", p.display()))?;
+        xs.extend(ts.into_iter().map(|t| t.data));
+    }
+    let batch = plan.batch();
+    if xs.len() > batch {
+        bail!(
+            "{} images given, the server's plan takes at most {batch} per request: send them \
+             in groups of {batch}",
+            xs.len()
+        );
+    }
 
     // Keys: generated once per key directory.
     let t = Instant::now();
@@ -261,7 +278,7 @@ pub fn run(args: Args) -> Result<()> {
     let upload_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let ct = runtime::client::encrypt(&plan, &params, &pk, &x)?;
+    let ct = runtime::client::encrypt_batch(&plan, &params, &pk, &xs)?;
     let mut buf = Vec::new();
     ct.write_to(&params, &mut buf)?;
     let encrypt_s = t.elapsed().as_secs_f64();
@@ -312,12 +329,18 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(p) = &args.out {
         std::fs::write(p, &out).with_context(|| format!("writing {}", p.display()))?;
     }
-    let logits = runtime::client::decrypt(&params, &sk, &result)?;
-    let class = nn::exec::argmax(&logits);
+    let all = runtime::client::decrypt_batch(&params, &sk, &result)?;
+    let logits = &all[0];
+    let class = nn::exec::argmax(logits);
     if args.json || args.json_out.is_some() {
+        let results: Vec<serde_json::Value> = all
+            .iter()
+            .map(|l| serde_json::json!({ "class": nn::exec::argmax(l), "logits": l }))
+            .collect();
         let v = serde_json::json!({
             "class": class,
             "logits": logits,
+            "results": results,
             "job_id": job,
             "key_id": reg.key_id,
             "key_reused": reused,
@@ -336,8 +359,19 @@ pub fn run(args: Args) -> Result<()> {
         super::json::emit(args.json, args.json_out.as_deref(), &v)?;
     }
     if !args.json {
-        let l: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
-        println!("class {class}  logits [{}]", l.join(", "));
+        for (b, logits) in all.iter().enumerate() {
+            let l: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
+            let which = if all.len() > 1 {
+                format!("image {b}: ")
+            } else {
+                String::new()
+            };
+            println!(
+                "{which}class {}  logits [{}]",
+                nn::exec::argmax(logits),
+                l.join(", ")
+            );
+        }
         eprintln!(
             "job {job} on key {}{}: {:.2} s on the server, {:.2} s in all",
             reg.key_id,
