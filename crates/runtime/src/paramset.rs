@@ -156,11 +156,16 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
     // records win.
     const LEVELS_T1: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s11-t1.json");
     const LEVELS_T2: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s11-t2.json");
+    // Session 12: the 16384-slot bootstrap (the CIFAR shape's size), 1 and
+    // 2 threads, quiet (scripts/measure/s12-quiet2.sh); it was priced by
+    // SPARSE_BOOTSTRAP_ESTIMATE, 22% low on two threads.
+    const BOOT_N16_16384_T1: &str = include_str!("../../../docs/data/boot16-16384-s12-t1.json");
+    const BOOT_N16_16384_T2: &str = include_str!("../../../docs/data/boot16-16384-s12-t2.json");
     match (name, threads) {
-        ("n16-boot", 1) => vec![OPS_N16, LEVELS_T1, BOOT_N16],
+        ("n16-boot", 1) => vec![OPS_N16, LEVELS_T1, BOOT_N16, BOOT_N16_16384_T1],
         ("n16-boot-l11", 1) => vec![OPS_N16, LEVELS_T1, BOOT_N16_L11],
         ("n16-boot-l13", 1) => vec![OPS_N16, LEVELS_T1, BOOT_N16_L13],
-        ("n16-boot", 2) => vec![OPS_N16_T2, LEVELS_T2, BOOT_N16_T2],
+        ("n16-boot", 2) => vec![OPS_N16_T2, LEVELS_T2, BOOT_N16_T2, BOOT_N16_16384_T2],
         ("n16-boot-l11", 2) => vec![OPS_N16_T2, LEVELS_T2, BOOT_N16_L11_T2],
         ("n16-boot-l13", 2) => vec![OPS_N16_T2, LEVELS_T2, BOOT_N16_L13_T2],
         _ => Vec::new(),
