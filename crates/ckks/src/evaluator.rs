@@ -550,6 +550,55 @@ impl Evaluator {
         })
     }
 
+    /// [`Self::relinearize`] then [`Self::rescale`] of a degree-2 (or
+    /// degree-1: rescale only) ciphertext, with the key switch's division
+    /// by P and the rescale's division by q_level done as one division by
+    /// P q_level (`keyswitch::mod_down_rescale`): the bit-identical result,
+    /// without the rescale's NTTs. Same errors as the two calls.
+    pub fn relin_rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.own(ct)?;
+        if ct.degree() == 1 {
+            return self.rescale(ct);
+        }
+        if ct.degree() != 2 {
+            return Err(CkksError::Degree(ct.degree(), 2));
+        }
+        let p = &self.params;
+        let l = ct.level;
+        if l == 0 {
+            return Err(CkksError::NotEnoughLevels { needed: 1, have: 0 });
+        }
+        let new_scale = ct.scale / p.q[l] as f64;
+        if !(new_scale.is_finite() && new_scale >= 1.0) {
+            return Err(CkksError::ScaleOutOfBounds(format!(
+                "rescale: scale 2^{:.1} divided by the prime q_{l} (2^{:.1}) falls below 1",
+                ct.scale.log2(),
+                (p.q[l] as f64).log2()
+            )));
+        }
+        let rlk = self.keys.relin.as_ref().ok_or(CkksError::MissingRelinKey)?;
+        if rlk.params.id != p.id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        rlk.key.check_level(l)?;
+        let d = keyswitch::decompose(p, &ct.c[2], l);
+        let (a0, a1) = keyswitch::inner_product(p, &d, &rlk.key);
+        let c0 = keyswitch::mod_down_rescale(p, &a0, &ct.c[0], l);
+        let c1 = keyswitch::mod_down_rescale(p, &a1, &ct.c[1], l);
+        Ok(Ciphertext {
+            c: vec![c0, c1],
+            level: l - 1,
+            scale: new_scale,
+            slots: ct.slots,
+            params_id: p.id,
+        })
+    }
+
+    /// rescale(relinearize(a * b)), fused as in [`Self::relin_rescale`].
+    pub fn mul_relin_rescale(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.relin_rescale(&self.mul(a, b)?)
+    }
+
     /// a * b with relinearization.
     pub fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
         self.relinearize(&self.mul(a, b)?)
