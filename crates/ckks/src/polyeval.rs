@@ -477,7 +477,7 @@ impl Engine<'_> {
             return Err(internal("product at level 0"));
         }
         let ct = match self.ev {
-            Some(ev) => Some(ev.rescale(&ev.mul_relin(Self::ct(a)?, Self::ct(b)?)?)?),
+            Some(ev) => Some(ev.mul_relin_rescale(Self::ct(a)?, Self::ct(b)?)?),
             None => None,
         };
         Ok(Val {
@@ -613,7 +613,7 @@ impl Engine<'_> {
         let ct = match self.ev {
             Some(ev) => {
                 let s = p.ct.as_ref().ok_or_else(|| internal("missing sum"))?;
-                let mut r = ev.rescale(&ev.relinearize(s)?)?;
+                let mut r = ev.relin_rescale(s)?;
                 r.scale = p.scale;
                 Some(ev.add_const(&r, p.c0)?)
             }
