@@ -114,6 +114,11 @@ fn power_depth(i: usize) -> usize {
     depth(i - 1)
 }
 
+/// The depth of the basis element T_k (or x^k) for k >= 1: 0 for the input.
+fn power_depth_or_input(k: usize) -> usize {
+    if k == 1 { 0 } else { power_depth(k) }
+}
+
 /// Which coefficients of a polynomial can be nonzero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parity {
@@ -406,6 +411,10 @@ pub struct PolyPlan {
     /// level share a relinearization (lazy relinearization), so there are
     /// at most this many relinearizations.
     pub ct_mults: usize,
+    /// Relinearizations (key switches, the dear part of a multiplication):
+    /// one per basis element computed, and one per sum of products that is
+    /// finished (multiplied further, or the result).
+    pub relins: usize,
     /// log2 of the baby-step bound used.
     pub log_baby_steps: u32,
 }
@@ -436,6 +445,8 @@ struct Pending {
     c0: f64,
     level: usize,
     scale: f64,
+    /// Holds a product (degree 2): finishing it relinearizes.
+    product: bool,
 }
 
 enum Node {
@@ -452,6 +463,12 @@ struct Engine<'a> {
     bs: usize,
     powers: Vec<Option<Val>>,
     mults: usize,
+    /// Relinearizations (key switches): products used as factors, and
+    /// finished sums that hold a product.
+    relins: usize,
+    /// Choose each split point by a dry run of the candidates
+    /// ([`Engine::split_point`]) instead of always the largest power of two.
+    search: bool,
 }
 
 fn internal(what: &str) -> CkksError {
@@ -460,7 +477,28 @@ fn internal(what: &str) -> CkksError {
     ))
 }
 
-impl Engine<'_> {
+impl<'a> Engine<'a> {
+    /// An engine whose T_1 is `x` (at the top level).
+    fn new(ev: Option<&'a Evaluator>, basis: Basis, strategy: Strategy, x: Val) -> Self {
+        Engine {
+            ev,
+            basis,
+            top: x.level,
+            bs: 1usize << strategy.log_bs,
+            powers: vec![None, Some(x)],
+            mults: 0,
+            relins: 0,
+            search: strategy.search,
+        }
+    }
+
+    /// What a strategy minimizes: relinearizations first (each a key
+    /// switch, an order of magnitude dearer than the tensor product), then
+    /// products.
+    fn cost(&self) -> (usize, usize) {
+        (self.relins, self.mults)
+    }
+
     fn q(&self, level: usize) -> f64 {
         self.ev.map_or(1.0, |e| e.params.q[level] as f64)
     }
@@ -472,6 +510,7 @@ impl Engine<'_> {
     /// rescale(a * b), relinearized.
     fn mul_rescale(&mut self, a: &Val, b: &Val) -> Result<Val> {
         self.mults += 1;
+        self.relins += 1;
         let l = a.level.min(b.level);
         if l == 0 {
             return Err(internal("product at level 0"));
@@ -581,6 +620,7 @@ impl Engine<'_> {
             c0,
             level,
             scale,
+            product: false,
         })
     }
 
@@ -604,12 +644,14 @@ impl Engine<'_> {
             c0: 0.0,
             level,
             scale,
+            product: true,
         })
     }
 
     /// Relinearizes, rescales and adds the constant: the value at
     /// (`p.level`, `p.scale`).
-    fn finish(&self, p: Pending) -> Result<Val> {
+    fn finish(&mut self, p: Pending) -> Result<Val> {
+        self.relins += usize::from(p.product);
         let ct = match self.ev {
             Some(ev) => {
                 let s = p.ct.as_ref().ok_or_else(|| internal("missing sum"))?;
@@ -649,20 +691,104 @@ impl Engine<'_> {
         if leaf_ok {
             return Ok(Node::Sum(self.leaf(&terms, coeffs[0], level, scale)?));
         }
-        let k = 1usize << (depth(deg) - 1);
-        let (low, high) = match self.basis {
+        let k = self.split_point(coeffs, deg, level)?;
+        self.split_at(coeffs, k, level, scale)
+    }
+
+    /// p = T_k * high + low with deg(low) < k (for the monomial basis the
+    /// plain split of the coefficients; for Chebyshev the division by T_k,
+    /// using T_i = 2 T_k T_{i-k} - T_{|2k - i|} from the top coefficient
+    /// down).
+    fn divide(&self, coeffs: &[f64], k: usize) -> (Vec<f64>, Vec<f64>) {
+        let deg = highest_nonzero(coeffs);
+        match self.basis {
             Basis::Chebyshev => {
-                let mut low = coeffs[..k].to_vec();
+                let mut low = coeffs[..=deg].to_vec();
                 let mut high = vec![0.0; deg - k + 1];
-                high[0] = coeffs[k];
-                for j in 1..=deg - k {
-                    high[j] = 2.0 * coeffs[k + j];
-                    low[k - j] -= coeffs[k + j];
+                for i in (k..=deg).rev() {
+                    let c = std::mem::take(&mut low[i]);
+                    if c == 0.0 {
+                        continue;
+                    }
+                    if i == k {
+                        high[0] += c;
+                    } else {
+                        high[i - k] += 2.0 * c;
+                        low[i.abs_diff(2 * k)] -= c;
+                    }
                 }
+                low.truncate(k);
                 (low, high)
             }
             Basis::Monomial => (coeffs[..k].to_vec(), coeffs[k..=deg].to_vec()),
-        };
+        }
+    }
+
+    /// Where a node that is not a leaf splits. By default at the largest
+    /// power of two below its degree (the classic BSGS split, and the only
+    /// one a node without slack can take). With [`Self::search`], every
+    /// power of two k that keeps the depth (T_k and the quotient one level
+    /// above the node's result) is tried in a dry run that continues with
+    /// the default split, and the one with the least [`Self::cost`] wins
+    /// (ties: the larger k). A node with slack can then take a smaller
+    /// giant step whose T_k is already computed: a degree-4 polynomial in
+    /// 3 levels becomes low + T_2 * (degree 2) in 2 multiplications instead
+    /// of 3 (x^2, x^3, x^4). A greedy choice, node by node: the caller
+    /// compares it with the default ([`choose_strategy`]).
+    fn split_point(&self, coeffs: &[f64], deg: usize, level: usize) -> Result<usize> {
+        let largest = 1usize << (depth(deg) - 1);
+        if !self.search {
+            return Ok(largest);
+        }
+        let budget = self.top - level;
+        let mut best = ((usize::MAX, usize::MAX), largest);
+        let mut k = largest;
+        while k >= 1 {
+            let feasible = power_depth_or_input(k) < budget && depth(deg - k) < budget;
+            if feasible {
+                let mut dry = self.dry();
+                if let Node::Sum(p) = dry.split_at(coeffs, k, level, 1.0)? {
+                    // the node's own sum is finished by its parent (or is the
+                    // result): count its relinearization here
+                    dry.finish(p)?;
+                }
+                if dry.cost() < best.0 {
+                    best = (dry.cost(), k);
+                }
+            }
+            k /= 2;
+        }
+        Ok(best.1)
+    }
+
+    /// A dry-run copy (no ciphertexts, the default split) of this engine
+    /// with the basis elements computed so far.
+    fn dry(&self) -> Engine<'a> {
+        Engine {
+            ev: None,
+            basis: self.basis,
+            top: self.top,
+            bs: self.bs,
+            powers: self
+                .powers
+                .iter()
+                .map(|p| {
+                    p.as_ref().map(|v| Val {
+                        ct: None,
+                        level: v.level,
+                        scale: v.scale,
+                    })
+                })
+                .collect(),
+            mults: 0,
+            relins: 0,
+            search: false,
+        }
+    }
+
+    /// Evaluates the node as T_k * high + low at (`level`, `scale`).
+    fn split_at(&mut self, coeffs: &[f64], k: usize, level: usize, scale: f64) -> Result<Node> {
+        let (low, high) = self.divide(coeffs, k);
         let tk = self.power_or_input(k)?;
         let high_scale = scale * self.q(level + 1) / tk.scale;
         let mut sum = match self.node(&high, level + 1, high_scale)? {
@@ -683,6 +809,7 @@ impl Engine<'_> {
                     sum.ct = Some(ev.add(a, b)?);
                 }
                 sum.c0 += v.c0;
+                sum.product |= v.product;
             }
         }
         Ok(Node::Sum(sum))
@@ -723,35 +850,47 @@ impl Engine<'_> {
     }
 }
 
-/// Picks the baby-step bound: the given one, or the one with the fewest
-/// ciphertext multiplications in a dry run (ties: the smaller, which keeps
-/// fewer ciphertexts alive).
-fn choose_log_bs(basis: Basis, coeffs: &[f64], given: Option<u32>) -> Result<(u32, usize)> {
+/// How an evaluation proceeds: the baby-step bound and whether split
+/// points are searched ([`Engine::split_point`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Strategy {
+    log_bs: u32,
+    search: bool,
+}
+
+/// Picks the strategy with the least [`Engine::cost`] (relinearizations,
+/// then products) in a dry run: every baby-step bound (or the given one),
+/// with the default splits and with searched ones (ties: the default
+/// splits, then the smaller bound, which keeps fewer ciphertexts alive).
+/// Returns it with its (relinearizations, products).
+fn choose_strategy(
+    basis: Basis,
+    coeffs: &[f64],
+    given: Option<u32>,
+) -> Result<(Strategy, (usize, usize))> {
     let deg = highest_nonzero(coeffs);
-    let candidates: Vec<u32> = match given {
+    let bounds: Vec<u32> = match given {
         Some(l) => vec![l.min(20)],
         None => (0..=depth(deg).max(1) as u32).collect(),
     };
-    let mut best: Option<(u32, usize)> = None;
-    for l in candidates {
-        let mut e = Engine {
-            ev: None,
-            basis,
-            top: depth(deg),
-            bs: 1usize << l,
-            powers: vec![
+    let mut best: Option<(Strategy, (usize, usize))> = None;
+    for search in [false, true] {
+        for &log_bs in &bounds {
+            let strategy = Strategy { log_bs, search };
+            let mut e = Engine::new(
                 None,
-                Some(Val {
+                basis,
+                strategy,
+                Val {
                     ct: None,
                     level: depth(deg),
                     scale: 1.0,
-                }),
-            ],
-            mults: 0,
-        };
-        e.run(coeffs, 1.0)?;
-        if best.is_none_or(|(_, m)| e.mults < m) {
-            best = Some((l, e.mults));
+                },
+            );
+            e.run(coeffs, 1.0)?;
+            if best.is_none_or(|(_, c)| e.cost() < c) {
+                best = Some((strategy, e.cost()));
+            }
         }
     }
     best.ok_or_else(|| internal("no baby-step candidate"))
@@ -759,11 +898,12 @@ fn choose_log_bs(basis: Basis, coeffs: &[f64], given: Option<u32>) -> Result<(u3
 
 fn plan(basis: Basis, coeffs: &[f64], given: Option<u32>, map: bool) -> Result<PolyPlan> {
     check_coeffs(coeffs)?;
-    let (log_baby_steps, ct_mults) = choose_log_bs(basis, coeffs, given)?;
+    let (strategy, (relins, ct_mults)) = choose_strategy(basis, coeffs, given)?;
     Ok(PolyPlan {
         depth: depth(highest_nonzero(coeffs)) + usize::from(map),
         ct_mults,
-        log_baby_steps,
+        relins,
+        log_baby_steps: strategy.log_bs,
     })
 }
 
@@ -866,22 +1006,17 @@ impl Evaluator {
         if x.degree() != 1 {
             return Err(CkksError::Degree(x.degree(), 1));
         }
-        let (l, _) = choose_log_bs(basis, coeffs, log_bs)?;
-        let mut e = Engine {
-            ev: Some(self),
+        let (strategy, _) = choose_strategy(basis, coeffs, log_bs)?;
+        let mut e = Engine::new(
+            Some(self),
             basis,
-            top: x.level,
-            bs: 1usize << l,
-            powers: vec![
-                None,
-                Some(Val {
-                    level: x.level,
-                    scale: x.scale,
-                    ct: Some(x),
-                }),
-            ],
-            mults: 0,
-        };
+            strategy,
+            Val {
+                level: x.level,
+                scale: x.scale,
+                ct: Some(x),
+            },
+        );
         if let Some(Some(x)) = e.powers.get(1).cloned() {
             e.powers[1] = Some(e.raise(x)?);
         }
