@@ -526,6 +526,43 @@ impl<'a> Engine<'a> {
         })
     }
 
+    /// 2 T_a T_b - T_d (d = a - b > 0), rescaled: T_d, at a higher level
+    /// than the product, is dropped to the product's level and multiplied
+    /// by the integer round(scale(T_a T_b) / scale(T_d)) (about a prime),
+    /// so it joins the product before the one relinearization and rescale
+    /// (the subtraction after the rescale would need a rescale of its own
+    /// to align T_d: [`Evaluator::adjust`]). Falls back to that alignment
+    /// when the ratio of scales is too small to round to an integer
+    /// precisely (never with scales near the primes).
+    fn chebyshev_step(&mut self, ta: &Val, tb: &Val, d: &Val) -> Result<Val> {
+        let Some(ev) = self.ev else {
+            return self.mul_rescale(ta, tb);
+        };
+        let l = ta.level.min(tb.level);
+        if l == 0 || d.level < l {
+            return Err(internal("Chebyshev step off its levels"));
+        }
+        let ratio = ta.scale * tb.scale / d.scale;
+        if ratio < (1u64 << 40) as f64 {
+            let mut v = self.mul_rescale(ta, tb)?;
+            let ct = ev.mul_int_raw(Self::ct(&v)?, 2);
+            v.ct = Some(ev.sub(&ct, &ev.adjust(Self::ct(d)?, v.level, v.scale)?)?);
+            return Ok(v);
+        }
+        self.mults += 1;
+        self.relins += 1;
+        let p = ev.mul_int_raw(&ev.mul(Self::ct(ta)?, Self::ct(tb)?)?, 2);
+        let x = ev.drop_level(Self::ct(d)?, l)?;
+        let mut y = ev.mul_const_raw(&x, 1.0, ratio)?;
+        y.scale = p.scale;
+        let ct = ev.relin_rescale(&ev.sub(&p, &y)?)?;
+        Ok(Val {
+            level: l - 1,
+            scale: ct.scale,
+            ct: Some(ct),
+        })
+    }
+
     /// The basis element T_i (or x^i), computed on first use.
     fn power(&mut self, i: usize) -> Result<Val> {
         if let Some(Some(v)) = self.powers.get(i) {
@@ -538,22 +575,21 @@ impl<'a> Engine<'a> {
         let b = i - a;
         let ta = self.power(a)?;
         let tb = self.power(b)?;
-        let mut v = self.mul_rescale(&ta, &tb)?;
-        if self.basis == Basis::Chebyshev {
+        let v = if self.basis == Basis::Chebyshev && a != b {
             // T_{a+b} = 2 T_a T_b - T_{a-b}
-            if let Some(ev) = self.ev {
-                let mut ct = ev.mul_int_raw(Self::ct(&v)?, 2);
-                ct = if a == b {
-                    ev.add_const(&ct, -1.0)?
-                } else {
-                    let d = self.power(a - b)?;
-                    ev.sub(&ct, &ev.adjust(Self::ct(&d)?, v.level, v.scale)?)?
-                };
-                v.ct = Some(ct);
-            } else if a != b {
-                self.power(a - b)?;
+            let d = self.power(a - b)?;
+            self.chebyshev_step(&ta, &tb, &d)?
+        } else {
+            let mut v = self.mul_rescale(&ta, &tb)?;
+            if self.basis == Basis::Chebyshev {
+                // T_{2a} = 2 T_a^2 - 1
+                if let Some(ev) = self.ev {
+                    let ct = ev.mul_int_raw(Self::ct(&v)?, 2);
+                    v.ct = Some(ev.add_const(&ct, -1.0)?);
+                }
             }
-        }
+            v
+        };
         let v = self.raise(v)?;
         if self.powers.len() <= i {
             self.powers.resize(i + 1, None);
