@@ -536,9 +536,9 @@ fn parity_and_searched_splits_match_the_plain_polynomial() {
     };
     // EvalMod's even cosine (n16-boot's configuration, degree 30 in 5 levels)
     let cfg = ckks::bootstrap::config_for(&Params::named("n16-boot").unwrap()).unwrap();
-    let kc = cfg.k + 0.25;
+    let kw = cfg.k - 0.25;
     let r = cfg.double_angle as i32;
-    let cosine = move |v: f64| (2.0 * PI * kc * v / 2f64.powi(r)).cos();
+    let cosine = move |v: f64| (2.0 * PI * kw * v / 2f64.powi(r)).cos();
     let evalmod = ckks::bootstrap::evalmod_polynomial(&cfg).unwrap();
     assert_eq!(evalmod.parity(), Parity::Even);
     let approx = evalmod.max_error(cosine, 10_001);
