@@ -51,6 +51,26 @@
 //! each product, where a level is free. The price is at most `log2(bs)`
 //! extra ciphertext multiplications on that one chain.
 //!
+//! # Cost
+//!
+//! Each product is a tensor product and, unless it joins a sum that is
+//! relinearized once (lazy relinearization), a key switch, which costs an
+//! order of magnitude more; [`PolyPlan`] reports both. Among the baby-step
+//! bounds, with the classic split (at `k = 2^(j-1)`) everywhere or with
+//! split points searched node by node (a node with slack may split at a
+//! smaller power of two `k`, dividing by `T_k` in the Chebyshev basis, when
+//! that needs fewer products: a degree-4 polynomial in 3 levels is
+//! `low + T_2 * (degree 2)`, two products instead of three), the plan with
+//! the fewest relinearizations, then products, is taken. Zero coefficients
+//! are skipped, so an even or odd polynomial computes only the basis
+//! elements of its parity: EvalMod's even cosine of degree 30 takes 9
+//! products and 8 relinearizations where a full degree-31 polynomial takes
+//! 13 and 10. Every product is relinearized and rescaled in one step
+//! ([`Evaluator::relin_rescale`]). The baby-step/giant-step structure is
+//! Paterson and Stockmeyer's ("On the number of nonscalar multiplications
+//! necessary to evaluate polynomials", SIAM J. Comput. 1973) in the
+//! Chebyshev basis, as in Bossuat et al., Eurocrypt 2021.
+//!
 //! # Scales
 //!
 //! Scales are chosen top-down so the result lands exactly at the requested
@@ -59,9 +79,10 @@
 //! leaf multiplies each `T_i` by its coefficient with
 //! `const_scale = t * q_m / scale(T_i)`, so all its terms share the scale
 //! `t * q_m` before the rescale; `low` parts are evaluated directly at the
-//! product's level and scale. Baby steps align the subtracted `T_{a-b}` with
-//! [`Evaluator::adjust`] (it is always at a strictly higher level, so the
-//! alignment is free). Basis elements whose scale is far below the prime at
+//! product's level and scale. Baby steps subtract `T_{a-b}` (always at a
+//! level at or above the product's) from `2 T_a T_b` before its rescale,
+//! multiplied by the integer ratio of the scales, so the one rescale of the
+//! product serves both. Basis elements whose scale is far below the prime at
 //! their level are multiplied by the integer `floor(q / scale)` (free, and
 //! relative precision is unchanged), and the map to [-1, 1] lands at scale
 //! `q_{L-1}`, so an input at a scale well below the primes (say 2^40 on
