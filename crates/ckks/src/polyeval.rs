@@ -119,6 +119,7 @@
 use crate::ciphertext::Ciphertext;
 use crate::error::{CkksError, Result};
 use crate::evaluator::Evaluator;
+use std::rc::Rc;
 
 /// Minimal multiplicative depth of a degree-`degree` polynomial,
 /// `ceil(log2(degree + 1))` (0 for a constant).
@@ -450,7 +451,8 @@ enum Basis {
 /// run), its level and its scale.
 #[derive(Clone)]
 struct Val {
-    ct: Option<Ciphertext>,
+    /// Shared: basis elements are read many times and never changed.
+    ct: Option<Rc<Ciphertext>>,
     level: usize,
     scale: f64,
 }
@@ -525,7 +527,8 @@ impl<'a> Engine<'a> {
     }
 
     fn ct(v: &Val) -> Result<&Ciphertext> {
-        v.ct.as_ref().ok_or_else(|| internal("missing ciphertext"))
+        v.ct.as_deref()
+            .ok_or_else(|| internal("missing ciphertext"))
     }
 
     /// rescale(a * b), relinearized.
@@ -537,7 +540,7 @@ impl<'a> Engine<'a> {
             return Err(internal("product at level 0"));
         }
         let ct = match self.ev {
-            Some(ev) => Some(ev.mul_relin_rescale(Self::ct(a)?, Self::ct(b)?)?),
+            Some(ev) => Some(Rc::new(ev.mul_relin_rescale(Self::ct(a)?, Self::ct(b)?)?)),
             None => None,
         };
         Ok(Val {
@@ -567,7 +570,9 @@ impl<'a> Engine<'a> {
         if ratio < (1u64 << 40) as f64 {
             let mut v = self.mul_rescale(ta, tb)?;
             let ct = ev.mul_int_raw(Self::ct(&v)?, 2);
-            v.ct = Some(ev.sub(&ct, &ev.adjust(Self::ct(d)?, v.level, v.scale)?)?);
+            v.ct = Some(Rc::new(
+                ev.sub(&ct, &ev.adjust(Self::ct(d)?, v.level, v.scale)?)?,
+            ));
             return Ok(v);
         }
         self.mults += 1;
@@ -580,7 +585,7 @@ impl<'a> Engine<'a> {
         Ok(Val {
             level: l - 1,
             scale: ct.scale,
-            ct: Some(ct),
+            ct: Some(Rc::new(ct)),
         })
     }
 
@@ -606,7 +611,7 @@ impl<'a> Engine<'a> {
                 // T_{2a} = 2 T_a^2 - 1
                 if let Some(ev) = self.ev {
                     let ct = ev.mul_int_raw(Self::ct(&v)?, 2);
-                    v.ct = Some(ev.add_const(&ct, -1.0)?);
+                    v.ct = Some(Rc::new(ev.add_const(&ct, -1.0)?));
                 }
             }
             v
@@ -632,11 +637,10 @@ impl<'a> Engine<'a> {
         }
         let k = (self.q(v.level) / v.scale).floor();
         if k >= 2.0 && k < i64::MAX as f64 {
-            v.ct = Some(ev.mul_int_raw(Self::ct(&v)?, k as i64));
+            let mut ct = ev.mul_int_raw(Self::ct(&v)?, k as i64);
             v.scale *= k;
-            if let Some(ct) = v.ct.as_mut() {
-                ct.scale = v.scale;
-            }
+            ct.scale = v.scale;
+            v.ct = Some(Rc::new(ct));
         }
         Ok(v)
     }
@@ -653,25 +657,29 @@ impl<'a> Engine<'a> {
     ) -> Result<Pending> {
         let m = level + 1;
         let common = scale * self.q(m);
-        let mut acc: Option<Ciphertext> = None;
-        for &(i, c) in terms {
+        let mut basis = Vec::with_capacity(terms.len());
+        for &(i, _) in terms {
             let t = self.power(i)?;
             if t.level < m {
                 return Err(internal("leaf term below its level"));
             }
-            if let Some(ev) = self.ev {
-                let x = ev.drop_level(Self::ct(&t)?, m)?;
-                let mut y = ev.mul_const_raw(&x, c, common / t.scale)?;
-                y.scale = common;
-                acc = Some(match acc {
-                    None => y,
-                    Some(s) => ev.add(&s, &y)?,
-                });
-            }
+            basis.push(t);
         }
-        if self.ev.is_some() && acc.is_none() {
+        if terms.is_empty() {
             return Err(internal("empty leaf"));
         }
+        // One pass over the terms' limbs up to m (no copies of them).
+        let acc = match self.ev {
+            Some(ev) => {
+                let items = terms
+                    .iter()
+                    .zip(&basis)
+                    .map(|(&(_, c), t)| Ok((Self::ct(t)?, c * (common / t.scale))))
+                    .collect::<Result<Vec<_>>>()?;
+                Some(ev.lincomb_raw(&items, m, common)?)
+            }
+            None => None,
+        };
         Ok(Pending {
             ct: acc,
             c0,
@@ -714,7 +722,7 @@ impl<'a> Engine<'a> {
                 let s = p.ct.as_ref().ok_or_else(|| internal("missing sum"))?;
                 let mut r = ev.relin_rescale(s)?;
                 r.scale = p.scale;
-                Some(ev.add_const(&r, p.c0)?)
+                Some(Rc::new(ev.add_const(&r, p.c0)?))
             }
             None => None,
         };
@@ -897,7 +905,7 @@ impl<'a> Engine<'a> {
                     Some(ev) => {
                         let mut z = ev.mul_int_raw(Self::ct(&x)?, 0);
                         z.scale = scale;
-                        Some(ev.add_const(&z, c)?)
+                        Some(Rc::new(ev.add_const(&z, c)?))
                     }
                     None => None,
                 };
@@ -1071,14 +1079,15 @@ impl Evaluator {
             Val {
                 level: x.level,
                 scale: x.scale,
-                ct: Some(x),
+                ct: Some(Rc::new(x)),
             },
         );
         if let Some(Some(x)) = e.powers.get(1).cloned() {
             e.powers[1] = Some(e.raise(x)?);
         }
         let v = e.run(coeffs, scale)?;
-        let mut out = v.ct.ok_or_else(|| internal("missing result"))?;
+        let out = v.ct.ok_or_else(|| internal("missing result"))?;
+        let mut out = Rc::try_unwrap(out).unwrap_or_else(|shared| (*shared).clone());
         out.scale = scale;
         Ok(out)
     }
