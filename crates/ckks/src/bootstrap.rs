@@ -236,6 +236,52 @@ pub fn working_level(params: &Params) -> usize {
     config_for(params).map_or(params.max_level(), |c| levels_after(params, &c))
 }
 
+/// w = 1 - 1/(4K): EvalMod's even polynomial is evaluated at
+/// v = (y - 1/(4K)) / w, which lies in [-1, 1] for y K in
+/// [-(K - 1/2), K]. That holds every input whose overflow |I| is at most
+/// K - 1 (what K bounds; y K = I + m / q_0 with |m / q_0| far below 1/2),
+/// with a margin of at least 1/2 on either side.
+fn evalmod_half_width(cfg: &BootstrapConfig) -> f64 {
+    1.0 - 0.25 / cfg.k
+}
+
+/// EvalMod's polynomial: the Chebyshev interpolant on [-1, 1], of degree at
+/// most `cheb_degree`, of g(v) = cos(2 pi K w v / 2^r) with w
+/// [`evalmod_half_width`] and r the double angles.
+///
+/// Why this form. The scaled sine is sin(2 pi K y) = cos(2 pi (K y - 1/4)),
+/// computed as the cosine of 2^-r of that angle followed by r double angles
+/// (Han and Ki, "Better bootstrapping for approximate homomorphic
+/// encryption", CT-RSA 2020). cos(2 pi (K y - 1/4) / 2^r) is a cosine of
+/// K (y - 1/(4K)), an even function of the shifted input u = y - 1/(4K).
+/// Interpolating it in y gives a polynomial with all 32 coefficients
+/// nonzero (degree 31); in v = u / w the interval is symmetric, the odd
+/// coefficients vanish (exactly zero after
+/// [`crate::polyeval::Chebyshev::interpolate`]'s parity test), and the
+/// evaluation needs only even Chebyshev polynomials: 9 ciphertext
+/// multiplications and 8 relinearizations instead of 13 and 10 at degree
+/// 31, at the same depth (`depth(30) = depth(31) = 5`).
+///
+/// The interval. The unshifted polynomial covered y in [-1, 1]; centring
+/// the cosine and keeping that whole interval would need w = 1 + 1/(4K),
+/// which raises the cosine's frequency by 2% and (at degree 30) doubles
+/// the approximation error. With w = 1 - 1/(4K) the interval still holds
+/// every |I| <= K - 1, the frequency falls by 2%, and the error after the
+/// double angles at the inputs EvalMod sees (y K within 2^-10 of an
+/// integer) is below the unshifted degree-31 polynomial's: 3.2e-13 largest
+/// and 1.1e-13 RMS, against 6.5e-13 and 1.6e-13 (K = 12, r = 3, f64).
+pub fn evalmod_polynomial(cfg: &BootstrapConfig) -> Result<crate::polyeval::Chebyshev> {
+    let r = cfg.double_angle;
+    let kw = cfg.k * evalmod_half_width(cfg);
+    let p = crate::polyeval::Chebyshev::interpolate(
+        move |v: f64| (2.0 * std::f64::consts::PI * kw * v / 2f64.powi(r as i32)).cos(),
+        -1.0,
+        1.0,
+        cfg.cheb_degree,
+    )?;
+    Ok(p.with_parity(crate::polyeval::Parity::Even))
+}
+
 /// Switching keys of the sparse-secret encapsulation.
 #[derive(Clone)]
 pub struct BootstrapKeys {
@@ -573,14 +619,7 @@ impl Bootstrapper {
             .enumerate()
             .map(|(i, t)| t.encode_with(&enc, top - i, sigma, sigma, storage))
             .collect::<Result<Vec<_>>>()?;
-        let r = cfg.double_angle;
-        let k = cfg.k;
-        let cheb = crate::polyeval::Chebyshev::interpolate(
-            move |y: f64| (2.0 * std::f64::consts::PI * (k * y - 0.25) / 2f64.powi(r as i32)).cos(),
-            -1.0,
-            1.0,
-            cfg.cheb_degree,
-        )?;
+        let cheb = evalmod_polynomial(&cfg)?;
         Ok(Self {
             keys,
             t: BootstrapTransforms {
@@ -777,16 +816,46 @@ impl Bootstrapper {
     }
 
     /// EvalMod: sin(2 pi K y) for y = t / (q_0 K), i.e. 2 pi (t / q_0 mod 1) for small remainders.
+    ///
+    /// Computed as cos(2 pi K (y - 1/(4K)) / 2^r) (an even polynomial in
+    /// v = (y - 1/(4K)) / w, see [`evalmod_polynomial`]) followed by r
+    /// double angles cos(2a) = 2 cos(a)^2 - 1. The shift is a constant
+    /// addition and the division by w only changes the recorded scale, so
+    /// neither costs a level; the polynomial is even, which saves about a
+    /// third of its ciphertext multiplications. Consumes exactly
+    /// [`BootstrapConfig::evalmod_levels`] levels. Accurate for y K in
+    /// [-(K - 1/2), K] (every overflow |I| <= K - 1, the bound K stands
+    /// for); outside the result is meaningless.
     pub fn eval_mod(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
         self.same_set(eval, ct)?;
+        let cfg = &self.t.cfg;
+        let need = cfg.evalmod_levels();
+        if ct.level < need {
+            return Err(CkksError::NotEnoughLevels {
+                needed: need,
+                have: ct.level,
+            });
+        }
         let opts = crate::polyeval::PolyEvalOptions {
             input_normalized: true,
             output_scale: Some(ct.scale),
             ..Default::default()
         };
-        let mut c = eval.eval_chebyshev(ct, &self.t.cheb, &opts)?;
+        // v = (y - 1/(4K)) / w: the constant at the input's scale, then the
+        // same ciphertext read at a scale w times the input's (exact, no
+        // level).
+        let mut v = eval.add_const(ct, -0.25 / cfg.k)?;
+        v.scale = ct.scale * evalmod_half_width(cfg);
+        let mut c = eval.eval_chebyshev(&v, &self.t.cheb, &opts)?;
+        // The even interpolant has degree cheb_degree or cheb_degree - 1,
+        // the same depth except at cheb_degree = 1 (a constant): land where
+        // `evalmod_levels` says in every case.
+        let poly_level = ct.level - crate::polyeval::depth(cfg.cheb_degree);
+        if c.level > poly_level {
+            c = eval.drop_level(&c, poly_level)?;
+        }
         for _ in 0..self.t.cfg.double_angle {
-            let sq = eval.rescale(&eval.square(&c)?)?;
+            let sq = eval.mul_relin_rescale(&c, &c)?;
             c = eval.add_const(&eval.mul_int_raw(&sq, 2), -1.0)?;
         }
         Ok(c)

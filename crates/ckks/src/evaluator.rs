@@ -114,12 +114,14 @@ impl Evaluator {
                 have: ct.level,
             });
         }
-        let mut out = ct.clone();
-        for c in &mut out.c {
-            c.truncate(level + 1);
-        }
-        out.level = level;
-        Ok(out)
+        // copy only the limbs kept (not the whole ciphertext, then truncate)
+        Ok(Ciphertext {
+            c: ct.c.iter().map(|c| c.prefix(level + 1)).collect(),
+            level,
+            scale: ct.scale,
+            slots: ct.slots,
+            params_id: ct.params_id,
+        })
     }
 
     /// Brings a ciphertext to exactly (`level`, `scale`) so it can be added to
@@ -435,6 +437,74 @@ impl Evaluator {
         Ok(out)
     }
 
+    /// sum_i round(w_i) * ct_i at `level` (every ct_i at or above it),
+    /// recorded at `scale`: what [`Self::drop_level`], [`Self::mul_const_raw`]
+    /// (with `c * const_scale = w_i`) and [`Self::add`] give term by term,
+    /// bit for bit, in one pass over each limb of each term and without
+    /// copying any of them. For the leaves of polynomial evaluation, whose
+    /// terms are the basis elements times their coefficients.
+    pub(crate) fn lincomb_raw(
+        &self,
+        terms: &[(&Ciphertext, f64)],
+        level: usize,
+        scale: f64,
+    ) -> Result<Ciphertext> {
+        if terms.is_empty() {
+            return Err(CkksError::Domain("empty linear combination".into()));
+        }
+        for (ct, _) in terms {
+            self.own(ct)?;
+            if ct.level < level {
+                return Err(CkksError::NotEnoughLevels {
+                    needed: level,
+                    have: ct.level,
+                });
+            }
+        }
+        self.params
+            .check_scale(scale, level, 1.0, "linear combination")?;
+        let ws: Vec<Vec<u64>> = terms
+            .iter()
+            .map(|(_, w)| self.const_residues(*w, level))
+            .collect::<Result<_>>()?;
+        let p = &self.params;
+        let n = p.n;
+        let degree = terms.iter().map(|(ct, _)| ct.c.len()).max().unwrap_or(2);
+        let c = (0..degree)
+            .map(|j| {
+                let mut out = Poly::zero(n, level + 1);
+                out.data.par_chunks_mut(n).enumerate().for_each(|(i, o)| {
+                    let m = p.ring.moduli[i];
+                    let (xs, cs): (Vec<&[u64]>, Vec<u64>) = terms
+                        .iter()
+                        .zip(&ws)
+                        .filter_map(|((ct, _), w)| ct.c.get(j).map(|c| (c.limb(i), w[i])))
+                        .unzip();
+                    if xs.len() <= 7
+                        && !xs.is_empty()
+                        && crate::simd::lincomb_mod(o, &xs, m.value, &cs, m.value)
+                    {
+                        return;
+                    }
+                    for (x, &w) in xs.iter().zip(&cs) {
+                        let ws = m.shoup(w);
+                        o.iter_mut()
+                            .zip(x.iter())
+                            .for_each(|(o, &x)| *o = m.add(*o, m.mul_shoup(x, w, ws)));
+                    }
+                });
+                out
+            })
+            .collect();
+        Ok(Ciphertext {
+            c,
+            level,
+            scale,
+            slots: terms.iter().map(|(ct, _)| ct.slots).max().unwrap_or(1),
+            params_id: p.id,
+        })
+    }
+
     /// ct * k for an integer k (no level used, scale unchanged).
     ///
     /// Fails with [`CkksError::ScaleOutOfBounds`] if `|k|` times the scale
@@ -548,6 +618,55 @@ impl Evaluator {
             slots: ct.slots,
             params_id: self.params.id,
         })
+    }
+
+    /// [`Self::relinearize`] then [`Self::rescale`] of a degree-2 (or
+    /// degree-1: rescale only) ciphertext, with the key switch's division
+    /// by P and the rescale's division by q_level done as one division by
+    /// P q_level (`keyswitch::mod_down_rescale`): the bit-identical result,
+    /// without the rescale's NTTs. Same errors as the two calls.
+    pub fn relin_rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.own(ct)?;
+        if ct.degree() == 1 {
+            return self.rescale(ct);
+        }
+        if ct.degree() != 2 {
+            return Err(CkksError::Degree(ct.degree(), 2));
+        }
+        let p = &self.params;
+        let l = ct.level;
+        if l == 0 {
+            return Err(CkksError::NotEnoughLevels { needed: 1, have: 0 });
+        }
+        let new_scale = ct.scale / p.q[l] as f64;
+        if !(new_scale.is_finite() && new_scale >= 1.0) {
+            return Err(CkksError::ScaleOutOfBounds(format!(
+                "rescale: scale 2^{:.1} divided by the prime q_{l} (2^{:.1}) falls below 1",
+                ct.scale.log2(),
+                (p.q[l] as f64).log2()
+            )));
+        }
+        let rlk = self.keys.relin.as_ref().ok_or(CkksError::MissingRelinKey)?;
+        if rlk.params.id != p.id {
+            return Err(CkksError::ParamsMismatch);
+        }
+        rlk.key.check_level(l)?;
+        let d = keyswitch::decompose(p, &ct.c[2], l);
+        let (a0, a1) = keyswitch::inner_product(p, &d, &rlk.key);
+        let c0 = keyswitch::mod_down_rescale(p, &a0, &ct.c[0], l);
+        let c1 = keyswitch::mod_down_rescale(p, &a1, &ct.c[1], l);
+        Ok(Ciphertext {
+            c: vec![c0, c1],
+            level: l - 1,
+            scale: new_scale,
+            slots: ct.slots,
+            params_id: p.id,
+        })
+    }
+
+    /// rescale(relinearize(a * b)), fused as in [`Self::relin_rescale`].
+    pub fn mul_relin_rescale(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.relin_rescale(&self.mul(a, b)?)
     }
 
     /// a * b with relinearization.
@@ -772,5 +891,70 @@ impl Evaluator {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ciphertext::{Decryptor, Encryptor};
+    use crate::encoding::Encoder;
+    use crate::keys::KeyGenerator;
+    use rustfft::num_complex::Complex64;
+
+    /// `lincomb_raw` is the term-by-term drop, constant multiplication and
+    /// addition, bit for bit (compared through decryption), on 45-bit
+    /// primes (the SIMD path, up to 7 terms) and with more terms (the
+    /// portable one).
+    #[test]
+    fn lincomb_raw_matches_term_by_term() {
+        let params = Params::named("insecure-n12").unwrap();
+        let mut kg = KeyGenerator::with_seed(params.clone(), [1u8; 32]);
+        let sk = kg.secret_key();
+        let ev = Evaluator::new(params.clone(), Arc::new(EvaluationKeys::default())).unwrap();
+        let enc = Encoder::new(params.clone());
+        let n = params.max_slots();
+        let top = params.max_level();
+        let cts: Vec<Ciphertext> = (0..9)
+            .map(|j| {
+                let v: Vec<Complex64> = (0..n)
+                    .map(|i| Complex64::new(((i * (j + 3)) % 17) as f64 / 17.0 - 0.5, 0.0))
+                    .collect();
+                let pt = enc
+                    .encode(&v, top - j % 3, params.default_scale(), n)
+                    .unwrap();
+                Encryptor::new(params.clone()).encrypt_sk(&sk, &pt).unwrap()
+            })
+            .collect();
+        let level = top - 3;
+        let common = params.default_scale() * params.q[level] as f64;
+        for count in [1usize, 5, 9] {
+            let ws: Vec<f64> = (0..count)
+                .map(|j| (j as f64 - 3.7) * 0.31 * common / cts[j].scale)
+                .collect();
+            let terms: Vec<(&Ciphertext, f64)> =
+                cts.iter().zip(&ws).map(|(c, &w)| (c, w)).collect();
+            let fused = ev.lincomb_raw(&terms, level, common).unwrap();
+            let mut acc: Option<Ciphertext> = None;
+            for &(c, w) in &terms {
+                let x = ev.drop_level(c, level).unwrap();
+                let mut y = ev.mul_const_raw(&x, w.signum(), w.abs()).unwrap();
+                y.scale = common;
+                acc = Some(match acc {
+                    None => y,
+                    Some(s) => ev.add(&s, &y).unwrap(),
+                });
+            }
+            let acc = acc.unwrap();
+            assert_eq!(fused.level, acc.level);
+            assert_eq!(fused.scale, acc.scale);
+            assert_eq!(fused.c, acc.c, "{count} terms");
+            let d = Decryptor::new(&sk);
+            assert_eq!(
+                enc.decode(&d.decrypt(&fused).unwrap()),
+                enc.decode(&d.decrypt(&acc).unwrap())
+            );
+        }
+        assert!(ev.lincomb_raw(&[(&cts[0], 1.0)], top + 1, common).is_err());
     }
 }

@@ -115,6 +115,72 @@ pub(crate) fn mod_down(p: &Params, a: &Poly, level: usize) -> Poly {
     out
 }
 
+/// ModDown fused with a rescale: for `a` over Q_l*P (NTT form, from
+/// [`inner_product`]) and `c` over Q_l (NTT form, at least `level + 1`
+/// limbs), the rounded quotient (a + P c) / (P q_l) over Q_{l-1}.
+///
+/// The same polynomial as [`mod_down`] of `a`, plus `c`, then a rescale by
+/// q_l: with a = P a' + r, |r| < P/2, (a + P c) / (P q_l) is
+/// (a' + c) / q_l + r / (P q_l), and the second term (below 1 / (2 q_l))
+/// cannot move an integer over q_l (q_l odd) across a half-integer, so both
+/// round alike. Here the q_l limb joins the P limbs and their centered
+/// value modulo P q_l is converted to q_0..q_{l-1} in one basis
+/// conversion: the separate rescale's inverse NTT, basis conversion and `l`
+/// forward NTTs per polynomial disappear. Fusing ModDown with the
+/// following rescale is one of the kernel fusions of Jung et al., "Over
+/// 100x faster bootstrapping in fully homomorphic encryption through
+/// memory-centric optimization with GPUs" (TCHES 2021).
+pub(crate) fn mod_down_rescale(p: &Params, a: &Poly, c: &Poly, level: usize) -> Poly {
+    let _span = profile::span(Kernel::ModDown);
+    let n = p.n;
+    let ring = &p.ring;
+    let l = level;
+    assert!(l >= 1, "rescale at level 0 refused by the caller");
+    // The primes divided out, in limb order: q_l, then P.
+    let from: Vec<usize> = std::iter::once(l).chain(p.p_idx()).collect();
+    let lower: Vec<usize> = (0..l).collect();
+    let mut top = Poly {
+        n,
+        data: Vec::with_capacity(from.len() * n),
+    };
+    // (a + P c) mod q_l; modulo the P primes, P c vanishes.
+    let ml = ring.moduli[l];
+    let pl = p.p_mod_q[l];
+    let pls = ml.shoup(pl);
+    top.data.extend(
+        a.limb(l)
+            .iter()
+            .zip(c.limb(l))
+            .map(|(&x, &y)| ml.add(x, ml.mul_shoup(y, pl, pls))),
+    );
+    top.data.extend_from_slice(&a.data[(l + 1) * n..]);
+    ring.intt_poly(&mut top, &from);
+    let mut ext = ring.convert_exact(&top, &from, &lower);
+    ring.ntt_poly(&mut ext, &lower);
+    let mut out = Poly::zero(n, l);
+    out.data
+        .par_chunks_mut(n)
+        .zip(ext.data.par_chunks(n))
+        .enumerate()
+        .for_each(|(i, (o, e))| {
+            let m = ring.moduli[i];
+            // (a + P c - e) / (P q_l) = (a - e) w + c q_l^-1, w = (P q_l)^-1
+            let ql_inv = p.q_inv[l][i];
+            let w = m.mul(p.p_inv_mod_q[i], ql_inv);
+            let (x, y) = (a.limb(i), c.limb(i));
+            if crate::simd::lincomb_mod(o, &[x, y, e], m.value, &[w, ql_inv, m.neg(w)], m.value) {
+                return;
+            }
+            let (ws, qs) = (m.shoup(w), m.shoup(ql_inv));
+            o.iter_mut()
+                .zip(x.iter().zip(y).zip(e))
+                .for_each(|(o, ((&x, &y), &e))| {
+                    *o = m.add(m.mul_shoup(m.sub(x, e), w, ws), m.mul_shoup(y, ql_inv, qs));
+                });
+        });
+    out
+}
+
 /// Full key switch of one polynomial: returns (a0, a1) over Q_l with
 /// a0 + a1*s ~ c*s' where the key switches s' to s.
 pub(crate) fn key_switch(p: &Params, c: &Poly, level: usize, key: &SwitchingKey) -> (Poly, Poly) {

@@ -51,6 +51,26 @@
 //! each product, where a level is free. The price is at most `log2(bs)`
 //! extra ciphertext multiplications on that one chain.
 //!
+//! # Cost
+//!
+//! Each product is a tensor product and, unless it joins a sum that is
+//! relinearized once (lazy relinearization), a key switch, which costs an
+//! order of magnitude more; [`PolyPlan`] reports both. Among the baby-step
+//! bounds, with the classic split (at `k = 2^(j-1)`) everywhere or with
+//! split points searched node by node (a node with slack may split at a
+//! smaller power of two `k`, dividing by `T_k` in the Chebyshev basis, when
+//! that needs fewer products: a degree-4 polynomial in 3 levels is
+//! `low + T_2 * (degree 2)`, two products instead of three), the plan with
+//! the fewest relinearizations, then products, is taken. Zero coefficients
+//! are skipped, so an even or odd polynomial computes only the basis
+//! elements of its parity: EvalMod's even cosine of degree 30 takes 9
+//! products and 8 relinearizations where a full degree-31 polynomial takes
+//! 13 and 10. Every product is relinearized and rescaled in one step
+//! ([`Evaluator::relin_rescale`]). The baby-step/giant-step structure is
+//! Paterson and Stockmeyer's ("On the number of nonscalar multiplications
+//! necessary to evaluate polynomials", SIAM J. Comput. 1973) in the
+//! Chebyshev basis, as in Bossuat et al., Eurocrypt 2021.
+//!
 //! # Scales
 //!
 //! Scales are chosen top-down so the result lands exactly at the requested
@@ -59,9 +79,10 @@
 //! leaf multiplies each `T_i` by its coefficient with
 //! `const_scale = t * q_m / scale(T_i)`, so all its terms share the scale
 //! `t * q_m` before the rescale; `low` parts are evaluated directly at the
-//! product's level and scale. Baby steps align the subtracted `T_{a-b}` with
-//! [`Evaluator::adjust`] (it is always at a strictly higher level, so the
-//! alignment is free). Basis elements whose scale is far below the prime at
+//! product's level and scale. Baby steps subtract `T_{a-b}` (always at a
+//! level at or above the product's) from `2 T_a T_b` before its rescale,
+//! multiplied by the integer ratio of the scales, so the one rescale of the
+//! product serves both. Basis elements whose scale is far below the prime at
 //! their level are multiplied by the integer `floor(q / scale)` (free, and
 //! relative precision is unchanged), and the map to [-1, 1] lands at scale
 //! `q_{L-1}`, so an input at a scale well below the primes (say 2^40 on
@@ -98,6 +119,7 @@
 use crate::ciphertext::Ciphertext;
 use crate::error::{CkksError, Result};
 use crate::evaluator::Evaluator;
+use std::rc::Rc;
 
 /// Minimal multiplicative depth of a degree-`degree` polynomial,
 /// `ceil(log2(degree + 1))` (0 for a constant).
@@ -112,6 +134,11 @@ pub fn depth(degree: usize) -> usize {
 /// ceil(log2 i) for i >= 1: the depth at which `T_i` (or `x^i`) is computed.
 fn power_depth(i: usize) -> usize {
     depth(i - 1)
+}
+
+/// The depth of the basis element T_k (or x^k) for k >= 1: 0 for the input.
+fn power_depth_or_input(k: usize) -> usize {
+    if k == 1 { 0 } else { power_depth(k) }
 }
 
 /// Which coefficients of a polynomial can be nonzero.
@@ -406,6 +433,10 @@ pub struct PolyPlan {
     /// level share a relinearization (lazy relinearization), so there are
     /// at most this many relinearizations.
     pub ct_mults: usize,
+    /// Relinearizations (key switches, the dear part of a multiplication):
+    /// one per basis element computed, and one per sum of products that is
+    /// finished (multiplied further, or the result).
+    pub relins: usize,
     /// log2 of the baby-step bound used.
     pub log_baby_steps: u32,
 }
@@ -420,7 +451,8 @@ enum Basis {
 /// run), its level and its scale.
 #[derive(Clone)]
 struct Val {
-    ct: Option<Ciphertext>,
+    /// Shared: basis elements are read many times and never changed.
+    ct: Option<Rc<Ciphertext>>,
     level: usize,
     scale: f64,
 }
@@ -436,6 +468,8 @@ struct Pending {
     c0: f64,
     level: usize,
     scale: f64,
+    /// Holds a product (degree 2): finishing it relinearizes.
+    product: bool,
 }
 
 enum Node {
@@ -452,6 +486,12 @@ struct Engine<'a> {
     bs: usize,
     powers: Vec<Option<Val>>,
     mults: usize,
+    /// Relinearizations (key switches): products used as factors, and
+    /// finished sums that hold a product.
+    relins: usize,
+    /// Choose each split point by a dry run of the candidates
+    /// ([`Engine::split_point`]) instead of always the largest power of two.
+    search: bool,
 }
 
 fn internal(what: &str) -> CkksError {
@@ -460,30 +500,92 @@ fn internal(what: &str) -> CkksError {
     ))
 }
 
-impl Engine<'_> {
+impl<'a> Engine<'a> {
+    /// An engine whose T_1 is `x` (at the top level).
+    fn new(ev: Option<&'a Evaluator>, basis: Basis, strategy: Strategy, x: Val) -> Self {
+        Engine {
+            ev,
+            basis,
+            top: x.level,
+            bs: 1usize << strategy.log_bs,
+            powers: vec![None, Some(x)],
+            mults: 0,
+            relins: 0,
+            search: strategy.search,
+        }
+    }
+
+    /// What a strategy minimizes: relinearizations first (each a key
+    /// switch, an order of magnitude dearer than the tensor product), then
+    /// products.
+    fn cost(&self) -> (usize, usize) {
+        (self.relins, self.mults)
+    }
+
     fn q(&self, level: usize) -> f64 {
         self.ev.map_or(1.0, |e| e.params.q[level] as f64)
     }
 
     fn ct(v: &Val) -> Result<&Ciphertext> {
-        v.ct.as_ref().ok_or_else(|| internal("missing ciphertext"))
+        v.ct.as_deref()
+            .ok_or_else(|| internal("missing ciphertext"))
     }
 
     /// rescale(a * b), relinearized.
     fn mul_rescale(&mut self, a: &Val, b: &Val) -> Result<Val> {
         self.mults += 1;
+        self.relins += 1;
         let l = a.level.min(b.level);
         if l == 0 {
             return Err(internal("product at level 0"));
         }
         let ct = match self.ev {
-            Some(ev) => Some(ev.rescale(&ev.mul_relin(Self::ct(a)?, Self::ct(b)?)?)?),
+            Some(ev) => Some(Rc::new(ev.mul_relin_rescale(Self::ct(a)?, Self::ct(b)?)?)),
             None => None,
         };
         Ok(Val {
             ct,
             level: l - 1,
             scale: a.scale * b.scale / self.q(l),
+        })
+    }
+
+    /// 2 T_a T_b - T_d (d = a - b > 0), rescaled: T_d, at a higher level
+    /// than the product, is dropped to the product's level and multiplied
+    /// by the integer round(scale(T_a T_b) / scale(T_d)) (about a prime),
+    /// so it joins the product before the one relinearization and rescale
+    /// (the subtraction after the rescale would need a rescale of its own
+    /// to align T_d: [`Evaluator::adjust`]). Falls back to that alignment
+    /// when the ratio of scales is too small to round to an integer
+    /// precisely (never with scales near the primes).
+    fn chebyshev_step(&mut self, ta: &Val, tb: &Val, d: &Val) -> Result<Val> {
+        let Some(ev) = self.ev else {
+            return self.mul_rescale(ta, tb);
+        };
+        let l = ta.level.min(tb.level);
+        if l == 0 || d.level < l {
+            return Err(internal("Chebyshev step off its levels"));
+        }
+        let ratio = ta.scale * tb.scale / d.scale;
+        if ratio < (1u64 << 40) as f64 {
+            let mut v = self.mul_rescale(ta, tb)?;
+            let ct = ev.mul_int_raw(Self::ct(&v)?, 2);
+            v.ct = Some(Rc::new(
+                ev.sub(&ct, &ev.adjust(Self::ct(d)?, v.level, v.scale)?)?,
+            ));
+            return Ok(v);
+        }
+        self.mults += 1;
+        self.relins += 1;
+        let p = ev.mul_int_raw(&ev.mul(Self::ct(ta)?, Self::ct(tb)?)?, 2);
+        let x = ev.drop_level(Self::ct(d)?, l)?;
+        let mut y = ev.mul_const_raw(&x, 1.0, ratio)?;
+        y.scale = p.scale;
+        let ct = ev.relin_rescale(&ev.sub(&p, &y)?)?;
+        Ok(Val {
+            level: l - 1,
+            scale: ct.scale,
+            ct: Some(Rc::new(ct)),
         })
     }
 
@@ -499,22 +601,21 @@ impl Engine<'_> {
         let b = i - a;
         let ta = self.power(a)?;
         let tb = self.power(b)?;
-        let mut v = self.mul_rescale(&ta, &tb)?;
-        if self.basis == Basis::Chebyshev {
+        let v = if self.basis == Basis::Chebyshev && a != b {
             // T_{a+b} = 2 T_a T_b - T_{a-b}
-            if let Some(ev) = self.ev {
-                let mut ct = ev.mul_int_raw(Self::ct(&v)?, 2);
-                ct = if a == b {
-                    ev.add_const(&ct, -1.0)?
-                } else {
-                    let d = self.power(a - b)?;
-                    ev.sub(&ct, &ev.adjust(Self::ct(&d)?, v.level, v.scale)?)?
-                };
-                v.ct = Some(ct);
-            } else if a != b {
-                self.power(a - b)?;
+            let d = self.power(a - b)?;
+            self.chebyshev_step(&ta, &tb, &d)?
+        } else {
+            let mut v = self.mul_rescale(&ta, &tb)?;
+            if self.basis == Basis::Chebyshev {
+                // T_{2a} = 2 T_a^2 - 1
+                if let Some(ev) = self.ev {
+                    let ct = ev.mul_int_raw(Self::ct(&v)?, 2);
+                    v.ct = Some(Rc::new(ev.add_const(&ct, -1.0)?));
+                }
             }
-        }
+            v
+        };
         let v = self.raise(v)?;
         if self.powers.len() <= i {
             self.powers.resize(i + 1, None);
@@ -536,11 +637,10 @@ impl Engine<'_> {
         }
         let k = (self.q(v.level) / v.scale).floor();
         if k >= 2.0 && k < i64::MAX as f64 {
-            v.ct = Some(ev.mul_int_raw(Self::ct(&v)?, k as i64));
+            let mut ct = ev.mul_int_raw(Self::ct(&v)?, k as i64);
             v.scale *= k;
-            if let Some(ct) = v.ct.as_mut() {
-                ct.scale = v.scale;
-            }
+            ct.scale = v.scale;
+            v.ct = Some(Rc::new(ct));
         }
         Ok(v)
     }
@@ -557,30 +657,35 @@ impl Engine<'_> {
     ) -> Result<Pending> {
         let m = level + 1;
         let common = scale * self.q(m);
-        let mut acc: Option<Ciphertext> = None;
-        for &(i, c) in terms {
+        let mut basis = Vec::with_capacity(terms.len());
+        for &(i, _) in terms {
             let t = self.power(i)?;
             if t.level < m {
                 return Err(internal("leaf term below its level"));
             }
-            if let Some(ev) = self.ev {
-                let x = ev.drop_level(Self::ct(&t)?, m)?;
-                let mut y = ev.mul_const_raw(&x, c, common / t.scale)?;
-                y.scale = common;
-                acc = Some(match acc {
-                    None => y,
-                    Some(s) => ev.add(&s, &y)?,
-                });
-            }
+            basis.push(t);
         }
-        if self.ev.is_some() && acc.is_none() {
+        if terms.is_empty() {
             return Err(internal("empty leaf"));
         }
+        // One pass over the terms' limbs up to m (no copies of them).
+        let acc = match self.ev {
+            Some(ev) => {
+                let items = terms
+                    .iter()
+                    .zip(&basis)
+                    .map(|(&(_, c), t)| Ok((Self::ct(t)?, c * (common / t.scale))))
+                    .collect::<Result<Vec<_>>>()?;
+                Some(ev.lincomb_raw(&items, m, common)?)
+            }
+            None => None,
+        };
         Ok(Pending {
             ct: acc,
             c0,
             level,
             scale,
+            product: false,
         })
     }
 
@@ -604,18 +709,20 @@ impl Engine<'_> {
             c0: 0.0,
             level,
             scale,
+            product: true,
         })
     }
 
     /// Relinearizes, rescales and adds the constant: the value at
     /// (`p.level`, `p.scale`).
-    fn finish(&self, p: Pending) -> Result<Val> {
+    fn finish(&mut self, p: Pending) -> Result<Val> {
+        self.relins += usize::from(p.product);
         let ct = match self.ev {
             Some(ev) => {
                 let s = p.ct.as_ref().ok_or_else(|| internal("missing sum"))?;
-                let mut r = ev.rescale(&ev.relinearize(s)?)?;
+                let mut r = ev.relin_rescale(s)?;
                 r.scale = p.scale;
-                Some(ev.add_const(&r, p.c0)?)
+                Some(Rc::new(ev.add_const(&r, p.c0)?))
             }
             None => None,
         };
@@ -649,20 +756,104 @@ impl Engine<'_> {
         if leaf_ok {
             return Ok(Node::Sum(self.leaf(&terms, coeffs[0], level, scale)?));
         }
-        let k = 1usize << (depth(deg) - 1);
-        let (low, high) = match self.basis {
+        let k = self.split_point(coeffs, deg, level)?;
+        self.split_at(coeffs, k, level, scale)
+    }
+
+    /// p = T_k * high + low with deg(low) < k (for the monomial basis the
+    /// plain split of the coefficients; for Chebyshev the division by T_k,
+    /// using T_i = 2 T_k T_{i-k} - T_{|2k - i|} from the top coefficient
+    /// down).
+    fn divide(&self, coeffs: &[f64], k: usize) -> (Vec<f64>, Vec<f64>) {
+        let deg = highest_nonzero(coeffs);
+        match self.basis {
             Basis::Chebyshev => {
-                let mut low = coeffs[..k].to_vec();
+                let mut low = coeffs[..=deg].to_vec();
                 let mut high = vec![0.0; deg - k + 1];
-                high[0] = coeffs[k];
-                for j in 1..=deg - k {
-                    high[j] = 2.0 * coeffs[k + j];
-                    low[k - j] -= coeffs[k + j];
+                for i in (k..=deg).rev() {
+                    let c = std::mem::take(&mut low[i]);
+                    if c == 0.0 {
+                        continue;
+                    }
+                    if i == k {
+                        high[0] += c;
+                    } else {
+                        high[i - k] += 2.0 * c;
+                        low[i.abs_diff(2 * k)] -= c;
+                    }
                 }
+                low.truncate(k);
                 (low, high)
             }
             Basis::Monomial => (coeffs[..k].to_vec(), coeffs[k..=deg].to_vec()),
-        };
+        }
+    }
+
+    /// Where a node that is not a leaf splits. By default at the largest
+    /// power of two below its degree (the classic BSGS split, and the only
+    /// one a node without slack can take). With [`Self::search`], every
+    /// power of two k that keeps the depth (T_k and the quotient one level
+    /// above the node's result) is tried in a dry run that continues with
+    /// the default split, and the one with the least [`Self::cost`] wins
+    /// (ties: the larger k). A node with slack can then take a smaller
+    /// giant step whose T_k is already computed: a degree-4 polynomial in
+    /// 3 levels becomes low + T_2 * (degree 2) in 2 multiplications instead
+    /// of 3 (x^2, x^3, x^4). A greedy choice, node by node: the caller
+    /// compares it with the default ([`choose_strategy`]).
+    fn split_point(&self, coeffs: &[f64], deg: usize, level: usize) -> Result<usize> {
+        let largest = 1usize << (depth(deg) - 1);
+        if !self.search {
+            return Ok(largest);
+        }
+        let budget = self.top - level;
+        let mut best = ((usize::MAX, usize::MAX), largest);
+        let mut k = largest;
+        while k >= 1 {
+            let feasible = power_depth_or_input(k) < budget && depth(deg - k) < budget;
+            if feasible {
+                let mut dry = self.dry();
+                if let Node::Sum(p) = dry.split_at(coeffs, k, level, 1.0)? {
+                    // the node's own sum is finished by its parent (or is the
+                    // result): count its relinearization here
+                    dry.finish(p)?;
+                }
+                if dry.cost() < best.0 {
+                    best = (dry.cost(), k);
+                }
+            }
+            k /= 2;
+        }
+        Ok(best.1)
+    }
+
+    /// A dry-run copy (no ciphertexts, the default split) of this engine
+    /// with the basis elements computed so far.
+    fn dry(&self) -> Engine<'a> {
+        Engine {
+            ev: None,
+            basis: self.basis,
+            top: self.top,
+            bs: self.bs,
+            powers: self
+                .powers
+                .iter()
+                .map(|p| {
+                    p.as_ref().map(|v| Val {
+                        ct: None,
+                        level: v.level,
+                        scale: v.scale,
+                    })
+                })
+                .collect(),
+            mults: 0,
+            relins: 0,
+            search: false,
+        }
+    }
+
+    /// Evaluates the node as T_k * high + low at (`level`, `scale`).
+    fn split_at(&mut self, coeffs: &[f64], k: usize, level: usize, scale: f64) -> Result<Node> {
+        let (low, high) = self.divide(coeffs, k);
         let tk = self.power_or_input(k)?;
         let high_scale = scale * self.q(level + 1) / tk.scale;
         let mut sum = match self.node(&high, level + 1, high_scale)? {
@@ -683,6 +874,7 @@ impl Engine<'_> {
                     sum.ct = Some(ev.add(a, b)?);
                 }
                 sum.c0 += v.c0;
+                sum.product |= v.product;
             }
         }
         Ok(Node::Sum(sum))
@@ -713,7 +905,7 @@ impl Engine<'_> {
                     Some(ev) => {
                         let mut z = ev.mul_int_raw(Self::ct(&x)?, 0);
                         z.scale = scale;
-                        Some(ev.add_const(&z, c)?)
+                        Some(Rc::new(ev.add_const(&z, c)?))
                     }
                     None => None,
                 };
@@ -723,35 +915,47 @@ impl Engine<'_> {
     }
 }
 
-/// Picks the baby-step bound: the given one, or the one with the fewest
-/// ciphertext multiplications in a dry run (ties: the smaller, which keeps
-/// fewer ciphertexts alive).
-fn choose_log_bs(basis: Basis, coeffs: &[f64], given: Option<u32>) -> Result<(u32, usize)> {
+/// How an evaluation proceeds: the baby-step bound and whether split
+/// points are searched ([`Engine::split_point`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Strategy {
+    log_bs: u32,
+    search: bool,
+}
+
+/// Picks the strategy with the least [`Engine::cost`] (relinearizations,
+/// then products) in a dry run: every baby-step bound (or the given one),
+/// with the default splits and with searched ones (ties: the default
+/// splits, then the smaller bound, which keeps fewer ciphertexts alive).
+/// Returns it with its (relinearizations, products).
+fn choose_strategy(
+    basis: Basis,
+    coeffs: &[f64],
+    given: Option<u32>,
+) -> Result<(Strategy, (usize, usize))> {
     let deg = highest_nonzero(coeffs);
-    let candidates: Vec<u32> = match given {
+    let bounds: Vec<u32> = match given {
         Some(l) => vec![l.min(20)],
         None => (0..=depth(deg).max(1) as u32).collect(),
     };
-    let mut best: Option<(u32, usize)> = None;
-    for l in candidates {
-        let mut e = Engine {
-            ev: None,
-            basis,
-            top: depth(deg),
-            bs: 1usize << l,
-            powers: vec![
+    let mut best: Option<(Strategy, (usize, usize))> = None;
+    for search in [false, true] {
+        for &log_bs in &bounds {
+            let strategy = Strategy { log_bs, search };
+            let mut e = Engine::new(
                 None,
-                Some(Val {
+                basis,
+                strategy,
+                Val {
                     ct: None,
                     level: depth(deg),
                     scale: 1.0,
-                }),
-            ],
-            mults: 0,
-        };
-        e.run(coeffs, 1.0)?;
-        if best.is_none_or(|(_, m)| e.mults < m) {
-            best = Some((l, e.mults));
+                },
+            );
+            e.run(coeffs, 1.0)?;
+            if best.is_none_or(|(_, c)| e.cost() < c) {
+                best = Some((strategy, e.cost()));
+            }
         }
     }
     best.ok_or_else(|| internal("no baby-step candidate"))
@@ -759,11 +963,12 @@ fn choose_log_bs(basis: Basis, coeffs: &[f64], given: Option<u32>) -> Result<(u3
 
 fn plan(basis: Basis, coeffs: &[f64], given: Option<u32>, map: bool) -> Result<PolyPlan> {
     check_coeffs(coeffs)?;
-    let (log_baby_steps, ct_mults) = choose_log_bs(basis, coeffs, given)?;
+    let (strategy, (relins, ct_mults)) = choose_strategy(basis, coeffs, given)?;
     Ok(PolyPlan {
         depth: depth(highest_nonzero(coeffs)) + usize::from(map),
         ct_mults,
-        log_baby_steps,
+        relins,
+        log_baby_steps: strategy.log_bs,
     })
 }
 
@@ -866,27 +1071,23 @@ impl Evaluator {
         if x.degree() != 1 {
             return Err(CkksError::Degree(x.degree(), 1));
         }
-        let (l, _) = choose_log_bs(basis, coeffs, log_bs)?;
-        let mut e = Engine {
-            ev: Some(self),
+        let (strategy, _) = choose_strategy(basis, coeffs, log_bs)?;
+        let mut e = Engine::new(
+            Some(self),
             basis,
-            top: x.level,
-            bs: 1usize << l,
-            powers: vec![
-                None,
-                Some(Val {
-                    level: x.level,
-                    scale: x.scale,
-                    ct: Some(x),
-                }),
-            ],
-            mults: 0,
-        };
+            strategy,
+            Val {
+                level: x.level,
+                scale: x.scale,
+                ct: Some(Rc::new(x)),
+            },
+        );
         if let Some(Some(x)) = e.powers.get(1).cloned() {
             e.powers[1] = Some(e.raise(x)?);
         }
         let v = e.run(coeffs, scale)?;
-        let mut out = v.ct.ok_or_else(|| internal("missing result"))?;
+        let out = v.ct.ok_or_else(|| internal("missing result"))?;
+        let mut out = Rc::try_unwrap(out).unwrap_or_else(|shared| (*shared).clone());
         out.scale = scale;
         Ok(out)
     }

@@ -327,3 +327,46 @@ fn single_prime_digits_key_switch() {
     let want: Vec<_> = (0..n).map(|i| a[(i + 1) % n]).collect();
     assert!(precision_bits(&got, &want) > 20.0);
 }
+
+/// The fused relinearize + rescale (one division by P q_l) gives exactly
+/// the two separate steps' result (round((a + P c) / (P q)) equals
+/// round((round(a / P) + c) / q) for odd P and q), at every level and on
+/// sets with one and several special primes; degree-1 input is only
+/// rescaled, and level 0 is refused like the separate calls.
+#[test]
+fn fused_relin_rescale_matches_the_two_steps() {
+    for (name, rot) in [("insecure-n12", &[1i64][..]), ("insecure-n10", &[1][..])] {
+        let c = Ctx::new(name, rot);
+        let n = c.slots();
+        let (a, b) = (values(n, 21), values(n, 22));
+        let want: Vec<_> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
+        let (ca, cb) = (c.encrypt(&a), c.encrypt(&b));
+        for level in (1..=ca.level()).rev() {
+            let x = c.eval.drop_level(&ca, level).unwrap();
+            let y = c.eval.drop_level(&cb, level).unwrap();
+            let t = c.eval.mul(&x, &y).unwrap();
+            let two = c.eval.rescale(&c.eval.relinearize(&t).unwrap()).unwrap();
+            let one = c.eval.relin_rescale(&t).unwrap();
+            assert_eq!(one.degree(), 1);
+            assert_eq!(one.level(), two.level());
+            assert_eq!(one.scale(), two.scale());
+            // bit-identical ciphertexts decrypt to identical values
+            let got = c.decrypt(&one);
+            assert_eq!(got, c.decrypt(&two), "{name} level {level}");
+            let bits = precision_bits(&got, &want);
+            assert!(bits > 20.0, "{name} level {level}: {bits} bits");
+            assert_eq!(c.decrypt(&c.eval.mul_relin_rescale(&x, &y).unwrap()), got);
+            // degree 1: a plain rescale
+            let r1 = c.eval.relinearize(&t).unwrap();
+            assert_eq!(c.decrypt(&c.eval.relin_rescale(&r1).unwrap()), got);
+        }
+        let t0 = c
+            .eval
+            .drop_level(&c.eval.mul(&ca, &cb).unwrap(), 0)
+            .unwrap();
+        assert!(matches!(
+            c.eval.relin_rescale(&t0),
+            Err(CkksError::NotEnoughLevels { .. })
+        ));
+    }
+}

@@ -523,3 +523,63 @@ proptest! {
         prop_assert!(err < HE_ERR, "degree {} err {:e}", p.degree(), err);
     }
 }
+
+/// Even and odd polynomials (only one parity of Chebyshev terms computed)
+/// and polynomials whose nodes take searched split points (smaller giant
+/// steps where a level is spare) against the plain polynomial: exact level
+/// and scale, error at the level of the other tests.
+#[test]
+fn parity_and_searched_splits_match_the_plain_polynomial() {
+    let opts = PolyEvalOptions {
+        input_normalized: true,
+        ..Default::default()
+    };
+    // EvalMod's even cosine (n16-boot's configuration, degree 30 in 5 levels)
+    let cfg = ckks::bootstrap::config_for(&Params::named("n16-boot").unwrap()).unwrap();
+    let kw = cfg.k - 0.25;
+    let r = cfg.double_angle as i32;
+    let cosine = move |v: f64| (2.0 * PI * kw * v / 2f64.powi(r)).cos();
+    let evalmod = ckks::bootstrap::evalmod_polynomial(&cfg).unwrap();
+    assert_eq!(evalmod.parity(), Parity::Even);
+    let approx = evalmod.max_error(cosine, 10_001);
+    let o = run_cheb(&evalmod, cosine, &opts, 6, 21);
+    eprintln!(
+        "EvalMod cosine ({:?}): approx {approx:.3e} he {:.3e} total {:.3e}",
+        evalmod.plan(&opts).unwrap(),
+        o.he_err,
+        o.total_err
+    );
+    assert!(approx < 1e-12, "{approx:e}");
+    assert!(o.he_err < HE_ERR, "{:e}", o.he_err);
+    assert!(o.total_err < approx + HE_ERR);
+    // An odd function: sin(3x) at degree 31 (odd: 16 terms).
+    let sin3 = |x: f64| (3.0 * x).sin();
+    let odd = Chebyshev::interpolate(sin3, -1.0, 1.0, 31).unwrap();
+    assert_eq!(odd.parity(), Parity::Odd);
+    let o = run_cheb(&odd, sin3, &opts, 6, 22);
+    eprintln!("odd sin(3x) deg 31: he {:.3e}", o.he_err);
+    assert!(o.he_err < HE_ERR);
+    // Degrees whose plans use searched splits, each parity, from level 6
+    // (one level to spare for degree 4, 8 and 16).
+    for (d, parity) in [
+        (4, Parity::Mixed),
+        (8, Parity::Mixed),
+        (8, Parity::Even),
+        (16, Parity::Mixed),
+        (16, Parity::Even),
+        (15, Parity::Odd),
+        (30, Parity::Even),
+    ] {
+        let f = |x: f64| (2.0 * x).cos() + 0.5 * (3.0 * x).sin() + x * x * x;
+        let p = Chebyshev::interpolate(f, -1.0, 1.0, d)
+            .unwrap()
+            .with_parity(parity);
+        let o = run_cheb(&p, |x| p.eval(x), &opts, 6, d as u64);
+        eprintln!(
+            "degree {d} {parity:?} ({:?}): he {:.3e}",
+            p.plan(&opts).unwrap(),
+            o.he_err
+        );
+        assert!(o.he_err < HE_ERR, "degree {d} {parity:?}: {:e}", o.he_err);
+    }
+}
