@@ -210,21 +210,15 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let l = plan.nodes[0].layout_out;
-    let shape = [l.channels, l.height, l.width];
-    let mut xs = Vec::new();
-    for p in &args.input {
-        let ts = nn::input::load_batch(p, &shape)
-            .with_context(|| format!("loading input {}", p.display()))?;
-        xs.extend(ts.into_iter().map(|t| t.data));
-    }
     let batch = plan.batch();
-    if xs.len() > batch {
-        bail!(
-            "{} images given, the server's plan takes at most {batch} per request: send them \
-             in groups of {batch}",
-            xs.len()
-        );
-    }
+    let xs = super::he::load_images(
+        &args.input,
+        &[l.channels, l.height, l.width],
+        batch,
+        &format!(
+            "the server's plan takes at most {batch} per request: send them in groups of {batch}"
+        ),
+    )?;
 
     // Keys: generated once per key directory.
     let t = Instant::now();
@@ -333,10 +327,7 @@ pub fn run(args: Args) -> Result<()> {
     let logits = &all[0];
     let class = nn::exec::argmax(logits);
     if args.json || args.json_out.is_some() {
-        let results: Vec<serde_json::Value> = all
-            .iter()
-            .map(|l| serde_json::json!({ "class": nn::exec::argmax(l), "logits": l }))
-            .collect();
+        let results = super::he::results_json(&all);
         let v = serde_json::json!({
             "class": class,
             "logits": logits,
@@ -359,19 +350,7 @@ pub fn run(args: Args) -> Result<()> {
         super::json::emit(args.json, args.json_out.as_deref(), &v)?;
     }
     if !args.json {
-        for (b, logits) in all.iter().enumerate() {
-            let l: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
-            let which = if all.len() > 1 {
-                format!("image {b}: ")
-            } else {
-                String::new()
-            };
-            println!(
-                "{which}class {}  logits [{}]",
-                nn::exec::argmax(logits),
-                l.join(", ")
-            );
-        }
+        super::he::print_results(&all);
         eprintln!(
             "job {job} on key {}{}: {:.2} s on the server, {:.2} s in all",
             reg.key_id,

@@ -56,10 +56,7 @@ pub fn run(args: Args) -> Result<()> {
         runtime::client::load_secret_key(&params, &args.keys)?
     };
     let all = runtime::client::decrypt_batch(&params, &sk, &t)?;
-    let results: Vec<serde_json::Value> = all
-        .iter()
-        .map(|l| serde_json::json!({ "class": nn::exec::argmax(l), "logits": l }))
-        .collect();
+    let results = super::he::results_json(&all);
     if args.json || args.json_out.is_some() {
         let first = &all[0];
         let v = serde_json::json!({
@@ -70,19 +67,7 @@ pub fn run(args: Args) -> Result<()> {
         super::json::emit(args.json, args.json_out.as_deref(), &v)?;
     }
     if !args.json {
-        for (b, logits) in all.iter().enumerate() {
-            let l: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
-            let which = if all.len() > 1 {
-                format!("image {b}: ")
-            } else {
-                String::new()
-            };
-            println!(
-                "{which}class {}  logits [{}]",
-                nn::exec::argmax(logits),
-                l.join(", ")
-            );
-        }
+        super::he::print_results(&all);
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::he::load_plan;
 
@@ -37,22 +37,17 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let (plan, params) = load_plan(&args.plan)?;
     let l = plan.nodes[0].layout_out;
-    let shape = [l.channels, l.height, l.width];
-    let mut xs = Vec::new();
-    for p in &args.input {
-        let ts = nn::input::load_batch(p, &shape)
-            .with_context(|| format!("loading input {}", p.display()))?;
-        xs.extend(ts.into_iter().map(|t| t.data));
-    }
     let batch = plan.batch();
-    if xs.len() > batch {
-        bail!(
-            "{} images given, the plan takes at most {batch} at once: encrypt them in groups of \
-             {batch}, or compile with a larger --batch if the slots hold it (`--batch auto` packs \
-             the most that fit)",
-            xs.len()
-        );
-    }
+    let xs = super::he::load_images(
+        &args.input,
+        &[l.channels, l.height, l.width],
+        batch,
+        &format!(
+            "the plan takes at most {batch} at once: encrypt them in groups of {batch}, or \
+             compile with a larger --batch if the slots hold it (`--batch auto` packs the most \
+             that fit)"
+        ),
+    )?;
     let pk = runtime::client::load_public_key(&params, &args.keys)?;
     let t = std::time::Instant::now();
     let mut ct = runtime::client::encrypt_batch(&plan, &params, &pk, &xs)?;

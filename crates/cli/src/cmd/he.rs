@@ -340,6 +340,54 @@ pub fn load_input(path: &Path, shape: &[usize]) -> Result<Vec<f64>> {
         .data)
 }
 
+/// Loads every image of `inputs` (each a PNG, a `.npy` of `shape`, or a
+/// `.npy` of shape [B, ..shape]) for a plan taking `batch` images at once.
+/// Errors: an unreadable input, or more images than `batch` (`hint` says
+/// what to do instead).
+pub fn load_images(
+    inputs: &[std::path::PathBuf],
+    shape: &[usize],
+    batch: usize,
+    hint: &str,
+) -> Result<Vec<Vec<f64>>> {
+    let mut xs = Vec::new();
+    for p in inputs {
+        let ts = nn::input::load_batch(p, shape)
+            .with_context(|| format!("loading input {}", p.display()))?;
+        xs.extend(ts.into_iter().map(|t| t.data));
+    }
+    if xs.len() > batch {
+        bail!("{} images given, {hint}", xs.len());
+    }
+    Ok(xs)
+}
+
+/// One `{ "class", "logits" }` per decrypted image (what `decrypt --json`
+/// and `client --json` report as `results`).
+pub fn results_json(all: &[Vec<f64>]) -> Vec<serde_json::Value> {
+    all.iter()
+        .map(|l| serde_json::json!({ "class": nn::exec::argmax(l), "logits": l }))
+        .collect()
+}
+
+/// Prints each decrypted image's class and logits, one line each (with
+/// its index when there are several).
+pub fn print_results(all: &[Vec<f64>]) {
+    for (b, logits) in all.iter().enumerate() {
+        let l: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
+        let which = if all.len() > 1 {
+            format!("image {b}: ")
+        } else {
+            String::new()
+        };
+        println!(
+            "{which}class {}  logits [{}]",
+            nn::exec::argmax(logits),
+            l.join(", ")
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The embedded calibration images are the bundled sample's, pixel for
