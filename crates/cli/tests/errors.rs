@@ -136,8 +136,7 @@ fn eval_refuses_zero_images() {
     }
 }
 
-/// `--low-memory` (the old spelling of the default `--diagonals
-/// coefficients`) together with `--diagonals ntt` is refused in one line by
+/// `--low-memory` (the old spelling of `--diagonals coefficients`) together with `--diagonals ntt` is refused in one line by
 /// every command that takes them, before any file is read.
 #[test]
 fn contradictory_diagonal_flags_are_refused() {

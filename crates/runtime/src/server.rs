@@ -13,23 +13,40 @@ use crate::files::{EncryptedTensor, TensorKind, TensorMeta};
 use crate::he::CkksBackend;
 use crate::prepare::{Prepared, plan_hash};
 
-/// How an inference server holds bootstrapping's DFT diagonals unless told
-/// otherwise: as integer coefficients. At `n16-boot` (full slots) that is
+/// How an inference server holds bootstrapping's DFT diagonals for plans
+/// bootstrapping more than N/8 slots ([`default_storage`]): as integer
+/// coefficients. At `n16-boot` (full slots) that is
 /// about 2.4 GiB less than NTT form, and a whole CIFAR-shaped ResNet-20
 /// inference measured no slower (79.2 s against 79.4 s on two threads;
 /// one full-slot bootstrap alone is about 6% slower: docs/benchmarks.md).
 pub const DEFAULT_STORAGE: DiagonalStorage = DiagonalStorage::Coefficients;
 
+/// How an inference server holds bootstrapping's diagonals for a plan
+/// packing `slots` slots, unless told otherwise: NTT form when the
+/// bootstrap refreshes at most N/8 slots, [`DEFAULT_STORAGE`] above.
+/// Measured at `n16-boot`, two threads (docs/benchmarks.md, session 12):
+/// Dirac + shared-source 20 (8192 slots) 58.2 s in NTT form against 64.4 s
+/// as coefficients (14.3 against 12.1 GiB); the CIFAR-shaped ResNet-20
+/// (16384 slots) 79.4 against 79.2 s (13.5 against 11.2 GiB).
+pub fn default_storage(params: &Params, slots: usize) -> DiagonalStorage {
+    if slots <= params.max_slots() / 4 {
+        DiagonalStorage::Ntt
+    } else {
+        DEFAULT_STORAGE
+    }
+}
+
 /// Builds the CKKS backend from evaluation keys (and bootstrapping keys if
 /// the plan bootstraps), bootstrapping's diagonals held as
-/// [`DEFAULT_STORAGE`] says.
+/// [`default_storage`] says for the plan.
 pub fn backend(
     params: &Arc<Params>,
     prep: &Prepared,
     eval: EvaluationKeys,
     boot: Option<BootstrapKeys>,
 ) -> Result<CkksBackend> {
-    backend_with_storage(params, prep, eval, boot, DEFAULT_STORAGE)
+    let storage = default_storage(params, prep.plan.params.slots);
+    backend_with_storage(params, prep, eval, boot, storage)
 }
 
 /// [`backend`], with bootstrapping's CoeffsToSlots and SlotsToCoeffs

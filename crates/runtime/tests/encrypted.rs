@@ -45,30 +45,34 @@ fn round_trip(name: &str) {
         let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|_| {}).unwrap();
         assert_eq!(stats.bootstraps, plan.bootstraps);
         if s == 0 {
-            // The default holds the diagonals as coefficients; NTT form
-            // (`--diagonals ntt`) gives the same result, bit for bit.
-            assert_eq!(
-                runtime::server::DEFAULT_STORAGE,
-                runtime::server::DiagonalStorage::Coefficients
-            );
-            let ntt = runtime::server::backend_with_storage(
+            // The default is per plan: NTT form for a bootstrap of at most
+            // N/8 slots (this one: 512 of 2048), coefficients above; the
+            // two give the same result, bit for bit.
+            use runtime::server::{DiagonalStorage, default_storage};
+            assert_eq!(default_storage(&p, 512), DiagonalStorage::Ntt);
+            assert_eq!(default_storage(&p, 1024), DiagonalStorage::Coefficients);
+            assert_eq!(default_storage(&p, 2048), DiagonalStorage::Coefficients);
+            let coeffs = runtime::server::backend_with_storage(
                 &p,
                 &prep,
                 keys.eval.clone(),
                 keys.boot.clone(),
-                runtime::server::DiagonalStorage::Ntt,
+                DiagonalStorage::Coefficients,
             )
             .unwrap();
-            let (o2, _) = runtime::server::infer(&ntt, &prep, &ct, &|_| {}).unwrap();
+            let (o2, _) = runtime::server::infer(&coeffs, &prep, &ct, &|_| {}).unwrap();
             let bytes = |t: &EncryptedTensor| {
                 let mut b = Vec::new();
                 t.write_to(&p, &mut b).unwrap();
                 b
             };
-            assert!(bytes(&out) == bytes(&o2), "{name}: NTT-form result differs");
+            assert!(
+                bytes(&out) == bytes(&o2),
+                "{name}: coefficient-form result differs"
+            );
             let (a, b) = (
-                ntt.bootstrapper().unwrap().transform_bytes(),
                 backend.bootstrapper().unwrap().transform_bytes(),
+                coeffs.bootstrapper().unwrap().transform_bytes(),
             );
             assert!(b * 4 < a, "{name}: transform bytes {b} vs {a}");
         }

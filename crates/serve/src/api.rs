@@ -424,7 +424,9 @@ async fn store_keys(
     let (tx, mut reader) = ChanReader::new(8);
     let plan_hash = model.plan_hash.clone();
     let params_name = model.params.name().to_string();
-    let storage = app.cfg.storage;
+    let storage = app.cfg.storage.unwrap_or_else(|| {
+        runtime::server::default_storage(&model.params, model.prep.plan.params.slots)
+    });
     let parser = tokio::task::spawn_blocking(move || {
         let keys = parse_keys(&mut reader, &model.params, &model.needs)?;
         let backend = runtime::server::backend_shared(

@@ -207,10 +207,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Time limit of a key upload.
     pub upload_timeout: Duration,
-    /// How bootstrapping's diagonals are held (default
-    /// `runtime::server::DEFAULT_STORAGE`, integer coefficients; see
+    /// How bootstrapping's diagonals are held (`None`, the default: per
+    /// model, `runtime::server::default_storage`; see
     /// `runtime::server::backend_with_storage`). One copy per served model.
-    pub storage: runtime::server::DiagonalStorage,
+    pub storage: Option<runtime::server::DiagonalStorage>,
 }
 
 impl Default for Config {
@@ -226,7 +226,7 @@ impl Default for Config {
             max_attempts: 3,
             request_timeout: Duration::from_secs(60),
             upload_timeout: Duration::from_secs(3600),
-            storage: runtime::server::DEFAULT_STORAGE,
+            storage: None,
         }
     }
 }
@@ -606,7 +606,9 @@ impl App {
                 }
             }
         });
-        let storage = self.cfg.storage;
+        let storage = self.cfg.storage.unwrap_or_else(|| {
+            runtime::server::default_storage(&model.params, model.prep.plan.params.slots)
+        });
         let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, String> {
             let (eval, boot) = parse_keys(&mut reader, &model.params, &model.needs)?;
             let backend = runtime::server::backend_shared(

@@ -130,7 +130,7 @@ struct Report {
 
 /// Runs `residue demo`.
 pub fn run(args: Args) -> Result<()> {
-    let storage = args.diagonals.storage()?;
+    args.diagonals.storage()?;
     if args.primitives {
         return super::primitives::run(super::primitives::Args {
             params: args.params.unwrap_or_else(|| "n14-l7".into()),
@@ -211,6 +211,7 @@ pub fn run(args: Args) -> Result<()> {
     sec.encrypt = t.elapsed().as_secs_f64();
 
     say("[server] inference on the ciphertext (evaluation keys only) ...".into());
+    let storage = args.diagonals.storage_for(&params, &prep)?;
     let backend = runtime::server::backend_with_storage(&params, &prep, eval, boot, storage)?;
     let bar = StepProgress::new(plan.nodes.len(), args.json);
     let t = Instant::now();
@@ -251,7 +252,7 @@ pub fn run(args: Args) -> Result<()> {
         infer_seconds_by_kind: stats.seconds.clone(),
         peak_rss_bytes: peak_rss(),
         threads: rayon::current_num_threads(),
-        diagonals: args.diagonals.name(),
+        diagonals: super::he::storage_name(storage),
     };
     if args.json || args.json_out.is_some() {
         super::json::emit(args.json, args.json_out.as_deref(), &r)?;

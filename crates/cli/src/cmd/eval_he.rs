@@ -180,7 +180,7 @@ impl Summary {
 /// Runs the encrypted evaluation.
 pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet) -> Result<()> {
     super::he::set_threads(args.threads);
-    let storage = args.diagonals.storage()?;
+    args.diagonals.storage()?;
     let params = ckks::Params::named(&args.params)?;
     let strategy = super::analyze::parse_placement(&args.placement)?;
     let placement = super::analyze::placement_name(strategy);
@@ -231,6 +231,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             eval,
             boot,
         } = keys;
+        let storage = args.diagonals.storage_for(&params, &prep)?;
         let backend = runtime::server::backend_with_storage(&params, &prep, eval, boot, storage)?;
         if !quiet {
             eprintln!(
@@ -291,7 +292,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                     eval_key_bytes: Some(eval_key_bytes),
                     batch: b,
                     batch_images: chunk.len(),
-                    diagonals: Some(args.diagonals.name().to_string()),
+                    diagonals: Some(super::he::storage_name(storage).to_string()),
                 };
                 for w in super::logit_error::warnings(plain, he) {
                     eprintln!("image {i}: {w}");

@@ -410,49 +410,73 @@ mod tests {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Diagonals {
     /// Integer coefficients, expanded to each limb's NTT at every use:
-    /// about 2.4 GiB less at N = 2^16 (full slots); a whole ResNet-20
-    /// inference measured no slower, one full-slot bootstrap alone about
-    /// 6% slower (docs/benchmarks.md).
+    /// about 2.2-2.4 GiB less at N = 2^16; a CIFAR-shaped ResNet-20 (16384
+    /// slots) measured no slower, Dirac + shared-source 20 (8192 slots)
+    /// 10% slower (docs/benchmarks.md).
     Coefficients,
     /// NTT form: the fastest bootstrap, the most memory.
     Ntt,
 }
 
 /// `--diagonals` of the commands that run an encrypted inference (`infer`,
-/// `demo`, `eval --he`, `reproduce`, `serve`); `--low-memory` is its old
-/// spelling, kept for scripts.
+/// `demo`, `eval --he`, `reproduce`, `serve`); `--low-memory` is the old
+/// spelling of `--diagonals coefficients`, kept for scripts.
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct DiagonalArgs {
     /// How bootstrapping's DFT diagonals are held: `coefficients` (the
-    /// default: the least memory; measured no slower for a whole
-    /// inference) or `ntt` (about 2.4 GiB more at N = 2^16, one full-slot
-    /// bootstrap about 6% faster). Results are bit-identical.
-    #[arg(long, value_enum, default_value_t = Diagonals::Coefficients)]
-    pub diagonals: Diagonals,
-    /// The same as `--diagonals coefficients`, the default (session 10's
-    /// spelling, kept for scripts).
+    /// least memory) or `ntt` (the fastest). Default: per plan
+    /// (`runtime::server::default_storage`): NTT form when bootstrapping
+    /// refreshes at most N/8 slots (where coefficients cost 10% of the
+    /// inference), coefficients above (where they cost nothing measurable
+    /// and save 2.4 GiB). Results are bit-identical.
+    #[arg(long, value_enum)]
+    pub diagonals: Option<Diagonals>,
+    /// The same as `--diagonals coefficients` (session 10's spelling, kept
+    /// for scripts).
     #[arg(long)]
     pub low_memory: bool,
 }
 
 impl DiagonalArgs {
-    /// The engine's storage; `--low-memory` together with `--diagonals ntt`
-    /// is refused.
-    pub fn storage(&self) -> Result<ckks::linear::DiagonalStorage> {
+    /// The storage asked for (`None`: the per-plan default);
+    /// `--low-memory` together with `--diagonals ntt` is refused.
+    pub fn storage(&self) -> Result<Option<ckks::linear::DiagonalStorage>> {
+        use ckks::linear::DiagonalStorage as S;
         match (self.diagonals, self.low_memory) {
-            (Diagonals::Ntt, true) => {
+            (Some(Diagonals::Ntt), true) => {
                 bail!("--low-memory (coefficients) contradicts --diagonals ntt")
             }
-            (Diagonals::Ntt, false) => Ok(ckks::linear::DiagonalStorage::Ntt),
-            (Diagonals::Coefficients, _) => Ok(ckks::linear::DiagonalStorage::Coefficients),
+            (Some(Diagonals::Ntt), false) => Ok(Some(S::Ntt)),
+            (Some(Diagonals::Coefficients), _) | (None, true) => Ok(Some(S::Coefficients)),
+            (None, false) => Ok(None),
         }
     }
 
-    /// The name `--json` reports (`diagonals`).
-    pub fn name(&self) -> &'static str {
-        match self.diagonals {
-            Diagonals::Coefficients => "coefficients",
-            Diagonals::Ntt => "ntt",
+    /// The storage for `prep`'s plan: as asked, else the per-plan default.
+    pub fn storage_for(
+        &self,
+        params: &ckks::Params,
+        prep: &runtime::Prepared,
+    ) -> Result<ckks::linear::DiagonalStorage> {
+        Ok(self
+            .storage()?
+            .unwrap_or_else(|| runtime::server::default_storage(params, prep.plan.params.slots)))
+    }
+
+    /// The flags that ask a child command for the same storage (none for
+    /// the per-plan default).
+    pub fn child_args(&self) -> Vec<&'static str> {
+        match self.storage() {
+            Ok(Some(s)) => vec!["--diagonals", storage_name(s)],
+            _ => Vec::new(),
         }
+    }
+}
+
+/// The name `--json` reports for a storage (`diagonals`).
+pub fn storage_name(s: ckks::linear::DiagonalStorage) -> &'static str {
+    match s {
+        ckks::linear::DiagonalStorage::Coefficients => "coefficients",
+        ckks::linear::DiagonalStorage::Ntt => "ntt",
     }
 }

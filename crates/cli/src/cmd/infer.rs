@@ -45,10 +45,11 @@ pub struct Args {
 /// Runs `residue infer`.
 pub fn run(args: Args) -> Result<()> {
     super::he::set_threads(args.threads);
-    let storage = args.diagonals.storage()?;
+    args.diagonals.storage()?;
     let (plan, params) = load_plan(&args.plan)?;
     let model = load_model(&args.model)?;
     let prep = runtime::Prepared::new(&plan, &model, &params)?;
+    let storage = args.diagonals.storage_for(&params, &prep)?;
     let t0 = std::time::Instant::now();
     // The small input first: a ciphertext of another key pair is refused
     // before gigabytes of keys are read.
@@ -78,7 +79,7 @@ pub fn run(args: Args) -> Result<()> {
             "rotations": stats.rotations,
             "seconds_by_kind": stats.seconds,
             "peak_rss_bytes": rss,
-            "diagonals": args.diagonals.name(),
+            "diagonals": super::he::storage_name(storage),
             "low_memory": storage == runtime::server::DiagonalStorage::Coefficients,
             "bootstrap_transform_bytes": backend.bootstrapper().map(|b| b.transform_bytes()),
             "threads": rayon::current_num_threads(),

@@ -494,7 +494,7 @@ fn encrypted(
             .args(["--params", params])
             .args(["--placement", placement])
             .args(["--batch", "1"])
-            .args(["--diagonals", args.diagonals.name()])
+            .args(args.diagonals.child_args())
             .arg("--log")
             .arg(log);
         if let Some(t) = args.threads {

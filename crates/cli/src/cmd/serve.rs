@@ -151,10 +151,10 @@ pub fn run(args: Args) -> Result<()> {
             "worker `{}` with {} worker(s), store {desc}, bootstrapping's diagonals {}{}",
             app.cfg.worker_id,
             app.cfg.workers,
-            if app.cfg.storage == runtime::server::DiagonalStorage::Coefficients {
-                "as coefficients"
-            } else {
-                "in NTT form (--diagonals ntt)"
+            match app.cfg.storage {
+                Some(runtime::server::DiagonalStorage::Coefficients) => "as coefficients",
+                Some(runtime::server::DiagonalStorage::Ntt) => "in NTT form",
+                None => "chosen per model (NTT form up to N/8 slots, else coefficients)",
             },
             if defaulted {
                 " (worker id from the host name: give a stable one with --worker-id or \
