@@ -638,14 +638,7 @@ impl Evaluator {
         if l == 0 {
             return Err(CkksError::NotEnoughLevels { needed: 1, have: 0 });
         }
-        let new_scale = ct.scale / p.q[l] as f64;
-        if !(new_scale.is_finite() && new_scale >= 1.0) {
-            return Err(CkksError::ScaleOutOfBounds(format!(
-                "rescale: scale 2^{:.1} divided by the prime q_{l} (2^{:.1}) falls below 1",
-                ct.scale.log2(),
-                (p.q[l] as f64).log2()
-            )));
-        }
+        let new_scale = self.rescaled_scale(ct)?;
         let rlk = self.keys.relin.as_ref().ok_or(CkksError::MissingRelinKey)?;
         if rlk.params.id != p.id {
             return Err(CkksError::ParamsMismatch);
@@ -679,6 +672,22 @@ impl Evaluator {
         self.mul_relin(a, a)
     }
 
+    /// The scale `ct` has after dividing by its last prime `q_level`.
+    ///
+    /// Fails with [`CkksError::ScaleOutOfBounds`] if it would drop below 1.
+    fn rescaled_scale(&self, ct: &Ciphertext) -> Result<f64> {
+        let (p, l) = (&self.params, ct.level);
+        let new_scale = ct.scale / p.q[l] as f64;
+        if !(new_scale.is_finite() && new_scale >= 1.0) {
+            return Err(CkksError::ScaleOutOfBounds(format!(
+                "rescale: scale 2^{:.1} divided by the prime q_{l} (2^{:.1}) falls below 1",
+                ct.scale.log2(),
+                (p.q[l] as f64).log2()
+            )));
+        }
+        Ok(new_scale)
+    }
+
     /// Divides by the last prime q_level: level - 1, scale / q_level.
     ///
     /// Fails with [`CkksError::ScaleOutOfBounds`] if the scale would drop
@@ -690,14 +699,7 @@ impl Evaluator {
         }
         let p = &self.params;
         let l = ct.level;
-        let new_scale = ct.scale / p.q[l] as f64;
-        if !(new_scale.is_finite() && new_scale >= 1.0) {
-            return Err(CkksError::ScaleOutOfBounds(format!(
-                "rescale: scale 2^{:.1} divided by the prime q_{l} (2^{:.1}) falls below 1",
-                ct.scale.log2(),
-                (p.q[l] as f64).log2()
-            )));
-        }
+        let new_scale = self.rescaled_scale(ct)?;
         let n = p.n;
         let _span = profile::span(Kernel::Rescale);
         let lower: Vec<usize> = (0..l).collect();
