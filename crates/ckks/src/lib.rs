@@ -92,6 +92,7 @@ pub mod dft;
 pub mod encoding;
 pub mod error;
 pub mod evaluator;
+pub(crate) mod fpntt;
 pub mod keys;
 pub mod keyswitch;
 pub mod linear;

@@ -1,6 +1,7 @@
 //! The RNS polynomial ring Z_Q[X]/(X^N + 1): NTTs, limb-wise arithmetic,
 //! automorphisms, and exact basis conversion.
 
+use crate::fpntt::FpNtt;
 use crate::modarith::Modulus;
 use crate::profile::{self, Kernel};
 use rayon::prelude::*;
@@ -77,6 +78,10 @@ pub struct Ring {
     /// All primes, Q chain first, then P.
     pub moduli: Vec<Modulus>,
     plans: Vec<Plan>,
+    /// Floating-point NTT tables per prime ([`crate::fpntt`]), built on the
+    /// first transform on the AVX2 path (20 N bytes per prime below 2^51;
+    /// `None` for the others, which keep tfhe-ntt).
+    fp_plans: Vec<std::sync::OnceLock<Option<FpNtt>>>,
     /// Exponent e_j (odd, < 2N) of the root at NTT position j.
     exps: Vec<u32>,
     /// Inverse of `exps`: NTT position of the root with a given exponent.
@@ -121,6 +126,7 @@ impl Ring {
         Some(Self {
             n,
             moduli,
+            fp_plans: (0..primes.len()).map(|_| Default::default()).collect(),
             plans,
             exps,
             pos_of_exp,
@@ -128,17 +134,44 @@ impl Ring {
         })
     }
 
-    /// Forward NTT of limb `i` of ring prime `mi`.
+    /// The floating-point NTT of ring prime `mi` where it runs: on the AVX2
+    /// kernel path (AVX2 and FMA, IFMA off or absent) for primes below 2^51.
+    /// tfhe-ntt's IFMA kernels, and its own kernels for wider primes and on
+    /// the portable path, run elsewhere.
+    #[inline]
+    fn fp_plan(&self, mi: usize) -> Option<&FpNtt> {
+        if self.moduli[mi].value >= crate::fpntt::FP_NTT_BOUND
+            || crate::simd::avx512_enabled()
+            || !crate::simd::avx2_enabled()
+        {
+            return None;
+        }
+        self.fp_plans[mi]
+            .get_or_init(|| FpNtt::new(&self.plans[mi]))
+            .as_ref()
+    }
+
+    /// Forward NTT of limb `i` of ring prime `mi` (inputs reduced mod the prime).
     #[inline]
     pub fn ntt(&self, mi: usize, buf: &mut [u64]) {
         let _span = profile::span(Kernel::Ntt);
+        if let Some(fp) = self.fp_plan(mi)
+            && fp.fwd(buf)
+        {
+            return;
+        }
         self.plans[mi].fwd(buf);
     }
 
-    /// Inverse NTT (normalized) with ring prime `mi`.
+    /// Inverse NTT (normalized) with ring prime `mi` (inputs reduced mod the prime).
     #[inline]
     pub fn intt(&self, mi: usize, buf: &mut [u64]) {
         let _span = profile::span(Kernel::Intt);
+        if let Some(fp) = self.fp_plan(mi)
+            && fp.inv(buf)
+        {
+            return;
+        }
         self.plans[mi].inv(buf);
         self.plans[mi].normalize(buf);
     }

@@ -86,7 +86,7 @@ fn cpu_has_ifma() -> bool {
     }
 }
 
-fn cpu_has_avx2_fma() -> bool {
+pub(crate) fn cpu_has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
