@@ -262,6 +262,58 @@ impl FpNtt {
     }
 }
 
+/// The helpers both kernels use, bound to the names the caller gives (in a
+/// `#[target_feature(enable = "avx2,fma")]` function, after
+/// `use std::arch::x86_64::*`): `red(x)` = x - round(x / p) p; `mulmod(y, w)`
+/// = y w - round(y w / p) p, exactly; `ld`/`st` load and store 4 f64 at k of
+/// the buffer `a`; `ldu` loads 4 u64 below 2^52 as f64, exactly; `stu`
+/// stores the canonical residues in [0, p) as u64; `wload(i)` loads 4
+/// twiddles of `tw` at i.
+#[cfg(target_arch = "x86_64")]
+macro_rules! fp_helpers {
+    ($plan:ident, $a:ident, $tw:ident; $red:ident, $mulmod:ident, $ld:ident, $st:ident,
+     $ldu:ident, $stu:ident, $wload:ident) => {
+        let pf = $plan.p as f64;
+        let pv = _mm256_set1_pd(pf);
+        let pinv = _mm256_set1_pd(1.0 / pf);
+        let rnd = _mm256_set1_pd(6755399441055744.0); // 1.5 2^52
+        let magic_bits = _mm256_set1_epi64x(0x4330_0000_0000_0000);
+        let magic = _mm256_set1_pd(4503599627370496.0); // 2^52
+        let zero = _mm256_setzero_pd();
+        // x - round(x / p) p.
+        let $red = move |x: __m256d| {
+            let q = _mm256_sub_pd(_mm256_fmadd_pd(x, pinv, rnd), rnd);
+            _mm256_fnmadd_pd(q, pv, x)
+        };
+        // y w - round(y w / p) p, exactly.
+        let $mulmod = move |y: __m256d, w: __m256d| {
+            let h = _mm256_mul_pd(y, w);
+            let l = _mm256_fmsub_pd(y, w, h);
+            let q = _mm256_sub_pd(_mm256_fmadd_pd(h, pinv, rnd), rnd);
+            _mm256_add_pd(_mm256_fnmadd_pd(q, pv, h), l)
+        };
+        // SAFETY (ld, st, ldu, stu): every caller passes k + 4 <= n = buf.len().
+        let $ld = move |k: usize| unsafe { _mm256_loadu_pd($a.add(k)) };
+        let $st = move |k: usize, v: __m256d| unsafe { _mm256_storeu_pd($a.add(k), v) };
+        // u64 below 2^52 to f64, exactly.
+        let $ldu = move |k: usize| {
+            // SAFETY: as above.
+            let x = unsafe { _mm256_loadu_si256($a.add(k) as *const __m256i) };
+            _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(x, magic_bits)), magic)
+        };
+        // The canonical residue in [0, p), as u64.
+        let $stu = move |k: usize, x: __m256d| {
+            let r = $red(x);
+            let r = _mm256_add_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, zero), pv));
+            let ri = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(r, magic)), magic_bits);
+            // SAFETY: as above.
+            unsafe { _mm256_storeu_si256($a.add(k) as *mut __m256i, ri) };
+        };
+        // SAFETY: the slice is 4 long (checked by the indexing).
+        let $wload = move |i: usize| unsafe { _mm256_loadu_pd($tw[i..i + 4].as_ptr()) };
+    };
+}
+
 /// The forward transform (see the module documentation). Caller: the CPU
 /// has avx2 and fma, and `buf.len() == plan.n`.
 #[cfg(target_arch = "x86_64")]
@@ -273,44 +325,7 @@ unsafe fn fwd_avx2(plan: &FpNtt, buf: &mut [u64]) {
     assert!(buf.len() == n && n >= 16 && plan.fwd.len() == n + n / 4);
     let a = buf.as_mut_ptr() as *mut f64;
     let tw = &plan.fwd[..];
-    let pf = plan.p as f64;
-    let pv = _mm256_set1_pd(pf);
-    let pinv = _mm256_set1_pd(1.0 / pf);
-    let rnd = _mm256_set1_pd(6755399441055744.0); // 1.5 2^52
-    let magic_bits = _mm256_set1_epi64x(0x4330_0000_0000_0000);
-    let magic = _mm256_set1_pd(4503599627370496.0); // 2^52
-    let zero = _mm256_setzero_pd();
-    // x - round(x / p) p.
-    let red = move |x: __m256d| {
-        let q = _mm256_sub_pd(_mm256_fmadd_pd(x, pinv, rnd), rnd);
-        _mm256_fnmadd_pd(q, pv, x)
-    };
-    // y w - round(y w / p) p, exactly.
-    let mulmod = move |y: __m256d, w: __m256d| {
-        let h = _mm256_mul_pd(y, w);
-        let l = _mm256_fmsub_pd(y, w, h);
-        let q = _mm256_sub_pd(_mm256_fmadd_pd(h, pinv, rnd), rnd);
-        _mm256_add_pd(_mm256_fnmadd_pd(q, pv, h), l)
-    };
-    // SAFETY (ld, st, ldu, stu): every caller passes k + 4 <= n = buf.len().
-    let ld = move |k: usize| unsafe { _mm256_loadu_pd(a.add(k)) };
-    let st = move |k: usize, v: __m256d| unsafe { _mm256_storeu_pd(a.add(k), v) };
-    // u64 below 2^52 to f64, exactly.
-    let ldu = move |k: usize| {
-        // SAFETY: as above.
-        let x = unsafe { _mm256_loadu_si256(a.add(k) as *const __m256i) };
-        _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(x, magic_bits)), magic)
-    };
-    // The canonical residue in [0, p), as u64.
-    let stu = move |k: usize, x: __m256d| {
-        let r = red(x);
-        let r = _mm256_add_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, zero), pv));
-        let ri = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(r, magic)), magic_bits);
-        // SAFETY: as above.
-        unsafe { _mm256_storeu_si256(a.add(k) as *mut __m256i, ri) };
-    };
-    // SAFETY: the slice is 4 long (checked by the indexing).
-    let wload = move |i: usize| unsafe { _mm256_loadu_pd(tw[i..i + 4].as_ptr()) };
+    fp_helpers!(plan, a, tw; red, mulmod, ld, st, ldu, stu, wload);
     // Stage with m groups (butterflies n / 2m >= 4 apart), groups g0..g1.
     macro_rules! wide {
         ($m:expr, $g0:expr, $g1:expr, $red:expr, $conv:expr) => {{
@@ -408,40 +423,7 @@ unsafe fn inv_avx2(plan: &FpNtt, buf: &mut [u64]) {
     assert!(buf.len() == n && n >= 16 && plan.inv.len() == n + n / 4);
     let a = buf.as_mut_ptr() as *mut f64;
     let tw = &plan.inv[..];
-    let pf = plan.p as f64;
-    let pv = _mm256_set1_pd(pf);
-    let pinv = _mm256_set1_pd(1.0 / pf);
-    let rnd = _mm256_set1_pd(6755399441055744.0); // 1.5 2^52
-    let magic_bits = _mm256_set1_epi64x(0x4330_0000_0000_0000);
-    let magic = _mm256_set1_pd(4503599627370496.0); // 2^52
-    let zero = _mm256_setzero_pd();
-    let red = move |x: __m256d| {
-        let q = _mm256_sub_pd(_mm256_fmadd_pd(x, pinv, rnd), rnd);
-        _mm256_fnmadd_pd(q, pv, x)
-    };
-    let mulmod = move |y: __m256d, w: __m256d| {
-        let h = _mm256_mul_pd(y, w);
-        let l = _mm256_fmsub_pd(y, w, h);
-        let q = _mm256_sub_pd(_mm256_fmadd_pd(h, pinv, rnd), rnd);
-        _mm256_add_pd(_mm256_fnmadd_pd(q, pv, h), l)
-    };
-    // SAFETY (ld, st, ldu, stu): every caller passes k + 4 <= n = buf.len().
-    let ld = move |k: usize| unsafe { _mm256_loadu_pd(a.add(k)) };
-    let st = move |k: usize, v: __m256d| unsafe { _mm256_storeu_pd(a.add(k), v) };
-    let ldu = move |k: usize| {
-        // SAFETY: as above.
-        let x = unsafe { _mm256_loadu_si256(a.add(k) as *const __m256i) };
-        _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(x, magic_bits)), magic)
-    };
-    let stu = move |k: usize, x: __m256d| {
-        let r = red(x);
-        let r = _mm256_add_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, zero), pv));
-        let ri = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(r, magic)), magic_bits);
-        // SAFETY: as above.
-        unsafe { _mm256_storeu_si256(a.add(k) as *mut __m256i, ri) };
-    };
-    // SAFETY: the slice is 4 long (checked by the indexing).
-    let wload = move |i: usize| unsafe { _mm256_loadu_pd(tw[i..i + 4].as_ptr()) };
+    fp_helpers!(plan, a, tw; red, mulmod, ld, st, ldu, stu, wload);
     let red_at = move |s: u32| (plan.inv_reduce >> s) & 1 == 1;
     // Stage with m >= 2 groups (butterflies n / 2m >= 4 apart), groups g0..g1.
     macro_rules! wide {
