@@ -83,12 +83,15 @@ fn stages(params: &Params, level: usize) {
     let ds: Vec<ckks::ring::Poly> = (0..dnum).map(|_| fill(&qp)).collect();
     let kb: Vec<ckks::ring::Poly> = (0..dnum).map(|_| fill(&qp)).collect();
     let ka: Vec<ckks::ring::Poly> = (0..dnum).map(|_| fill(&qp)).collect();
+    // As `keyswitch::inner_product`: per limb, both outputs in one pass.
     time("stage inner_product", 5, || {
         let mut a0 = ckks::ring::Poly::zero(n, qp.len());
         let mut a1 = ckks::ring::Poly::zero(n, qp.len());
-        for j in 0..dnum {
-            ring.mul_acc(&mut a0, &ds[j], &kb[j], &qp);
-            ring.mul_acc(&mut a1, &ds[j], &ka[j], &qp);
+        for (k, &mi) in qp.iter().enumerate() {
+            let xs: Vec<&[u64]> = ds.iter().map(|d| d.limb(k)).collect();
+            let k0: Vec<&[u64]> = kb.iter().map(|d| d.limb(k)).collect();
+            let k1: Vec<&[u64]> = ka.iter().map(|d| d.limb(k)).collect();
+            ring.dot2_acc_slice(mi, a0.limb_mut(k), a1.limb_mut(k), &xs, &k0, &k1);
         }
     });
     let mut pl = fill(&pidx);

@@ -4,8 +4,8 @@
 //! Three paths, chosen at run time:
 //! - `avx512-ifma`: 52-bit integer multiply-add (AVX-512 IFMA);
 //! - `avx2`: double-precision FMA arithmetic (AVX2 + FMA), exact for moduli
-//!   below 2^50 (an error-free product `hi + lo = y * c` via FMA, a rounded
-//!   quotient, and an exact remainder);
+//!   below 2^51 (an error-free product `hi + lo = y * c` via FMA, a rounded
+//!   quotient, and an exact remainder; see [`lincomb_fp`]);
 //! - `portable`: scalar code and tfhe-ntt's own vectorized multiply-accumulate.
 //!
 //! Every path gives the same results, exactly. The faster ones can be switched
@@ -97,8 +97,61 @@ pub(crate) fn cpu_has_avx2_fma() -> bool {
     }
 }
 
-/// Moduli the double-precision kernels handle exactly: t < 2^50.
-pub(crate) const FP_MODULUS_BOUND: u64 = 1 << 50;
+/// Moduli the double-precision kernels handle exactly: t < 2^51.
+pub(crate) const FP_MODULUS_BOUND: u64 = 1 << 51;
+
+/// Inputs of [`lincomb_fp`] below this bound enter whole (exact as f64, and
+/// small enough for the quotient step); wider ones enter as two 32-bit halves.
+pub(crate) const FP_INPUT_BOUND: u64 = 1 << 51;
+
+/// The bounds of the double-precision kernels are counted in units of
+/// 2^-20 t, rounded up (integers: no rounding question in the schedule).
+const FP_UNIT: u64 = 1 << 20;
+
+/// Bound, in units of 2^-20 t and rounded up, of the residue r of one term
+/// whose exact product P satisfies |P| < m t: |r| < t/2 + (2 + u) u m t,
+/// u = 2^-53 (see [`lincomb_fp`]), and (2 + u) u m 2^20 = m 2^-32 (1 + u/2)
+/// is at most floor(m / 2^32) + 2 after rounding up (m < 2^64).
+fn fp_term_units(m: u64) -> u64 {
+    FP_UNIT / 2 + (m >> 32) + 2
+}
+
+/// Bound of a fold's result, in units of 2^-20 t, for |acc| <= 8 t:
+/// t/2 + 8 u t, rounded up.
+const FP_FOLD_UNITS: u64 = FP_UNIT / 2 + 1;
+
+/// Where the double-precision kernels fold their accumulator to a residue:
+/// `fold[j]` = fold before term j, and `fold_tail` = fold before adding a last
+/// operand bounded by `tail_units`. Greedy: a term is added while the bound
+/// S of |acc| (in units of 2^-20 t) keeps S t <= 2^73, i.e. |acc| <= 2^53
+/// (every partial sum an exactly representable integer), and S <= 8 2^20
+/// (the fold's own bound, [`FP_FOLD_UNITS`], assumes |acc| <= 8 t).
+/// None when not even one term fits after a fold (t too large).
+struct FpFoldPlan {
+    fold: Vec<bool>,
+    fold_tail: bool,
+}
+
+fn fp_fold_plan(t: u64, m: u64, terms: usize, tail_units: u64) -> Option<FpFoldPlan> {
+    let limit = ((1u128 << 73) / t.max(1) as u128).min(8 * FP_UNIT as u128) as u64;
+    let beta = fp_term_units(m);
+    if FP_FOLD_UNITS + beta.max(tail_units) > limit {
+        return None;
+    }
+    let mut s = 0u64;
+    let fold = (0..terms)
+        .map(|_| {
+            let f = s + beta > limit;
+            if f {
+                s = FP_FOLD_UNITS;
+            }
+            s += beta;
+            f
+        })
+        .collect();
+    let fold_tail = s + tail_units > limit;
+    Some(FpFoldPlan { fold, fold_tail })
+}
 
 /// out[k] = (sum_i ys[i][k] * c_i) mod t, for every ys[i][k] < `y_bound`.
 ///
@@ -107,7 +160,8 @@ pub(crate) const FP_MODULUS_BOUND: u64 = 1 << 50;
 /// than 52 bits (`y_bound` > 2^52) enter as two such terms, the low 52 bits
 /// times c and the high bits times (2^52 c mod t); the sum stays below
 /// 32t < 2^56 before the final reduction.
-/// AVX2 path (t < 2^50, any `y_bound`, any length): see [`lincomb_fp`].
+/// AVX2 path (t < 2^51, any `y_bound`, any number of terms, any length):
+/// see [`lincomb_fp`].
 /// Returns false (and writes nothing) when neither applies, so the caller
 /// uses the portable path.
 pub(crate) fn lincomb_mod(
@@ -153,7 +207,7 @@ pub(crate) fn lincomb_mod(
             // which requires `cpu_has_avx2_fma`); every slice in `ys` has the
             // length of `out` (checked above), and the kernel loads and stores
             // 4 lanes at k only for k + 4 <= out.len().
-            unsafe { lincomb_fp(out, ys, y_bound > FP_MODULUS_BOUND, cs, t) };
+            unsafe { lincomb_fp(out, ys, y_bound, cs, t) };
             return true;
         }
     }
@@ -241,78 +295,110 @@ unsafe fn round_sum_scaled_avx2(out: &mut [u64], ys: &[&[u64]], inv_b: &[f64]) {
 }
 
 /// The AVX2 kernel of [`lincomb_mod`]: double-precision FMA arithmetic for
-/// t < 2^50.
+/// 1 < t < 2^51 and every y < `y_bound`.
 ///
-/// Each term y * c (y < 2^50, c < t) is an error-free product hi + lo
-/// (hi = fl(y c), lo = fma(y, c, -hi), both integers); the quotient
-/// q = round(hi * fl(1/t)) is within 0.75 of hi / t (relative error of the
-/// product at most 2^-52, hi / t < 2^50), so hi - q t is an integer below
-/// 0.75 t in magnitude, computed exactly by one FMA, and |lo| <= 2^-53 y c < t / 8:
-/// the term's residue r = (hi - q t) + lo satisfies |r| < 0.875 t, exactly.
-/// At most 7 terms are summed (|sum| < 7 t < 2^53, exact) before a fold
-/// (the same rounded-quotient step: |acc| <= 0.6 t). Inputs with
-/// `split` (some y >= 2^50) enter as two terms: the low 32 bits times c and
-/// the high 32 bits times (2^32 c mod t). The final fold and one conditional
-/// addition of t give the residue in [0, t).
+/// # Why it is exact
+///
+/// Let u = 2^-53 and C = 1.5 2^52. Constants are held as signed residues
+/// |c| <= t/2 (c - t when c > t/2). Inputs below [`FP_INPUT_BOUND`] = 2^51
+/// enter whole (y < Y = `y_bound`, exact as f64); wider ones (`split`) as two
+/// terms, the low 32 bits times c and the high 32 bits times
+/// (2^32 c mod t), signed as well (Y = 2^32). Either way the exact product
+/// P = y c satisfies |P| < m t with m = Y/2 <= 2^50. For one term:
+///
+/// 1. hi = fl(y c), lo = fma(y, c, -hi): the error-free product, hi + lo = P
+///    exactly (both integers), |lo| <= u |P|, |hi| <= (1 + u) |P|;
+/// 2. q = fma(hi, fl(1/t), C) - C: fl(1/t) = (1 + e)/t with |e| <= u, so
+///    |hi fl(1/t)| < m (1 + u)^2 <= 2^51 (m <= 2^51 - 1), the exact fused
+///    value lies in [2^52, 2^53], where the doubles are the integers, and q
+///    is an integer nearest to hi fl(1/t): |q - hi/t| <= 1/2 + u |hi| / t;
+/// 3. r = fma(-q, t, hi) + lo: hi - q t is an integer with
+///    |hi - q t| <= t/2 + u |hi| < 2^53, which the FMA computes exactly, and
+///    the sum is the integer P - q t, also exact:
+///    |r| <= t/2 + (2 + u) u |P| < (1/2 + (2 + u) u m) t.
+///
+/// With m <= 2^50 that is |r| < 0.75 t (plus 2^-55 t), and for split
+/// inputs (m = 2^31) barely above t/2. The terms are summed in f64: a
+/// partial sum is exact while it is an integer of magnitude at most 2^53. A
+/// fold reduces the accumulator the same way (q = fma(acc, fl(1/t), C) - C,
+/// acc - q t by one FMA): for |acc| <= 8 t it leaves |acc| <= t/2 + 8 u t.
+/// [`fp_fold_plan`] adds up these bounds (in units of 2^-20 t, rounded up)
+/// and folds before a term that could take |acc| past min(2^53, 8 t). Below
+/// 2^50 the 8 t cap rules (with Y = 2^51: 10 terms from zero, 9 after each
+/// fold; more for smaller Y); just below 2^51 (2^53 / t just above 4),
+/// 5 whole terms from zero and 4 after each fold (3.75 t and 3.5 t), or 7
+/// split halves then 6. The final fold gives
+/// |r| <= t/2 + 8 u t < t, and one conditional addition of t the residue
+/// in [0, t).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn lincomb_fp(out: &mut [u64], ys: &[&[u64]], split: bool, cs: &[u64], t: u64) {
+unsafe fn lincomb_fp(out: &mut [u64], ys: &[&[u64]], y_bound: u64, cs: &[u64], t: u64) {
     use std::arch::x86_64::*;
     let n = out.len();
+    let split = y_bound > FP_INPUT_BOUND;
+    let width = if split { 2 } else { 1 };
+    // |P| < m t: y < Y, |c| <= t/2.
+    let m = if split { 1 << 31 } else { y_bound.div_ceil(2) };
+    let cs: Vec<u64> = cs.iter().map(|&c| c % t).collect();
+    let plan = match fp_fold_plan(t, m, width * ys.len(), 0) {
+        Some(plan) if t > 1 && t < FP_MODULUS_BOUND => plan,
+        _ => {
+            for (k, o) in out.iter_mut().enumerate() {
+                *o = lincomb_scalar(ys, &cs, t, k);
+            }
+            return;
+        }
+    };
     let magic_bits = _mm256_set1_epi64x(0x4330_0000_0000_0000);
     let magic = _mm256_set1_pd(4503599627370496.0); // 2^52
+    let rc = _mm256_set1_pd(6755399441055744.0); // 1.5 2^52
     let low32 = _mm256_set1_epi64x(0xFFFF_FFFF);
     let tf = t as f64;
     let tv = _mm256_set1_pd(tf);
     let tinv = _mm256_set1_pd(1.0 / tf);
     let zero = _mm256_setzero_pd();
-    let cs: Vec<u64> = cs.iter().map(|&c| c % t).collect();
-    let c_lo: Vec<__m256d> = cs.iter().map(|&c| _mm256_set1_pd(c as f64)).collect();
+    let signed = |c: u64| {
+        if c > t / 2 { c as f64 - tf } else { c as f64 }
+    };
+    let c_lo: Vec<__m256d> = cs.iter().map(|&c| _mm256_set1_pd(signed(c))).collect();
     let c_hi: Vec<__m256d> = cs
         .iter()
-        .map(|&c| _mm256_set1_pd((((c as u128) << 32) % t as u128) as f64))
+        .map(|&c| _mm256_set1_pd(signed((((c as u128) << 32) % t as u128) as u64)))
         .collect();
-    // Residue of y * c with |r| < 0.875 t (see above).
+    // The nearest integer to x fl(1/t), for |x fl(1/t)| <= 2^51.
+    let quot = |x: __m256d| _mm256_sub_pd(_mm256_fmadd_pd(x, tinv, rc), rc);
+    // Residue of y * c with |r| < (1/2 + (2 + u) u m) t (see above).
     let term = |y: __m256d, c: __m256d| {
         let hi = _mm256_mul_pd(y, c);
         let lo = _mm256_fmsub_pd(y, c, hi);
-        let q = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-            _mm256_mul_pd(hi, tinv),
-        );
-        _mm256_add_pd(_mm256_fnmadd_pd(q, tv, hi), lo)
+        _mm256_add_pd(_mm256_fnmadd_pd(quot(hi), tv, hi), lo)
     };
-    // |acc| < 8 t -> |acc| <= 0.6 t, exactly.
-    let fold = |acc: __m256d| {
-        let q = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-            _mm256_mul_pd(acc, tinv),
-        );
-        _mm256_fnmadd_pd(q, tv, acc)
-    };
+    // |acc| <= 8 t -> |acc| <= t/2 + 8 u t, exactly.
+    let fold = |acc: __m256d| _mm256_fnmadd_pd(quot(acc), tv, acc);
     // u64 below 2^52 to f64, exactly.
     let to_f64 =
         |x: __m256i| _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(x, magic_bits)), magic);
-    let width = if split { 2 } else { 1 };
     let mut k = 0;
     while k + 4 <= n {
         let mut acc = zero;
-        // Bound of |acc| in units of t.
-        let mut bound = 0;
         for (i, y) in ys.iter().enumerate() {
             // SAFETY: k + 4 <= n = y.len() (checked by the caller).
             let yv = unsafe { _mm256_loadu_si256(y.as_ptr().add(k) as *const __m256i) };
-            if bound + width > 7 {
-                acc = fold(acc);
-                bound = 1;
-            }
             if split {
-                let lo = to_f64(_mm256_and_si256(yv, low32));
-                let hi = to_f64(_mm256_srli_epi64::<32>(yv));
-                acc = _mm256_add_pd(acc, term(lo, c_lo[i]));
-                acc = _mm256_add_pd(acc, term(hi, c_hi[i]));
+                if plan.fold[2 * i] {
+                    acc = fold(acc);
+                }
+                acc = _mm256_add_pd(acc, term(to_f64(_mm256_and_si256(yv, low32)), c_lo[i]));
+                if plan.fold[2 * i + 1] {
+                    acc = fold(acc);
+                }
+                acc = _mm256_add_pd(acc, term(to_f64(_mm256_srli_epi64::<32>(yv)), c_hi[i]));
             } else {
+                if plan.fold[i] {
+                    acc = fold(acc);
+                }
                 acc = _mm256_add_pd(acc, term(to_f64(yv), c_lo[i]));
             }
-            bound += width;
         }
         let r = fold(acc);
         let r = _mm256_add_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, zero), tv));
@@ -327,12 +413,13 @@ unsafe fn lincomb_fp(out: &mut [u64], ys: &[&[u64]], split: bool, cs: &[u64], t:
 }
 
 /// outs[m][k] = (outs[m][k] + sum_j xs[j][k] * ks[m][j][k]) mod p, pointwise
-/// (NTT domain), for p < 2^50 and every input reduced mod p, with the AVX2
-/// kernel (the arithmetic of [`lincomb_fp`], with per-coefficient factors).
-/// `M` = 1 is tfhe-ntt's `mul_accumulate`; `M` = 2 is the key-switching inner
-/// product (each digit is loaded once for both outputs). Returns false (and
-/// writes nothing) when the AVX2 path is off, IFMA is on (tfhe-ntt's IFMA
-/// kernel runs), p is too large, or the shapes do not match.
+/// (NTT domain), for 1 < p < 2^51 and every input reduced mod p, with the
+/// AVX2 kernel (the arithmetic of [`lincomb_fp`], with per-coefficient
+/// factors). `M` = 1 is tfhe-ntt's `mul_accumulate`; `M` = 2 is the
+/// key-switching inner product (each digit is loaded once for both
+/// outputs). Returns false (and writes nothing) when the AVX2 path is off,
+/// IFMA is on (tfhe-ntt's IFMA kernel runs), p is too large, or the shapes
+/// do not match.
 pub(crate) fn dot_acc_mod<const M: usize>(
     outs: [&mut [u64]; M],
     xs: &[&[u64]],
@@ -364,6 +451,16 @@ pub(crate) fn dot_acc_mod<const M: usize>(
     false
 }
 
+/// The AVX2 kernel of [`dot_acc_mod`]. Both factors are canonical residues
+/// (x, k < p, unsigned: signing x would cost more than the folds it saves),
+/// so |P| < m p with m = p: a term's residue is below
+/// (1/2 + (2 + u) u p) p, about 0.75 p below 2^50 and p just below 2^51,
+/// and |hi fl(1/p)| < p (1 + u)^2 <= 2^51 as [`lincomb_fp`] requires. The
+/// sum starts from zero and the accumulator's old value (< p) is added last;
+/// [`fp_fold_plan`] places the folds: just below 2^51, 3 terms from zero
+/// and 3 after each fold (3 p and 3.5 p, within 2^53 > 4 p), so the 8
+/// digits of n15-q760's top level take 2 folds; below 2^50, 9 terms
+/// between folds.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_acc_fp<const M: usize>(
@@ -374,58 +471,94 @@ unsafe fn dot_acc_fp<const M: usize>(
 ) {
     use std::arch::x86_64::*;
     let n = outs[0].len();
+    let plan = match fp_fold_plan(p, p, xs.len(), FP_UNIT) {
+        Some(plan) if p > 1 && p < FP_MODULUS_BOUND => plan,
+        _ => {
+            let pw = p as u128;
+            for m in 0..M {
+                for kk in 0..n {
+                    let s = xs
+                        .iter()
+                        .zip(ks[m])
+                        .fold(outs[m][kk] as u128 % pw, |a, (x, c)| {
+                            (a + (x[kk] as u128 % pw) * (c[kk] as u128 % pw)) % pw
+                        });
+                    outs[m][kk] = s as u64;
+                }
+            }
+            return;
+        }
+    };
     let magic_bits = _mm256_set1_epi64x(0x4330_0000_0000_0000);
     let magic = _mm256_set1_pd(4503599627370496.0); // 2^52
+    let rc = _mm256_set1_pd(6755399441055744.0); // 1.5 2^52
     let pf = p as f64;
     let pv = _mm256_set1_pd(pf);
     let pinv = _mm256_set1_pd(1.0 / pf);
     let zero = _mm256_setzero_pd();
-    let round =
-        |x: __m256d| _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
-    // Residue of y * c (y, c < p) with |r| < 0.875 p, exactly (see `lincomb_fp`).
+    let quot = |x: __m256d| _mm256_sub_pd(_mm256_fmadd_pd(x, pinv, rc), rc);
+    // Residue of x * k (x, k < p), exactly (see above and `lincomb_fp`).
     let term = |y: __m256d, c: __m256d| {
         let hi = _mm256_mul_pd(y, c);
         let lo = _mm256_fmsub_pd(y, c, hi);
-        let q = round(_mm256_mul_pd(hi, pinv));
-        _mm256_add_pd(_mm256_fnmadd_pd(q, pv, hi), lo)
+        _mm256_add_pd(_mm256_fnmadd_pd(quot(hi), pv, hi), lo)
     };
-    let fold = |acc: __m256d| _mm256_fnmadd_pd(round(_mm256_mul_pd(acc, pinv)), pv, acc);
+    let fold = |acc: __m256d| _mm256_fnmadd_pd(quot(acc), pv, acc);
     let to_f64 =
         |x: __m256i| _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(x, magic_bits)), magic);
-    // SAFETY (all loads): k + 4 <= n = len of every slice (checked by the caller).
+    // SAFETY (all loads): k + 4 <= n4 <= n = len of every slice (checked by
+    // the caller).
     let load = |s: &[u64], k: usize| unsafe {
         to_f64(_mm256_loadu_si256(s.as_ptr().add(k) as *const __m256i))
     };
-    let mut k = 0;
-    while k + 4 <= n {
-        let mut acc = [zero; M];
-        for m in 0..M {
-            acc[m] = load(outs[m], k);
+    // Tiles of TILE coefficients: each digit's run over a tile is added to
+    // accumulators that stay in L1 before the next digit's, so 1 + M input
+    // streams are live at a time instead of (1 + M) * xs.len() (measured at
+    // N = 2^15 with 8 digits and M = 2: the interleaved version reached only
+    // a third of the bandwidth the single-digit calls get).
+    const TILE: usize = 512;
+    let n4 = n / 4 * 4;
+    let mut accs = [[zero; TILE / 4]; M];
+    let mut t0 = 0;
+    while t0 < n4 {
+        let len = (n4 - t0).min(TILE);
+        for a in accs.iter_mut() {
+            a[..len / 4].fill(zero);
         }
-        // Bound of |acc| in units of p.
-        let mut bound = 1;
         for (j, x) in xs.iter().enumerate() {
-            if bound >= 7 {
-                for a in acc.iter_mut() {
-                    *a = fold(*a);
+            let f = plan.fold[j];
+            for (i, k) in (t0..t0 + len).step_by(4).enumerate() {
+                // The same digit's next tile, a tile ahead (a hint: the
+                // address is never dereferenced, wrapping_add keeps it a
+                // plain value past the end).
+                _mm_prefetch::<_MM_HINT_T0>(x.as_ptr().wrapping_add(k + TILE) as *const i8);
+                for kk in ks.iter() {
+                    _mm_prefetch::<_MM_HINT_T0>(kk[j].as_ptr().wrapping_add(k + TILE) as *const i8);
                 }
-                bound = 1;
+                let xv = load(x, k);
+                for m in 0..M {
+                    let a = if f { fold(accs[m][i]) } else { accs[m][i] };
+                    accs[m][i] = _mm256_add_pd(a, term(xv, load(ks[m][j], k)));
+                }
             }
-            let xv = load(x, k);
-            for m in 0..M {
-                acc[m] = _mm256_add_pd(acc[m], term(xv, load(ks[m][j], k)));
-            }
-            bound += 1;
         }
         for m in 0..M {
-            let r = fold(acc[m]);
-            let r = _mm256_add_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, zero), pv));
-            let ri = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(r, magic)), magic_bits);
-            // SAFETY: k + 4 <= n = outs[m].len().
-            unsafe { _mm256_storeu_si256(outs[m].as_mut_ptr().add(k) as *mut __m256i, ri) };
+            for (i, k) in (t0..t0 + len).step_by(4).enumerate() {
+                let a = if plan.fold_tail {
+                    fold(accs[m][i])
+                } else {
+                    accs[m][i]
+                };
+                let r = fold(_mm256_add_pd(a, load(outs[m], k)));
+                let r = _mm256_add_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, zero), pv));
+                let ri = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(r, magic)), magic_bits);
+                // SAFETY: k + 4 <= n4 <= n = outs[m].len().
+                unsafe { _mm256_storeu_si256(outs[m].as_mut_ptr().add(k) as *mut __m256i, ri) };
+            }
         }
-        k += 4;
+        t0 += len;
     }
+    let k = n4;
     let pw = p as u128;
     for m in 0..M {
         for kk in k..n {
@@ -449,7 +582,7 @@ unsafe fn dot_acc_fp<const M: usize>(
 /// `u128::MAX / (y_bound * t)` terms (at least 31 for 61-bit inputs and
 /// constants); longer sums are folded to a residue at that interval. This
 /// is the path for targets or inputs too wide for the IFMA (t < 2^51) and
-/// AVX2 (t < 2^50) kernels, e.g. the 56-61-bit primes of the bootstrapping
+/// AVX2 (t < 2^51) kernels, e.g. the 56-61-bit primes of the bootstrapping
 /// sets.
 pub(crate) fn lincomb_lazy(
     out: &mut [u64],
@@ -579,10 +712,85 @@ mod tests {
             .collect()
     }
 
+    /// NTT-friendly primes (p = 1 mod 2^16) nearest below `bound`, up to `count`.
+    fn primes_below(bound: u64, count: usize) -> Vec<u64> {
+        let step = 1u64 << 16;
+        (1..)
+            .map(|k| bound - k * step + 1)
+            .filter(|&p| crate::modarith::is_prime(p))
+            .take(count)
+            .collect()
+    }
+
+    /// Moduli for the double-precision kernels: small ones, both sides of
+    /// 2^50 (the "50-bit" primes of the chains lie on both), and the largest
+    /// ones below 2^51 (prime or not).
     fn moduli() -> Vec<u64> {
-        let mut ts = vec![3, 17, (1 << 20) + 7, (1 << 49) + 1, (1 << 50) - 1];
-        ts.extend(ntt_primes(&[30, 40, 49, 50, 50], 1 << 12, &[]));
+        let mut ts = vec![
+            2,
+            3,
+            17,
+            (1 << 20) + 7,
+            (1 << 49) + 1,
+            (1 << 50) - 1,
+            (1 << 50) + 1,
+            (1 << 51) - 1,
+            (1 << 51) - 3,
+        ];
+        ts.extend(ntt_primes(&[30, 40, 49, 50, 50, 50, 50], 1 << 16, &[]));
+        ts.extend(primes_below(1 << 51, 2));
         ts
+    }
+
+    /// Constants with the edge values of the signed representation: t - 1
+    /// (-1), t/2 (the largest positive), t/2 + 1 (the most negative), 0.
+    fn constants(rng: &mut ChaCha8Rng, terms: usize, t: u64) -> Vec<u64> {
+        let mut cs = values(rng, terms, t);
+        for (c, e) in cs.iter_mut().zip([t - 1, t / 2, t / 2 + 1, 0]) {
+            *c = e % t;
+        }
+        cs
+    }
+
+    #[test]
+    fn fp_fold_plans() {
+        let below51 = (1u64 << 51) - 1;
+        // Whole inputs below 2^51 just below 2^51: 5 terms from zero
+        // (3.75 t), then 4 after each fold (3.5 t).
+        let plan = fp_fold_plan(below51, 1 << 50, 14, 0).unwrap();
+        let at: Vec<usize> = (0..14).filter(|&j| plan.fold[j]).collect();
+        assert_eq!(at, vec![5, 9, 13]);
+        // Split halves: 7 from zero, 6 after each fold.
+        let plan = fp_fold_plan(below51, 1 << 31, 14, 0).unwrap();
+        let at: Vec<usize> = (0..14).filter(|&j| plan.fold[j]).collect();
+        assert_eq!(at, vec![7, 13]);
+        // The inner product just below 2^51: 3 and 3, then the old value
+        // (8 digits: 2 folds and none before the tail).
+        let plan = fp_fold_plan(below51, below51, 8, FP_UNIT).unwrap();
+        let at: Vec<usize> = (0..8).filter(|&j| plan.fold[j]).collect();
+        assert_eq!((at, plan.fold_tail), (vec![3, 6], false));
+        // Below 2^50 the 8 t cap rules: 10 terms of 0.75 t, 9 after a fold.
+        let t50 = (1u64 << 50) - 1;
+        let plan = fp_fold_plan(t50, t50, 30, FP_UNIT).unwrap();
+        let at: Vec<usize> = (0..30).filter(|&j| plan.fold[j]).collect();
+        assert_eq!(at, vec![10, 19, 28]);
+        // Nothing fits once 2^53 / t < 1.25 (a fold and one term).
+        assert!(fp_fold_plan((1 << 53) - 1, 1 << 50, 1, 0).is_none());
+        // Every plan keeps the bound S with S t <= 2^73 and S <= 8 2^20.
+        for t in moduli() {
+            for m in [1u64 << 31, 1 << 49, 1 << 50, t] {
+                let beta = fp_term_units(m);
+                let plan = fp_fold_plan(t, m, 40, FP_UNIT).unwrap();
+                let mut s = 0u64;
+                for &f in &plan.fold {
+                    if f {
+                        s = FP_FOLD_UNITS;
+                    }
+                    s += beta;
+                    assert!(s <= 8 * FP_UNIT && s as u128 * t as u128 <= 1 << 73);
+                }
+            }
+        }
     }
 
     #[test]
@@ -592,24 +800,72 @@ mod tests {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         for t in moduli() {
-            for y_bound in [t, 1 << 50, (1 << 50) + 1, 1 << 60, u64::MAX] {
-                for terms in [1, 2, 3, 7, 8, 15] {
+            let y_bounds = [
+                t,
+                1 << 50,
+                (1 << 50) + 1,
+                (1 << 51) - 1,
+                1 << 51,
+                (1 << 51) + 1,
+                1 << 60,
+                u64::MAX,
+            ];
+            for y_bound in y_bounds {
+                for terms in [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 15, 31] {
                     for n in [0, 1, 3, 4, 5, 8, 13, 67] {
-                        let ys: Vec<Vec<u64>> =
+                        let mut ys: Vec<Vec<u64>> =
                             (0..terms).map(|_| values(&mut rng, n, y_bound)).collect();
-                        let mut cs = values(&mut rng, terms, t);
-                        cs[0] = t - 1;
+                        let cs = constants(&mut rng, terms, t);
+                        // One position with every input at its largest.
+                        if n > 4 {
+                            ys.iter_mut().for_each(|y| y[4] = y_bound - 1);
+                        }
                         let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
                         let mut out = vec![u64::MAX; n];
                         // SAFETY: the CPU has avx2 and fma (checked above);
                         // every slice has length n.
-                        unsafe { lincomb_fp(&mut out, &refs, y_bound > FP_MODULUS_BOUND, &cs, t) };
+                        unsafe { lincomb_fp(&mut out, &refs, y_bound, &cs, t) };
                         for (k, &o) in out.iter().enumerate() {
                             assert_eq!(
                                 o,
                                 lincomb_scalar(&refs, &cs, t, k),
                                 "t={t} y_bound={y_bound} terms={terms} n={n} k={k}"
                             );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sums of many residues near t/2, all of one sign, with odd totals:
+    /// past 2^53 (t near 2^51, about 8 terms) such a sum would round, so
+    /// this fails if the kernel folds too late.
+    #[test]
+    fn fp_lincomb_long_one_signed_sums() {
+        if !cpu_has_avx2_fma() {
+            return;
+        }
+        for t in moduli() {
+            for y_bound in [t, 1 << 51] {
+                for terms in 1..=33 {
+                    let n = 8;
+                    // Residue (t - 1)/2 or (t - 3)/2 per term, below y_bound.
+                    let ys: Vec<Vec<u64>> = (0..terms)
+                        .map(|i| {
+                            let y = (t - 1) / 2 - (i as u64 % 2).min((t - 1) / 2);
+                            let lift = if y + t < y_bound { t } else { 0 };
+                            (0..n as u64).map(|k| y + (k % 2) * lift).collect()
+                        })
+                        .collect();
+                    let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
+                    for c in [1 % t, t - 1] {
+                        let cs = vec![c; terms];
+                        let mut out = vec![u64::MAX; n];
+                        // SAFETY: the CPU has avx2 and fma; every slice has length n.
+                        unsafe { lincomb_fp(&mut out, &refs, y_bound, &cs, t) };
+                        for (k, &o) in out.iter().enumerate() {
+                            assert_eq!(o, lincomb_scalar(&refs, &cs, t, k), "t={t} terms={terms}");
                         }
                     }
                 }
@@ -624,6 +880,7 @@ mod tests {
     fn lazy_lincomb_matches_scalar() {
         let mut rng = ChaCha8Rng::seed_from_u64(12);
         let mut ts = moduli();
+        ts.retain(|&t| t > 2 && t % 2 == 1); // `Modulus` takes odd t > 2
         ts.extend(ntt_primes(&[56, 60, 61, 61], 1 << 12, &[]));
         ts.push((1 << 62) - 57);
         for t in ts {
@@ -724,13 +981,22 @@ mod tests {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(14);
         for p in moduli() {
-            for terms in [0, 1, 2, 6, 7, 8, 15] {
-                for n in [0, 1, 3, 4, 5, 67] {
-                    let xs: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
-                    let k0: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
+            for terms in [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 15, 31] {
+                // 1029: two whole tiles of the kernel, a part one and a tail.
+                for n in [0, 1, 3, 4, 5, 67, 1029] {
+                    let mut xs: Vec<Vec<u64>> =
+                        (0..terms).map(|_| values(&mut rng, n, p)).collect();
+                    let mut k0: Vec<Vec<u64>> =
+                        (0..terms).map(|_| values(&mut rng, n, p)).collect();
                     let k1: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
-                    let a0 = values(&mut rng, n, p);
+                    let mut a0 = values(&mut rng, n, p);
                     let a1 = values(&mut rng, n, p);
+                    // One position with every operand at its largest.
+                    if n > 4 {
+                        xs.iter_mut().for_each(|x| x[4] = p - 1);
+                        k0.iter_mut().for_each(|k| k[4] = p - 1);
+                        a0[4] = p - 1;
+                    }
                     let xr: Vec<&[u64]> = xs.iter().map(|v| v.as_slice()).collect();
                     let k0r: Vec<&[u64]> = k0.iter().map(|v| v.as_slice()).collect();
                     let k1r: Vec<&[u64]> = k1.iter().map(|v| v.as_slice()).collect();
@@ -752,6 +1018,68 @@ mod tests {
                         assert_eq!(o2[k], o0[k]);
                     }
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Random moduli between 2^50 and 2^51 (prime or not), inputs
+        /// below a random bound on either side of the split at 2^51.
+        #[test]
+        fn fp_lincomb_wide_moduli(
+            t in (1u64 << 50)..(1u64 << 51),
+            y_shift in 0u32..14,
+            terms in 1usize..20,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            if !cpu_has_avx2_fma() {
+                return Ok(());
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            // 2^s - 1, 2^s or 2^s + 1 for s in 51..=63, or the largest u64.
+            let y_bound = if y_shift == 13 {
+                u64::MAX
+            } else {
+                ((1u64 << (51 + y_shift)) - 1) + rng.gen_range(0..3u64)
+            };
+            let n = 9;
+            let ys: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, y_bound)).collect();
+            let cs = constants(&mut rng, terms, t);
+            let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
+            let mut out = vec![u64::MAX; n];
+            // SAFETY: the CPU has avx2 and fma; every slice has length n.
+            unsafe { lincomb_fp(&mut out, &refs, y_bound, &cs, t) };
+            for (k, &o) in out.iter().enumerate() {
+                proptest::prop_assert_eq!(o, lincomb_scalar(&refs, &cs, t, k));
+            }
+        }
+
+        #[test]
+        fn fp_dot_acc_wide_moduli(
+            p in (1u64 << 50)..(1u64 << 51),
+            terms in 0usize..20,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            if !cpu_has_avx2_fma() {
+                return Ok(());
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let n = 9;
+            let xs: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
+            let ks: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
+            let a = values(&mut rng, n, p);
+            let xr: Vec<&[u64]> = xs.iter().map(|v| v.as_slice()).collect();
+            let kr: Vec<&[u64]> = ks.iter().map(|v| v.as_slice()).collect();
+            let mut o = a.clone();
+            // SAFETY: the CPU has avx2 and fma; every slice has length n.
+            unsafe { dot_acc_fp([&mut o], &xr, [&kr], p) };
+            for k in 0..n {
+                let want = (0..terms).fold(a[k] as u128, |s, j| {
+                    (s + xr[j][k] as u128 * kr[j][k] as u128) % p as u128
+                }) as u64;
+                proptest::prop_assert_eq!(o[k], want);
             }
         }
     }
