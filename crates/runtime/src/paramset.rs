@@ -131,23 +131,12 @@ fn records(name: &str, threads: u32) -> Vec<compiler::cost::BenchRecord> {
 /// `residue bench ckks` records committed for a set at a thread count, used
 /// by default so that estimates are measured costs, not guesses.
 fn measured(name: &str, threads: u32) -> Vec<&'static str> {
-    // Session 9 engine (lazy basis conversion, SIMD rescale, mimalloc
-    // arenas kept 100 s): operations and bootstraps, 1 thread, measured
-    // with everything else paused (docs/benchmarks.md, "Bootstrapping in
-    // 12 s"): n16-boot and n16-boot-l11 full-slot and 8192-slot
-    // bootstraps, n16-boot-l13 full slots.
+    // Leveled operations. Session 9 engine, 1 thread, measured with
+    // everything else paused (docs/benchmarks.md, "Bootstrapping in 12 s"):
+    // n16-boot's top level (it prices all three sets); session 11 the same
+    // with two threads (scripts/measure/s11-t2.sh).
     const OPS_N16: &str = include_str!("../../../docs/data/ops-n16-boot-s9-t1.json");
-    const BOOT_N16: &str = include_str!("../../../docs/data/boot16-s9-t1.json");
-    const BOOT_N16_L11: &str = include_str!("../../../docs/data/boot16-l11-s9-t1.json");
-    const BOOT_N16_L13: &str = include_str!("../../../docs/data/boot16-l13-s9-t1.json");
-    // Session 11: the same with two threads, all in one quiet window
-    // (scripts/measure/s11-t2.sh): operations at n16-boot (as for one
-    // thread, they price all three sets) and each set's full-slot and
-    // 8192-slot bootstraps.
     const OPS_N16_T2: &str = include_str!("../../../docs/data/ops-n16-boot-s11-t2.json");
-    const BOOT_N16_T2: &str = include_str!("../../../docs/data/boot16-s11-t2.json");
-    const BOOT_N16_L11_T2: &str = include_str!("../../../docs/data/boot16-l11-s11-t2.json");
-    const BOOT_N16_L13_T2: &str = include_str!("../../../docs/data/boot16-l13-s11-t2.json");
     // Session 11: the leveled operations at levels 1 to 13 and 24, 1 and 2
     // threads (scripts/measure/s11-levels.sh): the compiler interpolates
     // between levels instead of scaling the top-level figure by limb count
@@ -156,18 +145,61 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
     // records win.
     const LEVELS_T1: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s11-t1.json");
     const LEVELS_T2: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s11-t2.json");
-    // Session 12: the 16384-slot bootstrap (the CIFAR shape's size), 1 and
-    // 2 threads, quiet (scripts/measure/s12-quiet2.sh); it was priced by
-    // SPARSE_BOOTSTRAP_ESTIMATE, 22% low on two threads.
-    const BOOT_N16_16384_T1: &str = include_str!("../../../docs/data/boot16-16384-s12-t1.json");
-    const BOOT_N16_16384_T2: &str = include_str!("../../../docs/data/boot16-16384-s12-t2.json");
+    // Bootstraps, session 13: the engine after session 12's EvalMod changes
+    // (even cosine polynomial, fused relinearize + rescale), 5 repetitions
+    // each (a steady-state median), everything else paused
+    // (scripts/measure/s13-quiet.sh): n16-boot at 4096, 8192, 16384 and
+    // 32768 slots, n16-boot-l11 and n16-boot-l13 at 8192 and 32768 slots,
+    // 1 and 2 threads. (Sessions 9-12 priced bootstraps from records of the
+    // engine before that change.)
+    macro_rules! boot {
+        ($set:literal, $slots:literal, $t:literal) => {
+            include_str!(concat!(
+                "../../../docs/data/boot16", $set, "-s13-", $slots, "-t", $t, ".json"
+            ))
+        };
+    }
     match (name, threads) {
-        ("n16-boot", 1) => vec![OPS_N16, LEVELS_T1, BOOT_N16, BOOT_N16_16384_T1],
-        ("n16-boot-l11", 1) => vec![OPS_N16, LEVELS_T1, BOOT_N16_L11],
-        ("n16-boot-l13", 1) => vec![OPS_N16, LEVELS_T1, BOOT_N16_L13],
-        ("n16-boot", 2) => vec![OPS_N16_T2, LEVELS_T2, BOOT_N16_T2, BOOT_N16_16384_T2],
-        ("n16-boot-l11", 2) => vec![OPS_N16_T2, LEVELS_T2, BOOT_N16_L11_T2],
-        ("n16-boot-l13", 2) => vec![OPS_N16_T2, LEVELS_T2, BOOT_N16_L13_T2],
+        ("n16-boot", 1) => vec![
+            OPS_N16,
+            LEVELS_T1,
+            boot!("", "32768", "1"),
+            boot!("", "16384", "1"),
+            boot!("", "8192", "1"),
+            boot!("", "4096", "1"),
+        ],
+        ("n16-boot-l11", 1) => vec![
+            OPS_N16,
+            LEVELS_T1,
+            boot!("-l11", "32768", "1"),
+            boot!("-l11", "8192", "1"),
+        ],
+        ("n16-boot-l13", 1) => vec![
+            OPS_N16,
+            LEVELS_T1,
+            boot!("-l13", "32768", "1"),
+            boot!("-l13", "8192", "1"),
+        ],
+        ("n16-boot", 2) => vec![
+            OPS_N16_T2,
+            LEVELS_T2,
+            boot!("", "32768", "2"),
+            boot!("", "16384", "2"),
+            boot!("", "8192", "2"),
+            boot!("", "4096", "2"),
+        ],
+        ("n16-boot-l11", 2) => vec![
+            OPS_N16_T2,
+            LEVELS_T2,
+            boot!("-l11", "32768", "2"),
+            boot!("-l11", "8192", "2"),
+        ],
+        ("n16-boot-l13", 2) => vec![
+            OPS_N16_T2,
+            LEVELS_T2,
+            boot!("-l13", "32768", "2"),
+            boot!("-l13", "8192", "2"),
+        ],
         _ => Vec::new(),
     }
 }
