@@ -155,7 +155,13 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
     macro_rules! boot {
         ($set:literal, $slots:literal, $t:literal) => {
             include_str!(concat!(
-                "../../../docs/data/boot16", $set, "-s13-", $slots, "-t", $t, ".json"
+                "../../../docs/data/boot16",
+                $set,
+                "-s13-",
+                $slots,
+                "-t",
+                $t,
+                ".json"
             ))
         };
     }
