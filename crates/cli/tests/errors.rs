@@ -94,6 +94,40 @@ fn bench_refuses_unknown_operations() {
     }
 }
 
+/// `bench ckks --ops encode_real --slots S --concurrent`: the records say
+/// the slots and how many copies ran at once; a `--slots` that is not a
+/// power of two up to N/2 is refused with one line.
+#[test]
+fn bench_measures_real_encodes_and_concurrent_copies() {
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_residue"))
+            .args(["bench", "ckks", "--params", "insecure-n12", "--threads", "2"])
+            .args(["--reps", "1", "--ops", "encode_real,mul_plain_acc", "--json"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--slots", "64", "--concurrent"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let recs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let recs = recs.as_array().unwrap();
+    assert_eq!(recs.len(), 2);
+    for r in recs {
+        assert_eq!(r["concurrent"], 8, "{r}");
+        assert!(r["median_ms"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert_eq!(recs[0]["op"], "encode_real");
+    assert_eq!(recs[0]["slots"], 64);
+    assert!(recs[1].get("slots").is_none(), "{}", recs[1]);
+    for bad in ["48", "1048576"] {
+        let out = run(&["--slots", bad]);
+        assert_eq!(out.status.code(), Some(1), "--slots {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains("power of two"), "{err}");
+    }
+}
+
 /// `eval --he --images 0` and `eval --limit 0` are refused with one line
 /// (they printed "0/0", "-0.0 s per image", "accuracy 0.00%").
 #[test]

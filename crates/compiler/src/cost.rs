@@ -76,6 +76,19 @@ impl CkksOp {
     pub fn from_name(s: &str) -> Option<CkksOp> {
         CkksOp::ALL.into_iter().find(|o| o.name() == s)
     }
+
+    /// The `residue bench ckks` record names that price this op, the most
+    /// faithful first: the runtime's linear steps encode *real* diagonals
+    /// at the plan's slot count (`encode_real`) and multiply-accumulate in
+    /// place (`mul_plain_acc`); the plain names are the fallback for a
+    /// calibration file without those.
+    pub fn record_names(self) -> Vec<&'static str> {
+        match self {
+            CkksOp::Encode => vec!["encode_real", "encode"],
+            CkksOp::MulPlain => vec!["mul_plain_acc", "mul_plain"],
+            op => vec![op.name()],
+        }
+    }
 }
 
 /// Times of every [`CkksOp`] in seconds, by level (`0..=max_level`).
@@ -93,6 +106,11 @@ pub struct CostTable {
     /// full-slot figure is `seconds[Bootstrap]`.
     #[serde(default)]
     pub bootstrap_by_slots: BTreeMap<usize, f64>,
+    /// Encodes by slot count, seconds by level (`encode_real` records with
+    /// fewer slots than the largest measured; a sparse plan's diagonals
+    /// are shorter vectors and cheaper to encode): see [`Self::for_slots`].
+    #[serde(default)]
+    pub encode_by_slots: BTreeMap<usize, Vec<f64>>,
 }
 
 /// One record of `residue bench ckks` JSON.
@@ -163,6 +181,7 @@ impl CostTable {
             max_level,
             seconds,
             bootstrap_by_slots: BTreeMap::new(),
+            encode_by_slots: BTreeMap::new(),
         }
     }
 
@@ -173,6 +192,21 @@ impl CostTable {
             .and_then(|v| v.get(level.min(self.max_level) as usize).or(v.last()))
             .copied()
             .unwrap_or(0.0)
+    }
+
+    /// The table for a plan of `slots` slots: encodes priced from the
+    /// records of the fewest measured slots that are at least `slots`
+    /// ([`Self::encode_by_slots`]), else as in the table (the most slots
+    /// measured).
+    pub fn for_slots(&self, slots: usize) -> std::borrow::Cow<'_, Self> {
+        match self.encode_by_slots.range(slots..).next() {
+            Some((_, curve)) => {
+                let mut t = self.clone();
+                t.seconds.insert(CkksOp::Encode, curve.clone());
+                std::borrow::Cow::Owned(t)
+            }
+            None => std::borrow::Cow::Borrowed(self),
+        }
     }
 
     /// Rescales the table to measured numbers: for every op with a record
@@ -209,51 +243,51 @@ impl CostTable {
             }
         }
         for op in CkksOp::ALL {
-            let recs: Vec<&BenchRecord> = records
-                .iter()
-                .filter(ok)
-                .filter(|r| {
-                    CkksOp::from_name(&r.op) == Some(op)
-                        && (op != CkksOp::Bootstrap || r.slots.is_none() || r.slots == full_slots)
+            // The first of the op's record names that has records.
+            let Some(recs) = op
+                .record_names()
+                .into_iter()
+                .map(|name| {
+                    records
+                        .iter()
+                        .filter(ok)
+                        .filter(|r| {
+                            r.op == name
+                                && (op != CkksOp::Bootstrap
+                                    || r.slots.is_none()
+                                    || r.slots == full_slots)
+                        })
+                        .collect::<Vec<&BenchRecord>>()
                 })
-                .collect();
-            let Some(t) = recs.iter().map(|r| r.threads).max() else {
+                .find(|v| !v.is_empty())
+            else {
                 continue;
             };
-            // Measured points (level, seconds), one per level (the last
-            // record of a level wins), sorted by level.
-            let mut pts: Vec<(u32, f64)> = Vec::new();
-            for r in recs.iter().filter(|r| r.threads == t) {
-                let level = r.level.unwrap_or(self.max_level).min(self.max_level);
-                pts.retain(|p| p.0 != level);
-                pts.push((level, r.median_ms / 1000.0));
-            }
-            pts.sort_by_key(|p| p.0);
-            let Some(v) = self.seconds.get(&op) else {
+            let Some(shape) = self.seconds.get(&op).cloned() else {
                 continue;
             };
-            let shape = v.clone();
-            let scaled = |l: usize, (pl, ps): (u32, f64)| {
-                let cur = shape.get(pl as usize).copied().unwrap_or(0.0);
-                if cur > 0.0 { shape[l] * ps / cur } else { ps }
-            };
-            let new: Vec<f64> = (0..shape.len())
-                .map(|l| {
-                    let (first, last) = (pts[0], pts[pts.len() - 1]);
-                    if op == CkksOp::Bootstrap || pts.len() == 1 || l as u32 <= first.0 {
-                        scaled(l, first)
-                    } else if l as u32 >= last.0 {
-                        scaled(l, last)
+            let t = recs.iter().map(|r| r.threads).max().unwrap_or(1);
+            let recs: Vec<&BenchRecord> = recs.into_iter().filter(|r| r.threads == t).collect();
+            if op == CkksOp::Encode {
+                // Encodes by slot count: the most slots (or unstated)
+                // make the table's row, fewer go to `encode_by_slots`.
+                let most = recs.iter().map(|r| r.slots.unwrap_or(usize::MAX)).max();
+                let mut by: BTreeMap<usize, Vec<&BenchRecord>> = BTreeMap::new();
+                for r in &recs {
+                    by.entry(r.slots.unwrap_or(usize::MAX)).or_default().push(r);
+                }
+                for (slots, rs) in by {
+                    let curve = self.curve(&shape, &rs, false);
+                    if Some(slots) == most {
+                        self.seconds.insert(op, curve);
                     } else {
-                        // Between two measured levels: linear in the level.
-                        let i = pts.iter().rposition(|p| p.0 <= l as u32).unwrap_or(0);
-                        let ((l0, s0), (l1, s1)) = (pts[i], pts[i + 1]);
-                        let f = (l as f64 - l0 as f64) / (l1 as f64 - l0 as f64);
-                        s0 + f * (s1 - s0)
+                        self.encode_by_slots.insert(slots, curve);
                     }
-                })
-                .collect();
-            self.seconds.insert(op, new);
+                }
+            } else {
+                let curve = self.curve(&shape, &recs, op == CkksOp::Bootstrap);
+                self.seconds.insert(op, curve);
+            }
             used += 1;
             self.threads = t;
         }
@@ -268,6 +302,41 @@ impl CostTable {
             };
         }
         used
+    }
+
+    /// The level curve through measured records (one thread count): each
+    /// at its `level` (default the table's top), the last record of a
+    /// level winning. With one level (or `flat`, for bootstraps) the
+    /// estimate's shape is kept, the whole curve multiplied; with several,
+    /// linear in the level between them and the shape's beyond them.
+    fn curve(&self, shape: &[f64], recs: &[&BenchRecord], flat: bool) -> Vec<f64> {
+        let mut pts: Vec<(u32, f64)> = Vec::new();
+        for r in recs {
+            let level = r.level.unwrap_or(self.max_level).min(self.max_level);
+            pts.retain(|p| p.0 != level);
+            pts.push((level, r.median_ms / 1000.0));
+        }
+        pts.sort_by_key(|p| p.0);
+        let scaled = |l: usize, (pl, ps): (u32, f64)| {
+            let cur = shape.get(pl as usize).copied().unwrap_or(0.0);
+            if cur > 0.0 { shape[l] * ps / cur } else { ps }
+        };
+        (0..shape.len())
+            .map(|l| {
+                let (first, last) = (pts[0], pts[pts.len() - 1]);
+                if flat || pts.len() == 1 || l as u32 <= first.0 {
+                    scaled(l, first)
+                } else if l as u32 >= last.0 {
+                    scaled(l, last)
+                } else {
+                    // Between two measured levels: linear in the level.
+                    let i = pts.iter().rposition(|p| p.0 <= l as u32).unwrap_or(0);
+                    let ((l0, s0), (l1, s1)) = (pts[i], pts[i + 1]);
+                    let f = (l as f64 - l0 as f64) / (l1 as f64 - l0 as f64);
+                    s0 + f * (s1 - s0)
+                }
+            })
+            .collect()
     }
 
     /// Parses bench JSON: either a list of records or an object with a

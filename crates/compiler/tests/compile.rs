@@ -193,6 +193,38 @@ fn calibration_interpolates_between_measured_levels() {
     assert_eq!(t.at(CkksOp::Add, 4), shape.at(CkksOp::Add, 4));
 }
 
+/// A linear step encodes real diagonals at its plan's slot count and
+/// multiplies-accumulates in place: `encode_real` and `mul_plain_acc`
+/// records price encodes and plaintext products when a file has them
+/// (else `encode` and `mul_plain`), and encodes for a plan of fewer slots
+/// come from the records of the fewest measured slots that hold it.
+#[test]
+fn calibration_prices_what_a_linear_step_runs() {
+    let mut t = CostTable::estimate(16, 24, 5, 20.0);
+    let json = r#"[{"op":"encode","threads":1,"median_ms":9.0},
+                   {"op":"encode_real","threads":1,"median_ms":6.0,"slots":32768},
+                   {"op":"encode_real","threads":1,"median_ms":4.0,"slots":8192},
+                   {"op":"mul_plain","threads":1,"median_ms":2.0},
+                   {"op":"mul_plain_acc","threads":1,"median_ms":1.5}]"#;
+    assert_eq!(t.calibrate(&CostTable::parse_bench(json).unwrap(), Some(1)), 2);
+    let ms = |t: &CostTable, op| t.at(op, 24) * 1e3;
+    assert!((ms(&t, CkksOp::Encode) - 6.0).abs() < 1e-9, "encode_real, most slots");
+    assert!((ms(&t, CkksOp::MulPlain) - 1.5).abs() < 1e-9, "mul_plain_acc");
+    for (slots, want) in [(4096, 4.0), (8192, 4.0), (16384, 6.0), (32768, 6.0)] {
+        let s = t.for_slots(slots);
+        assert!((ms(&s, CkksOp::Encode) - want).abs() < 1e-9, "{slots} slots");
+        assert_eq!(ms(&s, CkksOp::Rotate), ms(&t, CkksOp::Rotate));
+    }
+    // Without the faithful records, the plain ones.
+    let mut u = CostTable::estimate(16, 24, 5, 20.0);
+    let json = r#"[{"op":"encode","threads":1,"median_ms":9.0},
+                   {"op":"mul_plain","threads":1,"median_ms":2.0}]"#;
+    assert_eq!(u.calibrate(&CostTable::parse_bench(json).unwrap(), Some(1)), 2);
+    assert!((ms(&u, CkksOp::Encode) - 9.0).abs() < 1e-9);
+    assert!((ms(&u.for_slots(8192), CkksOp::Encode) - 9.0).abs() < 1e-9);
+    assert!((ms(&u, CkksOp::MulPlain) - 2.0).abs() < 1e-9);
+}
+
 /// Sparse bootstraps: measured per slot count, the full-slot record
 /// calibrates the table, and a set that bootstraps sparse-packed
 /// ciphertexts gets a plan packed into the fewest slots that hold every

@@ -55,9 +55,11 @@ pub struct CkksArgs {
     /// interpolates between measured levels (`compiler::cost::CostTable::calibrate`).
     #[arg(long, value_delimiter = ',')]
     pub levels: Option<Vec<usize>>,
-    /// Bootstrap only: slots of the refreshed ciphertext (a power of two up
-    /// to N/2; default N/2, full packing). Sparse packing with at most N/4
-    /// slots runs EvalMod once instead of twice.
+    /// Bootstrap: slots of the refreshed ciphertext (a power of two up to
+    /// N/2; default N/2, full packing); sparse packing with at most N/4
+    /// slots runs EvalMod once instead of twice. `encode_real`: slots of
+    /// the encoded vector (a linear layer encodes its diagonals at its
+    /// plan's slot count). Records say `"slots"`.
     #[arg(long)]
     pub slots: Option<usize>,
     /// Turn the engine's AVX-512 IFMA kernels off (the AVX2 path, as on a
@@ -76,6 +78,16 @@ pub struct CkksArgs {
     /// less memory, each diagonal expanded at every bootstrap.
     #[arg(long)]
     pub low_memory: bool,
+    /// Leveled operations only: run as many independent copies of each
+    /// operation at once as there are threads (several per thread, on the
+    /// rayon pool) and report wall time divided by the copies: the cost of
+    /// one operation when the threads are shared *between* operations, as
+    /// the runtime's linear layers share them (baby steps and giant-step
+    /// groups in parallel), rather than *within* one as without this flag.
+    /// Records say `"concurrent"`. Not for `encrypt`/`decrypt` (client
+    /// operations, always one at a time).
+    #[arg(long)]
+    pub concurrent: bool,
 }
 
 /// Time and calls of one kernel in one bootstrap stage (`--profile`).
@@ -148,6 +160,10 @@ pub struct Record {
     /// (`--low-memory`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub low_memory: Option<bool>,
+    /// `--concurrent` only: copies of the operation that ran at once;
+    /// `median_ms` is the wall time per copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrent: Option<usize>,
 }
 
 impl Record {
@@ -169,6 +185,7 @@ impl Record {
             profile: None,
             transform_bytes: None,
             low_memory: None,
+            concurrent: None,
         }
     }
 }
@@ -186,8 +203,25 @@ fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
     t[t.len() / 2]
 }
 
-const OPS: [&str; 10] = [
+/// Copies per thread of one operation in a `--concurrent` measurement:
+/// enough that one copy finishing late does not leave a thread idle for
+/// long.
+const COPIES_PER_THREAD: usize = 4;
+
+/// The median over `reps` of the wall milliseconds per call of `f` when
+/// `copies` calls run at once on the current rayon pool (`f` gets the
+/// copy's index); `copies <= 1`: one call at a time, as [`median_ms`].
+fn median_ms_concurrent(reps: usize, copies: usize, f: impl Fn(usize) + Sync) -> f64 {
+    use rayon::prelude::*;
+    if copies <= 1 {
+        return median_ms(reps, || f(0));
+    }
+    median_ms(reps, || (0..copies).into_par_iter().for_each(&f)) / copies as f64
+}
+
+const OPS: [&str; 11] = [
     "encode",
+    "encode_real",
     "encrypt",
     "decrypt",
     "add",
@@ -262,6 +296,10 @@ fn bench_ckks_at(
         .map(|i| Complex64::new((i as f64 * 0.01).sin(), 0.0))
         .collect();
     let pt = enc.encode(&vals, lvl, scale, n)?;
+    // `encode_real`: what a linear layer encodes (a real diagonal) at the
+    // plan's slot count (`--slots`, default full).
+    let real_slots = a.slots.unwrap_or(n);
+    let real: Vec<f64> = vals.iter().take(real_slots).map(|v| v.re).collect();
     let mut encryptor = Encryptor::new(params.clone());
     let ct = encryptor.encrypt_pk(pk, &pt)?;
     let ct2 = encryptor.encrypt_pk(pk, &pt)?;
@@ -276,9 +314,20 @@ fn bench_ckks_at(
         }
         bar.set_message(format!("{op}{at} ({threads} threads)"));
         let r = a.reps;
+        // `--concurrent`: this many independent copies at once (client
+        // operations always one at a time).
+        let copies = if a.concurrent && !matches!(op, "encrypt" | "decrypt") {
+            threads * COPIES_PER_THREAD
+        } else {
+            1
+        };
+        let timed = |f: &(dyn Fn(usize) + Sync)| median_ms_concurrent(r, copies, f);
         let ms = match op {
-            "encode" => median_ms(r, || {
+            "encode" => timed(&|_| {
                 enc.encode(&vals, lvl, scale, n).unwrap();
+            }),
+            "encode_real" => timed(&|_| {
+                enc.encode_real(&real, lvl, scale, real_slots).unwrap();
             }),
             "encrypt" => median_ms(r, || {
                 encryptor.encrypt_pk(pk, &pt).unwrap();
@@ -286,29 +335,35 @@ fn bench_ckks_at(
             "decrypt" => median_ms(r, || {
                 enc.decode(&dec.decrypt(&ct).unwrap());
             }),
-            "add" => median_ms(r, || {
+            "add" => timed(&|_| {
                 eval.add(&ct, &ct2).unwrap();
             }),
-            "mul_plain" => median_ms(r, || {
+            "mul_plain" => timed(&|_| {
                 eval.mul_plain(&ct, &pt).unwrap();
             }),
             "mul_plain_acc" => {
-                let mut acc = eval.mul_plain(&ct, &pt)?;
-                median_ms(r, || {
+                // One accumulator per copy, so that copies never wait on
+                // each other's (uncontended) lock.
+                let first = eval.mul_plain(&ct, &pt)?;
+                let accs: Vec<std::sync::Mutex<ckks::Ciphertext>> = (0..copies)
+                    .map(|_| std::sync::Mutex::new(first.clone()))
+                    .collect();
+                timed(&|i| {
+                    let mut acc = accs[i].lock().expect("never poisoned: the bench panics instead");
                     eval.mul_plain_acc(&mut acc, &ct2, &pt).unwrap();
                 })
             }
-            "mul_relin" => median_ms(r, || {
+            "mul_relin" => timed(&|_| {
                 eval.mul_relin(&ct, &ct2).unwrap();
             }),
-            "rescale" => median_ms(r, || {
+            "rescale" => timed(&|_| {
                 eval.rescale(&prod).unwrap();
             }),
-            "rotate" => median_ms(r, || {
+            "rotate" => timed(&|_| {
                 eval.rotate(&ct, 1).unwrap();
             }),
             "rotate_hoisted" => {
-                median_ms(r, || {
+                timed(&|_| {
                     eval.rotate_hoisted(&ct, steps).unwrap();
                 }) / steps.len() as f64
             }
@@ -316,6 +371,10 @@ fn bench_ckks_at(
         };
         let mut rec = Record::plain(op, threads, ms);
         rec.level = level;
+        rec.concurrent = (copies > 1).then_some(copies);
+        if op == "encode_real" {
+            rec.slots = Some(real_slots);
+        }
         out.push(rec);
         bar.inc(1);
     }
@@ -606,6 +665,12 @@ pub fn run(args: Args) -> Result<()> {
         None => vec![1],
     };
     let top = Params::named(&a.params)?.max_level();
+    let max_slots = Params::named(&a.params)?.max_slots();
+    if let Some(n) = a.slots
+        && (!n.is_power_of_two() || n > max_slots)
+    {
+        bail!("--slots {n}: a power of two up to {max_slots} for `{}`", a.params);
+    }
     if let Some(l) = a.levels.iter().flatten().find(|&&l| l > top || l == 0) {
         bail!(
             "--levels {l}: give levels 1 to {top} of `{}` (a product needs a level below it to rescale into)",

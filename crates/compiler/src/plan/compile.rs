@@ -103,13 +103,15 @@ impl Default for CompileOptions {
 pub fn time_objective(low: &Lowered, p: &ParamSet) -> Objective {
     let maxl = p.l_eff.max(p.input_level);
     let boot = p.bootstrap_seconds(low.slots());
+    // Encodes at the plan's slot count.
+    let costs = p.costs.for_slots(low.slots());
     Objective {
         op: low
             .layers
             .iter()
             .map(|l| {
                 (0..=maxl)
-                    .map(|lv| l.cost.counts.seconds(&p.costs, lv))
+                    .map(|lv| l.cost.counts.seconds(&costs, lv))
                     .collect()
             })
             .collect(),
@@ -350,6 +352,7 @@ pub fn compile_lowered(
     let est = tobj.evaluate(g, b, &sol.placement)?;
     let boots = ct_boots(g, &sol.placement);
     let boot_s = p.bootstrap_seconds(low.slots());
+    let costs = p.costs.for_slots(low.slots());
 
     let mut steps = BTreeSet::new();
     // Highest level each network rotation step is used at.
@@ -410,7 +413,7 @@ pub fn compile_lowered(
                 key_switches: l.cost.counts.key_switches(),
                 bootstraps_before: before,
                 cts: n.cts,
-                seconds: l.cost.counts.seconds(&p.costs, lv[v].level_in),
+                seconds: l.cost.counts.seconds(&costs, lv[v].level_in),
             });
         }
     }
