@@ -305,6 +305,187 @@ impl BootstrapKeys {
     }
 }
 
+/// Every way to cut `total` stages into `parts` nonempty consecutive groups.
+fn compositions(total: usize, parts: usize) -> Vec<Vec<usize>> {
+    if parts == 0 || total < parts {
+        return Vec::new();
+    }
+    if parts == 1 {
+        return vec![vec![total]];
+    }
+    (1..=total - parts + 1)
+        .flat_map(|first| {
+            compositions(total - first, parts - 1)
+                .into_iter()
+                .map(move |mut rest| {
+                    rest.insert(0, first);
+                    rest
+                })
+        })
+        .collect()
+}
+
+/// A map's cost from its diagonal offsets alone (the same
+/// baby-step/giant-step plan [`LinearTransform::bsgs_plan`] makes), in
+/// units of one diagonal product, each term weighted by the limbs of
+/// Q_l * P it runs on: a giant step 29 (its own ModUp, inner product and
+/// two ModDowns), a baby step 6 (inner product and automorphism on the
+/// shared ModUp), a diagonal 1. The ratios are the n16-boot kernel profile
+/// of a full-slot CoeffsToSlots (docs/data/boot16-s12-t1.json: 83 ms a
+/// ModUp, 18 an inner product, 20 a ModDown, 4.5 an automorphism, 5.4 a
+/// diagonal product). Returns [that cost, key switches times the limbs of
+/// Q_l they run on, plaintext limbs held].
+fn planned_cost(params: &Params, offsets: Vec<usize>, slots: usize, level: usize) -> [usize; 3] {
+    let (babies, giants) = crate::linear::bsgs_plan(offsets, slots);
+    let nonzero = |r: i64| r.rem_euclid(slots as i64) != 0;
+    let b = babies.iter().filter(|&&j| nonzero(j)).count();
+    let g = giants.keys().filter(|&&g| nonzero(g)).count();
+    let d: usize = giants.values().map(|t| t.len()).sum();
+    let limbs = giants
+        .values()
+        .flatten()
+        .map(|&(j, _)| level + 1 + if j == 0 { 0 } else { params.p.len() })
+        .sum();
+    [
+        (29 * g + 6 * b + d) * (level + 1 + params.p.len()),
+        (g + b) * (level + 1),
+        limbs,
+    ]
+}
+
+/// Offsets of [`first_half`] of a map on `n` slots with offsets `offs`.
+fn first_half_offsets(offs: &[usize], n: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = offs
+        .iter()
+        .map(|&r| signed_offset(r, n).rem_euclid(2 * n as i64) as usize)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Offsets of [`unpack_halves`] of a map on `n` slots with offsets `offs`.
+fn unpack_halves_offsets(offs: &[usize], n: usize) -> Vec<usize> {
+    let m = 2 * n as i64;
+    let mut v: Vec<usize> = offs
+        .iter()
+        .flat_map(|&r| {
+            let s = signed_offset(r, n);
+            [
+                s.rem_euclid(m) as usize,
+                (s + n as i64).rem_euclid(m) as usize,
+            ]
+        })
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// [`planned_cost`] summed over the CoeffsToSlots (`c2s`) or
+/// SlotsToCoeffs maps of `cfg` cut into groups of `sizes` stages.
+fn stage_cost(params: &Params, cfg: &BootstrapConfig, c2s: bool, sizes: &[usize]) -> [usize; 3] {
+    let n = cfg.slots;
+    let packed = cfg.packed(params.max_slots());
+    let lenhs = if c2s {
+        dft::c2s_half_lengths(n)
+    } else {
+        dft::s2c_half_lengths(n)
+    };
+    let mut it = lenhs.into_iter();
+    let last = sizes.len().saturating_sub(1);
+    let mut total = [0; 3];
+    for (i, &k) in sizes.iter().enumerate() {
+        let offs = dft::merged_offsets(n, &it.by_ref().take(k).collect::<Vec<_>>());
+        let (offs, slots, level) = match (c2s, packed) {
+            (true, true) if i == last => {
+                (first_half_offsets(&offs, n), 2 * n, params.max_level() - i)
+            }
+            (true, _) => (offs, n, params.max_level() - i),
+            (false, true) if i == 0 => (
+                unpack_halves_offsets(&offs, n),
+                2 * n,
+                s2c_level(params, cfg),
+            ),
+            (false, _) => (offs, n, s2c_level(params, cfg) - i),
+        };
+        let c = planned_cost(params, offs, slots, level);
+        for (t, x) in total.iter_mut().zip(c) {
+            *t += x;
+        }
+    }
+    total
+}
+
+/// How many butterfly stages each CoeffsToSlots and each SlotsToCoeffs
+/// map merges, in application order.
+///
+/// Full-slot: nearly equal groups, longer first for CoeffsToSlots (its
+/// first map holds the half-length n/2 stage, whose offsets +n/2 and -n/2
+/// coincide) and shorter first for SlotsToCoeffs (its last map holds that
+/// stage; Lattigo orders its merges the same way).
+///
+/// Packed sparse ([`BootstrapConfig::packed`]): among the cuts of the
+/// log2(slots) stages into `c2s_levels` (`s2c_levels`) groups whose maps
+/// make no more key switches weighted by level than the full-slot maps of
+/// that stage and hold no more plaintext limbs than they do or than the
+/// nearly equal cut (longer groups first, as Lattigo) does, the one that costs least by
+/// a model of the kernels ([`planned_cost`]); if none is, the one with the
+/// fewest weighted key switches, then limbs. Costed from the diagonal
+/// offsets, before any diagonal is computed. Why packing needs its own
+/// cut: it doubles every diagonal of the first SlotsToCoeffs map (each also
+/// reads the other half of the slots, [`unpack_halves`]), which runs at the
+/// highest SlotsToCoeffs level, so that map wants few stages. A group of k
+/// stages of half-lengths below n/2 has 2^(k+1) - 1 diagonals, one holding
+/// the n/2 stage 2^k. Before this choice (equal groups, longer first) the
+/// 16384-slot bootstrap of n16-boot merged 5, 5, 4 stages in
+/// SlotsToCoeffs: 126 + 63 + 16 diagonals and 44 key switches, against
+/// 63 + 63 + 32 and 39 at full slots.
+pub fn dft_groups(params: &Params, cfg: &BootstrapConfig) -> (Vec<usize>, Vec<usize>) {
+    let stages = cfg.slots.trailing_zeros() as usize;
+    let default = |c: &BootstrapConfig| {
+        let st = c.slots.trailing_zeros() as usize;
+        let mut s2c = dft::split(st, c.s2c_levels);
+        s2c.reverse();
+        (dft::split(st, c.c2s_levels), s2c)
+    };
+    if !cfg.packed(params.max_slots()) || stages < cfg.c2s_levels.max(cfg.s2c_levels) {
+        // (too few stages: the caller refuses the configuration)
+        return default(cfg);
+    }
+    let mut full = cfg.clone();
+    full.slots = params.max_slots();
+    let (full_c2s, full_s2c) = default(&full);
+    let (eq_c2s, eq_s2c) = default(cfg);
+    let best = |c2s: bool, levels: usize, full_sizes: &[usize], equal: &[usize]| {
+        let bound = stage_cost(params, &full, c2s, full_sizes);
+        // no more diagonal bytes than the nearly equal cut either
+        let limbs = stage_cost(params, cfg, c2s, equal)[2].min(bound[2]);
+        let mut pick: Option<(bool, [usize; 3], Vec<usize>)> = None;
+        for sizes in compositions(stages, levels) {
+            let c = stage_cost(params, cfg, c2s, &sizes);
+            let fits = c[1] <= bound[1] && c[2] <= limbs;
+            let better = match &pick {
+                None => true,
+                Some((f, b, _)) => match (fits, *f) {
+                    (true, false) => true,
+                    (false, true) => false,
+                    (true, true) => (c[0], c[2]) < (b[0], b[2]),
+                    (false, false) => (c[1], c[2]) < (b[1], b[2]),
+                },
+            };
+            if better {
+                pick = Some((fits, c, sizes));
+            }
+        }
+        pick.map(|p| p.2).expect("stages >= levels")
+    };
+    (
+        best(true, cfg.c2s_levels, &full_c2s, &eq_c2s),
+        best(false, cfg.s2c_levels, &full_s2c, &eq_s2c),
+    )
+}
+
 fn transforms(
     params: &Params,
     cfg: &BootstrapConfig,
@@ -313,14 +494,15 @@ fn transforms(
     let n = cfg.slots;
     let gap = (params.max_slots() / n) as f64;
     let q0 = params.q[0] as f64;
+    let (c2s_sizes, s2c_sizes) = dft_groups(params, cfg);
     // the trace multiplies the coefficients by the gap; divide it out here
-    let mut c2s = dft::coeffs_to_slots(
+    let mut c2s = dft::coeffs_to_slots_grouped(
         n,
-        cfg.c2s_levels,
+        &c2s_sizes,
         Complex64::new(sigma / (2.0 * q0 * cfg.k * gap), 0.0),
     );
     // factor q0 / (2 pi Delta_in) is applied at run time via the scale
-    let mut s2c = dft::slots_to_coeffs(n, cfg.s2c_levels, Complex64::new(1.0, 0.0));
+    let mut s2c = dft::slots_to_coeffs_grouped(n, &s2c_sizes, Complex64::new(1.0, 0.0));
     if cfg.packed(params.max_slots()) {
         if let Some(last) = c2s.last_mut() {
             *last = first_half(last);
@@ -399,6 +581,107 @@ fn trace_rotations(params: &Params, cfg: &BootstrapConfig) -> Vec<i64> {
         k *= 2;
     }
     r
+}
+
+/// What one CoeffsToSlots or SlotsToCoeffs transform costs, read off its
+/// baby-step/giant-step plan: no keys and no encoding needed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TransformCost {
+    /// `"c2s"` or `"s2c"`.
+    pub stage: &'static str,
+    /// Level the transform runs at (its key switches are at this level).
+    pub level: usize,
+    /// Slots the map acts on (`2 * slots` for a packed bootstrap's last
+    /// CoeffsToSlots and first SlotsToCoeffs map).
+    pub slots: usize,
+    /// Butterfly stages merged into the map ([`dft_groups`]).
+    pub stages: usize,
+    /// Nonzero diagonals (one encoded plaintext each).
+    pub diagonals: usize,
+    /// Nonzero baby rotations (hoisted: they share one ModUp).
+    pub babies: usize,
+    /// Nonzero giant rotations.
+    pub giants: usize,
+    /// Bytes of the encoded diagonals in NTT form
+    /// ([`DiagonalStorage::Ntt`], as [`EncodedTransform::size_bytes`]).
+    pub bytes: usize,
+}
+
+impl TransformCost {
+    /// Key switches (baby plus giant rotations), as
+    /// [`EncodedTransform::key_switches`].
+    pub fn key_switches(&self) -> usize {
+        self.babies + self.giants
+    }
+}
+
+fn transform_cost(
+    params: &Params,
+    stage: &'static str,
+    level: usize,
+    stages: usize,
+    t: &LinearTransform,
+) -> TransformCost {
+    let (babies, giants) = t.bsgs_plan();
+    let limbs_q = level + 1;
+    let limbs_p = params.p.len();
+    let bytes = giants
+        .values()
+        .flatten()
+        .map(|&(j, _)| {
+            let limbs = if j == 0 { limbs_q } else { limbs_q + limbs_p };
+            8 * params.n * limbs
+        })
+        .sum();
+    let nonzero = |r: i64| r.rem_euclid(t.slots as i64) != 0;
+    TransformCost {
+        stage,
+        level,
+        slots: t.slots,
+        stages,
+        diagonals: t.diags.len(),
+        babies: babies.iter().filter(|&&j| nonzero(j)).count(),
+        giants: giants.keys().filter(|&&g| nonzero(g)).count(),
+        bytes,
+    }
+}
+
+/// The cost of every CoeffsToSlots and SlotsToCoeffs transform of `cfg`, in
+/// application order, planned without keys (the maps only).
+pub fn transform_costs(params: &Params, cfg: &BootstrapConfig) -> Vec<TransformCost> {
+    let (c2s, s2c) = transforms(params, cfg, 1.0);
+    let (c2s_sizes, s2c_sizes) = dft_groups(params, cfg);
+    let top = params.max_level();
+    let low = s2c_level(params, cfg);
+    c2s.iter()
+        .zip(&c2s_sizes)
+        .enumerate()
+        .map(|(i, (t, &k))| transform_cost(params, "c2s", top - i, k, t))
+        .chain(
+            s2c.iter()
+                .zip(&s2c_sizes)
+                .enumerate()
+                .map(|(i, (t, &k))| transform_cost(params, "s2c", low - i, k, t)),
+        )
+        .collect()
+}
+
+/// The key switches a bootstrap makes outside the transforms and EvalMod,
+/// with their levels: the trace's rotations (top level), the conjugation
+/// that separates the real and imaginary halves, and for a packed bootstrap
+/// the rotation that packs them (both after CoeffsToSlots).
+pub fn other_key_switches(params: &Params, cfg: &BootstrapConfig) -> Vec<(&'static str, usize)> {
+    let top = params.max_level();
+    let after = top - cfg.c2s_levels;
+    let mut out: Vec<(&'static str, usize)> = trace_rotations(params, cfg)
+        .into_iter()
+        .map(|_| ("trace", top))
+        .collect();
+    out.push(("conjugation", after));
+    if cfg.packed(params.max_slots()) {
+        out.push(("pack", after));
+    }
+    out
 }
 
 /// Every rotation offset bootstrapping needs a Galois key for (plus conjugation).

@@ -80,26 +80,63 @@ pub fn stage(n: usize, lenh: usize, inverse: bool) -> LinearTransform {
     t
 }
 
-/// Splits `count` items into `groups` nearly equal consecutive runs.
-fn split(count: usize, groups: usize) -> Vec<usize> {
+/// Splits `count` items into `groups` nearly equal consecutive runs, the
+/// longer runs first.
+pub fn split(count: usize, groups: usize) -> Vec<usize> {
     let groups = groups.clamp(1, count.max(1));
     (0..groups)
         .map(|i| count / groups + usize::from(i < count % groups))
         .collect()
 }
 
+/// Half-lengths of V's butterfly stages in application order: 1, 2, ..., n/2.
+pub fn s2c_half_lengths(n: usize) -> Vec<usize> {
+    (0..n.trailing_zeros()).map(|k| 1usize << k).collect()
+}
+
+/// Half-lengths of V^{-1}'s butterfly stages in application order: n/2, ..., 1.
+pub fn c2s_half_lengths(n: usize) -> Vec<usize> {
+    let mut v = s2c_half_lengths(n);
+    v.reverse();
+    v
+}
+
+/// The diagonal offsets (in `[0, n)`) of the stages of half-lengths `lenhs`
+/// merged into one map: sums of 0 or +-lenh per stage, modulo n. Known
+/// from the structure alone (no values are computed); a diagonal whose
+/// values cancel exactly would be dropped by [`LinearTransform::compose`].
+pub fn merged_offsets(n: usize, lenhs: &[usize]) -> Vec<usize> {
+    let mut set = std::collections::BTreeSet::from([0usize]);
+    for &h in lenhs {
+        let h = h % n;
+        set = set
+            .iter()
+            .flat_map(|&o| [o, (o + h) % n, (o + n - h) % n])
+            .collect();
+    }
+    set.into_iter().collect()
+}
+
 /// Merges consecutive butterfly stages (half-lengths `lenhs`, in application
-/// order) into `levels` transforms; the first is multiplied by `factor`.
+/// order) into maps of `sizes` stages each; the first is multiplied by
+/// `factor`.
+///
+/// Panics unless `sizes` add up to the number of stages.
 fn grouped(
     n: usize,
     lenhs: Vec<usize>,
     inverse: bool,
-    levels: usize,
+    sizes: &[usize],
     factor: Complex64,
 ) -> Vec<LinearTransform> {
+    assert!(
+        sizes.iter().sum::<usize>() == lenhs.len(),
+        "{sizes:?} does not split {} stages",
+        lenhs.len()
+    );
     let mut out = Vec::new();
     let mut it = lenhs.into_iter();
-    for size in split(n.trailing_zeros() as usize, levels) {
+    for &size in sizes {
         let mut t = LinearTransform::scalar(n, Complex64::new(1.0, 0.0));
         for lenh in it.by_ref().take(size) {
             t = stage(n, lenh, inverse).compose(&t);
@@ -111,17 +148,46 @@ fn grouped(
 }
 
 /// V without the bit reversal, as `levels` merged transforms in application
-/// order, the first multiplied by `factor`.
+/// order, the first multiplied by `factor`: nearly equal groups, the
+/// shorter ones first (the last map holds the half-length n/2 stage, whose
+/// offsets +n/2 and -n/2 coincide, so a stage more costs it least; Lattigo
+/// orders its decoding merges the same way). Bootstrapping picks its
+/// groups by cost ([`slots_to_coeffs_grouped`]).
 pub fn slots_to_coeffs(n: usize, levels: usize, factor: Complex64) -> Vec<LinearTransform> {
-    let lenhs = (0..n.trailing_zeros()).map(|k| 1usize << k).collect();
-    grouped(n, lenhs, false, levels, factor)
+    let mut sizes = split(n.trailing_zeros() as usize, levels);
+    sizes.reverse();
+    slots_to_coeffs_grouped(n, &sizes, factor)
+}
+
+/// V without the bit reversal as merged transforms of `sizes` stages each
+/// (in application order, from half-length 1 up), the first multiplied by
+/// `factor`. Panics unless `sizes` add up to log2(n).
+pub fn slots_to_coeffs_grouped(
+    n: usize,
+    sizes: &[usize],
+    factor: Complex64,
+) -> Vec<LinearTransform> {
+    grouped(n, s2c_half_lengths(n), false, sizes, factor)
 }
 
 /// V^{-1} without the bit reversal, as `levels` merged transforms in
-/// application order, the first multiplied by `factor`.
+/// application order, the first multiplied by `factor`: nearly equal
+/// groups, the longer ones first (the first map holds the half-length n/2
+/// stage).
 pub fn coeffs_to_slots(n: usize, levels: usize, factor: Complex64) -> Vec<LinearTransform> {
-    let lenhs = (0..n.trailing_zeros()).rev().map(|k| 1usize << k).collect();
-    grouped(n, lenhs, true, levels, factor)
+    let sizes = split(n.trailing_zeros() as usize, levels);
+    coeffs_to_slots_grouped(n, &sizes, factor)
+}
+
+/// V^{-1} without the bit reversal as merged transforms of `sizes` stages
+/// each (in application order, from half-length n/2 down), the first
+/// multiplied by `factor`. Panics unless `sizes` add up to log2(n).
+pub fn coeffs_to_slots_grouped(
+    n: usize,
+    sizes: &[usize],
+    factor: Complex64,
+) -> Vec<LinearTransform> {
+    grouped(n, c2s_half_lengths(n), true, sizes, factor)
 }
 
 #[cfg(test)]
@@ -140,6 +206,37 @@ mod tests {
                     .sum()
             })
             .collect()
+    }
+
+    /// The structural offsets are those of the merged maps.
+    #[test]
+    fn merged_offsets_match_the_maps() {
+        let n = 64;
+        for sizes in [[2usize, 4], [3, 3], [5, 1], [1, 5]] {
+            let one = Complex64::new(1.0, 0.0);
+            let s2c = slots_to_coeffs_grouped(n, &sizes, one);
+            let c2s = coeffs_to_slots_grouped(n, &sizes, one);
+            let h = s2c_half_lengths(n);
+            let (lo, hi) = h.split_at(sizes[0]);
+            assert_eq!(
+                s2c[0].diags.keys().copied().collect::<Vec<_>>(),
+                merged_offsets(n, lo)
+            );
+            assert_eq!(
+                s2c[1].diags.keys().copied().collect::<Vec<_>>(),
+                merged_offsets(n, hi)
+            );
+            let h = c2s_half_lengths(n);
+            let (lo, hi) = h.split_at(sizes[0]);
+            assert_eq!(
+                c2s[0].diags.keys().copied().collect::<Vec<_>>(),
+                merged_offsets(n, lo)
+            );
+            assert_eq!(
+                c2s[1].diags.keys().copied().collect::<Vec<_>>(),
+                merged_offsets(n, hi)
+            );
+        }
     }
 
     #[test]

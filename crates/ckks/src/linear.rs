@@ -101,40 +101,7 @@ impl LinearTransform {
 
     /// The baby-step/giant-step split: (baby offsets, giant offset -> [(baby, diagonal offset)]).
     pub fn bsgs_plan(&self) -> (Vec<i64>, GiantSteps) {
-        // signed offsets in (-n/2, n/2]
-        let signed: Vec<(i64, usize)> = self
-            .diags
-            .keys()
-            .map(|&r| (signed_offset(r, self.slots), r))
-            .collect();
-        let unit = signed
-            .iter()
-            .map(|(s, _)| s.unsigned_abs())
-            .filter(|&s| s != 0)
-            .fold(0u64, gcd)
-            .max(1) as i64;
-        // Baby span: about the square root of the number of diagonals (for
-        // contiguous offsets, of their span). Counting diagonals rather than
-        // the span keeps clustered offsets cheap: a packed bootstrap's first
-        // SlotsToCoeffs map has offsets s and s + n for small s, and needs
-        // only twice the giant steps, not babies across the whole gap.
-        let count = signed.len() as i64;
-        let mut bs = 1i64;
-        while bs * bs < count {
-            bs *= 2;
-        }
-        let mut babies = Vec::new();
-        let mut giants: GiantSteps = BTreeMap::new();
-        for &(s, r) in &signed {
-            let m = s / unit;
-            let j = m.rem_euclid(bs);
-            let g = m - j;
-            babies.push(j * unit);
-            giants.entry(g * unit).or_default().push((j * unit, r));
-        }
-        babies.sort_unstable();
-        babies.dedup();
-        (babies, giants)
+        bsgs_plan(self.diags.keys().copied(), self.slots)
     }
 
     /// Rotation offsets the evaluation needs keys for.
@@ -324,6 +291,52 @@ impl Diagonal {
             }
         }
     }
+}
+
+/// The baby-step/giant-step split of a map on `slots` slots whose nonzero
+/// diagonals sit at `offsets` (each in `[0, slots)`): (baby offsets, giant
+/// offset -> [(baby, diagonal offset)]). Depends on the offsets only, so a
+/// plan can be costed before any diagonal is computed.
+pub fn bsgs_plan(offsets: impl IntoIterator<Item = usize>, slots: usize) -> (Vec<i64>, GiantSteps) {
+    // signed offsets in (-n/2, n/2]
+    let signed: Vec<(i64, usize)> = offsets
+        .into_iter()
+        .map(|r| (signed_offset(r, slots), r))
+        .collect();
+    let unit = signed
+        .iter()
+        .map(|(s, _)| s.unsigned_abs())
+        .filter(|&s| s != 0)
+        .fold(0u64, gcd)
+        .max(1) as i64;
+    // Baby span: about the square root of the number of diagonals (for
+    // contiguous offsets, of their span). Counting diagonals rather than
+    // the span keeps clustered offsets cheap: a packed bootstrap's first
+    // SlotsToCoeffs map has offsets s and s + n for small s, and needs
+    // only twice the giant steps, not babies across the whole gap.
+    let count = signed.len() as i64;
+    let mut bs = 1i64;
+    while bs * bs < count {
+        bs *= 2;
+    }
+    let mut babies = Vec::new();
+    let mut giants: GiantSteps = BTreeMap::new();
+    let n = slots.max(1);
+    for &(s, r) in &signed {
+        let m = s / unit;
+        let j = m.rem_euclid(bs);
+        // Giant steps that differ by a multiple of the slot count are
+        // one rotation: keep one, in (-n/2, n/2]. (Offsets near +-n/2,
+        // as in a packed bootstrap's first SlotsToCoeffs map or a
+        // merged group holding the half-length n/2 stage, would give
+        // both -n/2 and +n/2.)
+        let g = signed_offset(((m - j) * unit).rem_euclid(n as i64) as usize, n);
+        babies.push(j * unit);
+        giants.entry(g).or_default().push((j * unit, r));
+    }
+    babies.sort_unstable();
+    babies.dedup();
+    (babies, giants)
 }
 
 /// Offset `r` of a map on `n` slots as a signed rotation in (-n/2, n/2].
