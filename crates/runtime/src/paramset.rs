@@ -131,83 +131,89 @@ fn records(name: &str, threads: u32) -> Vec<compiler::cost::BenchRecord> {
 /// `residue bench ckks` records committed for a set at a thread count, used
 /// by default so that estimates are measured costs, not guesses.
 fn measured(name: &str, threads: u32) -> Vec<&'static str> {
-    // Leveled operations. Session 9 engine, 1 thread, measured with
-    // everything else paused (docs/benchmarks.md, "Bootstrapping in 12 s"):
-    // n16-boot's top level (it prices all three sets); session 11 the same
-    // with two threads (scripts/measure/s11-t2.sh).
+    // Session 14's host (Intel Xeon, AVX-512 IFMA; sessions 1-13 ran on a
+    // 2-core AMD EPYC about 1.7-2x faster on this engine), everything else
+    // paused, one window per kind (docs/benchmarks.md, "Issue 14, session
+    // 14"):
+    // - leveled operations at levels 1 to 13 and 24, 1 and 2 threads,
+    //   including what a linear step really runs: `encode_real` at 8192
+    //   slots (Fashion plans), 16384 and 32768, and `mul_plain_acc`
+    //   (scripts/measure/s14-window3.sh, the window right after the
+    //   bootstraps': this host's speed drifted between windows);
+    // - bootstraps of every set at the slot counts plans use, with the
+    //   diagonals held as `residue infer` holds them by default: NTT form up
+    //   to N/8 slots, coefficients (`--low-memory`) above
+    //   (scripts/measure/s14-boot.sh).
+    // `encrypt` and `decrypt` (client side: in no plan's estimate) are still
+    // the top-level records of sessions 9 and 11 (EPYC): the files listed
+    // first, every record of a later file at the same level wins.
     const OPS_N16: &str = include_str!("../../../docs/data/ops-n16-boot-s9-t1.json");
     const OPS_N16_T2: &str = include_str!("../../../docs/data/ops-n16-boot-s11-t2.json");
-    // Session 11: the leveled operations at levels 1 to 13 and 24, 1 and 2
-    // threads (scripts/measure/s11-levels.sh): the compiler interpolates
-    // between levels instead of scaling the top-level figure by limb count
-    // (which priced Dirac + shared-source 20's linear layers at 1.64x what
-    // they measured). Listed after the top-level files: their level-24
-    // records win.
-    const LEVELS_T1: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s11-t1.json");
-    const LEVELS_T2: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s11-t2.json");
-    // Bootstraps, session 13: the engine after session 12's EvalMod changes
-    // (even cosine polynomial, fused relinearize + rescale), 5 repetitions
-    // each (a steady-state median), everything else paused
-    // (scripts/measure/s13-quiet.sh): n16-boot at 4096, 8192, 16384 and
-    // 32768 slots, n16-boot-l11 and n16-boot-l13 at 8192 and 32768 slots,
-    // 1 and 2 threads. (Sessions 9-12 priced bootstraps from records of the
-    // engine before that change.)
+    const LEVELS_T1: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s14b-t1.json");
+    const LEVELS_T2: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s14b-t2.json");
+    const ENC_T1: [&str; 2] = [
+        include_str!("../../../docs/data/ops-n16-boot-encode-16384-s14b-t1.json"),
+        include_str!("../../../docs/data/ops-n16-boot-encode-32768-s14b-t1.json"),
+    ];
+    const ENC_T2: [&str; 2] = [
+        include_str!("../../../docs/data/ops-n16-boot-encode-16384-s14b-t2.json"),
+        include_str!("../../../docs/data/ops-n16-boot-encode-32768-s14b-t2.json"),
+    ];
     macro_rules! boot {
         ($set:literal, $slots:literal, $t:literal) => {
             include_str!(concat!(
                 "../../../docs/data/boot16",
                 $set,
-                "-s13-",
+                "-s14-",
                 $slots,
                 "-t",
                 $t,
                 ".json"
             ))
         };
+        ($set:literal, $slots:literal, $t:literal, lowmem) => {
+            include_str!(concat!(
+                "../../../docs/data/boot16",
+                $set,
+                "-s14-",
+                $slots,
+                "-t",
+                $t,
+                "-lowmem.json"
+            ))
+        };
     }
-    match (name, threads) {
+    let ops = |t: u32| -> Vec<&'static str> {
+        let mut v = if t == 1 {
+            vec![OPS_N16, LEVELS_T1]
+        } else {
+            vec![OPS_N16_T2, LEVELS_T2]
+        };
+        v.extend(if t == 1 { ENC_T1 } else { ENC_T2 });
+        v
+    };
+    let boots: Vec<&'static str> = match (name, threads) {
         ("n16-boot", 1) => vec![
-            OPS_N16,
-            LEVELS_T1,
-            boot!("", "32768", "1"),
-            boot!("", "16384", "1"),
+            boot!("", "32768", "1", lowmem),
+            boot!("", "16384", "1", lowmem),
             boot!("", "8192", "1"),
             boot!("", "4096", "1"),
         ],
-        ("n16-boot-l11", 1) => vec![
-            OPS_N16,
-            LEVELS_T1,
-            boot!("-l11", "32768", "1"),
-            boot!("-l11", "8192", "1"),
-        ],
-        ("n16-boot-l13", 1) => vec![
-            OPS_N16,
-            LEVELS_T1,
-            boot!("-l13", "32768", "1"),
-            boot!("-l13", "8192", "1"),
-        ],
+        ("n16-boot-l11", 1) => vec![boot!("-l11", "32768", "1", lowmem), boot!("-l11", "8192", "1")],
+        ("n16-boot-l13", 1) => vec![boot!("-l13", "32768", "1", lowmem), boot!("-l13", "8192", "1")],
         ("n16-boot", 2) => vec![
-            OPS_N16_T2,
-            LEVELS_T2,
-            boot!("", "32768", "2"),
-            boot!("", "16384", "2"),
+            boot!("", "32768", "2", lowmem),
+            boot!("", "16384", "2", lowmem),
             boot!("", "8192", "2"),
             boot!("", "4096", "2"),
         ],
-        ("n16-boot-l11", 2) => vec![
-            OPS_N16_T2,
-            LEVELS_T2,
-            boot!("-l11", "32768", "2"),
-            boot!("-l11", "8192", "2"),
-        ],
-        ("n16-boot-l13", 2) => vec![
-            OPS_N16_T2,
-            LEVELS_T2,
-            boot!("-l13", "32768", "2"),
-            boot!("-l13", "8192", "2"),
-        ],
-        _ => Vec::new(),
-    }
+        ("n16-boot-l11", 2) => vec![boot!("-l11", "32768", "2", lowmem), boot!("-l11", "8192", "2")],
+        ("n16-boot-l13", 2) => vec![boot!("-l13", "32768", "2", lowmem), boot!("-l13", "8192", "2")],
+        _ => return Vec::new(),
+    };
+    let mut v = ops(threads);
+    v.extend(boots);
+    v
 }
 
 /// The compiler's view of every bootstrappable engine set that is secure
