@@ -101,14 +101,31 @@ fn bench_refuses_unknown_operations() {
 fn bench_measures_real_encodes_and_concurrent_copies() {
     let run = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_residue"))
-            .args(["bench", "ckks", "--params", "insecure-n12", "--threads", "2"])
-            .args(["--reps", "1", "--ops", "encode_real,mul_plain_acc", "--json"])
+            .args([
+                "bench",
+                "ckks",
+                "--params",
+                "insecure-n12",
+                "--threads",
+                "2",
+            ])
+            .args([
+                "--reps",
+                "1",
+                "--ops",
+                "encode_real,mul_plain_acc",
+                "--json",
+            ])
             .args(extra)
             .output()
             .unwrap()
     };
     let out = run(&["--slots", "64", "--concurrent"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let recs = recs.as_array().unwrap();
     assert_eq!(recs.len(), 2);

@@ -206,20 +206,35 @@ fn calibration_prices_what_a_linear_step_runs() {
                    {"op":"encode_real","threads":1,"median_ms":4.0,"slots":8192},
                    {"op":"mul_plain","threads":1,"median_ms":2.0},
                    {"op":"mul_plain_acc","threads":1,"median_ms":1.5}]"#;
-    assert_eq!(t.calibrate(&CostTable::parse_bench(json).unwrap(), Some(1)), 2);
+    assert_eq!(
+        t.calibrate(&CostTable::parse_bench(json).unwrap(), Some(1)),
+        2
+    );
     let ms = |t: &CostTable, op| t.at(op, 24) * 1e3;
-    assert!((ms(&t, CkksOp::Encode) - 6.0).abs() < 1e-9, "encode_real, most slots");
-    assert!((ms(&t, CkksOp::MulPlain) - 1.5).abs() < 1e-9, "mul_plain_acc");
+    assert!(
+        (ms(&t, CkksOp::Encode) - 6.0).abs() < 1e-9,
+        "encode_real, most slots"
+    );
+    assert!(
+        (ms(&t, CkksOp::MulPlain) - 1.5).abs() < 1e-9,
+        "mul_plain_acc"
+    );
     for (slots, want) in [(4096, 4.0), (8192, 4.0), (16384, 6.0), (32768, 6.0)] {
         let s = t.for_slots(slots);
-        assert!((ms(&s, CkksOp::Encode) - want).abs() < 1e-9, "{slots} slots");
+        assert!(
+            (ms(&s, CkksOp::Encode) - want).abs() < 1e-9,
+            "{slots} slots"
+        );
         assert_eq!(ms(&s, CkksOp::Rotate), ms(&t, CkksOp::Rotate));
     }
     // Without the faithful records, the plain ones.
     let mut u = CostTable::estimate(16, 24, 5, 20.0);
     let json = r#"[{"op":"encode","threads":1,"median_ms":9.0},
                    {"op":"mul_plain","threads":1,"median_ms":2.0}]"#;
-    assert_eq!(u.calibrate(&CostTable::parse_bench(json).unwrap(), Some(1)), 2);
+    assert_eq!(
+        u.calibrate(&CostTable::parse_bench(json).unwrap(), Some(1)),
+        2
+    );
     assert!((ms(&u, CkksOp::Encode) - 9.0).abs() < 1e-9);
     assert!((ms(&u.for_slots(8192), CkksOp::Encode) - 9.0).abs() < 1e-9);
     assert!((ms(&u, CkksOp::MulPlain) - 2.0).abs() < 1e-9);

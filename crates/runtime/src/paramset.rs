@@ -199,16 +199,28 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
             boot!("", "8192", "1"),
             boot!("", "4096", "1"),
         ],
-        ("n16-boot-l11", 1) => vec![boot!("-l11", "32768", "1", lowmem), boot!("-l11", "8192", "1")],
-        ("n16-boot-l13", 1) => vec![boot!("-l13", "32768", "1", lowmem), boot!("-l13", "8192", "1")],
+        ("n16-boot-l11", 1) => vec![
+            boot!("-l11", "32768", "1", lowmem),
+            boot!("-l11", "8192", "1"),
+        ],
+        ("n16-boot-l13", 1) => vec![
+            boot!("-l13", "32768", "1", lowmem),
+            boot!("-l13", "8192", "1"),
+        ],
         ("n16-boot", 2) => vec![
             boot!("", "32768", "2", lowmem),
             boot!("", "16384", "2", lowmem),
             boot!("", "8192", "2"),
             boot!("", "4096", "2"),
         ],
-        ("n16-boot-l11", 2) => vec![boot!("-l11", "32768", "2", lowmem), boot!("-l11", "8192", "2")],
-        ("n16-boot-l13", 2) => vec![boot!("-l13", "32768", "2", lowmem), boot!("-l13", "8192", "2")],
+        ("n16-boot-l11", 2) => vec![
+            boot!("-l11", "32768", "2", lowmem),
+            boot!("-l11", "8192", "2"),
+        ],
+        ("n16-boot-l13", 2) => vec![
+            boot!("-l13", "32768", "2", lowmem),
+            boot!("-l13", "8192", "2"),
+        ],
         _ => return Vec::new(),
     };
     let mut v = ops(threads);

@@ -349,7 +349,9 @@ fn bench_ckks_at(
                     .map(|_| std::sync::Mutex::new(first.clone()))
                     .collect();
                 timed(&|i| {
-                    let mut acc = accs[i].lock().expect("never poisoned: the bench panics instead");
+                    let mut acc = accs[i]
+                        .lock()
+                        .expect("never poisoned: the bench panics instead");
                     eval.mul_plain_acc(&mut acc, &ct2, &pt).unwrap();
                 })
             }
@@ -669,7 +671,10 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(n) = a.slots
         && (!n.is_power_of_two() || n > max_slots)
     {
-        bail!("--slots {n}: a power of two up to {max_slots} for `{}`", a.params);
+        bail!(
+            "--slots {n}: a power of two up to {max_slots} for `{}`",
+            a.params
+        );
     }
     if let Some(l) = a.levels.iter().flatten().find(|&&l| l > top || l == 0) {
         bail!(
