@@ -159,8 +159,10 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
         include_str!("../../../docs/data/ops-n16-boot-encode-16384-s14b-t2.json"),
         include_str!("../../../docs/data/ops-n16-boot-encode-32768-s14b-t2.json"),
     ];
+    // `boot!(set, slots, threads, storage)`: storage "" for NTT-form
+    // diagonals, "-lowmem" for coefficients.
     macro_rules! boot {
-        ($set:literal, $slots:literal, $t:literal) => {
+        ($set:literal, $slots:literal, $t:literal, $storage:literal) => {
             include_str!(concat!(
                 "../../../docs/data/boot16",
                 $set,
@@ -168,18 +170,8 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
                 $slots,
                 "-t",
                 $t,
+                $storage,
                 ".json"
-            ))
-        };
-        ($set:literal, $slots:literal, $t:literal, lowmem) => {
-            include_str!(concat!(
-                "../../../docs/data/boot16",
-                $set,
-                "-s14-",
-                $slots,
-                "-t",
-                $t,
-                "-lowmem.json"
             ))
         };
     }
@@ -194,32 +186,32 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
     };
     let boots: Vec<&'static str> = match (name, threads) {
         ("n16-boot", 1) => vec![
-            boot!("", "32768", "1", lowmem),
-            boot!("", "16384", "1", lowmem),
-            boot!("", "8192", "1"),
-            boot!("", "4096", "1"),
+            boot!("", "32768", "1", "-lowmem"),
+            boot!("", "16384", "1", "-lowmem"),
+            boot!("", "8192", "1", ""),
+            boot!("", "4096", "1", ""),
         ],
         ("n16-boot-l11", 1) => vec![
-            boot!("-l11", "32768", "1", lowmem),
-            boot!("-l11", "8192", "1"),
+            boot!("-l11", "32768", "1", "-lowmem"),
+            boot!("-l11", "8192", "1", ""),
         ],
         ("n16-boot-l13", 1) => vec![
-            boot!("-l13", "32768", "1", lowmem),
-            boot!("-l13", "8192", "1"),
+            boot!("-l13", "32768", "1", "-lowmem"),
+            boot!("-l13", "8192", "1", ""),
         ],
         ("n16-boot", 2) => vec![
-            boot!("", "32768", "2", lowmem),
-            boot!("", "16384", "2", lowmem),
-            boot!("", "8192", "2"),
-            boot!("", "4096", "2"),
+            boot!("", "32768", "2", "-lowmem"),
+            boot!("", "16384", "2", "-lowmem"),
+            boot!("", "8192", "2", ""),
+            boot!("", "4096", "2", ""),
         ],
         ("n16-boot-l11", 2) => vec![
-            boot!("-l11", "32768", "2", lowmem),
-            boot!("-l11", "8192", "2"),
+            boot!("-l11", "32768", "2", "-lowmem"),
+            boot!("-l11", "8192", "2", ""),
         ],
         ("n16-boot-l13", 2) => vec![
-            boot!("-l13", "32768", "2", lowmem),
-            boot!("-l13", "8192", "2"),
+            boot!("-l13", "32768", "2", "-lowmem"),
+            boot!("-l13", "8192", "2", ""),
         ],
         _ => return Vec::new(),
     };
