@@ -474,18 +474,7 @@ unsafe fn dot_acc_fp<const M: usize>(
     let plan = match fp_fold_plan(p, p, xs.len(), FP_UNIT) {
         Some(plan) if p > 1 && p < FP_MODULUS_BOUND => plan,
         _ => {
-            let pw = p as u128;
-            for m in 0..M {
-                for kk in 0..n {
-                    let s = xs
-                        .iter()
-                        .zip(ks[m])
-                        .fold(outs[m][kk] as u128 % pw, |a, (x, c)| {
-                            (a + (x[kk] as u128 % pw) * (c[kk] as u128 % pw)) % pw
-                        });
-                    outs[m][kk] = s as u64;
-                }
-            }
+            dot_acc_scalar(outs, xs, ks, p, 0..n);
             return;
         }
     };
@@ -558,17 +547,26 @@ unsafe fn dot_acc_fp<const M: usize>(
         }
         t0 += len;
     }
-    let k = n4;
+    dot_acc_scalar(outs, xs, ks, p, n4..n);
+}
+
+/// The scalar form of [`dot_acc_fp`] over the coefficients `range`: its
+/// fallback when the modulus is out of its bounds, and its tail after the
+/// last 4 lanes.
+fn dot_acc_scalar<const M: usize>(
+    outs: [&mut [u64]; M],
+    xs: &[&[u64]],
+    ks: [&[&[u64]]; M],
+    p: u64,
+    range: std::ops::Range<usize>,
+) {
     let pw = p as u128;
-    for m in 0..M {
-        for kk in k..n {
-            let s = xs
-                .iter()
-                .zip(ks[m])
-                .fold(outs[m][kk] as u128 % pw, |a, (x, c)| {
-                    (a + (x[kk] as u128 % pw) * (c[kk] as u128 % pw)) % pw
-                });
-            outs[m][kk] = s as u64;
+    for (out, k) in outs.into_iter().zip(ks) {
+        for kk in range.clone() {
+            let s = xs.iter().zip(k).fold(out[kk] as u128 % pw, |a, (x, c)| {
+                (a + (x[kk] as u128 % pw) * (c[kk] as u128 % pw)) % pw
+            });
+            out[kk] = s as u64;
         }
     }
 }

@@ -184,35 +184,31 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
         v.extend(if t == 1 { ENC_T1 } else { ENC_T2 });
         v
     };
-    let boots: Vec<&'static str> = match (name, threads) {
-        ("n16-boot", 1) => vec![
-            boot!("", "32768", "1", "-lowmem"),
-            boot!("", "16384", "1", "-lowmem"),
-            boot!("", "8192", "1", ""),
-            boot!("", "4096", "1", ""),
-        ],
-        ("n16-boot-l11", 1) => vec![
-            boot!("-l11", "32768", "1", "-lowmem"),
-            boot!("-l11", "8192", "1", ""),
-        ],
-        ("n16-boot-l13", 1) => vec![
-            boot!("-l13", "32768", "1", "-lowmem"),
-            boot!("-l13", "8192", "1", ""),
-        ],
-        ("n16-boot", 2) => vec![
-            boot!("", "32768", "2", "-lowmem"),
-            boot!("", "16384", "2", "-lowmem"),
-            boot!("", "8192", "2", ""),
-            boot!("", "4096", "2", ""),
-        ],
-        ("n16-boot-l11", 2) => vec![
-            boot!("-l11", "32768", "2", "-lowmem"),
-            boot!("-l11", "8192", "2", ""),
-        ],
-        ("n16-boot-l13", 2) => vec![
-            boot!("-l13", "32768", "2", "-lowmem"),
-            boot!("-l13", "8192", "2", ""),
-        ],
+    // Each set's records at one thread count (a literal, for include_str!).
+    macro_rules! boots {
+        ($t:literal) => {
+            match name {
+                "n16-boot" => vec![
+                    boot!("", "32768", $t, "-lowmem"),
+                    boot!("", "16384", $t, "-lowmem"),
+                    boot!("", "8192", $t, ""),
+                    boot!("", "4096", $t, ""),
+                ],
+                "n16-boot-l11" => vec![
+                    boot!("-l11", "32768", $t, "-lowmem"),
+                    boot!("-l11", "8192", $t, ""),
+                ],
+                "n16-boot-l13" => vec![
+                    boot!("-l13", "32768", $t, "-lowmem"),
+                    boot!("-l13", "8192", $t, ""),
+                ],
+                _ => return Vec::new(),
+            }
+        };
+    }
+    let boots: Vec<&'static str> = match threads {
+        1 => boots!("1"),
+        2 => boots!("2"),
         _ => return Vec::new(),
     };
     let mut v = ops(threads);
