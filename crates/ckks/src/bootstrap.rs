@@ -963,6 +963,17 @@ impl Bootstrapper {
         self.t.storage
     }
 
+    /// How many SlotsToCoeffs encodings are cached (one per distinct input
+    /// level and scale seen so far; each costs an encoding of every
+    /// SlotsToCoeffs diagonal on first use).
+    pub fn s2c_encodings(&self) -> usize {
+        self.t
+            .s2c_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &BootstrapConfig {
         &self.t.cfg

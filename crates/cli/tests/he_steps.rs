@@ -87,6 +87,26 @@ fn client_and_server_steps_round_trip_and_refuse_bad_inputs() {
     ]);
     let pv: serde_json::Value = serde_json::from_str(&plain).unwrap();
     assert_eq!(v["class"], pv["class"]);
+
+    // `--profile`: the engine's kernels by kind of work; every rotation of
+    // the linear layers and the pooling is one key switch.
+    let (plan, model, keys, x, y2) = (
+        p("plan.json"),
+        p("m.onnx"),
+        p("keys/eval"),
+        p("x.ct"),
+        p("y2.ct"),
+    );
+    let mut a = common::infer_args(&plan, &model, &keys, &x, &y2).to_vec();
+    a.extend(["--profile", "--json"]);
+    let prof: serde_json::Value = serde_json::from_str(&ok(&a)).unwrap();
+    let calls = |kind: &str| prof["kernels_by_kind"][kind]["inner_product"]["calls"].as_u64();
+    assert!(calls("linear").unwrap() > 0, "{prof}");
+    assert_eq!(
+        calls("linear").unwrap() + calls("pool").unwrap_or(0),
+        prof["rotations"].as_u64().unwrap(),
+        "{prof}"
+    );
     for (a, b) in he.iter().zip(pv["logits"].as_array().unwrap()) {
         assert!((a - b.as_f64().unwrap()).abs() < 1e-3, "{he:?} vs {pv}");
     }

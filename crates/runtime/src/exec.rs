@@ -66,6 +66,54 @@ pub struct RunStats {
     pub max_abs: Vec<Option<f64>>,
     /// Per step: level and scale of its result (before its bootstrap).
     pub trace: Vec<(usize, f64)>,
+    /// Kind of work (as in `seconds`) -> engine kernel
+    /// ([`ckks::profile::Kernel::name`]) -> time and calls, when the
+    /// engine's kernel profile is on ([`ckks::profile::set_enabled`]);
+    /// empty otherwise. The profile is process-wide: runs in parallel in
+    /// one process count in each other's.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub kernels: BTreeMap<String, KernelTimes>,
+}
+
+/// Time and calls of one engine kernel ([`ckks::profile`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KernelTime {
+    /// Milliseconds summed over threads (inclusive: NTTs inside ModUp count
+    /// in both).
+    pub ms: f64,
+    /// Times the kernel ran.
+    pub calls: u64,
+}
+
+/// Kernel name -> time and calls.
+pub type KernelTimes = BTreeMap<String, KernelTime>;
+
+/// Accumulates the engine's kernel profile by kind of work: each
+/// [`Self::lap`] charges what ran since the previous one.
+struct KernelLaps {
+    last: Option<Vec<(ckks::profile::Kernel, f64, u64)>>,
+}
+
+impl KernelLaps {
+    fn start() -> Self {
+        Self {
+            last: ckks::profile::enabled().then(ckks::profile::snapshot),
+        }
+    }
+
+    fn lap(&mut self, kind: &str, into: &mut BTreeMap<String, KernelTimes>) {
+        let Some(last) = &self.last else { return };
+        let now = ckks::profile::snapshot();
+        let by_kind = into.entry(kind.to_string()).or_default();
+        for ((k, ms, calls), (_, ms0, calls0)) in now.iter().zip(last) {
+            if calls > calls0 {
+                let t = by_kind.entry(k.name().to_string()).or_default();
+                t.ms += ms - ms0;
+                t.calls += calls - calls0;
+            }
+        }
+        self.last = Some(now);
+    }
 }
 
 fn step_err(prep: &Prepared, i: usize, e: ckks::CkksError) -> RuntimeError {
@@ -123,6 +171,7 @@ pub fn execute<B: Backend>(
         ..Default::default()
     };
     let mut vals: Vec<Option<Vec<B::Ct>>> = vec![None; n];
+    let mut laps = KernelLaps::start();
     for (i, node) in plan.nodes.iter().enumerate() {
         progress(&Progress {
             step: i,
@@ -223,6 +272,7 @@ pub fn execute<B: Backend>(
             stats.trace.push((b.level(c), b.scale(c)));
         }
         *stats.seconds.entry(kind.to_string()).or_default() += t0.elapsed().as_secs_f64();
+        laps.lap(kind, &mut stats.kernels);
         for &u in &node.inputs {
             uses[u] -= 1;
             if uses[u] == 0 {
@@ -245,6 +295,7 @@ pub fn execute<B: Backend>(
                 });
             }
             *stats.seconds.entry("bootstrap".into()).or_default() += t1.elapsed().as_secs_f64();
+            laps.lap("bootstrap", &mut stats.kernels);
             r
         } else {
             out

@@ -44,6 +44,9 @@ fn round_trip(name: &str) {
         let ct = EncryptedTensor::read_from(&mut buf.as_slice(), &p).unwrap();
         let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|_| {}).unwrap();
         assert_eq!(stats.bootstraps, plan.bootstraps);
+        // Every bootstrap of the plan takes its input at one level and
+        // scale: one SlotsToCoeffs encoding, made once, for every image.
+        assert_eq!(backend.bootstrapper().unwrap().s2c_encodings(), 1, "{name}");
         if s == 0 {
             // The default is per plan: NTT form for a bootstrap of at most
             // N/8 slots (this one: 512 of 2048), coefficients above; the

@@ -90,19 +90,10 @@ pub struct CkksArgs {
     pub concurrent: bool,
 }
 
-/// Time and calls of one kernel in one bootstrap stage (`--profile`).
-#[derive(Serialize, Clone, Debug)]
-pub struct KernelTime {
-    /// Milliseconds summed over threads (inclusive: NTTs inside ModUp count
-    /// in both).
-    pub ms: f64,
-    /// Times the kernel ran.
-    pub calls: u64,
-}
+use runtime::exec::KernelTime;
 
 /// Stage -> kernel -> time (`--profile`).
-pub type Profile =
-    std::collections::BTreeMap<String, std::collections::BTreeMap<String, KernelTime>>;
+pub type Profile = std::collections::BTreeMap<String, runtime::exec::KernelTimes>;
 
 /// One measurement.
 #[derive(Serialize, Clone, Debug)]
@@ -602,22 +593,26 @@ pub fn markdown(title: &str, recs: &[Record]) -> String {
                 .join(", ")
         );
         if let Some(p) = &r.profile {
-            s += &profile_markdown(p);
+            s += &profile_markdown(p, &BOOTSTRAP_STAGES);
         }
     }
     s
 }
 
-/// The `--profile` table: one row per kernel, one column per stage
-/// (milliseconds summed over threads; inclusive, so rows overlap).
-pub fn profile_markdown(p: &Profile) -> String {
-    const STAGES: [&str; 4] = ["raise", "coeffs_to_slots", "eval_mod", "slots_to_coeffs"];
-    let mut s = String::from(
-        "\n| kernel (ms, calls) | raise | coeffs_to_slots | eval_mod | slots_to_coeffs |\n\
-         |---|---:|---:|---:|---:|\n",
+/// The bootstrap stages of `bench ckks --ops bootstrap --profile`, in order.
+pub const BOOTSTRAP_STAGES: [&str; 4] = ["raise", "coeffs_to_slots", "eval_mod", "slots_to_coeffs"];
+
+/// A `--profile` table: one row per kernel, one column per stage or kind
+/// of work in `columns` (milliseconds summed over threads; inclusive, so
+/// rows overlap).
+pub fn profile_markdown(p: &Profile, columns: &[&str]) -> String {
+    let mut s = format!(
+        "\n| kernel (ms, calls) | {} |\n|---|{}\n",
+        columns.join(" | "),
+        "---:|".repeat(columns.len())
     );
     for k in ckks::profile::Kernel::ALL {
-        let cells: Vec<String> = STAGES
+        let cells: Vec<String> = columns
             .iter()
             .map(|st| match p.get(*st).and_then(|m| m.get(k.name())) {
                 Some(t) => format!("{:.0} ({})", t.ms, t.calls),

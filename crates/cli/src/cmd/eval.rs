@@ -56,6 +56,10 @@ pub struct Args {
     /// With `--he`: bootstrapping's diagonals.
     #[command(flatten)]
     pub diagonals: super::he::DiagonalArgs,
+    /// With `--he`: turn the engine's kernel profile on and record each
+    /// image's kernel times by kind of work (`kernels_by_kind` in the log).
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// Loads the test split of a dataset.

@@ -66,6 +66,9 @@ pub struct ImageResult {
     /// absent in logs from before the field existed, which were `ntt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagonals: Option<String>,
+    /// With `--profile`: kind of work -> engine kernel -> time and calls.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub kernels_by_kind: std::collections::BTreeMap<String, runtime::exec::KernelTimes>,
 }
 
 fn one() -> usize {
@@ -180,6 +183,7 @@ impl Summary {
 /// Runs the encrypted evaluation.
 pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet) -> Result<()> {
     super::he::set_threads(args.threads);
+    ckks::profile::set_enabled(args.profile);
     args.diagonals.storage()?;
     let params = ckks::Params::named(&args.params)?;
     let strategy = super::analyze::parse_placement(&args.placement)?;
@@ -293,6 +297,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                     batch: b,
                     batch_images: chunk.len(),
                     diagonals: Some(super::he::storage_name(storage).to_string()),
+                    kernels_by_kind: stats.kernels.clone(),
                 };
                 for w in super::logit_error::warnings(plain, he) {
                     eprintln!("image {i}: {w}");

@@ -31,6 +31,12 @@ pub struct Args {
     pub threads: Option<usize>,
     #[command(flatten)]
     pub diagonals: super::he::DiagonalArgs,
+    /// Turn the engine's kernel profile on: time and calls of each kernel
+    /// (ModUp, inner product, ModDown, NTTs, ...) by kind of work, as
+    /// `kernels_by_kind` in the JSON report and as a table otherwise. The
+    /// spans cost a little time themselves.
+    #[arg(long)]
+    pub profile: bool,
     /// Print JSON (seconds, bootstraps, rotations, peak memory,
     /// `diagonals` (`coefficients` or `ntt`), `low_memory` (true for
     /// coefficients) and `bootstrap_transform_bytes`: the encoded DFT
@@ -61,6 +67,7 @@ pub fn run(args: Args) -> Result<()> {
     let backend = runtime::server::backend_with_storage(&params, &prep, eval, boot, storage)?;
     let load_s = t0.elapsed().as_secs_f64();
     let bar = StepProgress::new(plan.nodes.len(), args.json);
+    ckks::profile::set_enabled(args.profile);
     let (out, stats) = runtime::server::infer(&backend, &prep, &input, &|p| bar.update(p))?;
     bar.finish();
     out.save(&params, &args.out)
@@ -84,6 +91,10 @@ pub fn run(args: Args) -> Result<()> {
             "bootstrap_transform_bytes": backend.bootstrapper().map(|b| b.transform_bytes()),
             "threads": rayon::current_num_threads(),
         });
+        let mut v = v;
+        if args.profile {
+            v["kernels_by_kind"] = serde_json::to_value(&stats.kernels)?;
+        }
         super::json::emit(args.json, args.json_out.as_deref(), &v)?;
     }
     if !args.json {
@@ -108,6 +119,10 @@ pub fn run(args: Args) -> Result<()> {
             },
             args.out.display()
         );
+        if args.profile {
+            let kinds: Vec<&str> = stats.kernels.keys().map(String::as_str).collect();
+            print!("{}", super::bench::profile_markdown(&stats.kernels, &kinds));
+        }
     }
     Ok(())
 }
