@@ -137,16 +137,44 @@ pub struct Encoder {
     tables: RwLock<BTreeMap<usize, Arc<SlotTables>>>,
 }
 
-/// `out` (N coefficients) = the NTT form of the integer polynomial `ints`
-/// modulo ring prime `mi` (missing high coefficients are zero): one limb of
-/// an encoded plaintext.
-pub(crate) fn ntt_of_ints(ring: &crate::ring::Ring, mi: usize, ints: &[i64], out: &mut [u64]) {
+/// `out` (N coefficients) = the NTT form modulo ring prime `mi` of the
+/// integer polynomial whose coefficient `k * stride` is `compact[k]` (all
+/// others zero; see [`compact`]): one limb of an encoded plaintext.
+pub(crate) fn ntt_of_ints(
+    ring: &crate::ring::Ring,
+    mi: usize,
+    compact: &[i64],
+    stride: usize,
+    out: &mut [u64],
+) {
     let m = ring.moduli[mi];
-    out.fill(0);
-    out.iter_mut()
-        .zip(ints)
-        .for_each(|(o, &c)| *o = m.from_i64(c));
-    ring.ntt(mi, out);
+    ring.ntt_strided(mi, stride, |k| compact.get(k).map_or(0, |&c| m.from_i64(c)), out);
+}
+
+/// The coarsest stride (a power of two, at most len / 32) at which the
+/// nonzero entries of `c` sit: a vector of n slots encodes to a
+/// polynomial in X^(N/2n), so a sparse-slot plaintext's NTT is a smaller
+/// one ([`crate::ring::Ring::ntt_strided`]).
+pub(crate) fn stride_of<T: PartialEq + Default>(c: &[T]) -> usize {
+    let zero = T::default();
+    let mask = c
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| **x != zero)
+        .fold(0usize, |m, (i, _)| m | i);
+    let cap = (c.len() / 32).max(1);
+    if mask == 0 {
+        cap
+    } else {
+        (1usize << mask.trailing_zeros()).min(cap)
+    }
+}
+
+/// `c` (N coefficients) as (its entries at multiples of the stride, the
+/// stride) ([`stride_of`]).
+pub(crate) fn compact<T: PartialEq + Default + Copy>(c: &[T]) -> (Vec<T>, usize) {
+    let s = stride_of(c);
+    (c.iter().step_by(s).copied().collect(), s)
 }
 
 impl Encoder {
@@ -270,16 +298,15 @@ impl Encoder {
         let p = &self.params;
         let n = p.n;
         let pidx = p.p_idx();
+        let (sparse, stride) = compact(&coeffs);
         let mut ext = Poly::zero(n, pidx.len());
         ext.data
             .par_chunks_mut(n)
             .zip(pidx.par_iter())
             .for_each(|(limb, &mi)| {
                 let m = p.ring.moduli[mi];
-                limb.iter_mut()
-                    .zip(&coeffs)
-                    .for_each(|(o, &c)| *o = m.from_f64(c * scale));
-                p.ring.ntt(mi, limb);
+                p.ring
+                    .ntt_strided(mi, stride, |k| m.from_f64(sparse[k] * scale), limb);
             });
         Ok((pt, ext))
     }
@@ -305,7 +332,7 @@ impl Encoder {
         slots: usize,
     ) -> Result<Plaintext> {
         let p = &self.params;
-        let ints = self.rounded(coeffs, level, scale, slots)?;
+        let ints = self.rounded(coeffs, level, scale, slots)?.map(|i| compact(&i));
         let n = p.n;
         let mut poly = Poly::zero(n, level + 1);
         poly.data
@@ -314,7 +341,7 @@ impl Encoder {
             .for_each(|(i, limb)| {
                 let m = p.ring.moduli[i];
                 match &ints {
-                    Some(ints) => ntt_of_ints(&p.ring, i, ints, limb),
+                    Some((ints, stride)) => ntt_of_ints(&p.ring, i, ints, *stride, limb),
                     None => {
                         limb.iter_mut()
                             .zip(coeffs)

@@ -180,7 +180,10 @@ impl LinearTransform {
                     }
                 };
                 let diag = match ints {
-                    Some(c) => Diagonal::Coeffs(c),
+                    Some(c) => {
+                        let (ints, stride) = crate::encoding::compact(&c);
+                        Diagonal::Coeffs { ints, stride }
+                    }
                     // Terms on a rotated baby also need the P residues: they
                     // multiply the baby while it is still in Q_l*P.
                     None if j == 0 => Diagonal::Ntt {
@@ -226,14 +229,15 @@ pub enum DiagonalStorage {
 enum Diagonal {
     /// NTT form over Q_l, with the P residues for a rotated baby.
     Ntt { pt: Plaintext, ext: Option<Poly> },
-    /// Rounded scaled coefficients (|c| < 2^62).
-    Coeffs(Vec<i64>),
+    /// Rounded scaled coefficients (|c| < 2^62), those at multiples of
+    /// the stride (the others are zero: [`crate::encoding::compact`]).
+    Coeffs { ints: Vec<i64>, stride: usize },
 }
 
 /// The NTT form of integer coefficients modulo ring prime `mi`.
-fn expand_limb(ring: &Ring, mi: usize, ints: &[i64]) -> Vec<u64> {
+fn expand_limb(ring: &Ring, mi: usize, ints: &[i64], stride: usize) -> Vec<u64> {
     let mut v = vec![0u64; ring.n];
-    ntt_of_ints(ring, mi, ints, &mut v);
+    ntt_of_ints(ring, mi, ints, stride, &mut v);
     v
 }
 
@@ -244,7 +248,7 @@ impl Diagonal {
             Diagonal::Ntt { pt, ext } => {
                 8 * (pt.poly.data.len() + ext.as_ref().map_or(0, |e| e.data.len()))
             }
-            Diagonal::Coeffs(c) => 8 * c.len(),
+            Diagonal::Coeffs { ints, .. } => 8 * ints.len(),
         }
     }
 
@@ -252,7 +256,7 @@ impl Diagonal {
     fn q_limb(&self, ring: &Ring, k: usize, mi: usize, n: usize) -> Cow<'_, [u64]> {
         match self {
             Diagonal::Ntt { pt, .. } => Cow::Borrowed(&pt.poly.data[k * n..(k + 1) * n]),
-            Diagonal::Coeffs(c) => Cow::Owned(expand_limb(ring, mi, c)),
+            Diagonal::Coeffs { ints, stride } => Cow::Owned(expand_limb(ring, mi, ints, *stride)),
         }
     }
 
@@ -265,7 +269,7 @@ impl Diagonal {
                     .expect("P residues encoded for every rotated baby");
                 Cow::Borrowed(&ext.data[j * n..(j + 1) * n])
             }
-            Diagonal::Coeffs(c) => Cow::Owned(expand_limb(ring, mi, c)),
+            Diagonal::Coeffs { ints, stride } => Cow::Owned(expand_limb(ring, mi, ints, *stride)),
         }
     }
 
@@ -274,13 +278,13 @@ impl Diagonal {
     fn plaintext(&self, p: &Params, level: usize, scale: f64, slots: usize) -> Cow<'_, Plaintext> {
         match self {
             Diagonal::Ntt { pt, .. } => Cow::Borrowed(pt),
-            Diagonal::Coeffs(c) => {
+            Diagonal::Coeffs { ints, stride } => {
                 let n = p.n;
                 let mut poly = Poly::zero(n, level + 1);
                 poly.data
                     .par_chunks_mut(n)
                     .enumerate()
-                    .for_each(|(k, limb)| ntt_of_ints(&p.ring, k, c, limb));
+                    .for_each(|(k, limb)| ntt_of_ints(&p.ring, k, ints, *stride, limb));
                 Cow::Owned(Plaintext {
                     poly,
                     level,

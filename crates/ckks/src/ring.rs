@@ -88,6 +88,28 @@ pub struct Ring {
     pos_of_exp: Vec<u32>,
     /// Galois permutations already computed, by Galois element.
     perm_cache: std::sync::Mutex<std::collections::HashMap<u64, std::sync::Arc<Vec<u32>>>>,
+    /// Strided NTTs ([`Self::ntt_strided`]) by log2(stride), built on first
+    /// use.
+    strided: Vec<std::sync::OnceLock<Option<StridedNtt>>>,
+}
+
+/// Smallest transform [`Ring::ntt_strided`] runs (tfhe-ntt needs 16).
+const MIN_STRIDED_SIZE: usize = 32;
+
+/// The forward NTT of a polynomial whose only nonzero coefficients sit at
+/// multiples of a stride s, p(X) = q(X^s): its value at a primitive 2N-th
+/// root r is q(r^s), and r^s is one of the N/s primitive 2(N/s)-th roots
+/// at which an (N/s)-point negacyclic NTT evaluates q. So one small NTT
+/// and a gather give all N values (s times less transform work). This is
+/// what sparse-slot plaintexts are: a vector of n slots encodes to a
+/// polynomial in X^(N/2n).
+struct StridedNtt {
+    /// Per ring prime: the (N/s)-point plan, `None` where it is unavailable
+    /// or its check against the full transform failed (full NTT then).
+    plans: Vec<Option<Plan>>,
+    /// NTT position j of the full transform -> position of the small one
+    /// holding its value.
+    map: Vec<u32>,
 }
 
 impl std::fmt::Debug for Ring {
@@ -131,7 +153,94 @@ impl Ring {
             exps,
             pos_of_exp,
             perm_cache: Default::default(),
+            strided: (0..=n.trailing_zeros()).map(|_| Default::default()).collect(),
         })
+    }
+
+    /// Builds the strided transform of stride `s` (a power of two with
+    /// N/s >= 32): the small plans, the position map learned from prime 0
+    /// (the small transform of X lists its evaluation points; the full
+    /// one's points raised to the s-th power are looked up among them), and
+    /// every prime checked against the full transform on a test polynomial.
+    fn build_strided(&self, s: usize) -> Option<StridedNtt> {
+        let n = self.n;
+        let m = n / s;
+        let small0 = Plan::try_new(m, self.moduli[0].value)?;
+        let m0 = self.moduli[0];
+        let mut x = vec![0u64; m];
+        x[1] = 1;
+        small0.fwd(&mut x);
+        let pos: std::collections::HashMap<u64, u32> =
+            x.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
+        let mut big = vec![0u64; n];
+        big[1] = 1;
+        self.plans[0].fwd(&mut big);
+        let map = big
+            .iter()
+            .map(|&r| pos.get(&m0.pow(r, s as u64)).copied())
+            .collect::<Option<Vec<u32>>>()?;
+        let plans = self
+            .moduli
+            .iter()
+            .enumerate()
+            .map(|(mi, md)| {
+                let plan = Plan::try_new(m, md.value)?;
+                // A test polynomial with every coefficient on the stride set.
+                let compact: Vec<u64> = (0..m as u64)
+                    .map(|k| md.reduce(k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 3))
+                    .collect();
+                let mut full = vec![0u64; n];
+                for (k, &c) in compact.iter().enumerate() {
+                    full[k * s] = c;
+                }
+                self.ntt(mi, &mut full);
+                let mut small = compact;
+                plan.fwd(&mut small);
+                full.iter()
+                    .zip(&map)
+                    .all(|(&f, &j)| f == small[j as usize])
+                    .then_some(plan)
+            })
+            .collect();
+        Some(StridedNtt { plans, map })
+    }
+
+    /// Forward NTT, into `out` (N values), of the polynomial whose
+    /// coefficient `k * stride` is `coeff(k)` (reduced mod ring prime `mi`)
+    /// for k < N / `stride`, all others zero. For a stride s > 1 this runs
+    /// one (N/s)-point transform (see [`StridedNtt`]); the result is the
+    /// same, bit for bit, as [`Self::ntt`] of the scattered polynomial
+    /// (checked per prime when the transform is built; a prime that fails,
+    /// or a stride leaving fewer than 32 points, takes the full NTT).
+    pub(crate) fn ntt_strided(
+        &self,
+        mi: usize,
+        stride: usize,
+        coeff: impl Fn(usize) -> u64,
+        out: &mut [u64],
+    ) {
+        let n = self.n;
+        debug_assert!(stride.is_power_of_two() && out.len() == n);
+        if stride > 1 && n / stride >= MIN_STRIDED_SIZE {
+            let t = self.strided[stride.trailing_zeros() as usize]
+                .get_or_init(|| self.build_strided(stride));
+            if let Some(t) = t
+                && let Some(plan) = &t.plans[mi]
+            {
+                let _span = profile::span(Kernel::Ntt);
+                let mut small: Vec<u64> = (0..n / stride).map(&coeff).collect();
+                plan.fwd(&mut small);
+                out.iter_mut()
+                    .zip(&t.map)
+                    .for_each(|(o, &j)| *o = small[j as usize]);
+                return;
+            }
+        }
+        out.fill(0);
+        for k in 0..n / stride {
+            out[k * stride] = coeff(k);
+        }
+        self.ntt(mi, out);
     }
 
     /// The floating-point NTT of ring prime `mi` where it runs: on the AVX2
@@ -481,6 +590,39 @@ impl Ring {
 mod tests {
     use super::*;
     use crate::modarith::ntt_primes;
+
+    /// The strided NTT equals the full NTT of the scattered polynomial, bit
+    /// for bit, for every prime of a bootstrappable 128-bit set (Q and P,
+    /// 36 to 61 bits) and every stride down to 32 points, and the small
+    /// transforms are really in use (none fell back to the full NTT).
+    #[test]
+    fn strided_ntt_equals_the_full_ntt() {
+        for name in ["insecure-boot-n12", "n16-boot"] {
+            let p = crate::Params::named(name).unwrap();
+            let ring = &p.ring;
+            let n = ring.n;
+            let mut stride = 2;
+            while n / stride >= MIN_STRIDED_SIZE {
+                for (mi, m) in ring.moduli.iter().enumerate() {
+                    let c: Vec<u64> = (0..(n / stride) as u64)
+                        .map(|k| m.reduce((k + 7 * mi as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)))
+                        .collect();
+                    let mut full = vec![0u64; n];
+                    for (k, &v) in c.iter().enumerate() {
+                        full[k * stride] = v;
+                    }
+                    ring.ntt(mi, &mut full);
+                    let mut got = vec![1u64; n];
+                    ring.ntt_strided(mi, stride, |k| c[k], &mut got);
+                    assert!(got == full, "{name}: prime {mi}, stride {stride}");
+                }
+                let t = ring.strided[stride.trailing_zeros() as usize].get().unwrap();
+                let t = t.as_ref().expect("strided transform built");
+                assert!(t.plans.iter().all(Option::is_some), "{name}: stride {stride}");
+                stride *= 2;
+            }
+        }
+    }
 
     #[test]
     fn zeroizing_poly_clears_its_coefficients() {
