@@ -32,7 +32,7 @@ pub struct Evaluator {
     pub(crate) keys: Arc<EvaluationKeys>,
 }
 
-fn scales_match(a: f64, b: f64) -> bool {
+pub(crate) fn scales_match(a: f64, b: f64) -> bool {
     (a - b).abs() <= SCALE_TOLERANCE * a.abs().max(b.abs())
 }
 

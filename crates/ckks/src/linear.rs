@@ -508,6 +508,96 @@ impl SplitSum {
     }
 }
 
+impl SplitSum {
+    /// Adds another sum over the same level into this one.
+    fn merge(mut self, other: SplitSum, ring: &Ring, p: &Params, level: usize) -> SplitSum {
+        let qidx = p.q_idx(level);
+        let qpidx = p.qp_idx(level);
+        ring.add_assign(&mut self.q0, &other.q0, &qidx);
+        ring.add_assign(&mut self.q1, &other.q1, &qidx);
+        for (mine, theirs) in [(&mut self.e0, other.e0), (&mut self.e1, other.e1)] {
+            match (mine.as_mut(), theirs) {
+                (Some(a), Some(b)) => ring.add_assign(a, &b, &qpidx),
+                (None, Some(b)) => *mine = Some(b),
+                (_, None) => {}
+            }
+        }
+        self
+    }
+}
+
+impl Evaluator {
+    /// The sum of rotations `sum_i rot_{k_i}(ct_i)` (slots rotated left by
+    /// k_i; a step of 0 adds the ciphertext as it is), with one ModDown for
+    /// the whole sum: each rotated term is key-switched (its own ModUp and
+    /// inner product) and kept in the extended basis Q_l*P, the sum is
+    /// divided by P once. This is the giant-step half of double hoisting
+    /// (Bossuat, Mouchet, Troncoso-Pastoriza, Hubaux, EUROCRYPT 2021,
+    /// sec. 6; [`EncodedTransform::apply`] sums its giant steps this way):
+    /// 2 ModDowns in all against 2 per rotated term for rotating each and
+    /// adding, with one ModDown's rounding instead of one per term.
+    ///
+    /// Errors: no terms ([`CkksError::Domain`]); terms of another
+    /// parameter set, of degree other than 1, at different levels
+    /// ([`CkksError::Domain`]), slot counts ([`CkksError::Domain`]) or
+    /// scales ([`CkksError::ScaleMismatch`]); a missing rotation key.
+    pub fn rotate_sum(&self, terms: &[(&Ciphertext, i64)]) -> Result<Ciphertext> {
+        let (first, _) = *terms
+            .first()
+            .ok_or_else(|| CkksError::Domain("rotate_sum of no terms".into()))?;
+        for &(c, _) in terms {
+            self.own(c)?;
+            if c.degree() != 1 {
+                return Err(CkksError::Degree(c.degree(), 1));
+            }
+            if c.level != first.level || c.slots != first.slots {
+                return Err(CkksError::Domain(format!(
+                    "rotate_sum terms at level {} with {} slots and at level {} with {} slots",
+                    first.level, first.slots, c.level, c.slots
+                )));
+            }
+            if !crate::evaluator::scales_match(c.scale, first.scale) {
+                return Err(CkksError::ScaleMismatch(first.scale, c.scale));
+            }
+        }
+        let p = &self.params;
+        let ring = &p.ring;
+        let level = first.level;
+        let elems = terms
+            .iter()
+            .map(|&(c, k)| self.rotation_for(c, k))
+            .collect::<Result<Vec<u64>>>()?;
+        let sum = terms
+            .par_iter()
+            .zip(elems.par_iter())
+            .try_fold(
+                || SplitSum::new(p.n, level),
+                |mut s, (&(c, _), &g)| -> Result<SplitSum> {
+                    if g == 1 {
+                        s.add(ring, p, level, Part::Input(c));
+                    } else {
+                        let d = self.decompose(c)?;
+                        let r = self.apply_galois_ext(c, &d, g)?;
+                        s.add(ring, p, level, Part::Ext(&r));
+                    }
+                    Ok(s)
+                },
+            )
+            .try_reduce(
+                || SplitSum::new(p.n, level),
+                |a, b| Ok(a.merge(b, ring, p, level)),
+            )?;
+        let (c0, c1) = sum.finish(p, level);
+        Ok(Ciphertext {
+            c: vec![c0, c1],
+            level,
+            scale: first.scale,
+            slots: first.slots,
+            params_id: p.id,
+        })
+    }
+}
+
 /// A giant step's result: unrotated (over Q_l), or rotated and still in Q_l*P.
 enum GiantPart {
     Plain(Ciphertext),

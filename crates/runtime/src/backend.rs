@@ -69,6 +69,21 @@ pub trait Backend: Sync {
     /// Several rotations of one value sharing one key-switching
     /// decomposition (hoisting, Halevi & Shoup).
     fn rotate_hoisted(&self, ct: &Self::Ct, ks: &[i64]) -> Result<Vec<Self::Ct>>;
+    /// The sum of `terms`' values, each rotated left by its step (0: as
+    /// is), all at one level and scale. The encrypted backend divides the
+    /// key-switched parts by P once for the whole sum
+    /// (`ckks::Evaluator::rotate_sum`); this default rotates and adds.
+    fn rotate_sum(&self, terms: &[(&Self::Ct, i64)]) -> Result<Self::Ct> {
+        let mut acc: Option<Self::Ct> = None;
+        for &(c, k) in terms {
+            let r = if k == 0 { c.clone() } else { self.rotate(c, k)? };
+            acc = Some(match acc {
+                None => r,
+                Some(a) => self.add(&a, &r)?,
+            });
+        }
+        acc.ok_or_else(|| ckks::CkksError::Domain("rotate_sum of no terms".into()))
+    }
     /// Evaluates a power-basis polynomial slot-wise at minimal depth
     /// `ceil(log2(degree + 1))`, landing at `out_scale`.
     fn poly(&self, ct: &Self::Ct, coeffs: &[f64], out_scale: f64) -> Result<Self::Ct>;

@@ -416,30 +416,35 @@ pub fn linear<B: Backend>(
     for (_, g) in groups.keys() {
         rots += keys.terms(*g).map_err(missing)?.len() as u64;
     }
-    let parts: Vec<((usize, i64), B::Ct)> = groups
+    // Each giant step's sum of products, rotated by all but the last term
+    // of its step's decomposition (a step with a key: none); the last terms
+    // run in one `rotate_sum` per output ciphertext, which divides every
+    // giant rotation's key-switched part by P once for the whole output.
+    let parts: Vec<(usize, B::Ct, i64)> = groups
         .into_par_iter()
-        .map(|(key, terms)| {
+        .map(|((co, g), terms)| {
             let mut acc: Option<B::Ct> = None;
             for (ci, bb, vals) in terms {
                 let pt = b.encode(&vals, level, pt_scale)?;
                 acc = Some(b.mul_plain_acc(acc, &rotated_in[ci][&bb], &pt)?);
             }
             let acc = acc.expect("groups are never empty");
-            let acc = if key.1 != 0 {
-                rotate_keyed(b, keys, &acc, key.1)?.0
-            } else {
-                acc
-            };
-            Ok((key, acc))
+            if g == 0 {
+                return Ok((co, acc, 0));
+            }
+            let t = keys.terms(g).map_err(missing)?;
+            let (&last, before) = t.split_last().expect("a nonzero step has terms");
+            Ok((co, chain(b, acc, g, before, t.len() > 1)?, last))
         })
         .collect::<ckks::Result<_>>()?;
-    let mut sums: Vec<Option<B::Ct>> = vec![None; nout];
-    for ((co, _), c) in parts {
-        sums[co] = Some(match sums[co].take() {
-            None => c,
-            Some(a) => b.add(&a, &c)?,
-        });
+    let mut by_out: Vec<Vec<(&B::Ct, i64)>> = vec![Vec::new(); nout];
+    for (co, c, k) in &parts {
+        by_out[*co].push((c, *k));
     }
+    let sums: Vec<Option<B::Ct>> = by_out
+        .iter()
+        .map(|t| (!t.is_empty()).then(|| b.rotate_sum(t)).transpose())
+        .collect::<ckks::Result<_>>()?;
     let bias = step
         .bias
         .as_ref()

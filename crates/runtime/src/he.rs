@@ -113,6 +113,9 @@ impl Backend for CkksBackend {
         // The engine's: one decomposition, the rotations in parallel.
         self.eval.rotate_hoisted(ct, ks)
     }
+    fn rotate_sum(&self, terms: &[(&Ciphertext, i64)]) -> Result<Ciphertext> {
+        self.eval.rotate_sum(terms)
+    }
     fn poly(&self, ct: &Ciphertext, coeffs: &[f64], out_scale: f64) -> Result<Ciphertext> {
         let p = PowerSeries::new(coeffs.to_vec())?;
         let opts = PolyEvalOptions {
