@@ -86,6 +86,12 @@ impl CkksOp {
         match self {
             CkksOp::Encode => vec!["encode_real", "encode"],
             CkksOp::MulPlain => vec!["mul_plain_acc", "mul_plain"],
+            // Most full rotations are a linear step's giant steps, which the
+            // runtime sums with one ModDown per output
+            // (`ckks::Evaluator::rotate_sum`, priced per term); the few
+            // others (pooling's rotate-and-sum, decomposed steps' leading
+            // terms) are priced the same.
+            CkksOp::Rotate => vec!["rotate_sum", "rotate"],
             op => vec![op.name()],
         }
     }

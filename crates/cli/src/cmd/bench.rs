@@ -210,7 +210,7 @@ fn median_ms_concurrent(reps: usize, copies: usize, f: impl Fn(usize) + Sync) ->
     median_ms(reps, || (0..copies).into_par_iter().for_each(&f)) / copies as f64
 }
 
-const OPS: [&str; 11] = [
+const OPS: [&str; 12] = [
     "encode",
     "encode_real",
     "encrypt",
@@ -222,7 +222,12 @@ const OPS: [&str; 11] = [
     "rescale",
     "rotate",
     "rotate_hoisted",
+    "rotate_sum",
 ];
+
+/// Terms of the `rotate_sum` benchmark (a linear layer's output sums tens
+/// of giant steps; its two ModDowns are spread over these).
+const ROTATE_SUM_TERMS: usize = 8;
 
 fn bench_ckks(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Vec<Record>> {
     let params = Params::named(&a.params)?;
@@ -359,6 +364,16 @@ fn bench_ckks_at(
                 timed(&|_| {
                     eval.rotate_hoisted(&ct, steps).unwrap();
                 }) / steps.len() as f64
+            }
+            "rotate_sum" => {
+                // Per term: a giant step of a linear layer (its own ModUp and
+                // inner product; the sum's one ModDown shared).
+                let terms: Vec<(&ckks::Ciphertext, i64)> = (0..ROTATE_SUM_TERMS)
+                    .map(|i| (if i % 2 == 0 { &ct } else { &ct2 }, steps[i % steps.len()]))
+                    .collect();
+                timed(&|_| {
+                    eval.rotate_sum(&terms).unwrap();
+                }) / ROTATE_SUM_TERMS as f64
             }
             _ => unreachable!(),
         };
