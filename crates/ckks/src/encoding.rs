@@ -148,7 +148,12 @@ pub(crate) fn ntt_of_ints(
     out: &mut [u64],
 ) {
     let m = ring.moduli[mi];
-    ring.ntt_strided(mi, stride, |k| compact.get(k).map_or(0, |&c| m.from_i64(c)), out);
+    ring.ntt_strided(
+        mi,
+        stride,
+        |k| compact.get(k).map_or(0, |&c| m.from_i64(c)),
+        out,
+    );
 }
 
 /// The coarsest stride (a power of two, at most len / 32) at which the
@@ -332,7 +337,9 @@ impl Encoder {
         slots: usize,
     ) -> Result<Plaintext> {
         let p = &self.params;
-        let ints = self.rounded(coeffs, level, scale, slots)?.map(|i| compact(&i));
+        let ints = self
+            .rounded(coeffs, level, scale, slots)?
+            .map(|i| compact(&i));
         let n = p.n;
         let mut poly = Poly::zero(n, level + 1);
         poly.data

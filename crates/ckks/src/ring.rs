@@ -153,7 +153,9 @@ impl Ring {
             exps,
             pos_of_exp,
             perm_cache: Default::default(),
-            strided: (0..=n.trailing_zeros()).map(|_| Default::default()).collect(),
+            strided: (0..=n.trailing_zeros())
+                .map(|_| Default::default())
+                .collect(),
         })
     }
 
@@ -616,9 +618,14 @@ mod tests {
                     ring.ntt_strided(mi, stride, |k| c[k], &mut got);
                     assert!(got == full, "{name}: prime {mi}, stride {stride}");
                 }
-                let t = ring.strided[stride.trailing_zeros() as usize].get().unwrap();
+                let t = ring.strided[stride.trailing_zeros() as usize]
+                    .get()
+                    .unwrap();
                 let t = t.as_ref().expect("strided transform built");
-                assert!(t.plans.iter().all(Option::is_some), "{name}: stride {stride}");
+                assert!(
+                    t.plans.iter().all(Option::is_some),
+                    "{name}: stride {stride}"
+                );
                 stride *= 2;
             }
         }

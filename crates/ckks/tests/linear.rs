@@ -148,9 +148,7 @@ fn rotate_sum_matches_rotating_and_adding() {
     let steps = [0i64, 1, -3, 5, 1, 17];
     let c = Ctx::new("insecure-n12", &steps);
     let n = c.slots();
-    let vs: Vec<Vec<Complex64>> = (0..steps.len())
-        .map(|i| values(n, 40 + i as u64))
-        .collect();
+    let vs: Vec<Vec<Complex64>> = (0..steps.len()).map(|i| values(n, 40 + i as u64)).collect();
     let cts: Vec<Ciphertext> = vs.iter().map(|v| c.encrypt(v)).collect();
     let terms: Vec<(&Ciphertext, i64)> = cts.iter().zip(steps).collect();
     let got = c.eval.rotate_sum(&terms).unwrap();
@@ -165,7 +163,11 @@ fn rotate_sum_matches_rotating_and_adding() {
     let bits = precision_bits(&c.decrypt(&got), &want);
     let mut each: Option<Ciphertext> = None;
     for (ct, &k) in cts.iter().zip(&steps) {
-        let r = if k == 0 { ct.clone() } else { c.eval.rotate(ct, k).unwrap() };
+        let r = if k == 0 {
+            ct.clone()
+        } else {
+            c.eval.rotate(ct, k).unwrap()
+        };
         each = Some(match each {
             None => r,
             Some(a) => c.eval.add(&a, &r).unwrap(),
@@ -173,7 +175,9 @@ fn rotate_sum_matches_rotating_and_adding() {
     }
     let each = c.decrypt(&each.unwrap());
     let agree = precision_bits(&c.decrypt(&got), &each);
-    eprintln!("rotate_sum: {bits:.1} bits against the plain sum, {agree:.1} against rotate-and-add");
+    eprintln!(
+        "rotate_sum: {bits:.1} bits against the plain sum, {agree:.1} against rotate-and-add"
+    );
     assert!(bits > 25.0, "{bits}");
     assert!(agree > 29.0, "{agree}");
 

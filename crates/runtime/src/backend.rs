@@ -76,7 +76,11 @@ pub trait Backend: Sync {
     fn rotate_sum(&self, terms: &[(&Self::Ct, i64)]) -> Result<Self::Ct> {
         let mut acc: Option<Self::Ct> = None;
         for &(c, k) in terms {
-            let r = if k == 0 { c.clone() } else { self.rotate(c, k)? };
+            let r = if k == 0 {
+                c.clone()
+            } else {
+                self.rotate(c, k)?
+            };
             acc = Some(match acc {
                 None => r,
                 Some(a) => self.add(&a, &r)?,
