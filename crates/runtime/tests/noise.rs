@@ -10,7 +10,7 @@
 //! measured 10.8x below the prediction with the max over one inference);
 //! the RMS over six encryptions, and over eight noise seeds for the
 //! prediction, measured 0.24x to 0.74x of the prediction for
-//! `dirac-shared8` over eight key sets in session 15 (CI's 0.24x failed
+//! `dirac-shared8` over eight key sets in session 15 (one run's 0.24x failed
 //! the earlier 1/4 bound). A model off by the noise of a whole bootstrap or
 //! a missing rescale term is off by far more.
 
