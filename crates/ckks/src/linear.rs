@@ -492,23 +492,6 @@ impl SplitSum {
         }
     }
 
-    /// (q0 + ModDown(e0), q1 + ModDown(e1)) over Q_l.
-    fn finish(self, p: &Params, level: usize) -> (Poly, Poly) {
-        let qidx = p.q_idx(level);
-        let (mut c0, mut c1) = (self.q0, self.q1);
-        if let Some(e) = self.e0 {
-            p.ring
-                .add_assign(&mut c0, &keyswitch::mod_down(p, &e, level), &qidx);
-        }
-        if let Some(e) = self.e1 {
-            p.ring
-                .add_assign(&mut c1, &keyswitch::mod_down(p, &e, level), &qidx);
-        }
-        (c0, c1)
-    }
-}
-
-impl SplitSum {
     /// Adds another sum over the same level into this one.
     fn merge(mut self, other: SplitSum, ring: &Ring, p: &Params, level: usize) -> SplitSum {
         let qidx = p.q_idx(level);
@@ -523,6 +506,34 @@ impl SplitSum {
             }
         }
         self
+    }
+
+    /// Adds a rotation still in Q_l*P, taking its parts (no copy when the
+    /// sum holds no extended part yet).
+    fn add_ext(&mut self, ring: &Ring, p: &Params, level: usize, r: ExtRotation) {
+        ring.add_assign(&mut self.q0, &r.c0, &p.q_idx(level));
+        let qpidx = p.qp_idx(level);
+        for (mine, theirs) in [(&mut self.e0, r.a0), (&mut self.e1, r.a1)] {
+            match mine {
+                Some(a) => ring.add_assign(a, &theirs, &qpidx),
+                None => *mine = Some(theirs),
+            }
+        }
+    }
+
+    /// (q0 + ModDown(e0), q1 + ModDown(e1)) over Q_l.
+    fn finish(self, p: &Params, level: usize) -> (Poly, Poly) {
+        let qidx = p.q_idx(level);
+        let (mut c0, mut c1) = (self.q0, self.q1);
+        if let Some(e) = self.e0 {
+            p.ring
+                .add_assign(&mut c0, &keyswitch::mod_down(p, &e, level), &qidx);
+        }
+        if let Some(e) = self.e1 {
+            p.ring
+                .add_assign(&mut c1, &keyswitch::mod_down(p, &e, level), &qidx);
+        }
+        (c0, c1)
     }
 }
 
@@ -577,8 +588,7 @@ impl Evaluator {
                         s.add(ring, p, level, Part::Input(c));
                     } else {
                         let d = self.decompose(c)?;
-                        let r = self.apply_galois_ext(c, &d, g)?;
-                        s.add(ring, p, level, Part::Ext(&r));
+                        s.add_ext(ring, p, level, self.apply_galois_ext(c, &d, g)?);
                     }
                     Ok(s)
                 },
