@@ -202,6 +202,22 @@ pub(crate) fn lincomb_mod(
             }
             return true;
         }
+        if shapes_ok
+            && t < WIDE_MODULUS_BOUND
+            && t % 2 == 1
+            && ys.len() <= WIDE_MAX_TERMS
+            && out.len().is_multiple_of(8)
+            && cs.iter().all(|&c| c < t)
+            && avx512_enabled()
+        {
+            let w = Montgomery104::new(t);
+            let cs: Vec<u64> = cs.iter().map(|&c| w.to_montgomery(c)).collect();
+            // SAFETY: the CPU supports avx512f and avx512ifma (checked by
+            // `avx512_enabled`); every slice has the length of `out`, a
+            // multiple of 8, so all 8-lane loads and stores stay in bounds.
+            unsafe { lincomb_ifma_wide(out, ys, &cs, &w) };
+            return true;
+        }
         if shapes_ok && t > 1 && t < FP_MODULUS_BOUND && !avx512_enabled() && avx2_enabled() {
             // SAFETY: the CPU supports avx2 and fma (checked by `avx2_enabled`,
             // which requires `cpu_has_avx2_fma`); every slice in `ys` has the
@@ -429,6 +445,28 @@ pub(crate) fn dot_acc_mod<const M: usize>(
     #[cfg(target_arch = "x86_64")]
     {
         let n = outs.first().map_or(0, |o| o.len());
+        let shapes_ok = M > 0
+            && outs.iter().all(|o| o.len() == n)
+            && xs.iter().all(|x| x.len() == n)
+            && ks
+                .iter()
+                .all(|k| k.len() == xs.len() && k.iter().all(|k| k.len() == n));
+        if shapes_ok
+            && p >= WIDE_DOT_MIN_MODULUS
+            && p < WIDE_MODULUS_BOUND
+            && p % 2 == 1
+            && xs.len() >= WIDE_DOT_MIN_TERMS
+            && xs.len() <= WIDE_MAX_TERMS
+            && n.is_multiple_of(8)
+            && avx512_enabled()
+        {
+            let w = Montgomery104::new(p);
+            // SAFETY: the CPU supports avx512f and avx512ifma
+            // (`avx512_enabled`); every slice has length n, a multiple of 8
+            // (checked above), so all 8-lane loads and stores stay in bounds.
+            unsafe { dot_acc_ifma_wide(outs, xs, ks, &w) };
+            return true;
+        }
         if M > 0
             && p > 1
             && p < FP_MODULUS_BOUND
@@ -689,6 +727,214 @@ unsafe fn lincomb_ifma<const SPLIT: bool>(
     }
 }
 
+/// Moduli the wide IFMA kernels handle: odd t below 2^62.
+const WIDE_MODULUS_BOUND: u64 = 1 << 62;
+
+/// Terms summed by one call of the wide IFMA kernels (their 64-bit column
+/// accumulators hold at least 2^10 terms; this leaves a wide margin).
+const WIDE_MAX_TERMS: usize = 64;
+
+/// Fewest products per output for which [`dot_acc_ifma_wide`] replaces
+/// tfhe-ntt's `mul_accumulate`: its per-output Montgomery reductions cost
+/// about as much as two of tfhe-ntt's modular products.
+const WIDE_DOT_MIN_TERMS: usize = 2;
+
+/// Smallest modulus [`dot_acc_ifma_wide`] serves: below 2^50 tfhe-ntt's own
+/// IFMA kernel multiplies with one 52-bit product, faster than three columns.
+const WIDE_DOT_MIN_MODULUS: u64 = 1 << 50;
+
+/// Constants of Montgomery reduction with R = 2^104 in radix 2^52, for an
+/// odd modulus t < 2^62 held as two 52-bit digits t = t0 + 2^52 t1
+/// (t1 < 2^10). Montgomery, "Modular multiplication without trial
+/// division", Math. Comp. 44 (1985); here each digit step is two IFMA
+/// products (`vpmadd52luq` / `vpmadd52huq`).
+pub(crate) struct Montgomery104 {
+    t: u64,
+    /// -t^-1 mod 2^52.
+    neg_inv: u64,
+    /// 2^104 mod t (R).
+    r: u64,
+    /// 2^208 mod t (R^2).
+    r2: u64,
+}
+
+impl Montgomery104 {
+    pub(crate) fn new(t: u64) -> Self {
+        debug_assert!(t % 2 == 1 && t < WIDE_MODULUS_BOUND);
+        // Newton's iteration for t^-1 mod 2^64: x = t is right to 3 bits
+        // (t^2 = 1 mod 8 for odd t), each step doubles them.
+        let mut x = t;
+        for _ in 0..5 {
+            x = x.wrapping_mul(2u64.wrapping_sub(t.wrapping_mul(x)));
+        }
+        let r = ((1u128 << 104) % t as u128) as u64;
+        let r2 = ((r as u128 * r as u128) % t as u128) as u64;
+        Self {
+            t,
+            neg_inv: x.wrapping_neg() & ((1 << 52) - 1),
+            r,
+            r2,
+        }
+    }
+
+    /// c R mod t, the form a constant takes so that the kernel's reduction
+    /// (which divides by R) returns sum y c mod t.
+    pub(crate) fn to_montgomery(&self, c: u64) -> u64 {
+        ((c as u128 * self.r as u128) % self.t as u128) as u64
+    }
+}
+
+/// out[k] = sum_i ys[i][k] cs[i] R^-1 mod t (canonical), for odd t < 2^62,
+/// any 64-bit inputs, constants below t (callers pass c R mod t, see
+/// [`Montgomery104::to_montgomery`]) and at most [`WIDE_MAX_TERMS`] terms:
+/// the IFMA path of [`lincomb_mod`] for moduli too wide for the 52-bit
+/// Shoup kernel (the 56-61-bit primes of the bootstrapping sets).
+///
+/// Each product y c is accumulated exactly in three 52-bit columns
+/// (y = y0 + 2^52 y1 with y1 < 2^12, c = c0 + 2^52 c1 with c1 < 2^10:
+/// seven IFMA products, no carries until the end); the sum V < terms 2^64 t
+/// is then reduced by two Montgomery digit steps to (V + M t) / 2^104 <
+/// t (1 + terms 2^-40) < 2t, and once conditionally by t.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512ifma")]
+unsafe fn lincomb_ifma_wide(out: &mut [u64], ys: &[&[u64]], cs: &[u64], w: &Montgomery104) {
+    use std::arch::x86_64::*;
+    let zero = _mm512_setzero_si512();
+    let c0: Vec<__m512i> = cs.iter().map(|&c| _mm512_set1_epi64(c as i64)).collect();
+    let c1: Vec<__m512i> = cs
+        .iter()
+        .map(|&c| _mm512_set1_epi64((c >> 52) as i64))
+        .collect();
+    for k in (0..out.len()).step_by(8) {
+        let (mut a0, mut a1, mut a2) = (zero, zero, zero);
+        for (i, y) in ys.iter().enumerate() {
+            // SAFETY: k + 8 <= len for every slice (checked by the caller).
+            let y = unsafe { _mm512_loadu_si512(y.as_ptr().add(k) as *const _) };
+            // SAFETY: IFMA is available (the caller's contract).
+            (a0, a1, a2) = unsafe { mac_wide(a0, a1, a2, y, c0[i], c1[i]) };
+        }
+        // SAFETY: as above.
+        let r = unsafe { redc_wide(a0, a1, a2, w) };
+        // SAFETY: as above.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(k) as *mut _, r) };
+    }
+}
+
+/// outs[m][k] = (outs[m][k] + sum_j xs[j][k] ks[m][j][k]) mod p for odd
+/// p < 2^62, inputs and accumulators below p: the IFMA path of
+/// [`dot_acc_mod`] for wide primes. The products are summed exactly in
+/// 52-bit columns and reduced once per output (as [`lincomb_ifma_wide`]),
+/// which leaves a factor R^-1; one more Montgomery product by R^2 mod p
+/// removes it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512ifma")]
+unsafe fn dot_acc_ifma_wide<const M: usize>(
+    outs: [&mut [u64]; M],
+    xs: &[&[u64]],
+    ks: [&[&[u64]]; M],
+    w: &Montgomery104,
+) {
+    use std::arch::x86_64::*;
+    let zero = _mm512_setzero_si512();
+    let tv = _mm512_set1_epi64(w.t as i64);
+    let r2_0 = _mm512_set1_epi64(w.r2 as i64);
+    let r2_1 = _mm512_set1_epi64((w.r2 >> 52) as i64);
+    let n = outs.first().map_or(0, |o| o.len());
+    let mut outs = outs;
+    for k in (0..n).step_by(8) {
+        let mut acc = [(zero, zero, zero); M];
+        for (j, x) in xs.iter().enumerate() {
+            // SAFETY: k + 8 <= n for every slice (checked by the caller).
+            let x = unsafe { _mm512_loadu_si512(x.as_ptr().add(k) as *const _) };
+            for (a, km) in acc.iter_mut().zip(&ks) {
+                // SAFETY: as above.
+                let c = unsafe { _mm512_loadu_si512(km[j].as_ptr().add(k) as *const _) };
+                let c1 = _mm512_srli_epi64::<52>(c);
+                // SAFETY: IFMA is available (the caller's contract).
+                *a = unsafe { mac_wide(a.0, a.1, a.2, x, c, c1) };
+            }
+        }
+        for (o, a) in outs.iter_mut().zip(acc) {
+            // SAFETY: as above.
+            unsafe {
+                // s = sum R^-1 (< 2t), then s R^2 R^-1 = sum (< 2t).
+                let s = redc_wide(a.0, a.1, a.2, w);
+                let (b0, b1, b2) = mac_wide(zero, zero, zero, s, r2_0, r2_1);
+                let r = redc_wide(b0, b1, b2, w);
+                let old = _mm512_loadu_si512(o.as_ptr().add(k) as *const _);
+                let sum = _mm512_add_epi64(r, old);
+                let sum = _mm512_min_epu64(sum, _mm512_sub_epi64(sum, tv));
+                _mm512_storeu_si512(o.as_mut_ptr().add(k) as *mut _, sum);
+            }
+        }
+    }
+}
+
+/// (a0, a1, a2) += y c in 52-bit columns (value a0 + 2^52 a1 + 2^104 a2),
+/// c = c0 + 2^52 c1 with c1 < 2^10 (the IFMA products read only the low
+/// 52 bits of y and c0); y is any 64-bit value.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
+unsafe fn mac_wide(
+    a0: std::arch::x86_64::__m512i,
+    a1: std::arch::x86_64::__m512i,
+    a2: std::arch::x86_64::__m512i,
+    y: std::arch::x86_64::__m512i,
+    c0: std::arch::x86_64::__m512i,
+    c1: std::arch::x86_64::__m512i,
+) -> (
+    std::arch::x86_64::__m512i,
+    std::arch::x86_64::__m512i,
+    std::arch::x86_64::__m512i,
+) {
+    use std::arch::x86_64::*;
+    let y1 = _mm512_srli_epi64::<52>(y);
+    let a0 = _mm512_madd52lo_epu64(a0, y, c0);
+    let a1 = _mm512_madd52hi_epu64(a1, y, c0);
+    let a1 = _mm512_madd52lo_epu64(a1, y, c1);
+    let a1 = _mm512_madd52lo_epu64(a1, y1, c0);
+    let a2 = _mm512_madd52hi_epu64(a2, y, c1);
+    let a2 = _mm512_madd52hi_epu64(a2, y1, c0);
+    let a2 = _mm512_madd52lo_epu64(a2, y1, c1);
+    (a0, a1, a2)
+}
+
+/// (a0 + 2^52 a1 + 2^104 a2) 2^-104 mod t, canonical, for column sums
+/// below 2^63 whose value V satisfies V < 2^104 t: two Montgomery digit
+/// steps (each: m = a0 (-t^-1) mod 2^52, then (a + m t) / 2^52, exact),
+/// giving (V + M t) / 2^104 < V / 2^104 + t < 2t, then one conditional
+/// subtraction.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
+unsafe fn redc_wide(
+    a0: std::arch::x86_64::__m512i,
+    a1: std::arch::x86_64::__m512i,
+    a2: std::arch::x86_64::__m512i,
+    w: &Montgomery104,
+) -> std::arch::x86_64::__m512i {
+    use std::arch::x86_64::*;
+    let zero = _mm512_setzero_si512();
+    let ninv = _mm512_set1_epi64(w.neg_inv as i64);
+    let t0 = _mm512_set1_epi64(w.t as i64);
+    let t1 = _mm512_set1_epi64((w.t >> 52) as i64);
+    // Step 1: the low column becomes a multiple of 2^52 and is shifted out.
+    let m = _mm512_madd52lo_epu64(zero, a0, ninv);
+    let carry = _mm512_srli_epi64::<52>(_mm512_madd52lo_epu64(a0, m, t0));
+    let d0 = _mm512_madd52hi_epu64(a1, m, t0);
+    let d0 = _mm512_add_epi64(_mm512_madd52lo_epu64(d0, m, t1), carry);
+    let d1 = _mm512_madd52hi_epu64(a2, m, t1);
+    // Step 2, the same on (d0, d1).
+    let m = _mm512_madd52lo_epu64(zero, d0, ninv);
+    let carry = _mm512_srli_epi64::<52>(_mm512_madd52lo_epu64(d0, m, t0));
+    let e0 = _mm512_madd52hi_epu64(d1, m, t0);
+    let e0 = _mm512_add_epi64(_mm512_madd52lo_epu64(e0, m, t1), carry);
+    let e1 = _mm512_madd52hi_epu64(zero, m, t1);
+    let r = _mm512_add_epi64(e0, _mm512_slli_epi64::<52>(e1));
+    _mm512_min_epu64(r, _mm512_sub_epi64(r, t0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -935,6 +1181,102 @@ mod tests {
                             );
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Odd moduli for the wide IFMA kernels: NTT primes of the
+    /// bootstrapping sets' sizes (40, 50, 56, 60, 61 bits), the largest odd
+    /// values below 2^51, 2^52 and 2^62, and small odd ones.
+    fn wide_moduli() -> Vec<u64> {
+        let mut ts = vec![
+            3,
+            17,
+            (1 << 20) + 7,
+            (1 << 51) - 1,
+            (1 << 52) - 1,
+            (1 << 62) - 1,
+        ];
+        ts.extend(ntt_primes(&[40, 50, 56, 60, 61, 61], 1 << 16, &[]));
+        ts.extend(primes_below(1 << 62, 2));
+        ts
+    }
+
+    /// The wide IFMA linear combination (odd t < 2^62) against the scalar
+    /// value, through its dispatcher: 64-bit inputs of every size (edge
+    /// values mixed in), constants with the signed edge values, 1 to 64 terms.
+    #[test]
+    fn ifma_wide_lincomb_matches_scalar() {
+        if !avx512_enabled() {
+            return; // no IFMA on this CPU (or turned off): nothing to compare
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        for t in wide_moduli() {
+            for y_bound in [t, 1 << 52, 1 << 61, u64::MAX] {
+                for terms in [1, 2, 5, 6, 8, 31, 64] {
+                    let n = 64;
+                    let ys: Vec<Vec<u64>> =
+                        (0..terms).map(|_| values(&mut rng, n, y_bound)).collect();
+                    let cs = constants(&mut rng, terms, t);
+                    let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
+                    let mut out = vec![u64::MAX; n];
+                    assert!(lincomb_mod(&mut out, &refs, y_bound, &cs, t));
+                    for (k, &o) in out.iter().enumerate() {
+                        assert_eq!(
+                            o,
+                            lincomb_scalar(&refs, &cs, t, k),
+                            "t={t} y_bound={y_bound} terms={terms} k={k}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The wide IFMA dot product (2^50 <= p < 2^62, M = 1 and 2 outputs)
+    /// against the scalar sum, accumulators at their edge values too.
+    #[test]
+    fn ifma_wide_dot_acc_matches_scalar() {
+        if !avx512_enabled() {
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(22);
+        let ps: Vec<u64> = wide_moduli()
+            .into_iter()
+            .filter(|&p| p >= WIDE_DOT_MIN_MODULUS)
+            .collect();
+        assert!(ps.len() >= 6);
+        for p in ps {
+            for terms in [2, 3, 5, 8, 64] {
+                let n = 32;
+                let xs: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
+                let ka: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
+                let kb: Vec<Vec<u64>> = (0..terms).map(|_| values(&mut rng, n, p)).collect();
+                let acc0 = values(&mut rng, n, p);
+                let acc1 = values(&mut rng, n, p);
+                let xr: Vec<&[u64]> = xs.iter().map(|v| v.as_slice()).collect();
+                let kar: Vec<&[u64]> = ka.iter().map(|v| v.as_slice()).collect();
+                let kbr: Vec<&[u64]> = kb.iter().map(|v| v.as_slice()).collect();
+                let expect = |acc: &[u64], k: &[&[u64]], i: usize| {
+                    let s = xr.iter().zip(k).fold(acc[i] as u128, |s, (x, k)| {
+                        (s + x[i] as u128 * k[i] as u128) % p as u128
+                    });
+                    s as u64
+                };
+                let (mut o0, mut o1) = (acc0.clone(), acc1.clone());
+                assert!(dot_acc_mod(
+                    [&mut o0[..], &mut o1[..]],
+                    &xr,
+                    [&kar, &kbr],
+                    p
+                ));
+                let mut o2 = acc0.clone();
+                assert!(dot_acc_mod([&mut o2[..]], &xr, [&kar], p));
+                for i in 0..n {
+                    assert_eq!(o0[i], expect(&acc0, &kar, i), "p={p} terms={terms} i={i}");
+                    assert_eq!(o1[i], expect(&acc1, &kbr, i), "p={p} terms={terms} i={i}");
+                    assert_eq!(o2[i], o0[i]);
                 }
             }
         }
