@@ -452,8 +452,7 @@ pub(crate) fn dot_acc_mod<const M: usize>(
                 .iter()
                 .all(|k| k.len() == xs.len() && k.iter().all(|k| k.len() == n));
         if shapes_ok
-            && p >= WIDE_DOT_MIN_MODULUS
-            && p < WIDE_MODULUS_BOUND
+            && (WIDE_DOT_MIN_MODULUS..WIDE_MODULUS_BOUND).contains(&p)
             && p % 2 == 1
             && xs.len() >= WIDE_DOT_MIN_TERMS
             && xs.len() <= WIDE_MAX_TERMS
