@@ -137,28 +137,29 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
     // - leveled operations at levels 1 to 13 and 24, 1 and 2 threads,
     //   including what a linear step really runs: `encode_real` at 8192
     //   slots (Fashion plans), 16384 and 32768, `mul_plain_acc` and
-    //   `rotate_sum` (giant steps summed with one ModDown), session 15
-    //   (scripts/measure/s15-window.sh);
+    //   `rotate_sum` (giant steps summed with one ModDown), session 16,
+    //   with the wide-modulus IFMA kernels (scripts/measure/s16-window.sh);
     // - bootstraps of every set at the slot counts plans use, with the
     //   diagonals held as `residue infer` holds them by default: NTT form up
-    //   to N/8 slots, coefficients (`--low-memory`) above: n16-boot at 8192
-    //   and 16384 slots from the same session-15 window, the others from
-    //   session 14 (scripts/measure/s14-boot.sh); a later file's record of
+    //   to N/8 slots, coefficients (`--low-memory`) above: n16-boot at 4096
+    //   to 32768 slots from the same session-16 window, the -l11 and -l13
+    //   sets from session 14 (scripts/measure/s14-boot.sh: before the wide
+    //   kernels, so their estimates run high); a later file's record of
     //   the same slots wins.
     // `encrypt` and `decrypt` (client side: in no plan's estimate) are still
     // the top-level records of sessions 9 and 11 (EPYC): the files listed
     // first, every record of a later file at the same level wins.
     const OPS_N16: &str = include_str!("../../../docs/data/ops-n16-boot-s9-t1.json");
     const OPS_N16_T2: &str = include_str!("../../../docs/data/ops-n16-boot-s11-t2.json");
-    const LEVELS_T1: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s15-t1.json");
-    const LEVELS_T2: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s15-t2.json");
+    const LEVELS_T1: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s16-t1.json");
+    const LEVELS_T2: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s16-t2.json");
     const ENC_T1: [&str; 2] = [
-        include_str!("../../../docs/data/ops-n16-boot-encode-16384-s15-t1.json"),
-        include_str!("../../../docs/data/ops-n16-boot-encode-32768-s15-t1.json"),
+        include_str!("../../../docs/data/ops-n16-boot-encode-16384-s16-t1.json"),
+        include_str!("../../../docs/data/ops-n16-boot-encode-32768-s16-t1.json"),
     ];
     const ENC_T2: [&str; 2] = [
-        include_str!("../../../docs/data/ops-n16-boot-encode-16384-s15-t2.json"),
-        include_str!("../../../docs/data/ops-n16-boot-encode-32768-s15-t2.json"),
+        include_str!("../../../docs/data/ops-n16-boot-encode-16384-s16-t2.json"),
+        include_str!("../../../docs/data/ops-n16-boot-encode-32768-s16-t2.json"),
     ];
     // `boot!(set, slots, threads, storage)`: storage "" for NTT-form
     // diagonals, "-lowmem" for coefficients.
@@ -194,14 +195,20 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
                     boot!("", "16384", $t, "-lowmem"),
                     boot!("", "8192", $t, ""),
                     boot!("", "4096", $t, ""),
-                    // Session 15's window, with the leveled records: these
-                    // slot counts again (the later record wins).
+                    // Session 16's window, with the leveled records: every
+                    // slot count again (the later record wins).
                     include_str!(concat!(
-                        "../../../docs/data/boot16-s15-16384-t",
+                        "../../../docs/data/boot16-s16-32768-t",
                         $t,
                         "-lowmem.json"
                     )),
-                    include_str!(concat!("../../../docs/data/boot16-s15-8192-t", $t, ".json")),
+                    include_str!(concat!(
+                        "../../../docs/data/boot16-s16-16384-t",
+                        $t,
+                        "-lowmem.json"
+                    )),
+                    include_str!(concat!("../../../docs/data/boot16-s16-8192-t", $t, ".json")),
+                    include_str!(concat!("../../../docs/data/boot16-s16-4096-t", $t, ".json")),
                 ],
                 "n16-boot-l11" => vec![
                     boot!("-l11", "32768", $t, "-lowmem"),
