@@ -713,9 +713,11 @@ fn a_killed_server_finishes_its_jobs_after_restart() {
         ]);
         std::fs::read(fx.dir.join("x1.ct")).unwrap()
     };
-    // One job running, one queued behind it (one worker).
+    // One job running, one queued behind it (one worker). The second is
+    // submitted once the worker has taken the first: before that the first
+    // fills the queue of one, and the second would be refused (a race that
+    // failed this test on a busy machine).
     let j0 = c1.submit(&key, &token, &x0).unwrap();
-    let j1 = c1.submit(&key, &token, &x1).unwrap();
     let t0 = Instant::now();
     let at_kill = loop {
         let st = c1.job(&j0, &token).unwrap();
@@ -725,6 +727,7 @@ fn a_killed_server_finishes_its_jobs_after_restart() {
         assert!(t0.elapsed() < Duration::from_secs(120), "{st:?}");
         std::thread::sleep(Duration::from_millis(20));
     };
+    let j1 = c1.submit(&key, &token, &x1).unwrap();
     // One running, one queued, a queue of one: a third is refused with 429
     // and Retry-After (certainly so if the first is still running after).
     let third = c1.submit(&key, &token, &x1);
