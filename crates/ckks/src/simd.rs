@@ -1172,13 +1172,7 @@ mod tests {
                         let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
                         let mut out = vec![u64::MAX; n];
                         assert!(lincomb_mod(&mut out, &refs, y_bound, &cs, t));
-                        for (k, &o) in out.iter().enumerate() {
-                            assert_eq!(
-                                o,
-                                lincomb_scalar(&refs, &cs, t, k),
-                                "t={t} y_bound={y_bound} terms={terms} k={k}"
-                            );
-                        }
+                        assert_scalar(&out, &refs, &cs, t, &format!("y_bound={y_bound}"));
                     }
                 }
             }
@@ -1221,15 +1215,21 @@ mod tests {
                     let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
                     let mut out = vec![u64::MAX; n];
                     assert!(lincomb_mod(&mut out, &refs, y_bound, &cs, t));
-                    for (k, &o) in out.iter().enumerate() {
-                        assert_eq!(
-                            o,
-                            lincomb_scalar(&refs, &cs, t, k),
-                            "t={t} y_bound={y_bound} terms={terms} k={k}"
-                        );
-                    }
+                    assert_scalar(&out, &refs, &cs, t, &format!("y_bound={y_bound}"));
                 }
             }
+        }
+    }
+
+    /// Every output of a linear combination equals [`lincomb_scalar`]'s value.
+    fn assert_scalar(out: &[u64], ys: &[&[u64]], cs: &[u64], t: u64, what: &str) {
+        for (k, &o) in out.iter().enumerate() {
+            let terms = ys.len();
+            assert_eq!(
+                o,
+                lincomb_scalar(ys, cs, t, k),
+                "t={t} {what} terms={terms} k={k}"
+            );
         }
     }
 
