@@ -463,7 +463,13 @@ pub(crate) fn dot_acc_mod<const M: usize>(
             // SAFETY: the CPU supports avx512f and avx512ifma
             // (`avx512_enabled`); every slice has length n, a multiple of 8
             // (checked above), so all 8-lane loads and stores stay in bounds.
-            unsafe { dot_acc_ifma_wide(outs, xs, ks, &w) };
+            unsafe {
+                if p < 1 << 52 {
+                    dot_acc_ifma::<M, true>(outs, xs, ks, &w)
+                } else {
+                    dot_acc_ifma::<M, false>(outs, xs, ks, &w)
+                }
+            };
             return true;
         }
         if M > 0
@@ -733,14 +739,13 @@ const WIDE_MODULUS_BOUND: u64 = 1 << 62;
 /// accumulators hold at least 2^10 terms; this leaves a wide margin).
 const WIDE_MAX_TERMS: usize = 64;
 
-/// Fewest products per output for which [`dot_acc_ifma_wide`] replaces
+/// Fewest products per output for which [`dot_acc_ifma`] replaces
 /// tfhe-ntt's `mul_accumulate`: its per-output Montgomery reductions cost
 /// about as much as two of tfhe-ntt's modular products.
 const WIDE_DOT_MIN_TERMS: usize = 2;
 
-/// Smallest modulus [`dot_acc_ifma_wide`] serves: below 2^50 tfhe-ntt's own
-/// IFMA kernel multiplies with one 52-bit product, faster than three columns.
-const WIDE_DOT_MIN_MODULUS: u64 = 1 << 50;
+/// Smallest modulus [`dot_acc_ifma`] serves (any odd one would do).
+const WIDE_DOT_MIN_MODULUS: u64 = 3;
 
 /// Constants of Montgomery reduction with R = 2^104 in radix 2^52, for an
 /// odd modulus t < 2^62 held as two 52-bit digits t = t0 + 2^52 t1
@@ -821,13 +826,16 @@ unsafe fn lincomb_ifma_wide(out: &mut [u64], ys: &[&[u64]], cs: &[u64], w: &Mont
 
 /// outs[m][k] = (outs[m][k] + sum_j xs[j][k] ks[m][j][k]) mod p for odd
 /// p < 2^62, inputs and accumulators below p: the IFMA path of
-/// [`dot_acc_mod`] for wide primes. The products are summed exactly in
-/// 52-bit columns and reduced once per output (as [`lincomb_ifma_wide`]),
-/// which leaves a factor R^-1; one more Montgomery product by R^2 mod p
-/// removes it.
+/// [`dot_acc_mod`]. The products are summed exactly in 52-bit columns and
+/// reduced once per output (as [`lincomb_ifma_wide`]), which leaves a
+/// factor R^-1; one more Montgomery product by R^2 mod p removes it.
+/// `NARROW` (p < 2^52, so every input is one 52-bit digit): each product
+/// is two IFMA operations into the two low columns instead of seven.
+/// Against tfhe-ntt's `mul_accumulate` per term, the accumulators are
+/// read and written once per call instead of once per term.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512ifma")]
-unsafe fn dot_acc_ifma_wide<const M: usize>(
+unsafe fn dot_acc_ifma<const M: usize, const NARROW: bool>(
     outs: [&mut [u64]; M],
     xs: &[&[u64]],
     ks: [&[&[u64]]; M],
@@ -848,9 +856,14 @@ unsafe fn dot_acc_ifma_wide<const M: usize>(
             for (a, km) in acc.iter_mut().zip(&ks) {
                 // SAFETY: as above.
                 let c = unsafe { _mm512_loadu_si512(km[j].as_ptr().add(k) as *const _) };
-                let c1 = _mm512_srli_epi64::<52>(c);
-                // SAFETY: IFMA is available (the caller's contract).
-                *a = unsafe { mac_wide(a.0, a.1, a.2, x, c, c1) };
+                if NARROW {
+                    a.0 = _mm512_madd52lo_epu64(a.0, x, c);
+                    a.1 = _mm512_madd52hi_epu64(a.1, x, c);
+                } else {
+                    let c1 = _mm512_srli_epi64::<52>(c);
+                    // SAFETY: IFMA is available (the caller's contract).
+                    *a = unsafe { mac_wide(a.0, a.1, a.2, x, c, c1) };
+                }
             }
         }
         for (o, a) in outs.iter_mut().zip(acc) {
@@ -1233,7 +1246,8 @@ mod tests {
         }
     }
 
-    /// The wide IFMA dot product (2^50 <= p < 2^62, M = 1 and 2 outputs)
+    /// The IFMA dot product (odd 3 <= p < 2^62, both kernels: below and
+    /// above 2^52; M = 1 and 2 outputs)
     /// against the scalar sum, accumulators at their edge values too.
     #[test]
     fn ifma_wide_dot_acc_matches_scalar() {
