@@ -160,9 +160,12 @@ fn fp_fold_plan(t: u64, m: u64, terms: usize, tail_units: u64) -> Option<FpFoldP
 /// than 52 bits (`y_bound` > 2^52) enter as two such terms, the low 52 bits
 /// times c and the high bits times (2^52 c mod t); the sum stays below
 /// 32t < 2^56 before the final reduction.
+/// Wide IFMA path (odd t < 2^62 where the first does not apply, at most
+/// [`WIDE_MAX_TERMS`] terms, any 64-bit inputs, lengths a multiple of 8):
+/// see [`lincomb_ifma_wide`].
 /// AVX2 path (t < 2^51, any `y_bound`, any number of terms, any length):
 /// see [`lincomb_fp`].
-/// Returns false (and writes nothing) when neither applies, so the caller
+/// Returns false (and writes nothing) when none applies, so the caller
 /// uses the portable path.
 pub(crate) fn lincomb_mod(
     out: &mut [u64],
@@ -429,13 +432,16 @@ unsafe fn lincomb_fp(out: &mut [u64], ys: &[&[u64]], y_bound: u64, cs: &[u64], t
 }
 
 /// outs[m][k] = (outs[m][k] + sum_j xs[j][k] * ks[m][j][k]) mod p, pointwise
-/// (NTT domain), for 1 < p < 2^51 and every input reduced mod p, with the
-/// AVX2 kernel (the arithmetic of [`lincomb_fp`], with per-coefficient
-/// factors). `M` = 1 is tfhe-ntt's `mul_accumulate`; `M` = 2 is the
-/// key-switching inner product (each digit is loaded once for both
-/// outputs). Returns false (and writes nothing) when the AVX2 path is off,
-/// IFMA is on (tfhe-ntt's IFMA kernel runs), p is too large, or the shapes
-/// do not match.
+/// (NTT domain), every input reduced mod p. `M` = 1 is tfhe-ntt's
+/// `mul_accumulate`; `M` = 2 is the key-switching inner product (each digit
+/// is loaded once for both outputs).
+/// IFMA path (odd p < 2^62, at least [`WIDE_DOT_MIN_TERMS`] terms, lengths
+/// a multiple of 8): see [`dot_acc_ifma`].
+/// AVX2 path (1 < p < 2^51, IFMA off): the arithmetic of [`lincomb_fp`]
+/// with per-coefficient factors.
+/// Returns false (and writes nothing) when neither applies (tfhe-ntt's
+/// `mul_accumulate` then runs), e.g. a single product with IFMA on, p too
+/// large, or shapes that do not match.
 pub(crate) fn dot_acc_mod<const M: usize>(
     outs: [&mut [u64]; M],
     xs: &[&[u64]],
