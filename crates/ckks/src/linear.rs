@@ -469,27 +469,11 @@ impl SplitSum {
         }
     }
 
-    /// Adds a part unmultiplied.
-    fn add(&mut self, ring: &Ring, p: &Params, level: usize, part: Part) {
+    /// Adds a ciphertext over Q_l unmultiplied.
+    fn add(&mut self, ring: &Ring, p: &Params, level: usize, ct: &Ciphertext) {
         let qidx = p.q_idx(level);
-        match part {
-            Part::Input(ct) => {
-                ring.add_assign(&mut self.q0, &ct.c[0], &qidx);
-                ring.add_assign(&mut self.q1, &ct.c[1], &qidx);
-            }
-            Part::Ext(r) => {
-                let qpidx = p.qp_idx(level);
-                ring.add_assign(&mut self.q0, &r.c0, &qidx);
-                match &mut self.e0 {
-                    Some(e) => ring.add_assign(e, &r.a0, &qpidx),
-                    None => self.e0 = Some(r.a0.clone()),
-                }
-                match &mut self.e1 {
-                    Some(e) => ring.add_assign(e, &r.a1, &qpidx),
-                    None => self.e1 = Some(r.a1.clone()),
-                }
-            }
-        }
+        ring.add_assign(&mut self.q0, &ct.c[0], &qidx);
+        ring.add_assign(&mut self.q1, &ct.c[1], &qidx);
     }
 
     /// Adds another sum over the same level into this one.
@@ -585,7 +569,7 @@ impl Evaluator {
                 || SplitSum::new(p.n, level),
                 |mut s, (&(c, _), &g)| -> Result<SplitSum> {
                     if g == 1 {
-                        s.add(ring, p, level, Part::Input(c));
+                        s.add(ring, p, level, c);
                     } else {
                         let d = self.decompose(c)?;
                         s.add_ext(ring, p, level, self.apply_galois_ext(c, &d, g)?);
@@ -740,13 +724,13 @@ impl EncodedTransform {
                 Ok(GiantPart::Ext(eval.apply_galois_ext(&inner, &d, ge)?))
             })
             .collect::<Result<Vec<_>>>()?;
+        // The rotated parts move into the sum (no copy of their Q_l*P halves).
         let mut total = SplitSum::new(p.n, level);
-        for part in &parts {
-            let part = match part {
-                GiantPart::Ext(r) => Part::Ext(r),
-                GiantPart::Plain(c) => Part::Input(c),
-            };
-            total.add(ring, p, level, part);
+        for part in parts {
+            match part {
+                GiantPart::Ext(r) => total.add_ext(ring, p, level, r),
+                GiantPart::Plain(c) => total.add(ring, p, level, &c),
+            }
         }
         let (c0, c1) = total.finish(p, level);
         let mut out = eval.rescale(&at_level(c0, c1))?;

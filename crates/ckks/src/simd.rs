@@ -458,7 +458,8 @@ pub(crate) fn dot_acc_mod<const M: usize>(
                 .iter()
                 .all(|k| k.len() == xs.len() && k.iter().all(|k| k.len() == n));
         if shapes_ok
-            && (WIDE_DOT_MIN_MODULUS..WIDE_MODULUS_BOUND).contains(&p)
+            && p > 1
+            && p < WIDE_MODULUS_BOUND
             && p % 2 == 1
             && xs.len() >= WIDE_DOT_MIN_TERMS
             && xs.len() <= WIDE_MAX_TERMS
@@ -478,17 +479,7 @@ pub(crate) fn dot_acc_mod<const M: usize>(
             };
             return true;
         }
-        if M > 0
-            && p > 1
-            && p < FP_MODULUS_BOUND
-            && outs.iter().all(|o| o.len() == n)
-            && xs.iter().all(|x| x.len() == n)
-            && ks
-                .iter()
-                .all(|k| k.len() == xs.len() && k.iter().all(|k| k.len() == n))
-            && !avx512_enabled()
-            && avx2_enabled()
-        {
+        if shapes_ok && p > 1 && p < FP_MODULUS_BOUND && !avx512_enabled() && avx2_enabled() {
             // SAFETY: the CPU supports avx2 and fma (`avx2_enabled`); every
             // slice has length n (checked above), and the kernel loads and
             // stores 4 lanes at k only for k + 4 <= n.
@@ -749,9 +740,6 @@ const WIDE_MAX_TERMS: usize = 64;
 /// tfhe-ntt's `mul_accumulate`: its per-output Montgomery reductions cost
 /// about as much as two of tfhe-ntt's modular products.
 const WIDE_DOT_MIN_TERMS: usize = 2;
-
-/// Smallest modulus [`dot_acc_ifma`] serves (any odd one would do).
-const WIDE_DOT_MIN_MODULUS: u64 = 3;
 
 /// Constants of Montgomery reduction with R = 2^104 in radix 2^52, for an
 /// odd modulus t < 2^62 held as two 52-bit digits t = t0 + 2^52 t1
@@ -1261,10 +1249,7 @@ mod tests {
             return;
         }
         let mut rng = ChaCha8Rng::seed_from_u64(22);
-        let ps: Vec<u64> = wide_moduli()
-            .into_iter()
-            .filter(|&p| p >= WIDE_DOT_MIN_MODULUS)
-            .collect();
+        let ps: Vec<u64> = wide_moduli().into_iter().filter(|&p| p > 1).collect();
         assert!(ps.len() >= 6);
         for p in ps {
             for terms in [2, 3, 5, 8, 64] {
