@@ -782,6 +782,26 @@ pub fn poly_act(k: usize, cts: usize) -> LayerCost {
     }
 }
 
+/// Cost of a completed-square quadratic activation on `cts` ciphertexts
+/// (`crate::lower::fuse_squares`): a constant added, one square with
+/// relinearization and rescale, a constant added; depth 1.
+pub fn square_act(cts: usize) -> LayerCost {
+    let cts = cts as u64;
+    LayerCost {
+        counts: OpCounts {
+            mul_relin: cts,
+            adds: 2 * cts,
+            rescales: cts,
+            ..Default::default()
+        },
+        depth: 1,
+        rotation_steps: BTreeSet::new(),
+        bsgs_baby: 0,
+        bsgs_centred: false,
+        rotation_uses: RotationUses::default(),
+    }
+}
+
 /// Cost of an element-wise addition of `cts` ciphertexts.
 pub fn add(cts: usize) -> LayerCost {
     LayerCost {

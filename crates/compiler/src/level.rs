@@ -68,6 +68,12 @@ pub struct LevelNode {
     pub cts: u32,
     /// For additions: the kind of skip connection.
     pub skip: Option<SkipKind>,
+    /// Never bootstrapped: a linear layer whose output only the one-level
+    /// square of the activation after it reads, at a scale and with a
+    /// factor only that square expects (`crate::lower::LayerOp::PolyAct`'s
+    /// `fused`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_bootstrap: bool,
 }
 
 /// A network reduced to levels: nodes in topological order, node 0 the
@@ -89,6 +95,7 @@ impl LevelGraph {
                 depth: 0,
                 cts,
                 skip: None,
+                no_bootstrap: false,
             }],
         }
     }
@@ -134,6 +141,7 @@ impl LevelGraph {
             depth,
             cts,
             skip: None,
+            no_bootstrap: false,
         })
     }
 
@@ -154,6 +162,7 @@ impl LevelGraph {
             depth: 0,
             cts,
             skip: Some(kind),
+            no_bootstrap: false,
         })
     }
 
@@ -351,6 +360,12 @@ pub fn simulate(
             });
         }
         let level_out = level_in - n.depth;
+        if p.boot[i] && n.no_bootstrap {
+            return Err(CompileError::InvalidLevelGraph {
+                node: i,
+                msg: "a bootstrap where the node's value must not be bootstrapped".into(),
+            });
+        }
         let level_after = if p.boot[i] { budget.l_eff } else { level_out };
         lv.push(NodeLevels {
             level_in,

@@ -81,6 +81,16 @@ pub enum LayerOp {
         /// Input range the polynomial is meant for (scaled into the
         /// Chebyshev interval by folded coefficients).
         range: [f64; 2],
+        /// A quadratic `a x^2 + b x + c` at depth 1 instead of 2, by
+        /// completing the square: `sign(a) (m (x + t))^2 + c - a t^2` with
+        /// `m = sqrt|a|`, `t = b / 2a`. The linear layer before it (its sole
+        /// producer and its value's only reader, never bootstrapped:
+        /// [`crate::level::LevelNode::no_bootstrap`]) multiplies its weights
+        /// by `m` and lands at the scale whose square is the default scale;
+        /// the activation adds `m t`, squares, and adds the constant (see
+        /// [`fuse_squares`]).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fused: bool,
     },
     /// Skip addition.
     Add,
@@ -338,6 +348,76 @@ pub fn lower_batched(
     })
 }
 
+/// The largest shift `|t| = |b / 2a|` of a completed square, in units of
+/// the activation's input range: beyond it the square `a (x + t)^2` and
+/// the constant `c - a t^2` nearly cancel and the encrypted result would
+/// lose precision, so such a quadratic keeps its two levels.
+pub const MAX_SQUARE_SHIFT: f64 = 8.0;
+
+/// Whether `p` is a quadratic that completes to a square at depth 1:
+/// degree 2 and a shift within [`MAX_SQUARE_SHIFT`] input ranges.
+pub fn square_completes(p: &PolyAct) -> bool {
+    let (a, b) = match p.coeffs.as_slice() {
+        [_, b, a] => (*a, *b),
+        _ => return false,
+    };
+    let r = p.range[0].abs().max(p.range[1].abs());
+    a != 0.0
+        && a.is_finite()
+        && b.is_finite()
+        && r.is_finite()
+        && r > 0.0
+        && (b / (2.0 * a)).abs() <= MAX_SQUARE_SHIFT * r
+}
+
+/// Quadratic activations at depth 1: every degree-2 activation
+/// ([`square_completes`]) whose input is a linear layer read by nothing
+/// else gets `fused` and depth 1, and that linear layer `no_bootstrap`
+/// (the multiplier `sqrt|a|` and the output scale go into its plaintexts,
+/// so its value exists only for the square). One level per such
+/// activation instead of two: the completed square (e.g. the quadratic
+/// activations of CryptoNets, Gilad-Bachrach et al., ICML 2016, cost one
+/// multiplication) with its leading coefficient folded into the linear map
+/// before it.
+pub fn fuse_squares(g: &Graph, low: &mut Lowered) {
+    let n = low.level.nodes.len();
+    let mut readers = vec![0usize; n];
+    for node in &low.level.nodes {
+        for &u in &node.inputs {
+            readers[u] += 1;
+        }
+    }
+    for v in 0..n {
+        let LayerOp::PolyAct {
+            degree: 2,
+            range,
+            fused: false,
+        } = low.layers[v].op
+        else {
+            continue;
+        };
+        let u = low.level.nodes[v].inputs[0];
+        if low.level.nodes[u].kind != LevelOpKind::Linear || readers[u] != 1 {
+            continue;
+        }
+        let Some(Op::PolyAct(p)) = g.node(&low.layers[v].name).map(|x| &x.op) else {
+            continue;
+        };
+        if !square_completes(p) {
+            continue;
+        }
+        let cts = low.layers[v].layout_out.cts();
+        low.layers[v].op = LayerOp::PolyAct {
+            degree: 2,
+            range,
+            fused: true,
+        };
+        low.layers[v].cost = layout::square_act(cts);
+        low.level.nodes[v].depth = 1;
+        low.level.nodes[u].no_bootstrap = true;
+    }
+}
+
 impl Lowering<'_> {
     /// Lowers one nn node (its inputs already lowered).
     fn node(&mut self, n: &Node) -> Lowers {
@@ -518,6 +598,7 @@ impl Lowering<'_> {
             op: LayerOp::PolyAct {
                 degree: deg,
                 range: p.range,
+                fused: false,
             },
             layout_in: x.layout,
             layout_out: x.layout,

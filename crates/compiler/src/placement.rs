@@ -181,7 +181,7 @@ pub fn optimal(
         for (pi, e) in prev.iter().enumerate() {
             let r = self_pos.map_or(0, |p| e.levels[p] as u32);
             for boot in [false, true] {
-                if boot && (self_pos.is_none() || r > budget.l_eff) {
+                if boot && (self_pos.is_none() || r > budget.l_eff || node.no_bootstrap) {
                     continue;
                 }
                 let r_in = if boot { node.depth } else { r + node.depth };
@@ -278,14 +278,17 @@ pub fn greedy(
                         l_eff: budget.l_eff,
                     });
                 }
-                // The lowest input is the one to refresh.
+                // The lowest input is the one to refresh (or, where that
+                // must not be bootstrapped, the lowest input before it).
                 let lv = simulate_partial(g, budget, &p, node);
-                let u = g.nodes[node]
-                    .inputs
-                    .iter()
-                    .copied()
-                    .min_by_key(|&u| lv[u])
-                    .expect("an underflowing node has an input");
+                let lowest = |v: NodeId| g.nodes[v].inputs.iter().copied().min_by_key(|&u| lv[u]);
+                let mut u = lowest(node).expect("an underflowing node has an input");
+                while g.nodes[u].no_bootstrap {
+                    match lowest(u) {
+                        Some(w) => u = w,
+                        None => return Err(CompileError::Infeasible { node, name }),
+                    }
+                }
                 if p.boot[u] {
                     return Err(CompileError::Infeasible { node, name });
                 }

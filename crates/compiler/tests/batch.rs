@@ -130,19 +130,32 @@ fn the_batch_option_is_chosen_recorded_and_checked() {
     let e = CompiledPlan::from_json(&old.to_json()).unwrap_err();
     assert!(e.to_string().contains("version"), "{e}");
 
-    // A fixed batch that fits, and one that does not.
+    // A fixed batch that fits; one more than fits one ciphertext, whose
+    // larger maps spill over several (more bootstraps per inference, fewer
+    // per image); and one whose images' blocks cannot hold the grid.
     let two = CompileOptions {
         batch: Batch::Fixed(2),
         ..opts.clone()
     };
     let (p2, _) = compile(&g, &sets, &two).unwrap();
     assert_eq!(p2.batch(), 2);
-    let too_many = CompileOptions {
+    let spill = CompileOptions {
         batch: Batch::Fixed(pa.batch() * 2),
+        ..opts.clone()
+    };
+    let (ps, rs) = compile(&g, &sets, &spill).unwrap();
+    assert_eq!(ps.batch(), pa.batch() * 2);
+    assert!(ps.nodes.iter().any(|n| n.layout_out.cts() > 1));
+    assert!(ps.bootstraps >= pa.bootstraps);
+    assert!(rs.estimated_seconds > ra.estimated_seconds);
+    assert!(rs.estimated_seconds_per_image < ra.estimated_seconds_per_image);
+    let too_many = CompileOptions {
+        batch: Batch::Fixed(slots),
         ..opts
     };
     let e = compile(&g, &sets, &too_many).unwrap_err();
     assert!(matches!(e, CompileError::Batch(_)), "{e}");
+    assert!(!e.to_string().contains('\n'), "{e}");
     assert!("3".parse::<Batch>().is_err());
     assert!("x".parse::<Batch>().is_err());
     assert_eq!("auto".parse::<Batch>().unwrap(), Batch::Auto);

@@ -1,6 +1,7 @@
 //! End to end on the zoo: lowering, placement, plan and report.
 
 use compiler::cost::{CkksOp, CostTable};
+use compiler::lower::LayerOp;
 use compiler::params::ParamSet;
 use compiler::placement::Strategy;
 use compiler::plan::{CompileOptions, CompiledPlan, Goal, compile};
@@ -14,8 +15,13 @@ fn zoo(name: &str) -> nn::Graph {
 
 #[test]
 fn shared_source_saves_a_quarter_of_the_bootstraps() {
+    // The paper's setting: every activation a two-level polynomial (with
+    // completed squares, `quadratics_after_a_linear_layer_take_one_level`).
     let sets = ParamSet::defaults();
-    let opts = CompileOptions::default();
+    let opts = CompileOptions {
+        fuse_squares: false,
+        ..CompileOptions::default()
+    };
     let (_, r) = compile(&zoo("resnet20"), &sets, &opts).unwrap();
     let (_, d) = compile(&zoo("dirac20"), &sets, &opts).unwrap();
     let (_, s) = compile(&zoo("dirac-shared20"), &sets, &opts).unwrap();
@@ -352,4 +358,92 @@ fn level_restricted_key_bytes_are_smaller_and_monotone() {
         p.galois_key_bytes_at(9),
         10u64.div_ceil(a) * 2 * (10 + a) * (1 << 16) * 8
     );
+}
+
+/// Whether plan node `n` is a completed square.
+fn is_fused(n: &compiler::plan::PlanNode) -> bool {
+    matches!(n.op, LayerOp::PolyAct { fused: true, .. })
+}
+
+#[test]
+fn quadratics_after_a_linear_layer_take_one_level() {
+    let sets = ParamSet::defaults();
+    let plain = CompileOptions {
+        fuse_squares: false,
+        ..CompileOptions::default()
+    };
+    let mut boots = Vec::new();
+    for name in ["resnet20", "dirac20", "dirac-shared20"] {
+        let g = zoo(name);
+        let (pf, rf) = compile(&g, &sets, &CompileOptions::default()).unwrap();
+        let (pp, rp) = compile(&g, &sets, &plain).unwrap();
+        let acts = pf
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, LayerOp::PolyAct { .. }))
+            .count();
+        let mut fused = 0;
+        for n in &pf.nodes {
+            if !matches!(n.op, LayerOp::PolyAct { .. }) {
+                continue;
+            }
+            let u = n.inputs[0];
+            let readers = pf.nodes.iter().filter(|m| m.inputs.contains(&u)).count();
+            let sole_linear = pf.nodes[u].kind == LevelOpKind::Linear && readers == 1;
+            // Fused exactly where a linear layer feeds only the activation,
+            // and that layer's value is never bootstrapped.
+            assert_eq!(is_fused(n), sole_linear, "{name}: {}", n.name);
+            if is_fused(n) {
+                fused += 1;
+                assert_eq!(n.depth, 1, "{name}: {}", n.name);
+                assert!(!pf.nodes[u].bootstrap, "{name}: {}", n.name);
+            } else {
+                assert_eq!(n.depth, 2, "{name}: {}", n.name);
+            }
+        }
+        // The stem's and every block's first activation at least; a chain
+        // all of them.
+        assert!(fused >= 10, "{name}: {fused} of {acts}");
+        if name == "dirac20" {
+            assert_eq!(fused, acts);
+        }
+        assert!(!pp.nodes.iter().any(is_fused));
+        assert!(pp.nodes.iter().all(|n| match n.op {
+            LayerOp::PolyAct { .. } => n.depth == 2,
+            _ => true,
+        }));
+        assert!(
+            rf.bootstraps < rp.bootstraps && rf.estimated_seconds < rp.estimated_seconds,
+            "{name}: {} bootstraps ({:.1} s) fused, {} ({:.1} s) not",
+            rf.bootstraps,
+            rf.estimated_seconds,
+            rp.bootstraps,
+            rp.estimated_seconds
+        );
+        boots.push(rf.bootstraps);
+        // The plan says so when read back.
+        assert_eq!(CompiledPlan::from_json(&pf.to_json()).unwrap(), pf);
+    }
+    // Shared-source skips still save bootstraps over ResNet's.
+    assert!(boots[2] < boots[0], "{boots:?}");
+    // Greedy placement never bootstraps a fused linear layer either.
+    let greedy = CompileOptions {
+        strategy: Strategy::Greedy,
+        ..CompileOptions::default()
+    };
+    let (pg, _) = compile(&zoo("resnet20"), &sets, &greedy).unwrap();
+    assert!(pg.nodes.iter().any(is_fused));
+    for n in pg.nodes.iter().filter(|n| is_fused(n)) {
+        assert!(!pg.nodes[n.inputs[0]].bootstrap, "{}", n.name);
+    }
+    // A quadratic whose square needs a shift beyond MAX_SQUARE_SHIFT input
+    // ranges (b / 2a = 500 against a range of 4) keeps its two levels.
+    let mut cfg = ZooConfig::from_name("dirac20", 3, [32, 32], 10).unwrap();
+    cfg.act = nn::graph::PolyAct {
+        coeffs: vec![0.0, 1.0, 0.001],
+        range: [-4.0, 4.0],
+    };
+    let g = build_random(&cfg, 3).unwrap();
+    let (pw, _) = compile(&g, &sets, &CompileOptions::default()).unwrap();
+    assert!(!pw.nodes.iter().any(is_fused));
 }

@@ -1,6 +1,7 @@
 //! The placement DP against brute force on small random series-parallel
 //! graphs (chains, residual blocks with identity or projection skips,
-//! shared-source stages), in count and time modes.
+//! shared-source stages, linear layers that must not be bootstrapped), in
+//! count and time modes.
 
 use compiler::level::{LevelBudget, LevelGraph, LevelOpKind, SkipKind, lazy_levels, simulate};
 use compiler::placement::{Objective, brute_force, greedy, optimal};
@@ -26,6 +27,12 @@ fn build(prog: &[u8], l_eff: u32, max_nodes: usize) -> LevelGraph {
                     LevelOpKind::Activation
                 };
                 x = g.op(&format!("op{k}"), kind, d(b), cts, x);
+                // A linear layer fused into the square after it: never
+                // bootstrapped (`LevelNode::no_bootstrap`).
+                if kind == LevelOpKind::Linear && b / 20 % 2 == 1 && d(b) < l_eff {
+                    g.nodes[x].no_bootstrap = true;
+                    x = g.op(&format!("sq{k}"), LevelOpKind::Activation, 1, cts, x);
+                }
             }
             2 => {
                 let tap = g.tap(&format!("tap{k}"), x);
@@ -97,6 +104,9 @@ proptest! {
         for obj in [Objective::count(&g), time_objective(&g, &seeds)] {
             let dp = optimal(&g, budget, &obj).unwrap();
             let bf = brute_force(&g, budget, &obj).unwrap();
+            for (v, n) in g.nodes.iter().enumerate() {
+                prop_assert!(!(n.no_bootstrap && dp.placement.boot[v]));
+            }
             prop_assert!((dp.cost - bf.cost).abs() < 1e-9, "dp {} bf {}", dp.cost, bf.cost);
             // The DP's own placement is feasible and costs what it claims.
             let c = obj.evaluate(&g, budget, &dp.placement).unwrap();
@@ -104,6 +114,9 @@ proptest! {
             // Greedy is feasible and never better.
             let gr = greedy(&g, budget, &obj).unwrap();
             prop_assert!(gr.cost >= dp.cost - 1e-9);
+            for (v, n) in g.nodes.iter().enumerate() {
+                prop_assert!(!(n.no_bootstrap && gr.placement.boot[v]));
+            }
         }
     }
 

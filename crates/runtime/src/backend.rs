@@ -64,6 +64,11 @@ pub trait Backend: Sync {
     }
     /// Divides by `q_level`: one level down.
     fn rescale(&self, ct: &Self::Ct) -> Result<Self::Ct>;
+    /// `ct * ct`, relinearized and rescaled: one level down, scale
+    /// `scale^2 / q_level`.
+    fn square(&self, ct: &Self::Ct) -> Result<Self::Ct>;
+    /// `-ct` (level and scale unchanged).
+    fn neg(&self, ct: &Self::Ct) -> Result<Self::Ct>;
     /// Rotates slots left by `k` (slot `s` receives slot `s + k`).
     fn rotate(&self, ct: &Self::Ct, k: i64) -> Result<Self::Ct>;
     /// Several rotations of one value sharing one key-switching

@@ -100,7 +100,11 @@ pub fn key_needs(prep: &Prepared, params: &Params) -> Result<KeyNeeds> {
     execute(&sim, prep, cts, &|_| {})?;
     Ok(KeyNeeds {
         rotations: sim.rotations_used(),
-        relin: prep.plan.nodes.iter().any(|n| n.depth >= 2),
+        relin: prep
+            .steps
+            .iter()
+            .zip(&prep.plan.nodes)
+            .any(|(s, n)| matches!(s, crate::prepare::Step::Square { .. }) || n.depth >= 2),
         bootstrap: prep.plan.nodes.iter().any(|n| n.bootstrap),
         slots: prep.plan.params.slots,
     })

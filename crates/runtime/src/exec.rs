@@ -231,6 +231,20 @@ pub fn execute<B: Backend>(
                 stats.polynomials += v.len() as u64;
                 (v, "activation")
             }
+            &Step::Square {
+                shift,
+                negate,
+                constant,
+            } => {
+                let x = fetch(node.inputs[0])?;
+                let v = x
+                    .par_iter()
+                    .map(|c| square_step(b, c, shift, negate, constant))
+                    .collect::<ckks::Result<Vec<_>>>()
+                    .map_err(|e| step_err(prep, i, e))?;
+                stats.polynomials += v.len() as u64;
+                (v, "activation")
+            }
             Step::GlobalPool => {
                 let x = fetch(node.inputs[0])?;
                 let l = &node.layout_in;
@@ -355,6 +369,26 @@ fn rotated(v: &[f64], r: i64) -> Vec<f64> {
     (0..n).map(|s| v[(s + r).rem_euclid(n) as usize]).collect()
 }
 
+/// A fused quadratic ([`Step::Square`]) on one ciphertext: `x + shift`,
+/// squared (one level; the linear step before it landed `x` at the scale
+/// whose square rescales to the default), negated when `negate`, plus
+/// `constant`; the output is at the default scale.
+fn square_step<B: Backend>(
+    b: &B,
+    x: &B::Ct,
+    shift: f64,
+    negate: bool,
+    constant: f64,
+) -> ckks::Result<B::Ct> {
+    let n = b.slots();
+    let v = b.add_plain(x, &b.encode(&vec![shift; n], b.level(x), b.scale(x))?)?;
+    let mut y = b.square(&v)?;
+    if negate {
+        y = b.neg(&y)?;
+    }
+    b.add_plain(&y, &b.encode(&vec![constant; n], b.level(&y), b.scale(&y))?)
+}
+
 /// One linear step with the rotation keys `keys`; returns the output
 /// ciphertexts, rotations and plaintext multiplications done.
 ///
@@ -400,7 +434,13 @@ pub fn linear<B: Backend>(
             .push((d.ct_in, bb, vals));
     }
     let in_scale = xs.first().map(|c| b.scale(c)).unwrap_or(1.0);
-    let pt_scale = b.prime(level) * b.default_scale() / in_scale;
+    // The output scale: Delta, or for a fused square at level `l` the
+    // scale whose square divided by q_l is Delta.
+    let out_scale = match step.square_level {
+        Some(l) => (b.default_scale() * b.prime(l)).sqrt(),
+        None => b.default_scale(),
+    };
+    let pt_scale = b.prime(level) * out_scale / in_scale;
     let mut rots = 0u64;
     let rotated_in: Vec<BTreeMap<i64, B::Ct>> = xs
         .iter()

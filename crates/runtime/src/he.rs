@@ -106,6 +106,12 @@ impl Backend for CkksBackend {
     fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
         self.eval.rescale(ct)
     }
+    fn square(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.eval.mul_relin_rescale(ct, ct)
+    }
+    fn neg(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.eval.neg(ct)
+    }
     fn rotate(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
         self.eval.rotate(ct, k)
     }

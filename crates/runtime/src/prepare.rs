@@ -64,6 +64,11 @@ pub struct LinearStep {
     pub bsgs_baby: usize,
     /// Centred split.
     pub bsgs_centred: bool,
+    /// Set when a fused quadratic ([`Step::Square`]) reads this step at
+    /// that level: the output then lands at scale `sqrt(Delta q_level)`,
+    /// whose square rescaled at `level` is `Delta`, and the taps and bias
+    /// above already carry the square's multiplier `sqrt|a|`.
+    pub square_level: Option<usize>,
 }
 
 /// What one step does, ready to run.
@@ -76,6 +81,18 @@ pub enum Step {
     /// A polynomial activation with power-basis coefficients (value scales
     /// folded in).
     Poly(Vec<f64>),
+    /// A quadratic at depth 1 (`LayerOp::PolyAct::fused`): the linear
+    /// step before it left `m x` (`m = sqrt|a|`, value scales folded in);
+    /// this adds `shift = m b / 2a`, squares, negates when `a < 0` and
+    /// adds `constant = c - b^2 / 4a`, which is `a x^2 + b x + c`.
+    Square {
+        /// Added before the square.
+        shift: f64,
+        /// Whether the square is negated (`a < 0`).
+        negate: bool,
+        /// Added after.
+        constant: f64,
+    },
     /// Rotate-and-sum global average pooling.
     GlobalPool,
     /// Addition of two values.
@@ -97,6 +114,32 @@ pub struct Prepared {
 
 fn bad(m: impl Into<String>) -> RuntimeError {
     RuntimeError::Plan(m.into())
+}
+
+/// A fused quadratic (`LayerOp::PolyAct::fused`) at step `i`: degree 2,
+/// reading a linear step that nothing else reads and that is not
+/// bootstrapped (its output exists only for this square).
+fn check_fused(plan: &CompiledPlan, i: usize) -> Result<()> {
+    let node = &plan.nodes[i];
+    let at = |m: &str| bad(format!("step {i} `{}`: {m}", node.name.escape_debug()));
+    if !matches!(node.op, LayerOp::PolyAct { degree: 2, .. }) {
+        return Err(at("a fused activation must be a quadratic"));
+    }
+    let Some(&u) = node.inputs.first().filter(|&&u| u < i) else {
+        return Err(at("a fused activation reads an earlier step"));
+    };
+    let src = &plan.nodes[u];
+    let linear = matches!(
+        src.op,
+        LayerOp::Conv { .. } | LayerOp::Dense { .. } | LayerOp::AvgPool { .. } | LayerOp::Affine
+    );
+    let readers = plan.nodes.iter().filter(|n| n.inputs.contains(&u)).count();
+    if !linear || src.bootstrap || readers != 1 {
+        return Err(at(
+            "a fused activation must be the only reader of an unbootstrapped linear step",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a plan's structure against its parameter set (no model needed):
@@ -206,11 +249,16 @@ pub fn check_plan(plan: &CompiledPlan, params: &ckks::Params) -> Result<()> {
             | LayerOp::Dense { .. }
             | LayerOp::AvgPool { .. }
             | LayerOp::Affine => 1,
-            LayerOp::PolyAct { degree, .. } => {
+            LayerOp::PolyAct { degree, fused, .. } => {
                 if *degree == 0 || *degree > 64 {
                     return Err(at(format!("polynomial degree {degree} (1 to 64 allowed)")));
                 }
-                ckks::polyeval::depth(*degree) as u32
+                if *fused {
+                    check_fused(plan, i)?;
+                    1
+                } else {
+                    ckks::polyeval::depth(*degree) as u32
+                }
             }
             _ => 0,
         };
@@ -404,7 +452,7 @@ impl Prepared {
                         )));
                     }
                     let mut pw = 1.0;
-                    let coeffs = p
+                    let coeffs: Vec<f64> = p
                         .coeffs
                         .iter()
                         .map(|&c| {
@@ -413,7 +461,11 @@ impl Prepared {
                             v
                         })
                         .collect();
-                    Step::Poly(coeffs)
+                    if matches!(node.op, LayerOp::PolyAct { fused: true, .. }) {
+                        fused_square(&mut steps, node, &coeffs, p)?
+                    } else {
+                        Step::Poly(coeffs)
+                    }
                 }
                 _ => {
                     let lw = linear_weights(folded, node)?;
@@ -427,6 +479,7 @@ impl Prepared {
                         out_scale: lw.out_scale,
                         bsgs_baby: node.bsgs_baby.max(1),
                         bsgs_centred: node.bsgs_centred,
+                        square_level: None,
                     })
                 }
             };
@@ -438,6 +491,51 @@ impl Prepared {
             factors,
         })
     }
+}
+
+/// The [`Step::Square`] of fused activation `node` with coefficients
+/// `coeffs` (value scales folded in), folding `sqrt|a|` into the linear
+/// step it reads (`steps[node.inputs[0]]`, already built; [`check_fused`]
+/// has checked the structure).
+///
+/// Errors: a model activation that is not a quadratic completing to a
+/// square ([`compiler::lower::square_completes`]).
+fn fused_square(
+    steps: &mut [Step],
+    node: &compiler::plan::PlanNode,
+    coeffs: &[f64],
+    p: &nn::graph::PolyAct,
+) -> Result<Step> {
+    let (c, b, a) = match coeffs {
+        [c, b, a] if compiler::lower::square_completes(p) => (*c, *b, *a),
+        _ => {
+            return Err(RuntimeError::Model(format!(
+                "`{}` is fused into a square but is not a quadratic that completes to one",
+                node.name.escape_debug()
+            )));
+        }
+    };
+    let Some(Step::Linear(lin)) = steps.get_mut(node.inputs[0]) else {
+        return Err(bad(format!(
+            "`{}`: a fused activation must read a linear step",
+            node.name.escape_debug()
+        )));
+    };
+    let m = a.abs().sqrt();
+    for (_, w) in &mut lin.taps {
+        *w *= m;
+    }
+    if let Some(bias) = &mut lin.bias {
+        for v in bias.iter_mut() {
+            *v *= m;
+        }
+    }
+    lin.square_level = Some(node.level_in as usize);
+    Ok(Step::Square {
+        shift: m * b / (2.0 * a),
+        negate: a < 0.0,
+        constant: c - b * b / (4.0 * a),
+    })
 }
 
 /// What a rotate-and-sum pool's factor divides its input's by: `H W` when

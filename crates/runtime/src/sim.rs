@@ -416,6 +416,23 @@ impl Backend for Simulator {
         Ok(out)
     }
 
+    fn square(&self, ct: &SimCt) -> Result<SimCt> {
+        let sq = SimCt {
+            values: ct.values.iter().map(|x| x * x).collect(),
+            level: ct.level,
+            scale: ct.scale * ct.scale,
+        };
+        self.check_range(&sq)?;
+        self.rescale(&sq)
+    }
+
+    fn neg(&self, ct: &SimCt) -> Result<SimCt> {
+        Ok(SimCt {
+            values: ct.values.iter().map(|x| -x).collect(),
+            ..ct.clone()
+        })
+    }
+
     fn rotate(&self, ct: &SimCt, k: i64) -> Result<SimCt> {
         self.rot(ct, k)
     }

@@ -22,24 +22,40 @@ fn samples() -> Vec<Vec<f64>> {
     (0..3).map(|s| input(8, s)).collect()
 }
 
-fn sim_check(name: &str) {
+/// The batched plan of `name` at `batch`: 8 channels of 8x8 need 512
+/// slots, so four images fill the 2048 (`Batch::Auto`), and eight get 256
+/// slots each, their 8-channel maps spilled over two ciphertexts.
+fn batched_plan(name: &str, seed: u64, batch: Batch) -> (nn::Graph, compiler::CompiledPlan, usize) {
     let p = params();
-    let g = net(name, 8, 0.5, 3);
+    let g = net(name, 8, 0.5, seed);
     let one = plan(&g, &p, &samples());
-    let plan = plan_batched(&g, &p, &samples(), Batch::Auto);
-    // 8 channels of 8x8 need 512 slots: four images fill the 2048.
-    assert_eq!(plan.batch(), 4, "{name}");
+    let plan = plan_batched(&g, &p, &samples(), batch);
+    let b = plan.batch();
+    assert_eq!(b, if batch == Batch::Auto { 4 } else { 8 }, "{name}");
     assert_eq!(plan.params.slots, 2048);
-    assert_eq!(plan.bootstraps, one.bootstraps, "{name}");
+    let spilled = plan.nodes.iter().any(|n| n.layout_out.cts() > 1);
+    assert_eq!(spilled, b == 8, "{name}");
+    if b == 4 {
+        assert_eq!(plan.bootstraps, one.bootstraps, "{name}");
+    } else {
+        // A spilled tensor is bootstrapped one ciphertext at a time.
+        assert!(plan.bootstraps >= one.bootstraps, "{name}");
+    }
     assert!(plan.bootstraps > 0);
+    (g, plan, b)
+}
+
+fn sim_check(name: &str, batch: Batch) {
+    let p = params();
+    let (g, plan, b) = batched_plan(name, 3, batch);
     let prep = Prepared::new(&plan, &g, &p).unwrap();
     let sim = runtime::sim::Simulator::new(&p).with_slots(plan.params.slots);
     // A full batch of different images, and a partial one.
-    for n in [4usize, 3] {
+    for n in [b, b - 1] {
         let xs: Vec<Vec<f64>> = (0..n).map(|s| input(8, 10 + 3 * s)).collect();
         let (got, stats) = runtime::scaling::simulate_batch_with(&sim, &prep, &xs).unwrap();
         assert_eq!(got.len(), n);
-        assert_eq!(stats.bootstraps, one.bootstraps);
+        assert_eq!(stats.bootstraps, plan.bootstraps);
         for (x, l) in xs.iter().zip(&got) {
             let want = reference(&g, 8, x);
             let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
@@ -52,28 +68,31 @@ fn sim_check(name: &str) {
         assert!(max_err(&got[0], &got[1]) > 1e-6);
     }
     // More images than the batch.
-    let xs: Vec<Vec<f64>> = (0..5).map(|s| input(8, s)).collect();
+    let xs: Vec<Vec<f64>> = (0..b + 1).map(|s| input(8, s)).collect();
     let e = runtime::scaling::simulate_batch_with(&sim, &prep, &xs).unwrap_err();
-    assert!(e.to_string().contains("1 to 4"), "{e}");
+    assert!(e.to_string().contains(&format!("1 to {b}")), "{e}");
 }
 
 #[test]
 fn resnet8_batched_simulation_matches_reference_per_image() {
-    sim_check("resnet8");
+    sim_check("resnet8", Batch::Auto);
 }
 
 #[test]
 fn dirac_shared8_batched_simulation_matches_reference_per_image() {
-    sim_check("dirac-shared8");
+    sim_check("dirac-shared8", Batch::Auto);
 }
 
-fn encrypted_check(name: &str) {
+#[test]
+fn batches_spilled_over_several_ciphertexts_match_reference_per_image() {
+    sim_check("resnet8", Batch::Fixed(8));
+    sim_check("dirac-shared8", Batch::Fixed(8));
+}
+
+fn encrypted_check(name: &str, batch: Batch) {
     let p = params();
-    let g = net(name, 8, 0.5, 5);
-    let one = plan(&g, &p, &samples());
-    let plan = plan_batched(&g, &p, &samples(), Batch::Auto);
-    let b = plan.batch();
-    assert_eq!(b, 4);
+    let one = plan(&net(name, 8, 0.5, 5), &p, &samples());
+    let (g, plan, b) = batched_plan(name, 5, batch);
     let prep = Prepared::new(&plan, &g, &p).unwrap();
     let needs = key_needs(&prep, &p).unwrap();
     let keys = ClientKeys::generate(&p, &needs).unwrap();
@@ -88,7 +107,7 @@ fn encrypted_check(name: &str) {
     let ct = EncryptedTensor::read_from(&mut buf.as_slice(), &p).unwrap();
     assert_eq!(ct.meta.images, b);
     let (out, stats) = runtime::server::infer(&backend, &prep, &ct, &|_| {}).unwrap();
-    assert_eq!(stats.bootstraps, one.bootstraps, "{name}");
+    assert_eq!(stats.bootstraps, plan.bootstraps, "{name}");
     let mut buf = Vec::new();
     out.write_to(&p, &mut buf).unwrap();
     let out = EncryptedTensor::read_from(&mut buf.as_slice(), &p).unwrap();
@@ -106,7 +125,10 @@ fn encrypted_check(name: &str) {
     }
     // A result of several images is not read as one.
     let e = decrypt(&p, &keys.secret, &out).unwrap_err().to_string();
-    assert!(e.contains("4 images") && !e.contains('\n'), "{e}");
+    assert!(
+        e.contains(&format!("{b} images")) && !e.contains('\n'),
+        "{e}"
+    );
 
     // An input encrypted for the unbatched plan is refused by the batched
     // server, in one line naming the batch.
@@ -115,18 +137,26 @@ fn encrypted_check(name: &str) {
         .err()
         .unwrap()
         .to_string();
-    assert!(e.contains("batch of 1") && e.contains("packs 4"), "{e}");
+    assert!(
+        e.contains("batch of 1") && e.contains(&format!("packs {b}")),
+        "{e}"
+    );
     assert!(!e.contains('\n'));
 }
 
 #[test]
 fn resnet8_batched_encrypted_matches_reference_per_image() {
-    encrypted_check("resnet8");
+    encrypted_check("resnet8", Batch::Auto);
 }
 
 #[test]
 fn dirac_shared8_batched_encrypted_matches_reference_per_image() {
-    encrypted_check("dirac-shared8");
+    encrypted_check("dirac-shared8", Batch::Auto);
+}
+
+#[test]
+fn dirac_shared8_spilled_batch_encrypted_matches_reference_per_image() {
+    encrypted_check("dirac-shared8", Batch::Fixed(8));
 }
 
 #[test]

@@ -134,6 +134,68 @@ fn plans_for_another_model_or_set_or_malformed_are_refused() {
     assert!(compiler::CompiledPlan::from_json("").is_err());
 }
 
+/// Completed squares (`LayerOp::PolyAct::fused`) are checked: the flag
+/// and the depth agree, the square reads an unbootstrapped linear step
+/// nothing else reads, and the model's activation is a quadratic.
+#[test]
+fn fused_squares_that_do_not_hold_together_are_refused() {
+    use compiler::lower::LayerOp;
+    let (p, g, plan) = setup();
+    let act = plan
+        .nodes
+        .iter()
+        .position(|n| matches!(n.op, LayerOp::PolyAct { fused: true, .. }))
+        .expect("the conv -> quadratic pair is fused");
+    assert_eq!(plan.nodes[act].depth, 1);
+    let conv = plan.nodes[act].inputs[0];
+    let unfuse = move |pl: &mut compiler::CompiledPlan| {
+        if let LayerOp::PolyAct { fused, .. } = &mut pl.nodes[act].op {
+            *fused = false;
+        }
+    };
+    type Edit = Box<dyn Fn(&mut compiler::CompiledPlan)>;
+    let cases: Vec<Edit> = vec![
+        // Unfused at depth 1, fused at depth 2.
+        Box::new(unfuse),
+        Box::new(move |pl| pl.nodes[act].depth = 2),
+        // The linear step's value bootstrapped, or read by another step.
+        Box::new(move |pl| pl.nodes[conv].bootstrap = true),
+        Box::new(move |pl| {
+            let mut extra = pl.nodes[act].clone();
+            extra.name = "second".into();
+            pl.nodes.insert(act + 1, extra);
+        }),
+        // A fused step that is not a quadratic.
+        Box::new(move |pl| {
+            if let LayerOp::PolyAct { degree, .. } = &mut pl.nodes[act].op {
+                *degree = 3;
+            }
+        }),
+    ];
+    for (i, f) in cases.iter().enumerate() {
+        let mut bad = plan.clone();
+        f(&mut bad);
+        let e = Prepared::new(&bad, &g, &p)
+            .err()
+            .unwrap_or_else(|| panic!("case {i} accepted"))
+            .to_string();
+        assert!(!e.contains('\n'), "case {i}: {e}");
+    }
+    // A model whose activation no longer completes to a square (no x^2
+    // term), the plan's model binding removed so that only the square's
+    // check stands between them.
+    let mut flat = g.clone();
+    for n in &mut flat.nodes {
+        if let nn::Op::PolyAct(a) = &mut n.op {
+            a.coeffs[2] = 0.0;
+        }
+    }
+    let mut unbound = plan.clone();
+    unbound.model_hash.clear();
+    let e = Prepared::new(&unbound, &flat, &p).unwrap_err().to_string();
+    assert!(e.contains("square") && !e.contains('\n'), "{e}");
+}
+
 #[test]
 fn encrypted_tensors_truncated_flipped_or_mismatched_are_refused() {
     let (p, g, plan) = setup();

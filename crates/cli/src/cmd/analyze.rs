@@ -41,8 +41,15 @@ pub struct ModelArgs {
     pub key_memory: Option<String>,
     /// Images per ciphertext: a power of two, or `auto` for as many as
     /// fit the set's slots (one inference then serves that many images).
+    /// More than `auto` spill the larger maps over several ciphertexts.
     #[arg(long, default_value = "1")]
     pub batch: String,
+    /// Evaluate every quadratic activation as a degree-2 polynomial (two
+    /// levels) instead of a completed square whose leading coefficient
+    /// folds into the linear layer before it (one level; the default where
+    /// that layer feeds only the activation).
+    #[arg(long)]
+    pub no_fused_squares: bool,
     /// `residue bench ckks` JSON to calibrate the per-operation costs.
     #[arg(long)]
     pub calibrate: Option<PathBuf>,
@@ -134,6 +141,7 @@ impl ModelArgs {
                 attribute_skips: true,
                 keys,
                 batch,
+                fuse_squares: !self.no_fused_squares,
             },
         ))
     }

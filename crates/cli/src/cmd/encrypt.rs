@@ -44,8 +44,8 @@ pub fn run(args: Args) -> Result<()> {
         batch,
         &format!(
             "the plan takes at most {batch} at once: encrypt them in groups of {batch}, or \
-             compile with a larger --batch if the slots hold it (`--batch auto` packs the most \
-             that fit)"
+             compile with a larger --batch (`--batch auto` packs the most that fit one \
+             ciphertext; more spill over several)"
         ),
     )?;
     let pk = runtime::client::load_public_key(&params, &args.keys)?;

@@ -41,10 +41,15 @@ pub struct Args {
     #[arg(long, default_value = "optimal")]
     pub placement: String,
     /// With `--he`: images per encrypted inference, a power of two or
-    /// `auto` (as many as fit the set's slots); the images run that many at
-    /// a time.
+    /// `auto` (as many as fit the set's slots in one ciphertext; more spill
+    /// the larger maps over several); the images run that many at a time.
     #[arg(long, default_value = "1")]
     pub batch: String,
+    /// With `--he`: quadratic activations as degree-2 polynomials (two
+    /// levels), not completed squares folded into the linear layer before
+    /// them (one level, the default).
+    #[arg(long)]
+    pub no_fused_squares: bool,
     /// With `--he`: worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

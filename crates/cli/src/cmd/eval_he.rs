@@ -210,6 +210,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
         let opts = compiler::CompileOptions {
             batch,
             strategy,
+            fuse_squares: !args.no_fused_squares,
             ..Default::default()
         };
         if !quiet {

@@ -38,7 +38,10 @@ pub enum Batch {
     /// The largest power of two `B` with `B * P` at most the set's slots,
     /// `P` the slots one image needs (1 when one image needs them all).
     Auto,
-    /// Exactly this many (a power of two; 1: unbatched).
+    /// Exactly this many (a power of two; 1: unbatched). More images than
+    /// [`Batch::Auto`] fits each get `slots / B` slots, and a tensor larger
+    /// than that spills over several ciphertexts (each holding all `B`
+    /// images): more bootstraps per inference, fewer per image.
     Fixed(usize),
 }
 
@@ -84,6 +87,15 @@ pub struct CompileOptions {
     /// Images per ciphertext.
     #[serde(default)]
     pub batch: Batch,
+    /// Quadratic activations after a linear layer at depth 1
+    /// ([`crate::lower::fuse_squares`]); `false` evaluates every
+    /// activation as a polynomial of depth `ceil(log2(degree + 1))`.
+    #[serde(default = "yes")]
+    pub fuse_squares: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for CompileOptions {
@@ -95,6 +107,7 @@ impl Default for CompileOptions {
             attribute_skips: true,
             keys: KeyMode::PerStep,
             batch: Batch::Fixed(1),
+            fuse_squares: true,
         }
     }
 }
@@ -151,7 +164,17 @@ fn restrict(obj: &Objective, map: &[NodeId]) -> Objective {
 
 /// Lowers `g` for `p` (per-step rotation counts; the key mode is applied
 /// by [`keyed`]).
-fn lower_for(g: &nn::Graph, p: &ParamSet, batch: Batch) -> Result<Lowered, CompileError> {
+fn lower_for(g: &nn::Graph, p: &ParamSet, opts: &CompileOptions) -> Result<Lowered, CompileError> {
+    let mut low = lower_packed(g, p, opts.batch)?;
+    if opts.fuse_squares {
+        crate::lower::fuse_squares(g, &mut low);
+    }
+    Ok(low)
+}
+
+/// Lowers `g` for `p` at `batch` (the packing: slots per ciphertext and
+/// images per block), before any fusion.
+fn lower_packed(g: &nn::Graph, p: &ParamSet, batch: Batch) -> Result<Lowered, CompileError> {
     let top = p.l_eff;
     let w = p.layout_costs.unwrap_or((
         p.costs.at(CkksOp::RotateHoisted, top),
@@ -170,12 +193,17 @@ fn lower_for(g: &nn::Graph, p: &ParamSet, batch: Batch) -> Result<Lowered, Compi
     }
     if b > 1 {
         if need.saturating_mul(b) > p.slots() {
-            return Err(CompileError::Batch(format!(
-                "{b} images of {need} slots each do not fit the {} slots of `{}` (at most {})",
-                p.slots(),
-                p.name,
-                (p.slots() / need.max(1)).max(1)
-            )));
+            // Each image gets a block of `slots / b` slots and a tensor
+            // larger than its block spills over several ciphertexts (every
+            // ciphertext of the tensor holds all `b` images).
+            return lower_batched(g, p.slots(), b, w).map_err(|e| {
+                CompileError::Batch(format!(
+                    "{b} images do not fit the {} slots of `{}` even spilled over several ciphertexts ({e}); at most {} fit one ciphertext",
+                    p.slots(),
+                    p.name,
+                    (p.slots() / need.max(1)).max(1)
+                ))
+            });
         }
         // Interleaved images: each gets a block of at least `need` slots,
         // in ciphertexts the set can bootstrap.
@@ -251,13 +279,13 @@ pub fn compile(
     let chosen: (&ParamSet, Lowered) = match &opts.params {
         Some(name) => {
             let p = ParamSet::find(sets, name)?;
-            (p, lower_for(g, p, opts.batch)?)
+            (p, lower_for(g, p, opts)?)
         }
         None => {
             let mut best: Option<(f64, &ParamSet, Lowered)> = None;
             let mut last_err = None;
             for p in sets {
-                let low = match lower_for(g, p, opts.batch) {
+                let low = match lower_for(g, p, opts) {
                     Ok(l) => l,
                     Err(e) => {
                         last_err = Some(e);
