@@ -74,6 +74,16 @@ pub struct LevelNode {
     /// `fused`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_bootstrap: bool,
+    /// For additions: levels the skip input is read at above the sum (1
+    /// when the skip is multiplied by a completed square's `sqrt|a|`
+    /// before the add: one plaintext product and rescale on the skip path).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skip_depth: u32,
+}
+
+/// Serde helper: omit zero fields.
+pub fn is_zero(x: &u32) -> bool {
+    *x == 0
 }
 
 /// A network reduced to levels: nodes in topological order, node 0 the
@@ -96,6 +106,7 @@ impl LevelGraph {
                 cts,
                 skip: None,
                 no_bootstrap: false,
+                skip_depth: 0,
             }],
         }
     }
@@ -103,6 +114,17 @@ impl LevelGraph {
     /// The input node.
     pub fn input(&self) -> NodeId {
         0
+    }
+
+    /// Levels node `v` reads its `k`-th input at above its own input level
+    /// (an addition's scaled skip: [`LevelNode::skip_depth`]; else 0).
+    pub fn read_depth(&self, v: NodeId, k: usize) -> u32 {
+        let n = &self.nodes[v];
+        if n.kind == LevelOpKind::Add && k == 1 {
+            n.skip_depth
+        } else {
+            0
+        }
     }
 
     /// The output node (the last one).
@@ -142,6 +164,7 @@ impl LevelGraph {
             cts,
             skip: None,
             no_bootstrap: false,
+            skip_depth: 0,
         })
     }
 
@@ -163,6 +186,7 @@ impl LevelGraph {
             cts,
             skip: Some(kind),
             no_bootstrap: false,
+            skip_depth: 0,
         })
     }
 
@@ -202,6 +226,9 @@ impl LevelGraph {
             }
             if n.cts == 0 {
                 return bad(i, "a value occupies at least one ciphertext");
+            }
+            if n.skip_depth > 1 || (n.skip_depth != 0 && n.kind != LevelOpKind::Add) {
+                return bad(i, "only an addition reads its skip one level higher");
             }
         }
         Ok(())
@@ -344,12 +371,23 @@ pub fn simulate(
     for (i, n) in g.nodes.iter().enumerate() {
         let level_in = match n.kind {
             LevelOpKind::Input => budget.input_level,
-            _ => n
-                .inputs
-                .iter()
-                .map(|&j| lv[j].level_after)
-                .min()
-                .unwrap_or(0),
+            _ => {
+                let mut l = u32::MAX;
+                for (k, &j) in n.inputs.iter().enumerate() {
+                    let have = lv[j].level_after;
+                    let extra = g.read_depth(i, k);
+                    if have < extra {
+                        return Err(CompileError::LevelUnderflow {
+                            node: i,
+                            name: n.name.clone(),
+                            level: have,
+                            depth: extra,
+                        });
+                    }
+                    l = l.min(have - extra);
+                }
+                if l == u32::MAX { 0 } else { l }
+            }
         };
         if level_in < n.depth {
             return Err(CompileError::LevelUnderflow {
@@ -403,8 +441,8 @@ pub fn lazy_levels(
         } else {
             req_out[v] + node.depth
         };
-        for &u in &node.inputs {
-            req_out[u] = req_out[u].max(req_in[v]);
+        for (k, &u) in node.inputs.iter().enumerate() {
+            req_out[u] = req_out[u].max(req_in[v] + g.read_depth(v, k));
         }
     }
     Ok((0..n)

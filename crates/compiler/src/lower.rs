@@ -86,8 +86,9 @@ pub enum LayerOp {
         /// `m = sqrt|a|`, `t = b / 2a`. The linear layer before it (its sole
         /// producer and its value's only reader, never bootstrapped:
         /// [`crate::level::LevelNode::no_bootstrap`]) multiplies its weights
-        /// by `m` and lands at the scale whose square is the default scale;
-        /// the activation adds `m t`, squares, and adds the constant (see
+        /// by `m` and lands at the scale whose square is the default scale
+        /// (through an addition that multiplies its skip by `m`); the
+        /// activation adds `m t`, squares, and adds the constant (see
         /// [`fuse_squares`]).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         fused: bool,
@@ -374,7 +375,12 @@ pub fn square_completes(p: &PolyAct) -> bool {
 /// ([`square_completes`]) whose input is a linear layer read by nothing
 /// else gets `fused` and depth 1, and that linear layer `no_bootstrap`
 /// (the multiplier `sqrt|a|` and the output scale go into its plaintexts,
-/// so its value exists only for the square). One level per such
+/// so its value exists only for the square). An activation that reads an
+/// addition (read by nothing else) whose main input is such a linear layer
+/// is fused the same way: the addition is `no_bootstrap` and multiplies its
+/// skip by `sqrt|a|` first (`skip_depth` 1: the skip must arrive one level
+/// above the sum, which a skip from a bootstrapped or shallower source
+/// does for free). One level per such
 /// activation instead of two: the completed square (e.g. the quadratic
 /// activations of CryptoNets, Gilad-Bachrach et al., ICML 2016, cost one
 /// multiplication) with its leading coefficient folded into the linear map
@@ -397,7 +403,23 @@ pub fn fuse_squares(g: &Graph, low: &mut Lowered) {
             continue;
         };
         let u = low.level.nodes[v].inputs[0];
-        if low.level.nodes[u].kind != LevelOpKind::Linear || readers[u] != 1 {
+        let sole_linear = |w: NodeId| {
+            low.level.nodes[w].kind == LevelOpKind::Linear
+                && readers[w] == 1
+                && !low.level.nodes[w].no_bootstrap
+        };
+        // The square reads a linear layer, or an addition (read by nothing
+        // else) of a linear layer and a skip: the skip is then multiplied
+        // by sqrt|a| on its way (one level of the skip path).
+        let add = low.level.nodes[u].kind == LevelOpKind::Add;
+        let ok = if add {
+            readers[u] == 1
+                && low.level.nodes[u].skip_depth == 0
+                && sole_linear(low.level.nodes[u].inputs[0])
+        } else {
+            sole_linear(u)
+        };
+        if !ok {
             continue;
         }
         let Some(Op::PolyAct(p)) = g.node(&low.layers[v].name).map(|x| &x.op) else {
@@ -405,6 +427,16 @@ pub fn fuse_squares(g: &Graph, low: &mut Lowered) {
         };
         if !square_completes(p) {
             continue;
+        }
+        if add {
+            let main = low.level.nodes[u].inputs[0];
+            low.level.nodes[main].no_bootstrap = true;
+            low.level.nodes[u].skip_depth = 1;
+            let cts = low.layers[u].layout_out.cts() as u64;
+            let c = &mut low.layers[u].cost.counts;
+            c.mul_plain += cts;
+            c.encodes += cts;
+            c.rescales += cts;
         }
         let cts = low.layers[v].layout_out.cts();
         low.layers[v].op = LayerOp::PolyAct {

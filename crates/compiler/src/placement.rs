@@ -167,12 +167,20 @@ pub fn optimal(
         let self_pos = open_before.iter().position(|&u| u == v);
         // For each value open after v: where it was before (if anywhere)
         // and whether v reads it.
-        let map: Vec<(Option<usize>, bool)> = open_after
+        // For each value open after v: where it was before (if anywhere),
+        // whether v reads it, and how many levels above v's input level.
+        let map: Vec<(Option<usize>, bool, u32)> = open_after
             .iter()
             .map(|u| {
+                let extra = (0..node.inputs.len())
+                    .filter(|&k| node.inputs[k] == *u)
+                    .map(|k| g.read_depth(v, k))
+                    .max()
+                    .unwrap_or(0);
                 (
                     open_before.iter().position(|w| w == u),
                     node.inputs.contains(u),
+                    extra,
                 )
             })
             .collect();
@@ -193,9 +201,9 @@ pub fn optimal(
                 let cost = e.cost + obj.op_cost(v, r_in) + if boot { obj.boot[v] } else { 0.0 };
                 let levels: Vec<u8> = map
                     .iter()
-                    .map(|&(pos, read)| {
+                    .map(|&(pos, read, extra)| {
                         let old = pos.map_or(0, |p| e.levels[p] as u32);
-                        (if read { old.max(r_in) } else { old }) as u8
+                        (if read { old.max(r_in + extra) } else { old }) as u8
                     })
                     .collect();
                 match index.get(&levels) {
@@ -309,7 +317,12 @@ fn simulate_partial(g: &LevelGraph, budget: LevelBudget, p: &Placement, upto: No
         let level_in = if n.kind == LevelOpKind::Input {
             budget.input_level
         } else {
-            n.inputs.iter().map(|&u| after[u]).min().unwrap_or(0)
+            n.inputs
+                .iter()
+                .enumerate()
+                .map(|(k, &u)| after[u].saturating_sub(g.read_depth(v, k)))
+                .min()
+                .unwrap_or(0)
         };
         let out = level_in.saturating_sub(n.depth);
         after[v] = if p.boot[v] { budget.l_eff } else { out };

@@ -1,7 +1,7 @@
 //! The placement DP against brute force on small random series-parallel
 //! graphs (chains, residual blocks with identity or projection skips,
-//! shared-source stages, linear layers that must not be bootstrapped), in
-//! count and time modes.
+//! shared-source stages, linear layers that must not be bootstrapped,
+//! additions that read their skip a level higher), in count and time modes.
 
 use compiler::level::{LevelBudget, LevelGraph, LevelOpKind, SkipKind, lazy_levels, simulate};
 use compiler::placement::{Objective, brute_force, greedy, optimal};
@@ -56,12 +56,20 @@ fn build(prog: &[u8], l_eff: u32, max_nodes: usize) -> LevelGraph {
                     m1,
                 );
                 x = g.add(&format!("add{k}"), m2, skip, SkipKind::MidTerm);
+                // A skip scaled for a completed square: read a level higher.
+                if b / 7 % 2 == 1 {
+                    g.nodes[x].skip_depth = 1;
+                }
             }
             3 => source = Some(g.tap(&format!("src{k}"), x)),
             _ => {
                 let m = g.op(&format!("s{k}"), LevelOpKind::Activation, d(b), cts, x);
                 x = match source {
-                    Some(s) => g.add(&format!("sadd{k}"), m, s, SkipKind::SharedSource),
+                    Some(s) => {
+                        let a = g.add(&format!("sadd{k}"), m, s, SkipKind::SharedSource);
+                        g.nodes[a].skip_depth = (b / 7 % 2) as u32;
+                        a
+                    }
                     None => m,
                 };
             }

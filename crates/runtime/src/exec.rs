@@ -183,15 +183,17 @@ pub fn execute<B: Backend>(
         });
         let t0 = Instant::now();
         let lv = node.level_in as usize;
-        let fetch = |u: usize| -> Result<Vec<B::Ct>> {
+        // Step `u`'s value dropped to `level`.
+        let fetch_at = |u: usize, level: usize| -> Result<Vec<B::Ct>> {
             let v = vals[u].as_ref().ok_or_else(|| {
                 RuntimeError::Plan(format!("step {i} reads step {u}, already freed"))
             })?;
             v.iter()
-                .map(|c| dropped_to(b, c, lv))
+                .map(|c| dropped_to(b, c, level))
                 .collect::<ckks::Result<Vec<_>>>()
                 .map_err(|e| step_err(prep, i, e))
         };
+        let fetch = |u: usize| fetch_at(u, lv);
         let (out, kind) = match &prep.steps[i] {
             Step::Input => {
                 let v = input
@@ -211,12 +213,20 @@ pub fn execute<B: Backend>(
                 (v, "input")
             }
             Step::Tap => (fetch(node.inputs[0])?, "add"),
-            Step::Add => {
-                let (x, y) = (fetch(node.inputs[0])?, fetch(node.inputs[1])?);
+            &Step::Add { scaled_skip } => {
+                // A scaled skip is read one level higher.
+                let skip_level = lv + usize::from(scaled_skip.is_some());
+                let (x, y) = (
+                    fetch(node.inputs[0])?,
+                    fetch_at(node.inputs[1], skip_level)?,
+                );
                 let v = x
                     .iter()
                     .zip(&y)
-                    .map(|(p, q)| add_aligned(b, p, q, lv))
+                    .map(|(p, q)| match scaled_skip {
+                        None => add_aligned(b, p, q, lv),
+                        Some((m, level)) => add_scaled(b, p, q, lv, m, level),
+                    })
                     .collect::<ckks::Result<Vec<_>>>()
                     .map_err(|e| step_err(prep, i, e))?;
                 (v, "add")
@@ -367,6 +377,26 @@ type Term = (usize, i64, Vec<f64>);
 fn rotated(v: &[f64], r: i64) -> Vec<f64> {
     let n = v.len() as i64;
     (0..n).map(|s| v[(s + r).rem_euclid(n) as usize]).collect()
+}
+
+/// `p + m q` at `level` for a fused square at `square_level`: `q` dropped
+/// to `level + 1`, multiplied by the constant `m` at the plaintext scale
+/// that lands it at `p`'s scale (the square's input scale) after one
+/// rescale, then added.
+fn add_scaled<B: Backend>(
+    b: &B,
+    p: &B::Ct,
+    q: &B::Ct,
+    level: usize,
+    m: f64,
+    square_level: usize,
+) -> ckks::Result<B::Ct> {
+    let p = dropped_to(b, p, level)?;
+    let q = dropped_to(b, q, level + 1)?;
+    let target = (b.default_scale() * b.prime(square_level)).sqrt();
+    let pt_scale = b.prime(level + 1) * target / b.scale(&q);
+    let mq = b.rescale(&b.mul_plain(&q, &b.encode(&vec![m; b.slots()], level + 1, pt_scale)?)?)?;
+    b.add(&p, &mq)
 }
 
 /// A fused quadratic ([`Step::Square`]) on one ciphertext: `x + shift`,

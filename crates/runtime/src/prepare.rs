@@ -95,8 +95,13 @@ pub enum Step {
     },
     /// Rotate-and-sum global average pooling.
     GlobalPool,
-    /// Addition of two values.
-    Add,
+    /// Addition of two values; with `scaled_skip`, the skip is multiplied
+    /// by a fused square's `sqrt|a|` first (one level of the skip path)
+    /// and the sum lands at that square's input scale.
+    Add {
+        /// `(multiplier, the square's level)`.
+        scaled_skip: Option<(f64, usize)>,
+    },
     /// Identity (a bootstrap site).
     Tap,
 }
@@ -128,16 +133,50 @@ fn check_fused(plan: &CompiledPlan, i: usize) -> Result<()> {
     let Some(&u) = node.inputs.first().filter(|&&u| u < i) else {
         return Err(at("a fused activation reads an earlier step"));
     };
-    let src = &plan.nodes[u];
+    // Through an addition whose skip is scaled: the linear step is its main
+    // input.
+    let (via_add, lin) = match plan.nodes[u].op {
+        LayerOp::Add if plan.nodes[u].skip_depth == 1 => (Some(u), plan.nodes[u].inputs[0]),
+        _ => (None, u),
+    };
+    let src = &plan.nodes[lin];
     let linear = matches!(
         src.op,
         LayerOp::Conv { .. } | LayerOp::Dense { .. } | LayerOp::AvgPool { .. } | LayerOp::Affine
     );
-    let readers = plan.nodes.iter().filter(|n| n.inputs.contains(&u)).count();
-    if !linear || src.bootstrap || readers != 1 {
+    let sole = |w: usize| {
+        !plan.nodes[w].bootstrap && plan.nodes.iter().filter(|n| n.inputs.contains(&w)).count() == 1
+    };
+    if !linear || !sole(lin) || via_add.is_some_and(|a| !sole(a)) {
         return Err(at(
-            "a fused activation must be the only reader of an unbootstrapped linear step",
+            "a fused activation must be the only reader of an unbootstrapped linear step \
+             (or of an unbootstrapped addition of one)",
         ));
+    }
+    Ok(())
+}
+
+/// An addition at step `i` that multiplies its skip first
+/// (`skip_depth` 1): read only by a fused quadratic, which supplies the
+/// multiplier.
+fn check_scaled_skip(plan: &CompiledPlan, i: usize) -> Result<()> {
+    let node = &plan.nodes[i];
+    let readers: Vec<&compiler::plan::PlanNode> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.inputs.contains(&i))
+        .collect();
+    let ok = matches!(node.op, LayerOp::Add)
+        && node.skip_depth == 1
+        && matches!(
+            readers.as_slice(),
+            [r] if matches!(r.op, LayerOp::PolyAct { fused: true, .. })
+        );
+    if !ok {
+        return Err(bad(format!(
+            "step {i} `{}`: only an addition read by a fused activation alone scales its skip (by one level)",
+            node.name.escape_debug()
+        )));
     }
     Ok(())
 }
@@ -286,8 +325,12 @@ pub fn check_plan(plan: &CompiledPlan, params: &ckks::Params) -> Result<()> {
                 node.level_after
             )));
         }
-        for &u in &node.inputs {
-            if plan.nodes[u].level_after < node.level_in {
+        if node.skip_depth != 0 {
+            check_scaled_skip(plan, i)?;
+        }
+        for (k, &u) in node.inputs.iter().enumerate() {
+            let extra = if k == 1 { node.skip_depth } else { 0 };
+            if plan.nodes[u].level_after < node.level_in + extra {
                 return Err(at(format!(
                     "runs at level {} but step {u} delivers level {}",
                     node.level_in, plan.nodes[u].level_after
@@ -408,7 +451,7 @@ impl Prepared {
                             "step {i}: addition of values at scales {a} and {b} into {f_out}"
                         )));
                     }
-                    Step::Add
+                    Step::Add { scaled_skip: None }
                 }
                 LayerOp::Tap => {
                     if f_in != f_out {
@@ -462,7 +505,8 @@ impl Prepared {
                         })
                         .collect();
                     if matches!(node.op, LayerOp::PolyAct { fused: true, .. }) {
-                        fused_square(&mut steps, node, &coeffs, p)?
+                        let add_inputs = &plan.nodes[node.inputs[0]].inputs;
+                        fused_square(&mut steps, node, add_inputs, &coeffs, p)?
                     } else {
                         Step::Poly(coeffs)
                     }
@@ -495,14 +539,16 @@ impl Prepared {
 
 /// The [`Step::Square`] of fused activation `node` with coefficients
 /// `coeffs` (value scales folded in), folding `sqrt|a|` into the linear
-/// step it reads (`steps[node.inputs[0]]`, already built; [`check_fused`]
-/// has checked the structure).
+/// step it reads (`steps[node.inputs[0]]`, already built), or, when that is
+/// an addition (of inputs `add_inputs`), into the addition's skip and its
+/// main input's linear step ([`check_fused`] has checked the structure).
 ///
 /// Errors: a model activation that is not a quadratic completing to a
 /// square ([`compiler::lower::square_completes`]).
 fn fused_square(
     steps: &mut [Step],
     node: &compiler::plan::PlanNode,
+    add_inputs: &[usize],
     coeffs: &[f64],
     p: &nn::graph::PolyAct,
 ) -> Result<Step> {
@@ -515,13 +561,19 @@ fn fused_square(
             )));
         }
     };
-    let Some(Step::Linear(lin)) = steps.get_mut(node.inputs[0]) else {
+    let m = a.abs().sqrt();
+    let level = node.level_in as usize;
+    let mut u = node.inputs[0];
+    if let Some(Step::Add { scaled_skip }) = steps.get_mut(u) {
+        *scaled_skip = Some((m, level));
+        u = add_inputs[0];
+    }
+    let Some(Step::Linear(lin)) = steps.get_mut(u) else {
         return Err(bad(format!(
             "`{}`: a fused activation must read a linear step",
             node.name.escape_debug()
         )));
     };
-    let m = a.abs().sqrt();
     for (_, w) in &mut lin.taps {
         *w *= m;
     }
@@ -530,7 +582,7 @@ fn fused_square(
             *v *= m;
         }
     }
-    lin.square_level = Some(node.level_in as usize);
+    lin.square_level = Some(level);
     Ok(Step::Square {
         shift: m * b / (2.0 * a),
         negate: a < 0.0,

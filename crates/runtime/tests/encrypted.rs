@@ -29,13 +29,15 @@ fn round_trip(name: &str) {
     // 8 channels of 8x8 fill 512 of the 2048 slots: the compiler packs
     // sparsely, and bootstraps run packed (one EvalMod).
     assert_eq!(plan.params.slots, 512, "{name}");
-    // Every block's first activation is a completed square (one level).
+    // Activations are completed squares (one level), those after a skip
+    // addition too (the addition scales its skip a level higher).
     assert!(
         plan.nodes
             .iter()
             .any(|n| matches!(n.op, compiler::lower::LayerOp::PolyAct { fused: true, .. })),
         "{name}"
     );
+    assert!(plan.nodes.iter().any(|n| n.skip_depth == 1), "{name}");
     let prep = Prepared::new(&plan, &g, &p).unwrap();
     let needs = key_needs(&prep, &p).unwrap();
     let keys = ClientKeys::generate(&p, &needs).unwrap();

@@ -136,7 +136,8 @@ fn plans_for_another_model_or_set_or_malformed_are_refused() {
 
 /// Completed squares (`LayerOp::PolyAct::fused`) are checked: the flag
 /// and the depth agree, the square reads an unbootstrapped linear step
-/// nothing else reads, and the model's activation is a quadratic.
+/// nothing else reads, only an addition a square reads scales its skip,
+/// and the model's activation is a quadratic.
 #[test]
 fn fused_squares_that_do_not_hold_together_are_refused() {
     use compiler::lower::LayerOp;
@@ -165,6 +166,8 @@ fn fused_squares_that_do_not_hold_together_are_refused() {
             extra.name = "second".into();
             pl.nodes.insert(act + 1, extra);
         }),
+        // A skip scaled where nothing supplies the multiplier.
+        Box::new(move |pl| pl.nodes[conv].skip_depth = 1),
         // A fused step that is not a quadratic.
         Box::new(move |pl| {
             if let LayerOp::PolyAct { degree, .. } = &mut pl.nodes[act].op {

@@ -424,6 +424,7 @@ pub fn compile_lowered(
             bsgs_baby: l.cost.bsgs_baby,
             bsgs_centred: l.cost.bsgs_centred,
             skip: n.skip,
+            skip_depth: n.skip_depth,
         });
         let before: u64 = n
             .inputs

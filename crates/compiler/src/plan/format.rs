@@ -92,6 +92,11 @@ pub struct PlanNode {
     pub bsgs_centred: bool,
     /// For additions: the kind of skip.
     pub skip: Option<SkipKind>,
+    /// For additions: levels the skip is read at above the sum (1: it is
+    /// multiplied by the completed square's `sqrt|a|` first;
+    /// [`crate::level::LevelNode::skip_depth`]).
+    #[serde(default, skip_serializing_if = "crate::level::is_zero")]
+    pub skip_depth: u32,
 }
 
 /// A compiled plan: what the runtime executes and what the client needs to
