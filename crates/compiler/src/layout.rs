@@ -57,6 +57,15 @@ use serde::{Deserialize, Serialize};
 use crate::cost::OpCounts;
 use crate::error::CompileError;
 
+/// Why `batch` is no batch for `slots` slots (one line).
+fn bad_batch(batch: usize, slots: usize) -> String {
+    if batch.is_power_of_two() {
+        format!("batch {batch} is more than the {slots} slots")
+    } else {
+        format!("batch {batch} is not a power of two (1 to {slots})")
+    }
+}
+
 /// How one tensor sits in the slots of one or more ciphertexts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
@@ -151,10 +160,7 @@ impl Layout {
     /// the grid.
     pub fn with_batch(self, batch: usize) -> Result<Self, CompileError> {
         if batch == 0 || !batch.is_power_of_two() || batch > self.slots {
-            return Err(CompileError::Layout(format!(
-                "batch {batch} is not a power of two up to {} slots",
-                self.slots
-            )));
+            return Err(CompileError::Layout(bad_batch(batch, self.slots)));
         }
         let l = Self { batch, ..self };
         l.check()?;
@@ -172,10 +178,7 @@ impl Layout {
             return Err(CompileError::Layout("empty grid or bad slot count".into()));
         }
         if self.batch == 0 || !self.batch.is_power_of_two() || self.batch > self.slots {
-            return Err(CompileError::Layout(format!(
-                "batch {} is not a power of two up to {} slots",
-                self.batch, self.slots
-            )));
+            return Err(CompileError::Layout(bad_batch(self.batch, self.slots)));
         }
         if plane > self.block() {
             return Err(CompileError::Layout(format!(

@@ -151,11 +151,30 @@ fn the_batch_option_is_chosen_recorded_and_checked() {
     assert!(rs.estimated_seconds_per_image < ra.estimated_seconds_per_image);
     let too_many = CompileOptions {
         batch: Batch::Fixed(slots),
-        ..opts
+        ..opts.clone()
     };
     let e = compile(&g, &sets, &too_many).unwrap_err();
     assert!(matches!(e, CompileError::Batch(_)), "{e}");
     assert!(!e.to_string().contains('\n'), "{e}");
+    // The message names the largest batch that does compile.
+    let most: usize = e
+        .to_string()
+        .split("at most ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{e}"));
+    assert!(most >= ps.batch(), "{e}");
+    let at_most = CompileOptions {
+        batch: Batch::Fixed(most),
+        ..opts.clone()
+    };
+    assert!(compile(&g, &sets, &at_most).is_ok(), "{e}");
+    let above = CompileOptions {
+        batch: Batch::Fixed(most * 2),
+        ..opts.clone()
+    };
+    assert!(compile(&g, &sets, &above).is_err(), "{e}");
     assert!("3".parse::<Batch>().is_err());
     assert!("x".parse::<Batch>().is_err());
     assert_eq!("auto".parse::<Batch>().unwrap(), Batch::Auto);

@@ -37,6 +37,11 @@ pub struct ImageResult {
     /// before the field existed were all `optimal`).
     #[serde(default = "optimal")]
     pub placement: String,
+    /// Whether the plan's quadratic activations were completed squares
+    /// (one level; `--no-fused-squares` off). Logs from before session 17
+    /// lack the field and were all two-level.
+    #[serde(default)]
+    pub fused_squares: bool,
     /// Threads.
     pub threads: usize,
     /// Server seconds by kind of work (linear, activation, bootstrap, ...).
@@ -82,7 +87,14 @@ fn optimal() -> String {
 /// Reads the per-image results of a `--log` file made at parameter set
 /// `params` with placement `placement` (lines of other runs are skipped; a
 /// missing file is an empty log).
-pub fn read_log(log: &std::path::Path, params: &str, placement: &str) -> Result<Vec<ImageResult>> {
+/// The results in `log` of runs at `params`, `placement` and activation
+/// setting `fused_squares` (first record per image; others are ignored).
+pub fn read_log(
+    log: &std::path::Path,
+    params: &str,
+    placement: &str,
+    fused_squares: bool,
+) -> Result<Vec<ImageResult>> {
     let mut done = Vec::new();
     if !log.exists() {
         return Ok(done);
@@ -93,6 +105,7 @@ pub fn read_log(log: &std::path::Path, params: &str, placement: &str) -> Result<
             .with_context(|| format!("{} line {}", log.display(), i + 1))?;
         if r.params == params
             && r.placement == placement
+            && r.fused_squares == fused_squares
             && !done.iter().any(|d: &ImageResult| d.index == r.index)
         {
             done.push(r);
@@ -190,7 +203,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
     let placement = super::analyze::placement_name(strategy);
     let n = args.images.min(set.len());
     let mut done: Vec<ImageResult> = match &args.log {
-        Some(log) => read_log(log, params.name(), placement)?,
+        Some(log) => read_log(log, params.name(), placement, !args.no_fused_squares)?,
         None => Vec::new(),
     };
     let todo: Vec<usize> = (0..n)
@@ -290,6 +303,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                     rotations: stats.rotations,
                     params: params.name().to_string(),
                     placement: placement.to_string(),
+                    fused_squares: !args.no_fused_squares,
                     threads: rayon::current_num_threads(),
                     seconds_by_kind: stats.seconds.clone(),
                     peak_rss_bytes: peak_rss(),

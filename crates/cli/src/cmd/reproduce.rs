@@ -53,6 +53,12 @@ pub struct Args {
     /// Bootstrap placement: `optimal`, `greedy` or `both`.
     #[arg(long, default_value = "optimal")]
     pub placement: String,
+    /// Quadratic activations as two-level polynomials (the paper's
+    /// setting) instead of one-level completed squares. The logs tell the
+    /// two apart (a resumed run reuses only its own setting's images);
+    /// `results.json` holds the last run's.
+    #[arg(long)]
+    pub no_fused_squares: bool,
     /// The models (ONNX), comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_MODELS.map(String::from))]
     pub models: Vec<String>,
@@ -96,6 +102,11 @@ pub struct Record {
     pub params: String,
     /// Bootstrap placement (`optimal` or `greedy`).
     pub placement: String,
+    /// Whether quadratic activations were one-level completed squares
+    /// (`false`: two-level polynomials, `--no-fused-squares`, and every
+    /// record from before session 17).
+    #[serde(default)]
+    pub fused_squares: bool,
     /// Encrypted test images.
     pub images: usize,
     /// Plaintext accuracy (reference executor) on `plain_images` test
@@ -254,6 +265,7 @@ fn compile(
     strategy: Strategy,
     calibrate: Option<&Path>,
     threads: u32,
+    fuse_squares: bool,
 ) -> Result<Compiled> {
     let (sets, name) = if params == "auto" {
         let sets = super::he::bootstrappable_sets(threads)
@@ -272,6 +284,7 @@ fn compile(
     let opts = compiler::CompileOptions {
         params: name,
         strategy,
+        fuse_squares,
         ..Default::default()
     };
     let (plan, report) = compiler::compile(graph, &sets, &opts)?;
@@ -469,7 +482,7 @@ fn encrypted(
     label: &str,
 ) -> Result<(Summary, usize)> {
     let have = |log: &Path| -> Result<Vec<super::eval_he::ImageResult>> {
-        let mut done = read_log(log, params, placement)?;
+        let mut done = read_log(log, params, placement, !args.no_fused_squares)?;
         done.retain(|r| r.index < n);
         Ok(done)
     };
@@ -494,6 +507,7 @@ fn encrypted(
             .args(["--params", params])
             .args(["--placement", placement])
             .args(["--batch", "1"])
+            .args(args.no_fused_squares.then_some("--no-fused-squares"))
             .args(args.diagonals.child_args())
             .arg("--log")
             .arg(log);
@@ -624,9 +638,17 @@ pub fn run(args: Args) -> Result<()> {
             let mut per_strategy = Vec::new();
             for &s in &strategies {
                 per_strategy.push(
-                    compile(&m.graph, p, s, args.calibrate.as_deref(), threads).with_context(
-                        || format!("compiling {} for {p} ({})", m.file, placement_name(s)),
-                    )?,
+                    compile(
+                        &m.graph,
+                        p,
+                        s,
+                        args.calibrate.as_deref(),
+                        threads,
+                        !args.no_fused_squares,
+                    )
+                    .with_context(|| {
+                        format!("compiling {} for {p} ({})", m.file, placement_name(s))
+                    })?,
                 );
             }
             per_params.push(per_strategy);
@@ -715,7 +737,7 @@ pub fn run(args: Args) -> Result<()> {
                             c.sites().len()
                         ));
                         let log = log_path(&dirs[mi], &c.params, other);
-                        let mut done = read_log(&log, &c.params, other)?;
+                        let mut done = read_log(&log, &c.params, other, !args.no_fused_squares)?;
                         done.retain(|r| r.index < n);
                         (Summary::of(&done, None), Some(other.to_string()))
                     }
@@ -734,6 +756,7 @@ pub fn run(args: Args) -> Result<()> {
                     structure: c.structure.clone(),
                     params: c.params.clone(),
                     placement: placement.to_string(),
+                    fused_squares: !args.no_fused_squares,
                     images: sum.images,
                     accuracy_plain: plain[mi].accuracy,
                     plain_images: plain[mi].images,
@@ -850,6 +873,7 @@ mod tests {
             structure: String::new(),
             params: "p".into(),
             placement: placement.into(),
+            fused_squares: true,
             images: 1,
             accuracy_plain: 0.9,
             plain_images: 1,

@@ -197,11 +197,17 @@ fn lower_packed(g: &nn::Graph, p: &ParamSet, batch: Batch) -> Result<Lowered, Co
             // larger than its block spills over several ciphertexts (every
             // ciphertext of the tensor holds all `b` images).
             return lower_batched(g, p.slots(), b, w).map_err(|e| {
+                // The largest batch that lowers (spilled), for the message.
+                let fit = (p.slots() / need.max(1)).max(1);
+                let mut most = b / 2;
+                while most > fit && lower_batched(g, p.slots(), most, w).is_err() {
+                    most /= 2;
+                }
                 CompileError::Batch(format!(
-                    "{b} images do not fit the {} slots of `{}` even spilled over several ciphertexts ({e}); at most {} fit one ciphertext",
+                    "{b} images do not fit the {} slots of `{}` even spilled over several \
+                     ciphertexts ({e}): at most {most} per inference ({fit} in one ciphertext)",
                     p.slots(),
                     p.name,
-                    (p.slots() / need.max(1)).max(1)
                 ))
             });
         }
