@@ -174,6 +174,22 @@ fn reproduce_one_model_and_resume() {
     assert_eq!(again, written);
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("| dirac20 | chain |"), "{table}");
+    assert_eq!(r["fused_squares"], true, "{r}");
+
+    // Two-level activations (the paper's setting) in the same directory:
+    // the one-level image is not reused, the record says which it is.
+    let mut args4 = args.to_vec();
+    args4.push("--no-fused-squares");
+    let o = run(&args4);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(lines(&log), 2);
+    let two: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &two.as_array().unwrap()[0];
+    assert_eq!(t["fused_squares"], false, "{t}");
+    assert!(
+        t["bootstraps"].as_u64().unwrap() >= r["bootstraps"].as_u64().unwrap(),
+        "{t} vs {r}"
+    );
 
     // Other weights under the same name are refused, not mixed in.
     let other = dir.path("dirac20.onnx");
