@@ -420,6 +420,14 @@ fn quadratics_after_a_linear_layer_take_one_level() {
         // conv + skip addition.
         assert_eq!(fused, acts, "{name}");
         assert!(!pp.nodes.iter().any(is_fused));
+        // The report says how many.
+        assert_eq!(rf.completed_squares, fused as u64, "{name}");
+        assert_eq!(rf.activations, acts as u64, "{name}");
+        assert_eq!(rp.completed_squares, 0, "{name}");
+        assert!(
+            rf.to_text()
+                .contains(&format!("activations: {fused} of {acts} as one-level"))
+        );
         assert!(pp.nodes.iter().all(|n| match n.op {
             LayerOp::PolyAct { .. } => n.depth == 2,
             _ => true,

@@ -15,7 +15,7 @@ use crate::error::CompileError;
 use crate::level::{
     LevelBudget, LevelGraph, LevelOpKind, NodeId, Placement, SkipKind, lazy_levels,
 };
-use crate::lower::{Lowered, lower, lower_batched};
+use crate::lower::{LayerOp, Lowered, lower, lower_batched};
 use crate::params::ParamSet;
 use crate::placement::{Objective, Strategy, place};
 
@@ -523,6 +523,16 @@ pub fn compile_lowered(
         rescales: totals.rescales,
         plaintext_multiplies: totals.mul_plain,
         ciphertext_multiplies: totals.mul_relin,
+        completed_squares: low
+            .layers
+            .iter()
+            .filter(|l| matches!(l.op, LayerOp::PolyAct { fused: true, .. }))
+            .count() as u64,
+        activations: low
+            .layers
+            .iter()
+            .filter(|l| matches!(l.op, LayerOp::PolyAct { .. }))
+            .count() as u64,
         galois_keys: galois.keys,
         galois_keys_exact: galois.exact,
         keys: opts.keys,

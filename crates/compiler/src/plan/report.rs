@@ -95,6 +95,13 @@ pub struct Report {
     pub plaintext_multiplies: u64,
     /// Ciphertext multiplications.
     pub ciphertext_multiplies: u64,
+    /// Activations evaluated as one-level completed squares
+    /// ([`crate::lower::fuse_squares`]), of `activations`.
+    #[serde(default)]
+    pub completed_squares: u64,
+    /// Polynomial activations.
+    #[serde(default)]
+    pub activations: u64,
     /// Galois keys keygen makes (layer rotations, plus the bootstrapping's
     /// own if any bootstrap runs; one key per Galois element).
     pub galois_keys: u64,
@@ -215,6 +222,19 @@ impl Report {
             self.plaintext_multiplies,
             self.ciphertext_multiplies
         );
+        if self.activations > 0 {
+            let _ = writeln!(
+                s,
+                "activations: {} of {} as one-level completed squares{}",
+                self.completed_squares,
+                self.activations,
+                if self.completed_squares == 0 {
+                    " (two-level polynomials: --no-fused-squares, or none qualifies)"
+                } else {
+                    ""
+                }
+            );
+        }
         if self.galois_keys_exact {
             let _ = writeln!(
                 s,
