@@ -379,10 +379,16 @@ fn rotated(v: &[f64], r: i64) -> Vec<f64> {
     (0..n).map(|s| v[(s + r).rem_euclid(n) as usize]).collect()
 }
 
-/// `p + m q` at `level` for a fused square at `square_level`: `q` dropped
-/// to `level + 1`, multiplied by the constant `m` at the plaintext scale
-/// that lands it at `p`'s scale (the square's input scale) after one
-/// rescale, then added.
+/// The scale a fused square's input lands at so that its square, rescaled
+/// at `level`, is exactly the default scale: `sqrt(Delta q_level)`.
+fn square_input_scale<B: Backend>(b: &B, level: usize) -> f64 {
+    (b.default_scale() * b.prime(level)).sqrt()
+}
+
+/// `p + m q` for a fused square at `square_level`, `p` at `level` and `q`
+/// at `level + 1` (as the executor fetched them): `q` multiplied by the
+/// constant `m` at the plaintext scale that lands it at `p`'s scale (the
+/// square's input scale) after one rescale, then added.
 fn add_scaled<B: Backend>(
     b: &B,
     p: &B::Ct,
@@ -391,12 +397,9 @@ fn add_scaled<B: Backend>(
     m: f64,
     square_level: usize,
 ) -> ckks::Result<B::Ct> {
-    let p = dropped_to(b, p, level)?;
-    let q = dropped_to(b, q, level + 1)?;
-    let target = (b.default_scale() * b.prime(square_level)).sqrt();
-    let pt_scale = b.prime(level + 1) * target / b.scale(&q);
-    let mq = b.rescale(&b.mul_plain(&q, &b.encode(&vec![m; b.slots()], level + 1, pt_scale)?)?)?;
-    b.add(&p, &mq)
+    let pt_scale = b.prime(level + 1) * square_input_scale(b, square_level) / b.scale(q);
+    let mq = b.rescale(&b.mul_plain(q, &b.encode(&vec![m; b.slots()], level + 1, pt_scale)?)?)?;
+    b.add(p, &mq)
 }
 
 /// A fused quadratic ([`Step::Square`]) on one ciphertext: `x + shift`,
@@ -467,7 +470,7 @@ pub fn linear<B: Backend>(
     // The output scale: Delta, or for a fused square at level `l` the
     // scale whose square divided by q_l is Delta.
     let out_scale = match step.square_level {
-        Some(l) => (b.default_scale() * b.prime(l)).sqrt(),
+        Some(l) => square_input_scale(b, l),
         None => b.default_scale(),
     };
     let pt_scale = b.prime(level) * out_scale / in_scale;
