@@ -1354,8 +1354,10 @@ impl Bootstrapper {
             return self.slots_to_coeffs_packed(eval, &v, ct.scale, self.t.params.default_scale());
         }
         let (re, im) = self.coeffs_to_slots(eval, &raised)?;
-        let re = self.eval_mod(eval, &re)?;
-        let im = self.eval_mod(eval, &im)?;
+        // The two real halves are independent: evaluated side by side, so
+        // that a second thread has work beside each half's key switches.
+        let (re, im) = rayon::join(|| self.eval_mod(eval, &re), || self.eval_mod(eval, &im));
+        let (re, im) = (re?, im?);
         self.slots_to_coeffs(eval, &re, &im, ct.scale, self.t.params.default_scale())
     }
 }

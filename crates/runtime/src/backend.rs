@@ -62,6 +62,23 @@ pub trait Backend: Sync {
             Some(a) => self.add(&a, &t),
         }
     }
+    /// `ct + c` in every slot (level and scale unchanged). The encrypted
+    /// backend adds the constant to the coefficients directly
+    /// (`ckks::Evaluator::add_const`); this default encodes the constant
+    /// vector at the ciphertext's level and scale and adds it.
+    fn add_const(&self, ct: &Self::Ct, c: f64) -> Result<Self::Ct> {
+        let pt = self.encode(&vec![c; self.slots()], self.level(ct), self.scale(ct))?;
+        self.add_plain(ct, &pt)
+    }
+    /// `ct * c` with the constant taken at `const_scale` (the result's scale
+    /// is `scale(ct) * const_scale`; no level used until a rescale). The
+    /// encrypted backend multiplies by the integer `round(c * const_scale)`
+    /// (`ckks::Evaluator::mul_const`); this default encodes the constant
+    /// vector and multiplies.
+    fn mul_const(&self, ct: &Self::Ct, c: f64, const_scale: f64) -> Result<Self::Ct> {
+        let pt = self.encode(&vec![c; self.slots()], self.level(ct), const_scale)?;
+        self.mul_plain(ct, &pt)
+    }
     /// Divides by `q_level`: one level down.
     fn rescale(&self, ct: &Self::Ct) -> Result<Self::Ct>;
     /// `ct * ct`, relinearized and rescaled: one level down, scale

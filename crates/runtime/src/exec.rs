@@ -398,7 +398,7 @@ fn add_scaled<B: Backend>(
     square_level: usize,
 ) -> ckks::Result<B::Ct> {
     let pt_scale = b.prime(level + 1) * square_input_scale(b, square_level) / b.scale(q);
-    let mq = b.rescale(&b.mul_plain(q, &b.encode(&vec![m; b.slots()], level + 1, pt_scale)?)?)?;
+    let mq = b.rescale(&b.mul_const(q, m, pt_scale)?)?;
     b.add(p, &mq)
 }
 
@@ -413,13 +413,11 @@ fn square_step<B: Backend>(
     negate: bool,
     constant: f64,
 ) -> ckks::Result<B::Ct> {
-    let n = b.slots();
-    let v = b.add_plain(x, &b.encode(&vec![shift; n], b.level(x), b.scale(x))?)?;
-    let mut y = b.square(&v)?;
+    let mut y = b.square(&b.add_const(x, shift)?)?;
     if negate {
         y = b.neg(&y)?;
     }
-    b.add_plain(&y, &b.encode(&vec![constant; n], b.level(&y), b.scale(&y))?)
+    b.add_const(&y, constant)
 }
 
 /// One linear step with the rotation keys `keys`; returns the output

@@ -103,6 +103,12 @@ impl Backend for CkksBackend {
             Some(a) => self.eval.add(&a, &self.eval.mul_plain(ct, pt)?),
         }
     }
+    fn add_const(&self, ct: &Ciphertext, c: f64) -> Result<Ciphertext> {
+        self.eval.add_const(ct, c)
+    }
+    fn mul_const(&self, ct: &Ciphertext, c: f64, const_scale: f64) -> Result<Ciphertext> {
+        self.eval.mul_const(ct, c, const_scale)
+    }
     fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
         self.eval.rescale(ct)
     }
