@@ -14,29 +14,8 @@ D=docs/data
 L=runs/s18
 C=runs/cifar
 mkdir -p $L $C
-if [ ! -f $C/resnet20-cifar.onnx ]; then
-    target-rt/release/examples/export_zoo resnet20 3 32 $C/resnet20-cifar.onnx 1.0 || exit 1
-fi
-# A fixed pseudo-random input in [0, 1), shape [1, 3, 32, 32], as .npy
-# (the same as scripts/measure/s16-e2e.sh).
-python3 - $C/input.npy <<'PY'
-import struct, sys
-n = 3 * 32 * 32
-hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 32, 32), }"
-hdr += " " * (63 - (10 + len(hdr)) % 64) + "\n"
-x, vals = 12345, []
-for _ in range(n):
-    x = (1103515245 * x + 12345) % 2**31
-    vals.append(x / 2**31)
-with open(sys.argv[1], "wb") as f:
-    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
-    f.write(struct.pack("<%df" % n, *vals))
-PY
 W=$L/cifar
-mkdir -p $W
-$B compile $C/resnet20-cifar.onnx --params n16-boot --out $W/plan.json --json > $W/compile.json 2> $W/compile.err || exit 1
-$B keygen --plan $W/plan.json --model $C/resnet20-cifar.onnx --out $W/keys --json > $W/keygen.json 2> $W/keygen.err || exit 1
-$B encrypt --keys $W/keys --plan $W/plan.json --input $C/input.npy --out $W/in.ct > $W/encrypt.out 2>&1 || exit 1
+B=$B scripts/measure/cifar-setup.sh $C $W || exit 1
 for p in $(pgrep -f residue-train); do kill -STOP $p; done
 trap 'for p in $(pgrep -f residue-train); do kill -CONT $p; done' EXIT
 echo "== $(date -u +%T) infer cifar resnet20 t2"

@@ -16,9 +16,7 @@ L=runs/s18
 C=runs/cifar
 W=$L/cifar1
 mkdir -p $L $W
-$B compile $C/resnet20-cifar.onnx --params n16-boot --threads 1 --out $W/plan.json --json > $W/compile.json 2> $W/compile.err || exit 1
-$B keygen --plan $W/plan.json --model $C/resnet20-cifar.onnx --out $W/keys --json > $W/keygen.json 2> $W/keygen.err || exit 1
-$B encrypt --keys $W/keys --plan $W/plan.json --input $C/input.npy --out $W/in.ct > $W/encrypt.out 2>&1 || exit 1
+B=$B scripts/measure/cifar-setup.sh $C $W --threads 1 || exit 1
 pause() { for p in $(pgrep -f 'residue-train|cargo|rustc'); do kill -$1 $p 2>/dev/null; done; }
 pause STOP
 trap 'pause CONT' EXIT
