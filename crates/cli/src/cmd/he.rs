@@ -157,13 +157,20 @@ pub fn cost_label(source: &str) -> String {
     }
 }
 
-/// Compiles and calibrates a plan for `model` at parameter set `params`.
+/// Compiles and calibrates a plan for `model` at parameter set `params`,
+/// priced for the size of rayon's pool (set by `set_threads` before this
+/// is called) where records at that thread count are committed, for one
+/// thread otherwise.
 pub fn compile_for(
     model: &nn::Graph,
     params: &Arc<ckks::Params>,
     opts: &compiler::CompileOptions,
 ) -> Result<(CompiledPlan, compiler::Report)> {
-    let set = param_set(params);
+    // Priced for the threads the inference will run on (the pool is sized
+    // before this is called), where measurements at that count are
+    // committed; one thread's otherwise.
+    let threads = u32::try_from(rayon::current_num_threads()).unwrap_or(1);
+    let set = param_set_threads(params, threads).unwrap_or_else(|_| param_set(params));
     let mut opts = opts.clone();
     opts.params = Some(set.name.clone());
     opts.attribute_skips = false;
