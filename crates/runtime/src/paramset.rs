@@ -195,12 +195,7 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
         ($t:literal) => {
             match name {
                 "n16-boot" => vec![
-                    boot!("", "32768", $t, "-lowmem"),
-                    boot!("", "16384", $t, "-lowmem"),
-                    boot!("", "8192", $t, ""),
-                    boot!("", "4096", $t, ""),
-                    // Session 18's window, with the leveled records: every
-                    // slot count again (the later record wins).
+                    // Session 18's window, with the leveled records.
                     include_str!(concat!(
                         "../../../docs/data/boot16-s18-32768-t",
                         $t,

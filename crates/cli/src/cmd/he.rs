@@ -166,9 +166,6 @@ pub fn compile_for(
     params: &Arc<ckks::Params>,
     opts: &compiler::CompileOptions,
 ) -> Result<(CompiledPlan, compiler::Report)> {
-    // Priced for the threads the inference will run on (the pool is sized
-    // before this is called), where measurements at that count are
-    // committed; one thread's otherwise.
     let threads = u32::try_from(rayon::current_num_threads()).unwrap_or(1);
     let set = param_set_threads(params, threads).unwrap_or_else(|_| param_set(params));
     let mut opts = opts.clone();
