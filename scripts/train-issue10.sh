@@ -32,6 +32,9 @@
 #         (90.66%): kdpan40 ended near its teacher's accuracy (90.2-90.4%
 #         from epoch 24 on), so the teacher may be what limits it.
 #         lr 0.01 with 1000 warm-up steps (at 0.02 it diverged in epoch 1).
+#   kdd40t Dirac-20 (no skips) with kdpan40t's distillation, lr and warm-up,
+#         from scratch, 40 epochs (session 19; the bundled dirac20 retrained
+#         at the other two bundled models' budget).
 # Progress: tail -f runs/issue10/<run>/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -96,8 +99,20 @@ for run in "$@"; do
         # 10%): half the peak rate and a 1000-step warm-up.
         lr=(--lr 0.01 --warmup-steps 1000)
         ;;
+    kdd40t)
+        if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
+            cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
+        fi
+        # Dirac-20 (no skips) with kdpan40t's recipe where it applies (no
+        # adds, so no post-add normalization): the bundled dirac20 retrained
+        # at the same budget as the other two bundled models.
+        args=(--arch dirac20 --epochs 40
+              --distill-teacher checkpoints/ext40/resnet20/model.ckpt
+              --kd-alpha 0.7 --kd-temperature 4)
+        lr=(--lr 0.01 --warmup-steps 1000)
+        ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t)" >&2
         exit 2
         ;;
     esac

@@ -71,14 +71,27 @@ pub struct BootstrapConfig {
     /// (noise about half the budget), 23.5 at N = 2^16 (noise 2^-20.1 to
     /// 2^-20.3 worst slot with 8192 sparse slots: nearly all of it).
     pub sine_error_bits: f64,
+    /// Sparse packing with fewer slots than this keeps the message 2^2
+    /// further below q_0 ([`Self::with_slots`]). Few slots mean large
+    /// plaintext coefficients for a message of random slots (their RMS
+    /// grows as 1/sqrt(slots)), so the sine's departure from the identity,
+    /// not EvalMod's noise, then sets the precision. Measured with
+    /// `residue bench ckks --ops bootstrap --slots S --log-message-ratio R`
+    /// (`docs/benchmarks.md`, "Session 19"): at N = 2^16 ratio 8 beats 10
+    /// from 1024 slots up (24.6 against 23.9 bits mean at 1024, 23.6
+    /// against 21.6 at 16384) and loses at 256 (22.3 against 24.8), so
+    /// 1024 there; at N = 2^12 ratio 10 wins at 64 slots (23.9 against
+    /// 19.9), and every sparse count keeps 10 there.
+    pub small_slots: usize,
 }
 
 impl BootstrapConfig {
-    /// The same configuration for sparse packing with `slots` slots. Fewer
-    /// slots mean larger plaintext coefficients, so the message is kept
-    /// 2^2 further below q_0 (measured: 23.9 instead of 19.9 bits at 64 slots).
+    /// The same configuration for sparse packing with `slots` slots. Below
+    /// [`Self::small_slots`] slots the message is kept 2^2 further below
+    /// q_0 (`log_message_ratio` at least 10): the plaintext coefficients of
+    /// a message with few slots are larger.
     pub fn with_slots(mut self, slots: usize, max_slots: usize) -> Self {
-        if slots < max_slots {
+        if slots < max_slots && slots < self.small_slots {
             self.log_message_ratio = self.log_message_ratio.max(10);
         }
         self.slots = slots;
@@ -155,7 +168,8 @@ impl BootstrapConfig {
     /// of that error budget (`input_bound(self, self.sine_error_bits)`),
     /// EvalMod's noise the rest. At N = 2^12: about 0.17 at full slots
     /// (`log_message_ratio` 8) and 0.42 for sparse packing (10); at
-    /// N = 2^16: 0.094 and 0.238. The compiler scales values into it; it
+    /// N = 2^16: 0.094 (ratio 8, full slots and sparse packing from 1024
+    /// slots) and 0.238 below 1024 slots (10). The compiler scales values into it; it
     /// cannot be checked on encrypted values.
     pub fn input_bound(&self) -> f64 {
         input_bound(self, self.sine_error_bits)
@@ -184,6 +198,7 @@ pub fn config_for(params: &Params) -> Option<BootstrapConfig> {
         log_message_ratio: 8,
         slots: params.max_slots(),
         sine_error_bits: 23.5,
+        small_slots: 1024,
     };
     match params.name() {
         "n16-boot" | "n16-boot-l11" | "n16-boot-l13" => Some(base),
@@ -191,6 +206,7 @@ pub fn config_for(params: &Params) -> Option<BootstrapConfig> {
             c2s_levels: 3,
             s2c_levels: 2,
             sine_error_bits: 21.0,
+            small_slots: usize::MAX,
             ..base
         }),
         _ => None,
@@ -1312,7 +1328,7 @@ impl Bootstrapper {
     ///
     /// Slot magnitudes must stay within [`Self::input_bound`] (at N = 2^12
     /// about 0.17 at full slots, 0.42 for sparse packing; at N = 2^16 0.094
-    /// and 0.238); within it the largest
+    /// from 1024 slots up and 0.238 below); within it the largest
     /// absolute slot error is at most 2^-[`PRECISION_BITS`] for every input,
     /// whatever its spectrum (measured on the N = 2^12 sets with random,
     /// constant and single-spike inputs: `docs/benchmarks.md`,
@@ -1385,6 +1401,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Sparse packing keeps the full-slot message ratio at N = 2^16 from
+    /// `small_slots` up and 10 below it; at N = 2^12 every sparse count
+    /// keeps 10 (session 19's measurements, `docs/benchmarks.md`).
+    #[test]
+    fn sparse_message_ratio_by_slot_count() {
+        let p = Params::named("n16-boot").unwrap();
+        let (cfg, max) = (config_for(&p).unwrap(), p.max_slots());
+        let ratio = |s: usize| cfg.clone().with_slots(s, max).log_message_ratio;
+        assert_eq!(ratio(max), 8);
+        assert_eq!(ratio(16384), 8);
+        assert_eq!(ratio(1024), 8);
+        assert_eq!(ratio(512), 10);
+        assert_eq!(ratio(16), 10);
+        let b = |s: usize| cfg.clone().with_slots(s, max).input_bound();
+        assert!((b(8192) - 0.0943).abs() < 1e-3 && (b(512) - 0.2377).abs() < 1e-3);
+        let p = Params::named("insecure-boot-n12-l9").unwrap();
+        let (cfg, max) = (config_for(&p).unwrap(), p.max_slots());
+        assert_eq!(cfg.clone().with_slots(max, max).log_message_ratio, 8);
+        assert_eq!(cfg.clone().with_slots(max / 2, max).log_message_ratio, 10);
     }
 
     fn vec_c(n: usize, seed: u64) -> Vec<Complex64> {

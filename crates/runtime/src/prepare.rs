@@ -679,8 +679,8 @@ fn check_taps(taps: &[(Tap, f64)], node: &compiler::plan::PlanNode, i: usize) ->
 /// `slots`-slot ciphertext under `params`: the engine's documented input
 /// bound ([`ckks::bootstrap::BootstrapConfig::input_bound`]: every input
 /// within it keeps [`ckks::bootstrap::PRECISION_BITS`] whatever its
-/// spectrum, constant vectors included; at N = 2^16 0.094 at full slots,
-/// 0.238 for sparse packing, at N = 2^12 0.17 and 0.42), or
+/// spectrum, constant vectors included; at N = 2^16 0.094 from 1024 slots
+/// up, 0.238 below; at N = 2^12 0.17 at full slots, 0.42 sparse), or
 /// [`crate::BOOTSTRAP_INPUT_BOUND`] for a set that does
 /// not bootstrap or a slot count it does not bootstrap.
 pub fn bootstrap_input_bound(params: &ckks::Params, slots: usize) -> f64 {

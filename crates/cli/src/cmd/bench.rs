@@ -78,6 +78,13 @@ pub struct CkksArgs {
     /// less memory, each diagonal expanded at every bootstrap.
     #[arg(long)]
     pub low_memory: bool,
+    /// Bootstrap only: log2(q_0 / message scale) before ModRaise, in place
+    /// of the parameter set's (8 at full slots, 10 for sparse packing;
+    /// `ckks::bootstrap::BootstrapConfig::log_message_ratio`): larger keeps
+    /// larger inputs on the sine's linear part, smaller keeps EvalMod's
+    /// noise smaller against the message. Records say `"log_message_ratio"`.
+    #[arg(long)]
+    pub log_message_ratio: Option<u32>,
     /// Leveled operations only: run as many independent copies of each
     /// operation at once as there are threads (several per thread, on the
     /// rayon pool) and report wall time divided by the copies: the cost of
@@ -151,6 +158,9 @@ pub struct Record {
     /// (`--low-memory`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub low_memory: Option<bool>,
+    /// Bootstrap only: the message ratio it ran with (log2(q_0 / scale)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_message_ratio: Option<u32>,
     /// `--concurrent` only: copies of the operation that ran at once;
     /// `median_ms` is the wall time per copy.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,6 +186,7 @@ impl Record {
             profile: None,
             transform_bytes: None,
             low_memory: None,
+            log_message_ratio: None,
             concurrent: None,
         }
     }
@@ -407,7 +418,12 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
     if !n.is_power_of_two() || n > max {
         bail!("--slots {n}: a power of two up to {max} for `{}`", a.params);
     }
-    let cfg = cfg.with_slots(n, max);
+    let mut cfg = cfg.with_slots(n, max);
+    if let Some(r) = a.log_message_ratio {
+        cfg.log_message_ratio = r;
+    }
+    cfg.check(&params)?;
+    let ratio = cfg.log_message_ratio;
     bar.set_message(format!("bootstrap keygen ({threads} threads)"));
     let t = Instant::now();
     let mut kg = KeyGenerator::new(params.clone());
@@ -500,6 +516,7 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
         cpu_ms: cpu.get(cpu.len() / 2).copied(),
         transform_bytes: Some(boot.transform_bytes()),
         low_memory: Some(a.low_memory),
+        log_message_ratio: Some(ratio),
         ..Record::plain("bootstrap", threads, times[times.len() / 2])
     }))
 }
