@@ -4,8 +4,9 @@
 # (`residue eval`), on all 10000 test images, on the first 2000 and on the
 # first 500 (the bundled data/fashion-mnist-sample; the subsets the test
 # `nn/tests/committed_models.rs` re-checks), and the
-# encrypted cost the compiler predicts (`residue analyze`, n16-boot,
-# calibrated with docs/data/bench-n16-boot.json).
+# encrypted cost the compiler predicts (`residue analyze`, n16-boot, two
+# threads, the cost records the binary ships; calibrated with
+# docs/data/bench-n16-boot.json until session 19).
 #
 #   scripts/eval-zoo.sh            # writes models/results.json and docs/data/analyze-*.json
 set -euo pipefail
@@ -34,7 +35,7 @@ print(json.dumps({
 }) + ",")
 PY
     "$bin" analyze "models/$m.onnx" --params n16-boot \
-        --calibrate docs/data/bench-n16-boot.json --json-out "docs/data/analyze-$m.json" > /dev/null
+        --threads 2 --json-out "docs/data/analyze-$m.json" > /dev/null
 done
 # drop the trailing comma of the last entry
 sed -i '$ s/,$//' "$out.tmp"

@@ -12,9 +12,7 @@ P=${P:-target-rt/release/examples/bootprec}
 D=docs/data
 L=runs/s19
 mkdir -p $L
-pause() { for p in $(pgrep -f 'residue-train|cargo|rustc'); do kill -$1 $p 2>/dev/null; done; }
-pause STOP
-trap 'pause CONT' EXIT
+. scripts/measure/quiet-window.sh
 echo "== $(date -u +%T) bootprec n16-boot ${PREC_SLOTS:-16384 8192 1024}"
 /usr/bin/time -v $P n16-boot ${PREC_SLOTS:-16384 8192 1024} > $L/bootprec.out 2> $L/bootprec.err
 cat $L/bootprec.out; grep -E "Maximum resident|Elapsed" $L/bootprec.err
@@ -24,7 +22,7 @@ for s in ${SLOTS:-16384 8192 4096}; do
         echo "== $(date -u +%T) bootstrap $s slots t$t"
         $B bench ckks --params n16-boot --threads $t --reps 3 --ops bootstrap --slots $s \
             --json-out $f > $L/boot-$s-t$t.out 2>&1
-        python3 -c "import json,sys;d=json.load(open(sys.argv[1]))[0];print(round(d['median_ms']/1e3,2),'s',{k:round(v/1e3,2) for k,v in d.get('stages_ms',{}).items() if not k.endswith('cpu')},round(d['precision_bits_mean'],2),round(d['precision_bits_min'],2),d.get('levels_after'),d.get('key_bytes'),'ratio',d.get('log_message_ratio'))" $f
+        show_boot $f
     done
 done
 echo "== $(date -u +%T) done"

@@ -9,9 +9,7 @@ B=${B:-target-rt/release/residue}
 D=docs/data
 L=runs/s19
 mkdir -p $L
-pause() { for p in $(pgrep -f 'residue-train|cargo|rustc'); do kill -$1 $p 2>/dev/null; done; }
-pause STOP
-trap 'pause CONT' EXIT
+. scripts/measure/quiet-window.sh
 for m in ${MODELS:-dirac-shared20}; do
     for t in ${THREADS:-2}; do
         f=$D/he-eval-$m-n16-boot-t$t-s19${TAG:-}

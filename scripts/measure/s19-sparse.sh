@@ -11,17 +11,12 @@ B=${B:-target-rt/release/residue}
 D=docs/data
 L=runs/s19
 mkdir -p $L
-pause() { for p in $(pgrep -f 'residue-train|cargo|rustc'); do kill -$1 $p 2>/dev/null; done; }
-pause STOP
-trap 'pause CONT' EXIT
-show() {
-    python3 -c "import json,sys;d=json.load(open(sys.argv[1]))[0];print(round(d['median_ms']/1e3,2),'s',{k:round(v/1e3,2) for k,v in d.get('stages_ms',{}).items() if not k.endswith('cpu')},round(d['precision_bits_mean'],2),round(d['precision_bits_min'],2),d.get('levels_after'),d.get('key_bytes'),'ratio',d.get('log_message_ratio'))" "$1"
-}
+. scripts/measure/quiet-window.sh
 for t in ${THREADS:-2 1}; do
     f=$D/boot16-s19-32768-t$t.json
     echo "== $(date -u +%T) bootstrap 32768 t$t"
     $B bench ckks --params n16-boot --threads $t --reps 5 --ops bootstrap --json-out $f > $L/boot-t$t.out 2>&1
-    show $f
+    show_boot $f
 done
 for s in ${SLOTS:-16384 8192 4096}; do
     for r in ${RATIOS:-8 9}; do
@@ -29,7 +24,7 @@ for s in ${SLOTS:-16384 8192 4096}; do
         echo "== $(date -u +%T) bootstrap $s slots ratio $r t1"
         $B bench ckks --params n16-boot --threads 1 --reps 3 --ops bootstrap --slots $s \
             --log-message-ratio $r --json-out $f > $L/boot-$s-r$r.out 2>&1
-        show $f
+        show_boot $f
     done
 done
 echo "== $(date -u +%T) done"

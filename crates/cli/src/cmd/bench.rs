@@ -62,9 +62,12 @@ pub struct CkksArgs {
     /// plan's slot count). Records say `"slots"`.
     #[arg(long)]
     pub slots: Option<usize>,
-    /// Turn the engine's AVX-512 IFMA kernels off (the AVX2 path, as on a
-    /// CPU without AVX-512; the same as `RESIDUE_NO_AVX512=1`;
-    /// `RESIDUE_NO_AVX2=1` selects the portable path).
+    /// Turn the engine's AVX-512 IFMA kernels off (its AVX2 path; the same
+    /// as `RESIDUE_NO_AVX512=1`; `RESIDUE_NO_AVX2=1` selects the portable
+    /// path). The NTTs come from tfhe-ntt, which still uses AVX-512 where
+    /// the CPU has it: to time a CPU without AVX-512 on one that has it,
+    /// build with `scripts/build-avx2-emulation.sh` (records say
+    /// `"kernels"`: the engine's path only).
     #[arg(long)]
     pub no_avx512: bool,
     /// Bootstrap only: one more bootstrap with the engine's kernel profile
@@ -79,10 +82,15 @@ pub struct CkksArgs {
     #[arg(long)]
     pub low_memory: bool,
     /// Bootstrap only: log2(q_0 / message scale) before ModRaise, in place
-    /// of the parameter set's (8 at full slots, 10 for sparse packing;
-    /// `ckks::bootstrap::BootstrapConfig::log_message_ratio`): larger keeps
-    /// larger inputs on the sine's linear part, smaller keeps EvalMod's
-    /// noise smaller against the message. Records say `"log_message_ratio"`.
+    /// of the parameter set's (8 at full slots; for sparse packing 8 from
+    /// `BootstrapConfig::small_slots` up, 1024 at N = 2^16, and 10 below).
+    /// Smaller keeps EvalMod's noise smaller against the message but
+    /// shrinks the input bound (`"input_bound"` in the record: the slot
+    /// magnitude every spectrum, constants included, keeps its precision
+    /// within). The bench's message is random slots of magnitude up to 1,
+    /// whose small coefficients favour small ratios: check a new ratio at
+    /// its bound with `cargo run --release -p ckks --example bootprec`.
+    /// Records say `"log_message_ratio"`.
     #[arg(long)]
     pub log_message_ratio: Option<u32>,
     /// Leveled operations only: run as many independent copies of each
@@ -161,6 +169,10 @@ pub struct Record {
     /// Bootstrap only: the message ratio it ran with (log2(q_0 / scale)).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_message_ratio: Option<u32>,
+    /// Bootstrap only: the documented input bound at that ratio
+    /// (`BootstrapConfig::input_bound`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_bound: Option<f64>,
     /// `--concurrent` only: copies of the operation that ran at once;
     /// `median_ms` is the wall time per copy.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -187,6 +199,7 @@ impl Record {
             transform_bytes: None,
             low_memory: None,
             log_message_ratio: None,
+            input_bound: None,
             concurrent: None,
         }
     }
@@ -404,7 +417,8 @@ fn wanted(a: &CkksArgs, op: &str) -> bool {
     a.ops.as_ref().is_none_or(|v| v.iter().any(|o| o == op))
 }
 
-/// Key generation, then `reps` bootstraps of a random full-slot message.
+/// Key generation, then `reps` bootstraps of a random message of
+/// `--slots` slots (full by default).
 fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Option<Record>> {
     let params = Params::named(&a.params)?;
     let Some(cfg) = ckks::bootstrap::config_for(&params) else {
@@ -422,8 +436,9 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
     if let Some(r) = a.log_message_ratio {
         cfg.log_message_ratio = r;
     }
-    cfg.check(&params)?;
-    let ratio = cfg.log_message_ratio;
+    cfg.check(&params)
+        .with_context(|| format!("--log-message-ratio {}", cfg.log_message_ratio))?;
+    let (ratio, bound) = (cfg.log_message_ratio, cfg.input_bound());
     bar.set_message(format!("bootstrap keygen ({threads} threads)"));
     let t = Instant::now();
     let mut kg = KeyGenerator::new(params.clone());
@@ -517,6 +532,7 @@ fn bench_bootstrap(a: &CkksArgs, threads: usize, bar: &ProgressBar) -> Result<Op
         transform_bytes: Some(boot.transform_bytes()),
         low_memory: Some(a.low_memory),
         log_message_ratio: Some(ratio),
+        input_bound: Some(bound),
         ..Record::plain("bootstrap", threads, times[times.len() / 2])
     }))
 }
