@@ -34,7 +34,9 @@
 #         lr 0.01 with 1000 warm-up steps (at 0.02 it diverged in epoch 1).
 #   kdd40t Dirac-20 (no skips) with kdpan40t's distillation, lr and warm-up,
 #         from scratch, 40 epochs (session 19; the bundled dirac20 retrained
-#         at the other two bundled models' budget).
+#         at the other two bundled models' budget). Diverged at the end of
+#         epoch 4 (84.99% after epoch 3, 10% after 4).
+#   kdd40t5 kdd40t at lr 0.005.
 # Progress: tail -f runs/issue10/<run>/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -99,7 +101,7 @@ for run in "$@"; do
         # 10%): half the peak rate and a 1000-step warm-up.
         lr=(--lr 0.01 --warmup-steps 1000)
         ;;
-    kdd40t)
+    kdd40t|kdd40t5)
         if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
             cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
         fi
@@ -109,10 +111,13 @@ for run in "$@"; do
         args=(--arch dirac20 --epochs 40
               --distill-teacher checkpoints/ext40/resnet20/model.ckpt
               --kd-alpha 0.7 --kd-temperature 4)
+        # kdd40t (lr 0.01) diverged at the end of epoch 4 (session 19, log
+        # in checkpoints/issue10/kdd40t-diverged-lr01/); kdd40t5 halves it.
         lr=(--lr 0.01 --warmup-steps 1000)
+        [ "$run" = kdd40t5 ] && lr=(--lr 0.005 --warmup-steps 1000)
         ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5)" >&2
         exit 2
         ;;
     esac
