@@ -7,12 +7,10 @@
 # Start with `setsid nohup`.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-B=${B:-target-rt/release/residue}
+. scripts/measure/quiet-window.sh
 P=${P:-target-rt/release/examples/bootprec}
-D=docs/data
 L=runs/s19
 mkdir -p $L
-. scripts/measure/quiet-window.sh
 echo "== $(date -u +%T) bootprec n16-boot ${PREC_SLOTS:-16384 8192 1024}"
 /usr/bin/time -v $P n16-boot ${PREC_SLOTS:-16384 8192 1024} > $L/bootprec.out 2> $L/bootprec.err
 cat $L/bootprec.out; grep -E "Maximum resident|Elapsed" $L/bootprec.err

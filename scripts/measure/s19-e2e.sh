@@ -5,11 +5,9 @@
 # plaintext model, per image. MODELS, IMAGES, THREADS, TAG override.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-B=${B:-target-rt/release/residue}
-D=docs/data
+. scripts/measure/quiet-window.sh
 L=runs/s19
 mkdir -p $L
-. scripts/measure/quiet-window.sh
 for m in ${MODELS:-dirac-shared20}; do
     for t in ${THREADS:-2}; do
         f=$D/he-eval-$m-n16-boot-t$t-s19${TAG:-}
@@ -19,7 +17,7 @@ for m in ${MODELS:-dirac-shared20}; do
         python3 -c "
 import json,sys
 d=json.load(open(sys.argv[1]))
-print({k:d.get(k) for k in ['accuracy_plain','accuracy_he','argmax_agreement','max_logit_error','bootstraps_per_image','latency_s','seconds_per_image','mean_latency_s']})" $f.json
+print({k:d.get(k) for k in ['accuracy_plain','accuracy_he','agreement','max_logit_error','bootstraps_per_image','seconds_per_image','cpu_seconds_per_image']})" $f.json
         grep -E "Maximum resident|Elapsed" $L/e2e-$m-t$t.err
     done
 done

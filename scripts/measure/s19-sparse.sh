@@ -7,11 +7,9 @@
 # Start with `setsid nohup`.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-B=${B:-target-rt/release/residue}
-D=docs/data
+. scripts/measure/quiet-window.sh
 L=runs/s19
 mkdir -p $L
-. scripts/measure/quiet-window.sh
 for t in ${THREADS:-2 1}; do
     f=$D/boot16-s19-32768-t$t.json
     echo "== $(date -u +%T) bootstrap 32768 t$t"
