@@ -37,6 +37,8 @@
 #         at the other two bundled models' budget). Diverged at the end of
 #         epoch 4 (84.99% after epoch 3, 10% after 4).
 #   kdd40t5 kdd40t at lr 0.005.
+#   relu40 the plaintext ceiling: ResNet-20 with exact ReLU activations
+#         (`--relu`), 40 epochs on one cosine schedule, lr 0.02 (session 20).
 # Progress: tail -f runs/issue10/<run>/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -116,8 +118,17 @@ for run in "$@"; do
         lr=(--lr 0.01 --warmup-steps 1000)
         [ "$run" = kdd40t5 ] && lr=(--lr 0.005 --warmup-steps 1000)
         ;;
+    relu40)
+        if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
+            cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
+        fi
+        # The ceiling: ResNet-20 with exact ReLUs (no HE export), on one
+        # 40-epoch cosine schedule like kdpan40t, no distillation; the
+        # range penalty and near-identity start do not apply to ReLUs.
+        args=(--arch resnet20 --epochs 40 --relu)
+        ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, relu40)" >&2
         exit 2
         ;;
     esac

@@ -75,6 +75,11 @@ pub struct TrainArgs {
     /// Start activations near identity, `x + Q·x²/R`, instead of as a ReLU fit.
     #[arg(long, value_name = "Q")]
     pub act_near_identity: Option<f64>,
+    /// Exact ReLU activations instead of polynomials: the plaintext ceiling
+    /// the HE-friendly networks are measured against (no HE export; the
+    /// range penalty does not apply).
+    #[arg(long)]
+    pub relu: bool,
     /// Normalize right after each shared-source add (per-channel centring,
     /// one scale per tensor; folds away for HE inference).
     #[arg(long)]
@@ -200,6 +205,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         arch.act.degree = args.act_degree;
         arch.act.range = args.act_range;
         arch.act.near_identity = args.act_near_identity;
+        arch.act.relu = args.relu;
         arch.post_add_norm = args.post_add_norm;
         arch.validate()?;
         let mut cfg = TrainConfig::new(arch, kind.name(), args.epochs);
@@ -260,12 +266,19 @@ pub fn write_model(trainer: &Trainer, data: &::nn::data::Dataset, out: &Path) ->
     let acc_ema = evaluate(&trainer.model, &data.test, 0);
     crate::trainer::recalibrate_bn(&trainer.model, &data.train, 20, cfg.batch_size);
     let ranges = calibrate_ranges(&trainer.model, &data.train, 2000);
-    let graph = crate::export::to_graph(&trainer.model, &cfg.arch, &ranges)?;
+    // A ReLU ceiling has no HE export: only its summary is written.
+    let graph = if cfg.arch.act.relu {
+        None
+    } else {
+        Some(crate::export::to_graph(&trainer.model, &cfg.arch, &ranges)?)
+    };
     let acc = evaluate(&trainer.model, &data.test, 0);
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    ::nn::onnx::save(&graph, out).with_context(|| format!("writing {}", out.display()))?;
+    if let Some(graph) = &graph {
+        ::nn::onnx::save(graph, out).with_context(|| format!("writing {}", out.display()))?;
+    }
     let summary = serde_json::json!({
         "arch": cfg.arch,
         "config": cfg,
@@ -278,11 +291,18 @@ pub fn write_model(trainer: &Trainer, data: &::nn::data::Dataset, out: &Path) ->
     });
     let spath = out.with_extension("train.json");
     std::fs::write(&spath, serde_json::to_string_pretty(&summary)?)?;
-    eprintln!(
-        "test accuracy {acc:.4} ({acc_ema:.4} before BN recalibration); wrote {} and {}",
-        out.display(),
-        spath.display()
-    );
+    if graph.is_some() {
+        eprintln!(
+            "test accuracy {acc:.4} ({acc_ema:.4} before BN recalibration); wrote {} and {}",
+            out.display(),
+            spath.display()
+        );
+    } else {
+        eprintln!(
+            "test accuracy {acc:.4} ({acc_ema:.4} before BN recalibration); a ReLU network has no HE export, wrote {}",
+            spath.display()
+        );
+    }
     Ok(())
 }
 

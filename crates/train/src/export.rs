@@ -140,11 +140,19 @@ pub enum ExportError {
     /// A post-add normalization has no add to follow.
     #[error("no node {0} to put the post-add normalization after")]
     MissingAdd(String),
+    /// A ReLU network (`--relu`) is a plaintext ceiling only.
+    #[error(
+        "a ReLU network has no polynomial activations to evaluate under HE: it is a plaintext ceiling only"
+    )]
+    Relu,
 }
 
 /// Builds the nn graph of the trained `net` (see [`named_params`]), with
 /// the post-add normalizations (if any) as batch-norm nodes.
 pub fn to_graph(net: &Net, arch: &ArchConfig, ranges: &[f32]) -> Result<Graph, ExportError> {
+    if arch.act.relu {
+        return Err(ExportError::Relu);
+    }
     let mut zoo = arch.to_zoo();
     zoo.act.coeffs.resize(arch.act.degree + 1, 0.0);
     let mut g = ::nn::zoo::build_from_params(&zoo, &named_params(net, arch, ranges))?;

@@ -51,6 +51,11 @@ pub struct ActConfig {
     /// Dirac chains, near-identity starts may not.
     #[serde(default)]
     pub near_identity: Option<f64>,
+    /// If set, the activations are exact ReLUs instead of polynomials: the
+    /// plaintext ceiling the polynomial networks are measured against (issue
+    /// 10). Such a network has no HE export.
+    #[serde(default)]
+    pub relu: bool,
 }
 
 impl ActConfig {
@@ -74,6 +79,7 @@ impl Default for ActConfig {
             degree: 2,
             range: 4.0,
             near_identity: None,
+            relu: false,
         }
     }
 }
@@ -273,6 +279,9 @@ impl fmt::Display for ArchConfig {
                 write!(f, " post-add norm")?;
             }
         }
+        if self.act.relu {
+            return write!(f, " act relu");
+        }
         write!(f, " act deg {} range {}", self.act.degree, self.act.range)
     }
 }
@@ -334,6 +343,9 @@ pub struct PolyAct {
     /// The scaling range `R`, shape `[1]`: state, not trained. Starts at
     /// the configured range; [`Net::init_act_scales`] sets it from data.
     pub scale: RunningState<Tensor<1>>,
+    /// Exact ReLU instead of the polynomial ([`ActConfig::relu`]): the
+    /// coefficients are then unused and there is no range penalty.
+    pub relu: bool,
 }
 
 /// EMA factor of [`PolyAct::range_ema`].
@@ -358,6 +370,7 @@ impl PolyAct {
                 TensorData::new(vec![act.range as f32], [1]),
                 device,
             )),
+            relu: act.relu,
         }
     }
 
@@ -386,9 +399,12 @@ impl PolyAct {
     }
 
     /// Applies the activation. With `penalty`, also returns the range
-    /// penalty (shape `[1]`); in training mode (autodiff device) it updates
-    /// the range EMA.
+    /// penalty (shape `[1]`; none for a ReLU); in training mode (autodiff
+    /// device) it updates the range EMA.
     pub fn forward(&self, x: Tensor<4>, penalty: bool) -> (Tensor<4>, Option<Tensor<1>>) {
+        if self.relu {
+            return (burn::tensor::activation::relu(x), None);
+        }
         let device = x.device();
         let coef = self.poly_coef.val();
         let n = coef.dims()[0];
@@ -885,6 +901,7 @@ mod tests {
             degree: 3,
             range: 2.0,
             near_identity: Some(0.1),
+            relu: false,
         };
         assert_eq!(act.initial_coefficients(), vec![0.0, 1.0, 0.1, 0.0]);
         let z = ArchConfig {

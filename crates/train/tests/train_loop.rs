@@ -351,3 +351,44 @@ fn post_add_norm_learns_and_folds() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The ReLU ceiling (`--relu`): the activations are exact ReLUs, the tiny
+/// ResNet learns, the state round-trips through a checkpoint, and the HE
+/// export refuses it with a typed error.
+#[test]
+fn relu_ceiling_learns_and_has_no_he_export() {
+    let _guard = serial();
+    let train = synthetic(640, 11);
+    let test = synthetic(128, 12);
+    let dir = tmp("relu");
+    let mut cfg = tiny_config(Family::Resnet);
+    cfg.arch.act.relu = true;
+    cfg.epochs = 2;
+    let mut t = Trainer::new(cfg.clone(), &dir, false).unwrap();
+    assert!(t.model.activations().iter().all(|a| a.relu));
+    let device = train::trainer::train_device();
+    let x = burn::tensor::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(vec![-3.0f32, -0.5, 0.0, 0.25, 7.0], [1, 1, 1, 5]),
+        &device,
+    );
+    let (y, pen) = t.model.activations()[0].forward(x, true);
+    assert!(pen.is_none());
+    assert_eq!(
+        train::model::tensor_to_f64(y),
+        vec![0.0, 0.0, 0.0, 0.25, 7.0]
+    );
+    let rep = t.run(&train, &test, None).unwrap();
+    let l = &rep.step_losses;
+    let first: f64 = l[..5].iter().sum::<f64>() / 5.0;
+    let last: f64 = l[l.len() - 5..].iter().sum::<f64>() / 5.0;
+    assert!(last < 0.7 * first, "loss did not fall: {first} -> {last}");
+    assert!(evaluate(&t.model, &test, 0) > 0.5);
+    drop(t);
+    let t = Trainer::resume(&dir).unwrap();
+    assert!(t.state.config.arch.act.relu);
+    assert!(t.model.activations().iter().all(|a| a.relu));
+    let ranges = calibrate_ranges(&t.model, &test, 32);
+    let err = train::export::to_graph(&t.model, &cfg.arch, &ranges).unwrap_err();
+    assert!(err.to_string().contains("plaintext ceiling"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
