@@ -36,7 +36,9 @@
 #         from scratch, 40 epochs (session 19; the bundled dirac20 retrained
 #         at the other two bundled models' budget). Diverged at the end of
 #         epoch 4 (84.99% after epoch 3, 10% after 4).
-#   kdd40t5 kdd40t at lr 0.005.
+#   kdd40t5 kdd40t at lr 0.005. Diverged at the start of epoch 6 (84.51%
+#         after epoch 5).
+#   kdd40t3 kdd40t at lr 0.003.
 #   relu40 the plaintext ceiling: ResNet-20 with exact ReLU activations
 #         (`--relu`), 40 epochs on one cosine schedule, lr 0.02 (session 20).
 # Progress: tail -f runs/issue10/<run>/train.log
@@ -103,7 +105,7 @@ for run in "$@"; do
         # 10%): half the peak rate and a 1000-step warm-up.
         lr=(--lr 0.01 --warmup-steps 1000)
         ;;
-    kdd40t|kdd40t5)
+    kdd40t|kdd40t5|kdd40t3)
         if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
             cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
         fi
@@ -116,7 +118,10 @@ for run in "$@"; do
         # kdd40t (lr 0.01) diverged at the end of epoch 4 (session 19, log
         # in checkpoints/issue10/kdd40t-diverged-lr01/); kdd40t5 halves it.
         lr=(--lr 0.01 --warmup-steps 1000)
+        # kdd40t5 (lr 0.005) diverged at the start of epoch 6 (session 20,
+        # after 84.51% in epoch 5; log in checkpoints/issue10/kdd40t5-diverged-lr005/).
         [ "$run" = kdd40t5 ] && lr=(--lr 0.005 --warmup-steps 1000)
+        [ "$run" = kdd40t3 ] && lr=(--lr 0.003 --warmup-steps 1000)
         ;;
     relu40)
         if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
@@ -128,7 +133,7 @@ for run in "$@"; do
         args=(--arch resnet20 --epochs 40 --relu)
         ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, relu40)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, relu40)" >&2
         exit 2
         ;;
     esac

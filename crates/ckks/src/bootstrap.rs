@@ -252,6 +252,25 @@ pub fn working_level(params: &Params) -> usize {
     config_for(params).map_or(params.max_level(), |c| levels_after(params, &c))
 }
 
+/// The highest level a fresh input can be encrypted at and computed on at
+/// the set's scale: [`working_level`] plus the bootstrapping primes right
+/// above it that are as large as the scale (within one bit), whose levels
+/// ordinary computation can use before the first bootstrap. In the named
+/// sets those are SlotsToCoeffs' primes (40 bits against a 2^40 scale; the
+/// first bootstrap, like every later one, lands below them): `n16-boot`
+/// encrypts at level 12 for 9 levels after each bootstrap. The larger
+/// EvalMod and CoeffsToSlots primes above them stay reserved. For a set
+/// that does not bootstrap this is its top level.
+pub fn fresh_level(params: &Params) -> usize {
+    let w = working_level(params);
+    let log_scale = params.literal.log_scale;
+    let bits = params.literal.q_bits;
+    (w + 1..=params.max_level())
+        .take_while(|&l| bits[l].abs_diff(log_scale) <= 1)
+        .last()
+        .unwrap_or(w)
+}
+
 /// w = 1 - 1/(4K): EvalMod's even polynomial is evaluated at
 /// v = (y - 1/(4K)) / w, which lies in [-1, 1] for y K in
 /// [-(K - 1/2), K]. That holds every input whose overflow |I| is at most
@@ -1398,6 +1417,38 @@ mod tests {
                     "{}: q_{l} has {bits} bits, scale 2^{}",
                     lit.name,
                     lit.log_scale
+                );
+            }
+        }
+    }
+
+    /// The fresh level reaches through SlotsToCoeffs' scale-sized primes and
+    /// stops below the first large one; every prime up to it matches the
+    /// scale.
+    #[test]
+    fn fresh_level_uses_the_scale_sized_bootstrapping_primes() {
+        for (name, want) in [
+            ("n16-boot", 12),
+            ("n16-boot-l11", 14),
+            ("n16-boot-l13", 16),
+            ("insecure-boot-n12-l9", 10),
+            ("insecure-boot-n12", 4),
+            ("n15-q760", 14),
+        ] {
+            let p = Params::named(name).unwrap();
+            let f = fresh_level(&p);
+            assert_eq!(f, want, "{name}");
+            assert!(f >= working_level(&p));
+            for l in 1..=f {
+                assert!(
+                    p.literal.q_bits[l].abs_diff(p.literal.log_scale) <= 1,
+                    "{name} q_{l}"
+                );
+            }
+            if f < p.max_level() {
+                assert!(
+                    p.literal.q_bits[f + 1].abs_diff(p.literal.log_scale) > 1,
+                    "{name}"
                 );
             }
         }

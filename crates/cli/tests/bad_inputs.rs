@@ -593,13 +593,16 @@ fn boot_fixture() -> &'static str {
     B.get_or_init(|| {
         let p = |x: &str| f.p(&format!("boot/{x}"));
         std::fs::create_dir_all(f.dir.join("boot")).unwrap();
-        // Two-level activations, so that the small model bootstraps.
+        // Two-level activations and the input at L_eff, so that the
+        // small model bootstraps (with the 2 fresh levels above L_eff it
+        // fits without).
         ok(&args(&[
             "compile",
             &f.p("m.onnx"),
             "--params",
             BOOT_PARAMS,
             "--no-fused-squares",
+            "--no-fresh-levels",
             "--out",
             &p("plan.json"),
         ]));

@@ -28,6 +28,9 @@ fn listed_sets() -> Vec<(String, u64)> {
                     let p = ckks::Params::named(&name).unwrap();
                     let w = ckks::bootstrap::working_level(&p) as u64;
                     assert_eq!(s["working_level"].as_u64(), Some(w), "{name}");
+                    let f = s["fresh_level"].as_u64().unwrap();
+                    assert_eq!(f, ckks::bootstrap::fresh_level(&p) as u64, "{name}");
+                    assert!(f >= w, "{name}");
                     name
                 },
                 s["log_n"].as_u64().unwrap(),

@@ -130,14 +130,16 @@ impl Fixture {
         std::fs::create_dir_all(&dir).unwrap();
         nn::onnx::save(&g, dir.join("m.onnx")).unwrap();
         let mut fx = Self { dir, want: vec![] };
-        // Activations as two-level polynomials: the deep model then
-        // bootstraps on the small sets (with completed squares it fits).
+        // Activations as two-level polynomials and the input at L_eff: the
+        // deep model then bootstraps on the small sets (with completed
+        // squares, or with the fresh levels above L_eff, it fits).
         ok(&[
             "compile",
             &fx.p("m.onnx"),
             "--params",
             params,
             "--no-fused-squares",
+            "--no-fresh-levels",
             "--out",
             &fx.p("plan.json"),
         ]);

@@ -471,3 +471,62 @@ fn quadratics_after_a_linear_layer_take_one_level() {
     let (pw, _) = compile(&g, &sets, &CompileOptions::default()).unwrap();
     assert!(!pw.nodes.iter().any(is_fused));
 }
+
+/// Levels above `L_eff` whose primes match the scale (SlotsToCoeffs' in
+/// `n16-boot`) are used for the input only where they save a ciphertext
+/// bootstrap; otherwise the plan is the one encrypted at `L_eff`, keys and
+/// all.
+#[test]
+fn fresh_levels_above_l_eff_only_where_they_save_a_bootstrap() {
+    let working = ParamSet::n16_estimate(9);
+    let fresh = ParamSet {
+        input_level: 12,
+        ..working.clone()
+    };
+    let opts = CompileOptions {
+        params: Some(working.name.clone()),
+        ..CompileOptions::default()
+    };
+    let mut used = 0;
+    for (name, fuse) in [
+        ("resnet20", true),
+        ("dirac-shared20", true),
+        ("dirac20", true),
+        ("resnet20", false),
+        ("dirac-shared20", false),
+    ] {
+        let g = zoo(name);
+        let opts = CompileOptions {
+            fuse_squares: fuse,
+            ..opts.clone()
+        };
+        let (pw, rw) = compile(&g, std::slice::from_ref(&working), &opts).unwrap();
+        let (pf, rf) = compile(&g, std::slice::from_ref(&fresh), &opts).unwrap();
+        assert_eq!(pw.params.input_level, 9);
+        let input = pf
+            .nodes
+            .iter()
+            .find(|n| n.kind == LevelOpKind::Input)
+            .unwrap();
+        assert!(input.level_in <= pf.params.input_level);
+        if pf.params.input_level > 9 {
+            used += 1;
+            assert_eq!(pf.params.input_level, 12);
+            assert!(
+                rf.bootstraps < rw.bootstraps,
+                "{name}: {} vs {}",
+                rf.bootstraps,
+                rw.bootstraps
+            );
+        } else {
+            assert_eq!(rf.bootstraps, rw.bootstraps, "{name}");
+            assert_eq!(rf.estimated_seconds, rw.estimated_seconds, "{name}");
+            assert_eq!(rf.network_key_bytes, rw.network_key_bytes, "{name}");
+            assert!(input.level_in <= 9);
+        }
+    }
+    assert!(
+        used > 0,
+        "no zoo net gains a bootstrap from the fresh levels"
+    );
+}

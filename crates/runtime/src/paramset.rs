@@ -10,7 +10,8 @@ use compiler::params::ParamSet;
 
 /// The compiler's [`ParamSet`] for an engine set: `L_eff` is what a
 /// bootstrap leaves (`ckks::bootstrap::levels_after`) or, for a set that
-/// does not bootstrap, its top level; the input is encrypted at `L_eff`.
+/// does not bootstrap, its top level; the input may be encrypted as high as
+/// `ckks::bootstrap::fresh_level` (for `n16-boot`, 3 levels above `L_eff`).
 /// Costs are the committed `residue bench ckks` measurements where the set
 /// has them (`docs/data/`), else the compiler's per-limb estimate with the
 /// bootstrap scaled from the measured `n16-boot` figure by ring degree and
@@ -69,7 +70,7 @@ pub fn param_set_threads(params: &ckks::Params, threads: u32) -> Option<ParamSet
         description: params.summary().description,
         log_n,
         l_eff,
-        input_level: l_eff,
+        input_level: ckks::bootstrap::fresh_level(params) as u32,
         log_scale: params.default_scale().log2().round() as u32,
         q_primes: lit_q,
         p_primes,

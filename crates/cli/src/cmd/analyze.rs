@@ -50,6 +50,12 @@ pub struct ModelArgs {
     /// that layer feeds only the activation).
     #[arg(long)]
     pub no_fused_squares: bool,
+    /// Encrypt the input at L_eff, never above it. By default a plan may
+    /// encrypt it higher, on the bootstrapping primes as large as the
+    /// scale (`residue params`, column `fresh`), where that saves a
+    /// bootstrap; the rotation keys used up there then cost more memory.
+    #[arg(long)]
+    pub no_fresh_levels: bool,
     /// `residue bench ckks` JSON to calibrate the per-operation costs.
     #[arg(long)]
     pub calibrate: Option<PathBuf>,
@@ -142,6 +148,7 @@ impl ModelArgs {
                 keys,
                 batch,
                 fuse_squares: !self.no_fused_squares,
+                fresh_levels: !self.no_fresh_levels,
             },
         ))
     }

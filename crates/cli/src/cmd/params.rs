@@ -21,14 +21,19 @@ pub fn run(args: Args) -> Result<()> {
     let mut rows = Vec::new();
     for lit in PARAM_SETS {
         let p = Params::from_literal(lit.clone())?;
-        rows.push((p.summary(), ckks::bootstrap::working_level(&p)));
+        rows.push((
+            p.summary(),
+            ckks::bootstrap::working_level(&p),
+            ckks::bootstrap::fresh_level(&p),
+        ));
     }
     if args.json || args.json_out.is_some() {
         let list = rows
             .iter()
-            .map(|(s, w)| {
+            .map(|(s, w, f)| {
                 let mut v = serde_json::to_value(s)?;
                 v["working_level"] = (*w).into();
+                v["fresh_level"] = (*f).into();
                 Ok(v)
             })
             .collect::<Result<Vec<_>>>()?;
@@ -38,22 +43,25 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     println!(
-        "{:<20} {:>5} {:>7} {:>9} {:>6} {:>7} {:>6} {:>5}  description",
-        "name", "log_n", "log_qp", "security", "levels", "working", "slots", "dnum"
+        "{:<20} {:>5} {:>7} {:>9} {:>6} {:>7} {:>5} {:>6} {:>5}  description",
+        "name", "log_n", "log_qp", "security", "levels", "working", "fresh", "slots", "dnum"
     );
-    for (s, w) in &rows {
+    for (s, w, f) in &rows {
         let sec = s
             .security_bits
             .map(|b| format!("{b}-bit"))
             .unwrap_or_else(|| "INSECURE".into());
         println!(
-            "{:<20} {:>5} {:>7.1} {:>9} {:>6} {:>7} {:>6} {:>5}  {}",
-            s.name, s.log_n, s.log_qp, sec, s.levels, w, s.slots, s.dnum, s.description
+            "{:<20} {:>5} {:>7.1} {:>9} {:>6} {:>7} {:>5} {:>6} {:>5}  {}",
+            s.name, s.log_n, s.log_qp, sec, s.levels, w, f, s.slots, s.dnum, s.description
         );
     }
     println!(
-        "levels: the top level (primes - 1); working: where inputs are encrypted and \
-         computation runs (below the bootstrapping primes, for a set that bootstraps)"
+        "levels: the top level (primes - 1); working: where computation runs after a \
+         bootstrap (L_eff; below the bootstrapping primes, for a set that bootstraps); \
+         fresh: the highest level an input can be encrypted at (working plus the \
+         bootstrapping primes as large as the scale; plans go above working only where \
+         that saves a bootstrap)"
     );
     Ok(())
 }

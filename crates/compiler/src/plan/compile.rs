@@ -92,6 +92,12 @@ pub struct CompileOptions {
     /// activation as a polynomial of depth `ceil(log2(degree + 1))`.
     #[serde(default = "yes")]
     pub fuse_squares: bool,
+    /// Let the input be encrypted above `L_eff`, up to the set's
+    /// `input_level`, where that saves a ciphertext bootstrap (see
+    /// [`effective_params`]); `false` keeps it at `L_eff` (smaller rotation
+    /// keys).
+    #[serde(default = "yes")]
+    pub fresh_levels: bool,
 }
 
 fn yes() -> bool {
@@ -108,6 +114,7 @@ impl Default for CompileOptions {
             keys: KeyMode::PerStep,
             batch: Batch::Fixed(1),
             fuse_squares: true,
+            fresh_levels: true,
         }
     }
 }
@@ -149,6 +156,45 @@ fn budget(p: &ParamSet) -> LevelBudget {
         l_eff: p.l_eff,
         input_level: p.input_level,
     }
+}
+
+/// `p` as a plan uses it: the input encrypted above `L_eff` (up to
+/// `p.input_level`, the levels right above `L_eff` whose primes match the
+/// scale) only where that saves a ciphertext bootstrap. Those levels are
+/// not free otherwise: every rotation key a layer up there uses is made at
+/// that level (for `n16-boot`, 13 primes in 3 key-switching digits instead
+/// of 10 in 2, about 1.8x the bytes), for a few percent of linear time at
+/// most; where no bootstrap goes away the input stays at `L_eff` and the
+/// keys stay as small as they were.
+///
+/// Errors: placement errors.
+fn effective_params(
+    low: &Lowered,
+    p: &ParamSet,
+    opts: &CompileOptions,
+) -> Result<ParamSet, CompileError> {
+    let working = ParamSet {
+        input_level: p.l_eff.min(p.input_level),
+        ..p.clone()
+    };
+    if p.input_level <= p.l_eff || !opts.fresh_levels {
+        return Ok(working);
+    }
+    let boots = |q: &ParamSet| -> Result<u64, CompileError> {
+        let (kl, _) = keyed(low, q, opts)?;
+        let s = place(
+            &kl.level,
+            budget(q),
+            &objective(&kl, q, opts.goal),
+            opts.strategy,
+        )?;
+        Ok(ct_boots(&kl.level, &s.placement))
+    };
+    Ok(if boots(p)? < boots(&working)? {
+        p.clone()
+    } else {
+        working
+    })
 }
 
 fn ct_boots(g: &LevelGraph, pl: &Placement) -> u64 {
@@ -299,8 +345,10 @@ pub fn compile(
                     }
                 };
                 // Priced under the key mode (the net as lowered is what
-                // `compile_lowered` takes).
-                let res = keyed(&low, p, opts).and_then(|(kl, _)| {
+                // `compile_lowered` takes), at the input level it would use.
+                let res = effective_params(&low, p, opts).and_then(|p| {
+                    let p = &p;
+                    let (kl, _) = keyed(&low, p, opts)?;
                     let obj = objective(&kl, p, opts.goal);
                     let s = place(&kl.level, budget(p), &obj, opts.strategy)?;
                     let t = time_objective(&kl, p).evaluate(&kl.level, budget(p), &s.placement)?;
@@ -368,6 +416,7 @@ pub fn compile_lowered(
     opts: &CompileOptions,
     candidates: Vec<Candidate>,
 ) -> Result<(CompiledPlan, Report), CompileError> {
+    let p = &effective_params(low, p, opts)?;
     let (keyed_low, chosen_at) = keyed(low, p, opts)?;
     let low = &keyed_low;
     let g = &low.level;
