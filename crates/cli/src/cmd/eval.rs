@@ -50,6 +50,10 @@ pub struct Args {
     /// them (one level, the default).
     #[arg(long)]
     pub no_fused_squares: bool,
+    /// With `--he`: encrypt the input at L_eff, never on the levels above
+    /// it (smaller rotation keys; see `residue analyze --help`).
+    #[arg(long)]
+    pub no_fresh_levels: bool,
     /// With `--he`: worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

@@ -224,6 +224,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             batch,
             strategy,
             fuse_squares: !args.no_fused_squares,
+            fresh_levels: !args.no_fresh_levels,
             ..Default::default()
         };
         if !quiet {
