@@ -1,11 +1,12 @@
 # Sourced by the measurement scripts (session 19 on): pauses the training
-# runs and builds (SIGSTOP) until the sourcing script exits, and prints a
+# runs and builds (SIGSTOP; by process name, so a shell whose command line
+# only mentions them keeps running) until the sourcing script exits, and prints a
 # bootstrap record of `residue bench ckks` on one line (`show_boot FILE`).
 # Sets the defaults the scripts share: B (the residue binary), D (where
 # records go).
 B=${B:-target-rt/release/residue}
 D=docs/data
-pause() { for p in $(pgrep -f 'residue-train|cargo|rustc'); do kill -"$1" "$p" 2>/dev/null; done; }
+pause() { for p in $(pgrep -x 'residue-train|cargo|rustc'); do kill -"$1" "$p" 2>/dev/null; done; }
 pause STOP
 trap 'pause CONT' EXIT
 show_boot() {
