@@ -14,6 +14,7 @@ cd "$(dirname "$0")/../.."
 B=${B:-target-rt/release/residue}
 W=runs/depth
 mkdir -p $W
+: > $W/warnings.txt
 nets="resnet20 dirac20 dirac-shared20 resnet32 dirac32 dirac-shared32 resnet56 dirac56 dirac-shared56"
 for a in $nets; do
     [ -f $W/$a.onnx ] || CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target-rt} cargo run -q --release -p nn \
@@ -30,28 +31,24 @@ done
 python3 - "$W" $nets <<'PY'
 import json, sys
 w, nets = sys.argv[1], sys.argv[2:]
-recs = []
-for acts in ("one", "two"):
+recs = {}
+for acts in (1, 2):
     for p in ("n16-boot", "n16-boot-l11", "n16-boot-l13"):
         for a in nets:
-            d = json.load(open(f"{w}/{a}-{p}-{acts}.json"))
-            recs.append(dict(model=a, params=p, activation_levels=1 if acts == "one" else 2,
-                             bootstraps=d["bootstraps"], rotations=d["rotations"],
-                             estimated_s=round(d["estimated_seconds"], 2)))
-for r in recs:
-    depth = r["model"][-2:]
-    base = next(b for b in recs if b["params"] == r["params"]
-                and b["activation_levels"] == r["activation_levels"] and b["model"] == "resnet" + depth)
+            d = json.load(open(f"{w}/{a}-{p}-{'one' if acts == 1 else 'two'}.json"))
+            recs[a, p, acts] = dict(model=a, params=p, activation_levels=acts,
+                                    bootstraps=d["bootstraps"], rotations=d["rotations"],
+                                    estimated_s=round(d["estimated_seconds"], 2))
+for (a, p, acts), r in recs.items():
+    base = recs["resnet" + a[-2:], p, acts]
     r["estimated_speedup_vs_resnet"] = round(base["estimated_s"] / r["estimated_s"], 3)
-json.dump(recs, open("docs/data/depth-s21.json", "w"), indent=1)
+json.dump(list(recs.values()), open("docs/data/depth-s21.json", "w"), indent=1)
 print("| activation levels | set | depth | ResNet: boots, est. s | Dirac: boots, est. s, speed-up | Dirac + shared-source: boots, est. s, speed-up |")
 print("|---:|---|---:|---|---|---|")
 for acts in (1, 2):
     for p in ("n16-boot", "n16-boot-l11", "n16-boot-l13"):
         for depth in ("20", "32", "56"):
-            row = {r["model"].rstrip("0123456789"): r for r in recs
-                   if r["params"] == p and r["activation_levels"] == acts and r["model"].endswith(depth)}
-            rn, d, ds = row["resnet"], row["dirac"], row["dirac-shared"]
+            rn, d, ds = (recs[f + depth, p, acts] for f in ("resnet", "dirac", "dirac-shared"))
             print(f"| {acts} | `{p}` | {depth} | {rn['bootstraps']}, {rn['estimated_s']:.1f} | "
                   f"{d['bootstraps']}, {d['estimated_s']:.1f}, {d['estimated_speedup_vs_resnet']:.2f}x | "
                   f"{ds['bootstraps']}, {ds['estimated_s']:.1f}, {ds['estimated_speedup_vs_resnet']:.2f}x |")

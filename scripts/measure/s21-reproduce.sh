@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 . scripts/measure/quiet-window.sh
 O=runs/reproduce-s21
 mkdir -p $O
-echo "== $(date -u +%T) reproduce (binary $(git rev-parse --short HEAD))"
+echo "== $(date -u +%T) reproduce ($B, checkout $(git rev-parse --short HEAD))"
 $B reproduce --images 20 --params n16-boot --placement optimal --threads 1 --out $O \
     --models ${MODELS:-models/resnet20.onnx,models/dirac-shared20.onnx}
 echo "== $(date -u +%T) done"
