@@ -366,3 +366,68 @@ fn eval_he_log_is_per_placement() {
         "{err}"
     );
 }
+
+/// `eval --he --log` reuses only its own plan's records: other weights
+/// under the same file name run again, and a record from before the
+/// plan's hash was logged is reused only when its bootstraps per
+/// inference are the plan's.
+#[test]
+fn eval_he_log_is_per_plan_and_weights() {
+    let dir = TempDir::new("eval-plan");
+    let model = dir.path("small.onnx");
+    let log = dir.path("eval.jsonl");
+    let sample = repo("data/fashion-mnist-sample");
+    let eval = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_residue"))
+            .args([
+                "eval",
+                "--model",
+                &model,
+                "--data",
+                "fashion-mnist",
+                &sample,
+            ])
+            .args(["--he", "--images", "1", "--params", "insecure-n12"])
+            .args(["--log", &log, "--json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        o
+    };
+    let lines = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    common::small_model(Path::new(&model), 1, 28, 0.0);
+    eval();
+    let first = lines();
+    assert_eq!(first.len(), 1);
+    let shape = first[0]["plan_shape"].as_str().unwrap().to_string();
+    assert_eq!(shape.len(), 64, "{shape}");
+    // The same plan again: reused, nothing runs.
+    eval();
+    assert_eq!(lines().len(), 1);
+    // Other weights under the same name: a new record of another plan.
+    common::small_model(Path::new(&model), 1, 28, 0.5);
+    eval();
+    let after = lines();
+    assert_eq!(after.len(), 2);
+    assert_ne!(after[1]["plan_shape"], after[0]["plan_shape"]);
+    // A record without the hash (as written before session 22): reused
+    // when its bootstraps are the plan's, not when they differ.
+    let legacy = |bootstraps: u64| {
+        let mut r = after[1].clone();
+        r.as_object_mut().unwrap().remove("plan_shape");
+        r["bootstraps"] = bootstraps.into();
+        std::fs::write(&log, format!("{r}\n")).unwrap();
+    };
+    legacy(after[1]["bootstraps"].as_u64().unwrap());
+    eval();
+    assert_eq!(lines().len(), 1, "a matching legacy record is reused");
+    legacy(7);
+    eval();
+    assert_eq!(lines().len(), 2, "a legacy record of another plan is not");
+}

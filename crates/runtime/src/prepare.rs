@@ -42,6 +42,37 @@ pub fn plan_hash(plan: &CompiledPlan) -> String {
     hex(&Sha256::digest(plan.to_json().as_bytes()))
 }
 
+/// Hex SHA-256 of what an encrypted run of `plan` on the model hashed
+/// `model_hash` ([`model_hash`]) computes: the parameter set (name, ring,
+/// slots, L_eff, input level, scale, batch) and every step's name, kind,
+/// levels, bootstrap and scale. Calibrated value scales, the placement
+/// strategy's name and cost figures are left out, so a plan before and
+/// after [`crate::scaling::calibrate`] hashes the same, and two placements
+/// that bootstrap at the same steps are one plan. Measurement logs record
+/// it so that a resumed run never mixes results of different plans or
+/// weights.
+pub fn plan_shape_hash(plan: &CompiledPlan, model_hash: &str) -> String {
+    let p = &plan.params;
+    let mut h = Sha256::new();
+    h.update(
+        format!(
+            "model {model_hash}\nparams {} {} {} {} {} {} {}\n",
+            p.name, p.log_n, p.slots, p.l_eff, p.input_level, p.log_scale, p.batch
+        )
+        .as_bytes(),
+    );
+    for n in &plan.nodes {
+        h.update(
+            format!(
+                "{} {:?} {} {} {} {} {}\n",
+                n.name, n.kind, n.level_in, n.level_out, n.bootstrap, n.level_after, n.log_scale
+            )
+            .as_bytes(),
+        );
+    }
+    hex(&h.finalize())
+}
+
 /// Lowercase hex of bytes (hashes and ids).
 pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

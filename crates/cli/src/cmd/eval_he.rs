@@ -71,6 +71,10 @@ pub struct ImageResult {
     /// absent in logs from before the field existed, which were `ntt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagonals: Option<String>,
+    /// The plan's shape hash ([`runtime::prepare::plan_shape_hash`]);
+    /// absent in logs from before session 22.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_shape: Option<String>,
     /// With `--profile`: kind of work -> engine kernel -> time and calls.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub kernels_by_kind: std::collections::BTreeMap<String, runtime::exec::KernelTimes>,
@@ -84,34 +88,81 @@ fn optimal() -> String {
     "optimal".into()
 }
 
-/// Reads the per-image results of a `--log` file made at parameter set
-/// `params` with placement `placement` (lines of other runs are skipped; a
-/// missing file is an empty log).
-/// The results in `log` of runs at `params`, `placement` and activation
-/// setting `fused_squares` (first record per image; others are ignored).
-pub fn read_log(
-    log: &std::path::Path,
-    params: &str,
-    placement: &str,
-    fused_squares: bool,
-) -> Result<Vec<ImageResult>> {
+/// What identifies the runs whose records a `--log` may reuse: the
+/// parameter set, placement and activation setting, and the plan itself
+/// ([`runtime::prepare::plan_shape_hash`], which also binds the weights).
+/// Records written before the plan's hash was logged carry none; they are
+/// reused only when their bootstraps per inference and batch equal the
+/// plan's (so a plan that bootstraps elsewhere, such as one computing on
+/// the fresh levels above L_eff, never reuses them).
+#[derive(Debug, Clone)]
+pub struct LogKey {
+    /// Parameter set name.
+    pub params: String,
+    /// Placement name (`optimal`, `greedy`).
+    pub placement: String,
+    /// One-level completed squares.
+    pub fused_squares: bool,
+    /// The plan's shape hash.
+    pub plan_shape: String,
+    /// The plan's bootstraps per inference.
+    pub bootstraps: u64,
+    /// The plan's images per ciphertext.
+    pub batch: usize,
+}
+
+impl LogKey {
+    /// The key of `plan` (for the model hashed `model_hash`) under
+    /// `placement` and the activation setting `fused_squares`.
+    pub fn of(
+        plan: &compiler::CompiledPlan,
+        model_hash: &str,
+        placement: &str,
+        fused_squares: bool,
+    ) -> Self {
+        LogKey {
+            params: plan.params.name.clone(),
+            placement: placement.to_string(),
+            fused_squares,
+            plan_shape: runtime::prepare::plan_shape_hash(plan, model_hash),
+            bootstraps: plan.bootstraps,
+            batch: plan.batch(),
+        }
+    }
+
+    /// Whether `r` is a result of this key's plan.
+    pub fn matches(&self, r: &ImageResult) -> bool {
+        r.params == self.params
+            && r.placement == self.placement
+            && r.fused_squares == self.fused_squares
+            && match &r.plan_shape {
+                Some(s) => *s == self.plan_shape,
+                None => r.bootstraps == self.bootstraps && r.batch == self.batch,
+            }
+    }
+}
+
+/// The results in the `--log` file `log` of the plan `key` names (first
+/// record per image), and how many records belong to other plans (other
+/// sets, placements, activations, bootstrap placements or weights: skipped,
+/// never mixed in). A missing file is an empty log.
+pub fn read_log(log: &std::path::Path, key: &LogKey) -> Result<(Vec<ImageResult>, usize)> {
     let mut done = Vec::new();
+    let mut other = 0usize;
     if !log.exists() {
-        return Ok(done);
+        return Ok((done, other));
     }
     let s = std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
     for (i, line) in s.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let r: ImageResult = serde_json::from_str(line)
             .with_context(|| format!("{} line {}", log.display(), i + 1))?;
-        if r.params == params
-            && r.placement == placement
-            && r.fused_squares == fused_squares
-            && !done.iter().any(|d: &ImageResult| d.index == r.index)
-        {
+        if !key.matches(&r) {
+            other += 1;
+        } else if !done.iter().any(|d: &ImageResult| d.index == r.index) {
             done.push(r);
         }
     }
-    Ok(done)
+    Ok((done, other))
 }
 
 /// What a set of per-image results adds up to (the `--json` report of
@@ -202,13 +253,6 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
     let strategy = super::analyze::parse_placement(&args.placement)?;
     let placement = super::analyze::placement_name(strategy);
     let n = args.images.min(set.len());
-    let mut done: Vec<ImageResult> = match &args.log {
-        Some(log) => read_log(log, params.name(), placement, !args.no_fused_squares)?,
-        None => Vec::new(),
-    };
-    let todo: Vec<usize> = (0..n)
-        .filter(|i| !done.iter().any(|r| r.index == *i))
-        .collect();
     // Progress and per-image lines on stderr, also with `--json` at a
     // terminal (the JSON report alone goes to stdout).
     let quiet = super::he::quiet_progress(args.json);
@@ -218,24 +262,46 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
             args.batch.escape_debug()
         )
     })?;
-    if !todo.is_empty() {
-        let t = Instant::now();
-        let opts = compiler::CompileOptions {
-            batch,
-            strategy,
-            fuse_squares: !args.no_fused_squares,
-            fresh_levels: !args.no_fresh_levels,
-            ..Default::default()
-        };
-        if !quiet {
-            eprintln!(
-                "compiling ({placement} placement), calibrating and generating keys at {} ...",
-                params.name()
-            );
+    let t = Instant::now();
+    let opts = compiler::CompileOptions {
+        batch,
+        strategy,
+        fuse_squares: !args.no_fused_squares,
+        fresh_levels: !args.no_fresh_levels,
+        ..Default::default()
+    };
+    if !quiet {
+        eprintln!(
+            "compiling ({placement} placement) and calibrating at {} ...",
+            params.name()
+        );
+    }
+    // The plan comes first: a log's records are reused only when they are
+    // this plan's (same bootstrap placement, levels and weights).
+    let spin = super::he::spinner("compiling and calibrating", args.json);
+    let (plan, _) = compile_for(model, &params, &opts)?;
+    spin.finish_and_clear();
+    let key = LogKey::of(&plan, &plan.model_hash, placement, !args.no_fused_squares);
+    let mut done: Vec<ImageResult> = match &args.log {
+        Some(log) => {
+            let (done, other) = read_log(log, &key)?;
+            if other > 0 && !quiet {
+                eprintln!(
+                    "{}: {other} records of other runs (another set, placement, activation \
+                     setting, plan or weights) are not reused",
+                    log.display()
+                );
+            }
+            done
         }
-        let spin = super::he::spinner("compiling and calibrating", args.json);
-        let (plan, _) = compile_for(model, &params, &opts)?;
+        None => Vec::new(),
+    };
+    let todo: Vec<usize> = (0..n)
+        .filter(|i| !done.iter().any(|r| r.index == *i))
+        .collect();
+    if !todo.is_empty() {
         let b = plan.batch();
+        let spin = super::he::spinner("preparing", args.json);
         let prep = runtime::Prepared::new(&plan, model, &params)?;
         let needs = runtime::client::key_needs(&prep, &params)?;
         spin.set_message("generating keys");
@@ -313,6 +379,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                     batch: b,
                     batch_images: chunk.len(),
                     diagonals: Some(super::he::storage_name(storage).to_string()),
+                    plan_shape: Some(key.plan_shape.clone()),
                     kernels_by_kind: stats.kernels.clone(),
                 };
                 for w in super::logit_error::warnings(plain, he) {

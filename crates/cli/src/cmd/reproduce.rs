@@ -23,7 +23,7 @@ use compiler::placement::Strategy;
 use serde::{Deserialize, Serialize};
 
 use super::analyze::{check_bootstraps, parse_placement, placement_name};
-use super::eval_he::{Summary, read_log};
+use super::eval_he::{LogKey, Summary, read_log};
 
 /// The variants of the paper's comparison, as trained on Fashion-MNIST
 /// and committed under `models/`.
@@ -59,6 +59,11 @@ pub struct Args {
     /// `results.json` holds the last run's.
     #[arg(long)]
     pub no_fused_squares: bool,
+    /// Encrypt every input at L_eff, never on the fresh levels above it
+    /// (as `residue analyze --no-fresh-levels`). The logs tell the plans
+    /// apart: a resumed run reuses only its own plan's images.
+    #[arg(long)]
+    pub no_fresh_levels: bool,
     /// The models (ONNX), comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_MODELS.map(String::from))]
     pub models: Vec<String>,
@@ -218,6 +223,8 @@ pub struct Compiled {
     /// Per step: (level in, level out, bootstrapped, level after, a skip
     /// addition).
     pub steps: Vec<plots::Step>,
+    /// What the encrypted run's log records must match.
+    pub key: LogKey,
 }
 
 impl Compiled {
@@ -260,13 +267,14 @@ fn params_list(s: &str) -> Result<Vec<String>> {
 /// committed measurements have that count (else for one thread; the
 /// record's `estimate_source` says which).
 fn compile(
-    graph: &nn::Graph,
+    m: &Model,
     params: &str,
     strategy: Strategy,
     calibrate: Option<&Path>,
     threads: u32,
-    fuse_squares: bool,
+    (fuse_squares, fresh_levels): (bool, bool),
 ) -> Result<Compiled> {
+    let graph = &m.graph;
     let (sets, name) = if params == "auto" {
         let sets = super::he::bootstrappable_sets(threads)
             .or_else(|_| super::he::bootstrappable_sets(1))?;
@@ -285,11 +293,14 @@ fn compile(
         params: name,
         strategy,
         fuse_squares,
+        fresh_levels,
         ..Default::default()
     };
     let (plan, report) = compiler::compile(graph, &sets, &opts)?;
     check_bootstraps(&report)?;
+    let key = LogKey::of(&plan, &m.hash, placement_name(strategy), fuse_squares);
     Ok(Compiled {
+        key,
         params: report.params.clone(),
         structure: report.structure.clone(),
         estimated_s: report.estimated_seconds_per_image,
@@ -467,22 +478,20 @@ fn log_path(dir: &Path, params: &str, placement: &str) -> PathBuf {
     dir.join(format!("he-{params}-{placement}.jsonl"))
 }
 
-/// Runs what is missing of `m`'s encrypted evaluation at `params` with
-/// `placement` (`residue eval --he` in a child process, logging to `log`),
+/// Runs what is missing of `m`'s encrypted evaluation of the plan `key`
+/// names (`residue eval --he` in a child process, logging to `log`),
 /// then reads the log back. Returns the summary and how many images ran.
-#[allow(clippy::too_many_arguments)]
 fn encrypted(
     args: &Args,
     m: &Model,
-    params: &str,
-    placement: &str,
+    key: &LogKey,
     log: &Path,
     n: usize,
     quiet: bool,
     label: &str,
 ) -> Result<(Summary, usize)> {
     let have = |log: &Path| -> Result<Vec<super::eval_he::ImageResult>> {
-        let mut done = read_log(log, params, placement, !args.no_fused_squares)?;
+        let (mut done, _) = read_log(log, key)?;
         done.retain(|r| r.index < n);
         Ok(done)
     };
@@ -504,10 +513,11 @@ fn encrypted(
             .args(&args.data)
             .arg("--he")
             .args(["--images", &n.to_string()])
-            .args(["--params", params])
-            .args(["--placement", placement])
+            .args(["--params", &key.params])
+            .args(["--placement", &key.placement])
             .args(["--batch", "1"])
             .args(args.no_fused_squares.then_some("--no-fused-squares"))
+            .args(args.no_fresh_levels.then_some("--no-fresh-levels"))
             .args(args.diagonals.child_args())
             .arg("--log")
             .arg(log);
@@ -542,7 +552,9 @@ fn encrypted(
     let done = have(log)?;
     if done.len() < n {
         bail!(
-            "{label}: {} holds {} of {n} images after the run",
+            "{label}: {} holds {} of {n} images of the plan estimated here after the run \
+             (the encrypted run compiled another plan: with --calibrate, the estimate's \
+             placement can differ from the run's)",
             log.display(),
             done.len()
         );
@@ -639,12 +651,12 @@ pub fn run(args: Args) -> Result<()> {
             for &s in &strategies {
                 per_strategy.push(
                     compile(
-                        &m.graph,
+                        m,
                         p,
                         s,
                         args.calibrate.as_deref(),
                         threads,
-                        !args.no_fused_squares,
+                        (!args.no_fused_squares, !args.no_fresh_levels),
                     )
                     .with_context(|| {
                         format!("compiling {} for {p} ({})", m.file, placement_name(s))
@@ -737,14 +749,13 @@ pub fn run(args: Args) -> Result<()> {
                             c.sites().len()
                         ));
                         let log = log_path(&dirs[mi], &c.params, other);
-                        let mut done = read_log(&log, &c.params, other, !args.no_fused_squares)?;
+                        let (mut done, _) = read_log(&log, &compiled[mi][pi][o].key)?;
                         done.retain(|r| r.index < n);
                         (Summary::of(&done, None), Some(other.to_string()))
                     }
                     None => {
                         let log = log_path(&dirs[mi], &c.params, placement);
-                        let (sum, r) =
-                            encrypted(&args, m, &c.params, placement, &log, n, quiet, &label)?;
+                        let (sum, r) = encrypted(&args, m, &c.key, &log, n, quiet, &label)?;
                         ran += r;
                         (sum, None)
                     }
