@@ -530,3 +530,53 @@ fn fresh_levels_above_l_eff_only_where_they_save_a_bootstrap() {
         "no zoo net gains a bootstrap from the fresh levels"
     );
 }
+
+/// What "all skip connections together" cost is what the same network
+/// without them costs as compiled on its own: the Dirac + shared-source
+/// net's total equals its bootstraps minus the skip-free Dirac net's, also
+/// where the fresh levels above L_eff save the skip-free net a bootstrap
+/// and not the shared-source one (session 22: at L_eff 13, depth 32, the
+/// report said +0 while the two nets planned 5 and 4).
+#[test]
+fn skips_total_is_the_skip_free_twin_compiled_on_its_own() {
+    let mut fresh_differs = 0;
+    for depth in [20, 32] {
+        let ds = zoo(&format!("dirac-shared{depth}"));
+        let d = zoo(&format!("dirac{depth}"));
+        for l_eff in [9, 11, 13] {
+            let p = ParamSet {
+                input_level: l_eff + 3,
+                ..ParamSet::n16_estimate(l_eff)
+            };
+            for fuse_squares in [true, false] {
+                let opts = CompileOptions {
+                    params: Some(p.name.clone()),
+                    fuse_squares,
+                    ..CompileOptions::default()
+                };
+                let (pds, rds) = compile(&ds, std::slice::from_ref(&p), &opts).unwrap();
+                let (pd, rd) = compile(&d, std::slice::from_ref(&p), &opts).unwrap();
+                let total = rds.skips_total.as_ref().unwrap();
+                let case = format!("depth {depth}, L_eff {l_eff}, fused {fuse_squares}");
+                assert_eq!(
+                    total.bootstraps,
+                    rds.bootstraps as i64 - rd.bootstraps as i64,
+                    "{case}"
+                );
+                let dt = rds.estimated_seconds - rd.estimated_seconds;
+                assert!(
+                    (total.seconds - dt).abs() < 1e-6 * rds.estimated_seconds,
+                    "{case}: {} vs {dt}",
+                    total.seconds
+                );
+                if (pds.params.input_level > l_eff) != (pd.params.input_level > l_eff) {
+                    fresh_differs += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        fresh_differs > 0,
+        "no case where the fresh levels choice differs"
+    );
+}

@@ -416,7 +416,8 @@ pub fn compile_lowered(
     opts: &CompileOptions,
     candidates: Vec<Candidate>,
 ) -> Result<(CompiledPlan, Report), CompileError> {
-    let p = &effective_params(low, p, opts)?;
+    let given = p;
+    let p = &effective_params(low, given, opts)?;
     let (keyed_low, chosen_at) = keyed(low, p, opts)?;
     let low = &keyed_low;
     let g = &low.level;
@@ -511,7 +512,39 @@ pub fn compile_lowered(
     let galois = galois_key_totals(p, &step_level, boot_slots);
 
     let (skips, skips_total) = if opts.attribute_skips {
-        skip_costs(g, b, &obj, &tobj, opts.strategy, (boots, est))?
+        let chosen = InputLevelCase {
+            g: g.clone(),
+            b,
+            obj: obj.clone(),
+            tobj: tobj.clone(),
+            fresh: p.input_level > p.l_eff,
+        };
+        // The network without its skips may choose the other input level
+        // (fresh levels save it a bootstrap where they did not save the
+        // network one, or the other way round): price it as the compiler
+        // would compile it.
+        let other = if opts.fresh_levels && given.input_level > given.l_eff {
+            let q = if chosen.fresh {
+                ParamSet {
+                    input_level: given.l_eff,
+                    ..given.clone()
+                }
+            } else {
+                given.clone()
+            };
+            let (kl, _) = keyed(low, &q, opts)?;
+            Some(InputLevelCase {
+                obj: objective(&kl, &q, opts.goal),
+                tobj: time_objective(&kl, &q),
+                g: kl.level,
+                b: budget(&q),
+                fresh: !chosen.fresh,
+            })
+            .filter(|o| o.g.len() == chosen.g.len() && o.g.adds() == chosen.g.adds())
+        } else {
+            None
+        };
+        skip_costs(&chosen, other.as_ref(), opts.strategy, (boots, est))?
     } else {
         (Vec::new(), None)
     };
@@ -601,45 +634,76 @@ pub fn compile_lowered(
     Ok((plan, report))
 }
 
-/// What the skip connections cost: per addition, this placement (`base`:
-/// ciphertext bootstraps and estimated seconds) minus the same graph
-/// without that addition; and all additions removed at once.
-fn skip_costs(
-    g: &LevelGraph,
+/// One input level a network can be compiled at (encrypted at L_eff, or on
+/// the fresh levels above it): its level graph, budget and objectives.
+struct InputLevelCase {
+    g: LevelGraph,
     b: LevelBudget,
-    obj: &Objective,
-    tobj: &Objective,
+    obj: Objective,
+    tobj: Objective,
+    fresh: bool,
+}
+
+impl InputLevelCase {
+    /// Ciphertext bootstraps and estimated seconds of the network without
+    /// the additions `adds` (node ids of `self.g`).
+    fn without(&self, adds: &[NodeId], strategy: Strategy) -> Result<(u64, f64), CompileError> {
+        let mut h = self.g.clone();
+        let mut map: Vec<NodeId> = (0..self.g.len()).collect();
+        for &a in adds {
+            // `a`'s id in `h`: ids shift as nodes are removed.
+            let at = map.iter().position(|&v| v == a).ok_or_else(|| {
+                CompileError::Plan(format!("skip attribution: node {a} is not in the graph"))
+            })?;
+            let (h2, m2) = h.without_add(at)?;
+            map = m2.iter().map(|&v| map[v]).collect();
+            h = h2;
+        }
+        let s = place(&h, self.b, &restrict(&self.obj, &map), strategy)?;
+        let t = restrict(&self.tobj, &map).evaluate(&h, self.b, &s.placement)?;
+        Ok((ct_boots(&h, &s.placement), t))
+    }
+}
+
+/// What each skip addition costs (the plan against the same network
+/// without that addition) and what all of them cost together (without
+/// any). Each variant is priced at the input level the compiler would give
+/// it: where `other` (the other input level) is given, the fresh levels are
+/// used when they save the variant a bootstrap, as in [`effective_params`].
+fn skip_costs(
+    chosen: &InputLevelCase,
+    other: Option<&InputLevelCase>,
     strategy: Strategy,
     base: (u64, f64),
 ) -> Result<(Vec<SkipReport>, Option<SkipsTotal>), CompileError> {
     let (boots, est) = base;
+    let variant = |adds: &[NodeId]| -> Result<(u64, f64), CompileError> {
+        let a = chosen.without(adds, strategy)?;
+        let Some(o) = other else {
+            return Ok(a);
+        };
+        let b = o.without(adds, strategy)?;
+        let (fresh, working) = if chosen.fresh { (a, b) } else { (b, a) };
+        Ok(if fresh.0 < working.0 { fresh } else { working })
+    };
+    let adds = chosen.g.adds();
     // All additions removed together (per-skip costs do not add up).
-    let skips_total = if g.adds().is_empty() {
+    let skips_total = if adds.is_empty() {
         None
     } else {
-        let mut h = g.clone();
-        let mut map: Vec<NodeId> = (0..g.len()).collect();
-        while let Some(&a) = h.adds().first() {
-            let (h2, m2) = h.without_add(a)?;
-            map = m2.iter().map(|&v| map[v]).collect();
-            h = h2;
-        }
-        let s = place(&h, b, &restrict(obj, &map), strategy)?;
-        let t = restrict(tobj, &map).evaluate(&h, b, &s.placement)?;
+        let (bo, t) = variant(&adds)?;
         Some(SkipsTotal {
-            bootstraps: boots as i64 - ct_boots(&h, &s.placement) as i64,
+            bootstraps: boots as i64 - bo as i64,
             seconds: est - t,
         })
     };
     let mut skips = Vec::new();
-    for a in g.adds() {
-        let (h, map) = g.without_add(a)?;
-        let s = place(&h, b, &restrict(obj, &map), strategy)?;
-        let t = restrict(tobj, &map).evaluate(&h, b, &s.placement)?;
+    for &a in &adds {
+        let (bo, t) = variant(&[a])?;
         skips.push(SkipReport {
-            name: g.nodes[a].name.clone(),
-            kind: g.nodes[a].skip.unwrap_or(SkipKind::MidTerm),
-            bootstraps: boots as i64 - ct_boots(&h, &s.placement) as i64,
+            name: chosen.g.nodes[a].name.clone(),
+            kind: chosen.g.nodes[a].skip.unwrap_or(SkipKind::MidTerm),
+            bootstraps: boots as i64 - bo as i64,
             seconds: est - t,
         });
     }
