@@ -144,6 +144,10 @@ pub struct Record {
     pub latency_s: f64,
     /// Measured mean server CPU seconds per image (all threads).
     pub cpu_s: Option<f64>,
+    /// The fastest image's server seconds (every image does the same
+    /// work: the least disturbed by other load).
+    #[serde(default)]
+    pub latency_min_s: Option<f64>,
     /// The compiler's estimate per image (`residue analyze`, same set and
     /// placement).
     pub estimated_s: f64,
@@ -163,6 +167,9 @@ pub struct Record {
     /// The same from the measured CPU seconds (steadier than wall time on
     /// a busy machine).
     pub cpu_speedup_vs_resnet: Option<f64>,
+    /// The same from the fastest images' latencies.
+    #[serde(default)]
+    pub min_speedup_vs_resnet: Option<f64>,
     /// The same from the compiler's estimates.
     pub estimated_speedup_vs_resnet: Option<f64>,
     /// The baseline model's stem.
@@ -596,7 +603,7 @@ fn command_line() -> String {
 /// Fills in the speed-ups over the baseline (same parameter set as asked
 /// and placement).
 fn speedups(records: &mut [Record], requested: &[String]) {
-    type Base = (f64, Option<f64>, f64);
+    type Base = (f64, Option<f64>, f64, Option<f64>);
     let base: Vec<Option<Base>> = (0..records.len())
         .map(|i| {
             let r = &records[i];
@@ -606,13 +613,14 @@ fn speedups(records: &mut [Record], requested: &[String]) {
                 .find(|(b, q)| {
                     b.model == r.baseline && **q == requested[i] && b.placement == r.placement
                 })
-                .map(|(b, _)| (b.latency_s, b.cpu_s, b.estimated_s))
+                .map(|(b, _)| (b.latency_s, b.cpu_s, b.estimated_s, b.latency_min_s))
         })
         .collect();
     for (r, b) in records.iter_mut().zip(base) {
-        r.speedup_vs_resnet = b.map(|(l, _, _)| l / r.latency_s);
-        r.cpu_speedup_vs_resnet = b.and_then(|(_, c, _)| Some(c? / r.cpu_s?));
-        r.estimated_speedup_vs_resnet = b.map(|(_, _, e)| e / r.estimated_s);
+        r.speedup_vs_resnet = b.map(|(l, _, _, _)| l / r.latency_s);
+        r.cpu_speedup_vs_resnet = b.and_then(|(_, c, _, _)| Some(c? / r.cpu_s?));
+        r.min_speedup_vs_resnet = b.and_then(|(_, _, _, m)| Some(m? / r.latency_min_s?));
+        r.estimated_speedup_vs_resnet = b.map(|(_, _, e, _)| e / r.estimated_s);
     }
 }
 
@@ -782,6 +790,7 @@ pub fn run(args: Args) -> Result<()> {
                     key_switches_planned: c.key_switches,
                     latency_s: sum.seconds_per_image,
                     cpu_s: sum.cpu_seconds_per_image,
+                    latency_min_s: sum.min_seconds_per_image,
                     estimated_s: c.estimated_s,
                     estimate_source: c.cost_source.clone(),
                     peak_mem_bytes: sum.peak_rss_bytes,
@@ -789,6 +798,7 @@ pub fn run(args: Args) -> Result<()> {
                     threads: sum.threads,
                     speedup_vs_resnet: None,
                     cpu_speedup_vs_resnet: None,
+                    min_speedup_vs_resnet: None,
                     estimated_speedup_vs_resnet: None,
                     baseline: baseline.clone(),
                     same_plan_as,
@@ -899,6 +909,7 @@ mod tests {
             key_switches_planned: 0,
             latency_s: latency,
             cpu_s: None,
+            latency_min_s: Some(latency),
             estimated_s: est,
             estimate_source: String::new(),
             peak_mem_bytes: None,
@@ -906,6 +917,7 @@ mod tests {
             threads: None,
             speedup_vs_resnet: None,
             cpu_speedup_vs_resnet: None,
+            min_speedup_vs_resnet: None,
             estimated_speedup_vs_resnet: None,
             baseline: "resnet20".into(),
             same_plan_as: None,
@@ -926,6 +938,7 @@ mod tests {
         assert_eq!(r[0].speedup_vs_resnet, Some(1.0));
         assert_eq!(r[1].speedup_vs_resnet, Some(2.0));
         assert!((r[1].estimated_speedup_vs_resnet.unwrap() - 8.0 / 6.0).abs() < 1e-12);
+        assert_eq!(r[1].min_speedup_vs_resnet, Some(2.0));
         assert_eq!(r[2].speedup_vs_resnet, None);
     }
 }

@@ -42,9 +42,9 @@ fn ratio(x: Option<f64>) -> String {
 pub fn table(records: &[Record]) -> String {
     let mut s = String::new();
     s.push_str(
-        "| model | structure | params | placement | plain acc. | HE acc. (images) | agreement | bootstraps (sites) | rotations | latency s | CPU s | estimated s | peak MiB | key MiB | speed-up (CPU; est.) |\n",
+        "| model | structure | params | placement | plain acc. | HE acc. (images) | agreement | bootstraps (sites) | rotations | latency s | min s | CPU s | estimated s | peak MiB | key MiB | speed-up (CPU; min; est.) |\n",
     );
-    s.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in records {
         let same = r
             .same_plan_as
@@ -53,7 +53,7 @@ pub fn table(records: &[Record]) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {}{same} | {:.2}% | {:.2}% ({}) | {:.0}% | {} ({}) | {} | {:.2} | {} | {:.2} | {} | {} | {} ({}; {}) |",
+            "| {} | {} | {} | {}{same} | {:.2}% | {:.2}% ({}) | {:.0}% | {} ({}) | {} | {:.2} | {} | {} | {:.2} | {} | {} | {} ({}; {}; {}) |",
             r.model,
             r.structure,
             r.params,
@@ -66,12 +66,15 @@ pub fn table(records: &[Record]) -> String {
             r.bootstrap_sites,
             opt(r.rotations),
             r.latency_s,
+            r.latency_min_s
+                .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
             r.cpu_s.map_or_else(|| "-".into(), |c| format!("{c:.2}")),
             r.estimated_s,
             mib(r.peak_mem_bytes),
             mib(r.key_bytes),
             ratio(r.speedup_vs_resnet),
             ratio(r.cpu_speedup_vs_resnet),
+            ratio(r.min_speedup_vs_resnet),
             ratio(r.estimated_speedup_vs_resnet),
         );
     }
@@ -123,7 +126,7 @@ pub fn write(
     let plain = records.first().map_or(0, |r| r.plain_images);
     let _ = writeln!(
         s,
-        "Plaintext accuracy: the reference executor on {plain} of the {} {} test images{}. Encrypted: the first {} test images, each encrypted, run by the server with evaluation keys only, and decrypted (`residue eval --he`). Latency: mean server seconds per image (one image per inference); CPU: the server's CPU seconds per image, all threads (on a busy machine a wall time stretches, CPU time much less). Estimated: the compiler's figure for the same plan (`residue analyze`). Bootstraps: ciphertext bootstraps per inference (measured), and in brackets the plan steps whose result is bootstrapped. Speed-up: {}'s measured latency over the model's, same parameter set and placement (in brackets: the same from CPU seconds, and from the estimates).\n",
+        "Plaintext accuracy: the reference executor on {plain} of the {} {} test images{}. Encrypted: the first {} test images, each encrypted, run by the server with evaluation keys only, and decrypted (`residue eval --he`). Latency: mean server seconds per image (one image per inference); min: the fastest image's (every image does the same encrypted work, so the spread is the machine's other load, and the minimum is the least disturbed figure); CPU: the server's CPU seconds per image, all threads (on a busy machine a wall time stretches, CPU time much less). Estimated: the compiler's figure for the same plan (`residue analyze`). Bootstraps: ciphertext bootstraps per inference (measured), and in brackets the plan steps whose result is bootstrapped. Speed-up: {}'s measured latency over the model's, same parameter set and placement (in brackets: the same from CPU seconds, from the fastest images, and from the estimates).\n",
         ctx.test_images,
         ctx.dataset,
         if plain < ctx.test_images {
