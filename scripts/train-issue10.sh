@@ -39,6 +39,7 @@
 #   kdd40t5 kdd40t at lr 0.005. Diverged at the start of epoch 6 (84.51%
 #         after epoch 5).
 #   kdd40t3 kdd40t at lr 0.003.
+#   kdpan40t3d kdpan40t with degree-3 activations (session 22).
 #   relu40 the plaintext ceiling: ResNet-20 with exact ReLU activations
 #         (`--relu`), 40 epochs on one cosine schedule, lr 0.02 (session 20).
 # Progress: tail -f runs/issue10/<run>/train.log
@@ -123,6 +124,18 @@ for run in "$@"; do
         [ "$run" = kdd40t5 ] && lr=(--lr 0.005 --warmup-steps 1000)
         [ "$run" = kdd40t3 ] && lr=(--lr 0.003 --warmup-steps 1000)
         ;;
+    kdpan40t3d)
+        if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
+            cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
+        fi
+        # kdpan40t (the bundled dirac-shared20's recipe) with degree-3
+        # activations: two levels each where degree 2 takes one (completed
+        # squares), so the accuracy it buys is paid in bootstraps.
+        args=(--arch dirac-shared20 --epochs 40 --post-add-norm --act-degree 3
+              --distill-teacher checkpoints/ext40/resnet20/model.ckpt
+              --kd-alpha 0.7 --kd-temperature 4)
+        lr=(--lr 0.01 --warmup-steps 1000)
+        ;;
     relu40)
         if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
             cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
@@ -133,7 +146,7 @@ for run in "$@"; do
         args=(--arch resnet20 --epochs 40 --relu)
         ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, relu40)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, relu40)" >&2
         exit 2
         ;;
     esac
