@@ -40,6 +40,8 @@
 #         after epoch 5).
 #   kdd40t3 kdd40t at lr 0.003.
 #   kdpan40t3d kdpan40t with degree-3 activations (session 22).
+#   kdpan40r, kdr40r Dirac + shared-source 20 and the polynomial ResNet-20,
+#         both distilled from the finished relu40 (session 22; not run yet).
 #   relu40 the plaintext ceiling: ResNet-20 with exact ReLU activations
 #         (`--relu`), 40 epochs on one cosine schedule, lr 0.02 (session 20).
 # Progress: tail -f runs/issue10/<run>/train.log
@@ -136,6 +138,31 @@ for run in "$@"; do
               --kd-alpha 0.7 --kd-temperature 4)
         lr=(--lr 0.01 --warmup-steps 1000)
         ;;
+    kdpan40r|kdr40r)
+        if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
+            cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
+        fi
+        # Distillation from the ReLU ceiling (relu40, once finished) instead
+        # of the 92.62% polynomial ResNet-20: kdpan40r is the bundled
+        # dirac-shared20 recipe with that teacher, kdr40r the polynomial
+        # ResNet-20 with the same teacher and schedule (the fair control:
+        # both families get the same teacher).
+        relu_teacher=checkpoints/issue10/relu40/model.ckpt
+        if ! python3 -c 'import json, sys; sys.exit(not json.load(open(sys.argv[1]))["finished"])' \
+                "$relu_teacher/ckpt/state.json" 2>/dev/null; then
+            echo "$run: the teacher $relu_teacher has not finished its 40 epochs" >&2
+            exit 2
+        fi
+        arch=dirac-shared20
+        extra=(--post-add-norm)
+        if [ "$run" = kdr40r ]; then
+            arch=resnet20
+            extra=()
+        fi
+        args=(--arch "$arch" --epochs 40 "${extra[@]}" --distill-teacher "$relu_teacher"
+              --kd-alpha 0.7 --kd-temperature 4)
+        lr=(--lr 0.01 --warmup-steps 1000)
+        ;;
     relu40)
         if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
             cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
@@ -146,7 +173,7 @@ for run in "$@"; do
         args=(--arch resnet20 --epochs 40 --relu)
         ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, relu40)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, kdpan40r, kdr40r, relu40)" >&2
         exit 2
         ;;
     esac
