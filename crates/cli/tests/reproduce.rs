@@ -310,6 +310,20 @@ fn reproduce_refuses_bad_input() {
     assert!(!Path::new(&out).exists());
 }
 
+/// `residue eval --he` of `model` on the first bundled Fashion-MNIST
+/// sample image at `insecure-n12`, logging to `log`, with `--json` and
+/// `extra` arguments.
+fn eval_he_one(model: &str, log: &str, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_residue"))
+        .args(["eval", "--model", model, "--data", "fashion-mnist"])
+        .arg(repo("data/fashion-mnist-sample"))
+        .args(["--he", "--images", "1", "--params", "insecure-n12"])
+        .args(["--log", log, "--json"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 /// `eval --he --placement`: the log records the placement, and a run at
 /// one placement does not count another's images as done.
 #[test]
@@ -318,22 +332,7 @@ fn eval_he_log_is_per_placement() {
     let model = dir.path("small.onnx");
     common::small_model(Path::new(&model), 1, 28, 0.0);
     let log = dir.path("eval.jsonl");
-    let sample = repo("data/fashion-mnist-sample");
-    let eval = |placement: &str| {
-        Command::new(env!("CARGO_BIN_EXE_residue"))
-            .args([
-                "eval",
-                "--model",
-                &model,
-                "--data",
-                "fashion-mnist",
-                &sample,
-            ])
-            .args(["--he", "--images", "1", "--params", "insecure-n12"])
-            .args(["--placement", placement, "--log", &log, "--json"])
-            .output()
-            .unwrap()
-    };
+    let eval = |placement: &str| eval_he_one(&model, &log, &["--placement", placement]);
     let placements = || -> Vec<String> {
         std::fs::read_to_string(&log)
             .unwrap()
@@ -376,21 +375,8 @@ fn eval_he_log_is_per_plan_and_weights() {
     let dir = TempDir::new("eval-plan");
     let model = dir.path("small.onnx");
     let log = dir.path("eval.jsonl");
-    let sample = repo("data/fashion-mnist-sample");
     let eval = || {
-        let o = Command::new(env!("CARGO_BIN_EXE_residue"))
-            .args([
-                "eval",
-                "--model",
-                &model,
-                "--data",
-                "fashion-mnist",
-                &sample,
-            ])
-            .args(["--he", "--images", "1", "--params", "insecure-n12"])
-            .args(["--log", &log, "--json"])
-            .output()
-            .unwrap();
+        let o = eval_he_one(&model, &log, &[]);
         assert!(o.status.success(), "{}", stderr(&o));
         o
     };
