@@ -234,6 +234,8 @@ fn reproduce_two_models_both_placements() {
         "both",
         "--threads",
         "1",
+        "--rounds",
+        "2",
         "--out",
         &out,
         "--json",
@@ -242,6 +244,23 @@ fn reproduce_two_models_both_placements() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let recs = v.as_array().unwrap();
     assert_eq!(recs.len(), 4, "{v}");
+    // Two rounds: a's first image, b's first, a's second, b's second.
+    let finished = |m: &str| -> Vec<f64> {
+        std::fs::read_to_string(format!("{out}/{m}/he-insecure-boot-n12-l9-optimal.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let r: serde_json::Value = serde_json::from_str(l).unwrap();
+                r["finished_unix_s"].as_f64().unwrap()
+            })
+            .collect()
+    };
+    let (ta, tb) = (finished("small-a"), finished("small-b"));
+    assert_eq!((ta.len(), tb.len()), (2, 2));
+    assert!(
+        ta[0] < tb[0] && tb[0] < ta[1] && ta[1] < tb[1],
+        "{ta:?} {tb:?}"
+    );
     for r in recs {
         for f in FIELDS {
             assert!(r.get(f).is_some(), "no `{f}` in {r}");

@@ -71,6 +71,11 @@ pub struct ImageResult {
     /// absent in logs from before the field existed, which were `ntt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagonals: Option<String>,
+    /// When the inference finished (seconds since the Unix epoch), to
+    /// place a slow image beside whatever else ran then; absent in logs
+    /// from before session 22.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_unix_s: Option<f64>,
     /// The plan's shape hash ([`runtime::prepare::plan_shape_hash`]);
     /// absent in logs from before session 22.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -384,6 +389,10 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
                     batch: b,
                     batch_images: chunk.len(),
                     diagonals: Some(super::he::storage_name(storage).to_string()),
+                    finished_unix_s: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .ok()
+                        .map(|d| d.as_secs_f64()),
                     plan_shape: Some(key.plan_shape.clone()),
                     kernels_by_kind: stats.kernels.clone(),
                 };

@@ -82,6 +82,13 @@ pub struct Args {
     /// whole test set).
     #[arg(long, value_name = "N")]
     pub plain_limit: Option<usize>,
+    /// Measure in K rounds: each round runs every variant on its share of
+    /// the images before the next round starts, so that load from outside
+    /// falls on all variants alike instead of on whichever ran at that
+    /// time (each round pays a key generation per variant, not counted in
+    /// the latencies). 1: each variant's images in one go.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub rounds: usize,
     /// Bootstrapping's diagonals in every encrypted run.
     #[command(flatten)]
     pub diagonals: super::he::DiagonalArgs,
@@ -636,6 +643,9 @@ pub fn run(args: Args) -> Result<()> {
     if args.threads == Some(0) {
         bail!("--threads 0: give at least one thread");
     }
+    if args.rounds == 0 {
+        bail!("--rounds 0: give at least one round");
+    }
     let strategies = placements(&args.placement)?;
     let params = params_list(&args.params)?;
     // The plaintext evaluation's threads; each encrypted run gets
@@ -731,6 +741,31 @@ pub fn run(args: Args) -> Result<()> {
     let mut notes: Vec<String> = Vec::new();
     let mut ran = 0usize;
     let total = models.len() * params.len() * strategies.len();
+    // Every round but the last runs the variants on the first n·r/K
+    // images; the last (below) completes each and reads it back.
+    let rounds = args.rounds.min(n);
+    for r in 1..rounds {
+        let nr = n * r / rounds;
+        let mut k = 0usize;
+        for (pi, _) in params.iter().enumerate() {
+            for (mi, m) in models.iter().enumerate() {
+                for (si, &s) in strategies.iter().enumerate() {
+                    k += 1;
+                    let c = &compiled[mi][pi][si];
+                    if nr == 0 || (0..si).any(|o| compiled[mi][pi][o].sites() == c.sites()) {
+                        continue;
+                    }
+                    let placement = placement_name(s);
+                    let label = format!(
+                        "[round {r}/{rounds}, {k}/{total}] {} at {} ({placement})",
+                        m.stem, c.params
+                    );
+                    let log = log_path(&dirs[mi], &c.params, placement);
+                    ran += encrypted(&args, m, &c.key, &log, nr, quiet, &label)?.1;
+                }
+            }
+        }
+    }
     let mut k = 0usize;
     for (pi, p) in params.iter().enumerate() {
         for (mi, m) in models.iter().enumerate() {
