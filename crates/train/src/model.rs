@@ -416,24 +416,35 @@ impl PolyAct {
                 .add(m.mul_scalar(RANGE_EMA_MOMENTUM));
             self.range_ema.update(ema.detach());
         }
-        let r = self.scale.value().to_device(&device).reshape([1, 1, 1, 1]);
-        let u = x.div(r.clone());
+        // In the power basis of x, `a_k = c_k R^{1-k}` (R is state, not
+        // trained, so the gradient flows into the c_k through the a_k),
+        // rather than in u = x / R: two fewer full-size tensors per
+        // activation for the backward pass to keep (the scaled input and
+        // the polynomial before the final `· R`).
+        let r = self.range();
+        let powers: Vec<f32> = (0..n).map(|k| r.powi(1 - k as i32) as f32).collect();
+        let a = coef.mul(Tensor::<1>::from_data(
+            TensorData::new(powers, [n]),
+            &device,
+        ));
         let pen = penalty.then(|| {
-            u.clone()
+            // mean(max(|x|/R - 1, 0)^2) = mean(max(|x| - R, 0)^2) / R^2
+            x.clone()
                 .abs()
-                .sub_scalar(1.0)
+                .sub_scalar(r)
                 .clamp_min(0.0)
                 .square()
                 .mean()
+                .div_scalar(r * r)
                 .reshape([1])
         });
-        // Horner in u.
-        let c = |k: usize| coef.clone().slice(k..k + 1).reshape([1, 1, 1, 1]);
-        let mut y = u.clone().mul(c(n - 1)).add(c(n - 2));
+        // Horner in x.
+        let a = |k: usize| a.clone().slice(k..k + 1).reshape([1, 1, 1, 1]);
+        let mut y = x.clone().mul(a(n - 1)).add(a(n - 2));
         for k in (0..n - 2).rev() {
-            y = y.mul(u.clone()).add(c(k));
+            y = y.mul(x.clone()).add(a(k));
         }
-        (y.mul(r), pen)
+        (y, pen)
     }
 }
 
@@ -967,6 +978,83 @@ mod tests {
         );
         let d: f64 = tensor_to_f64((y - x).abs().max())[0];
         assert!(d < 1e-6);
+    }
+
+    /// The power-basis forward (session 22) computes what the scaled-basis
+    /// one it replaced did, `R · p(x / R)` and the penalty
+    /// `mean(max(|x|/R - 1, 0)^2)`, with the same gradients in `x` and the
+    /// coefficients, to 1e-5 relative in f32.
+    #[test]
+    fn poly_act_power_basis_matches_the_scaled_form() {
+        let device = Device::flex().autodiff();
+        for (degree, r) in [(2usize, 4.0f64), (3, 7.5), (4, 0.8)] {
+            let act = ActConfig {
+                degree,
+                range: r,
+                near_identity: Some(0.2),
+                relu: false,
+            };
+            let a = PolyAct::new(&act, &device);
+            let c0: Vec<f32> = (0..=degree).map(|k| 0.3 - 0.17 * k as f32).collect();
+            let coef = Param::from_tensor(Tensor::<1>::from_data(
+                TensorData::new(c0.clone(), [degree + 1]),
+                &device,
+            ));
+            let a = PolyAct {
+                poly_coef: coef,
+                ..a
+            };
+            let xs: Vec<f32> = (0..24)
+                .map(|i| (i as f32 - 11.5) * r as f32 / 6.0)
+                .collect();
+            let x = || {
+                Tensor::<4>::from_data(TensorData::new(xs.clone(), [1, 2, 3, 4]), &device)
+                    .require_grad()
+            };
+            // The new forward.
+            let x1 = x();
+            let (y1, p1) = a.forward(x1.clone(), true);
+            let l1 = y1.clone().square().mean() + p1.unwrap().sum();
+            let g1 = l1.backward();
+            // The scaled form, written out.
+            let x2 = x();
+            let c = a.poly_coef.val();
+            let u = x2.clone().div_scalar(r);
+            let mut y2 = u
+                .clone()
+                .mul(c.clone().slice(degree..degree + 1).reshape([1, 1, 1, 1]));
+            for k in (0..degree).rev() {
+                y2 = y2.add(c.clone().slice(k..k + 1).reshape([1, 1, 1, 1]));
+                if k > 0 {
+                    y2 = y2.mul(u.clone());
+                }
+            }
+            let y2 = y2.mul_scalar(r);
+            let p2 = u.abs().sub_scalar(1.0).clamp_min(0.0).square().mean();
+            let l2 = y2.clone().square().mean() + p2.sum();
+            let g2 = l2.backward();
+            let close = |a: Vec<f64>, b: Vec<f64>, what: &str| {
+                let scale = b.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
+                for (u, v) in a.iter().zip(&b) {
+                    assert!(
+                        (u - v).abs() < 1e-5 * scale,
+                        "degree {degree} {what}: {a:?} {b:?}"
+                    );
+                }
+            };
+            close(tensor_to_f64(y1), tensor_to_f64(y2), "output");
+            close(
+                tensor_to_f64(x1.grad(&g1).unwrap()),
+                tensor_to_f64(x2.grad(&g2).unwrap()),
+                "input gradient",
+            );
+            let pc = a.poly_coef.val();
+            close(
+                tensor_to_f64(pc.grad(&g1).unwrap()),
+                tensor_to_f64(pc.grad(&g2).unwrap()),
+                "coefficient gradient",
+            );
+        }
     }
 
     #[test]
