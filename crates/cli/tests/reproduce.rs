@@ -436,3 +436,27 @@ fn eval_he_log_is_per_plan_and_weights() {
     eval();
     assert_eq!(lines().len(), 2, "a legacy record of another plan is not");
 }
+
+/// `eval --he --calibrate`: the plan is priced with a `residue bench ckks`
+/// file (as `analyze --calibrate`, and as `reproduce --calibrate` prices
+/// its estimates, which it passes on); a missing file is a one-line error.
+#[test]
+fn eval_he_calibrate_prices_the_plan() {
+    let dir = TempDir::new("eval-calibrate");
+    let model = dir.path("small.onnx");
+    common::small_model(Path::new(&model), 1, 28, 0.0);
+    let log = dir.path("eval.jsonl");
+    let bench = repo("docs/data/bench-n16-boot.json");
+    let o = eval_he_one(&model, &log, &["--calibrate", &bench]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["images"], 1);
+    let o = eval_he_one(&model, &log, &["--calibrate", "/nonexistent/bench.json"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: reading /nonexistent/bench.json")
+            && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+}

@@ -54,6 +54,11 @@ pub struct Args {
     /// it (smaller rotation keys; see `residue analyze --help`).
     #[arg(long)]
     pub no_fresh_levels: bool,
+    /// With `--he`: `residue bench ckks` JSON to price the placement with
+    /// (as `residue analyze --calibrate`; `residue reproduce --calibrate`
+    /// passes it on).
+    #[arg(long, value_name = "FILE")]
+    pub calibrate: Option<std::path::PathBuf>,
     /// With `--he`: worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

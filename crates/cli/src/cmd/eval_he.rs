@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::he::{StepProgress, compile_for, peak_rss};
+use super::he::{StepProgress, compile_for_priced, peak_rss};
 
 /// One image's result (a line of the `--log` file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -289,7 +289,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
     // The plan comes first: a log's records are reused only when they are
     // this plan's (same bootstrap placement, levels and weights).
     let spin = super::he::spinner("compiling and calibrating", args.json);
-    let (plan, _) = compile_for(model, &params, &opts)?;
+    let (plan, _) = compile_for_priced(model, &params, &opts, args.calibrate.as_deref())?;
     spin.finish_and_clear();
     let key = LogKey::of(&plan, &plan.model_hash, placement, !args.no_fused_squares);
     let mut done: Vec<ImageResult> = match &args.log {

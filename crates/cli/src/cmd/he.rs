@@ -166,8 +166,25 @@ pub fn compile_for(
     params: &Arc<ckks::Params>,
     opts: &compiler::CompileOptions,
 ) -> Result<(CompiledPlan, compiler::Report)> {
+    compile_for_priced(model, params, opts, None)
+}
+
+/// [`compile_for`], with the costs priced by the `residue bench ckks`
+/// records in `calibrate` where given (as `residue analyze --calibrate`):
+/// the placement follows the prices, so the plan can differ.
+pub fn compile_for_priced(
+    model: &nn::Graph,
+    params: &Arc<ckks::Params>,
+    opts: &compiler::CompileOptions,
+    calibrate: Option<&std::path::Path>,
+) -> Result<(CompiledPlan, compiler::Report)> {
     let threads = u32::try_from(rayon::current_num_threads()).unwrap_or(1);
     let set = param_set_threads(params, threads).unwrap_or_else(|_| param_set(params));
+    let mut sets = [set];
+    if let Some(path) = calibrate {
+        super::analyze::calibrate_sets(&mut sets, path, None)?;
+    }
+    let [set] = sets;
     let mut opts = opts.clone();
     opts.params = Some(set.name.clone());
     opts.attribute_skips = false;

@@ -532,6 +532,13 @@ fn encrypted(
             .args(["--batch", "1"])
             .args(args.no_fused_squares.then_some("--no-fused-squares"))
             .args(args.no_fresh_levels.then_some("--no-fresh-levels"))
+            .args(
+                args.calibrate
+                    .as_ref()
+                    .map(|c| [std::ffi::OsStr::new("--calibrate"), c.as_os_str()])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(args.diagonals.child_args())
             .arg("--log")
             .arg(log);
@@ -567,8 +574,7 @@ fn encrypted(
     if done.len() < n {
         bail!(
             "{label}: {} holds {} of {n} images of the plan estimated here after the run \
-             (the encrypted run compiled another plan: with --calibrate, the estimate's \
-             placement can differ from the run's)",
+             (the encrypted run compiled another plan)",
             log.display(),
             done.len()
         );
