@@ -532,16 +532,12 @@ fn encrypted(
             .args(["--batch", "1"])
             .args(args.no_fused_squares.then_some("--no-fused-squares"))
             .args(args.no_fresh_levels.then_some("--no-fresh-levels"))
-            .args(
-                args.calibrate
-                    .as_ref()
-                    .map(|c| [std::ffi::OsStr::new("--calibrate"), c.as_os_str()])
-                    .into_iter()
-                    .flatten(),
-            )
             .args(args.diagonals.child_args())
             .arg("--log")
             .arg(log);
+        if let Some(c) = &args.calibrate {
+            cmd.arg("--calibrate").arg(c);
+        }
         if let Some(t) = args.threads {
             cmd.args(["--threads", &t.to_string()]);
         }
@@ -746,111 +742,120 @@ pub fn run(args: Args) -> Result<()> {
     let mut requested: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     let mut ran = 0usize;
-    let total = models.len() * params.len() * strategies.len();
+    // Each (set, model, placement) in report order, with the earlier
+    // placement whose plan bootstraps at the same steps, if any: the same
+    // plan, whose figures are that run's.
+    let (n_models, n_strategies) = (models.len(), strategies.len());
+    let variants: Vec<(usize, usize, usize, Option<usize>)> = (0..params.len())
+        .flat_map(|pi| {
+            (0..n_models).flat_map(move |mi| (0..n_strategies).map(move |si| (pi, mi, si)))
+        })
+        .map(|(pi, mi, si)| {
+            let sites = compiled[mi][pi][si].sites();
+            (
+                pi,
+                mi,
+                si,
+                (0..si).find(|&o| compiled[mi][pi][o].sites() == sites),
+            )
+        })
+        .collect();
+    let total = variants.len();
     // Every round but the last runs the variants on the first n·r/K
     // images; the last (below) completes each and reads it back.
     let rounds = args.rounds.min(n);
     for r in 1..rounds {
         let nr = n * r / rounds;
-        let mut k = 0usize;
-        for (pi, _) in params.iter().enumerate() {
-            for (mi, m) in models.iter().enumerate() {
-                for (si, &s) in strategies.iter().enumerate() {
-                    k += 1;
-                    let c = &compiled[mi][pi][si];
-                    if nr == 0 || (0..si).any(|o| compiled[mi][pi][o].sites() == c.sites()) {
-                        continue;
-                    }
-                    let placement = placement_name(s);
-                    let label = format!(
-                        "[round {r}/{rounds}, {k}/{total}] {} at {} ({placement})",
-                        m.stem, c.params
-                    );
-                    let log = log_path(&dirs[mi], &c.params, placement);
-                    ran += encrypted(&args, m, &c.key, &log, nr, quiet, &label)?.1;
-                }
+        for (k, &(pi, mi, si, twin)) in variants.iter().enumerate() {
+            let c = &compiled[mi][pi][si];
+            if nr == 0 || twin.is_some() {
+                continue;
             }
+            let (m, placement) = (&models[mi], placement_name(strategies[si]));
+            let label = format!(
+                "[round {r}/{rounds}, {}/{total}] {} at {} ({placement})",
+                k + 1,
+                m.stem,
+                c.params
+            );
+            let log = log_path(&dirs[mi], &c.params, placement);
+            ran += encrypted(&args, m, &c.key, &log, nr, quiet, &label)?.1;
         }
     }
-    let mut k = 0usize;
-    for (pi, p) in params.iter().enumerate() {
-        for (mi, m) in models.iter().enumerate() {
-            for (si, &s) in strategies.iter().enumerate() {
-                k += 1;
-                let c = &compiled[mi][pi][si];
-                let placement = placement_name(s);
-                let label = format!("[{k}/{total}] {} at {} ({placement})", m.stem, c.params);
-                // A placement whose plan bootstraps where an earlier one's
-                // does is the same plan: its figures are that run's.
-                let twin = (0..si).find(|&o| compiled[mi][pi][o].sites() == c.sites());
-                let (sum, same_plan_as) = match twin {
-                    Some(o) => {
-                        let other = placement_name(strategies[o]);
-                        if !quiet {
-                            eprintln!(
-                                "{label}: the same bootstrap placement as {other}; not run twice"
-                            );
-                        }
-                        notes.push(format!(
+    for (k, &(pi, mi, si, twin)) in variants.iter().enumerate() {
+        let (p, m) = (&params[pi], &models[mi]);
+        let c = &compiled[mi][pi][si];
+        let placement = placement_name(strategies[si]);
+        let label = format!(
+            "[{}/{total}] {} at {} ({placement})",
+            k + 1,
+            m.stem,
+            c.params
+        );
+        let (sum, same_plan_as) = match twin {
+            Some(o) => {
+                let other = placement_name(strategies[o]);
+                if !quiet {
+                    eprintln!("{label}: the same bootstrap placement as {other}; not run twice");
+                }
+                notes.push(format!(
                             "{} at {}: greedy placement bootstraps at the same {} steps as optimal (one plan; measured once)",
                             m.stem,
                             c.params,
                             c.sites().len()
                         ));
-                        let log = log_path(&dirs[mi], &c.params, other);
-                        let (mut done, _) = read_log(&log, &compiled[mi][pi][o].key)?;
-                        done.retain(|r| r.index < n);
-                        (Summary::of(&done, None), Some(other.to_string()))
-                    }
-                    None => {
-                        let log = log_path(&dirs[mi], &c.params, placement);
-                        let (sum, r) = encrypted(&args, m, &c.key, &log, n, quiet, &label)?;
-                        ran += r;
-                        (sum, None)
-                    }
-                };
-                let frac = |x: usize| x as f64 / sum.images.max(1) as f64;
-                records.push(Record {
-                    model: m.stem.clone(),
-                    file: m.file.clone(),
-                    structure: c.structure.clone(),
-                    params: c.params.clone(),
-                    placement: placement.to_string(),
-                    fused_squares: !args.no_fused_squares,
-                    images: sum.images,
-                    accuracy_plain: plain[mi].accuracy,
-                    plain_images: plain[mi].images,
-                    accuracy_he: frac(sum.correct_he),
-                    accuracy_plain_he_images: frac(sum.correct_plain),
-                    argmax_agreement: frac(sum.agreement),
-                    max_logit_error: sum.max_logit_error,
-                    bootstraps: sum.bootstraps_per_image,
-                    bootstraps_planned: c.bootstraps,
-                    bootstrap_sites: c.sites().len(),
-                    rotations: sum.rotations_per_image,
-                    key_switches_planned: c.key_switches,
-                    latency_s: sum.seconds_per_image,
-                    cpu_s: sum.cpu_seconds_per_image,
-                    latency_min_s: sum.min_seconds_per_image,
-                    estimated_s: c.estimated_s,
-                    estimate_source: c.cost_source.clone(),
-                    peak_mem_bytes: sum.peak_rss_bytes,
-                    key_bytes: sum.eval_key_bytes,
-                    threads: sum.threads,
-                    speedup_vs_resnet: None,
-                    cpu_speedup_vs_resnet: None,
-                    min_speedup_vs_resnet: None,
-                    estimated_speedup_vs_resnet: None,
-                    baseline: baseline.clone(),
-                    same_plan_as,
-                    kernels: ctx.kernels.clone(),
-                });
-                requested.push(p.clone());
-                speedups(&mut records, &requested);
-                // What is done so far, written as it finishes.
-                write_json(&args.out.join("results.json"), &records)?;
+                let log = log_path(&dirs[mi], &c.params, other);
+                let (mut done, _) = read_log(&log, &compiled[mi][pi][o].key)?;
+                done.retain(|r| r.index < n);
+                (Summary::of(&done, None), Some(other.to_string()))
             }
-        }
+            None => {
+                let log = log_path(&dirs[mi], &c.params, placement);
+                let (sum, r) = encrypted(&args, m, &c.key, &log, n, quiet, &label)?;
+                ran += r;
+                (sum, None)
+            }
+        };
+        let frac = |x: usize| x as f64 / sum.images.max(1) as f64;
+        records.push(Record {
+            model: m.stem.clone(),
+            file: m.file.clone(),
+            structure: c.structure.clone(),
+            params: c.params.clone(),
+            placement: placement.to_string(),
+            fused_squares: !args.no_fused_squares,
+            images: sum.images,
+            accuracy_plain: plain[mi].accuracy,
+            plain_images: plain[mi].images,
+            accuracy_he: frac(sum.correct_he),
+            accuracy_plain_he_images: frac(sum.correct_plain),
+            argmax_agreement: frac(sum.agreement),
+            max_logit_error: sum.max_logit_error,
+            bootstraps: sum.bootstraps_per_image,
+            bootstraps_planned: c.bootstraps,
+            bootstrap_sites: c.sites().len(),
+            rotations: sum.rotations_per_image,
+            key_switches_planned: c.key_switches,
+            latency_s: sum.seconds_per_image,
+            cpu_s: sum.cpu_seconds_per_image,
+            latency_min_s: sum.min_seconds_per_image,
+            estimated_s: c.estimated_s,
+            estimate_source: c.cost_source.clone(),
+            peak_mem_bytes: sum.peak_rss_bytes,
+            key_bytes: sum.eval_key_bytes,
+            threads: sum.threads,
+            speedup_vs_resnet: None,
+            cpu_speedup_vs_resnet: None,
+            min_speedup_vs_resnet: None,
+            estimated_speedup_vs_resnet: None,
+            baseline: baseline.clone(),
+            same_plan_as,
+            kernels: ctx.kernels.clone(),
+        });
+        requested.push(p.clone());
+        speedups(&mut records, &requested);
+        // What is done so far, written as it finishes.
+        write_json(&args.out.join("results.json"), &records)?;
     }
     // The timelines: each parameter set's plans at the first placement
     // (`timeline-<params>`), and at a second one where any model's plan

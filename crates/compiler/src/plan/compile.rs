@@ -173,13 +173,10 @@ fn effective_params(
     p: &ParamSet,
     opts: &CompileOptions,
 ) -> Result<ParamSet, CompileError> {
-    let working = ParamSet {
-        input_level: p.l_eff.min(p.input_level),
-        ..p.clone()
-    };
-    if p.input_level <= p.l_eff || !opts.fresh_levels {
+    let (working, fresh) = input_levels(p, opts);
+    let Some(fresh) = fresh else {
         return Ok(working);
-    }
+    };
     let boots = |q: &ParamSet| -> Result<u64, CompileError> {
         let (kl, _) = keyed(low, q, opts)?;
         let s = place(
@@ -190,11 +187,30 @@ fn effective_params(
         )?;
         Ok(ct_boots(&kl.level, &s.placement))
     };
-    Ok(if boots(p)? < boots(&working)? {
-        p.clone()
+    Ok(if fresh_pays(boots(&fresh)?, boots(&working)?) {
+        fresh
     } else {
         working
     })
+}
+
+/// The input levels `p` offers: encrypted at L_eff (the working set), and,
+/// where `opts.fresh_levels` is on and the set has levels above L_eff, on
+/// those fresh levels (`p` itself).
+fn input_levels(p: &ParamSet, opts: &CompileOptions) -> (ParamSet, Option<ParamSet>) {
+    let working = ParamSet {
+        input_level: p.l_eff.min(p.input_level),
+        ..p.clone()
+    };
+    let fresh = (opts.fresh_levels && p.input_level > p.l_eff).then(|| p.clone());
+    (working, fresh)
+}
+
+/// Whether a network encrypts its input on the fresh levels: only where
+/// that saves it a ciphertext bootstrap (a rotation key used up there is
+/// about 1.8x the bytes).
+fn fresh_pays(fresh_boots: u64, working_boots: u64) -> bool {
+    fresh_boots < working_boots
 }
 
 fn ct_boots(g: &LevelGraph, pl: &Placement) -> u64 {
@@ -513,37 +529,36 @@ pub fn compile_lowered(
 
     let (skips, skips_total) = if opts.attribute_skips {
         let chosen = InputLevelCase {
-            g: g.clone(),
+            g,
             b,
-            obj: obj.clone(),
-            tobj: tobj.clone(),
+            obj: &obj,
+            tobj: &tobj,
             fresh: p.input_level > p.l_eff,
         };
         // The network without its skips may choose the other input level
         // (fresh levels save it a bootstrap where they did not save the
         // network one, or the other way round): price it as the compiler
         // would compile it.
-        let other = if opts.fresh_levels && given.input_level > given.l_eff {
-            let q = if chosen.fresh {
-                ParamSet {
-                    input_level: given.l_eff,
-                    ..given.clone()
-                }
-            } else {
-                given.clone()
-            };
-            let (kl, _) = keyed(low, &q, opts)?;
-            Some(InputLevelCase {
-                obj: objective(&kl, &q, opts.goal),
-                tobj: time_objective(&kl, &q),
-                g: kl.level,
-                b: budget(&q),
+        let (working, fresh) = input_levels(given, opts);
+        let q = if chosen.fresh { Some(working) } else { fresh };
+        let other = match q {
+            Some(q) => {
+                let (kl, _) = keyed(low, &q, opts)?;
+                let (o, t) = (objective(&kl, &q, opts.goal), time_objective(&kl, &q));
+                Some((kl, budget(&q), o, t))
+            }
+            None => None,
+        };
+        let other = other
+            .as_ref()
+            .map(|(kl, b, o, t)| InputLevelCase {
+                g: &kl.level,
+                b: *b,
+                obj: o,
+                tobj: t,
                 fresh: !chosen.fresh,
             })
-            .filter(|o| o.g.len() == chosen.g.len() && o.g.adds() == chosen.g.adds())
-        } else {
-            None
-        };
+            .filter(|o| o.g.len() == g.len() && o.g.adds() == g.adds());
         skip_costs(&chosen, other.as_ref(), opts.strategy, (boots, est))?
     } else {
         (Vec::new(), None)
@@ -636,15 +651,15 @@ pub fn compile_lowered(
 
 /// One input level a network can be compiled at (encrypted at L_eff, or on
 /// the fresh levels above it): its level graph, budget and objectives.
-struct InputLevelCase {
-    g: LevelGraph,
+struct InputLevelCase<'a> {
+    g: &'a LevelGraph,
     b: LevelBudget,
-    obj: Objective,
-    tobj: Objective,
+    obj: &'a Objective,
+    tobj: &'a Objective,
     fresh: bool,
 }
 
-impl InputLevelCase {
+impl InputLevelCase<'_> {
     /// Ciphertext bootstraps and estimated seconds of the network without
     /// the additions `adds` (node ids of `self.g`).
     fn without(&self, adds: &[NodeId], strategy: Strategy) -> Result<(u64, f64), CompileError> {
@@ -659,8 +674,8 @@ impl InputLevelCase {
             map = m2.iter().map(|&v| map[v]).collect();
             h = h2;
         }
-        let s = place(&h, self.b, &restrict(&self.obj, &map), strategy)?;
-        let t = restrict(&self.tobj, &map).evaluate(&h, self.b, &s.placement)?;
+        let s = place(&h, self.b, &restrict(self.obj, &map), strategy)?;
+        let t = restrict(self.tobj, &map).evaluate(&h, self.b, &s.placement)?;
         Ok((ct_boots(&h, &s.placement), t))
     }
 }
@@ -671,8 +686,8 @@ impl InputLevelCase {
 /// it: where `other` (the other input level) is given, the fresh levels are
 /// used when they save the variant a bootstrap, as in [`effective_params`].
 fn skip_costs(
-    chosen: &InputLevelCase,
-    other: Option<&InputLevelCase>,
+    chosen: &InputLevelCase<'_>,
+    other: Option<&InputLevelCase<'_>>,
     strategy: Strategy,
     base: (u64, f64),
 ) -> Result<(Vec<SkipReport>, Option<SkipsTotal>), CompileError> {
@@ -684,7 +699,11 @@ fn skip_costs(
         };
         let b = o.without(adds, strategy)?;
         let (fresh, working) = if chosen.fresh { (a, b) } else { (b, a) };
-        Ok(if fresh.0 < working.0 { fresh } else { working })
+        Ok(if fresh_pays(fresh.0, working.0) {
+            fresh
+        } else {
+            working
+        })
     };
     let adds = chosen.g.adds();
     // All additions removed together (per-skip costs do not add up).

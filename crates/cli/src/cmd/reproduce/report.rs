@@ -34,6 +34,10 @@ fn mib(b: Option<u64>) -> String {
     )
 }
 
+fn secs(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |x| format!("{x:.2}"))
+}
+
 fn ratio(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), |x| format!("{x:.2}x"))
 }
@@ -66,9 +70,8 @@ pub fn table(records: &[Record]) -> String {
             r.bootstrap_sites,
             opt(r.rotations),
             r.latency_s,
-            r.latency_min_s
-                .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
-            r.cpu_s.map_or_else(|| "-".into(), |c| format!("{c:.2}")),
+            secs(r.latency_min_s),
+            secs(r.cpu_s),
             r.estimated_s,
             mib(r.peak_mem_bytes),
             mib(r.key_bytes),
