@@ -27,11 +27,7 @@ use super::eval_he::{LogKey, Summary, read_log};
 
 /// The variants of the paper's comparison, as trained on Fashion-MNIST
 /// and committed under `models/`.
-const DEFAULT_MODELS: [&str; 3] = [
-    "models/resnet20.onnx",
-    "models/dirac20.onnx",
-    "models/dirac-shared20.onnx",
-];
+const DEFAULT_MODELS: &str = "models/resnet20.onnx,models/dirac20.onnx,models/dirac-shared20.onnx";
 
 /// Arguments of `residue reproduce`.
 #[derive(clap::Args)]
@@ -65,7 +61,7 @@ pub struct Args {
     #[arg(long)]
     pub no_fresh_levels: bool,
     /// The models (ONNX), comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_MODELS.map(String::from))]
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_MODELS)]
     pub models: Vec<String>,
     /// The model every speed-up is measured against (its file stem;
     /// default: the first model with mid-term skips, else the first).
@@ -364,7 +360,7 @@ fn load_models(args: &Args) -> Result<Vec<Model>> {
         if !path.is_file() {
             bail!(
                 "model {file} not found{}",
-                if DEFAULT_MODELS.contains(&file.as_str()) {
+                if DEFAULT_MODELS.split(',').any(|m| m == file) {
                     " (run from the repository root, or name models with --models)"
                 } else {
                     ""
@@ -911,6 +907,28 @@ pub fn run(args: Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn default_models_are_the_three_bundled_ones() {
+        let cli = Cli::try_parse_from(["reproduce"]).unwrap();
+        assert_eq!(
+            cli.args.models,
+            [
+                "models/resnet20.onnx",
+                "models/dirac20.onnx",
+                "models/dirac-shared20.onnx"
+            ]
+        );
+        let cli = Cli::try_parse_from(["reproduce", "--models", "a.onnx,b.onnx"]).unwrap();
+        assert_eq!(cli.args.models, ["a.onnx", "b.onnx"]);
+    }
 
     #[test]
     fn placements_parse() {
