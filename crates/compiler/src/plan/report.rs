@@ -335,4 +335,7 @@ legend:
   placement   Optimal (exact search) or Greedy, minimising Time or bootstrap Count
   skip kinds  mid-term: a residual block's own skip (ResNet); shared-source: one of
               several additions that reuse one source (Dirac + shared-source nets)
+  skip cost   the plan's bootstraps and estimated time with the add, minus the same
+              network compiled without it; negative when the plan with the add came out
+              cheaper (its bootstraps fall elsewhere; the addition itself costs ~0.01 s)
 ";
