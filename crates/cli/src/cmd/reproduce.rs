@@ -795,11 +795,12 @@ pub fn run(args: Args) -> Result<()> {
                     eprintln!("{label}: the same bootstrap placement as {other}; not run twice");
                 }
                 notes.push(format!(
-                            "{} at {}: greedy placement bootstraps at the same {} steps as optimal (one plan; measured once)",
-                            m.stem,
-                            c.params,
-                            c.sites().len()
-                        ));
+                    "{} at {}: greedy placement bootstraps at the same {} steps as optimal \
+                     (one plan; measured once)",
+                    m.stem,
+                    c.params,
+                    c.sites().len()
+                ));
                 let log = log_path(&dirs[mi], &c.params, other);
                 let (mut done, _) = read_log(&log, &compiled[mi][pi][o].key)?;
                 done.retain(|r| r.index < n);
