@@ -39,9 +39,14 @@
 #   kdd40t5 kdd40t at lr 0.005. Diverged at the start of epoch 6 (84.51%
 #         after epoch 5).
 #   kdd40t3 kdd40t at lr 0.003.
-#   kdpan40t3d kdpan40t with degree-3 activations (session 22).
+#   kdpan40t3d kdpan40t with degree-3 activations (session 22). Collapsed
+#         at step ~160 of epoch 4 (85.89% after epoch 3, 9.96% after 4);
+#         session 24 restarted it from epoch 3 under the trainer's
+#         divergence guard (roll back to the last good epoch, lr halved).
 #   kdpan40r, kdr40r Dirac + shared-source 20 and the polynomial ResNet-20,
-#         both distilled from the finished relu40 (session 22; not run yet).
+#         both distilled from the finished relu40 (session 22). kdpan40r
+#         collapsed in the first steps of epoch 12 (89.61% after epoch 11);
+#         session 24 restarted it from epoch 10 step 120 under the guard.
 #   relu40 the plaintext ceiling: ResNet-20 with exact ReLU activations
 #         (`--relu`), 40 epochs on one cosine schedule, lr 0.02 (session 20).
 # Progress: tail -f runs/issue10/<run>/train.log

@@ -41,6 +41,11 @@ pub struct TrainArgs {
     /// Checkpoint every this many steps (and at every epoch end).
     #[arg(long, default_value_t = 200)]
     pub checkpoint_every: usize,
+    /// How many times the divergence guard may roll the run back to its
+    /// last good epoch with the learning rate halved (0: stop at the first
+    /// divergence). With --resume it replaces the run's setting.
+    #[arg(long, default_value_t = 3)]
+    pub max_rollbacks: usize,
     /// Images per step.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
@@ -178,6 +183,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             t.state.config.distill = Some(d);
         }
+        t.state.config.max_rollbacks = args.max_rollbacks;
         if args.post_add_norm && !t.state.config.arch.post_add_norm {
             bail!("--post-add-norm changes the network: it cannot be added to a resumed run");
         }
@@ -226,6 +232,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         cfg.seed = args.seed;
         cfg.checkpoint_every = args.checkpoint_every;
+        cfg.max_rollbacks = args.max_rollbacks;
         cfg.train_limit = args.train_limit;
         cfg.test_limit = args.test_limit;
         cfg.log_every = args.log_every;

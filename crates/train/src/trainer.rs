@@ -8,6 +8,7 @@
 //! DIR/ckpt/model.bpk     burn burnpack of the network (weights, BN and range running state)
 //! DIR/ckpt/optim.bpk     optimizer state (momentum buffers), keyed by persisted parameter ids
 //! DIR/ckpt/state.json    TrainState: config, position (epoch, step), metrics history
+//! DIR/ckpt.good/         a copy of the last end-of-epoch checkpoint that passed the divergence guard
 //! DIR/log.jsonl          one JSON line per logged step and per epoch
 //! ```
 //!
@@ -18,6 +19,20 @@
 //! Exactness: the shuffle of epoch `e` is drawn from a generator seeded by
 //! `(seed, e)` and the augmentation of step `s` from one seeded by
 //! `(seed, s)`, so resuming at `(e, s)` replays the same batches.
+//!
+//! # Divergence guard
+//!
+//! Polynomial-activation networks can blow up in the middle of a run (the
+//! degree-2 students of issue 10 collapsed to chance level at epochs 4-12
+//! after 85-90% test accuracy). After every step the guard compares the
+//! mean cross-entropy of the last [`DIVERGENCE_WINDOW`] steps with the
+//! previous epoch's mean ([`divergence`]); after every epoch it compares
+//! the test accuracy with the best so far ([`COLLAPSE_DROP`]); a non-finite
+//! loss also counts. On divergence the run reloads `DIR/ckpt.good`, halves
+//! its learning-rate scale ([`TrainState::lr_scale`]) for the rest of the
+//! run, records a [`Rollback`] in the state and continues, up to
+//! [`TrainConfig::max_rollbacks`] times; then (or with no good checkpoint
+//! yet, as in the first epoch) it stops with an error.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -99,6 +114,18 @@ pub struct TrainConfig {
     /// cross-entropy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill: Option<DistillConfig>,
+    /// How many times the divergence guard may roll the run back (see the
+    /// module docs); 0 stops at the first divergence.
+    #[serde(default = "default_max_rollbacks")]
+    pub max_rollbacks: usize,
+}
+
+fn default_max_rollbacks() -> usize {
+    3
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Knowledge distillation (Hinton et al. 2015): the loss is
@@ -214,8 +241,33 @@ impl TrainConfig {
             act_init_factor: 1.0,
             act_init_rms_cap: 6.0,
             distill: None,
+            max_rollbacks: default_max_rollbacks(),
         }
     }
+}
+
+/// Loads the state, network and optimizer of the checkpoint directory `ck`
+/// (`DIR/ckpt`, `DIR/ckpt.old` or `DIR/ckpt.good`).
+fn load_checkpoint(ck: &Path) -> Result<(TrainState, Net, ModuleOptimizer)> {
+    let text = std::fs::read_to_string(ck.join("state.json"))
+        .with_context(|| format!("reading {}/state.json", ck.display()))?;
+    let state: TrainState = serde_json::from_str(&text)
+        .with_context(|| format!("parsing {}/state.json", ck.display()))?;
+    if state.version != STATE_VERSION {
+        bail!("checkpoint version {} not supported", state.version);
+    }
+    state.config.arch.validate()?;
+    let device = train_device();
+    let model = state
+        .config
+        .arch
+        .init(&device)
+        .try_load_file(ck.join("model.bpk"))
+        .map_err(|e| anyhow::anyhow!("loading {}/model.bpk: {e:?}", ck.display()))?;
+    let optim = build_optimizer(&state.config)
+        .load(ck.join("optim.bpk"))
+        .map_err(|e| anyhow::anyhow!("loading {}/optim.bpk: {e:?}", ck.display()))?;
+    Ok((state, model, optim))
 }
 
 /// Metrics of one finished epoch.
@@ -260,6 +312,55 @@ pub struct TrainState {
     pub history: Vec<EpochRecord>,
     /// Whether all epochs are done.
     pub finished: bool,
+    /// Factor on the scheduled learning rate: 1, halved at each rollback.
+    #[serde(default = "one")]
+    pub lr_scale: f64,
+    /// The divergence guard's rollbacks so far, oldest first.
+    #[serde(default)]
+    pub rollbacks: Vec<Rollback>,
+}
+
+/// One rollback of the divergence guard.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Rollback {
+    /// Epoch (0-based) in which the divergence was seen.
+    pub epoch: usize,
+    /// Step within that epoch.
+    pub step: usize,
+    /// What was seen.
+    pub reason: String,
+    /// The epoch (0-based) the run went back to the start of.
+    pub to_epoch: usize,
+    /// The learning-rate scale from then on.
+    pub lr_scale: f64,
+}
+
+/// Steps over which the divergence guard averages the loss.
+pub const DIVERGENCE_WINDOW: usize = 20;
+
+/// Test-accuracy drop (absolute, from the best epoch so far) that counts as
+/// a collapse at an epoch end.
+pub const COLLAPSE_DROP: f64 = 0.25;
+
+/// Whether the mean cross-entropy `window_loss` of the last steps shows a
+/// divergence, given the previous epoch's mean `prev_epoch_loss` (none in
+/// the first epoch: only a non-finite loss counts then). Diverged means
+/// non-finite, or above both twice the previous mean and the previous mean
+/// plus 0.5 nats. Returns the reason.
+///
+/// The margins come from the issue 10 logs: healthy 20-step means stay
+/// within ±0.1 of the epoch mean (0.28 at epoch 11 of `kdpan40r`), the
+/// collapses jumped to 2.3-3.6.
+pub fn divergence(window_loss: f64, prev_epoch_loss: Option<f64>) -> Option<String> {
+    if !window_loss.is_finite() {
+        return Some(format!("loss is {window_loss}"));
+    }
+    let prev = prev_epoch_loss?;
+    (window_loss > (2.0 * prev).max(prev + 0.5)).then(|| {
+        format!(
+            "mean loss {window_loss:.3} over the last steps against {prev:.3} in the previous epoch"
+        )
+    })
 }
 
 /// Losses observed, for tests and callers.
@@ -523,6 +624,8 @@ impl Trainer {
                 epoch_kd_sum: 0.0,
                 history: Vec::new(),
                 finished: false,
+                lr_scale: 1.0,
+                rollbacks: Vec::new(),
             },
             model,
             optim,
@@ -542,30 +645,13 @@ impl Trainer {
         } else {
             dir.join("ckpt.old")
         };
-        let text = std::fs::read_to_string(ck.join("state.json"))
-            .with_context(|| format!("reading {}/state.json", ck.display()))?;
-        let state: TrainState = serde_json::from_str(&text)
-            .with_context(|| format!("parsing {}/state.json", ck.display()))?;
-        if state.version != STATE_VERSION {
-            bail!("checkpoint version {} not supported", state.version);
-        }
-        state.config.arch.validate()?;
-        let device = train_device();
-        let model = state
-            .config
-            .arch
-            .init(&device)
-            .try_load_file(ck.join("model.bpk"))
-            .map_err(|e| anyhow::anyhow!("loading {}/model.bpk: {e:?}", ck.display()))?;
-        let optim = build_optimizer(&state.config)
-            .load(ck.join("optim.bpk"))
-            .map_err(|e| anyhow::anyhow!("loading {}/optim.bpk: {e:?}", ck.display()))?;
+        let (state, model, optim) = load_checkpoint(&ck)?;
         Ok(Trainer {
             dir: dir.to_path_buf(),
             state,
             model,
             optim,
-            device,
+            device: train_device(),
         })
     }
 
@@ -594,6 +680,82 @@ impl Trainer {
         std::fs::rename(&tmp, &cur)?;
         let _ = std::fs::remove_dir_all(&old);
         Ok(())
+    }
+
+    /// The best test accuracy of the finished epochs (0 before the first).
+    pub fn best_test_accuracy(&self) -> f64 {
+        self.state
+            .history
+            .iter()
+            .map(|r| r.test_accuracy)
+            .fold(0.0, f64::max)
+    }
+
+    /// Copies the current checkpoint to `DIR/ckpt.good` (the divergence
+    /// guard's restore point).
+    fn save_good(&self) -> Result<()> {
+        let tmp = self.dir.join("ckpt.good.tmp");
+        let good = self.dir.join("ckpt.good");
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)?;
+        for f in ["model.bpk", "optim.bpk", "state.json"] {
+            std::fs::copy(self.dir.join("ckpt").join(f), tmp.join(f))
+                .with_context(|| format!("copying ckpt/{f} to {}", tmp.display()))?;
+        }
+        let _ = std::fs::remove_dir_all(&good);
+        std::fs::rename(&tmp, &good)?;
+        Ok(())
+    }
+
+    /// The divergence guard's response to `reason`: reloads `DIR/ckpt.good`
+    /// with the learning-rate scale halved and checkpoints that, or fails if
+    /// the rollbacks are used up or there is no good checkpoint.
+    fn roll_back(&mut self, reason: String) -> Result<()> {
+        let (epoch, step) = (self.state.epoch, self.state.step_in_epoch);
+        let good = self.dir.join("ckpt.good");
+        let max = self.state.config.max_rollbacks;
+        let why = if self.state.rollbacks.len() >= max {
+            Some(format!("after {max} rollbacks"))
+        } else if !good.join("state.json").is_file() {
+            Some("with no good checkpoint to go back to".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            bail!(
+                "training diverged at epoch {} step {step} ({reason}), {why}: try a lower --lr or a larger activation range",
+                epoch + 1
+            );
+        }
+        let (mut state, model, optim) = load_checkpoint(&good)?;
+        let lr_scale = self.state.lr_scale * 0.5;
+        let mut rollbacks = std::mem::take(&mut self.state.rollbacks);
+        rollbacks.push(Rollback {
+            epoch,
+            step,
+            reason: reason.clone(),
+            to_epoch: state.epoch,
+            lr_scale,
+        });
+        // The run's configuration as it is now (a resume may have changed
+        // the epochs or the teacher since the good checkpoint).
+        state.config = self.state.config.clone();
+        state.finished = state.epoch >= state.config.epochs;
+        state.lr_scale = lr_scale;
+        state.rollbacks = rollbacks;
+        eprintln!(
+            "epoch {} step {step}: diverged ({reason}); rolled back to the start of epoch {}, learning rate x{lr_scale}",
+            epoch + 1,
+            state.epoch + 1
+        );
+        self.log_json(serde_json::json!({
+            "kind": "rollback", "epoch": epoch, "step": step, "reason": reason,
+            "to_epoch": state.epoch, "lr_scale": lr_scale,
+        }));
+        self.state = state;
+        self.model = model;
+        self.optim = optim;
+        self.checkpoint()
     }
 
     fn log_json(&self, v: serde_json::Value) {
@@ -718,8 +880,21 @@ impl Trainer {
             let shown: Vec<String> = r.iter().map(|v| format!("{v:.2}")).collect();
             eprintln!("activation ranges from data: [{}]", shown.join(", "));
         }
-        while self.state.epoch < cfg.epochs {
+        if !self.dir.join("ckpt.good/state.json").is_file()
+            && self.state.step_in_epoch == 0
+            && self.state.history.last().is_some_and(|last| {
+                let best = self.best_test_accuracy();
+                last.test_accuracy >= best - COLLAPSE_DROP
+            })
+        {
+            self.checkpoint()?;
+            self.save_good()?;
+        }
+        let mut window = std::collections::VecDeque::with_capacity(DIVERGENCE_WINDOW);
+        let window_len = DIVERGENCE_WINDOW.min(steps_per_epoch);
+        'epochs: while self.state.epoch < cfg.epochs {
             let epoch = self.state.epoch;
+            let prev_loss = self.state.history.last().map(|r| r.train_loss);
             let mut order: Vec<usize> = (0..n_train).collect();
             order.shuffle(&mut ChaCha8Rng::seed_from_u64(
                 cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64,
@@ -793,13 +968,26 @@ impl Trainer {
                     None => objective,
                 };
                 let loss_v = f64::from(loss.detach().into_scalar::<f32>());
-                if !loss_v.is_finite() {
-                    bail!(
-                        "loss is {loss_v} at epoch {epoch} step {s}: training diverged (try a lower --lr or a larger activation range)"
-                    );
+                if window.len() == window_len {
+                    window.pop_front();
+                }
+                window.push_back(loss_v);
+                let window_loss = window.iter().sum::<f64>() / window.len() as f64;
+                let reason = if loss_v.is_finite() {
+                    (window.len() == window_len)
+                        .then(|| divergence(window_loss, prev_loss))
+                        .flatten()
+                } else {
+                    divergence(loss_v, prev_loss)
+                };
+                if let Some(reason) = reason {
+                    self.roll_back(reason)?;
+                    window.clear();
+                    continue 'epochs;
                 }
                 let grads = GradientsParams::from_grads(total.backward(), &self.model);
-                let lr = learning_rate(&cfg, self.state.global_step, total_steps);
+                let lr =
+                    learning_rate(&cfg, self.state.global_step, total_steps) * self.state.lr_scale;
                 self.model = self.optim.step(lr, self.model.clone(), grads);
 
                 report.step_losses.push(loss_v);
@@ -866,6 +1054,14 @@ impl Trainer {
                 .iter()
                 .map(|a| a.range_ema.value().into_scalar::<f32>())
                 .collect();
+            let best = self.best_test_accuracy();
+            if test_acc < best - COLLAPSE_DROP {
+                self.roll_back(format!(
+                    "test accuracy {test_acc:.4} at the epoch's end against {best:.4} before"
+                ))?;
+                window.clear();
+                continue 'epochs;
+            }
             let rec = EpochRecord {
                 epoch,
                 train_loss: ls / seen.max(1) as f64,
@@ -894,6 +1090,7 @@ impl Trainer {
             self.state.epoch_kd_sum = 0.0;
             self.state.finished = self.state.epoch >= cfg.epochs;
             self.checkpoint()?;
+            self.save_good()?;
         }
         report.history = self.state.history.clone();
         report.images_per_second = run_images as f64 / t_run.elapsed().as_secs_f64().max(1e-9);
@@ -904,6 +1101,26 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The guard's thresholds on the issue 10 logs: `kdpan40r` epoch 12
+    /// (previous epoch 0.2785; the first 20 steps averaged 2.91) and
+    /// `kdpan40t3d` epoch 4 (previous 0.4373; 20-step means up to 2.6).
+    #[test]
+    fn divergence_thresholds() {
+        assert!(divergence(2.9149, Some(0.2785)).is_some());
+        assert!(divergence(2.6389, Some(0.4373)).is_some());
+        // Healthy windows of the same runs.
+        assert!(divergence(0.3593, Some(0.2785)).is_none());
+        assert!(divergence(0.5808, Some(0.4373)).is_none());
+        // Early epochs: a falling loss never trips it; a jump to chance
+        // level from a high previous mean is left to the epoch-end check.
+        assert!(divergence(0.6105, Some(1.4627)).is_none());
+        assert!(divergence(2.30, Some(1.4627)).is_none());
+        // First epoch: only a non-finite loss.
+        assert!(divergence(50.0, None).is_none());
+        assert!(divergence(f64::NAN, None).is_some());
+        assert!(divergence(f64::INFINITY, Some(0.3)).is_some());
+    }
 
     #[test]
     fn lr_schedule_shape() {

@@ -124,6 +124,52 @@ fn resume_replays_exactly() {
     std::fs::remove_dir_all(&dir_b).unwrap();
 }
 
+/// The divergence guard: after one good epoch the learning rate is made
+/// absurd, so every further attempt diverges; each one rolls back to the
+/// end of epoch 1 with the rate halved, until the rollbacks are used up and
+/// the run stops with a clear error, leaving a checkpoint that resumes at
+/// the good epoch with the record of what happened.
+#[test]
+fn divergence_rolls_back_then_stops() {
+    let _guard = serial();
+    let train = synthetic(256, 5);
+    let test = synthetic(64, 6);
+    let dir = tmp("diverge");
+    let mut cfg = tiny_config(Family::DiracShared);
+    cfg.epochs = 3;
+    cfg.max_rollbacks = 2;
+    let mut t = Trainer::new(cfg, &dir, false).unwrap();
+    // 8 steps per epoch: stops at the start of epoch 2.
+    t.run(&train, &test, Some(8)).unwrap();
+    assert_eq!(t.state.epoch, 1);
+    assert!(dir.join("ckpt.good/state.json").is_file());
+    let good_acc = t.state.history[0].test_accuracy;
+    assert!(good_acc > 0.5, "epoch 1 did not learn: {good_acc}");
+
+    t.state.config.lr = 1e7;
+    let err = t.run(&train, &test, None).unwrap_err().to_string();
+    assert!(
+        err.contains("diverged") && err.contains("after 2 rollbacks"),
+        "{err}"
+    );
+    let r = Trainer::resume(&dir).unwrap();
+    assert_eq!(r.state.epoch, 1);
+    assert_eq!(r.state.step_in_epoch, 0);
+    assert_eq!(r.state.history.len(), 1);
+    assert_eq!(r.state.rollbacks.len(), 2);
+    assert_eq!(r.state.lr_scale, 0.25);
+    assert!(r.state.rollbacks.iter().all(|b| b.to_epoch == 1));
+    assert_eq!(evaluate(&r.model, &test, 0), good_acc);
+
+    // With the guard off, the first divergence stops the run.
+    let mut r = r;
+    r.state.config.max_rollbacks = 0;
+    r.state.rollbacks.clear();
+    let err = r.run(&train, &test, None).unwrap_err().to_string();
+    assert!(err.contains("after 0 rollbacks"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn export_graph_is_well_formed() {
     let _guard = serial();
