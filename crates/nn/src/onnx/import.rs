@@ -129,8 +129,12 @@ fn import_inner(
     if bytes.is_empty() {
         return Err(OnnxError::Parse("the file is empty (0 bytes)".into()));
     }
-    let mut proto = ModelProto::parse_from_bytes(bytes)
-        .map_err(|e| OnnxError::Parse(one_line(&e.to_string())))?;
+    let mut proto = ModelProto::parse_from_bytes(bytes).map_err(|e| {
+        OnnxError::Parse(format!(
+            "not an ONNX file: its bytes do not decode as an ONNX ModelProto (protobuf: {})",
+            one_line(&e.to_string())
+        ))
+    })?;
     let meta: HashMap<String, String> = proto
         .metadata_props
         .iter()
