@@ -531,6 +531,49 @@ fn fresh_levels_above_l_eff_only_where_they_save_a_bootstrap() {
     );
 }
 
+/// With `fresh_when_faster` the plan takes the fresh levels wherever its
+/// estimate there is lower at no more bootstraps: never slower than the
+/// default plan, never more bootstraps, and the fresh levels chosen for at
+/// least one zoo net where the default keeps it at `L_eff`. Skip costs are
+/// then priced like for like, so none comes out negative (session 24: the
+/// bundled Dirac + shared-source 20 showed -2.03 s on one add by default).
+#[test]
+fn fresh_when_faster_never_slower_and_skips_never_negative() {
+    let p = ParamSet {
+        input_level: 12,
+        ..ParamSet::n16_estimate(9)
+    };
+    let base = CompileOptions {
+        params: Some(p.name.clone()),
+        ..CompileOptions::default()
+    };
+    let faster = CompileOptions {
+        fresh_when_faster: true,
+        ..base.clone()
+    };
+    let mut switched = 0;
+    for name in ["resnet20", "dirac-shared20", "dirac20"] {
+        let g = zoo(name);
+        let (pb, rb) = compile(&g, std::slice::from_ref(&p), &base).unwrap();
+        let (pf, rf) = compile(&g, std::slice::from_ref(&p), &faster).unwrap();
+        assert!(rf.bootstraps <= rb.bootstraps, "{name}");
+        assert!(
+            rf.estimated_seconds <= rb.estimated_seconds + 1e-9,
+            "{name}: {} vs {}",
+            rf.estimated_seconds,
+            rb.estimated_seconds
+        );
+        if pf.params.input_level > pb.params.input_level {
+            switched += 1;
+            assert!(rf.estimated_seconds < rb.estimated_seconds, "{name}");
+        }
+        for s in &rf.skips {
+            assert!(s.seconds >= -1e-9, "{name} {}: {}", s.name, s.seconds);
+        }
+    }
+    assert!(switched > 0, "no zoo net is faster on the fresh levels");
+}
+
 /// What "all skip connections together" cost is what the same network
 /// without them costs as compiled on its own: the Dirac + shared-source
 /// net's total equals its bootstraps minus the skip-free Dirac net's, also

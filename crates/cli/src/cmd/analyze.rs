@@ -56,6 +56,11 @@ pub struct ModelArgs {
     /// bootstrap; the rotation keys used up there then cost more memory.
     #[arg(long)]
     pub no_fresh_levels: bool,
+    /// Encrypt the input above L_eff wherever the plan there is estimated
+    /// faster, not only where it saves a bootstrap (faster plans, larger
+    /// rotation keys for the layers up there).
+    #[arg(long, conflicts_with = "no_fresh_levels")]
+    pub fresh_when_faster: bool,
     /// `residue bench ckks` JSON to calibrate the per-operation costs.
     #[arg(long)]
     pub calibrate: Option<PathBuf>,
@@ -149,6 +154,7 @@ impl ModelArgs {
                 batch,
                 fuse_squares: !self.no_fused_squares,
                 fresh_levels: !self.no_fresh_levels,
+                fresh_when_faster: self.fresh_when_faster,
             },
         ))
     }

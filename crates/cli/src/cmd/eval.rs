@@ -54,6 +54,11 @@ pub struct Args {
     /// it (smaller rotation keys; see `residue analyze --help`).
     #[arg(long)]
     pub no_fresh_levels: bool,
+    /// With `--he`: encrypt the input above L_eff wherever the plan there
+    /// is estimated faster, not only where it saves a bootstrap (see
+    /// `residue analyze --help`).
+    #[arg(long, conflicts_with = "no_fresh_levels")]
+    pub fresh_when_faster: bool,
     /// With `--he`: `residue bench ckks` JSON to price the placement with
     /// (as `residue analyze --calibrate`; `residue reproduce --calibrate`
     /// passes it on).

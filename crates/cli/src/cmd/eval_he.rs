@@ -278,6 +278,7 @@ pub fn run(args: &super::eval::Args, model: &nn::Graph, set: &nn::data::ImageSet
         strategy,
         fuse_squares: !args.no_fused_squares,
         fresh_levels: !args.no_fresh_levels,
+        fresh_when_faster: args.fresh_when_faster,
         ..Default::default()
     };
     if !quiet {

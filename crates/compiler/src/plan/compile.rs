@@ -98,6 +98,13 @@ pub struct CompileOptions {
     /// keys).
     #[serde(default = "yes")]
     pub fresh_levels: bool,
+    /// With `fresh_levels`, encrypt above `L_eff` wherever the plan there
+    /// is estimated faster, not only where it saves a bootstrap: at the
+    /// same bootstraps the fresh levels can still place them where fewer
+    /// ciphertexts pass, for rotation keys about 1.8x the bytes for the
+    /// layers up there.
+    #[serde(default)]
+    pub fresh_when_faster: bool,
 }
 
 fn yes() -> bool {
@@ -115,6 +122,7 @@ impl Default for CompileOptions {
             batch: Batch::Fixed(1),
             fuse_squares: true,
             fresh_levels: true,
+            fresh_when_faster: false,
         }
     }
 }
@@ -177,17 +185,14 @@ fn effective_params(
     let Some(fresh) = fresh else {
         return Ok(working);
     };
-    let boots = |q: &ParamSet| -> Result<u64, CompileError> {
+    let cost = |q: &ParamSet| -> Result<(u64, f64), CompileError> {
         let (kl, _) = keyed(low, q, opts)?;
-        let s = place(
-            &kl.level,
-            budget(q),
-            &objective(&kl, q, opts.goal),
-            opts.strategy,
-        )?;
-        Ok(ct_boots(&kl.level, &s.placement))
+        let (b, obj) = (budget(q), objective(&kl, q, opts.goal));
+        let s = place(&kl.level, b, &obj, opts.strategy)?;
+        let t = time_objective(&kl, q).evaluate(&kl.level, b, &s.placement)?;
+        Ok((ct_boots(&kl.level, &s.placement), t))
     };
-    Ok(if fresh_pays(boots(&fresh)?, boots(&working)?) {
+    Ok(if fresh_pays(cost(&fresh)?, cost(&working)?, opts) {
         fresh
     } else {
         working
@@ -206,11 +211,13 @@ fn input_levels(p: &ParamSet, opts: &CompileOptions) -> (ParamSet, Option<ParamS
     (working, fresh)
 }
 
-/// Whether a network encrypts its input on the fresh levels: only where
-/// that saves it a ciphertext bootstrap (a rotation key used up there is
-/// about 1.8x the bytes).
-fn fresh_pays(fresh_boots: u64, working_boots: u64) -> bool {
-    fresh_boots < working_boots
+/// Whether a network encrypts its input on the fresh levels, given the
+/// (ciphertext bootstraps, estimated seconds) of its plan there and at
+/// `L_eff`: where that saves it a bootstrap (a rotation key used up there
+/// is about 1.8x the bytes), or with [`CompileOptions::fresh_when_faster`]
+/// wherever it is estimated faster.
+fn fresh_pays(fresh: (u64, f64), working: (u64, f64), opts: &CompileOptions) -> bool {
+    fresh.0 < working.0 || (opts.fresh_when_faster && fresh.0 <= working.0 && fresh.1 < working.1)
 }
 
 fn ct_boots(g: &LevelGraph, pl: &Placement) -> u64 {
@@ -559,7 +566,7 @@ pub fn compile_lowered(
                 fresh: !chosen.fresh,
             })
             .filter(|o| o.g.len() == g.len() && o.g.adds() == g.adds());
-        skip_costs(&chosen, other.as_ref(), opts.strategy, (boots, est))?
+        skip_costs(&chosen, other.as_ref(), opts, (boots, est))?
     } else {
         (Vec::new(), None)
     };
@@ -688,18 +695,19 @@ impl InputLevelCase<'_> {
 fn skip_costs(
     chosen: &InputLevelCase<'_>,
     other: Option<&InputLevelCase<'_>>,
-    strategy: Strategy,
+    opts: &CompileOptions,
     base: (u64, f64),
 ) -> Result<(Vec<SkipReport>, Option<SkipsTotal>), CompileError> {
     let (boots, est) = base;
     let variant = |adds: &[NodeId]| -> Result<(u64, f64), CompileError> {
+        let strategy = opts.strategy;
         let a = chosen.without(adds, strategy)?;
         let Some(o) = other else {
             return Ok(a);
         };
         let b = o.without(adds, strategy)?;
         let (fresh, working) = if chosen.fresh { (a, b) } else { (b, a) };
-        Ok(if fresh_pays(fresh.0, working.0) {
+        Ok(if fresh_pays(fresh, working, opts) {
             fresh
         } else {
             working

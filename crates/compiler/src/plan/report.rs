@@ -336,6 +336,9 @@ legend:
   skip kinds  mid-term: a residual block's own skip (ResNet); shared-source: one of
               several additions that reuse one source (Dirac + shared-source nets)
   skip cost   the plan's bootstraps and estimated time with the add, minus the same
-              network compiled without it; negative when the plan with the add came out
-              cheaper (its bootstraps fall elsewhere; the addition itself costs ~0.01 s)
+              network compiled without it (the addition itself costs ~0.01 s). Negative
+              when the network without the add compiles to a slower plan: the add made
+              the fresh levels above L_eff save a bootstrap, so the plan with it encrypts
+              there, while without it the input stays at L_eff (see --no-fresh-levels),
+              where the same number of bootstraps falls on costlier places
 ";
