@@ -49,6 +49,8 @@
 #         session 24 restarted it from epoch 10 step 120 under the guard.
 #   relu40 the plaintext ceiling: ResNet-20 with exact ReLU activations
 #         (`--relu`), 40 epochs on one cosine schedule, lr 0.02 (session 20).
+#   dsrelu40 the same ceiling for Dirac + shared-source 20 (the bundled
+#         network with exact ReLUs, relu40's recipe; session 24).
 # Progress: tail -f runs/issue10/<run>/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -177,8 +179,18 @@ for run in "$@"; do
         # range penalty and near-identity start do not apply to ReLUs.
         args=(--arch resnet20 --epochs 40 --relu)
         ;;
+    dsrelu40)
+        if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
+            cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
+        fi
+        # The family's own ceiling: the bundled Dirac + shared-source 20
+        # network (post-add normalization) with exact ReLUs, relu40's recipe
+        # (no distillation). Against relu40 (93.47%) it says how much of
+        # the gap the architecture costs when the activations cost nothing.
+        args=(--arch dirac-shared20 --epochs 40 --post-add-norm --relu)
+        ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, kdpan40r, kdr40r, relu40)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, kdpan40r, kdr40r, relu40, dsrelu40)" >&2
         exit 2
         ;;
     esac
