@@ -41,9 +41,10 @@ pub struct TrainArgs {
     /// Checkpoint every this many steps (and at every epoch end).
     #[arg(long, default_value_t = 200)]
     pub checkpoint_every: usize,
-    /// How many times the divergence guard may roll the run back to its
-    /// last good epoch with the learning rate halved (0: stop at the first
-    /// divergence). With --resume it replaces the run's setting.
+    /// How many times in a row the divergence guard may roll the run back
+    /// to the start of one epoch, the learning rate halved each time (0:
+    /// stop at the first divergence). With --resume it replaces the run's
+    /// setting.
     #[arg(long, default_value_t = 3)]
     pub max_rollbacks: usize,
     /// Images per step.

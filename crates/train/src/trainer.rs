@@ -31,7 +31,7 @@
 //! loss also counts. On divergence the run reloads `DIR/ckpt.good`, halves
 //! its learning-rate scale ([`TrainState::lr_scale`]), records a
 //! [`Rollback`] in the state and continues, up to
-//! [`TrainConfig::max_rollbacks`] times; then (or with no good checkpoint
+//! [`TrainConfig::max_rollbacks`] times for one epoch; then (or with no good checkpoint
 //! yet, as in the first epoch) it stops with an error. The scale doubles
 //! back after each clean epoch, up to 1. Before any of that, a single step
 //! whose loss spikes ([`is_spike`]) has its update skipped
@@ -119,8 +119,9 @@ pub struct TrainConfig {
     /// cross-entropy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill: Option<DistillConfig>,
-    /// How many times the divergence guard may roll the run back (see the
-    /// module docs); 0 stops at the first divergence.
+    /// How many times in a row (without a clean epoch between) the
+    /// divergence guard may roll the run back to the start of one epoch
+    /// (see the module docs); 0 stops at the first divergence.
     #[serde(default = "default_max_rollbacks")]
     pub max_rollbacks: usize,
 }
@@ -345,6 +346,11 @@ pub struct Rollback {
 
 /// Steps over which the divergence guard averages the loss.
 pub const DIVERGENCE_WINDOW: usize = 20;
+
+/// Skipped spikes ([`is_spike`]) within one [`DIVERGENCE_WINDOW`] that
+/// count as a divergence: one outlier batch is skipped, a run of them means
+/// the network itself has gone wrong.
+pub const MAX_SPIKES_PER_WINDOW: usize = 5;
 
 /// Test-accuracy drop (absolute, from the best epoch so far) that counts as
 /// a collapse at an epoch end.
@@ -732,7 +738,14 @@ impl Trainer {
         let (epoch, step) = (self.state.epoch, self.state.step_in_epoch);
         let good = self.dir.join("ckpt.good");
         let max = self.state.config.max_rollbacks;
-        let why = if self.state.rollbacks.len() >= max {
+        // Attempts at this epoch so far: rollbacks that went back to its start.
+        let tries = self
+            .state
+            .rollbacks
+            .iter()
+            .filter(|r| r.to_epoch == epoch)
+            .count();
+        let why = if tries >= max {
             Some(format!("after {max} rollbacks"))
         } else if !good.join("state.json").is_file() {
             Some("with no good checkpoint to go back to".to_string())
@@ -986,17 +999,25 @@ impl Trainer {
                     None => objective,
                 };
                 let loss_v = f64::from(loss.detach().into_scalar::<f32>());
+                // A spike's update is skipped below, so it stays out of the
+                // window's mean; too many of them in a window is a divergence.
+                let spike = prev_loss.filter(|&p| cfg.max_rollbacks > 0 && is_spike(loss_v, p));
                 if window.len() == window_len {
                     window.pop_front();
                 }
-                window.push_back(loss_v);
-                let window_loss = window.iter().sum::<f64>() / window.len() as f64;
-                let reason = if loss_v.is_finite() {
-                    (window.len() == window_len)
-                        .then(|| divergence(window_loss, prev_loss))
-                        .flatten()
-                } else {
+                window.push_back((loss_v, spike.is_some()));
+                let reason = if !loss_v.is_finite() {
                     divergence(loss_v, prev_loss)
+                } else if window.len() < window_len {
+                    None
+                } else {
+                    let kept: Vec<f64> = window.iter().filter(|w| !w.1).map(|w| w.0).collect();
+                    let spikes = window_len - kept.len();
+                    if spikes >= MAX_SPIKES_PER_WINDOW.min(window_len) {
+                        Some(format!("{spikes} of the last {window_len} steps spiked"))
+                    } else {
+                        divergence(kept.iter().sum::<f64>() / kept.len() as f64, prev_loss)
+                    }
                 };
                 if let Some(reason) = reason {
                     self.roll_back(reason)?;
@@ -1005,7 +1026,7 @@ impl Trainer {
                 }
                 let lr =
                     learning_rate(&cfg, self.state.global_step, total_steps) * self.state.lr_scale;
-                match prev_loss.filter(|&p| cfg.max_rollbacks > 0 && is_spike(loss_v, p)) {
+                match spike {
                     Some(prev) => {
                         // One outlier batch: its gradient is what wrecks a
                         // polynomial network at full learning rate.
