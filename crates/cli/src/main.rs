@@ -48,6 +48,9 @@ enum Command {
     /// The skip-connection result, measured: ResNet against Dirac and
     /// Dirac + shared-source, plaintext and encrypted, with plots.
     Reproduce(cmd::reproduce::Args),
+    /// Plaintext accuracy against estimated encrypted cost, a line per
+    /// skip family, with a plot (no ciphertext).
+    Tradeoff(cmd::tradeoff::Args),
     /// Train an HE-friendly CNN in plaintext (needs the `train` feature).
     #[cfg(feature = "train")]
     Train(cmd::train::Args),
@@ -112,6 +115,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a),
         Command::Reproduce(a) => cmd::reproduce::run(a),
+        Command::Tradeoff(a) => cmd::tradeoff::run(a),
         #[cfg(feature = "train")]
         Command::Train(a) => cmd::train::run(a),
     }

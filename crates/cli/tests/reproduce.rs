@@ -60,28 +60,6 @@ const FIELDS: [&str; 11] = [
     "speedup_vs_resnet",
 ];
 
-fn check_png(path: &Path) {
-    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(
-        b.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "{}: not a PNG",
-        path.display()
-    );
-    let d = png::Decoder::new(std::io::Cursor::new(b));
-    let r = d.read_info().unwrap();
-    assert!(r.info().width >= 600 && r.info().height >= 300);
-}
-
-fn check_svg(path: &Path) {
-    let s = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(
-        s.contains("<svg") && s.trim_end().ends_with("</svg>"),
-        "{}",
-        path.display()
-    );
-    assert!(s.contains("<text"), "{}: no text", path.display());
-}
-
 fn lines(path: &str) -> usize {
     std::fs::read_to_string(path).unwrap().lines().count()
 }
@@ -142,8 +120,8 @@ fn reproduce_one_model_and_resume() {
     assert!(r["peak_mem_bytes"].as_u64().unwrap() > 1 << 20);
     assert!(r["key_bytes"].as_u64().unwrap() > 0);
     for f in ["accuracy-latency", "timeline-insecure-boot-n12-l9"] {
-        check_png(&Path::new(&out).join(format!("{f}.png")));
-        check_svg(&Path::new(&out).join(format!("{f}.svg")));
+        common::check_png(&Path::new(&out).join(format!("{f}.png")));
+        common::check_svg(&Path::new(&out).join(format!("{f}.svg")));
     }
     let md = std::fs::read_to_string(format!("{out}/results.md")).unwrap();
     assert!(
@@ -286,7 +264,7 @@ fn reproduce_two_models_both_placements() {
     );
     let md = std::fs::read_to_string(format!("{out}/results.md")).unwrap();
     assert!(md.contains("measured once"), "{md}");
-    check_png(&Path::new(&out).join("timeline-insecure-boot-n12-l9.png"));
+    common::check_png(&Path::new(&out).join("timeline-insecure-boot-n12-l9.png"));
 }
 
 /// Bad input: a one-line error and exit status 1, before any work.

@@ -20,5 +20,6 @@ pub mod predict;
 pub mod primitives;
 pub mod reproduce;
 pub mod serve;
+pub mod tradeoff;
 #[cfg(feature = "train")]
 pub mod train;

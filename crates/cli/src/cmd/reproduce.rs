@@ -12,7 +12,7 @@
 //! memory for a while, so one process would carry one variant's peak into
 //! the next).
 
-mod plots;
+pub mod plots;
 mod report;
 
 use std::path::{Path, PathBuf};

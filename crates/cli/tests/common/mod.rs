@@ -124,3 +124,27 @@ pub fn encrypt_args<'a>(
     }
     a
 }
+
+/// Asserts `path` is a PNG of a readable size.
+pub fn check_png(path: &Path) {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        b.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{}: not a PNG",
+        path.display()
+    );
+    let d = png::Decoder::new(std::io::Cursor::new(b));
+    let r = d.read_info().unwrap();
+    assert!(r.info().width >= 600 && r.info().height >= 300);
+}
+
+/// Asserts `path` is an SVG with text in it.
+pub fn check_svg(path: &Path) {
+    let s = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        s.contains("<svg") && s.trim_end().ends_with("</svg>"),
+        "{}",
+        path.display()
+    );
+    assert!(s.contains("<text"), "{}: no text", path.display());
+}

@@ -1,7 +1,8 @@
-//! The figures of `residue reproduce`, as SVG and PNG (plotters; text in
-//! the PNGs drawn with an embedded font, so no system font library is
-//! needed): encrypted accuracy against latency with the Pareto front, and
-//! the per-step level and bootstrap timelines of the compiled plans.
+//! The figures of `residue reproduce` and `residue tradeoff`, as SVG and
+//! PNG (plotters; text in the PNGs drawn with an embedded font, so no
+//! system font library is needed): accuracy against cost with the Pareto
+//! front, and the per-step level and bootstrap timelines of the compiled
+//! plans.
 
 use std::path::Path;
 
@@ -100,31 +101,103 @@ pub fn pareto(points: &[(f64, f64)]) -> Vec<usize> {
     front
 }
 
+/// One point of an accuracy figure.
+pub struct Point {
+    /// Cost (s).
+    pub x: f64,
+    /// Accuracy (%).
+    pub y: f64,
+    /// Skip structure (`resnet`, `chain`, `shared-source`): colour and
+    /// legend.
+    pub structure: String,
+    /// Its label beside the point.
+    pub label: String,
+    /// Drawn as a triangle (greedy placement) instead of a dot.
+    pub triangle: bool,
+}
+
+/// What an accuracy figure's axes and family lines show.
+pub struct Axes<'a> {
+    /// Title.
+    pub title: &'a str,
+    /// The x axis's description.
+    pub x_desc: &'a str,
+    /// The y axis's description.
+    pub y_desc: &'a str,
+    /// The x axis starts at 0 (else it spans the points with a margin).
+    pub x_from_zero: bool,
+    /// Each family's line joins only its own Pareto front (its best
+    /// accuracy for the cost), not all its points.
+    pub family_front_only: bool,
+}
+
 fn draw_accuracy<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     records: &[Record],
     title: &str,
 ) -> Result<()> {
-    root.fill(&WHITE).map_err(err)?;
-    let pts: Vec<(f64, f64)> = records
+    let several_sets = records.iter().any(|r| r.params != records[0].params);
+    let points: Vec<Point> = records
         .iter()
-        .map(|r| (r.latency_s, 100.0 * r.accuracy_he))
+        .map(|r| {
+            let mut label = r.model.clone();
+            if r.placement == "greedy" {
+                label.push_str(" (greedy)");
+            }
+            if several_sets {
+                label = format!("{label} @ {}", r.params);
+            }
+            Point {
+                x: r.latency_s,
+                y: 100.0 * r.accuracy_he,
+                structure: r.structure.clone(),
+                label,
+                triangle: r.placement == "greedy",
+            }
+        })
         .collect();
-    let x_max = pts.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-3) * 1.25;
+    let axes = Axes {
+        title,
+        x_desc: "encrypted latency per image (s, measured)",
+        y_desc: "encrypted accuracy (%)",
+        x_from_zero: true,
+        family_front_only: false,
+    };
+    draw_scatter(root, &points, &axes)
+}
+
+/// Accuracy against cost: a line per family, the overall Pareto front
+/// dashed and ringed, every point labelled.
+pub fn draw_scatter<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    points: &[Point],
+    axes: &Axes<'_>,
+) -> Result<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let pts: Vec<(f64, f64)> = points.iter().map(|p| (p.x, p.y)).collect();
+    let x_hi = pts.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-3);
+    let (x_min, x_max) = if axes.x_from_zero {
+        (0.0, x_hi * 1.25)
+    } else {
+        let x_lo = pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        let pad = ((x_hi - x_lo) * 0.25).max(0.05 * x_hi);
+        ((x_lo - pad).max(0.0), x_hi + pad)
+    };
     let y_lo = pts.iter().map(|p| p.1).fold(100.0, f64::min);
+    let y_hi = pts.iter().map(|p| p.1).fold(0.0, f64::max);
     let y_min = ((y_lo - 5.0) / 5.0).floor().max(0.0) * 5.0;
-    let y_max = 101.0;
+    let y_max = (y_hi + 3.0).min(101.0);
     let mut chart = ChartBuilder::on(root)
-        .caption(title, (FAMILY, 20))
+        .caption(axes.title, (FAMILY, 20))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..x_max, y_min..y_max)
+        .build_cartesian_2d(x_min..x_max, y_min..y_max)
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("encrypted latency per image (s, measured)")
-        .y_desc("encrypted accuracy (%)")
+        .x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
         .light_line_style(RGBColor(240, 240, 240))
         .y_label_formatter(&|y| format!("{y:.0}"))
         .label_style((FAMILY, 14))
@@ -132,35 +205,39 @@ fn draw_accuracy<DB: DrawingBackend>(
         .draw()
         .map_err(err)?;
     let mut families: Vec<&str> = Vec::new();
-    for r in records {
-        if !families.contains(&r.structure.as_str()) {
-            families.push(&r.structure);
+    for p in points {
+        if !families.contains(&p.structure.as_str()) {
+            families.push(&p.structure);
         }
     }
     for fam in families {
         let color = family_color(fam);
-        let mut curve: Vec<(f64, f64)> = records
+        let own: Vec<(f64, f64)> = points
             .iter()
-            .zip(&pts)
-            .filter(|(r, _)| r.structure == fam)
-            .map(|(_, p)| *p)
+            .filter(|p| p.structure == fam)
+            .map(|p| (p.x, p.y))
             .collect();
+        let mut curve: Vec<(f64, f64)> = if axes.family_front_only {
+            pareto(&own).into_iter().map(|i| own[i]).collect()
+        } else {
+            own.clone()
+        };
         curve.sort_by(|a, b| a.0.total_cmp(&b.0));
         chart
-            .draw_series(LineSeries::new(curve.clone(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(curve, color.stroke_width(2)))
             .map_err(err)?
             .label(family_name(fam))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
-        for (r, &p) in records.iter().zip(&pts).filter(|(r, _)| r.structure == fam) {
-            if r.placement == "greedy" {
+        for (p, &q) in points.iter().zip(&pts).filter(|(p, _)| p.structure == fam) {
+            if p.triangle {
                 chart
-                    .draw_series(std::iter::once(TriangleMarker::new(p, 7, color.filled())))
+                    .draw_series(std::iter::once(TriangleMarker::new(q, 7, color.filled())))
                     .map_err(err)?;
             } else {
                 chart
-                    .draw_series(std::iter::once(Circle::new(p, 5, color.filled())))
+                    .draw_series(std::iter::once(Circle::new(q, 5, color.filled())))
                     .map_err(err)?;
             }
         }
@@ -189,12 +266,11 @@ fn draw_accuracy<DB: DrawingBackend>(
                 .map(|&i| Circle::new(pts[i], 10, BLACK.stroke_width(2))),
         )
         .map_err(err)?;
-    let several_sets = records.iter().any(|r| r.params != records[0].params);
     // Labels of points close together are stacked, not drawn over each
     // other: each label takes the lowest line that no earlier point within
     // 8% of the axes has taken.
     let near = |a: (f64, f64), b: (f64, f64)| {
-        (a.0 - b.0).abs() < 0.08 * x_max && (a.1 - b.1).abs() < 0.08 * (y_max - y_min)
+        (a.0 - b.0).abs() < 0.08 * (x_max - x_min) && (a.1 - b.1).abs() < 0.08 * (y_max - y_min)
     };
     let mut rows: Vec<i32> = Vec::new();
     for (i, &p) in pts.iter().enumerate() {
@@ -205,16 +281,13 @@ fn draw_accuracy<DB: DrawingBackend>(
         rows.push((0..).find(|r| !taken.contains(r)).unwrap_or(0));
     }
     chart
-        .draw_series(records.iter().zip(&pts).enumerate().map(|(i, (r, &p))| {
-            let mut label = r.model.clone();
-            if r.placement == "greedy" {
-                label.push_str(" (greedy)");
-            }
-            if several_sets {
-                label = format!("{label} @ {}", r.params);
-            }
-            let row = rows[i];
-            EmptyElement::at(p) + Text::new(label, (8, -18 - 15 * row), (FAMILY, 13).into_font())
+        .draw_series(points.iter().zip(&pts).enumerate().map(|(i, (p, &q))| {
+            EmptyElement::at(q)
+                + Text::new(
+                    p.label.clone(),
+                    (8, -18 - 15 * rows[i]),
+                    (FAMILY, 13).into_font(),
+                )
         }))
         .map_err(err)?;
     chart
@@ -362,6 +435,20 @@ macro_rules! both {
             $root.present().map_err(err)?;
         }
     }};
+}
+
+/// Writes the accuracy-against-cost figure as `DIR/NAME.{svg,png}`;
+/// returns their file names.
+pub fn write_scatter(
+    dir: &Path,
+    name: &str,
+    points: &[Point],
+    axes: &Axes<'_>,
+) -> Result<Vec<String>> {
+    both!(dir, name, (960, 620), |root| draw_scatter(
+        &root, points, axes
+    ));
+    Ok(vec![format!("{name}.svg"), format!("{name}.png")])
 }
 
 /// Writes every figure into `dir`; returns their file names.
