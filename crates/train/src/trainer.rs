@@ -294,6 +294,10 @@ pub struct EpochRecord {
     /// Mean distillation term `T²·KL` over the epoch (distillation runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_kd_loss: Option<f64>,
+    /// Steps whose update the divergence guard skipped as loss spikes;
+    /// the means above leave them out (since session 24).
+    #[serde(default)]
+    pub skipped_steps: u64,
 }
 
 /// Where a run stands; saved in `state.json`.
@@ -327,6 +331,9 @@ pub struct TrainState {
     /// Steps whose update the guard skipped as loss spikes ([`is_spike`]).
     #[serde(default)]
     pub skipped_steps: u64,
+    /// Of those, the ones in the current epoch.
+    #[serde(default)]
+    pub epoch_skipped: u64,
 }
 
 /// One rollback of the divergence guard.
@@ -650,6 +657,7 @@ impl Trainer {
                 lr_scale: 1.0,
                 rollbacks: Vec::new(),
                 skipped_steps: 0,
+                epoch_skipped: 0,
             },
             model,
             optim,
@@ -925,7 +933,15 @@ impl Trainer {
         let window_len = DIVERGENCE_WINDOW.min(steps_per_epoch);
         'epochs: while self.state.epoch < cfg.epochs {
             let epoch = self.state.epoch;
-            let prev_loss = self.state.history.last().map(|r| r.train_loss);
+            // The guard's baseline: the lowest epoch mean so far (the last
+            // one, while the loss falls; not one inflated by skipped spikes
+            // before session 24 left them out of the mean).
+            let prev_loss = self
+                .state
+                .history
+                .iter()
+                .map(|r| r.train_loss)
+                .reduce(f64::min);
             let mut order: Vec<usize> = (0..n_train).collect();
             order.shuffle(&mut ChaCha8Rng::seed_from_u64(
                 cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64,
@@ -1050,11 +1066,17 @@ impl Trainer {
                 report.step_losses.push(loss_v);
                 if let Some(k) = kd_v {
                     report.kd_losses.push(k);
-                    self.state.epoch_kd_sum += k * bs as f64;
                 }
-                self.state.epoch_sums.0 += loss_v * bs as f64;
-                self.state.epoch_sums.1 += correct as u64;
-                self.state.epoch_sums.2 += bs as u64;
+                // The epoch's means are over the steps that updated the
+                // network; the skipped ones are counted apart.
+                if spike.is_none() {
+                    self.state.epoch_kd_sum += kd_v.unwrap_or(0.0) * bs as f64;
+                    self.state.epoch_sums.0 += loss_v * bs as f64;
+                    self.state.epoch_sums.1 += correct as u64;
+                    self.state.epoch_sums.2 += bs as u64;
+                } else {
+                    self.state.epoch_skipped += 1;
+                }
                 self.state.step_in_epoch += 1;
                 self.state.global_step += 1;
                 epoch_images += bs;
@@ -1129,9 +1151,15 @@ impl Trainer {
                 train_kd_loss: teacher
                     .is_some()
                     .then(|| self.state.epoch_kd_sum / seen.max(1) as f64),
+                skipped_steps: self.state.epoch_skipped,
+            };
+            let skipped = if rec.skipped_steps > 0 {
+                format!(" ({} spiking steps skipped)", rec.skipped_steps)
+            } else {
+                String::new()
             };
             eprintln!(
-                "epoch {}/{} done: train loss {:.4} acc {:.4}, test acc {:.4}, {:.1} img/s",
+                "epoch {}/{} done: train loss {:.4} acc {:.4}, test acc {:.4}, {:.1} img/s{skipped}",
                 epoch + 1,
                 cfg.epochs,
                 rec.train_loss,
@@ -1145,6 +1173,7 @@ impl Trainer {
             self.state.step_in_epoch = 0;
             self.state.epoch_sums = (0.0, 0, 0);
             self.state.epoch_kd_sum = 0.0;
+            self.state.epoch_skipped = 0;
             self.state.finished = self.state.epoch >= cfg.epochs;
             if self.state.lr_scale < 1.0 {
                 self.state.lr_scale = (self.state.lr_scale * 2.0).min(1.0);
