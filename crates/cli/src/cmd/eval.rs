@@ -81,8 +81,20 @@ pub struct Args {
     pub profile: bool,
 }
 
-/// Loads the test split of a dataset.
+/// Loads the test split of a dataset; the error says where it looked and
+/// how to get the data.
 pub fn load_test_set(kind: DatasetKind, dir: &Path) -> Result<ImageSet> {
+    load_test_split(kind, dir).with_context(|| {
+        format!(
+            "loading the {} test set from {} (to get it: {})",
+            kind.name(),
+            dir.display(),
+            kind.how_to_get()
+        )
+    })
+}
+
+fn load_test_split(kind: DatasetKind, dir: &Path) -> Result<ImageSet> {
     let set = match kind {
         DatasetKind::FashionMnist | DatasetKind::Mnist => nn::data::load_idx_split(dir, "t10k")?,
         DatasetKind::Cifar10 => {
@@ -145,14 +157,7 @@ pub fn run(args: Args) -> Result<()> {
     let graph = nn::onnx::load(&args.model)
         .with_context(|| format!("loading model {}", args.model.display()))?;
     warn_if_not_trained_on(&args.model, kind);
-    let mut set = load_test_set(kind, &dir).with_context(|| {
-        format!(
-            "loading the {} test set from {} (to get it: {})",
-            kind.name(),
-            dir.display(),
-            kind.how_to_get()
-        )
-    })?;
+    let mut set = load_test_set(kind, &dir)?;
     if let Some(n) = args.limit {
         set = set.take(n);
     }

@@ -701,14 +701,7 @@ pub fn run(args: Args) -> Result<()> {
     for m in &models {
         super::eval::warn_if_not_trained_on(Path::new(&m.file), kind);
     }
-    let mut set = super::eval::load_test_set(kind, &data_dir).with_context(|| {
-        format!(
-            "loading the {} test set from {} (to get it: {})",
-            kind.name(),
-            data_dir.display(),
-            kind.how_to_get()
-        )
-    })?;
+    let mut set = super::eval::load_test_set(kind, &data_dir)?;
     let n = args.images.min(set.len());
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

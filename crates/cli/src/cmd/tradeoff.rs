@@ -175,14 +175,7 @@ pub fn run(args: Args) -> Result<()> {
         });
     }
 
-    let mut test = super::eval::load_test_set(kind, &data_dir).with_context(|| {
-        format!(
-            "loading the {} test set from {} (to get it: {})",
-            kind.name(),
-            data_dir.display(),
-            kind.how_to_get()
-        )
-    })?;
+    let mut test = super::eval::load_test_set(kind, &data_dir)?;
     if let Some(l) = args.limit {
         test = test.take(l);
     }
