@@ -252,6 +252,22 @@ impl TrainConfig {
     }
 }
 
+/// The order in which epoch `epoch` (0-based) visits the first `n_train`
+/// training images: a shuffle seeded by `(cfg.seed, epoch)`.
+pub fn epoch_order(cfg: &TrainConfig, n_train: usize, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n_train).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+        cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64,
+    ));
+    order
+}
+
+/// The augmentation generator of global step `step`, seeded by
+/// `(cfg.seed, step)`.
+pub fn step_rng(cfg: &TrainConfig, step: usize) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ step as u64)
+}
+
 /// Loads the state, network and optimizer of the checkpoint directory `ck`
 /// (`DIR/ckpt`, `DIR/ckpt.old` or `DIR/ckpt.good`).
 fn load_checkpoint(ck: &Path) -> Result<(TrainState, Net, ModuleOptimizer)> {
@@ -942,10 +958,7 @@ impl Trainer {
                 .iter()
                 .map(|r| r.train_loss)
                 .reduce(f64::min);
-            let mut order: Vec<usize> = (0..n_train).collect();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-                cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64,
-            ));
+            let order = epoch_order(&cfg, n_train, epoch);
             let t_epoch = Instant::now();
             let mut epoch_images = 0usize;
             let mut t_log = Instant::now();
@@ -960,9 +973,7 @@ impl Trainer {
                 }
                 let s = self.state.step_in_epoch;
                 let idx = &order[s * bs..(s + 1) * bs];
-                let mut rng = ChaCha8Rng::seed_from_u64(
-                    cfg.seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ self.state.global_step as u64,
-                );
+                let mut rng = step_rng(&cfg, self.state.global_step);
                 make_batch(train, idx, cfg.crop_pad, cfg.flip, &mut rng, &mut buf);
                 let teacher_logits = teacher.as_ref().map(|(t, _, _)| {
                     let xt = Tensor::<4>::from_data(

@@ -1,0 +1,112 @@
+//! Per-batch cross-entropy of a checkpointed network over one epoch of
+//! training batches: the trainer's shuffle and augmentation for that epoch,
+//! forward only in training mode (batch statistics), no update. It counts
+//! how often the network meets an outlier batch, one the divergence guard
+//! would call a spike ([`train::trainer::is_spike`] against the
+//! checkpoint's last epoch mean). Issue 10, session 24: the collapses began
+//! at such batches.
+//!
+//! ```sh
+//! cargo run --release -p train --example batch_losses -- CKPT_DIR EPOCH [STEPS] [DATA_DIR]
+//! ```
+//!
+//! `CKPT_DIR` holds `ckpt/` (e.g. `checkpoints/ext40/resnet20/model.ckpt`);
+//! `EPOCH` is 1-based, as the logs print it. Prints one JSON object: the
+//! losses, their mean and median, and the spikes.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::prelude::*;
+use ::nn::data::DatasetKind;
+use train::trainer::{Trainer, epoch_order, is_spike, make_batch, step_rng, train_device};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [dir, epoch, rest @ ..] = args.as_slice() else {
+        bail!("usage: batch_losses CKPT_DIR EPOCH [STEPS] [DATA_DIR]");
+    };
+    let epoch: usize = epoch.parse().context("EPOCH: a number from 1")?;
+    if epoch == 0 {
+        bail!("EPOCH is 1-based");
+    }
+    let t = Trainer::resume(&PathBuf::from(dir))?;
+    let cfg = &t.state.config;
+    let kind = DatasetKind::parse(&cfg.dataset)
+        .with_context(|| format!("the checkpoint's dataset `{}`", cfg.dataset))?;
+    let data_dir = match rest.get(1) {
+        Some(d) => PathBuf::from(d),
+        None => kind
+            .default_dir()
+            .context("this dataset needs DATA_DIR")?
+            .to_path_buf(),
+    };
+    let data = kind.load(&data_dir)?;
+    let train = &data.train;
+    let n_train = if cfg.train_limit == 0 {
+        train.len()
+    } else {
+        cfg.train_limit.min(train.len())
+    };
+    let bs = cfg.batch_size.max(1);
+    let steps_per_epoch = n_train / bs;
+    let steps: usize = match rest.first() {
+        Some(s) => s.parse().context("STEPS: a number")?,
+        None => steps_per_epoch,
+    }
+    .min(steps_per_epoch);
+    let baseline = t
+        .state
+        .history
+        .last()
+        .map(|r| r.train_loss)
+        .context("the checkpoint has no finished epoch to compare with")?;
+
+    let device = train_device();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let order = epoch_order(cfg, n_train, epoch - 1);
+    let mut buf = Vec::new();
+    let mut losses = Vec::with_capacity(steps);
+    for s in 0..steps {
+        let idx = &order[s * bs..(s + 1) * bs];
+        let mut rng = step_rng(cfg, (epoch - 1) * steps_per_epoch + s);
+        make_batch(train, idx, cfg.crop_pad, cfg.flip, &mut rng, &mut buf);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                std::mem::take(&mut buf),
+                [bs, train.channels, train.height, train.width],
+            ),
+            &device,
+        );
+        let labels: Vec<i64> = idx.iter().map(|&i| i64::from(train.labels[i])).collect();
+        let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [bs]), &device);
+        let loss = loss_fn.forward(t.model.forward(x.detach()), y);
+        losses.push(f64::from(loss.into_scalar::<f32>()));
+        if (s + 1) % 50 == 0 {
+            eprintln!("{}/{steps} batches", s + 1);
+        }
+    }
+    let mut sorted = losses.clone();
+    sorted.sort_by(f64::total_cmp);
+    let spikes: Vec<(usize, f64)> = losses
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| is_spike(**l, baseline))
+        .map(|(i, l)| (i + 1, *l))
+        .collect();
+    let out = serde_json::json!({
+        "checkpoint": dir,
+        "epoch": epoch,
+        "batches": steps,
+        "baseline_epoch_loss": baseline,
+        "mean": losses.iter().sum::<f64>() / losses.len().max(1) as f64,
+        "median": sorted.get(sorted.len() / 2),
+        "max": sorted.last(),
+        "spikes": spikes.len(),
+        "spike_steps": spikes,
+        "losses": losses,
+    });
+    println!("{out}");
+    Ok(())
+}
