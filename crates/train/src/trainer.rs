@@ -371,9 +371,13 @@ pub struct Rollback {
 pub const DIVERGENCE_WINDOW: usize = 20;
 
 /// Skipped spikes ([`is_spike`]) within one [`DIVERGENCE_WINDOW`] that
-/// count as a divergence: one outlier batch is skipped, a run of them means
-/// the network itself has gone wrong.
-pub const MAX_SPIKES_PER_WINDOW: usize = 5;
+/// count as a divergence: half of it. Outlier batches come in clusters on
+/// a healthy network (`kdpan40r` after epoch 12: 5 of its first 60 batches
+/// of epoch 12 spiked with no update at all, `examples/batch_losses`), and
+/// their updates are skipped, so they do no harm; a broken network spikes
+/// on most batches. (At 5, session 24's first setting, `kdpan40r` rolled
+/// back in two epochs out of three.)
+pub const MAX_SPIKES_PER_WINDOW: usize = 10;
 
 /// Test-accuracy drop (absolute, from the best epoch so far) that counts as
 /// a collapse at an epoch end.
