@@ -16,10 +16,10 @@
 
 use std::path::PathBuf;
 
+use ::nn::data::DatasetKind;
 use anyhow::{Context, Result, bail};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
-use ::nn::data::DatasetKind;
 use train::trainer::{Trainer, epoch_order, is_spike, make_batch, step_rng, train_device};
 
 fn main() -> Result<()> {
