@@ -6,6 +6,8 @@
 # later session first restores the committed snapshot:
 #   mkdir -p runs/ext40 && cp -rn checkpoints/ext40/* runs/ext40/
 # ARCHS="resnet20" runs only that one. Progress: tail -f runs/ext40/<arch>/train.log
+# --max-rollbacks 0: these runs predate the trainer's divergence guard
+# (session 24); without it they replay exactly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/ext40}
@@ -26,7 +28,7 @@ for arch in ${ARCHS:-resnet20 dirac-shared20}; do
         cp -r "$src/model.ckpt" "$RUNS/$arch/"
     fi
     nohup nice -n 19 "$BIN" --arch "$arch" --width 0.5 --epochs "$EPOCHS" --batch-size 128 --lr 0.02 \
-        --range-penalty 0.1 --act-near-identity 0.1 --data fashion-mnist \
+        --range-penalty 0.1 --act-near-identity 0.1 --data fashion-mnist --max-rollbacks 0 \
         --out "$RUNS/$arch/model.onnx" --checkpoint-dir "$RUNS/$arch/model.ckpt" --resume \
         >> "$RUNS/$arch/train.log" 2>&1 &
     echo "$arch: pid $! (log $RUNS/$arch/train.log)"

@@ -11,6 +11,8 @@
 # Each run writes runs/<arch>/model.ckpt/ (checkpoint), runs/<arch>/train.log
 # (progress lines), runs/<arch>/model.ckpt/log.jsonl (metrics), and, when all
 # epochs are done, runs/<arch>/model.onnx + model.train.json.
+# --max-rollbacks 0: the zoo models predate the trainer's divergence guard
+# (session 24); without it they replay exactly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,7 +60,7 @@ while :; do
         echo "== $(date -u +%FT%TZ) $arch: next slice" | tee -a "$RUNS/$arch/train.log"
         "$BIN" --arch "$arch" --width "$WIDTH" --epochs "$EPOCHS" --batch-size "$BATCH" \
             --lr "$LR" --range-penalty "$RANGE_PENALTY" --data "$DATA" --out "$RUNS/$arch/model.onnx" --resume \
-            --max-steps "$SLICE" ${ACT_NEAR_IDENTITY:+--act-near-identity "$ACT_NEAR_IDENTITY"} \
+            --max-steps "$SLICE" --max-rollbacks 0 ${ACT_NEAR_IDENTITY:+--act-near-identity "$ACT_NEAR_IDENTITY"} \
             >> "$RUNS/$arch/train.log" 2>&1 ||
             { date -u +%FT%TZ > "$RUNS/$arch/FAILED"; echo "$arch failed, see $RUNS/$arch/train.log"; }
     done

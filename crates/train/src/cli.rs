@@ -43,8 +43,8 @@ pub struct TrainArgs {
     pub checkpoint_every: usize,
     /// How many times in a row the divergence guard may roll the run back
     /// to the start of one epoch, the learning rate halved each time (0:
-    /// stop at the first divergence). With --resume it replaces the run's
-    /// setting.
+    /// no guard, as before session 24: only a non-finite loss stops the
+    /// run). With --resume it replaces the run's setting.
     #[arg(long, default_value_t = 3)]
     pub max_rollbacks: usize,
     /// Images per step.

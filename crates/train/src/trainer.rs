@@ -121,7 +121,8 @@ pub struct TrainConfig {
     pub distill: Option<DistillConfig>,
     /// How many times in a row (without a clean epoch between) the
     /// divergence guard may roll the run back to the start of one epoch
-    /// (see the module docs); 0 stops at the first divergence.
+    /// (see the module docs); 0 turns the guard off, as before session 24:
+    /// only a non-finite loss stops the run (to replay a run made then).
     #[serde(default = "default_max_rollbacks")]
     pub max_rollbacks: usize,
 }
@@ -773,6 +774,12 @@ impl Trainer {
             .iter()
             .filter(|r| r.to_epoch == epoch)
             .count();
+        if max == 0 {
+            bail!(
+                "training diverged at epoch {} step {step} ({reason}): try a lower --lr or a larger activation range",
+                epoch + 1
+            );
+        }
         let why = if tries >= max {
             Some(format!("after {max} rollbacks"))
         } else if !good.join("state.json").is_file() {
@@ -1039,7 +1046,7 @@ impl Trainer {
                 window.push_back((loss_v, spike.is_some()));
                 let reason = if !loss_v.is_finite() {
                     divergence(loss_v, prev_loss)
-                } else if window.len() < window_len {
+                } else if window.len() < window_len || cfg.max_rollbacks == 0 {
                     None
                 } else {
                     let kept: Vec<f64> = window.iter().filter(|w| !w.1).map(|w| w.0).collect();
@@ -1149,7 +1156,7 @@ impl Trainer {
                 .map(|a| a.range_ema.value().into_scalar::<f32>())
                 .collect();
             let best = self.best_test_accuracy();
-            if test_acc < best - COLLAPSE_DROP {
+            if cfg.max_rollbacks > 0 && test_acc < best - COLLAPSE_DROP {
                 self.roll_back(format!(
                     "test accuracy {test_acc:.4} at the epoch's end against {best:.4} before"
                 ))?;
