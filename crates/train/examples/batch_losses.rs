@@ -3,7 +3,7 @@
 //! forward only in training mode (batch statistics), no update. It counts
 //! how often the network meets an outlier batch, one the divergence guard
 //! would call a spike ([`train::trainer::is_spike`] against the
-//! checkpoint's last epoch mean). Issue 10, session 24: the collapses began
+//! checkpoint's lowest epoch mean). Issue 10, session 24: the collapses began
 //! at such batches.
 //!
 //! ```sh
@@ -56,11 +56,13 @@ fn main() -> Result<()> {
         None => steps_per_epoch,
     }
     .min(steps_per_epoch);
+    // The guard's baseline: the lowest epoch mean so far.
     let baseline = t
         .state
         .history
-        .last()
+        .iter()
         .map(|r| r.train_loss)
+        .reduce(f64::min)
         .context("the checkpoint has no finished epoch to compare with")?;
 
     let device = train_device();

@@ -42,11 +42,12 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 200)]
     pub checkpoint_every: usize,
     /// How many times in a row the divergence guard may roll the run back
-    /// to the start of one epoch, the learning rate halved each time (0:
-    /// no guard, as before session 24: only a non-finite loss stops the
-    /// run). With --resume it replaces the run's setting.
-    #[arg(long, default_value_t = 3)]
-    pub max_rollbacks: usize,
+    /// to the start of one epoch, the learning rate halved each time
+    /// (default 3; 0: no guard, as before session 24: only a non-finite
+    /// loss stops the run). With --resume, when given, it replaces the
+    /// run's setting.
+    #[arg(long, value_name = "N")]
+    pub max_rollbacks: Option<usize>,
     /// Images per step.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
@@ -184,7 +185,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             t.state.config.distill = Some(d);
         }
-        t.state.config.max_rollbacks = args.max_rollbacks;
+        if let Some(m) = args.max_rollbacks {
+            t.state.config.max_rollbacks = m;
+        }
         if args.post_add_norm && !t.state.config.arch.post_add_norm {
             bail!("--post-add-norm changes the network: it cannot be added to a resumed run");
         }
@@ -233,7 +236,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         cfg.seed = args.seed;
         cfg.checkpoint_every = args.checkpoint_every;
-        cfg.max_rollbacks = args.max_rollbacks;
+        if let Some(m) = args.max_rollbacks {
+            cfg.max_rollbacks = m;
+        }
         cfg.train_limit = args.train_limit;
         cfg.test_limit = args.test_limit;
         cfg.log_every = args.log_every;

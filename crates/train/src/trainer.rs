@@ -26,7 +26,7 @@
 //! degree-2 students of issue 10 collapsed to chance level at epochs 4-12
 //! after 85-90% test accuracy). After every step the guard compares the
 //! mean cross-entropy of the last [`DIVERGENCE_WINDOW`] steps with the
-//! previous epoch's mean ([`divergence`]); after every epoch it compares
+//! lowest epoch mean so far ([`divergence`]); after every epoch it compares
 //! the test accuracy with the best so far ([`COLLAPSE_DROP`]); a non-finite
 //! loss also counts. On divergence the run reloads `DIR/ckpt.good`, halves
 //! its learning-rate scale ([`TrainState::lr_scale`]), records a
@@ -384,8 +384,9 @@ pub const MAX_SPIKES_PER_WINDOW: usize = 10;
 /// a collapse at an epoch end.
 pub const COLLAPSE_DROP: f64 = 0.25;
 
-/// Whether one step's cross-entropy `loss` is a spike against the previous
-/// epoch's mean `prev_epoch_loss`: above both 4x it and it + 1 nat. The
+/// Whether one step's cross-entropy `loss` is a spike against the guard's
+/// baseline `prev_epoch_loss` (the lowest epoch mean so far): above both
+/// 4x it and it + 1 nat. The
 /// guard skips such a step's update. In the issue 10 logs the logged steps
 /// of healthy epochs stay under 2x the epoch mean (at most 0.54 against
 /// 0.28-0.33), while the steps that began the collapses scored 2.6-3.6.
@@ -394,8 +395,9 @@ pub fn is_spike(loss: f64, prev_epoch_loss: f64) -> bool {
 }
 
 /// Whether the mean cross-entropy `window_loss` of the last steps shows a
-/// divergence, given the previous epoch's mean `prev_epoch_loss` (none in
-/// the first epoch: only a non-finite loss counts then). Diverged means
+/// divergence, given the guard's baseline `prev_epoch_loss` (the lowest
+/// epoch mean so far; none in the first epoch: only a non-finite loss
+/// counts then). Diverged means
 /// non-finite, or above both twice the previous mean and the previous mean
 /// plus 0.5 nats. Returns the reason.
 ///
@@ -409,7 +411,7 @@ pub fn divergence(window_loss: f64, prev_epoch_loss: Option<f64>) -> Option<Stri
     let prev = prev_epoch_loss?;
     (window_loss > (2.0 * prev).max(prev + 0.5)).then(|| {
         format!(
-            "mean loss {window_loss:.3} over the last steps against {prev:.3} in the previous epoch"
+            "mean loss {window_loss:.3} over the last steps against {prev:.3}, the lowest epoch mean"
         )
     })
 }
@@ -659,6 +661,8 @@ impl Trainer {
             );
         }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // An overwritten run's restore point is not this run's.
+        let _ = std::fs::remove_dir_all(dir.join("ckpt.good"));
         let device = train_device();
         device.seed(cfg.seed);
         let model = cfg.arch.init(&device);
@@ -788,6 +792,19 @@ impl Trainer {
             None
         };
         if let Some(why) = why {
+            // Leave the last clean epoch as the checkpoint a resume starts
+            // from, not a mid-epoch one of the diverging attempt.
+            if good.join("state.json").is_file() {
+                let (mut state, model, optim) = load_checkpoint(&good)?;
+                state.config = self.state.config.clone();
+                state.rollbacks = std::mem::take(&mut self.state.rollbacks);
+                state.lr_scale = self.state.lr_scale;
+                state.skipped_steps = self.state.skipped_steps;
+                self.state = state;
+                self.model = model;
+                self.optim = optim;
+                self.checkpoint()?;
+            }
             bail!(
                 "training diverged at epoch {} step {step} ({reason}), {why}: try a lower --lr or a larger activation range",
                 epoch + 1
@@ -960,6 +977,8 @@ impl Trainer {
         let window_len = DIVERGENCE_WINDOW.min(steps_per_epoch);
         'epochs: while self.state.epoch < cfg.epochs {
             let epoch = self.state.epoch;
+            // Each epoch's window is judged against the baseline before it.
+            window.clear();
             // The guard's baseline: the lowest epoch mean so far (the last
             // one, while the loss falls; not one inflated by skipped spikes
             // before session 24 left them out of the mean).
@@ -1058,6 +1077,9 @@ impl Trainer {
                     }
                 };
                 if let Some(reason) = reason {
+                    // The step's autodiff graph is freed by a backward pass,
+                    // not by dropping it (`examples/batch_losses`).
+                    let _ = total.backward();
                     self.roll_back(reason)?;
                     window.clear();
                     continue 'epochs;
@@ -1067,16 +1089,18 @@ impl Trainer {
                 match spike {
                     Some(prev) => {
                         // One outlier batch: its gradient is what wrecks a
-                        // polynomial network at full learning rate.
+                        // polynomial network at full learning rate. The
+                        // backward pass only frees the step's graph.
+                        let _ = total.backward();
                         self.state.skipped_steps += 1;
                         eprintln!(
-                            "epoch {} step {}: loss {loss_v:.3} against {prev:.3} in the previous epoch: update skipped",
+                            "epoch {} step {}: loss {loss_v:.3} against {prev:.3}, the lowest epoch mean: update skipped",
                             epoch + 1,
                             s + 1
                         );
                         self.log_json(serde_json::json!({
                             "kind": "skip", "epoch": epoch, "step": s, "loss": loss_v,
-                            "previous_epoch_loss": prev,
+                            "baseline_loss": prev,
                         }));
                     }
                     None => {
@@ -1144,6 +1168,11 @@ impl Trainer {
                 {
                     self.checkpoint()?;
                 }
+            }
+            if self.state.epoch_sums.2 == 0 {
+                // Only reachable with the guard on: every step spiked.
+                self.roll_back("every step of the epoch spiked".into())?;
+                continue 'epochs;
             }
             let secs = t_epoch.elapsed().as_secs_f64();
             recalibrate_bn(&self.model, train, 20, bs);

@@ -174,6 +174,54 @@ fn divergence_rolls_back_then_stops() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A spiking step is skipped, not trained on: after three epochs on the
+/// synthetic task, the first batch of epoch 4 gets wrong labels, so the
+/// confident network scores it far above its epoch means. The guard skips
+/// its update, counts it, leaves it out of the epoch's mean, and the run
+/// goes on without a rollback.
+#[test]
+fn a_spiking_batch_is_skipped() {
+    let _guard = serial();
+    let mut train = synthetic(256, 7);
+    let test = synthetic(64, 8);
+    let dir = tmp("spike");
+    let mut cfg = tiny_config(Family::Resnet);
+    cfg.epochs = 4;
+    let mut t = Trainer::new(cfg.clone(), &dir, false).unwrap();
+    // 8 steps per epoch: three epochs, stopped at the start of the fourth.
+    t.run(&train, &test, Some(24)).unwrap();
+    assert_eq!(t.state.epoch, 3);
+    let baseline = t
+        .state
+        .history
+        .iter()
+        .map(|r| r.train_loss)
+        .fold(f64::INFINITY, f64::min);
+    let first = &train::trainer::epoch_order(&cfg, train.len(), 3)[..cfg.batch_size];
+    for &i in first {
+        train.labels[i] = (train.labels[i] + 1) % 4;
+    }
+    let rep = t.run(&train, &test, None).unwrap();
+    assert!(
+        train::trainer::is_spike(rep.step_losses[0], baseline),
+        "the poisoned batch scored {} against {baseline}",
+        rep.step_losses[0]
+    );
+    assert!(t.state.finished);
+    assert!(t.state.rollbacks.is_empty(), "{:?}", t.state.rollbacks);
+    let last = t.state.history.last().unwrap();
+    assert_eq!(last.skipped_steps, 1);
+    assert_eq!(t.state.skipped_steps, 1);
+    let kept = &rep.step_losses[1..];
+    let mean_kept = kept.iter().sum::<f64>() / kept.len() as f64;
+    assert!(
+        (last.train_loss - mean_kept).abs() < 1e-6,
+        "{} vs {mean_kept}",
+        last.train_loss
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn export_graph_is_well_formed() {
     let _guard = serial();

@@ -90,17 +90,19 @@ pub struct Point {
 /// A model given, compiled.
 struct Model {
     name: String,
+    canonical: Option<PathBuf>,
     file: String,
     graph: nn::Graph,
     report: compiler::Report,
     hash: String,
 }
 
-/// A cached plaintext accuracy (`DIR/plain/<label>.json`).
+/// A cached plaintext accuracy (`DIR/plain/<model hash>.json`).
 #[derive(Serialize, Deserialize)]
 struct Plain {
     model_hash: String,
     dataset: String,
+    data_dir: String,
     images: usize,
     correct: usize,
 }
@@ -149,9 +151,21 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
         let graph = super::he::load_model(path)?;
-        let name = label(file);
+        let canonical = path.canonicalize().ok();
+        if let Some(m) = models
+            .iter()
+            .find(|m: &&Model| m.canonical.is_some() && m.canonical == canonical)
+        {
+            bail!("model {file} is given twice (also as {})", m.file);
+        }
+        // Two files with the same label (`runs/a/model.onnx`,
+        // `runs/b/model.onnx`) are labelled by their paths instead.
+        let mut name = label(file);
         if models.iter().any(|m: &Model| m.name == name) {
-            bail!("model {file} is given twice");
+            name = Path::new(file)
+                .with_extension("")
+                .to_string_lossy()
+                .into_owned();
         }
         let opts = compiler::CompileOptions {
             params: Some(args.params.clone()),
@@ -168,6 +182,7 @@ pub fn run(args: Args) -> Result<()> {
         super::eval::warn_if_not_trained_on(path, kind);
         models.push(Model {
             name,
+            canonical,
             file: file.clone(),
             graph,
             report,
@@ -197,14 +212,20 @@ pub fn run(args: Args) -> Result<()> {
         graph,
         report,
         hash,
+        ..
     } in &models
     {
-        let path = cache.join(format!("{}.json", name.replace('/', "__")));
+        // Kept by the weights' hash: a label can name other weights later.
+        let path = cache.join(format!("{hash}.json"));
+        let data_dir_s = data_dir.display().to_string();
         let cached = std::fs::read_to_string(&path)
             .ok()
             .and_then(|s| serde_json::from_str::<Plain>(&s).ok())
             .filter(|p| {
-                p.model_hash == *hash && p.dataset == kind.name() && p.images == test.len()
+                p.model_hash == *hash
+                    && p.dataset == kind.name()
+                    && p.data_dir == data_dir_s
+                    && p.images == test.len()
             });
         let plain = match cached {
             Some(p) => p,
@@ -229,6 +250,7 @@ pub fn run(args: Args) -> Result<()> {
                 let p = Plain {
                     model_hash: hash.clone(),
                     dataset: kind.name().to_string(),
+                    data_dir: data_dir_s.clone(),
                     images: acc.total,
                     correct: acc.correct,
                 };

@@ -168,7 +168,9 @@ fn budget(p: &ParamSet) -> LevelBudget {
 
 /// `p` as a plan uses it: the input encrypted above `L_eff` (up to
 /// `p.input_level`, the levels right above `L_eff` whose primes match the
-/// scale) only where that saves a ciphertext bootstrap. Those levels are
+/// scale) only where that saves a ciphertext bootstrap (with
+/// [`CompileOptions::fresh_when_faster`], also where it is estimated
+/// faster at no more bootstraps). Those levels are
 /// not free otherwise: every rotation key a layer up there uses is made at
 /// that level (for `n16-boot`, 13 primes in 3 key-switching digits instead
 /// of 10 in 2, about 1.8x the bytes), for a few percent of linear time at
@@ -691,7 +693,7 @@ impl InputLevelCase<'_> {
 /// without that addition) and what all of them cost together (without
 /// any). Each variant is priced at the input level the compiler would give
 /// it: where `other` (the other input level) is given, the fresh levels are
-/// used when they save the variant a bootstrap, as in [`effective_params`].
+/// used by the same rule as in [`effective_params`] ([`fresh_pays`]).
 fn skip_costs(
     chosen: &InputLevelCase<'_>,
     other: Option<&InputLevelCase<'_>>,

@@ -340,5 +340,6 @@ legend:
               when the network without the add compiles to a slower plan: the add made
               the fresh levels above L_eff save a bootstrap, so the plan with it encrypts
               there, while without it the input stays at L_eff (see --no-fresh-levels),
-              where the same number of bootstraps falls on costlier places
+              where the same number of bootstraps falls on costlier places; with
+              --fresh-when-faster both are priced on the faster levels
 ";

@@ -174,6 +174,9 @@ pub fn draw_scatter<DB: DrawingBackend>(
     axes: &Axes<'_>,
 ) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
+    if points.is_empty() {
+        return Err(anyhow!("no points to plot"));
+    }
     let pts: Vec<(f64, f64)> = points.iter().map(|p| (p.x, p.y)).collect();
     let x_hi = pts.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-3);
     let (x_min, x_max) = if axes.x_from_zero {
