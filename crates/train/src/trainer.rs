@@ -588,13 +588,28 @@ fn plain_batch(
 /// shared between clones), so this updates `model` in place too; training
 /// itself uses batch statistics and is unaffected.
 pub fn recalibrate_bn(model: &Net, set: &ImageSet, batches: usize, batch_size: usize) {
+    recalibrate_bn_from(model, set, batches, batch_size, 0);
+}
+
+/// [`recalibrate_bn`] on the images from `first` on (wrapping around the
+/// set): the divergence guard's second opinion when the first images hold
+/// an outlier that the running statistics cannot average away.
+pub fn recalibrate_bn_from(
+    model: &Net,
+    set: &ImageSet,
+    batches: usize,
+    batch_size: usize,
+    first: usize,
+) {
     let mut m = model.clone();
     let device = train_device();
     let n = set.len().min(batches * batch_size);
     let mut buf = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     for (k, start) in (0..n).step_by(batch_size.max(1)).enumerate() {
-        let idx: Vec<usize> = (start..(start + batch_size).min(n)).collect();
+        let idx: Vec<usize> = (start..(start + batch_size).min(n))
+            .map(|i| (first + i) % set.len().max(1))
+            .collect();
         m.set_norm_momentum(1.0 / (k as f64 + 1.0));
         let x = plain_batch(set, &idx, &device, &mut rng, &mut buf);
         let _ = m.forward(x.detach());
@@ -1176,15 +1191,40 @@ impl Trainer {
             }
             let secs = t_epoch.elapsed().as_secs_f64();
             recalibrate_bn(&self.model, train, 20, bs);
-            let test_acc = evaluate(&self.model, test, cfg.test_limit);
+            let mut test_acc = evaluate(&self.model, test, cfg.test_limit);
             let (ls, c, seen) = self.state.epoch_sums;
+            // A collapse that the training accuracy does not show is the BN
+            // recalibration meeting an outlier among its images (session 24:
+            // 10% test accuracy after epochs at 91% training accuracy):
+            // recalibrate on other images before calling it a divergence.
+            let best = self.best_test_accuracy();
+            let train_acc = c as f64 / seen.max(1) as f64;
+            for k in 1..=2 {
+                if cfg.max_rollbacks == 0
+                    || test_acc >= best - COLLAPSE_DROP
+                    || train_acc < best - COLLAPSE_DROP
+                {
+                    break;
+                }
+                let first = k * 20 * bs;
+                recalibrate_bn_from(&self.model, train, 20, bs, first);
+                let again = evaluate(&self.model, test, cfg.test_limit);
+                eprintln!(
+                    "epoch {}: test accuracy {test_acc:.4} at {train_acc:.4} training accuracy; BN recalibrated on images {first}.. instead: {again:.4}",
+                    epoch + 1
+                );
+                self.log_json(serde_json::json!({
+                    "kind": "recalibration", "epoch": epoch, "first_image": first,
+                    "test_accuracy_before": test_acc, "test_accuracy": again,
+                }));
+                test_acc = again;
+            }
             let ranges: Vec<f32> = self
                 .model
                 .activations()
                 .iter()
                 .map(|a| a.range_ema.value().into_scalar::<f32>())
                 .collect();
-            let best = self.best_test_accuracy();
             if cfg.max_rollbacks > 0 && test_acc < best - COLLAPSE_DROP {
                 self.roll_back(format!(
                     "test accuracy {test_acc:.4} at the epoch's end against {best:.4} before"

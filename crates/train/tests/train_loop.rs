@@ -222,6 +222,24 @@ fn a_spiking_batch_is_skipped() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The guard's second-opinion recalibration: from image 0 it is the
+/// ordinary one (same running statistics, same accuracy), and a start near
+/// the end wraps around the set instead of failing.
+#[test]
+fn recalibration_from_other_images() {
+    let _guard = serial();
+    let set = synthetic(100, 9);
+    let dir = tmp("recal");
+    let t = Trainer::new(tiny_config(Family::Resnet), &dir, false).unwrap();
+    train::trainer::recalibrate_bn_from(&t.model, &set, 3, 32, 90);
+    let _ = evaluate(&t.model, &set, 0);
+    train::trainer::recalibrate_bn(&t.model, &set, 3, 32);
+    let plain = calibrate_ranges(&t.model, &set, 100);
+    train::trainer::recalibrate_bn_from(&t.model, &set, 3, 32, 0);
+    assert_eq!(calibrate_ranges(&t.model, &set, 100), plain);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn export_graph_is_well_formed() {
     let _guard = serial();
