@@ -603,15 +603,46 @@ pub fn recalibrate_bn_from(
 ) {
     let mut m = model.clone();
     let device = train_device();
-    let n = set.len().min(batches * batch_size);
+    let bs = batch_size.max(1);
+    let len = set.len();
     let mut buf = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    for (k, start) in (0..n).step_by(batch_size.max(1)).enumerate() {
-        let idx: Vec<usize> = (start..(start + batch_size).min(n))
-            .map(|i| (first + i) % set.len().max(1))
-            .collect();
+    // The batches to average: from `first` on, wrapping around the set;
+    // where the set has room for more than `batches`, half as many again
+    // are screened first and the outliers among them left out (a batch
+    // whose loss is a spike against the median: one of them in the
+    // average left a healthy network at 10% test accuracy, session 24).
+    let chosen: Vec<Vec<usize>> = if len <= batches * bs {
+        (0..len.min(batches * bs))
+            .step_by(bs)
+            .map(|s| (s..(s + bs).min(len)).collect())
+            .collect()
+    } else {
+        let candidates = (batches + batches / 2).min(len / bs);
+        let idx_of =
+            |b: usize| -> Vec<usize> { (0..bs).map(|i| (first + b * bs + i) % len).collect() };
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        let mut losses = Vec::with_capacity(candidates);
+        for b in 0..candidates {
+            let idx = idx_of(b);
+            let x = plain_batch(set, &idx, &device, &mut rng, &mut buf);
+            let loss = loss_fn.forward(m.forward(x.detach()), labels_tensor(set, &idx, &device));
+            losses.push(f64::from(loss.clone().into_scalar::<f32>()));
+            // Frees the graph (see below).
+            let _ = loss.backward();
+        }
+        let mut sorted = losses.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        (0..candidates)
+            .filter(|&b| losses[b].is_finite() && !is_spike(losses[b], median))
+            .take(batches)
+            .map(idx_of)
+            .collect()
+    };
+    for (k, idx) in chosen.iter().enumerate() {
         m.set_norm_momentum(1.0 / (k as f64 + 1.0));
-        let x = plain_batch(set, &idx, &device, &mut rng, &mut buf);
+        let x = plain_batch(set, idx, &device, &mut rng, &mut buf);
         // The autodiff graph of the forward pass is freed by a backward
         // pass, not by dropping it (each recalibration kept about 3 GiB
         // until session 24); the gradients are dropped unused.

@@ -240,6 +240,54 @@ fn recalibration_from_other_images() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// BN recalibration leaves out an outlier batch: after training, one
+/// batch of the recalibration images gets wrong labels (its loss spikes
+/// against the median), and the statistics come out as if that batch were
+/// not there: the same as recalibrating on the set with it moved to the end.
+#[test]
+fn recalibration_leaves_out_an_outlier_batch() {
+    let _guard = serial();
+    let train = synthetic(640, 11);
+    let test = synthetic(64, 12);
+    let dir = tmp("recal-outlier");
+    let mut cfg = tiny_config(Family::Resnet);
+    cfg.epochs = 3;
+    let mut t = Trainer::new(cfg, &dir, false).unwrap();
+    t.run(&train, &test, None).unwrap();
+    // 7 batches of 32; 4 are averaged, 6 screened.
+    let mut set = synthetic(224, 13);
+    for l in &mut set.labels[32..64] {
+        *l = (*l + 1) % 4;
+    }
+    train::trainer::recalibrate_bn(&t.model, &set, 4, 32);
+    let screened = calibrate_ranges(&t.model, &test, 64);
+    // The same images with batch 1 moved to the end: batches 0, 2, 3, 4
+    // come first.
+    let mut moved = set.clone();
+    let px = 64;
+    let (b1_px, b1_l) = (
+        set.pixels[32 * px..64 * px].to_vec(),
+        set.labels[32..64].to_vec(),
+    );
+    moved.pixels.drain(32 * px..64 * px);
+    moved.labels.drain(32..64);
+    moved.pixels.extend(b1_px);
+    moved.labels.extend(b1_l);
+    train::trainer::recalibrate_bn(&t.model, &moved, 4, 32);
+    assert_eq!(calibrate_ranges(&t.model, &test, 64), screened);
+    // And it differs from averaging the outlier batch in (a set with room
+    // for only the 4 batches is not screened).
+    let unscreened_first4 = {
+        let mut only4 = set.clone();
+        only4.pixels.truncate(128 * px);
+        only4.labels.truncate(128);
+        train::trainer::recalibrate_bn(&t.model, &only4, 4, 32);
+        calibrate_ranges(&t.model, &test, 64)
+    };
+    assert_ne!(unscreened_first4, screened);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn export_graph_is_well_formed() {
     let _guard = serial();
