@@ -20,6 +20,7 @@ use ::nn::data::DatasetKind;
 use anyhow::{Context, Result, bail};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
+use train::model::free_graph;
 use train::trainer::{Trainer, epoch_order, is_spike, make_batch, step_rng, train_device};
 
 fn main() -> Result<()> {
@@ -44,11 +45,7 @@ fn main() -> Result<()> {
     };
     let data = kind.load(&data_dir)?;
     let train = &data.train;
-    let n_train = if cfg.train_limit == 0 {
-        train.len()
-    } else {
-        cfg.train_limit.min(train.len())
-    };
+    let n_train = cfg.train_images(train.len());
     let bs = cfg.batch_size.max(1);
     let steps_per_epoch = n_train / bs;
     let steps: usize = match rest.first() {
@@ -56,13 +53,9 @@ fn main() -> Result<()> {
         None => steps_per_epoch,
     }
     .min(steps_per_epoch);
-    // The guard's baseline: the lowest epoch mean so far.
     let baseline = t
         .state
-        .history
-        .iter()
-        .map(|r| r.train_loss)
-        .reduce(f64::min)
+        .guard_baseline()
         .context("the checkpoint has no finished epoch to compare with")?;
 
     let device = train_device();
@@ -85,10 +78,8 @@ fn main() -> Result<()> {
         let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [bs]), &device);
         let loss = loss_fn.forward(t.model.forward(x.detach()), y);
         losses.push(f64::from(loss.clone().into_scalar::<f32>()));
-        // The autodiff graph is freed by a backward pass, not by dropping
-        // it (without this the probe grew to 15 GiB in 50 batches); the
-        // gradients are dropped unused.
-        let _ = loss.backward();
+        // Without this the probe grew to 15 GiB in 50 batches.
+        free_graph(loss);
         if (s + 1) % 50 == 0 {
             eprintln!("{}/{steps} batches", s + 1);
         }

@@ -56,7 +56,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ArchConfig, Net, Probe};
+use crate::model::{ArchConfig, Net, Probe, free_graph};
 
 /// Optimizer choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,6 +222,16 @@ pub fn distill_loss(student: Tensor<2>, teacher: Tensor<2>, temperature: f64) ->
 }
 
 impl TrainConfig {
+    /// The training images a run uses out of a set of `len`: all, or the
+    /// first `train_limit`.
+    pub fn train_images(&self, len: usize) -> usize {
+        if self.train_limit == 0 {
+            len
+        } else {
+            self.train_limit.min(len)
+        }
+    }
+
     /// Defaults for an architecture: SGD, lr 0.02 (0.05 diverged for
     /// ResNet-20 with quadratic activations on Fashion-MNIST), batch 128,
     /// weight decay 5e-4, 200 warmup steps, clip 5, range penalty 0.1, crop
@@ -351,6 +361,14 @@ pub struct TrainState {
     /// Of those, the ones in the current epoch.
     #[serde(default)]
     pub epoch_skipped: u64,
+}
+
+impl TrainState {
+    /// The divergence guard's baseline: the lowest epoch mean loss so far
+    /// (none before the first epoch ends).
+    pub fn guard_baseline(&self) -> Option<f64> {
+        self.history.iter().map(|r| r.train_loss).reduce(f64::min)
+    }
 }
 
 /// One rollback of the divergence guard.
@@ -628,8 +646,7 @@ pub fn recalibrate_bn_from(
             let x = plain_batch(set, &idx, &device, &mut rng, &mut buf);
             let loss = loss_fn.forward(m.forward(x.detach()), labels_tensor(set, &idx, &device));
             losses.push(f64::from(loss.clone().into_scalar::<f32>()));
-            // Frees the graph (see below).
-            let _ = loss.backward();
+            free_graph(loss);
         }
         let mut sorted = losses.clone();
         sorted.sort_by(f64::total_cmp);
@@ -643,10 +660,8 @@ pub fn recalibrate_bn_from(
     for (k, idx) in chosen.iter().enumerate() {
         m.set_norm_momentum(1.0 / (k as f64 + 1.0));
         let x = plain_batch(set, idx, &device, &mut rng, &mut buf);
-        // The autodiff graph of the forward pass is freed by a backward
-        // pass, not by dropping it (each recalibration kept about 3 GiB
-        // until session 24); the gradients are dropped unused.
-        let _ = m.forward(x.detach()).sum().backward();
+        // Each recalibration kept about 3 GiB until session 24.
+        free_graph(m.forward(x.detach()));
     }
 }
 
@@ -909,11 +924,7 @@ impl Trainer {
         max_steps: Option<usize>,
     ) -> Result<RunReport> {
         let cfg = self.state.config.clone();
-        let n_train = if cfg.train_limit == 0 {
-            train.len()
-        } else {
-            cfg.train_limit.min(train.len())
-        };
+        let n_train = cfg.train_images(train.len());
         let bs = cfg.batch_size.max(1);
         let steps_per_epoch = n_train / bs;
         if steps_per_epoch == 0 {
@@ -1031,12 +1042,7 @@ impl Trainer {
             // The guard's baseline: the lowest epoch mean so far (the last
             // one, while the loss falls; not one inflated by skipped spikes
             // before session 24 left them out of the mean).
-            let prev_loss = self
-                .state
-                .history
-                .iter()
-                .map(|r| r.train_loss)
-                .reduce(f64::min);
+            let prev_loss = self.state.guard_baseline();
             let order = epoch_order(&cfg, n_train, epoch);
             let t_epoch = Instant::now();
             let mut epoch_images = 0usize;
@@ -1126,9 +1132,7 @@ impl Trainer {
                     }
                 };
                 if let Some(reason) = reason {
-                    // The step's autodiff graph is freed by a backward pass,
-                    // not by dropping it (`examples/batch_losses`).
-                    let _ = total.backward();
+                    free_graph(total);
                     self.roll_back(reason)?;
                     window.clear();
                     continue 'epochs;
@@ -1138,9 +1142,8 @@ impl Trainer {
                 match spike {
                     Some(prev) => {
                         // One outlier batch: its gradient is what wrecks a
-                        // polynomial network at full learning rate. The
-                        // backward pass only frees the step's graph.
-                        let _ = total.backward();
+                        // polynomial network at full learning rate.
+                        free_graph(total);
                         self.state.skipped_steps += 1;
                         eprintln!(
                             "epoch {} step {}: loss {loss_v:.3} against {prev:.3}, the lowest epoch mean: update skipped",

@@ -351,6 +351,15 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
     ))
 }
 
+/// The hash of `graph`'s inference form (what the runtime checks a plan
+/// and keys against): the key under which results of these weights are
+/// kept. `file` names the model in the error.
+pub(super) fn weights_hash(graph: &nn::Graph, file: &str) -> Result<String> {
+    let folded = nn::transform::fold_all(graph)
+        .with_context(|| format!("model {file}: folding to its inference form"))?;
+    Ok(runtime::prepare::model_hash(&folded))
+}
+
 /// Loads the models and checks that `out` holds no results of other
 /// weights under their names.
 fn load_models(args: &Args) -> Result<Vec<Model>> {
@@ -378,9 +387,7 @@ fn load_models(args: &Args) -> Result<Vec<Model>> {
                 m.file
             );
         }
-        let folded = nn::transform::fold_all(&graph)
-            .with_context(|| format!("model {file}: folding to its inference form"))?;
-        let hash = runtime::prepare::model_hash(&folded);
+        let hash = weights_hash(&graph, file)?;
         models.push(Model {
             file: file.clone(),
             stem,

@@ -176,9 +176,7 @@ pub fn run(args: Args) -> Result<()> {
         let (_, report) = compiler::compile(&graph, std::slice::from_ref(&set), &opts)
             .with_context(|| format!("compiling {file} for {}", args.params))?;
         super::analyze::check_bootstraps(&report)?;
-        let folded = nn::transform::fold_all(&graph)
-            .with_context(|| format!("model {file}: folding to its inference form"))?;
-        let hash = runtime::prepare::model_hash(&folded);
+        let hash = super::reproduce::weights_hash(&graph, file)?;
         super::eval::warn_if_not_trained_on(path, kind);
         models.push(Model {
             name,
