@@ -51,6 +51,9 @@
 #         (`--relu`), 40 epochs on one cosine schedule, lr 0.02 (session 20).
 #   dsrelu40 the same ceiling for Dirac + shared-source 20 (the bundled
 #         network with exact ReLUs, relu40's recipe; session 24).
+#   kdpan40t-ds14w625 the kdpan40t recipe on Dirac + shared-source 14 at
+#         width 0.625, the family variant under 0.77x of ResNet-20's
+#         estimated cost (session 25).
 # Progress: tail -f runs/issue10/<run>/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,12 +67,13 @@ if [ -z "$BIN" ]; then
     mv -f "$RUNS/bin/residue-train.new" "$RUNS/bin/residue-train"
     BIN="$RUNS/bin/residue-train"
 fi
-COMMON=(--width 0.5 --batch-size 128 --range-penalty 0.1 --act-near-identity 0.1
+COMMON=(--batch-size 128 --range-penalty 0.1 --act-near-identity 0.1
         --data fashion-mnist)
 [ -n "${MAX_STEPS:-}" ] && COMMON+=(--max-steps "$MAX_STEPS")
 [ $# -gt 0 ] || set -- kd40
 for run in "$@"; do
     lr=(--lr 0.02)
+    width=(--width 0.5)
     dir=$RUNS/$run
     mkdir -p "$dir"
     case $run in
@@ -189,8 +193,24 @@ for run in "$@"; do
         # the gap the architecture costs when the activations cost nothing.
         args=(--arch dirac-shared20 --epochs 40 --post-add-norm --relu)
         ;;
+    kdpan40t-ds14w625)
+        if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
+            cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
+        fi
+        # A variant of the family chosen by its cost (session 25): depth 14
+        # at width 0.625 (stage widths 10/20/40) is the widest shallower
+        # Dirac + shared-source network under the issue's 0.77x of
+        # ResNet-20's estimated time (37.03 s against 50.18 s, 2 bootstraps
+        # against 4: scripts/measure/s25-width.sh), trained with the bundled
+        # dirac-shared20's recipe (kdpan40t).
+        args=(--arch dirac-shared14 --epochs 40 --post-add-norm
+              --distill-teacher checkpoints/ext40/resnet20/model.ckpt
+              --kd-alpha 0.7 --kd-temperature 4)
+        lr=(--lr 0.01 --warmup-steps 1000)
+        width=(--width 0.625)
+        ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, kdpan40r, kdr40r, relu40, dsrelu40)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, kdpan40r, kdr40r, relu40, dsrelu40, kdpan40t-ds14w625)" >&2
         exit 2
         ;;
     esac
@@ -198,10 +218,10 @@ for run in "$@"; do
     # replay exactly without it.
     guard=()
     case $run in
-    kdpan40r|kdpan40t3d|kdr40r|dsrelu40) ;;
+    kdpan40r|kdpan40t3d|kdr40r|dsrelu40|kdpan40t-ds14w625) ;;
     *) guard=(--max-rollbacks 0) ;;
     esac
-    cmd=("$BIN" "${args[@]}" "${lr[@]}" "${COMMON[@]}" "${guard[@]}" --out "$dir/model.onnx"
+    cmd=("$BIN" "${args[@]}" "${lr[@]}" "${width[@]}" "${COMMON[@]}" "${guard[@]}" --out "$dir/model.onnx"
          --checkpoint-dir "$dir/model.ckpt" --resume)
     echo "$(date -u +%FT%TZ) ${cmd[*]}" >> "$dir/train.log"
     if [ -n "${FOREGROUND:-}" ]; then
