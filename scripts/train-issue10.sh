@@ -53,7 +53,8 @@
 #         network with exact ReLUs, relu40's recipe; session 24).
 #   kdpan40t-ds14w625 the kdpan40t recipe on Dirac + shared-source 14 at
 #         width 0.625, the family variant under 0.77x of ResNet-20's
-#         estimated cost (session 25).
+#         estimated cost (session 25). kdr14w625 the same recipe on
+#         ResNet-14 at width 0.625 (0.78x), its control.
 # Progress: tail -f runs/issue10/<run>/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -193,7 +194,7 @@ for run in "$@"; do
         # the gap the architecture costs when the activations cost nothing.
         args=(--arch dirac-shared20 --epochs 40 --post-add-norm --relu)
         ;;
-    kdpan40t-ds14w625)
+    kdpan40t-ds14w625|kdr14w625)
         if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
             cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
         fi
@@ -203,14 +204,19 @@ for run in "$@"; do
         # ResNet-20's estimated time (37.03 s against 50.18 s, 2 bootstraps
         # against 4: scripts/measure/s25-width.sh), trained with the bundled
         # dirac-shared20's recipe (kdpan40t).
-        args=(--arch dirac-shared14 --epochs 40 --post-add-norm
+        # kdr14w625 is its ResNet control at the same width and recipe
+        # (no adds to normalize): ResNet-14 at width 0.625, 3 bootstraps,
+        # 38.9 s, 0.78x.
+        arch=(--arch dirac-shared14 --post-add-norm)
+        [ "$run" = kdr14w625 ] && arch=(--arch resnet14)
+        args=("${arch[@]}" --epochs 40
               --distill-teacher checkpoints/ext40/resnet20/model.ckpt
               --kd-alpha 0.7 --kd-temperature 4)
         lr=(--lr 0.01 --warmup-steps 1000)
         width=(--width 0.625)
         ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, kdpan40r, kdr40r, relu40, dsrelu40, kdpan40t-ds14w625)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, kdpan40r, kdr40r, relu40, dsrelu40, kdpan40t-ds14w625, kdr14w625)" >&2
         exit 2
         ;;
     esac
@@ -218,7 +224,7 @@ for run in "$@"; do
     # replay exactly without it.
     guard=()
     case $run in
-    kdpan40r|kdpan40t3d|kdr40r|dsrelu40|kdpan40t-ds14w625) ;;
+    kdpan40r|kdpan40t3d|kdr40r|dsrelu40|kdpan40t-ds14w625|kdr14w625) ;;
     *) guard=(--max-rollbacks 0) ;;
     esac
     cmd=("$BIN" "${args[@]}" "${lr[@]}" "${width[@]}" "${COMMON[@]}" "${guard[@]}" --out "$dir/model.onnx"
