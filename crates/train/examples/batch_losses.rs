@@ -4,7 +4,9 @@
 //! how often the network meets an outlier batch, one the divergence guard
 //! would call a spike ([`train::trainer::is_spike`] against the
 //! checkpoint's lowest epoch mean). Issue 10, session 24: the collapses began
-//! at such batches.
+//! at such batches. Session 25: per batch, also how far the activation
+//! inputs leave their ranges `R` (largest `max|x|/R`, which activation, and
+//! the images that reach it).
 //!
 //! ```sh
 //! cargo run --release -p train --example batch_losses -- CKPT_DIR EPOCH [STEPS] [DATA_DIR]
@@ -20,7 +22,7 @@ use ::nn::data::DatasetKind;
 use anyhow::{Context, Result, bail};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
-use train::model::free_graph;
+use train::model::{Probe, free_graph};
 use train::trainer::{Trainer, epoch_order, is_spike, make_batch, step_rng, train_device};
 
 fn main() -> Result<()> {
@@ -63,6 +65,8 @@ fn main() -> Result<()> {
     let order = epoch_order(cfg, n_train, epoch - 1);
     let mut buf = Vec::new();
     let mut losses = Vec::with_capacity(steps);
+    let mut range_ratio = Vec::with_capacity(steps);
+    let ranges: Vec<f64> = t.model.activations().iter().map(|a| a.range()).collect();
     for s in 0..steps {
         let idx = &order[s * bs..(s + 1) * bs];
         let mut rng = step_rng(cfg, (epoch - 1) * steps_per_epoch + s);
@@ -76,8 +80,46 @@ fn main() -> Result<()> {
         );
         let labels: Vec<i64> = idx.iter().map(|&i| i64::from(train.labels[i])).collect();
         let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [bs]), &device);
-        let loss = loss_fn.forward(t.model.forward(x.detach()), y);
+        let mut probe = Probe {
+            ranges: Some(Vec::new()),
+            image_max: Some(Vec::new()),
+            ..Probe::default()
+        };
+        let (logits, _) = t.model.forward_probe(x.detach(), &mut probe);
+        let loss = loss_fn.forward(logits, y);
         losses.push(f64::from(loss.clone().into_scalar::<f32>()));
+        // How far the batch's activation inputs leave their ranges: the
+        // largest max|x|/R over the activations, which one, and the images
+        // whose own max|x|/R (over all activations) is largest.
+        let per_act = probe.ranges.unwrap_or_default();
+        let (worst_act, worst) = per_act
+            .iter()
+            .zip(&ranges)
+            .map(|(m, r)| {
+                if m.is_finite() {
+                    f64::from(*m) / r
+                } else {
+                    f64::INFINITY
+                }
+            })
+            .enumerate()
+            .fold((0, 0.0), |b, (i, q)| if q > b.1 { (i, q) } else { b });
+        let mut per_image = vec![0.0f64; bs];
+        for (m, r) in probe.image_max.unwrap_or_default().iter().zip(&ranges) {
+            for (p, v) in per_image.iter_mut().zip(m) {
+                // A non-finite input (overflowed) is the worst there is.
+                let q = if v.is_finite() {
+                    f64::from(*v) / r
+                } else {
+                    f64::INFINITY
+                };
+                *p = p.max(q);
+            }
+        }
+        let mut top: Vec<(usize, f64)> = idx.iter().copied().zip(per_image).collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        top.truncate(3);
+        range_ratio.push((worst, worst_act + 1, top));
         // Without this the probe grew to 15 GiB in 50 batches.
         free_graph(loss);
         if (s + 1) % 50 == 0 {
@@ -103,6 +145,10 @@ fn main() -> Result<()> {
         "spikes": spikes.len(),
         "spike_steps": spikes,
         "losses": losses,
+        // Per batch: [max over activations of max|x|/R, that activation
+        // (1-based, forward order), the three training images (indices)
+        // with the largest max|x|/R and theirs].
+        "range_ratio": range_ratio,
     });
     println!("{out}");
     Ok(())

@@ -700,6 +700,9 @@ pub struct Probe {
     /// If set (together with `ranges`), also push the RMS of each
     /// activation's input.
     pub rms: Option<Vec<f32>>,
+    /// If set (together with `ranges`), also push, per activation, each
+    /// image's max `|x|` (`[N]`): which images of a batch leave the range.
+    pub image_max: Option<Vec<Vec<f32>>>,
 }
 
 impl Net {
@@ -760,6 +763,11 @@ impl Net {
                 r.push(x.clone().abs().max().into_scalar::<f32>());
                 if let Some(q) = probe.rms.as_mut() {
                     q.push(x.clone().square().mean().sqrt().into_scalar::<f32>());
+                }
+                if let Some(q) = probe.image_max.as_mut() {
+                    let n = x.dims()[0];
+                    let m = x.clone().abs().reshape([n as i32, -1]).max_dim(1);
+                    q.push(m.into_data().try_into_vec::<f32>().unwrap_or_default());
                 }
             }
             let (y, p) = a.forward(x, probe.penalty);
@@ -825,6 +833,7 @@ impl Net {
                 ranges: Some(Vec::new()),
                 stop_after: Some(i + 1),
                 rms: Some(Vec::new()),
+                image_max: None,
             };
             let (y, _) = self.forward_probe(x.clone(), &mut probe);
             // 19 of these graphs held 3.4 GiB until session 24.
@@ -989,6 +998,53 @@ mod tests {
         );
         let d: f64 = tensor_to_f64((y - x).abs().max())[0];
         assert!(d < 1e-6);
+    }
+
+    /// The probe's per-image maxima: one `[N]` vector per activation whose
+    /// largest entry is that activation's batch max, and an image scaled
+    /// up 3x in the batch is the one that holds every activation's max.
+    #[test]
+    fn probe_image_max_finds_the_outlier_image() {
+        let device = Device::flex();
+        let cfg = ArchConfig::from_name("dirac-shared8", [1, 12, 12]).unwrap();
+        let net = cfg.init(&device).valid();
+        let x = Tensor::<4>::random(
+            [4, 1, 12, 12],
+            burn::tensor::Distribution::Normal(0.0, 0.01),
+            &device,
+        );
+        // Small inputs: the untrained polynomials square what they get, so
+        // unit inputs overflow f32 within 8 layers.
+        let scale = Tensor::<4>::from_data(
+            TensorData::new(vec![1.0f32, 1.0, 3.0, 1.0], [4, 1, 1, 1]),
+            &device,
+        );
+        let mut probe = Probe {
+            ranges: Some(Vec::new()),
+            image_max: Some(Vec::new()),
+            ..Probe::default()
+        };
+        let _ = net.forward_probe(x * scale, &mut probe);
+        let ranges = probe.ranges.unwrap();
+        let per_image = probe.image_max.unwrap();
+        assert_eq!(per_image.len(), net.activations().len());
+        assert_eq!(ranges.len(), per_image.len());
+        for (r, m) in ranges.iter().zip(&per_image) {
+            assert_eq!(m.len(), 4);
+            let top = m.iter().copied().fold(f32::MIN, f32::max);
+            assert!(
+                r.is_finite() && m.iter().all(|v| v.is_finite()),
+                "{m:?} {ranges:?}"
+            );
+            assert!((top - r).abs() <= 1e-6 * r.abs().max(1.0), "{top} vs {r}");
+            let arg = m
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap()
+                .0;
+            assert_eq!(arg, 2, "{m:?}");
+        }
     }
 
     /// The power-basis forward (session 22) computes what the scaled-basis

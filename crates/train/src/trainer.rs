@@ -682,6 +682,7 @@ pub fn calibrate_ranges(model: &Net, set: &ImageSet, limit: usize) -> Vec<f32> {
             ranges: Some(Vec::new()),
             stop_after: None,
             rms: None,
+            image_max: None,
         };
         let _ = model.forward_probe(x, &mut probe);
         let r = probe.ranges.unwrap_or_default();
@@ -1083,6 +1084,7 @@ impl Trainer {
                     ranges: None,
                     stop_after: None,
                     rms: None,
+                    image_max: None,
                 };
                 let (logits, pen) = self.model.forward_probe(x, &mut probe);
                 let loss = loss_fn.forward(logits.clone(), y.clone());
