@@ -55,6 +55,8 @@
 #         width 0.625, the family variant under 0.77x of ResNet-20's
 #         estimated cost (session 25). kdr14w625 the same recipe on
 #         ResNet-14 at width 0.625 (0.78x), its control.
+#   kdpan40ro kdpan40r with the range penalty's per-image outlier term
+#         (--outlier-penalty 1 --outlier-margin 8) from the start (session 25).
 # Progress: tail -f runs/issue10/<run>/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -150,7 +152,7 @@ for run in "$@"; do
               --kd-alpha 0.7 --kd-temperature 4)
         lr=(--lr 0.01 --warmup-steps 1000)
         ;;
-    kdpan40r|kdr40r)
+    kdpan40r|kdr40r|kdpan40ro)
         if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
             cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
         fi
@@ -171,6 +173,10 @@ for run in "$@"; do
             arch=resnet20
             extra=()
         fi
+        # kdpan40ro: kdpan40r with the range penalty's per-image outlier
+        # term from the start (session 25: kdpan40r's outlier batches each
+        # hold one image at 60-109 R, which the mean term barely sees).
+        [ "$run" = kdpan40ro ] && extra+=(--outlier-penalty 1 --outlier-margin 8)
         args=(--arch "$arch" --epochs 40 "${extra[@]}" --distill-teacher "$relu_teacher"
               --kd-alpha 0.7 --kd-temperature 4)
         lr=(--lr 0.01 --warmup-steps 1000)
@@ -216,7 +222,7 @@ for run in "$@"; do
         width=(--width 0.625)
         ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, kdpan40r, kdr40r, relu40, dsrelu40, kdpan40t-ds14w625, kdr14w625)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, kdpan40r, kdr40r, relu40, dsrelu40, kdpan40t-ds14w625, kdr14w625, kdpan40ro)" >&2
         exit 2
         ;;
     esac
@@ -224,7 +230,7 @@ for run in "$@"; do
     # replay exactly without it.
     guard=()
     case $run in
-    kdpan40r|kdpan40t3d|kdr40r|dsrelu40|kdpan40t-ds14w625|kdr14w625) ;;
+    kdpan40r|kdpan40t3d|kdr40r|dsrelu40|kdpan40t-ds14w625|kdr14w625|kdpan40ro) ;;
     *) guard=(--max-rollbacks 0) ;;
     esac
     cmd=("$BIN" "${args[@]}" "${lr[@]}" "${width[@]}" "${COMMON[@]}" "${guard[@]}" --out "$dir/model.onnx"

@@ -7,7 +7,7 @@ use ::nn::data::DatasetKind;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use crate::model::ArchConfig;
+use crate::model::{ArchConfig, OutlierPenalty};
 use crate::trainer::{
     DistillConfig, OptimizerKind, TrainConfig, Trainer, calibrate_ranges, evaluate,
 };
@@ -75,6 +75,16 @@ pub struct TrainArgs {
     /// Weight of the activation range penalty.
     #[arg(long, default_value_t = 0.1)]
     pub range_penalty: f64,
+    /// Weight of the range penalty's per-image outlier term, relative to
+    /// its mean term: `W · mean over images of max(max|x|/R - M, 0)^2` per
+    /// activation, M the margin (default 0: off). With --resume, when
+    /// given, it replaces the run's setting.
+    #[arg(long, value_name = "W")]
+    pub outlier_penalty: Option<f64>,
+    /// Margin M of the outlier term, in multiples of the activation's
+    /// range R (default 8: typical images reach 4-5 R).
+    #[arg(long, value_name = "M")]
+    pub outlier_margin: Option<f64>,
     /// Cap of the data-set activation ranges, in multiples of the input RMS
     /// (0: use the max |x| on the first batch).
     #[arg(long, default_value_t = 6.0)]
@@ -188,6 +198,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
         if let Some(m) = args.max_rollbacks {
             t.state.config.max_rollbacks = m;
         }
+        let o = outlier_penalty(&args, t.state.config.outlier_penalty)?;
+        if o != t.state.config.outlier_penalty {
+            eprintln!(
+                "resume: range-penalty outlier term weight {} margin {} R from now on",
+                o.weight, o.margin
+            );
+            t.state.config.outlier_penalty = o;
+        }
         if args.post_add_norm && !t.state.config.arch.post_add_norm {
             bail!("--post-add-norm changes the network: it cannot be added to a resumed run");
         }
@@ -229,6 +247,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         cfg.weight_decay = args.weight_decay;
         cfg.warmup_steps = args.warmup_steps;
         cfg.range_penalty = args.range_penalty;
+        cfg.outlier_penalty = outlier_penalty(&args, cfg.outlier_penalty)?;
         cfg.act_init_rms_cap = args.act_init_rms_cap;
         if args.no_augment {
             cfg.crop_pad = 0;
@@ -261,6 +280,29 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The outlier term from `--outlier-penalty` and `--outlier-margin`, each
+/// replacing `current`'s value when given; both must be finite, the weight
+/// at least 0 and the margin at least 1.
+fn outlier_penalty(args: &TrainArgs, current: OutlierPenalty) -> Result<OutlierPenalty> {
+    let o = OutlierPenalty {
+        weight: args.outlier_penalty.unwrap_or(current.weight),
+        margin: args.outlier_margin.unwrap_or(current.margin),
+    };
+    if !(o.weight.is_finite() && o.weight >= 0.0) {
+        bail!(
+            "--outlier-penalty must be a finite number >= 0, got {}",
+            o.weight
+        );
+    }
+    if !(o.margin.is_finite() && o.margin >= 1.0) {
+        bail!(
+            "--outlier-margin must be a finite number >= 1 (in multiples of R), got {}",
+            o.margin
+        );
+    }
+    Ok(o)
 }
 
 fn parse_kind(name: &str) -> Result<DatasetKind> {

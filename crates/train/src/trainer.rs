@@ -56,7 +56,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ArchConfig, Net, Probe, free_graph};
+use crate::model::{ArchConfig, Net, OutlierPenalty, Probe, free_graph};
 
 /// Optimizer choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +125,15 @@ pub struct TrainConfig {
     /// only a non-finite loss stops the run (to replay a run made then).
     #[serde(default = "default_max_rollbacks")]
     pub max_rollbacks: usize,
+    /// The per-image outlier term of the range penalty (session 25; 0:
+    /// off, as before): `weight · mean_n(max(max|x_n|/R - margin, 0)^2)`
+    /// over the batch's images `n`, per activation, added to the mean term
+    /// before both are scaled by [`TrainConfig::range_penalty`]. A single
+    /// image at 60-100 R spoils a whole batch (`examples/batch_losses`),
+    /// while the mean term barely sees it; with the margin above the 4-5 R
+    /// that typical images reach, only such images are penalized.
+    #[serde(default)]
+    pub outlier_penalty: OutlierPenalty,
 }
 
 fn default_max_rollbacks() -> usize {
@@ -259,6 +268,7 @@ impl TrainConfig {
             act_init_rms_cap: 6.0,
             distill: None,
             max_rollbacks: default_max_rollbacks(),
+            outlier_penalty: OutlierPenalty::default(),
         }
     }
 }
@@ -678,11 +688,8 @@ pub fn calibrate_ranges(model: &Net, set: &ImageSet, limit: usize) -> Vec<f32> {
         let idx: Vec<usize> = (start..(start + 250).min(n)).collect();
         let x = plain_batch(set, &idx, &device, &mut rng, &mut buf);
         let mut probe = Probe {
-            penalty: false,
             ranges: Some(Vec::new()),
-            stop_after: None,
-            rms: None,
-            image_max: None,
+            ..Probe::default()
         };
         let _ = model.forward_probe(x, &mut probe);
         let r = probe.ranges.unwrap_or_default();
@@ -1081,10 +1088,8 @@ impl Trainer {
                 let y = labels_tensor(train, idx, &self.device);
                 let mut probe = Probe {
                     penalty: cfg.range_penalty > 0.0,
-                    ranges: None,
-                    stop_after: None,
-                    rms: None,
-                    image_max: None,
+                    outlier_penalty: cfg.outlier_penalty,
+                    ..Probe::default()
                 };
                 let (logits, pen) = self.model.forward_probe(x, &mut probe);
                 let loss = loss_fn.forward(logits.clone(), y.clone());

@@ -556,3 +556,43 @@ fn relu_ceiling_learns_and_has_no_he_export() {
     assert!(err.to_string().contains("plaintext ceiling"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The range penalty's per-image outlier term (session 25): a tiny
+/// Dirac + shared-source net still learns with it on (at a margin low
+/// enough for this net's inputs to reach), the setting survives a
+/// checkpoint, and a checkpoint written before it existed loads with the
+/// term off.
+#[test]
+fn outlier_penalty_learns_and_round_trips() {
+    let _guard = serial();
+    let train = synthetic(640, 11);
+    let test = synthetic(128, 12);
+    let dir = tmp("outlier");
+    let mut cfg = tiny_config(Family::DiracShared);
+    cfg.epochs = 2;
+    cfg.outlier_penalty = train::model::OutlierPenalty {
+        weight: 1.0,
+        margin: 1.5,
+    };
+    let mut t = Trainer::new(cfg.clone(), &dir, false).unwrap();
+    let rep = t.run(&train, &test, None).unwrap();
+    let l = &rep.step_losses;
+    let first: f64 = l[..5].iter().sum::<f64>() / 5.0;
+    let last: f64 = l[l.len() - 5..].iter().sum::<f64>() / 5.0;
+    assert!(
+        last < 0.7 * first,
+        "loss did not fall: {first} -> {last} ({l:?})"
+    );
+    drop(t);
+    let t = Trainer::resume(&dir).unwrap();
+    assert_eq!(t.state.config.outlier_penalty, cfg.outlier_penalty);
+    // A config as written before session 25: no `outlier_penalty` field.
+    let mut v = serde_json::to_value(&cfg).unwrap();
+    v.as_object_mut()
+        .unwrap()
+        .remove("outlier_penalty")
+        .unwrap();
+    let old: TrainConfig = serde_json::from_value(v).unwrap();
+    assert_eq!(old.outlier_penalty.weight, 0.0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
