@@ -16,9 +16,8 @@
 //! `EPOCH` is 1-based, as the logs print it. Prints one JSON object: the
 //! losses, their mean and median, and the spikes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use ::nn::data::DatasetKind;
 use anyhow::{Context, Result, bail};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
@@ -36,16 +35,7 @@ fn main() -> Result<()> {
     }
     let t = Trainer::resume(&PathBuf::from(dir))?;
     let cfg = &t.state.config;
-    let kind = DatasetKind::parse(&cfg.dataset)
-        .with_context(|| format!("the checkpoint's dataset `{}`", cfg.dataset))?;
-    let data_dir = match rest.get(1) {
-        Some(d) => PathBuf::from(d),
-        None => kind
-            .default_dir()
-            .context("this dataset needs DATA_DIR")?
-            .to_path_buf(),
-    };
-    let data = kind.load(&data_dir)?;
+    let data = cfg.load_data(rest.get(1).map(Path::new))?;
     let train = &data.train;
     let n_train = cfg.train_images(train.len());
     let bs = cfg.batch_size.max(1);
@@ -91,31 +81,8 @@ fn main() -> Result<()> {
         // How far the batch's activation inputs leave their ranges: the
         // largest max|x|/R over the activations, which one, and the images
         // whose own max|x|/R (over all activations) is largest.
-        let per_act = probe.ranges.unwrap_or_default();
-        let (worst_act, worst) = per_act
-            .iter()
-            .zip(&ranges)
-            .map(|(m, r)| {
-                if m.is_finite() {
-                    f64::from(*m) / r
-                } else {
-                    f64::INFINITY
-                }
-            })
-            .enumerate()
-            .fold((0, 0.0), |b, (i, q)| if q > b.1 { (i, q) } else { b });
-        let mut per_image = vec![0.0f64; bs];
-        for (m, r) in probe.image_max.unwrap_or_default().iter().zip(&ranges) {
-            for (p, v) in per_image.iter_mut().zip(m) {
-                // A non-finite input (overflowed) is the worst there is.
-                let q = if v.is_finite() {
-                    f64::from(*v) / r
-                } else {
-                    f64::INFINITY
-                };
-                *p = p.max(q);
-            }
-        }
+        let (worst, worst_act) = probe.worst_range_ratio(&ranges);
+        let per_image = probe.image_range_ratios(&ranges);
         let mut top: Vec<(usize, f64)> = idx.iter().copied().zip(per_image).collect();
         top.sort_by(|a, b| b.1.total_cmp(&a.1));
         top.truncate(3);

@@ -19,10 +19,9 @@
 //! images, correct), the accuracy without the images at 10 R or more, and
 //! the 20 worst images (test index, ratio, label, prediction).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use ::nn::data::DatasetKind;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::prelude::*;
 use train::model::Probe;
 use train::trainer::{Trainer, make_batch, recalibrate_bn};
@@ -34,16 +33,7 @@ fn main() -> Result<()> {
     };
     let t = Trainer::resume(&PathBuf::from(dir))?;
     let cfg = &t.state.config;
-    let kind = DatasetKind::parse(&cfg.dataset)
-        .with_context(|| format!("the checkpoint's dataset `{}`", cfg.dataset))?;
-    let data_dir = match rest.first() {
-        Some(d) => PathBuf::from(d),
-        None => kind
-            .default_dir()
-            .context("this dataset needs DATA_DIR")?
-            .to_path_buf(),
-    };
-    let data = kind.load(&data_dir)?;
+    let data = cfg.load_data(rest.first().map(Path::new))?;
     recalibrate_bn(&t.model, &data.train, 20, cfg.batch_size);
     let ranges: Vec<f64> = t.model.activations().iter().map(|a| a.range()).collect();
     let model = t.model.valid();
@@ -76,18 +66,7 @@ fn main() -> Result<()> {
             .convert::<i64>()
             .try_into_vec::<i64>()
             .map_err(|e| anyhow::anyhow!("predictions: {e:?}"))?;
-        let mut worst = vec![0.0f64; idx.len()];
-        for (m, r) in probe.image_max.unwrap_or_default().iter().zip(&ranges) {
-            for (w, v) in worst.iter_mut().zip(m) {
-                // A non-finite input (overflowed) is the worst there is.
-                let q = if v.is_finite() {
-                    f64::from(*v) / r
-                } else {
-                    f64::INFINITY
-                };
-                *w = w.max(q);
-            }
-        }
+        let worst = probe.image_range_ratios(&ranges);
         for (k, &i) in idx.iter().enumerate() {
             images.push((i, worst[k], test.labels[i], pred[k] as usize));
         }

@@ -757,6 +757,47 @@ pub struct Probe {
     pub image_max: Option<Vec<Vec<f32>>>,
 }
 
+/// `v / r`, with a non-finite `v` (an overflowed input) as infinity: the
+/// worst there is.
+fn range_ratio(v: f32, r: f64) -> f64 {
+    if v.is_finite() {
+        f64::from(v) / r
+    } else {
+        f64::INFINITY
+    }
+}
+
+impl Probe {
+    /// Per image, its largest `max|x|/R` over all activations, from
+    /// [`Probe::image_max`] and the activations' ranges `R` in forward
+    /// order (empty without `image_max`).
+    pub fn image_range_ratios(&self, ranges: &[f64]) -> Vec<f64> {
+        let Some(per_act) = &self.image_max else {
+            return Vec::new();
+        };
+        let n = per_act.first().map_or(0, Vec::len);
+        let mut worst = vec![0.0f64; n];
+        for (m, &r) in per_act.iter().zip(ranges) {
+            for (w, &v) in worst.iter_mut().zip(m) {
+                *w = w.max(range_ratio(v, r));
+            }
+        }
+        worst
+    }
+
+    /// The largest `max|x|/R` over the activations from [`Probe::ranges`],
+    /// and which activation (0-based, forward order) holds it.
+    pub fn worst_range_ratio(&self, ranges: &[f64]) -> (f64, usize) {
+        let per_act = self.ranges.as_deref().unwrap_or_default();
+        per_act
+            .iter()
+            .zip(ranges)
+            .map(|(&m, &r)| range_ratio(m, r))
+            .enumerate()
+            .fold((0.0, 0), |b, (i, q)| if q > b.0 { (q, i) } else { b })
+    }
+}
+
 impl Net {
     fn new(cfg: &ArchConfig, device: &Device) -> Self {
         let dirac = cfg.family != Family::Resnet;

@@ -43,7 +43,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ::nn::data::ImageSet;
+use ::nn::data::{DatasetKind, ImageSet};
 use anyhow::{Context, Result, bail};
 use burn::module::{Module, ParamGroup};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -231,6 +231,21 @@ pub fn distill_loss(student: Tensor<2>, teacher: Tensor<2>, temperature: f64) ->
 }
 
 impl TrainConfig {
+    /// Loads this run's dataset from `dir`, or from the dataset's default
+    /// directory (an error for a dataset that has none).
+    pub fn load_data(&self, dir: Option<&Path>) -> Result<::nn::data::Dataset> {
+        let kind = DatasetKind::parse(&self.dataset)
+            .with_context(|| format!("the run's dataset `{}`", self.dataset))?;
+        let dir = match dir {
+            Some(d) => d.to_path_buf(),
+            None => kind
+                .default_dir()
+                .with_context(|| format!("`{}` has no default directory: give one", self.dataset))?
+                .to_path_buf(),
+        };
+        Ok(kind.load(&dir)?)
+    }
+
     /// The training images a run uses out of a set of `len`: all, or the
     /// first `train_limit`.
     pub fn train_images(&self, len: usize) -> usize {
