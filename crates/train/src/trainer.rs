@@ -27,8 +27,9 @@
 //! after 85-90% test accuracy). After every step the guard compares the
 //! mean cross-entropy of the last [`DIVERGENCE_WINDOW`] steps with the
 //! lowest epoch mean so far ([`divergence`]); after every epoch it compares
-//! the test accuracy with the best so far ([`COLLAPSE_DROP`]); a non-finite
-//! loss also counts. On divergence the run reloads `DIR/ckpt.good`, halves
+//! the test accuracy with the best so far ([`COLLAPSE_DROP`]; an epoch
+//! whose training went on well is kept as an evaluation outlier instead,
+//! [`evaluation_outlier`]); a non-finite loss also counts. On divergence the run reloads `DIR/ckpt.good`, halves
 //! its learning-rate scale ([`TrainState::lr_scale`]), records a
 //! [`Rollback`] in the state and continues, up to
 //! [`TrainConfig::max_rollbacks`] times for one epoch; then (or with no good checkpoint
@@ -426,6 +427,22 @@ pub const MAX_SPIKES_PER_WINDOW: usize = 10;
 /// Test-accuracy drop (absolute, from the best epoch so far) that counts as
 /// a collapse at an epoch end.
 pub const COLLAPSE_DROP: f64 = 0.25;
+
+/// Whether an epoch that ends at `test_acc` after its BN recalibrations,
+/// against `best` so far, is an evaluation outlier to keep rather than a
+/// collapse to roll back: its mean training accuracy `train_acc` stayed
+/// within [`COLLAPSE_DROP`] of `best` and fewer than half
+/// [`MAX_SPIKES_PER_WINDOW`] of its last [`DIVERGENCE_WINDOW`] steps
+/// spiked (`late_spikes`). The epoch mean hides a collapse in the epoch's
+/// last steps: `kdpan40r`'s epoch 27 (session 25) ended at 91.85% mean
+/// training accuracy with 6 of its last 20 steps spiking, 9.94% test
+/// accuracy under three recalibrations, and every step of epoch 28
+/// spiking from it.
+pub fn evaluation_outlier(test_acc: f64, train_acc: f64, best: f64, late_spikes: usize) -> bool {
+    test_acc < best - COLLAPSE_DROP
+        && train_acc >= best - COLLAPSE_DROP
+        && late_spikes < MAX_SPIKES_PER_WINDOW / 2
+}
 
 /// Whether one step's cross-entropy `loss` is a spike against the guard's
 /// baseline `prev_epoch_loss` (the lowest epoch mean so far): above both
@@ -1284,10 +1301,8 @@ impl Trainer {
                 .iter()
                 .map(|a| a.range_ema.value().into_scalar::<f32>())
                 .collect();
-            if cfg.max_rollbacks > 0
-                && test_acc < best - COLLAPSE_DROP
-                && train_acc >= best - COLLAPSE_DROP
-            {
+            let late_spikes = window.iter().filter(|w| w.1).count();
+            if cfg.max_rollbacks > 0 && evaluation_outlier(test_acc, train_acc, best, late_spikes) {
                 // The weights train as well as before; only the evaluation's
                 // BN statistics met outliers (degree 3: every 20-batch set
                 // tried may hold one). Kept, with the accuracy as measured;
@@ -1302,7 +1317,8 @@ impl Trainer {
                 }));
             } else if cfg.max_rollbacks > 0 && test_acc < best - COLLAPSE_DROP {
                 self.roll_back(format!(
-                    "test accuracy {test_acc:.4} at the epoch's end against {best:.4} before"
+                    "test accuracy {test_acc:.4} at the epoch's end against {best:.4} before ({late_spikes} of the last {} steps spiked)",
+                    window.len()
                 ))?;
                 window.clear();
                 continue 'epochs;
@@ -1395,6 +1411,21 @@ mod tests {
             !is_spike(f64::NAN, 0.3),
             "non-finite losses are the window's to judge"
         );
+    }
+
+    /// The evaluation-outlier rule on the real logs: `kdpan40t3d`'s epoch
+    /// 13 tries (session 24: 10.00% test at 90.80% training accuracy, no
+    /// spike in the last 20 steps; its fourth try tested 90.45%) are kept;
+    /// `kdpan40r`'s epoch 27 (session 25: 9.94% at 91.85%, 6 of the last 20
+    /// steps spiked, and every step after it) rolls back; so does a drop
+    /// the training accuracy shares, and a small drop is neither.
+    #[test]
+    fn evaluation_outlier_thresholds() {
+        assert!(evaluation_outlier(0.1000, 0.9080, 0.9058, 0));
+        assert!(!evaluation_outlier(0.0994, 0.9185, 0.9143, 6));
+        assert!(!evaluation_outlier(0.1000, 0.5000, 0.9058, 0));
+        assert!(!evaluation_outlier(0.8900, 0.9080, 0.9058, 0));
+        assert!(evaluation_outlier(0.1000, 0.9080, 0.9058, 4));
     }
 
     #[test]
