@@ -47,6 +47,9 @@
 #         both distilled from the finished relu40 (session 22). kdpan40r
 #         collapsed in the first steps of epoch 12 (89.61% after epoch 11);
 #         session 24 restarted it from epoch 10 step 120 under the guard.
+#         It ended in session 25: collapsed at the end of epoch 27 (best
+#         91.43% after epoch 24); checkpoints/issue10/kdpan40r holds the end
+#         of epoch 22 and the whole log. Not to be resumed.
 #   relu40 the plaintext ceiling: ResNet-20 with exact ReLU activations
 #         (`--relu`), 40 epochs on one cosine schedule, lr 0.02 (session 20).
 #   dsrelu40 the same ceiling for Dirac + shared-source 20 (the bundled
