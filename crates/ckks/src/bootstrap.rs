@@ -282,7 +282,7 @@ fn evalmod_half_width(cfg: &BootstrapConfig) -> f64 {
 
 /// EvalMod's polynomial: the Chebyshev interpolant on [-1, 1], of degree at
 /// most `cheb_degree`, of g(v) = cos(2 pi K w v / 2^r) with w
-/// [`evalmod_half_width`] and r the double angles.
+/// `evalmod_half_width` and r the double angles.
 ///
 /// Why this form. The scaled sine is sin(2 pi K y) = cos(2 pi (K y - 1/4)),
 /// computed as the cosine of 2^-r of that angle followed by r double angles
@@ -465,11 +465,11 @@ fn stage_cost(params: &Params, cfg: &BootstrapConfig, c2s: bool, sizes: &[usize]
 /// make no more key switches weighted by level than the full-slot maps of
 /// that stage and hold no more plaintext limbs than they do or than the
 /// nearly equal cut (longer groups first, as Lattigo) does, the one that costs least by
-/// a model of the kernels ([`planned_cost`]); if none is, the one with the
+/// a model of the kernels (`planned_cost`); if none is, the one with the
 /// fewest weighted key switches, then limbs. Costed from the diagonal
 /// offsets, before any diagonal is computed. Why packing needs its own
 /// cut: it doubles every diagonal of the first SlotsToCoeffs map (each also
-/// reads the other half of the slots, [`unpack_halves`]), which runs at the
+/// reads the other half of the slots, `unpack_halves`), which runs at the
 /// highest SlotsToCoeffs level, so that map wants few stages. A group of k
 /// stages of half-lengths below n/2 has 2^(k+1) - 1 diagonals, one holding
 /// the n/2 stage 2^k. Before this choice (equal groups, longer first) the

@@ -1,7 +1,7 @@
 //! The canonical embedding: complex slot vectors <-> plaintext polynomials.
 //!
 //! With n slots (a power of two, at most N/2) the message lives in the subring
-//! Z[Y]/(Y^{2n}+1), Y = X^{N/2n}. Slot j is the evaluation at xi^{5^j} with xi
+//! `Z[Y]/(Y^{2n}+1)`, `Y = X^{N/2n}`. Slot j is the evaluation at xi^{5^j} with xi
 //! a primitive 4n-th root of unity. Writing w_k = c_k + i*c_{k+n}, slot j equals
 //! sum_k w_k xi^{k*5^j}, which is a length-n DFT after twisting w_k by xi^k and
 //! reading the output at index (5^j - 1)/4; its inverse is the conjugate map / n.

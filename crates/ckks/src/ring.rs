@@ -1,4 +1,4 @@
-//! The RNS polynomial ring Z_Q[X]/(X^N + 1): NTTs, limb-wise arithmetic,
+//! The RNS polynomial ring `Z_Q[X]/(X^N + 1)`: NTTs, limb-wise arithmetic,
 //! automorphisms, and exact basis conversion.
 
 use crate::fpntt::FpNtt;
@@ -362,7 +362,7 @@ impl Ring {
         }
     }
 
-    /// acc0 += sum_j xs[j] * k0[j] and acc1 += sum_j xs[j] * k1[j] on single
+    /// `acc0 += sum_j xs[j] * k0[j]` and `acc1 += sum_j xs[j] * k1[j]` on single
     /// limbs of ring prime `mi` (NTT domain; the key-switching inner product).
     pub fn dot2_acc_slice(
         &self,
@@ -435,7 +435,7 @@ impl Ring {
             .for_each(|(o, (&x, &e))| *o = m.mul_shoup(m.sub(x, e), w, ws));
     }
 
-    /// NTT-domain permutation realizing X -> X^g (g odd): out[j] = in[perm[j]].
+    /// NTT-domain permutation realizing `X -> X^g` (g odd): `out[j] = in[perm[j]]`.
     pub fn galois_perm(&self, g: u64) -> Vec<u32> {
         let two_n = 2 * self.n as u64;
         self.exps

@@ -15,7 +15,7 @@ use crate::trainer::{
 /// Train an HE-friendly CNN (plaintext) and write it for the compiler.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// Architecture: resnet<D>, dirac<D> or dirac-shared<D> with D = 6n+2
+    /// Architecture: `resnet<D>`, `dirac<D>` or `dirac-shared<D>` with D = 6n+2
     /// (20, 32, 56; 8 for tiny nets).
     #[arg(long)]
     pub arch: String,

@@ -12,7 +12,7 @@
 //!
 //! A network trained with `--post-add-norm` gets, after each shared-source
 //! add, a `BatchNorm` node `stageS.blockB.add_norm` whose scale is the same
-//! on every channel (the [`AddNorm`](crate::model::AddNorm) inference
+//! on every channel (the [`AddNorm`] inference
 //! form); `nn::transform::fold_all` folds it into the activation and the
 //! conv feeding the add, so the compiler sees the zoo's structure.
 

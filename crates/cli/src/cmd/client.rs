@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long)]
     pub keys: PathBuf,
     /// A PNG image (pixels scaled to [0, 1]) or a `.npy` float32 array of
-    /// the plan's input shape, or of shape [B,C,H,W] for several images.
+    /// the plan's input shape, or of shape `[B,C,H,W]` for several images.
     /// Repeat for several images: a server whose plan is batched (`residue
     /// compile --batch`) runs up to its batch in one request, in order.
     #[arg(long, required = true)]

@@ -94,7 +94,7 @@ pub struct CompileOptions {
     pub fuse_squares: bool,
     /// Let the input be encrypted above `L_eff`, up to the set's
     /// `input_level`, where that saves a ciphertext bootstrap (see
-    /// [`effective_params`]); `false` keeps it at `L_eff` (smaller rotation
+    /// `effective_params`); `false` keeps it at `L_eff` (smaller rotation
     /// keys).
     #[serde(default = "yes")]
     pub fresh_levels: bool,
