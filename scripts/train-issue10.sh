@@ -156,6 +156,10 @@ for run in "$@"; do
         lr=(--lr 0.01 --warmup-steps 1000)
         ;;
     kdpan40r|kdr40r|kdpan40ro)
+        if [ "$run" = kdpan40r ] && [ -z "${FORCE:-}" ]; then
+            echo "kdpan40r ended in session 25 (collapsed at the end of epoch 27); FORCE=1 resumes it anyway" >&2
+            exit 2
+        fi
         if [ ! -d "$dir/model.ckpt" ] && [ -d "checkpoints/issue10/$run/model.ckpt" ]; then
             cp -r "checkpoints/issue10/$run/model.ckpt" "$dir/"
         fi

@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${B:-target-rt/release/residue}
+[ -x "$B" ] || CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target-rt} cargo build -q --release -p residue-cli
 W=runs/width
 mkdir -p $W
 : > $W/warnings.txt

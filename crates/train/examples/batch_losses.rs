@@ -9,7 +9,7 @@
 //! the images that reach it).
 //!
 //! ```sh
-//! cargo run --release -p train --example batch_losses -- CKPT_DIR EPOCH [STEPS] [DATA_DIR]
+//! cargo run -p train --example batch_losses -- CKPT_DIR EPOCH [STEPS] [DATA_DIR]
 //! ```
 //!
 //! `CKPT_DIR` holds `ckpt/` (e.g. `checkpoints/ext40/resnet20/model.ckpt`);

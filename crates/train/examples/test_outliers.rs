@@ -12,7 +12,7 @@
 //! one at a time.
 //!
 //! ```sh
-//! cargo run --release -p train --example test_outliers -- CKPT_DIR [DATA_DIR]
+//! cargo run -p train --example test_outliers -- CKPT_DIR [DATA_DIR]
 //! ```
 //!
 //! Prints one JSON object: the accuracy, the bins (`ratio_at_least`,

@@ -860,7 +860,7 @@ impl Net {
                 if let Some(q) = probe.image_max.as_mut() {
                     let n = x.dims()[0];
                     let m = x.clone().abs().reshape([n as i32, -1]).max_dim(1);
-                    q.push(m.into_data().try_into_vec::<f32>().unwrap_or_default());
+                    q.push(m.into_data().iter::<f32>().collect());
                 }
             }
             let (y, p) = a.forward_penalized(x, probe.penalty.then_some(probe.outlier_penalty));

@@ -29,11 +29,12 @@
 //! lowest epoch mean so far ([`divergence`]); after every epoch it compares
 //! the test accuracy with the best so far ([`COLLAPSE_DROP`]; an epoch
 //! whose training went on well is kept as an evaluation outlier instead,
-//! [`evaluation_outlier`]); a non-finite loss also counts. On divergence the run reloads `DIR/ckpt.good`, halves
-//! its learning-rate scale ([`TrainState::lr_scale`]), records a
-//! [`Rollback`] in the state and continues, up to
-//! [`TrainConfig::max_rollbacks`] times for one epoch; then (or with no good checkpoint
-//! yet, as in the first epoch) it stops with an error. The scale doubles
+//! [`evaluation_outlier`]); a non-finite loss also counts. On divergence
+//! the run reloads `DIR/ckpt.good`, halves its learning-rate scale
+//! ([`TrainState::lr_scale`]), records a [`Rollback`] in the state and
+//! continues, up to [`TrainConfig::max_rollbacks`] times for one epoch;
+//! then (or with no good checkpoint yet, as in the first epoch) it stops
+//! with an error. The scale doubles
 //! back after each clean epoch, up to 1. Before any of that, a single step
 //! whose loss spikes ([`is_spike`]) has its update skipped
 //! ([`TrainState::skipped_steps`]): `kdpan40r` collapsed at the start of
@@ -130,7 +131,7 @@ pub struct TrainConfig {
     /// off, as before): `weight · mean_n(max(max|x_n|/R - margin, 0)^2)`
     /// over the batch's images `n`, per activation, added to the mean term
     /// before both are scaled by [`TrainConfig::range_penalty`]. A single
-    /// image at 60-100 R spoils a whole batch (`examples/batch_losses`),
+    /// image at 60-109 R spoils a whole batch (`examples/batch_losses`),
     /// while the mean term barely sees it; with the margin above the 4-5 R
     /// that typical images reach, only such images are penalized.
     #[serde(default)]
@@ -387,6 +388,12 @@ pub struct TrainState {
     /// Of those, the ones in the current epoch.
     #[serde(default)]
     pub epoch_skipped: u64,
+    /// The divergence guard's window at a mid-epoch checkpoint: the last
+    /// steps' losses and whether each spiked, so that a resumed run judges
+    /// the epoch's end on the same steps as a straight one (empty at an
+    /// epoch's start, and in checkpoints before session 25).
+    #[serde(default)]
+    pub guard_window: Vec<(f64, bool)>,
 }
 
 impl TrainState {
@@ -787,6 +794,7 @@ impl Trainer {
                 rollbacks: Vec::new(),
                 skipped_steps: 0,
                 epoch_skipped: 0,
+                guard_window: Vec::new(),
             },
             model,
             optim,
@@ -1077,8 +1085,13 @@ impl Trainer {
         let window_len = DIVERGENCE_WINDOW.min(steps_per_epoch);
         'epochs: while self.state.epoch < cfg.epochs {
             let epoch = self.state.epoch;
-            // Each epoch's window is judged against the baseline before it.
+            // Each epoch's window is judged against the baseline before it;
+            // a run resumed mid-epoch takes up the window it left.
             window.clear();
+            if self.state.step_in_epoch > 0 {
+                let w = std::mem::take(&mut self.state.guard_window);
+                window.extend(w.iter().copied().skip(w.len().saturating_sub(window_len)));
+            }
             // The guard's baseline: the lowest epoch mean so far (the last
             // one, while the loss falls; not one inflated by skipped spikes
             // before session 24 left them out of the mean).
@@ -1090,6 +1103,7 @@ impl Trainer {
             let mut log_images = 0usize;
             while self.state.step_in_epoch < steps_per_epoch {
                 if max_steps.is_some_and(|m| run_steps >= m) {
+                    self.state.guard_window = window.iter().copied().collect();
                     self.checkpoint()?;
                     report.history = self.state.history.clone();
                     report.images_per_second =
@@ -1257,7 +1271,9 @@ impl Trainer {
                     && self.state.global_step.is_multiple_of(cfg.checkpoint_every)
                     && self.state.step_in_epoch < steps_per_epoch
                 {
+                    self.state.guard_window = window.iter().copied().collect();
                     self.checkpoint()?;
+                    self.state.guard_window.clear();
                 }
             }
             if self.state.epoch_sums.2 == 0 {
@@ -1426,6 +1442,7 @@ mod tests {
         assert!(!evaluation_outlier(0.1000, 0.5000, 0.9058, 0));
         assert!(!evaluation_outlier(0.8900, 0.9080, 0.9058, 0));
         assert!(evaluation_outlier(0.1000, 0.9080, 0.9058, 4));
+        assert!(!evaluation_outlier(0.1000, 0.9080, 0.9058, 5));
     }
 
     #[test]

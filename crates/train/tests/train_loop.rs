@@ -117,6 +117,8 @@ fn resume_replays_exactly() {
     assert!(Trainer::new(tiny_config(Family::DiracShared), &dir_b, false).is_err());
     let mut b = Trainer::resume(&dir_b).unwrap();
     assert_eq!(b.state.global_step, 3);
+    // The divergence guard's window travels with the checkpoint.
+    assert_eq!(b.state.guard_window.len(), 3);
     resumed.extend(b.run(&train, &test, Some(3)).unwrap().step_losses);
 
     assert_eq!(straight, resumed);
@@ -584,6 +586,17 @@ fn outlier_penalty_learns_and_round_trips() {
         "loss did not fall: {first} -> {last} ({l:?})"
     );
     drop(t);
+    // The term reached training: the same run with weight 0 takes other
+    // steps (same seed, same batches).
+    let twin_dir = tmp("outlier-off");
+    let mut off = cfg.clone();
+    off.outlier_penalty.weight = 0.0;
+    let mut twin = Trainer::new(off, &twin_dir, false).unwrap();
+    let twin_losses = twin.run(&train, &test, None).unwrap().step_losses;
+    assert_eq!(twin_losses.len(), l.len());
+    assert_ne!(&twin_losses, l, "the outlier term changed nothing");
+    drop(twin);
+    std::fs::remove_dir_all(&twin_dir).unwrap();
     let t = Trainer::resume(&dir).unwrap();
     assert_eq!(t.state.config.outlier_penalty, cfg.outlier_penalty);
     // A config as written before session 25: no `outlier_penalty` field.
