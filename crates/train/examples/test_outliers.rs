@@ -16,8 +16,10 @@
 //! ```
 //!
 //! Prints one JSON object: the accuracy, the bins (`ratio_at_least`,
-//! images, correct), the accuracy without the images at 10 R or more, and
-//! the 20 worst images (test index, ratio, label, prediction).
+//! images, correct), the accuracy without the images at 10 R or more, the
+//! 20 worst images (test index, ratio, label, prediction; a ratio of
+//! `null` is an input that overflowed f32), and each activation's range
+//! and power-basis coefficients.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +38,14 @@ fn main() -> Result<()> {
     let data = cfg.load_data(rest.first().map(Path::new))?;
     recalibrate_bn(&t.model, &data.train, 20, cfg.batch_size);
     let ranges: Vec<f64> = t.model.activations().iter().map(|a| a.range()).collect();
+    // Each activation's range and power-basis coefficients (constant
+    // first): how steeply it grows outside its range.
+    let activations: Vec<serde_json::Value> = t
+        .model
+        .activations()
+        .iter()
+        .map(|a| serde_json::json!({ "range": a.range(), "coefficients": a.power_coefficients() }))
+        .collect();
     let model = t.model.valid();
     let test = &data.test;
     let device = Device::flex();
@@ -82,7 +92,10 @@ fn main() -> Result<()> {
         .enumerate()
         .map(|(k, &lo)| {
             let hi = edges.get(k + 1).copied().unwrap_or(f64::INFINITY);
-            let v: Vec<_> = images.iter().filter(|v| v.1 >= lo && v.1 < hi).collect();
+            let v: Vec<_> = images
+                .iter()
+                .filter(|v| v.1 >= lo && (v.1 < hi || hi.is_infinite()))
+                .collect();
             serde_json::json!({
                 "ratio_at_least": lo,
                 "below": if hi.is_finite() { Some(hi) } else { None },
@@ -103,6 +116,7 @@ fn main() -> Result<()> {
         "bins": bins,
         "below_10r": { "images": inside.len(), "correct": inside.iter().filter(|v| ok(v)).count() },
         "worst": worst,
+        "activations": activations,
     });
     println!("{out}");
     Ok(())
