@@ -10,8 +10,8 @@
 # 3. scripts/eval-zoo.sh over the three bundled models and every other
 #    models/*.onnx at the top level (models/results.json, the CI test
 #    committed_models re-checks it), docs/data/analyze-NAME.json;
-# 4. residue tradeoff over the eight default models and NAME, into
-#    docs/data/tradeoff-NAME/;
+# 4. residue tradeoff over the eight default models and every other
+#    top-level models/*.onnx (NAME included), into docs/data/tradeoff-NAME/;
 # 5. two encrypted test images at n16-boot (128-bit), into
 #    docs/data/he-eval-NAME-n16-boot.json.
 # About 15 minutes on 2 cores after the release build; needs ~17 GB for 5.
@@ -30,9 +30,10 @@ PY
 cp "$dir/model.onnx" "models/$name.onnx"
 cp "$dir/model.train.json" "models/$name.train.json"
 bin=$(residue_bin --release)
-others=$(cd models && ls *.onnx | sed 's/\.onnx$//' | grep -vxE 'resnet20|dirac20|dirac-shared20' | tr '\n' ' ')
+others=$(cd models && ls *.onnx | sed 's/\.onnx$//' | { grep -vxE 'resnet20|dirac20|dirac-shared20' || true; } | tr '\n' ' ')
 MODELS="resnet20 dirac20 dirac-shared20 $others" scripts/eval-zoo.sh
 defaults="models/resnet20.onnx,models/dirac20.onnx,models/dirac-shared20.onnx,models/ext16/resnet20.onnx,models/ext16/dirac-shared20.onnx,models/e8/resnet20.onnx,models/e8/dirac20.onnx,models/e8/dirac-shared20.onnx"
-"$bin" tradeoff --threads 2 --models "$defaults,models/$name.onnx" --out "docs/data/tradeoff-$name"
+extra=$(for m in $others; do printf ',models/%s.onnx' "$m"; done)
+"$bin" tradeoff --threads 2 --models "$defaults$extra" --out "docs/data/tradeoff-$name"
 "$bin" eval --model "models/$name.onnx" --data fashion-mnist --he --images 2 --params n16-boot \
     --json-out "docs/data/he-eval-$name-n16-boot.json"
