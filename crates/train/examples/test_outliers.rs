@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use burn::prelude::*;
 use train::model::Probe;
-use train::trainer::{Trainer, make_batch, recalibrate_bn};
+use train::trainer::{Trainer, plain_batch, recalibrate_bn};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,14 +55,7 @@ fn main() -> Result<()> {
     let mut images: Vec<(usize, f64, u8, usize)> = Vec::with_capacity(test.len());
     for start in (0..test.len()).step_by(250) {
         let idx: Vec<usize> = (start..(start + 250).min(test.len())).collect();
-        make_batch(test, &idx, 0, false, &mut rng, &mut buf);
-        let x = Tensor::<4>::from_data(
-            TensorData::new(
-                std::mem::take(&mut buf),
-                [idx.len(), test.channels, test.height, test.width],
-            ),
-            &device,
-        );
+        let x = plain_batch(test, &idx, &device, &mut rng, &mut buf);
         let mut probe = Probe {
             ranges: Some(Vec::new()),
             image_max: Some(Vec::new()),

@@ -462,9 +462,9 @@ impl PolyAct {
         ));
         let pen = penalty.map(|o| {
             // mean(max(|x|/R - 1, 0)^2) = mean(max(|x| - R, 0)^2) / R^2
-            let mean = x
+            let ax = x.clone().abs();
+            let mean = ax
                 .clone()
-                .abs()
                 .sub_scalar(r)
                 .clamp_min(0.0)
                 .square()
@@ -475,9 +475,7 @@ impl PolyAct {
                 return mean;
             }
             let n = x.dims()[0];
-            let outlier = x
-                .clone()
-                .abs()
+            let outlier = ax
                 .reshape([n as i32, -1])
                 .max_dim(1)
                 .sub_scalar(o.margin * r)
@@ -853,14 +851,25 @@ impl Net {
             if let Some(r) = probe.ranges.as_mut()
                 && probe.stop_after.is_none_or(|k| r.len() < k)
             {
-                r.push(x.clone().abs().max().into_scalar::<f32>());
-                if let Some(q) = probe.rms.as_mut() {
-                    q.push(x.clone().square().mean().sqrt().into_scalar::<f32>());
-                }
                 if let Some(q) = probe.image_max.as_mut() {
+                    // The batch max is the largest image max (NaN, an
+                    // overflow, propagating as in `max`): one pass, one sync.
                     let n = x.dims()[0];
                     let m = x.clone().abs().reshape([n as i32, -1]).max_dim(1);
-                    q.push(m.into_data().iter::<f32>().collect());
+                    let m: Vec<f32> = m.into_data().iter::<f32>().collect();
+                    r.push(m.iter().fold(0.0f32, |a, &v| {
+                        if a.is_nan() || v.is_nan() {
+                            f32::NAN
+                        } else {
+                            a.max(v)
+                        }
+                    }));
+                    q.push(m);
+                } else {
+                    r.push(x.clone().abs().max().into_scalar::<f32>());
+                }
+                if let Some(q) = probe.rms.as_mut() {
+                    q.push(x.clone().square().mean().sqrt().into_scalar::<f32>());
                 }
             }
             let (y, p) = a.forward_penalized(x, probe.penalty.then_some(probe.outlier_penalty));

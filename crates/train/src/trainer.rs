@@ -446,9 +446,14 @@ pub const COLLAPSE_DROP: f64 = 0.25;
 /// accuracy under three recalibrations, and every step of epoch 28
 /// spiking from it.
 pub fn evaluation_outlier(test_acc: f64, train_acc: f64, best: f64, late_spikes: usize) -> bool {
-    test_acc < best - COLLAPSE_DROP
-        && train_acc >= best - COLLAPSE_DROP
+    collapsed(test_acc, best)
+        && !collapsed(train_acc, best)
         && late_spikes < MAX_SPIKES_PER_WINDOW / 2
+}
+
+/// Whether an accuracy is more than [`COLLAPSE_DROP`] below `best`.
+fn collapsed(acc: f64, best: f64) -> bool {
+    acc < best - COLLAPSE_DROP
 }
 
 /// Whether one step's cross-entropy `loss` is a spike against the guard's
@@ -628,7 +633,7 @@ pub fn evaluate(model: &Net, set: &ImageSet, limit: usize) -> f64 {
 
 /// The images `idx` of `set` as one un-augmented input tensor (evaluation,
 /// BN recalibration, range calibration).
-fn plain_batch(
+pub fn plain_batch(
     set: &ImageSet,
     idx: &[usize],
     device: &Device,
@@ -1293,8 +1298,8 @@ impl Trainer {
             let train_acc = c as f64 / seen.max(1) as f64;
             for k in 1..=2 {
                 if cfg.max_rollbacks == 0
-                    || test_acc >= best - COLLAPSE_DROP
-                    || train_acc < best - COLLAPSE_DROP
+                    || !collapsed(test_acc, best)
+                    || collapsed(train_acc, best)
                 {
                     break;
                 }
@@ -1331,7 +1336,7 @@ impl Trainer {
                     "kind": "evaluation_outlier", "epoch": epoch,
                     "test_accuracy": test_acc, "train_accuracy": train_acc,
                 }));
-            } else if cfg.max_rollbacks > 0 && test_acc < best - COLLAPSE_DROP {
+            } else if cfg.max_rollbacks > 0 && collapsed(test_acc, best) {
                 self.roll_back(format!(
                     "test accuracy {test_acc:.4} at the epoch's end against {best:.4} before ({late_spikes} of the last {} steps spiked)",
                     window.len()
