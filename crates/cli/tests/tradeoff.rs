@@ -54,6 +54,7 @@ fn tradeoff_agrees_with_eval_and_analyze() {
         (&recs[1], &ds, "shared-source"),
     ] {
         assert_eq!(r["structure"], structure, "{r}");
+        assert_eq!(r["family"], structure, "{r}");
         assert_eq!(r["images"], 100);
         let eval = json(&ok(&[
             "eval",

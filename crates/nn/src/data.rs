@@ -36,6 +36,9 @@ pub struct TrainedOn {
     pub shape: Option<[usize; 3]>,
     /// The pixel normalization, when recorded (e.g. [`NORMALIZATION`]).
     pub normalization: Option<String>,
+    /// The architecture family the trainer built (`arch.family`:
+    /// `resnet`, `dirac`, `dirac-shared`), when recorded.
+    pub family: Option<String>,
     /// The file this was read from.
     pub source: PathBuf,
 }
@@ -86,10 +89,12 @@ impl TrainedOn {
             ])
         })();
         let normalization = v["input"].as_str().map(str::to_string);
+        let family = arch["family"].as_str().map(str::to_string);
         Some(Self {
             dataset,
             shape,
             normalization,
+            family,
             source,
         })
     }

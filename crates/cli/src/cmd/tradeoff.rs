@@ -65,6 +65,13 @@ pub struct Point {
     /// Skip structure as the compiler sees it (`resnet`, `chain`,
     /// `shared-source`, `mixed`).
     pub structure: String,
+    /// The family the figure groups the model in: the architecture family
+    /// of its training record (`MODEL.train.json`, `arch.family`: `resnet`
+    /// -> `resnet`, `dirac` -> `chain`, `dirac-shared` ->
+    /// `shared-source`), else `structure`. They differ for a shallow
+    /// shared-source network whose stages have one add each (a source
+    /// read once looks like a ResNet skip to the compiler: `mixed`).
+    pub family: String,
     /// Plaintext test accuracy (reference executor), a fraction.
     pub accuracy: f64,
     /// Correct test images.
@@ -119,6 +126,19 @@ fn label(file: &str) -> String {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| s.to_string()),
     }
+}
+
+/// The figure's family of the model at `file` whose compiled skip
+/// structure is `structure` (see [`Point::family`]).
+fn family(file: &Path, structure: &str) -> String {
+    let trained = nn::data::TrainedOn::for_model(file).and_then(|t| t.family);
+    match trained.as_deref() {
+        Some("resnet") => "resnet",
+        Some("dirac") => "chain",
+        Some("dirac-shared") => "shared-source",
+        _ => structure,
+    }
+    .to_string()
 }
 
 /// Runs `residue tradeoff`.
@@ -261,6 +281,7 @@ pub fn run(args: Args) -> Result<()> {
             model: name.clone(),
             file: file.clone(),
             structure: report.structure.clone(),
+            family: family(Path::new(file), &report.structure),
             accuracy: plain.correct as f64 / plain.images.max(1) as f64,
             correct: plain.correct,
             images: plain.images,
@@ -289,7 +310,7 @@ pub fn run(args: Args) -> Result<()> {
         .map(|p| plots::Point {
             x: p.estimated_s,
             y: 100.0 * p.accuracy,
-            structure: p.structure.clone(),
+            structure: p.family.clone(),
             label: p.model.clone(),
             triangle: false,
         })
@@ -328,10 +349,15 @@ pub fn table(points: &[Point]) -> String {
         "| model | family | accuracy | bootstraps | est. s / image | speed-up |\n|---|---|---:|---:|---:|---:|\n",
     );
     for p in points {
+        let family = if p.family == p.structure {
+            p.family.clone()
+        } else {
+            format!("{} (compiled: {})", p.family, p.structure)
+        };
         s.push_str(&format!(
             "| {} | {} | {:.2}% ({}/{}) | {} | {:.2} | {:.2}x |\n",
             p.model,
-            p.structure,
+            family,
             100.0 * p.accuracy,
             p.correct,
             p.images,
@@ -345,7 +371,37 @@ pub fn table(points: &[Point]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::label;
+    use super::{family, label};
+
+    /// The figure's family comes from the training record when there is
+    /// one (a depth-14 shared-source net compiles as `mixed`), else from
+    /// the compiler.
+    #[test]
+    fn family_follows_the_training_record() {
+        let dir = std::env::temp_dir().join(format!("residue-family-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let model = dir.join("ds14.onnx");
+        assert_eq!(
+            family(&model, "mixed"),
+            "mixed",
+            "no record: the compiler's"
+        );
+        for (arch, want) in [
+            ("dirac-shared", "shared-source"),
+            ("dirac", "chain"),
+            ("resnet", "resnet"),
+            ("something-else", "mixed"),
+        ] {
+            let rec = format!(
+                r#"{{"config": {{"dataset": "fashion-mnist"}}, "arch": {{"family": "{arch}"}}}}"#
+            );
+            std::fs::write(dir.join("ds14.train.json"), rec).unwrap();
+            assert_eq!(family(&model, "mixed"), want, "{arch}");
+        }
+        std::fs::write(dir.join("ds14.train.json"), "not json").unwrap();
+        assert_eq!(family(&model, "mixed"), "mixed", "unreadable record");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn labels_keep_the_folder() {
