@@ -60,6 +60,8 @@
 #         ResNet-14 at width 0.625 (0.78x), its control. kdr14w05 the same
 #         on ResNet-14 at width 0.5 (0.64x), cheaper than the variant
 #         (session 26).
+#   kdpan40r-ds14w625 the depth-14 variant distilled from the ReLU
+#         ResNet-20 (relu40) instead (session 26).
 #   kdpan40ro kdpan40r with the range penalty's per-image outlier term
 #         (--outlier-penalty 1 --outlier-margin 8) from the start (session 25).
 # Progress: tail -f runs/issue10/<run>/train.log
@@ -157,7 +159,7 @@ for run in "$@"; do
               --kd-alpha 0.7 --kd-temperature 4)
         lr=(--lr 0.01 --warmup-steps 1000)
         ;;
-    kdpan40r|kdr40r|kdpan40ro)
+    kdpan40r|kdr40r|kdpan40ro|kdpan40r-ds14w625)
         if [ "$run" = kdpan40r ] && [ -z "${FORCE:-}" ]; then
             echo "kdpan40r ended in session 25 (collapsed at the end of epoch 27); FORCE=1 resumes it anyway" >&2
             exit 2
@@ -186,6 +188,12 @@ for run in "$@"; do
         # term from the start (session 25: kdpan40r's outlier batches each
         # hold one image at 60-109 R, which the mean term barely sees).
         [ "$run" = kdpan40ro ] && extra+=(--outlier-penalty 1 --outlier-margin 8)
+        # kdpan40r-ds14w625: the depth-14 variant (kdpan40t-ds14w625, 92.02%,
+        # 0.10 points short) with the ReLU teacher (session 26).
+        if [ "$run" = kdpan40r-ds14w625 ]; then
+            arch=dirac-shared14
+            width=(--width 0.625)
+        fi
         args=(--arch "$arch" --epochs 40 "${extra[@]}" --distill-teacher "$relu_teacher"
               --kd-alpha 0.7 --kd-temperature 4)
         lr=(--lr 0.01 --warmup-steps 1000)
@@ -235,7 +243,7 @@ for run in "$@"; do
         [ "$run" = kdr14w05 ] && width=(--width 0.5)
         ;;
     *)
-        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, kdpan40r, kdr40r, relu40, dsrelu40, kdpan40t-ds14w625, kdr14w625, kdr14w05, kdpan40ro)" >&2
+        echo "unknown run $run (kd40, pan8, pan40, kdpan40, kdpan40t, kdd40t, kdd40t5, kdd40t3, kdpan40t3d, kdpan40r, kdr40r, relu40, dsrelu40, kdpan40t-ds14w625, kdr14w625, kdr14w05, kdpan40ro, kdpan40r-ds14w625)" >&2
         exit 2
         ;;
     esac
@@ -243,7 +251,7 @@ for run in "$@"; do
     # replay exactly without it.
     guard=()
     case $run in
-    kdpan40r|kdpan40t3d|kdr40r|dsrelu40|kdpan40t-ds14w625|kdr14w625|kdr14w05|kdpan40ro) ;;
+    kdpan40r|kdpan40t3d|kdr40r|dsrelu40|kdpan40t-ds14w625|kdr14w625|kdr14w05|kdpan40ro|kdpan40r-ds14w625) ;;
     *) guard=(--max-rollbacks 0) ;;
     esac
     cmd=("$BIN" "${args[@]}" "${lr[@]}" "${width[@]}" "${COMMON[@]}" "${guard[@]}" --out "$dir/model.onnx"
