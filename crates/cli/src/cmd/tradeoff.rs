@@ -69,8 +69,9 @@ pub struct Point {
     /// of its training record (`MODEL.train.json`, `arch.family`: `resnet`
     /// -> `resnet`, `dirac` -> `chain`, `dirac-shared` ->
     /// `shared-source`), else `structure`. They differ for a shallow
-    /// shared-source network whose stages have one add each (a source
-    /// read once looks like a ResNet skip to the compiler: `mixed`).
+    /// shared-source network with stages of one add (Dirac + shared-source
+    /// 14 in stages 2-3: a source read once looks like a ResNet skip to
+    /// the compiler, so it compiles as `mixed`).
     pub family: String,
     /// Plaintext test accuracy (reference executor), a fraction.
     pub accuracy: f64,
