@@ -129,7 +129,16 @@ pub fn dataset_arg(data: &[String]) -> Result<(DatasetKind, PathBuf)> {
 /// names another data set, input shape or normalization than `kind`: the
 /// accuracy of a Fashion-MNIST model on MNIST means nothing.
 pub fn warn_if_not_trained_on(model: &Path, kind: DatasetKind) {
-    if let Some(t) = nn::data::TrainedOn::for_model(model)
+    warn_if_record_mismatch(model, nn::data::TrainedOn::for_model(model).as_ref(), kind);
+}
+
+/// [`warn_if_not_trained_on`] with the model's training record already read.
+pub fn warn_if_record_mismatch(
+    model: &Path,
+    record: Option<&nn::data::TrainedOn>,
+    kind: DatasetKind,
+) {
+    if let Some(t) = record
         && let Some(why) = t.mismatch(kind)
     {
         eprintln!(

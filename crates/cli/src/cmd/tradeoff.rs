@@ -103,6 +103,8 @@ struct Model {
     graph: nn::Graph,
     report: compiler::Report,
     hash: String,
+    /// [`Point::family`].
+    family: String,
 }
 
 /// A cached plaintext accuracy (`DIR/plain/<model hash>.json`).
@@ -129,11 +131,10 @@ fn label(file: &str) -> String {
     }
 }
 
-/// The figure's family of the model at `file` whose compiled skip
-/// structure is `structure` (see [`Point::family`]).
-fn family(file: &Path, structure: &str) -> String {
-    let trained = nn::data::TrainedOn::for_model(file).and_then(|t| t.family);
-    match trained.as_deref() {
+/// The figure's family of a model with training record `record` and
+/// compiled skip structure `structure` (see [`Point::family`]).
+fn family(record: Option<&nn::data::TrainedOn>, structure: &str) -> String {
+    match record.and_then(|t| t.family.as_deref()) {
         Some("resnet") => "resnet",
         Some("dirac") => "chain",
         Some("dirac-shared") => "shared-source",
@@ -198,7 +199,9 @@ pub fn run(args: Args) -> Result<()> {
             .with_context(|| format!("compiling {file} for {}", args.params))?;
         super::analyze::check_bootstraps(&report)?;
         let hash = super::reproduce::weights_hash(&graph, file)?;
-        super::eval::warn_if_not_trained_on(path, kind);
+        let record = nn::data::TrainedOn::for_model(path);
+        super::eval::warn_if_record_mismatch(path, record.as_ref(), kind);
+        let family = family(record.as_ref(), &report.structure);
         models.push(Model {
             name,
             canonical,
@@ -206,6 +209,7 @@ pub fn run(args: Args) -> Result<()> {
             graph,
             report,
             hash,
+            family,
         });
     }
 
@@ -231,6 +235,7 @@ pub fn run(args: Args) -> Result<()> {
         graph,
         report,
         hash,
+        family,
         ..
     } in &models
     {
@@ -282,7 +287,7 @@ pub fn run(args: Args) -> Result<()> {
             model: name.clone(),
             file: file.clone(),
             structure: report.structure.clone(),
-            family: family(Path::new(file), &report.structure),
+            family: family.clone(),
             accuracy: plain.correct as f64 / plain.images.max(1) as f64,
             correct: plain.correct,
             images: plain.images,
@@ -379,29 +384,27 @@ mod tests {
     /// the compiler.
     #[test]
     fn family_follows_the_training_record() {
-        let dir = std::env::temp_dir().join(format!("residue-family-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let model = dir.join("ds14.onnx");
-        assert_eq!(
-            family(&model, "mixed"),
-            "mixed",
-            "no record: the compiler's"
-        );
+        assert_eq!(family(None, "mixed"), "mixed", "no record: the compiler's");
+        let record = |arch_family: &str| {
+            let rec = format!(
+                r#"{{"config": {{"dataset": "fashion-mnist"}}, "arch": {{"family": "{arch_family}"}}}}"#
+            );
+            nn::data::TrainedOn::from_json(rec.as_bytes(), "r.train.json".into()).unwrap()
+        };
         for (arch, want) in [
             ("dirac-shared", "shared-source"),
             ("dirac", "chain"),
             ("resnet", "resnet"),
             ("something-else", "mixed"),
         ] {
-            let rec = format!(
-                r#"{{"config": {{"dataset": "fashion-mnist"}}, "arch": {{"family": "{arch}"}}}}"#
-            );
-            std::fs::write(dir.join("ds14.train.json"), rec).unwrap();
-            assert_eq!(family(&model, "mixed"), want, "{arch}");
+            assert_eq!(family(Some(&record(arch)), "mixed"), want, "{arch}");
         }
-        std::fs::write(dir.join("ds14.train.json"), "not json").unwrap();
-        assert_eq!(family(&model, "mixed"), "mixed", "unreadable record");
-        std::fs::remove_dir_all(&dir).unwrap();
+        let no_family = nn::data::TrainedOn::from_json(
+            br#"{"config": {"dataset": "fashion-mnist"}}"#,
+            "r.train.json".into(),
+        )
+        .unwrap();
+        assert_eq!(family(Some(&no_family), "mixed"), "mixed", "no arch.family");
     }
 
     #[test]
