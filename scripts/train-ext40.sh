@@ -10,6 +10,8 @@
 # (session 24); without it they replay exactly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One thread per run (the runs go side by side; THREADS overrides).
+export RAYON_NUM_THREADS=${THREADS:-1}
 RUNS=${RUNS:-runs/ext40}
 EPOCHS=${EPOCHS:-40}
 BIN=${BIN:-}

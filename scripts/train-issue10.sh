@@ -10,7 +10,13 @@
 #   scripts/train-issue10.sh pan40           # pan8 continued to 40 epochs
 #   MAX_STEPS=300 scripts/train-issue10.sh kd40   # a pilot: stop after 300 steps
 #   FOREGROUND=1 ...                         # wait for the run instead
+#   THREADS=2 ...                            # threads per run (default 1:
+#       two runs on one thread each train 2x the images of one run on two;
+#       a lone run gains 1.24x from a second thread, session 27,
+#       scripts/measure/s27-threads.sh)
 #
+# Each run is single-threaded unless THREADS says otherwise (burn-flex's
+# rayon pool reads RAYON_NUM_THREADS).
 # Runs:
 #   kd40  dirac-shared20 continued from checkpoints/ext16/dirac-shared20 to 40
 #         epochs (same budget and schedule as runs/ext40, scripts/train-ext40.sh)
@@ -67,6 +73,7 @@
 # Progress: tail -f runs/issue10/<run>/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export RAYON_NUM_THREADS=${THREADS:-1}
 RUNS=${RUNS:-runs/issue10}
 TEACHER=${TEACHER:-checkpoints/ext16/resnet20/model.ckpt}
 BIN=${BIN:-}
