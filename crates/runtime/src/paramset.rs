@@ -132,39 +132,39 @@ fn records(name: &str, threads: u32) -> Vec<compiler::cost::BenchRecord> {
 /// `residue bench ckks` records committed for a set at a thread count, used
 /// by default so that estimates are measured costs, not guesses.
 fn measured(name: &str, threads: u32) -> Vec<&'static str> {
-    // Records of the host they were taken on, everything else paused
-    // (docs/benchmarks.md, "Session 18"): since session 18 the 2-core AMD
-    // EPYC (Zen 4, AVX-512 IFMA) of sessions 1-13 and 18; sessions 14-17 ran
-    // on an Intel Xeon with IFMA whose speed drifted by up to a third
-    // between windows, where the leveled operations took 0.8-2x the
-    // EPYC's times (session 16 against 18).
-    // - leveled operations at levels 1 to 13 and 24, 1 and 2 threads,
-    //   including what a linear step really runs: `encode_real` at 8192
-    //   slots (Fashion plans), 16384 and 32768, `mul_plain_acc` and
-    //   `rotate_sum` (giant steps summed with one ModDown), session 18
-    //   (scripts/measure/s18-epyc.sh);
-    // - bootstraps of every set at the slot counts plans use, with the
-    //   diagonals held as `residue infer` holds them by default: NTT form up
-    //   to N/8 slots, coefficients (`--low-memory`) above: n16-boot at 4096
-    //   to 32768 slots from the same session-18 window, the -l11 and -l13
-    //   sets from session 14 on the Intel host (scripts/measure/s14-boot.sh:
-    //   before the wide kernels and on the slower host, so their estimates
-    //   run high against n16-boot's); a later file's record of the same
-    //   slots wins.
+    // Records of the host they were taken on, everything else paused: the
+    // 2-core AMD EPYC (Zen 4, AVX-512 IFMA) of sessions 1-13 and 18-27;
+    // sessions 14-17 ran on an Intel Xeon with IFMA whose speed drifted by
+    // up to a third between windows (docs/benchmarks.md, "Session 18").
+    // - n16-boot, session 27 (scripts/measure/s27-records.sh): leveled
+    //   operations at levels 1 to 13 and 24, 1 and 2 threads, including what
+    //   a linear step really runs: `encode_real` at 8192 slots (Fashion
+    //   plans), 16384 and 32768, `mul_plain_acc` and `rotate_sum` (giant
+    //   steps summed with one ModDown); bootstraps at the slot counts plans
+    //   use, with the diagonals held as `residue infer` holds them by
+    //   default: NTT form up to N/8 slots, coefficients (`--low-memory`)
+    //   above. They replace session 18's (scripts/measure/s18-epyc.sh),
+    //   which priced a 4096-slot bootstrap at 4.47 s on 2 threads where
+    //   the same bench took 2.94 s in session 27 (docs/results.md,
+    //   "Session 27: the cost records re-taken").
+    // - the -l11 and -l13 sets: bootstraps from session 14 on the Intel host
+    //   (scripts/measure/s14-boot.sh: before the wide kernels and on the
+    //   slower host, so their estimates run high against n16-boot's).
+    // A later file's record of the same op, level and slots wins.
     // `encrypt` and `decrypt` (client side: in no plan's estimate) are still
     // the top-level records of sessions 9 and 11 (EPYC): the files listed
-    // first, every record of a later file at the same level wins.
+    // first.
     const OPS_N16: &str = include_str!("../../../docs/data/ops-n16-boot-s9-t1.json");
     const OPS_N16_T2: &str = include_str!("../../../docs/data/ops-n16-boot-s11-t2.json");
-    const LEVELS_T1: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s18-t1.json");
-    const LEVELS_T2: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s18-t2.json");
+    const LEVELS_T1: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s27-t1.json");
+    const LEVELS_T2: &str = include_str!("../../../docs/data/ops-n16-boot-levels-s27-t2.json");
     const ENC_T1: [&str; 2] = [
-        include_str!("../../../docs/data/ops-n16-boot-encode-16384-s18-t1.json"),
-        include_str!("../../../docs/data/ops-n16-boot-encode-32768-s18-t1.json"),
+        include_str!("../../../docs/data/ops-n16-boot-encode-16384-s27-t1.json"),
+        include_str!("../../../docs/data/ops-n16-boot-encode-32768-s27-t1.json"),
     ];
     const ENC_T2: [&str; 2] = [
-        include_str!("../../../docs/data/ops-n16-boot-encode-16384-s18-t2.json"),
-        include_str!("../../../docs/data/ops-n16-boot-encode-32768-s18-t2.json"),
+        include_str!("../../../docs/data/ops-n16-boot-encode-16384-s27-t2.json"),
+        include_str!("../../../docs/data/ops-n16-boot-encode-32768-s27-t2.json"),
     ];
     // `boot!(set, slots, threads, storage)`: storage "" for NTT-form
     // diagonals, "-lowmem" for coefficients.
@@ -196,19 +196,19 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
         ($t:literal) => {
             match name {
                 "n16-boot" => vec![
-                    // Session 18's window, with the leveled records.
+                    // Session 27's window, with the leveled records.
                     include_str!(concat!(
-                        "../../../docs/data/boot16-s18-32768-t",
+                        "../../../docs/data/boot16-s27-32768-t",
                         $t,
                         "-lowmem.json"
                     )),
                     include_str!(concat!(
-                        "../../../docs/data/boot16-s18-16384-t",
+                        "../../../docs/data/boot16-s27-16384-t",
                         $t,
                         "-lowmem.json"
                     )),
-                    include_str!(concat!("../../../docs/data/boot16-s18-8192-t", $t, ".json")),
-                    include_str!(concat!("../../../docs/data/boot16-s18-4096-t", $t, ".json")),
+                    include_str!(concat!("../../../docs/data/boot16-s27-8192-t", $t, ".json")),
+                    include_str!(concat!("../../../docs/data/boot16-s27-4096-t", $t, ".json")),
                 ],
                 "n16-boot-l11" => vec![
                     boot!("-l11", "32768", $t, "-lowmem"),
