@@ -5,8 +5,9 @@
 # Dirac + shared-source family under issue 10's 0.77x of ResNet-20's
 # estimated time. `residue analyze --params n16-boot --threads 2` (the
 # tradeoff figure's setting), the committed cost records; writes
-# docs/data/width-s25.json and prints a markdown table. B overrides the
-# residue binary. Under a minute.
+# docs/data/width-s25.json (OUT overrides; session 27 re-ran it on its
+# re-taken cost records: OUT=docs/data/width-s27.json) and prints a
+# markdown table. B overrides the residue binary. Under a minute.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${B:-target-rt/release/residue}
@@ -24,9 +25,9 @@ for a in $nets; do
             2>> $W/warnings.txt
     done
 done
-python3 - "$W" "$widths" $nets <<'PY'
+python3 - "$W" "$widths" "${OUT:-docs/data/width-s25.json}" $nets <<'PY'
 import json, sys
-w, widths, nets = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
+w, widths, out, nets = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4:]
 recs = []
 for a in nets:
     for wd in widths:
@@ -36,7 +37,7 @@ for a in nets:
 base = next(r for r in recs if r["model"] == "resnet20" and r["width"] == 0.5)["estimated_s"]
 for r in recs:
     r["cost_vs_resnet20_w05"] = round(r["estimated_s"] / base, 3)
-json.dump(recs, open("docs/data/width-s25.json", "w"), indent=1)
+json.dump(recs, open(out, "w"), indent=1)
 print("| network | " + " | ".join(f"width {wd}" for wd in widths) + " |")
 print("|---|" + "---:|" * len(widths))
 for a in nets:
