@@ -269,19 +269,34 @@ pub fn draw_scatter<DB: DrawingBackend>(
                 .map(|&i| Circle::new(pts[i], 10, BLACK.stroke_width(2))),
         )
         .map_err(err)?;
-    // Labels of points close together are stacked, not drawn over each
-    // other: each label takes the lowest line that no earlier point within
-    // 8% of the axes has taken.
-    let near = |a: (f64, f64), b: (f64, f64)| {
-        (a.0 - b.0).abs() < 0.08 * (x_max - x_min) && (a.1 - b.1).abs() < 0.08 * (y_max - y_min)
-    };
+    // Labels that would overlap are stacked, not drawn over each other or
+    // over another point's marker: each label takes the lowest line (15 px
+    // apart, upwards) where its box (pixels; about 6.5 px per character at
+    // this font, 13 px high) meets no earlier label and no other marker
+    // (rings included, 10 px around the point).
+    type Boxed = (i32, i32, i32, i32); // x0, x1, y0, y1 in pixels
+    let centers: Vec<(i32, i32)> = pts.iter().map(|q| chart.backend_coord(q)).collect();
+    let overlaps = |a: Boxed, b: Boxed| a.0 < b.1 && b.0 < a.1 && a.2 < b.3 && b.2 < a.3;
+    let mut placed: Vec<Boxed> = Vec::new();
     let mut rows: Vec<i32> = Vec::new();
-    for (i, &p) in pts.iter().enumerate() {
-        let taken: Vec<i32> = (0..i)
-            .filter(|&j| near(p, pts[j]))
-            .map(|j| rows[j])
-            .collect();
-        rows.push((0..).find(|r| !taken.contains(r)).unwrap_or(0));
+    for (i, (p, &(px, py))) in points.iter().zip(&centers).enumerate() {
+        let width = (6.5 * p.label.chars().count() as f64).ceil() as i32;
+        let markers = centers
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, &(mx, my))| (mx - 10, mx + 10, my - 10, my + 10));
+        let obstacles: Vec<Boxed> = placed.iter().copied().chain(markers).collect();
+        let row = (0..40)
+            .find(|r| {
+                let y0 = py - 18 - 15 * r;
+                let b = (px + 8, px + 8 + width, y0, y0 + 13);
+                !obstacles.iter().any(|&o| overlaps(b, o))
+            })
+            .unwrap_or(0);
+        let y0 = py - 18 - 15 * row;
+        placed.push((px + 8, px + 8 + width, y0, y0 + 13));
+        rows.push(row);
     }
     chart
         .draw_series(points.iter().zip(&pts).enumerate().map(|(i, (p, &q))| {
