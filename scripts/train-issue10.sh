@@ -11,7 +11,8 @@
 #   MAX_STEPS=300 scripts/train-issue10.sh kd40   # a pilot: stop after 300 steps
 #   FOREGROUND=1 ...                         # wait for the run instead
 #   THREADS=2 ...                            # threads per run (default 1:
-#       two runs on one thread each train 2x the images of one run on two;
+#       two runs on one thread each should train ~1.6x the images of one
+#       run on two;
 #       a lone run gains 1.24x from a second thread, session 27,
 #       scripts/measure/s27-threads.sh)
 #

@@ -4,7 +4,7 @@
 # counts as session 18's window (scripts/measure/s18-epyc.sh, part 2): the
 # session-18 records priced a 4096-slot bootstrap at 4.47 s on 2 threads,
 # where `residue bench ckks` now takes 2.94 s and `residue eval --he` 2.2-3.0 s.
-# Pauses every residue-train while it runs (about 15 minutes).
+# Pauses every residue-train while it runs (about 6 minutes).
 #   setsid nohup scripts/measure/s27-records.sh > runs/s27/records.log 2>&1 &
 set -uo pipefail
 cd "$(dirname "$0")/../.."

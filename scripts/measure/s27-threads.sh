@@ -4,11 +4,11 @@
 # distilled from the 40-epoch ResNet-20, so the teacher's forward pass is
 # included), resumed from a copy of its checkpoint, STEPS steps each. Run it
 # with the cores otherwise idle (it pauses every running residue-train).
-#   STEPS=100 scripts/measure/s27-threads.sh
+#   scripts/measure/s27-threads.sh     # STEPS=80 by default, as measured
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-target/debug/residue-train}
-STEPS=${STEPS:-100}
+STEPS=${STEPS:-80}
 SRC=${SRC:-checkpoints/issue10/kdr14w05/model.ckpt}
 OUT=${OUT:-docs/data/s27-trainer-threads.txt}
 scratch=$(mktemp -d)

@@ -145,8 +145,8 @@ fn measured(name: &str, threads: u32) -> Vec<&'static str> {
     //   default: NTT form up to N/8 slots, coefficients (`--low-memory`)
     //   above. They replace session 18's (scripts/measure/s18-epyc.sh),
     //   which priced a 4096-slot bootstrap at 4.47 s on 2 threads where
-    //   the same bench took 2.94 s in session 27 (docs/results.md,
-    //   "Session 27: the cost records re-taken").
+    //   the same bench took 2.23-2.94 s in session 27 (docs/benchmarks.md,
+    //   "Session 27: the host runs about 2x faster ...").
     // - the -l11 and -l13 sets: bootstraps from session 14 on the Intel host
     //   (scripts/measure/s14-boot.sh: before the wide kernels and on the
     //   slower host, so their estimates run high against n16-boot's).
