@@ -168,6 +168,42 @@ fn draw_accuracy<DB: DrawingBackend>(
 
 /// Accuracy against cost: a line per family, the overall Pareto front
 /// dashed and ringed, every point labelled.
+/// The line each point's label goes on (0 = just above the point, each
+/// further line 15 px higher), so that labels are not drawn over each other
+/// or over another point's marker. `centers` are the points in pixels,
+/// `chars` their labels' lengths. Each label, in order, takes the lowest
+/// line where its box (about 6.5 px per character at the figure's 13-px
+/// font, 13 px high, 8 px right of the point) meets no earlier label and no
+/// other marker (rings included: 10 px around a point); line 0 if none of
+/// the first 40 is free.
+fn label_rows(centers: &[(i32, i32)], chars: &[usize]) -> Vec<i32> {
+    type Boxed = (i32, i32, i32, i32); // x0, x1, y0, y1
+    let overlaps = |a: Boxed, b: Boxed| a.0 < b.1 && b.0 < a.1 && a.2 < b.3 && b.2 < a.3;
+    let label_box = |(px, py): (i32, i32), n: usize, row: i32| {
+        let y0 = py - 18 - 15 * row;
+        (px + 8, px + 8 + (6.5 * n as f64).ceil() as i32, y0, y0 + 13)
+    };
+    let mut placed: Vec<Boxed> = Vec::new();
+    let mut rows = Vec::with_capacity(centers.len());
+    for (i, (&c, &n)) in centers.iter().zip(chars).enumerate() {
+        let markers = centers
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, &(mx, my))| (mx - 10, mx + 10, my - 10, my + 10));
+        let obstacles: Vec<Boxed> = placed.iter().copied().chain(markers).collect();
+        let row = (0..40)
+            .find(|&r| {
+                let b = label_box(c, n, r);
+                !obstacles.iter().any(|&o| overlaps(b, o))
+            })
+            .unwrap_or(0);
+        placed.push(label_box(c, n, row));
+        rows.push(row);
+    }
+    rows
+}
+
 pub fn draw_scatter<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     points: &[Point],
@@ -269,35 +305,9 @@ pub fn draw_scatter<DB: DrawingBackend>(
                 .map(|&i| Circle::new(pts[i], 10, BLACK.stroke_width(2))),
         )
         .map_err(err)?;
-    // Labels that would overlap are stacked, not drawn over each other or
-    // over another point's marker: each label takes the lowest line (15 px
-    // apart, upwards) where its box (pixels; about 6.5 px per character at
-    // this font, 13 px high) meets no earlier label and no other marker
-    // (rings included, 10 px around the point).
-    type Boxed = (i32, i32, i32, i32); // x0, x1, y0, y1 in pixels
     let centers: Vec<(i32, i32)> = pts.iter().map(|q| chart.backend_coord(q)).collect();
-    let overlaps = |a: Boxed, b: Boxed| a.0 < b.1 && b.0 < a.1 && a.2 < b.3 && b.2 < a.3;
-    let mut placed: Vec<Boxed> = Vec::new();
-    let mut rows: Vec<i32> = Vec::new();
-    for (i, (p, &(px, py))) in points.iter().zip(&centers).enumerate() {
-        let width = (6.5 * p.label.chars().count() as f64).ceil() as i32;
-        let markers = centers
-            .iter()
-            .enumerate()
-            .filter(|&(j, _)| j != i)
-            .map(|(_, &(mx, my))| (mx - 10, mx + 10, my - 10, my + 10));
-        let obstacles: Vec<Boxed> = placed.iter().copied().chain(markers).collect();
-        let row = (0..40)
-            .find(|r| {
-                let y0 = py - 18 - 15 * r;
-                let b = (px + 8, px + 8 + width, y0, y0 + 13);
-                !obstacles.iter().any(|&o| overlaps(b, o))
-            })
-            .unwrap_or(0);
-        let y0 = py - 18 - 15 * row;
-        placed.push((px + 8, px + 8 + width, y0, y0 + 13));
-        rows.push(row);
-    }
+    let widths: Vec<usize> = points.iter().map(|p| p.label.chars().count()).collect();
+    let rows = label_rows(&centers, &widths);
     chart
         .draw_series(points.iter().zip(&pts).enumerate().map(|(i, (p, &q))| {
             EmptyElement::at(q)
@@ -506,7 +516,23 @@ pub fn write_all(
 
 #[cfg(test)]
 mod tests {
-    use super::pareto;
+    use super::{label_rows, pareto};
+
+    #[test]
+    fn labels_do_not_cover_labels_or_markers() {
+        // Session 27's figure: "dirac-shared14-w0625" (20 chars) 96 px left
+        // of "resnet14-w0625" and 12 px lower: on lines 0 and 1 it would run
+        // over the other point's ring, so it goes on line 2; the other
+        // label then fits on line 0.
+        let rows = label_rows(&[(220, 131), (316, 119)], &[20, 14]);
+        assert_eq!(rows, vec![2, 0]);
+        // Far apart: both on line 0.
+        assert_eq!(label_rows(&[(100, 300), (600, 100)], &[20, 20]), vec![0, 0]);
+        // Three points on top of each other: line 0 meets the other
+        // markers, so three lines from line 1 up.
+        let rows = label_rows(&[(100, 100), (101, 100), (102, 100)], &[8, 8, 8]);
+        assert_eq!(rows, vec![1, 2, 3]);
+    }
 
     #[test]
     fn pareto_front() {
