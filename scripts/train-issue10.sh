@@ -10,14 +10,10 @@
 #   scripts/train-issue10.sh pan40           # pan8 continued to 40 epochs
 #   MAX_STEPS=300 scripts/train-issue10.sh kd40   # a pilot: stop after 300 steps
 #   FOREGROUND=1 ...                         # wait for the run instead
-#   THREADS=2 ...                            # threads per run (default 1:
-#       two runs on one thread each should train ~1.6x the images of one
-#       run on two;
-#       a lone run gains 1.24x from a second thread, session 27,
-#       scripts/measure/s27-threads.sh)
+#   THREADS=2 ...                            # threads per run, as
+#       RAYON_NUM_THREADS (default 1: a lone run gains only 1.24x from a
+#       second thread, session 27, scripts/measure/s27-threads.sh)
 #
-# Each run is single-threaded unless THREADS says otherwise (burn-flex's
-# rayon pool reads RAYON_NUM_THREADS).
 # Runs:
 #   kd40  dirac-shared20 continued from checkpoints/ext16/dirac-shared20 to 40
 #         epochs (same budget and schedule as runs/ext40, scripts/train-ext40.sh)

@@ -10,11 +10,9 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/common.sh
 B=${B:-$(CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target-rt} residue_bin --release)}
-D=docs/data
+. scripts/measure/quiet-window.sh
 L=runs/s27
 mkdir -p $L
-pkill -STOP -f "residue-train" || true
-trap 'pkill -CONT -f "residue-train" || true' EXIT
 LV=1,3,5,7,9,11,13,24
 OPS=encode_real,add,mul_plain,mul_plain_acc,mul_relin,rescale,rotate,rotate_hoisted,rotate_sum
 for t in 1 2; do
@@ -30,7 +28,7 @@ boot() { # slots threads suffix [flags]
     echo "== $(date -u +%T) bootstrap $1 t$2 $3"
     $B bench ckks --params n16-boot --threads $2 --reps 3 --ops bootstrap --slots $1 ${4:-} \
         --json-out $D/boot16-s27-$1-t$2$3.json > $L/boot-$1-t$2$3.out 2>&1 || echo "FAILED boot $1 t$2"
-    tail -1 $L/boot-$1-t$2$3.out
+    show_boot $D/boot16-s27-$1-t$2$3.json
 }
 for t in 1 2; do
     boot 4096 $t ""

@@ -11,9 +11,9 @@ BIN=${BIN:-target/debug/residue-train}
 STEPS=${STEPS:-80}
 SRC=${SRC:-checkpoints/issue10/kdr14w05/model.ckpt}
 OUT=${OUT:-docs/data/s27-trainer-threads.txt}
+. scripts/measure/quiet-window.sh
 scratch=$(mktemp -d)
-pkill -STOP -f "residue-train.*--resume$" || true
-trap 'pkill -CONT -f "residue-train" || true; rm -rf "$scratch"' EXIT
+trap 'pause CONT; rm -rf "$scratch"' EXIT
 : > "$OUT"
 for t in 1 2; do
     rm -rf "$scratch/ckpt"; cp -r "$SRC" "$scratch/ckpt"; rm -f "$scratch"/ckpt/*.tmp

@@ -166,8 +166,6 @@ fn draw_accuracy<DB: DrawingBackend>(
     draw_scatter(root, &points, &axes)
 }
 
-/// Accuracy against cost: a line per family, the overall Pareto front
-/// dashed and ringed, every point labelled.
 /// The line each point's label goes on (0 = just above the point, each
 /// further line 15 px higher), so that labels are not drawn over each other
 /// or over another point's marker. `centers` are the points in pixels,
@@ -204,6 +202,8 @@ fn label_rows(centers: &[(i32, i32)], chars: &[usize]) -> Vec<i32> {
     rows
 }
 
+/// Accuracy against cost: a line per family, the overall Pareto front
+/// dashed and ringed, every point labelled.
 pub fn draw_scatter<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     points: &[Point],
