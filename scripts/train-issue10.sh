@@ -232,9 +232,10 @@ for run in "$@"; do
         # against 4: scripts/measure/s25-width.sh), trained with the bundled
         # dirac-shared20's recipe (kdpan40t).
         # kdr14w625 is its ResNet control at the same width and recipe
-        # (no adds to normalize): ResNet-14 at width 0.625, 3 bootstraps,
-        # 38.9 s, 0.78x.
-        # kdr14w05 is ResNet-14 at width 0.5 (2 bootstraps, 32.3 s, 0.64x),
+        # (no adds to normalize): ResNet-14 at width 0.625, 0.78x (session
+        # 25: 3 bootstraps, 38.9 s; on session 27's re-taken records 2
+        # bootstraps, 21.01 s against 26.91 s).
+        # kdr14w05 is ResNet-14 at width 0.5 (2 bootstraps, 0.64x; 32.3 s in session 25),
         # cheaper than the variant: if it is as accurate, ResNet dominates
         # the family at depth 14 (session 26).
         arch=(--arch dirac-shared14 --post-add-norm)

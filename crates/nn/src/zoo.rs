@@ -206,9 +206,12 @@ impl ZooConfig {
         num_classes: usize,
     ) -> Result<Self, ZooError> {
         let lower = name.to_ascii_lowercase().replace(['-', '_'], "");
-        let split = lower
-            .find(|c: char| c.is_ascii_digit())
-            .ok_or_else(|| ZooError::Config(format!("architecture `{name}` has no depth")))?;
+        let split = lower.find(|c: char| c.is_ascii_digit()).ok_or_else(|| {
+            ZooError::Config(format!(
+                "architecture `{name}` has no depth (resnetN, diracN, dirac-sharedN, \
+                     N = 6n+2, e.g. resnet20)"
+            ))
+        })?;
         let (fam, d) = lower.split_at(split);
         let depth: usize = d
             .parse()
@@ -738,5 +741,10 @@ mod tests {
         assert_eq!(c.name(), "dirac-shared56");
         assert!(ZooConfig::from_name("resnet21", 3, [32, 32], 10).is_err());
         assert!(ZooConfig::from_name("vgg16", 3, [32, 32], 10).is_err());
+        // A name without a depth says which names exist.
+        let e = ZooConfig::from_name("nope", 3, [32, 32], 10)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("resnetN, diracN, dirac-sharedN"), "{e}");
     }
 }
