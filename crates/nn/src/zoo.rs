@@ -162,6 +162,9 @@ pub struct ParamSpec {
 /// Batch-norm epsilon of every zoo network.
 pub const BN_EPS: f64 = 1e-5;
 
+/// The architecture names [`ZooConfig::from_name`] accepts, for its errors.
+const ARCH_NAMES: &str = "resnetN, diracN, dirac-sharedN";
+
 impl ZooConfig {
     /// A CIFAR-10-shaped network (`[3, 32, 32]`, 10 classes, width 1).
     pub fn cifar10(arch: Arch, depth: usize) -> Self {
@@ -208,8 +211,7 @@ impl ZooConfig {
         let lower = name.to_ascii_lowercase().replace(['-', '_'], "");
         let split = lower.find(|c: char| c.is_ascii_digit()).ok_or_else(|| {
             ZooError::Config(format!(
-                "architecture `{name}` has no depth (resnetN, diracN, dirac-sharedN, \
-                     N = 6n+2, e.g. resnet20)"
+                "architecture `{name}` has no depth ({ARCH_NAMES}, N = 6n+2, e.g. resnet20)"
             ))
         })?;
         let (fam, d) = lower.split_at(split);
@@ -224,7 +226,7 @@ impl ZooConfig {
             },
             _ => {
                 return Err(ZooError::Config(format!(
-                    "unknown architecture `{name}` (resnetN, diracN, dirac-sharedN)"
+                    "unknown architecture `{name}` ({ARCH_NAMES})"
                 )));
             }
         };
